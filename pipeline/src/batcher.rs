@@ -1,0 +1,226 @@
+//! The batch processor's logic: merge small batches of one signal until
+//! `send_batch_size` items or `timeout`, and split above `send_batch_max_size`.
+//! Batches are appended in arrival order, so records of one request are never
+//! reordered.
+
+use std::time::{Duration, Instant};
+
+use crate::batch::Batch;
+
+/// Settings of the batch processor, as the Collector names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Emit once this many items are pending (0 = only on timeout).
+    pub send_batch_size: usize,
+    /// Never emit more than this many items at once (0 = no limit).
+    pub send_batch_max_size: usize,
+    /// Emit what is pending this long after its first item arrived (0 = at once).
+    pub timeout: Duration,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings {
+            send_batch_size: 8192,
+            send_batch_max_size: 0,
+            timeout: Duration::from_millis(200),
+        }
+    }
+}
+
+pub struct Batcher {
+    settings: BatchSettings,
+    pending: Option<Batch>,
+    pending_items: usize,
+    first_arrival: Option<Instant>,
+}
+
+impl Batcher {
+    pub fn new(settings: BatchSettings) -> Self {
+        Batcher {
+            settings,
+            pending: None,
+            pending_items: 0,
+            first_arrival: None,
+        }
+    }
+
+    pub fn settings(&self) -> BatchSettings {
+        self.settings
+    }
+
+    /// Items held and not yet emitted.
+    pub fn pending_items(&self) -> usize {
+        self.pending_items
+    }
+
+    /// Adds a batch; emits through `out` whatever became due by size.
+    pub fn push(&mut self, batch: Batch, out: &mut dyn FnMut(Batch)) {
+        let items = batch.item_count();
+        if items == 0 {
+            return;
+        }
+        match &mut self.pending {
+            Some(p) => p.append(batch),
+            None => {
+                self.pending = Some(batch);
+                self.first_arrival = Some(Instant::now());
+            }
+        }
+        self.pending_items += items;
+
+        let size = self.settings.send_batch_size;
+        if self.settings.timeout.is_zero() {
+            self.flush(out);
+            return;
+        }
+        while size > 0 && self.pending_items >= size {
+            let take = match self.settings.send_batch_max_size {
+                0 => self.pending_items,
+                max => max.min(self.pending_items),
+            };
+            self.emit(take, out);
+        }
+    }
+
+    /// When the pending batch is due by time, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.first_arrival.map(|t| t + self.settings.timeout)
+    }
+
+    /// Emits the pending batch if its deadline has passed.
+    pub fn on_deadline(&mut self, now: Instant, out: &mut dyn FnMut(Batch)) {
+        if self.deadline().is_some_and(|d| d <= now) {
+            self.flush(out);
+        }
+    }
+
+    /// Emits everything pending (split by `send_batch_max_size`).
+    pub fn flush(&mut self, out: &mut dyn FnMut(Batch)) {
+        while self.pending_items > 0 {
+            let take = match self.settings.send_batch_max_size {
+                0 => self.pending_items,
+                max => max.min(self.pending_items),
+            };
+            self.emit(take, out);
+        }
+    }
+
+    fn emit(&mut self, items: usize, out: &mut dyn FnMut(Batch)) {
+        let Some(pending) = self.pending.as_mut() else {
+            return;
+        };
+        if items >= self.pending_items {
+            self.pending_items = 0;
+            self.first_arrival = None;
+            if let Some(all) = self.pending.take() {
+                out(all);
+            }
+            return;
+        }
+        let head = pending.split_front(items);
+        self.pending_items -= items;
+        // What stays behind has waited since the first arrival already; keep
+        // that deadline so a steady trickle cannot postpone it forever.
+        out(head);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+    fn logs(bodies: &[&str]) -> Batch {
+        let records = bodies
+            .iter()
+            .map(|b| LogRecord {
+                body: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(b.to_string())),
+                }),
+                ..Default::default()
+            })
+            .collect();
+        Batch::Logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        })
+    }
+
+    fn bodies(b: &Batch) -> Vec<String> {
+        let Batch::Logs(r) = b else { panic!("not logs") };
+        r.resource_logs
+            .iter()
+            .flat_map(|rl| &rl.scope_logs)
+            .flat_map(|sl| &sl.log_records)
+            .map(|lr| match &lr.body.as_ref().unwrap().value {
+                Some(any_value::Value::StringValue(s)) => s.clone(),
+                _ => panic!("body"),
+            })
+            .collect()
+    }
+
+    fn settings(size: usize, max: usize, timeout_ms: u64) -> BatchSettings {
+        BatchSettings {
+            send_batch_size: size,
+            send_batch_max_size: max,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    #[test]
+    fn table() {
+        // (settings, pushes, expected emitted batches right after the pushes, then after flush)
+        type Case = (BatchSettings, Vec<Vec<&'static str>>, Vec<Vec<&'static str>>, Vec<Vec<&'static str>>);
+        let cases: Vec<Case> = vec![
+            // below size: nothing until flush, then one merged batch in order
+            (settings(3, 0, 1000), vec![vec!["a"], vec!["b"]], vec![], vec![vec!["a", "b"]]),
+            // reaching size emits everything pending
+            (settings(3, 0, 1000), vec![vec!["a", "b"], vec!["c", "d"]], vec![vec!["a", "b", "c", "d"]], vec![]),
+            // max size splits, keeping order; the remainder waits
+            (settings(2, 3, 1000), vec![vec!["a", "b", "c", "d", "e", "f", "g"]], vec![vec!["a", "b", "c"], vec!["d", "e", "f"]], vec![vec!["g"]]),
+            // size 0: only time or flush emits; flush splits by max
+            (settings(0, 2, 1000), vec![vec!["a", "b", "c"]], vec![], vec![vec!["a", "b"], vec!["c"]]),
+            // timeout 0: pass-through, split by max
+            (settings(100, 2, 0), vec![vec!["a", "b", "c"]], vec![vec!["a", "b"], vec!["c"]], vec![]),
+            // empty batches vanish
+            (settings(1, 0, 1000), vec![vec![]], vec![], vec![]),
+        ];
+        for (i, (s, pushes, during, after)) in cases.into_iter().enumerate() {
+            let mut b = Batcher::new(s);
+            let mut out = Vec::new();
+            for p in pushes {
+                b.push(logs(&p), &mut |x| out.push(bodies(&x)));
+            }
+            let during_got = std::mem::take(&mut out);
+            b.flush(&mut |x| out.push(bodies(&x)));
+            let want = |v: Vec<Vec<&str>>| -> Vec<Vec<String>> {
+                v.into_iter().map(|x| x.into_iter().map(String::from).collect()).collect()
+            };
+            assert_eq!(during_got, want(during), "case {i}: emitted by size");
+            assert_eq!(out, want(after), "case {i}: emitted by flush");
+            assert_eq!(b.pending_items(), 0, "case {i}");
+            assert!(b.deadline().is_none(), "case {i}");
+        }
+    }
+
+    #[test]
+    fn deadline_emits_pending() {
+        let mut b = Batcher::new(settings(100, 0, 50));
+        let mut out = Vec::new();
+        b.push(logs(&["a"]), &mut |x| out.push(x));
+        let d = b.deadline().expect("pending has a deadline");
+        b.on_deadline(d - Duration::from_millis(1), &mut |x| out.push(x));
+        assert!(out.is_empty(), "not due yet");
+        b.on_deadline(d, &mut |x| out.push(x));
+        assert_eq!(out.len(), 1);
+        assert_eq!(bodies(&out[0]), vec!["a"]);
+    }
+}

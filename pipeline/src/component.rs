@@ -1,0 +1,239 @@
+//! Component identities and the small traits at each stage boundary.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::batch::{Batch, Signal};
+
+/// A boxed, sendable future: the shape of every async trait method here, so the
+/// traits stay object safe without pulling in a macro crate.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The four kinds of things a config names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Receiver,
+    Processor,
+    Exporter,
+    Pipeline,
+}
+
+impl Kind {
+    /// The top-level YAML section of this kind (`receivers`, …).
+    pub fn section(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receivers",
+            Kind::Processor => "processors",
+            Kind::Exporter => "exporters",
+            Kind::Pipeline => "service.pipelines",
+        }
+    }
+
+    /// The singular noun used in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receiver",
+            Kind::Processor => "processor",
+            Kind::Exporter => "exporter",
+            Kind::Pipeline => "pipeline",
+        }
+    }
+}
+
+/// A component id as the Collector writes it: `type` or `type/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComponentId {
+    kind: String,
+    name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid id {id:?}: {reason}")]
+pub struct IdError {
+    pub id: String,
+    pub reason: &'static str,
+}
+
+impl ComponentId {
+    pub fn new(kind: &str, name: Option<&str>) -> Self {
+        ComponentId {
+            kind: kind.to_owned(),
+            name: name.map(str::to_owned),
+        }
+    }
+
+    /// The component type (`file` in `file/raw`).
+    pub fn type_name(&self) -> &str {
+        &self.kind
+    }
+
+    /// The optional instance name (`raw` in `file/raw`).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl FromStr for ComponentId {
+    type Err = IdError;
+
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let err = |reason| IdError {
+            id: s.to_owned(),
+            reason,
+        };
+        let (kind, name) = match s.split_once('/') {
+            Some((k, n)) => (k, Some(n)),
+            None => (s, None),
+        };
+        let valid_type = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if !valid_type(kind) {
+            return Err(err(
+                "the type must be non-empty and use only letters, digits, '_' and '-'",
+            ));
+        }
+        if let Some(n) = name {
+            if n.is_empty() || n.contains('/') || n.chars().any(char::is_whitespace) {
+                return Err(err(
+                    "the name after '/' must be non-empty, without '/' or spaces",
+                ));
+            }
+        }
+        Ok(ComponentId::new(kind, name))
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "{}/{}", self.kind, n),
+            None => f.write_str(&self.kind),
+        }
+    }
+}
+
+impl serde::Serialize for ComponentId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ComponentId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a processor decides for a batch it was handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Keep,
+    Drop,
+}
+
+/// Processor contract: synchronous, runs on the chain's own thread, mutates the
+/// batch in place and may drop it (counting what it dropped itself).
+pub trait Processor: Send {
+    fn process(&mut self, batch: &mut Batch) -> Verdict;
+}
+
+/// Why an export failed, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The destination may accept the same batch later (outage, 503, disk full).
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        /// A delay the destination asked for (Retry-After, RetryInfo).
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Sending the same batch again cannot succeed (400, malformed).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl ExportError {
+    pub fn retryable(message: impl fmt::Display) -> Self {
+        ExportError::Retryable {
+            message: message.to_string(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(message: impl fmt::Display) -> Self {
+        ExportError::Permanent(message.to_string())
+    }
+}
+
+/// Exporter contract: async export of one batch, plus a final shutdown that
+/// flushes whatever the exporter buffers. The shared export task owns the
+/// queue, the retries and the metrics; exporters only send.
+pub trait Exporter: Send {
+    /// Signals this exporter can take.
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Logs, Signal::Metrics, Signal::Traces]
+    }
+
+    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>>;
+
+    /// Flush buffered data and release resources. Called once, also when
+    /// nothing was ever exported.
+    fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>>;
+}
+
+/// An exporter whose work is blocking (files, stdout). The pipeline runs it on
+/// a thread of its own so it never blocks the async runtime; see
+/// [`crate::blocking::spawn`].
+pub trait BlockingExporter: Send + 'static {
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
+
+    /// Make everything exported so far visible at the destination.
+    fn flush(&mut self) -> Result<(), ExportError>;
+
+    /// How often to call [`flush`](Self::flush) when idle; `None` flushes after every export.
+    fn flush_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// A receiver that has bound its sockets and is ready to run.
+pub trait Receiver: Send {
+    /// Where it listens, by protocol name (`grpc`, `http`), for banners and tests.
+    fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)>;
+
+    /// Serve until `shutdown` fires, then stop accepting, finish in-flight
+    /// requests and return. Dropping the receiver closes its outputs.
+    fn run(self: Box<Self>, shutdown: crate::Shutdown) -> BoxFuture<'static, Result<(), String>>;
+}
+
+/// A component that could not be built or started: its config is invalid, a
+/// port is taken, a file cannot be written. The message names the component.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct BuildError {
+    pub message: String,
+}
+
+impl BuildError {
+    pub fn new(kind: Kind, id: &ComponentId, message: impl fmt::Display) -> Self {
+        BuildError {
+            message: format!("{} \"{}\": {}", kind.noun(), id, message),
+        }
+    }
+}
+
+/// An exporter with the queue and retry settings its export task should use.
+pub struct BuiltExporter {
+    pub exporter: Box<dyn Exporter>,
+    /// Capacity of its queue, in batches.
+    pub queue_size: usize,
+    pub retry: crate::export_task::RetryPolicy,
+}

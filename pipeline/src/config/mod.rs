@@ -1,0 +1,1 @@
+//! Placeholder: the config helper fills this module.

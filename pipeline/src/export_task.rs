@@ -1,0 +1,334 @@
+//! The task that owns one exporter's queue: it exports batch after batch,
+//! retries retryable failures with exponential backoff and jitter, counts
+//! and logs what it delivers and what it gives up on, and shuts the exporter
+//! down once the queue is closed and drained.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::batch::Batch;
+use crate::channel::QueueReceiver;
+use crate::component::{ExportError, Exporter};
+use crate::telemetry;
+use crate::Shutdown;
+
+/// The Collector's `retry_on_failure` settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub enabled: bool,
+    pub initial_interval: Duration,
+    pub max_interval: Duration,
+    /// Give up on a batch after retrying this long; zero = never give up.
+    pub max_elapsed_time: Duration,
+    pub multiplier: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            enabled: true,
+            initial_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(30),
+            max_elapsed_time: Duration::from_secs(300),
+            multiplier: 1.5,
+        }
+    }
+}
+
+/// What an export task did, reported when it ends.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExportStats {
+    pub batches: u64,
+    pub items_sent: u64,
+    pub items_failed: u64,
+}
+
+pub struct ExportTask {
+    id: String,
+    exporter: Box<dyn Exporter>,
+    queue: QueueReceiver<Arc<Batch>>,
+    retry: RetryPolicy,
+    /// Fires when the shutdown deadline passed: stop retrying, count the rest as lost.
+    abort: Shutdown,
+}
+
+impl ExportTask {
+    pub fn new(
+        id: impl Into<String>,
+        exporter: Box<dyn Exporter>,
+        queue: QueueReceiver<Arc<Batch>>,
+        retry: RetryPolicy,
+        abort: Shutdown,
+    ) -> Self {
+        ExportTask {
+            id: id.into(),
+            exporter,
+            queue,
+            retry,
+            abort,
+        }
+    }
+
+    pub async fn run(mut self) -> ExportStats {
+        let mut stats = ExportStats::default();
+        let mut jitter = Jitter::seeded();
+        loop {
+            let batch = tokio::select! {
+                biased;
+                _ = self.abort.cancelled() => break,
+                b = self.queue.recv() => match b {
+                    Some(b) => b,
+                    None => break,
+                },
+            };
+            stats.batches += 1;
+            let items = batch.item_count() as u64;
+            let signal = batch.signal();
+            match self.deliver(batch, &mut jitter).await {
+                Ok(()) => {
+                    stats.items_sent += items;
+                    metrics::counter!(telemetry::EXPORTER_SENT_ITEMS, "exporter" => self.id.clone(), "signal" => signal.as_str())
+                        .increment(items);
+                }
+                Err(reason) => {
+                    stats.items_failed += items;
+                    metrics::counter!(telemetry::EXPORTER_FAILED_ITEMS, "exporter" => self.id.clone(), "signal" => signal.as_str(), "reason" => reason)
+                        .increment(items);
+                }
+            }
+        }
+        // Aborted with data still queued: it is lost; say how much.
+        let mut lost = 0u64;
+        while let Some(b) = self.queue.try_recv() {
+            lost += b.item_count() as u64;
+        }
+        if lost > 0 {
+            stats.items_failed += lost;
+            tracing::error!(exporter = %self.id, items = lost, "shutdown deadline passed; {lost} queued items were not exported");
+            metrics::counter!(telemetry::EXPORTER_FAILED_ITEMS, "exporter" => self.id.clone(), "signal" => "any", "reason" => "shutdown")
+                .increment(lost);
+        }
+        if let Err(e) = self.exporter.shutdown().await {
+            tracing::error!(exporter = %self.id, error = %e, "exporter shutdown failed");
+        }
+        stats
+    }
+
+    /// Exports one batch, retrying as the policy allows. On failure returns the
+    /// reason label under which the items are counted.
+    async fn deliver(&mut self, batch: Arc<Batch>, jitter: &mut Jitter) -> Result<(), &'static str> {
+        let started = Instant::now();
+        let mut interval = self.retry.initial_interval;
+        loop {
+            let items = batch.item_count();
+            let attempt = tokio::select! {
+                r = self.exporter.export(Arc::clone(&batch)) => r,
+                _ = self.abort.cancelled() => {
+                    tracing::error!(exporter = %self.id, items, "shutdown deadline passed during export; dropping {items} {}", batch.signal().item_noun());
+                    return Err("shutdown");
+                }
+            };
+            let err = match attempt {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let (message, asked) = match err {
+                ExportError::Permanent(m) => {
+                    tracing::error!(exporter = %self.id, items, error = %m, "export failed permanently; dropping {items} {}", batch.signal().item_noun());
+                    return Err("permanent");
+                }
+                ExportError::Retryable { message, retry_after } => (message, retry_after),
+            };
+            let elapsed = started.elapsed();
+            let max = self.retry.max_elapsed_time;
+            if !self.retry.enabled || (!max.is_zero() && elapsed >= max) {
+                tracing::error!(exporter = %self.id, items, error = %message, "export failed after {:?} of retries; dropping {items} {}", elapsed, batch.signal().item_noun());
+                return Err("retries_exhausted");
+            }
+            let wait = asked.unwrap_or_else(|| jitter.apply(interval));
+            tracing::warn!(exporter = %self.id, items, error = %message, "export failed; retrying in {:?}", wait);
+            metrics::counter!(telemetry::EXPORTER_RETRIES, "exporter" => self.id.clone()).increment(1);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.abort.cancelled() => {
+                    tracing::error!(exporter = %self.id, items, "shutdown deadline passed while retrying; dropping {items} {}", batch.signal().item_noun());
+                    return Err("shutdown");
+                }
+            }
+            interval = interval
+                .mul_f64(self.retry.multiplier)
+                .min(self.retry.max_interval);
+        }
+    }
+}
+
+/// ±20% randomisation of backoff intervals so many exporters do not retry in
+/// lockstep; a tiny xorshift is plenty for that.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        Jitter(nanos | 1)
+    }
+
+    fn apply(&mut self, d: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let unit = (self.0 >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+        d.mul_f64(0.8 + 0.4 * unit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::export_queue;
+    use crate::component::BoxFuture;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Fails the first `fail` calls with `err`, then succeeds.
+    struct Flaky {
+        calls: Arc<AtomicUsize>,
+        fail: usize,
+        permanent: bool,
+        shutdowns: Arc<AtomicUsize>,
+    }
+
+    impl Exporter for Flaky {
+        fn export(&mut self, _b: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let fail = n < self.fail;
+            let permanent = self.permanent;
+            Box::pin(async move {
+                match (fail, permanent) {
+                    (false, _) => Ok(()),
+                    (true, true) => Err(ExportError::permanent("bad request")),
+                    (true, false) => Err(ExportError::retryable("unavailable")),
+                }
+            })
+        }
+        fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {
+            self.shutdowns.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn one_log() -> Arc<Batch> {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        Arc::new(Batch::Logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord::default()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }))
+    }
+
+    fn fast_retry(max_elapsed_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            enabled: true,
+            initial_interval: Duration::from_millis(1),
+            max_interval: Duration::from_millis(2),
+            max_elapsed_time: Duration::from_millis(max_elapsed_ms),
+            multiplier: 2.0,
+        }
+    }
+
+    async fn run_case(fail: usize, permanent: bool, retry: RetryPolicy) -> (ExportStats, usize, usize) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let shutdowns = Arc::new(AtomicUsize::new(0));
+        let exporter = Flaky {
+            calls: calls.clone(),
+            fail,
+            permanent,
+            shutdowns: shutdowns.clone(),
+        };
+        let (tx, rx) = export_queue(4);
+        let task = ExportTask::new("test", Box::new(exporter), rx, retry, Shutdown::new());
+        let handle = tokio::spawn(task.run());
+        tokio::task::spawn_blocking(move || {
+            tx.send_blocking(one_log()).unwrap();
+            tx.send_blocking(one_log()).unwrap();
+        })
+        .await
+        .unwrap();
+        let stats = handle.await.unwrap();
+        (stats, calls.load(Ordering::SeqCst), shutdowns.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn retries_until_success() {
+        let (stats, calls, shutdowns) = run_case(3, false, fast_retry(10_000)).await;
+        assert_eq!(stats, ExportStats { batches: 2, items_sent: 2, items_failed: 0 });
+        assert_eq!(calls, 5, "3 failures + 2 successes");
+        assert_eq!(shutdowns, 1);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        let (stats, calls, _) = run_case(1, true, fast_retry(10_000)).await;
+        assert_eq!(stats, ExportStats { batches: 2, items_sent: 1, items_failed: 1 });
+        assert_eq!(calls, 2);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_after_max_elapsed() {
+        let (stats, _, _) = run_case(usize::MAX, false, fast_retry(20)).await;
+        assert_eq!(stats, ExportStats { batches: 2, items_sent: 0, items_failed: 2 });
+    }
+
+    #[tokio::test]
+    async fn disabled_retry_drops_at_once() {
+        let mut p = fast_retry(10_000);
+        p.enabled = false;
+        let (stats, calls, _) = run_case(1, false, p).await;
+        assert_eq!(stats.items_failed, 1);
+        assert_eq!(calls, 2);
+    }
+
+    #[tokio::test]
+    async fn abort_ends_retrying_and_counts_queue() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let exporter = Flaky {
+            calls: calls.clone(),
+            fail: usize::MAX,
+            permanent: false,
+            shutdowns: Arc::new(AtomicUsize::new(0)),
+        };
+        let (tx, rx) = export_queue(4);
+        let abort = Shutdown::new();
+        let task = ExportTask::new("test", Box::new(exporter), rx, fast_retry(0), abort.clone());
+        let handle = tokio::spawn(task.run());
+        let tx = tokio::task::spawn_blocking(move || {
+            tx.send_blocking(one_log()).unwrap();
+            tx.send_blocking(one_log()).unwrap();
+            tx
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(calls.load(Ordering::SeqCst) > 1, "kept retrying with max_elapsed_time 0");
+        abort.cancel();
+        let stats = handle.await.unwrap();
+        drop(tx);
+        assert_eq!(stats.items_sent, 0);
+        assert_eq!(stats.items_failed, 2, "the retried batch and the queued one");
+    }
+
+    #[test]
+    fn jitter_stays_within_twenty_percent() {
+        let mut j = Jitter::seeded();
+        for _ in 0..1000 {
+            let d = j.apply(Duration::from_millis(1000));
+            assert!(d >= Duration::from_millis(800) && d <= Duration::from_millis(1200), "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder: the OTLP/JSON helper fills this module.

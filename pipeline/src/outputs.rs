@@ -1,0 +1,107 @@
+//! Where a receiver hands its batches to the pipelines that listed it.
+//!
+//! The receiver decodes a request once into a [`Batch`] and calls
+//! [`Outputs::send`]. A full pipeline queue is waited on for a short,
+//! configurable time and then refused, so the receiver can answer HTTP 503 /
+//! gRPC UNAVAILABLE instead of accepting data it cannot hold.
+
+use std::time::{Duration, Instant};
+
+use crate::batch::{Batch, Signal};
+use crate::channel::{Sender, TrySendError};
+
+/// The input of one pipeline, as seen by a receiver.
+#[derive(Clone)]
+pub struct PipelineInput {
+    pub pipeline: String,
+    pub sender: Sender<Batch>,
+}
+
+/// Why a batch was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("no pipeline takes {0} from this receiver")]
+    NoPipeline(Signal),
+    #[error("pipeline {0:?} is busy; retry later")]
+    Busy(String),
+    #[error("ccpipe is shutting down")]
+    ShuttingDown,
+}
+
+/// A receiver's outputs, by signal.
+#[derive(Clone, Default)]
+pub struct Outputs {
+    logs: Vec<PipelineInput>,
+    metrics: Vec<PipelineInput>,
+    traces: Vec<PipelineInput>,
+}
+
+/// How often a sender looks again at a full queue while it waits.
+const FULL_POLL: Duration = Duration::from_millis(1);
+
+impl Outputs {
+    pub fn add(&mut self, signal: Signal, input: PipelineInput) {
+        self.for_signal_mut(signal).push(input);
+    }
+
+    pub fn accepts(&self, signal: Signal) -> bool {
+        !self.for_signal(signal).is_empty()
+    }
+
+    fn for_signal(&self, signal: Signal) -> &[PipelineInput] {
+        match signal {
+            Signal::Logs => &self.logs,
+            Signal::Metrics => &self.metrics,
+            Signal::Traces => &self.traces,
+        }
+    }
+
+    fn for_signal_mut(&mut self, signal: Signal) -> &mut Vec<PipelineInput> {
+        match signal {
+            Signal::Logs => &mut self.logs,
+            Signal::Metrics => &mut self.metrics,
+            Signal::Traces => &mut self.traces,
+        }
+    }
+
+    /// Hands `batch` to every pipeline of its signal, waiting up to `wait`
+    /// for room. With several pipelines the batch is copied for all but the
+    /// last; all queues are checked for room first so that a refusal rarely
+    /// follows a partial delivery (the client's retry could then duplicate
+    /// into the pipelines that already took it).
+    pub async fn send(&self, batch: Batch, wait: Duration) -> Result<(), Refused> {
+        let inputs = self.for_signal(batch.signal());
+        let Some((last, rest)) = inputs.split_last() else {
+            return Err(Refused::NoPipeline(batch.signal()));
+        };
+        let deadline = Instant::now() + wait;
+        for input in inputs {
+            while input.sender.is_full() {
+                if Instant::now() >= deadline {
+                    return Err(Refused::Busy(input.pipeline.clone()));
+                }
+                tokio::time::sleep(FULL_POLL).await;
+            }
+        }
+        for input in rest {
+            send_one(input, batch.clone(), deadline).await?;
+        }
+        send_one(last, batch, deadline).await
+    }
+}
+
+async fn send_one(input: &PipelineInput, mut batch: Batch, deadline: Instant) -> Result<(), Refused> {
+    loop {
+        match input.sender.try_send(batch) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(_)) => return Err(Refused::ShuttingDown),
+            Err(TrySendError::Full(b)) => {
+                if Instant::now() >= deadline {
+                    return Err(Refused::Busy(input.pipeline.clone()));
+                }
+                batch = b;
+                tokio::time::sleep(FULL_POLL).await;
+            }
+        }
+    }
+}
