@@ -237,3 +237,11 @@ pub struct BuiltExporter {
     pub queue_size: usize,
     pub retry: crate::export_task::RetryPolicy,
 }
+
+impl From<crate::config::ConfigError> for BuildError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        BuildError {
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,1 +1,176 @@
-//! Placeholder: the config helper fills this module.
+//! The config file, in the OpenTelemetry Collector's YAML shape: `receivers`,
+//! `processors`, `exporters` and `service.pipelines`. It is loaded with
+//! figment from files and `CCPIPE_…` overrides (see [`load`]),
+//! `${env:VAR}`-expanded, and checked strictly.
+//!
+//! Component sections stay raw here: each component crate types and checks
+//! its own settings with [`ComponentConfig::parse`] and reports problems with
+//! [`ComponentConfig::error`], so this crate names no component.
+
+mod decode;
+mod error;
+mod expand;
+mod load;
+mod locate;
+mod mask;
+mod references;
+mod source;
+pub mod units;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use figment::value::{Dict, Tag, Value};
+
+use crate::component::{ComponentId, IdError, Kind};
+use crate::Signal;
+use locate::KeyPath;
+use source::Origins;
+
+pub use error::ConfigError;
+pub use load::{load, load_str};
+
+/// The configuration used when no `--config` is given: OTLP in on
+/// 127.0.0.1:4317 (gRPC) and :4318 (HTTP), batched, printed and written to a
+/// JSONL file, for all three signals.
+pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
+
+/// A loaded, expanded and reference-checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub receivers: BTreeMap<ComponentId, ComponentConfig>,
+    pub processors: BTreeMap<ComponentId, ComponentConfig>,
+    pub exporters: BTreeMap<ComponentId, ComponentConfig>,
+    pub service: ServiceConfig,
+    /// Things that are allowed but probably mistakes, e.g.
+    /// `exporter "file/raw" is configured but used by no pipeline`.
+    pub warnings: Vec<String>,
+}
+
+/// The `service` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    pub pipelines: BTreeMap<PipelineId, PipelineConfig>,
+    /// `service.shutdown_timeout`, default 10s.
+    pub shutdown_timeout: std::time::Duration,
+    /// `service.telemetry.logs.level`, a tracing `EnvFilter` directive; default "info".
+    pub log_level: String,
+}
+
+/// A pipeline id: `logs`, `metrics/local`, `traces/datadog`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PipelineId {
+    pub signal: Signal,
+    pub name: Option<String>,
+}
+
+/// Why a string is not a pipeline id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineIdError {
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error("unknown signal {0:?}, expected logs, metrics or traces")]
+    UnknownSignal(String),
+}
+
+impl TryFrom<&ComponentId> for PipelineId {
+    type Error = PipelineIdError;
+
+    fn try_from(id: &ComponentId) -> Result<Self, PipelineIdError> {
+        let signal = Signal::from_type(id.type_name())
+            .ok_or_else(|| PipelineIdError::UnknownSignal(id.type_name().to_owned()))?;
+        Ok(PipelineId {
+            signal,
+            name: id.name().map(str::to_owned),
+        })
+    }
+}
+
+impl FromStr for PipelineId {
+    type Err = PipelineIdError;
+
+    fn from_str(s: &str) -> Result<Self, PipelineIdError> {
+        PipelineId::try_from(&s.parse::<ComponentId>()?)
+    }
+}
+
+impl fmt::Display for PipelineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{}/{name}", self.signal),
+            None => write!(f, "{}", self.signal),
+        }
+    }
+}
+
+/// One pipeline: which receivers feed it, the processors in order, and the
+/// exporters it fans out to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    #[serde(default)]
+    pub receivers: Vec<ComponentId>,
+    #[serde(default)]
+    pub processors: Vec<ComponentId>,
+    #[serde(default)]
+    pub exporters: Vec<ComponentId>,
+}
+
+/// The raw settings of one component (after merging and expansion), and
+/// where they were defined, so its crate can type them and report errors
+/// that name the file, line and key.
+#[derive(Debug, Clone)]
+pub struct ComponentConfig {
+    id: ComponentId,
+    kind: Kind,
+    value: Value,
+    origins: Arc<Origins>,
+}
+
+impl ComponentConfig {
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Deserializes into a component's strict (`#[serde(deny_unknown_fields)]`)
+    /// config struct. An empty value (`file:`) reads like `{}`, so defaults apply.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let empty = Value::Dict(Tag::Default, Dict::new());
+        let value = match &self.value {
+            Value::Empty(..) => &empty,
+            value => value,
+        };
+        T::deserialize(value).map_err(|e| self.origins.figment_error(&self.path(""), e))
+    }
+
+    /// A validation error about `key` (dotted, relative to this component;
+    /// "" is the component itself), naming the file, line and full key path.
+    pub fn error(&self, key: &str, message: impl fmt::Display) -> ConfigError {
+        ConfigError::one(self.origins.problem(&self.path(key), message))
+    }
+
+    fn path(&self, key: &str) -> KeyPath {
+        let mut path: KeyPath = self.kind.section().split('.').map(str::to_owned).collect();
+        path.push(self.id.to_string());
+        path.extend(key.split('.').filter(|k| !k.is_empty()).map(str::to_owned));
+        path
+    }
+}
+
+impl Config {
+    /// The effective configuration after merging and expansion, as YAML, with
+    /// the values of secret-looking keys shown as "[REDACTED]"; for
+    /// `ccpipe print-config`.
+    pub fn to_masked_yaml(&self) -> String {
+        mask::to_masked_yaml(self)
+    }
+}

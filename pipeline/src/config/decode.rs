@@ -1,0 +1,159 @@
+//! The top-level schema: the four sections, component ids, and the strict
+//! `service` section. Component settings stay raw for their crates to parse.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use figment::value::{Dict, Value};
+use serde::Deserialize;
+
+use super::error::{ConfigError, Problem};
+use super::source::Origins;
+use super::units::Duration;
+use super::{ComponentConfig, Config, PipelineConfig, PipelineId, ServiceConfig};
+use crate::component::{ComponentId, Kind};
+
+const SECTIONS: [&str; 4] = ["receivers", "processors", "exporters", "service"];
+const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const DEFAULT_LOG_LEVEL: &str = "info";
+
+// Each struct denies unknown fields itself: `#[serde(flatten)]` would
+// silently turn that off.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceRaw {
+    #[serde(default)]
+    pipelines: Option<Dict>,
+    #[serde(default)]
+    shutdown_timeout: Option<Duration>,
+    #[serde(default)]
+    telemetry: Option<TelemetryRaw>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetryRaw {
+    #[serde(default)]
+    logs: Option<TelemetryLogsRaw>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetryLogsRaw {
+    #[serde(default)]
+    level: Option<String>,
+}
+
+/// Types the merged, expanded tree, reporting every problem found.
+pub(crate) fn decode(root: Dict, origins: &Arc<Origins>) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    for key in root.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+        let message = format!(
+            "unknown field `{key}`, expected one of `receivers`, `processors`, `exporters`, `service`"
+        );
+        problems.push(origins.problem(std::slice::from_ref(key), message));
+    }
+    let receivers = components(&root, Kind::Receiver, origins, &mut problems);
+    let processors = components(&root, Kind::Processor, origins, &mut problems);
+    let exporters = components(&root, Kind::Exporter, origins, &mut problems);
+    let service = service(root.get("service"), origins, &mut problems);
+    ConfigError::check(problems)?;
+    Ok(Config {
+        receivers,
+        processors,
+        exporters,
+        service,
+        warnings: Vec::new(),
+    })
+}
+
+fn components(
+    root: &Dict,
+    kind: Kind,
+    origins: &Arc<Origins>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<ComponentId, ComponentConfig> {
+    let section = kind.section();
+    let entries = match root.get(section) {
+        None | Some(Value::Empty(..)) => return BTreeMap::new(),
+        Some(Value::Dict(_, entries)) => entries,
+        Some(other) => {
+            let message = format!(
+                "expected a map from {} ids to their settings, found {}",
+                kind.noun(),
+                shape(other)
+            );
+            problems.push(origins.problem(&[section.to_owned()], message));
+            return BTreeMap::new();
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (key, value) in entries {
+        match key.parse::<ComponentId>() {
+            Ok(id) => {
+                let config = ComponentConfig {
+                    id: id.clone(),
+                    kind,
+                    value: value.clone(),
+                    origins: Arc::clone(origins),
+                };
+                out.insert(id, config);
+            }
+            Err(e) => problems.push(origins.problem(&[section.to_owned(), key.clone()], e)),
+        }
+    }
+    out
+}
+
+fn service(value: Option<&Value>, origins: &Origins, problems: &mut Vec<Problem>) -> ServiceConfig {
+    let base = ["service".to_owned()];
+    let raw = match value {
+        None | Some(Value::Empty(..)) => ServiceRaw::default(),
+        Some(value) => ServiceRaw::deserialize(value).unwrap_or_else(|e| {
+            problems.extend(origins.figment_problems(&base, e));
+            ServiceRaw::default()
+        }),
+    };
+    let mut pipelines = BTreeMap::new();
+    for (key, value) in raw.pipelines.unwrap_or_default() {
+        let path = ["service".to_owned(), "pipelines".to_owned(), key.clone()];
+        let id = match key.parse::<PipelineId>() {
+            Ok(id) => id,
+            Err(e) => {
+                problems.push(origins.problem(&path, e));
+                continue;
+            }
+        };
+        // An empty pipeline reads as one with nothing in it, so the reference
+        // checks can say what is missing.
+        let pipeline = match value {
+            Value::Empty(..) => Ok(PipelineConfig::default()),
+            value => PipelineConfig::deserialize(&value),
+        };
+        match pipeline {
+            Ok(pipeline) => {
+                pipelines.insert(id, pipeline);
+            }
+            Err(e) => problems.extend(origins.figment_problems(&path, e)),
+        }
+    }
+    let log_level = raw.telemetry.and_then(|t| t.logs).and_then(|l| l.level);
+    ServiceConfig {
+        pipelines,
+        shutdown_timeout: raw
+            .shutdown_timeout
+            .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
+        log_level: log_level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
+    }
+}
+
+fn shape(value: &Value) -> &'static str {
+    match value {
+        Value::String(..) | Value::Char(..) => "a string",
+        Value::Bool(..) => "a boolean",
+        Value::Num(..) => "a number",
+        Value::Empty(..) => "null",
+        Value::Dict(..) => "a map",
+        Value::Array(..) => "a list",
+    }
+}

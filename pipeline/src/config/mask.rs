@@ -1,0 +1,85 @@
+//! The effective configuration as YAML for `ccpipe print-config`, with the
+//! values of secret-looking keys replaced so the output can be shared.
+
+use serde_yaml::{Mapping, Value as Y};
+
+use super::units::Duration;
+use super::Config;
+
+const REDACTED: &str = "[REDACTED]";
+const SECRET_KEYS: [&str; 7] = [
+    "key",
+    "api_key",
+    "token",
+    "bearer_token",
+    "password",
+    "secret",
+    "authorization",
+];
+// Also hides `client_secret`, `access_token`, `private_key` and the like.
+const SECRET_SUFFIXES: [&str; 4] = ["_key", "_token", "_password", "_secret"];
+
+pub(crate) fn to_masked_yaml(config: &Config) -> String {
+    let mut root = Mapping::new();
+    let sections = [
+        ("receivers", &config.receivers),
+        ("processors", &config.processors),
+        ("exporters", &config.exporters),
+    ];
+    for (name, components) in sections {
+        let mut section = Mapping::new();
+        for (id, component) in components {
+            let value = serde_yaml::to_value(&component.value).unwrap_or(Y::Null);
+            section.insert(id.to_string().into(), value);
+        }
+        root.insert(name.into(), section.into());
+    }
+    root.insert("service".into(), service(config));
+    let mut root = Y::Mapping(root);
+    mask(&mut root, false);
+    serde_yaml::to_string(&root).unwrap_or_else(|e| format!("# cannot print the config: {e}\n"))
+}
+
+fn service(config: &Config) -> Y {
+    let service = &config.service;
+    let mut pipelines = Mapping::new();
+    for (id, pipeline) in &service.pipelines {
+        let value = serde_yaml::to_value(pipeline).unwrap_or(Y::Null);
+        pipelines.insert(id.to_string().into(), value);
+    }
+    let mut logs = Mapping::new();
+    logs.insert("level".into(), service.log_level.as_str().into());
+    let mut telemetry = Mapping::new();
+    telemetry.insert("logs".into(), logs.into());
+    let mut out = Mapping::new();
+    let timeout = Duration(service.shutdown_timeout).to_string();
+    out.insert("shutdown_timeout".into(), timeout.into());
+    out.insert("telemetry".into(), telemetry.into());
+    out.insert("pipelines".into(), pipelines.into());
+    out.into()
+}
+
+/// Replaces every non-null scalar under a secret-looking key, and every
+/// header value, keeping the keys so the shape stays visible.
+fn mask(value: &mut Y, secret: bool) {
+    match value {
+        Y::Mapping(map) => {
+            for (key, v) in map.iter_mut() {
+                let hide = secret || key.as_str().is_some_and(is_secret_key);
+                mask(v, hide);
+            }
+        }
+        Y::Sequence(items) => items.iter_mut().for_each(|v| mask(v, secret)),
+        Y::Tagged(tagged) => mask(&mut tagged.value, secret),
+        Y::Null => {}
+        scalar if secret => *scalar = REDACTED.into(),
+        _ => {}
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "headers"
+        || SECRET_KEYS.contains(&key.as_str())
+        || SECRET_SUFFIXES.iter().any(|s| key.ends_with(s))
+}
