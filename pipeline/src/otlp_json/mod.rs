@@ -1,1 +1,55 @@
-//! Placeholder: the OTLP/JSON helper fills this module.
+//! OTLP/JSON, the JSON encoding of the OTLP export requests, over the prost
+//! types that flow through the pipeline.
+//!
+//! Decoding takes untrusted bytes and is as tolerant as protobuf's JSON
+//! parsers (what Claude Code's JS exporter writes included): lowerCamelCase or
+//! proto field names, 64-bit integers as numbers or strings, enums as numbers
+//! or names, doubles as numbers or "NaN"/"Infinity" strings, unknown fields
+//! skipped, `null` as the default. It is strict where data would be lost:
+//! trace/span ids must be hex of the right length, a oneof takes one value,
+//! AnyValues nest at most 64 deep, and nothing may follow the request.
+//!
+//! Encoding writes what the Collector's OTLP/JSON reader expects and its
+//! marshaler writes: hex ids, 64-bit integers as strings, enums as numbers,
+//! default-valued fields left out.
+
+mod common;
+mod decode;
+mod encode;
+mod logs;
+mod metrics;
+mod scalars;
+#[cfg(test)]
+mod tests;
+mod traces;
+
+pub use decode::decode;
+pub use encode::{
+    encode, write_any_value, write_json_string, write_plain_attributes, write_plain_value,
+};
+
+/// Why a body is not OTLP/JSON, and where: `line 1 column 345: invalid hex in traceId`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line} column {column}: {reason}")]
+pub struct JsonError {
+    reason: String,
+    line: usize,
+    column: usize,
+}
+
+impl JsonError {
+    /// The reason alone, without the position.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// 1-based line of the error.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// 1-based column (in bytes) of the error.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+}
