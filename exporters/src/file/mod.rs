@@ -1,0 +1,122 @@
+//! The `file` exporter: appends every batch to a file as JSON lines, either
+//! OTLP/JSON export requests (what the Collector's file exporter writes, and
+//! its `otlpjsonfile` receiver reads) or `flat` records for ad-hoc analysis.
+//!
+//! Data is formatted into a buffer of complete lines and written on
+//! `flush_interval`, when the buffer grows large, and at shutdown, so a line
+//! is never torn. When the disk refuses a write the buffer is kept and new
+//! batches are turned away with a retryable error until it is written, so
+//! nothing accepted is lost and memory stays bounded by the export queue.
+
+mod config;
+mod flat;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::time::Duration;
+
+use ccpipe_pipeline::otlp_json;
+use ccpipe_pipeline::{Batch, BlockingExporter, ExportError};
+
+pub use config::{FileConfig, FileSettings, Format, RotationConfig};
+pub use flat::FlatEncoder;
+use writer::LineFile;
+pub use writer::Rotation;
+
+/// Write as soon as this much is buffered, whatever the interval.
+const WRITE_AT: usize = 1 << 20;
+/// With `flush_interval: 0`, how often a failed write is tried again when
+/// no batch comes to try it.
+const RETRY_WRITE_EVERY: Duration = Duration::from_secs(1);
+/// A buffer that grew past this (one huge batch) is shrunk after writing.
+const KEEP_CAPACITY: usize = 4 << 20;
+
+pub struct FileExporter {
+    file: LineFile,
+    format: Format,
+    flat: FlatEncoder,
+    /// Complete lines not yet written.
+    pending: Vec<u8>,
+    /// The last write failed; `pending` holds what it could not write.
+    failing: bool,
+    flush_interval: Option<Duration>,
+}
+
+impl FileExporter {
+    /// Opens (or creates) the file. Errors name the path and the OS error.
+    pub fn open(settings: &FileSettings) -> io::Result<FileExporter> {
+        Ok(FileExporter {
+            file: LineFile::open(&settings.path, settings.rotation)?,
+            format: settings.format,
+            flat: FlatEncoder::default(),
+            pending: Vec::with_capacity(64 * 1024),
+            failing: false,
+            flush_interval: settings.flush_interval,
+        })
+    }
+
+    fn write_pending(&mut self) -> Result<(), ExportError> {
+        match self.file.write_lines(&mut self.pending) {
+            Ok(()) => {
+                if self.failing {
+                    tracing::info!(file = %self.file.path().display(), "writing works again");
+                }
+                self.failing = false;
+                if self.pending.capacity() > KEEP_CAPACITY {
+                    self.pending.shrink_to(WRITE_AT);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.failing = true;
+                // The error names the file already.
+                Err(ExportError::retryable(format!(
+                    "{e} ({} bytes kept to write later)",
+                    self.pending.len()
+                )))
+            }
+        }
+    }
+}
+
+impl BlockingExporter for FileExporter {
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        // While the disk refuses data, take no more: the batch goes back to
+        // the export queue, which retries it and backpressures the pipeline.
+        if self.failing {
+            self.write_pending()?;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self.format {
+            Format::OtlpJson => {
+                otlp_json::encode(batch, &mut self.pending);
+                self.pending.push(b'\n');
+            }
+            Format::Flat => self.flat.encode(batch, &mut self.pending),
+        }
+        if self.flush_interval.is_none() || self.pending.len() >= WRITE_AT {
+            // The batch is buffered either way; a failure here is retried by
+            // the next flush or export and must not make this batch repeat.
+            if let Err(e) = self.write_pending() {
+                tracing::warn!(error = %e, "file write failed; will retry");
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        self.write_pending()
+    }
+
+    /// Never `None`, even with `flush_interval: 0` (export writes at once
+    /// then): with `None` the worker would report a failed flush as a failed
+    /// export, and the retried batch, already buffered, would be written twice.
+    fn flush_interval(&self) -> Option<Duration> {
+        Some(self.flush_interval.unwrap_or(RETRY_WRITE_EVERY))
+    }
+}

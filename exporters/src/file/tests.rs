@@ -1,0 +1,444 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ccpipe_pipeline::{blocking, otlp_json, Batch, BlockingExporter, ExportError, Signal};
+
+use super::writer::{backups, LineFile};
+use super::*;
+use crate::testutil::{captures, check_golden, golden_batches, TempDir};
+
+fn read_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "{} ends mid-line",
+        path.display()
+    );
+    text.lines().map(str::to_owned).collect()
+}
+
+fn settings(path: std::path::PathBuf, format: Format) -> FileSettings {
+    FileSettings {
+        format,
+        ..FileSettings::new(path)
+    }
+}
+
+/// The signal of an OTLP/JSON line, from its first key.
+fn signal_of(line: &str) -> Signal {
+    if line.starts_with("{\"resourceLogs\"") {
+        Signal::Logs
+    } else if line.starts_with("{\"resourceMetrics\"") {
+        Signal::Metrics
+    } else if line.starts_with("{\"resourceSpans\"") {
+        Signal::Traces
+    } else {
+        panic!("not an OTLP/JSON request: {}", &line[..line.len().min(80)])
+    }
+}
+
+#[test]
+fn otlp_json_lines_decode_to_what_was_exported() {
+    for variant in [
+        "http-protobuf",
+        "grpc",
+        "http-protobuf-redacted",
+        "http-protobuf-no-traces",
+    ] {
+        let dir = TempDir::new("otlp-json");
+        let path = dir.join("claude.jsonl");
+        let batches = captures(variant);
+        let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
+        for (_, batch) in &batches {
+            exporter.export(batch).unwrap();
+        }
+        exporter.flush().unwrap();
+        let lines = read_lines(&path);
+        assert_eq!(lines.len(), batches.len(), "{variant}: one line per batch");
+        for (i, (line, (signal, batch))) in lines.iter().zip(&batches).enumerate() {
+            assert_eq!(signal_of(line), *signal, "{variant} #{i}");
+            let decoded = otlp_json::decode(*signal, line.as_bytes())
+                .unwrap_or_else(|e| panic!("{variant} line {}: {e}", i + 1));
+            assert_eq!(&decoded, batch, "{variant} line {} round-trips", i + 1);
+        }
+    }
+}
+
+#[test]
+fn golden_flat_output() {
+    for (signal, batch) in golden_batches() {
+        let mut out = Vec::new();
+        FlatEncoder::default().encode(&batch, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            batch.item_count(),
+            "{signal}: one line per item"
+        );
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{signal}: not JSON ({e}): {line}"));
+            assert_eq!(v["signal"], signal.as_str());
+            assert!(
+                v["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+                "{line}"
+            );
+            assert!(v["attributes"]["session.id"].is_string(), "{line}");
+            assert_eq!(v["resource"]["service.name"], "claude-code");
+            assert!(v["scope"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("com.anthropic.claude_code"));
+        }
+        check_golden(&format!("file-flat-{signal}.jsonl"), &text);
+    }
+}
+
+#[test]
+fn flat_lines_carry_each_signals_fields() {
+    let [(_, logs), (_, metrics), (_, traces)] = golden_batches();
+    let parse = |b: &Batch| -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        FlatEncoder::default().encode(b, &mut out);
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let logs = parse(&logs);
+    let api = logs
+        .iter()
+        .find(|v| v["event"] == "claude_code.api_request")
+        .expect("an api_request");
+    assert_eq!(api["body"], "claude_code.api_request");
+    assert!(api["attributes"]["cost_usd"].is_f64());
+    assert!(api["attributes"]["input_tokens"].is_i64());
+    assert!(
+        api["time_unix_nano"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+
+    let metrics = parse(&metrics);
+    let tokens = metrics
+        .iter()
+        .find(|v| v["name"] == "claude_code.token.usage")
+        .expect("token usage");
+    assert_eq!(tokens["type"], "sum");
+    assert_eq!(tokens["temporality"], "delta");
+    assert_eq!(tokens["monotonic"], true);
+    assert_eq!(tokens["unit"], "tokens");
+    assert!(tokens["value"].is_f64());
+    assert!(tokens["start_time"].is_string());
+
+    let spans = parse(&traces);
+    let llm = spans
+        .iter()
+        .find(|v| v["name"] == "claude_code.llm_request")
+        .expect("an llm_request span");
+    assert_eq!(llm["kind"], "internal");
+    assert_eq!(llm["trace_id"].as_str().unwrap().len(), 32);
+    assert_eq!(llm["span_id"].as_str().unwrap().len(), 16);
+    assert_eq!(llm["parent_span_id"].as_str().unwrap().len(), 16);
+    assert!(llm["duration_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(llm["status"]["code"], "unset");
+    assert!(llm["events"].as_array().is_some());
+}
+
+#[test]
+fn appends_across_restarts() {
+    let dir = TempDir::new("append");
+    let path = dir.join("nested/folders/out.jsonl");
+    let [(_, logs), (_, metrics), _] = golden_batches();
+    for batch in [&logs, &metrics] {
+        let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
+        exporter.export(batch).unwrap();
+        exporter.flush().unwrap();
+    }
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        otlp_json::decode(Signal::Logs, lines[0].as_bytes()).unwrap(),
+        logs
+    );
+    assert_eq!(
+        otlp_json::decode(Signal::Metrics, lines[1].as_bytes()).unwrap(),
+        metrics
+    );
+}
+
+#[test]
+fn a_torn_last_line_is_cut_off_on_open() {
+    let dir = TempDir::new("torn");
+    let path = dir.join("out.jsonl");
+    std::fs::write(&path, "{\"complete\":1}\n{\"complete\":2}\n{\"torn\":").unwrap();
+    let [(_, logs), ..] = golden_batches();
+    let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"complete\":1}\n{\"complete\":2}\n",
+        "repaired on open, before anything is written"
+    );
+    exporter.export(&logs).unwrap();
+    exporter.flush().unwrap();
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        otlp_json::decode(Signal::Logs, lines[2].as_bytes()).unwrap(),
+        logs
+    );
+
+    // A file with no newline at all is one torn line: emptied.
+    let path = dir.join("only-torn.jsonl");
+    std::fs::write(&path, "{\"torn\"").unwrap();
+    drop(FileExporter::open(&settings(path.clone(), Format::Flat)).unwrap());
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+}
+
+/// Exports `rounds` batches as flat lines into a file rotated at `max_bytes`,
+/// and returns the lines it wrote.
+fn export_rotating(path: &std::path::Path, rotation: Rotation, rounds: usize) -> usize {
+    let mut s = settings(path.to_owned(), Format::Flat);
+    s.rotation = Some(rotation);
+    let mut exporter = FileExporter::open(&s).unwrap();
+    let batches = captures("http-protobuf");
+    let mut lines = 0;
+    for (_, batch) in batches.iter().cycle().take(rounds) {
+        exporter.export(batch).unwrap();
+        exporter.flush().unwrap();
+        lines += batch.item_count();
+    }
+    lines
+}
+
+#[test]
+fn rotation_starts_new_files_and_loses_no_line() {
+    let dir = TempDir::new("rotate-all");
+    let path = dir.join("claude.jsonl");
+    let max = 16 * 1024;
+    let rotation = Rotation {
+        max_bytes: max,
+        max_backups: 0, // keep all
+    };
+    let written = export_rotating(&path, rotation, 24);
+    let backups = backups(&path).unwrap();
+    assert!(backups.len() >= 3, "{} backups", backups.len());
+    let mut lines = 0;
+    for file in backups.iter().chain([&path]) {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("claude") && name.ends_with(".jsonl"),
+            "{name}"
+        );
+        let len = std::fs::metadata(file).unwrap().len();
+        assert!(len <= max, "{name} has {len} bytes, over the {max} limit");
+        for line in read_lines(file) {
+            serde_json::from_str::<serde_json::Value>(&line)
+                .unwrap_or_else(|e| panic!("{name}: torn or bad line ({e})"));
+            lines += 1;
+        }
+    }
+    assert_eq!(lines, written, "every line is in exactly one file");
+}
+
+#[test]
+fn rotation_keeps_max_backups() {
+    let dir = TempDir::new("rotate-keep");
+    let path = dir.join("claude.jsonl");
+    let rotation = Rotation {
+        max_bytes: 16 * 1024,
+        max_backups: 2,
+    };
+    // A file of another name in the same folder is never touched.
+    std::fs::write(dir.join("claude-notes.jsonl"), "keep me\n").unwrap();
+    export_rotating(&path, rotation, 24);
+    let kept = backups(&path).unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(path.exists());
+    assert!(dir.join("claude-notes.jsonl").exists());
+    // A restart with rotation keeps rotating into the same series.
+    export_rotating(&path, rotation, 8);
+    assert_eq!(backups(&path).unwrap().len(), 2);
+}
+
+#[test]
+fn a_line_longer_than_the_limit_gets_a_file_of_its_own() {
+    let dir = TempDir::new("rotate-big");
+    let path = dir.join("big.jsonl");
+    let mut s = settings(path.clone(), Format::OtlpJson);
+    s.rotation = Some(Rotation {
+        max_bytes: 1000,
+        max_backups: 0,
+    });
+    let [(_, logs), (_, metrics), _] = golden_batches();
+    let mut exporter = FileExporter::open(&s).unwrap();
+    for batch in [&logs, &metrics] {
+        exporter.export(batch).unwrap();
+        exporter.flush().unwrap();
+    }
+    let backups = backups(&path).unwrap();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(read_lines(&backups[0]).len(), 1);
+    assert_eq!(read_lines(&path).len(), 1);
+}
+
+#[test]
+#[cfg(target_os = "linux")] // /dev/full
+fn a_full_disk_keeps_the_data_and_asks_for_retries() {
+    let [(_, logs), (_, metrics), _] = golden_batches();
+    // Buffered until the interval, and written at every export.
+    for interval in [Some(Duration::from_secs(1)), None] {
+        // Every write to /dev/full fails with ENOSPC.
+        let mut s = settings("/dev/full".into(), Format::OtlpJson);
+        s.flush_interval = interval;
+        let mut exporter = FileExporter::open(&s).unwrap();
+        assert!(
+            exporter.flush_interval().is_some(),
+            "a failed write is never a failed export"
+        );
+        exporter.export(&logs).expect("accepted into the buffer");
+        let err = exporter.flush().unwrap_err();
+        assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("cannot write /dev/full: "),
+            "{err}"
+        );
+        let kept = exporter.pending.len();
+        assert!(kept > 0, "{interval:?}");
+        // While the disk is full, new batches are turned away (the export
+        // task retries them) rather than piling up in memory.
+        let err = exporter.export(&metrics).unwrap_err();
+        assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
+        assert_eq!(exporter.pending.len(), kept, "nothing lost, nothing added");
+    }
+}
+
+#[test]
+fn flush_interval_zero_writes_at_every_export() {
+    let dir = TempDir::new("no-interval");
+    let path = dir.join("out.jsonl");
+    let mut s = settings(path.clone(), Format::Flat);
+    s.flush_interval = None;
+    let [(_, logs), ..] = golden_batches();
+    let mut exporter = FileExporter::open(&s).unwrap();
+    exporter.export(&logs).unwrap();
+    assert_eq!(
+        read_lines(&path).len(),
+        logs.item_count(),
+        "written before flush"
+    );
+}
+
+#[test]
+fn only_complete_lines_are_written() {
+    let dir = TempDir::new("resume");
+    let path = dir.join("out.jsonl");
+    let mut file = LineFile::open(&path, None).unwrap();
+    let mut buf = b"first line\nsecond line\nthird".to_vec();
+    file.write_lines(&mut buf).unwrap();
+    assert_eq!(buf, b"third", "an incomplete line stays buffered");
+    buf.extend_from_slice(b" line\n");
+    file.write_lines(&mut buf).unwrap();
+    assert!(buf.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "first line\nsecond line\nthird line\n"
+    );
+}
+
+#[test]
+fn opening_an_unwritable_path_names_it() {
+    let dir = TempDir::new("unwritable");
+    // A folder cannot be opened as a file...
+    let err = FileExporter::open(&FileSettings::new(dir.path()))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+    // ...and a regular file cannot hold a folder.
+    let blocker = dir.join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let err = FileExporter::open(&FileSettings::new(blocker.join("out.jsonl")))
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(msg.starts_with("cannot create folder "), "{msg}");
+    assert!(msg.contains(&blocker.display().to_string()), "{msg}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn flushes_on_the_interval_without_shutdown() {
+    let dir = TempDir::new("interval");
+    let path = dir.join("out.jsonl");
+    let mut s = settings(path.clone(), Format::OtlpJson);
+    let interval = Duration::from_millis(400);
+    s.flush_interval = Some(interval);
+    let [(_, logs), ..] = golden_batches();
+    runtime().block_on(async {
+        let mut exporter = blocking::spawn("file", FileExporter::open(&s).unwrap()).unwrap();
+        let sent = Instant::now();
+        exporter.export(Arc::new(logs.clone())).await.unwrap();
+        let early = std::fs::metadata(&path).unwrap().len();
+        if sent.elapsed() < interval {
+            assert_eq!(early, 0, "buffered until the interval passes");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() == 0 {
+            assert!(Instant::now() < deadline, "not flushed after 10s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(sent.elapsed() >= interval, "flushed before the interval");
+        let lines = read_lines(&path);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            otlp_json::decode(Signal::Logs, lines[0].as_bytes()).unwrap(),
+            logs
+        );
+        exporter.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn shutdown_flushes() {
+    let dir = TempDir::new("shutdown");
+    let path = dir.join("out.jsonl");
+    let mut s = settings(path.clone(), Format::Flat);
+    s.flush_interval = Some(Duration::from_secs(3600));
+    let [_, (_, metrics), _] = golden_batches();
+    runtime().block_on(async {
+        let mut exporter = blocking::spawn("file", FileExporter::open(&s).unwrap()).unwrap();
+        exporter.export(Arc::new(metrics.clone())).await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        exporter.shutdown().await.unwrap();
+    });
+    assert_eq!(read_lines(&path).len(), metrics.item_count());
+}
+
+#[test]
+fn shutdown_with_nothing_exported() {
+    let dir = TempDir::new("idle");
+    let path = dir.join("out.jsonl");
+    runtime().block_on(async {
+        let mut exporter = blocking::spawn(
+            "file",
+            FileExporter::open(&FileSettings::new(&path)).unwrap(),
+        )
+        .unwrap();
+        exporter.shutdown().await.unwrap();
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+}

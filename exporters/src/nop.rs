@@ -1,0 +1,25 @@
+//! `nop`: accepts every batch and discards it, like the Collector's nop
+//! exporter. For benchmarks and for pipelines that only need processors'
+//! side effects. It counts what it discards as sent, so nothing is silent.
+
+use std::sync::Arc;
+
+use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter};
+use serde::Deserialize;
+
+/// `nop` takes no settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NopConfig {}
+
+pub struct NopExporter;
+
+impl Exporter for NopExporter {
+    fn export(&mut self, _batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async { Ok(()) })
+    }
+}

@@ -1,0 +1,313 @@
+//! Registry tests: the config tables over `testdata/<type>/config.yaml`, and
+//! build → shutdown through the registry.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ccpipe_pipeline::config::{self, ComponentConfig, Config};
+use ccpipe_pipeline::export_task::RetryPolicy;
+use ccpipe_pipeline::ComponentId;
+
+use super::*;
+use crate::debug::{DebugConfig, DebugSettings, Output, Verbosity};
+use crate::file::{FileConfig, FileSettings, Format, Rotation};
+use crate::testutil::{TempDir, TESTDATA};
+
+/// Loads `testdata/<name>/config.yaml`, named `<name>.yaml` in messages.
+fn load(name: &str) -> Config {
+    let path = PathBuf::from(TESTDATA).join(name).join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    config::load_str(&format!("{name}.yaml"), &text).unwrap()
+}
+
+fn component<'a>(config: &'a Config, id: &str) -> &'a ComponentConfig {
+    let id: ComponentId = id.parse().unwrap();
+    config
+        .exporters
+        .get(&id)
+        .unwrap_or_else(|| panic!("no exporter {id} in testdata"))
+}
+
+/// Every case of a table, and nothing in the testdata file left untested.
+fn check_table(config: &Config, cases: &[(&str, Result<(), &str>)]) {
+    let listed: Vec<String> = config.exporters.keys().map(|id| id.to_string()).collect();
+    let mut tested: Vec<&str> = cases.iter().map(|(id, _)| *id).collect();
+    tested.sort_unstable();
+    assert_eq!(listed, tested, "every testdata case has a row");
+    for (id, expected) in cases {
+        let got = validate(component(config, id)).map_err(|e| e.to_string());
+        assert_eq!(
+            got.as_ref().map_err(|e| e.as_str()),
+            expected.as_ref().map_err(|e| *e),
+            "case {id}"
+        );
+    }
+}
+
+#[test]
+fn debug_config_table() {
+    let config = load("debug");
+    check_table(
+        &config,
+        &[
+            ("debug", Ok(())),
+            ("debug/all_keys", Ok(())),
+            (
+                "debug/bad_verbosity",
+                Err("debug.yaml:21: exporters.debug/bad_verbosity.verbosity: must be one of basic, normal, detailed; got \"loud\""),
+            ),
+            (
+                "debug/bad_output",
+                Err("debug.yaml:23: exporters.debug/bad_output.output: must be one of stdout, stderr; got \"syslog\""),
+            ),
+            (
+                "debug/queue_size_zero",
+                Err("debug.yaml:26: exporters.debug/queue_size_zero.sending_queue.queue_size: must be at least 1"),
+            ),
+            (
+                "debug/bad_retry",
+                Err("debug.yaml:30: exporters.debug/bad_retry.retry_on_failure.max_interval: must be at least initial_interval (5s)"),
+            ),
+            (
+                "debug/typo",
+                Err("debug.yaml:32: exporters.debug/typo.verbosty: unknown field `verbosty`, expected one of `verbosity`, `output`, `sending_queue`, `retry_on_failure`"),
+            ),
+            (
+                "debug/nested_typo",
+                Err("debug.yaml:35: exporters.debug/nested_typo.retry_on_failure.max_elapsed: unknown field `max_elapsed`, expected one of `enabled`, `initial_interval`, `max_interval`, `max_elapsed_time`, `multiplier`"),
+            ),
+        ],
+    );
+
+    // Defaults resolved.
+    let parsed: DebugConfig = component(&config, "debug").parse().unwrap();
+    assert_eq!(parsed, DebugConfig::default());
+    assert_eq!(
+        parsed.settings().unwrap(),
+        DebugSettings {
+            verbosity: Verbosity::Basic,
+            output: Output::Stdout
+        }
+    );
+    assert_eq!(parsed.sending_queue.queue_size, 64);
+    assert_eq!(parsed.retry_on_failure.policy(), RetryPolicy::default());
+
+    let all: DebugConfig = component(&config, "debug/all_keys").parse().unwrap();
+    assert_eq!(
+        all.settings().unwrap(),
+        DebugSettings {
+            verbosity: Verbosity::Detailed,
+            output: Output::Stderr
+        }
+    );
+    assert_eq!(all.sending_queue.queue_size, 8);
+    assert_eq!(
+        all.retry_on_failure.policy(),
+        RetryPolicy {
+            enabled: true,
+            initial_interval: Duration::from_millis(500),
+            max_interval: Duration::from_secs(10),
+            max_elapsed_time: Duration::from_secs(60),
+            multiplier: 2.0,
+        }
+    );
+}
+
+#[test]
+fn file_config_table() {
+    let config = load("file");
+    check_table(
+        &config,
+        &[
+            ("file", Ok(())),
+            ("file/all_keys", Ok(())),
+            ("file/rotation_defaults", Ok(())),
+            ("file/no_flush_interval", Ok(())),
+            (
+                "file/empty_path",
+                Err("file.yaml:29: exporters.file/empty_path.path: must not be empty"),
+            ),
+            (
+                "file/no_path",
+                Err("file.yaml:30: exporters.file/no_path: missing field `path`"),
+            ),
+            (
+                "file/bad_format",
+                Err("file.yaml:34: exporters.file/bad_format.format: must be one of otlp_json, flat; got \"xml\""),
+            ),
+            (
+                "file/max_megabytes_zero",
+                Err("file.yaml:38: exporters.file/max_megabytes_zero.rotation.max_megabytes: must be at least 1"),
+            ),
+            (
+                "file/queue_size_zero",
+                Err("file.yaml:42: exporters.file/queue_size_zero.sending_queue.queue_size: must be at least 1"),
+            ),
+            (
+                "file/typo",
+                Err("file.yaml:46: exporters.file/typo.rotation.max_megabyte: unknown field `max_megabyte`, expected `max_megabytes` or `max_backups`"),
+            ),
+        ],
+    );
+
+    let settings = |id| {
+        component(&config, id)
+            .parse::<FileConfig>()
+            .unwrap()
+            .settings()
+            .unwrap()
+    };
+    assert_eq!(
+        settings("file"),
+        FileSettings {
+            path: "./ccpipe-data/claude-code.jsonl".into(),
+            format: Format::OtlpJson,
+            rotation: None,
+            flush_interval: Some(Duration::from_secs(1)),
+        }
+    );
+    assert_eq!(
+        settings("file/all_keys"),
+        FileSettings {
+            path: "/var/log/ccpipe/flat.jsonl".into(),
+            format: Format::Flat,
+            rotation: Some(Rotation {
+                max_bytes: 20 << 20,
+                max_backups: 3
+            }),
+            flush_interval: Some(Duration::from_millis(250)),
+        }
+    );
+    assert_eq!(
+        settings("file/rotation_defaults").rotation,
+        Some(Rotation {
+            max_bytes: 100 << 20,
+            max_backups: 10
+        })
+    );
+    assert_eq!(settings("file/no_flush_interval").flush_interval, None);
+
+    let parsed: FileConfig = component(&config, "file").parse().unwrap();
+    assert_eq!(parsed.sending_queue.queue_size, 64);
+    assert_eq!(parsed.retry_on_failure.policy(), RetryPolicy::default());
+    let all: FileConfig = component(&config, "file/all_keys").parse().unwrap();
+    assert_eq!(all.sending_queue.queue_size, 16);
+    assert!(!all.retry_on_failure.policy().enabled);
+}
+
+fn one_exporter(yaml_exporters: &str) -> Config {
+    let yaml = format!(
+        "receivers:\n  otlp:\nexporters:\n{yaml_exporters}\nservice:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [x]\n"
+    );
+    // The pipeline's exporter id is replaced by the caller's single id.
+    let id = yaml_exporters
+        .trim_start()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    config::load_str("test.yaml", &yaml.replace("[x]", &format!("[{id}]"))).unwrap()
+}
+
+#[test]
+fn unknown_types_name_the_known_ones() {
+    let config = one_exporter("  datadog:\n    api_key: x");
+    let cfg = component(&config, "datadog");
+    let err = validate(cfg).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "test.yaml:4: exporters.datadog: unknown exporter type \"datadog\"; known types: debug, file, nop"
+    );
+    let err = build(cfg).err().unwrap().to_string();
+    assert!(err.contains("known types: debug, file, nop"), "{err}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn build_then_shutdown_without_data() {
+    let dir = TempDir::new("registry");
+    let path = dir.join("sub/out.jsonl");
+    let config = one_exporter(&format!(
+        "  file/out:\n    path: {}\n    sending_queue:\n      queue_size: 7",
+        path.display()
+    ));
+    let built = build(component(&config, "file/out")).unwrap();
+    assert_eq!(built.queue_size, 7);
+    assert_eq!(built.retry, RetryPolicy::default());
+    assert!(path.exists(), "opened at build time");
+    let mut exporter = built.exporter;
+    runtime().block_on(async {
+        exporter.shutdown().await.unwrap();
+        // A second shutdown reports that the thread is gone; it must not hang or panic.
+        let _ = exporter.shutdown().await;
+    });
+
+    let config = one_exporter("  debug/quiet:\n    verbosity: normal\n    output: stderr");
+    let built = build(component(&config, "debug/quiet")).unwrap();
+    assert_eq!(built.queue_size, 64);
+    let mut exporter = built.exporter;
+    runtime().block_on(async { exporter.shutdown().await.unwrap() });
+}
+
+#[test]
+fn build_fails_at_startup_on_a_path_it_cannot_open() {
+    let dir = TempDir::new("registry-bad");
+    let blocker = dir.join("not-a-folder");
+    std::fs::write(&blocker, "").unwrap();
+    let path = blocker.join("out.jsonl");
+    let config = one_exporter(&format!("  file:\n    path: {}", path.display()));
+    let err = build(component(&config, "file")).err().unwrap().to_string();
+    let expected = format!(
+        "exporter \"file\": cannot create folder {}: ",
+        blocker.display()
+    );
+    assert!(err.starts_with(&expected), "{err}");
+    assert!(
+        err.contains("ot a directory") || err.contains("exists"),
+        "names the OS error: {err}"
+    );
+
+    // validate() does no IO: the same config passes it.
+    validate(component(&config, "file")).unwrap();
+
+    // Invalid settings fail build too, with the validation message.
+    let config = one_exporter("  file:\n    path: \"\"");
+    let err = build(component(&config, "file")).err().unwrap().to_string();
+    assert_eq!(err, "test.yaml:5: exporters.file.path: must not be empty");
+}
+
+#[test]
+fn nop_config_table() {
+    let config = load("nop");
+    check_table(
+        &config,
+        &[
+            ("nop", Ok(())),
+            ("nop/empty", Ok(())),
+            (
+                "nop/typo",
+                Err("nop.yaml:9: exporters.nop/typo.verbosity: unknown field `verbosity`, there are no fields"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn nop_accepts_and_discards() {
+    use ccpipe_pipeline::Signal;
+    let config = one_exporter("  nop:");
+    let cfg = config.exporters.values().next().unwrap();
+    runtime().block_on(async {
+        let mut built = crate::build(cfg).unwrap();
+        let batch = std::sync::Arc::new(ccpipe_pipeline::Batch::empty(Signal::Logs));
+        built.exporter.export(batch).await.unwrap();
+        built.exporter.shutdown().await.unwrap();
+    });
+}

@@ -1,0 +1,122 @@
+//! Test helpers: the recorded Claude Code requests, golden files and
+//! temporary folders.
+
+use std::path::{Path, PathBuf};
+
+use ccpipe_pipeline::{Batch, Signal};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+pub const CAPTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/claude-code/captures"
+);
+pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+
+/// Decodes one protobuf capture, by the signal in its file name
+/// (`0002-http-logs.bin`).
+pub fn decode_capture(path: &Path) -> (Signal, Batch) {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let signal = Signal::ALL
+        .into_iter()
+        .find(|s| name.ends_with(&format!("-{s}.bin")))
+        .unwrap_or_else(|| panic!("no signal in {name}"));
+    let batch = match signal {
+        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap()),
+        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap()),
+        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(&bytes[..]).unwrap()),
+    };
+    (signal, batch)
+}
+
+/// Every protobuf capture of a variant (`http-protobuf`), in recorded order.
+pub fn captures(variant: &str) -> Vec<(Signal, Batch)> {
+    let dir = Path::new(CAPTURES).join(variant).join("otlp");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no captures in {}", dir.display());
+    paths.iter().map(|p| decode_capture(p)).collect()
+}
+
+/// The three captures the golden files are made from: the first session's
+/// logs (13 events of 7 kinds), metrics (5 metrics) and traces (12 spans).
+pub fn golden_batches() -> [(Signal, Batch); 3] {
+    let dir = Path::new(CAPTURES).join("http-protobuf/otlp");
+    [
+        "0002-http-logs.bin",
+        "0001-http-metrics.bin",
+        "0003-http-traces.bin",
+    ]
+    .map(|name| decode_capture(&dir.join(name)))
+}
+
+/// Compares `actual` with `testdata/golden/<name>`; with `UPDATE_GOLDEN=1`
+/// writes it instead.
+pub fn check_golden(name: &str, actual: &str) {
+    let path = Path::new(TESTDATA).join("golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the output at line {}:\n  expected: {:?}\n  actual:   {:?}\n\
+             (UPDATE_GOLDEN=1 rewrites it if the change is intended)",
+            path.display(),
+            line + 1,
+            expected.lines().nth(line),
+            actual.lines().nth(line),
+        );
+    }
+}
+
+/// A fresh folder under the system temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ccpipe-exporters-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
