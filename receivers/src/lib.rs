@@ -1,1 +1,54 @@
+//! ccpipe's receivers, and the registry that validates and builds them from
+//! their config sections.
+//!
+//! Adding a receiver: a module, a [`Type`] variant, its name in [`TYPES`],
+//! and one arm in each `match` below (the compiler lists any that is missing).
 
+pub mod otlp;
+
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::outputs::Outputs;
+use ccpipe_pipeline::{BuildError, Receiver};
+
+/// The receiver types this crate provides.
+pub const TYPES: &[&str] = &["otlp"];
+
+/// One variant per entry of [`TYPES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Otlp,
+}
+
+fn type_of(cfg: &ComponentConfig) -> Result<Type, ConfigError> {
+    match cfg.id().type_name() {
+        "otlp" => Ok(Type::Otlp),
+        other => Err(cfg.error(
+            "",
+            format!(
+                "unknown receiver type {other:?}; known types: {}",
+                TYPES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Checks a receiver's settings without opening anything.
+pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
+    match type_of(cfg)? {
+        Type::Otlp => otlp::config::from_component(cfg).map(drop),
+    }
+}
+
+/// Builds a receiver and binds its sockets; it starts serving when run.
+pub async fn build(
+    cfg: &ComponentConfig,
+    outputs: Outputs,
+) -> Result<Box<dyn Receiver>, BuildError> {
+    match type_of(cfg)? {
+        Type::Otlp => {
+            let settings = otlp::config::from_component(cfg)?;
+            let receiver = otlp::OtlpReceiver::bind(cfg.id(), settings, outputs).await?;
+            Ok(Box::new(receiver))
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The `otlp` receiver's settings: the strict YAML schema, its defaults, a
+//! pure `validate`, and the conversion into the typed settings the servers
+//! take. This is the only file of the receiver that knows the config schema.
+//!
+//! ```yaml
+//! receivers:
+//!   otlp:
+//!     protocols:
+//!       grpc: { endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4, max_concurrent_streams: 0 }
+//!       http: { endpoint: 127.0.0.1:4318, max_request_body_size: 20MiB,
+//!               logs_url_path: /v1/logs, metrics_url_path: /v1/metrics, traces_url_path: /v1/traces }
+//!     backpressure_wait: 100ms
+//! ```
+//! A protocol is enabled when its key is present; `grpc:` with no value
+//! enables it with the defaults.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ccpipe_pipeline::config::units::{ByteSize, Duration};
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use serde::{Deserialize, Deserializer};
+
+use super::grpc::GrpcSettings;
+use super::http::HttpSettings;
+
+pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
+pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
+pub const DEFAULT_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
+/// The largest gRPC message size accepted in the config, in MiB.
+pub const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4096;
+pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 << 20;
+pub const DEFAULT_BACKPRESSURE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// `receivers.otlp`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    #[serde(default)]
+    pub protocols: Protocols,
+    /// How long a request waits for room in a full pipeline queue before it
+    /// is answered 503 / UNAVAILABLE.
+    #[serde(default = "default_backpressure_wait")]
+    pub backpressure_wait: Duration,
+}
+
+/// `protocols`: each present key enables that protocol.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    #[serde(default, deserialize_with = "enabled")]
+    pub grpc: Option<GrpcConfig>,
+    #[serde(default, deserialize_with = "enabled")]
+    pub http: Option<HttpConfig>,
+}
+
+/// `protocols.grpc`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// `host:port`; port 0 picks a free port.
+    pub endpoint: String,
+    /// Largest message accepted, after decompression, in MiB.
+    pub max_recv_msg_size_mib: u64,
+    /// HTTP/2 streams per connection; 0 leaves the server's default.
+    pub max_concurrent_streams: u32,
+}
+
+/// `protocols.http`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port`; port 0 picks a free port.
+    pub endpoint: String,
+    /// Largest request body accepted, both as sent and after decompression.
+    pub max_request_body_size: ByteSize,
+    pub logs_url_path: String,
+    pub metrics_url_path: String,
+    pub traces_url_path: String,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
+            max_recv_msg_size_mib: DEFAULT_MAX_RECV_MSG_SIZE_MIB,
+            max_concurrent_streams: 0,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            endpoint: DEFAULT_HTTP_ENDPOINT.to_owned(),
+            max_request_body_size: ByteSize(DEFAULT_MAX_REQUEST_BODY_SIZE),
+            logs_url_path: "/v1/logs".to_owned(),
+            metrics_url_path: "/v1/metrics".to_owned(),
+            traces_url_path: "/v1/traces".to_owned(),
+        }
+    }
+}
+
+fn default_backpressure_wait() -> Duration {
+    Duration(DEFAULT_BACKPRESSURE_WAIT)
+}
+
+/// A present key enables its protocol; a null value means "with defaults".
+fn enabled<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// A setting that failed validation: its key below the receiver's own
+/// (`protocols.http.endpoint`, "" for the receiver itself) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.key {
+            "" => f.write_str(&self.message),
+            key => write!(f, "{key}: {}", self.message),
+        }
+    }
+}
+
+fn invalid(key: &'static str, message: impl fmt::Display) -> Invalid {
+    Invalid {
+        key,
+        message: message.to_string(),
+    }
+}
+
+/// Everything the receiver needs to bind and serve, resolved from a valid config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub grpc: Option<(Endpoint, GrpcSettings)>,
+    pub http: Option<(Endpoint, HttpSettings)>,
+    pub backpressure_wait: std::time::Duration,
+}
+
+impl OtlpConfig {
+    /// Checks every setting without opening anything; the first problem wins.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.settings().map(drop)
+    }
+
+    /// Validates and resolves the typed settings for the servers.
+    pub fn settings(&self) -> Result<Settings, Invalid> {
+        let Protocols { grpc, http } = &self.protocols;
+        if grpc.is_none() && http.is_none() {
+            return Err(invalid(
+                "protocols",
+                "enable at least one protocol: grpc or http",
+            ));
+        }
+        let grpc = grpc.as_ref().map(GrpcConfig::settings).transpose()?;
+        let http = http.as_ref().map(HttpConfig::settings).transpose()?;
+        if let (Some((g, _)), Some((h, _))) = (&grpc, &http) {
+            if g == h && g.port != 0 {
+                return Err(invalid(
+                    "protocols.http.endpoint",
+                    format!("{h} is also the grpc endpoint; use another port"),
+                ));
+            }
+        }
+        Ok(Settings {
+            grpc,
+            http,
+            backpressure_wait: self.backpressure_wait.0,
+        })
+    }
+}
+
+impl GrpcConfig {
+    fn settings(&self) -> Result<(Endpoint, GrpcSettings), Invalid> {
+        let endpoint = self
+            .endpoint
+            .parse()
+            .map_err(|e| invalid("protocols.grpc.endpoint", e))?;
+        let mib = self.max_recv_msg_size_mib;
+        if mib == 0 || mib > MAX_RECV_MSG_SIZE_MIB_LIMIT {
+            return Err(invalid(
+                "protocols.grpc.max_recv_msg_size_mib",
+                format!("must be between 1 and {MAX_RECV_MSG_SIZE_MIB_LIMIT}, got {mib}"),
+            ));
+        }
+        let settings = GrpcSettings {
+            max_recv_msg_size: usize::try_from(mib << 20).unwrap_or(usize::MAX),
+            max_concurrent_streams: match self.max_concurrent_streams {
+                0 => None,
+                n => Some(n),
+            },
+        };
+        Ok((endpoint, settings))
+    }
+}
+
+impl HttpConfig {
+    fn settings(&self) -> Result<(Endpoint, HttpSettings), Invalid> {
+        let endpoint = self
+            .endpoint
+            .parse()
+            .map_err(|e| invalid("protocols.http.endpoint", e))?;
+        let size = self.max_request_body_size.0;
+        let max_request_body_size = match usize::try_from(size) {
+            Ok(0) => {
+                return Err(invalid(
+                    "protocols.http.max_request_body_size",
+                    "must be greater than 0",
+                ))
+            }
+            Ok(n) => n,
+            Err(_) => {
+                return Err(invalid(
+                    "protocols.http.max_request_body_size",
+                    format!("{size} bytes is too large for this machine"),
+                ))
+            }
+        };
+        let paths = [
+            ("protocols.http.logs_url_path", &self.logs_url_path),
+            ("protocols.http.metrics_url_path", &self.metrics_url_path),
+            ("protocols.http.traces_url_path", &self.traces_url_path),
+        ];
+        for (i, &(key, path)) in paths.iter().enumerate() {
+            if !path.starts_with('/') {
+                return Err(invalid(key, format!("{path:?} must start with '/'")));
+            }
+            if path.contains(['?', '#'])
+                || path.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(invalid(
+                    key,
+                    format!("{path:?} must be a plain path, without spaces, '?' or '#'"),
+                ));
+            }
+            if let Some((other, _)) = paths[..i].iter().find(|(_, p)| *p == path) {
+                let other = other.rsplit('.').next().unwrap_or(other);
+                return Err(invalid(key, format!("{path:?} is already used by {other}")));
+            }
+        }
+        let settings = HttpSettings {
+            max_request_body_size,
+            logs_path: self.logs_url_path.clone(),
+            metrics_path: self.metrics_url_path.clone(),
+            traces_path: self.traces_url_path.clone(),
+        };
+        Ok((endpoint, settings))
+    }
+}
+
+/// Reads and validates a component's settings, reporting problems with the
+/// file, line and key.
+pub fn from_component(cfg: &ComponentConfig) -> Result<Settings, ConfigError> {
+    let config: OtlpConfig = cfg.parse()?;
+    config.settings().map_err(|e| cfg.error(e.key, e.message))
+}
+
+/// Where to listen: `127.0.0.1:4317`, `localhost:4317`, `[::1]:4317`,
+/// `0.0.0.0:4317`. Parsing is pure; names other than `localhost` are
+/// resolved when the receiver is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: Host,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let expected = |why: &str| {
+            format!("invalid endpoint {s:?}: {why}; expected host:port, e.g. 127.0.0.1:4317")
+        };
+        if s.contains("://") {
+            return Err(expected("no scheme is needed"));
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (ip, port) = rest
+                .split_once("]:")
+                .ok_or_else(|| expected("missing port after the IPv6 address"))?;
+            let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| expected("bad IPv6 address"))?;
+            (Host::Ip(IpAddr::V6(ip)), port)
+        } else {
+            let (host, port) = s.rsplit_once(':').ok_or_else(|| expected("missing port"))?;
+            if host.contains(':') {
+                return Err(expected(
+                    "write IPv6 addresses in brackets, as in [::1]:4317",
+                ));
+            }
+            if host.is_empty() {
+                return Err(expected("missing host"));
+            }
+            let host = match host.parse::<IpAddr>() {
+                Ok(ip) => Host::Ip(ip),
+                Err(_) if is_host_name(host) => Host::Name(host.to_ascii_lowercase()),
+                Err(_) => return Err(expected("bad host name")),
+            };
+            (host, port)
+        };
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| expected("the port must be a number from 0 to 65535"))?;
+        Ok(Endpoint { host, port })
+    }
+}
+
+/// A DNS name: dot-separated labels of letters, digits and '-'.
+fn is_host_name(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        // "1.2.3" is a typo of an address, not a name.
+        && !s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            Host::Ip(ip) => write!(f, "{ip}:{}", self.port),
+            Host::Name(name) => write!(f, "{name}:{}", self.port),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! OTLP/gRPC: the three `Export` services on one pre-bound listener.
+//!
+//! The service glue is written here rather than taken from the generated
+//! `*_service_server` modules, for three reasons: a malformed message is
+//! answered INVALID_ARGUMENT (tonic's prost codec says INTERNAL), an
+//! over-size message RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE, which OTLP
+//! clients treat as retryable), and every answer carries
+//! `grpc-accept-encoding: gzip,identity` (tonic only sends it with an
+//! "unsupported encoding" error). grpc-js splits that header on bare commas
+//! and stops compressing when its encoding is missing from the list, so the
+//! value must have no spaces.
+
+use std::convert::Infallible;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use ccpipe_pipeline::outputs::Refused;
+use ccpipe_pipeline::{Batch, BoxFuture, Shutdown};
+use http::HeaderValue;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tokio::net::TcpListener;
+use tonic::body::Body;
+use tonic::codec::{CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::transport::server::TcpIncoming;
+use tonic::{Code, Status};
+
+use super::{Sink, Transport};
+
+/// What the gRPC server needs beyond its listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcSettings {
+    /// Largest message accepted, after decompression, in bytes.
+    pub max_recv_msg_size: usize,
+    /// HTTP/2 streams per connection; `None` leaves the server's default.
+    pub max_concurrent_streams: Option<u32>,
+}
+
+/// The value of `grpc-accept-encoding` on every answer.
+pub const ACCEPT_ENCODING: &str = "gzip,identity";
+
+/// Serves the logs, metrics and traces `Export` services on `listener` until
+/// `shutdown` fires, then lets in-flight calls finish.
+pub async fn serve(
+    listener: TcpListener,
+    settings: GrpcSettings,
+    sink: Arc<Sink>,
+    shutdown: Shutdown,
+) -> Result<(), String> {
+    let max = settings.max_recv_msg_size;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .add_service(ExportService::<ExportLogsServiceRequest>::new(
+            sink.clone(),
+            max,
+        ))
+        .add_service(ExportService::<ExportMetricsServiceRequest>::new(
+            sink.clone(),
+            max,
+        ))
+        .add_service(ExportService::<ExportTraceServiceRequest>::new(sink, max))
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await
+        .map_err(|e| format!("gRPC server failed: {e}"))
+}
+
+/// One OTLP export request type and its service.
+pub trait ExportRequest: prost::Message + Default + Send + 'static {
+    type Response: prost::Message + Default + Send + 'static;
+    /// The gRPC service name, e.g. `opentelemetry.proto.collector.logs.v1.LogsService`.
+    const SERVICE: &'static str;
+    /// The method path, `/{SERVICE}/Export`.
+    const PATH: &'static str;
+    fn into_batch(self) -> Batch;
+}
+
+macro_rules! export_request {
+    ($req:ty, $resp:ty, $service:literal, $variant:ident) => {
+        impl ExportRequest for $req {
+            type Response = $resp;
+            const SERVICE: &'static str = $service;
+            const PATH: &'static str = concat!("/", $service, "/Export");
+            fn into_batch(self) -> Batch {
+                Batch::$variant(self)
+            }
+        }
+    };
+}
+
+export_request!(
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+    "opentelemetry.proto.collector.logs.v1.LogsService",
+    Logs
+);
+export_request!(
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+    "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    Metrics
+);
+export_request!(
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+    "opentelemetry.proto.collector.trace.v1.TraceService",
+    Traces
+);
+
+/// The service of one request type; tonic's router sends it every path
+/// under `/{SERVICE}/`.
+struct ExportService<R> {
+    sink: Arc<Sink>,
+    max_recv_msg_size: usize,
+    _request: PhantomData<fn() -> R>,
+}
+
+impl<R> ExportService<R> {
+    fn new(sink: Arc<Sink>, max_recv_msg_size: usize) -> Self {
+        ExportService {
+            sink,
+            max_recv_msg_size,
+            _request: PhantomData,
+        }
+    }
+}
+
+impl<R> Clone for ExportService<R> {
+    fn clone(&self) -> Self {
+        ExportService::new(self.sink.clone(), self.max_recv_msg_size)
+    }
+}
+
+impl<R: ExportRequest> NamedService for ExportService<R> {
+    const NAME: &'static str = R::SERVICE;
+}
+
+impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportService<R> {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<http::Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let sink = self.sink.clone();
+        let max = self.max_recv_msg_size;
+        Box::pin(async move {
+            let mut response = if req.uri().path() == R::PATH {
+                let mut grpc = Grpc::new(ProstCodec::<R>(PhantomData))
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .max_decoding_message_size(max);
+                grpc.unary(Export::<R>(sink, PhantomData), req).await
+            } else {
+                Status::unimplemented(format!("unknown method {}", req.uri().path())).into_http()
+            };
+            let headers = response.headers_mut();
+            // A too-large message is a trailers-only answer from tonic's decoder.
+            if headers.get("grpc-status") == Some(&code_value(Code::OutOfRange)) {
+                headers.insert("grpc-status", code_value(Code::ResourceExhausted));
+            }
+            headers.insert(
+                "grpc-accept-encoding",
+                HeaderValue::from_static(ACCEPT_ENCODING),
+            );
+            Ok(response)
+        })
+    }
+}
+
+fn code_value(code: Code) -> HeaderValue {
+    HeaderValue::from(code as i32)
+}
+
+/// The handler: hand the decoded request to the pipelines.
+struct Export<R>(Arc<Sink>, PhantomData<fn() -> R>);
+
+impl<R: ExportRequest> UnaryService<R> for Export<R> {
+    type Response = R::Response;
+    type Future = BoxFuture<'static, Result<tonic::Response<R::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<R>) -> Self::Future {
+        let sink = self.0.clone();
+        Box::pin(async move {
+            let batch = request.into_inner().into_batch();
+            match sink.deliver(batch, Transport::Grpc).await {
+                Ok(()) => Ok(tonic::Response::new(R::Response::default())),
+                Err(refused) => Err(refused_status(&refused)),
+            }
+        })
+    }
+}
+
+/// Backpressure and shutdown are UNAVAILABLE (retry later); a signal no
+/// pipeline takes is UNIMPLEMENTED.
+pub fn refused_status(refused: &Refused) -> Status {
+    match refused {
+        Refused::NoPipeline(_) => Status::unimplemented(refused.to_string()),
+        Refused::Busy(_) | Refused::ShuttingDown => Status::unavailable(refused.to_string()),
+    }
+}
+
+/// prost encoding of the request and response types, with decode errors
+/// reported as INVALID_ARGUMENT.
+struct ProstCodec<R>(PhantomData<fn() -> R>);
+
+impl<R: ExportRequest> tonic::codec::Codec for ProstCodec<R> {
+    type Encode = R::Response;
+    type Decode = R;
+    type Encoder = ProstEncoder<R::Response>;
+    type Decoder = ProstDecoder<R>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder(PhantomData)
+    }
+}
+
+struct ProstEncoder<M>(PhantomData<fn(M)>);
+
+impl<M: prost::Message> Encoder for ProstEncoder<M> {
+    type Item = M;
+    type Error = Status;
+
+    fn encode(&mut self, item: M, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("cannot encode the response: {e}")))
+    }
+}
+
+struct ProstDecoder<M>(PhantomData<fn() -> M>);
+
+impl<M: prost::Message + Default> Decoder for ProstDecoder<M> {
+    type Item = M;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<M>, Status> {
+        M::decode(src)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(format!("malformed protobuf message: {e}")))
+    }
+}

@@ -1,0 +1,477 @@
+//! OTLP/HTTP: `POST` of protobuf or JSON export requests, plain or gzip, on
+//! HTTP/1.1 (keep-alive) and HTTP/2 prior knowledge on the same port.
+//!
+//! Every answer is short and immediate: 200 with an empty export response in
+//! the request's encoding; otherwise a `google.rpc.Status` (code, message) in
+//! that encoding, or plain text when the content type was unusable. Bodies
+//! are capped as sent (by `content-length`, then while reading) and after
+//! decompression. An HTTP/1 connection stays usable after a 4xx whenever the
+//! request body could be read to its end.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use ccpipe_pipeline::outputs::Refused;
+use ccpipe_pipeline::{Shutdown, Signal};
+use http::header::{ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body as _, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use super::decode::{self, DecodeError, Encoding, Format};
+use super::{Sink, Transport};
+
+/// What the HTTP server needs beyond its listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Largest body accepted, as sent and after decompression, in bytes.
+    pub max_request_body_size: usize,
+    pub logs_path: String,
+    pub metrics_path: String,
+    pub traces_path: String,
+}
+
+impl HttpSettings {
+    fn route(&self, path: &str) -> Option<Signal> {
+        if path == self.logs_path {
+            Some(Signal::Logs)
+        } else if path == self.metrics_path {
+            Some(Signal::Metrics)
+        } else if path == self.traces_path {
+            Some(Signal::Traces)
+        } else {
+            None
+        }
+    }
+}
+
+/// How long a client may take to send its headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send its body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bodies larger than this (estimated after inflating) are decoded on the
+/// blocking pool, so a big request does not stall other connections.
+const INLINE_DECODE_MAX: usize = 128 * 1024;
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "1";
+/// Pause after a failed `accept` (e.g. out of file descriptors).
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves OTLP/HTTP on `listener` until `shutdown` fires, then stops
+/// accepting and lets in-flight requests finish (idle connections close).
+pub async fn serve(
+    listener: TcpListener,
+    settings: HttpSettings,
+    sink: Arc<Sink>,
+    shutdown: Shutdown,
+) -> Result<(), String> {
+    let handler = Arc::new(Handler { settings, sink });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "OTLP/HTTP: cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let service = service_fn(move |req| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler.answer(req).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "OTLP/HTTP connection ended with an error");
+            }
+        });
+    }
+    // Close the port now, then wait for the open connections.
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+struct Handler {
+    settings: HttpSettings,
+    sink: Arc<Sink>,
+}
+
+impl Handler {
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let http1 = parts.version < Version::HTTP_2;
+        let reply = self.handle(&parts.method, parts.uri.path(), &parts.headers, body, http1);
+        reply.await.into_response(http1)
+    }
+
+    async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: Incoming,
+        http1: bool,
+    ) -> Reply {
+        let limit = self.settings.max_request_body_size;
+        let Some(signal) = self.settings.route(path) else {
+            let s = &self.settings;
+            let msg = format!(
+                "unknown path {path:?}; OTLP/HTTP is served on {}, {} and {}",
+                s.logs_path, s.metrics_path, s.traces_path
+            );
+            let reply = Reply::error(None, StatusCode::NOT_FOUND, Code::NotFound, msg);
+            return reply.after_draining(body, limit, http1).await;
+        };
+        if method != Method::POST {
+            let mut reply = Reply::error(
+                None,
+                StatusCode::METHOD_NOT_ALLOWED,
+                Code::Unimplemented,
+                format!("{method} is not allowed on {path}; use POST"),
+            );
+            reply.allow_post = true;
+            return reply.after_draining(body, limit, http1).await;
+        }
+        let Some(format) = content_type(headers) else {
+            let reply = Reply::error(
+                None,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::InvalidArgument,
+                "unsupported content-type; use application/x-protobuf or application/json",
+            );
+            return reply.after_draining(body, limit, http1).await;
+        };
+        let Some(encoding) = content_encoding(headers) else {
+            let reply = Reply::error(
+                Some(format),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::InvalidArgument,
+                "unsupported content-encoding; use gzip or identity",
+            );
+            return reply.after_draining(body, limit, http1).await;
+        };
+        let raw = match read_body(body, limit).await {
+            Ok(raw) => raw,
+            Err(ReadError::TooLarge) => {
+                let msg = format!("the body is larger than max_request_body_size ({limit} bytes)");
+                return Reply::error(
+                    Some(format),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Code::ResourceExhausted,
+                    msg,
+                )
+                .closing();
+            }
+            Err(ReadError::Timeout) => {
+                let msg = "the body was not received in time";
+                return Reply::error(
+                    Some(format),
+                    StatusCode::REQUEST_TIMEOUT,
+                    Code::DeadlineExceeded,
+                    msg,
+                )
+                .closing();
+            }
+            Err(ReadError::Io(e)) => {
+                let msg = format!("cannot read the body: {e}");
+                return Reply::error(
+                    Some(format),
+                    StatusCode::BAD_REQUEST,
+                    Code::InvalidArgument,
+                    msg,
+                )
+                .closing();
+            }
+        };
+        // Gzip'd protobuf inflates about 5-10x: count compressed bytes 8 times.
+        let work_estimate = match encoding {
+            Encoding::Identity => raw.remaining(),
+            Encoding::Gzip => raw.remaining().saturating_mul(8),
+        };
+        let decoded = if work_estimate <= INLINE_DECODE_MAX {
+            decode::decode(signal, format, encoding, raw, limit)
+        } else {
+            let work = move || decode::decode(signal, format, encoding, raw, limit);
+            match tokio::task::spawn_blocking(work).await {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    let msg = format!("cannot decode the body: {e}");
+                    return Reply::error(
+                        Some(format),
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Code::Internal,
+                        msg,
+                    );
+                }
+            }
+        };
+        let batch = match decoded {
+            Ok(batch) => batch,
+            Err(e @ DecodeError::TooLarge { .. }) => {
+                return Reply::error(
+                    Some(format),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Code::ResourceExhausted,
+                    e,
+                )
+            }
+            Err(e) => {
+                return Reply::error(
+                    Some(format),
+                    StatusCode::BAD_REQUEST,
+                    Code::InvalidArgument,
+                    e,
+                )
+            }
+        };
+        match self.sink.deliver(batch, Transport::Http).await {
+            Ok(()) => Reply::ok(format),
+            Err(refused) => Reply::refused(format, &refused),
+        }
+    }
+}
+
+/// The media type of `content-type`, ignoring parameters such as `charset`.
+fn content_type(headers: &HeaderMap) -> Option<Format> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next()?.trim();
+    if media.eq_ignore_ascii_case("application/x-protobuf") {
+        Some(Format::Protobuf)
+    } else if media.eq_ignore_ascii_case("application/json") {
+        Some(Format::Json)
+    } else {
+        None
+    }
+}
+
+/// `content-encoding`: absent or identity, or gzip.
+fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
+    let Some(value) = headers.get(CONTENT_ENCODING) else {
+        return Some(Encoding::Identity);
+    };
+    let value = value.to_str().ok()?.trim();
+    if value.is_empty() || value.eq_ignore_ascii_case("identity") {
+        Some(Encoding::Identity)
+    } else if value.eq_ignore_ascii_case("gzip") || value.eq_ignore_ascii_case("x-gzip") {
+        Some(Encoding::Gzip)
+    } else {
+        None
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Timeout,
+    Io(String),
+}
+
+/// Reads the whole body, up to `limit` bytes. A `content-length` over the
+/// limit is refused before reading anything. The chunks are kept as they
+/// came: decoding reads across them.
+async fn read_body(body: Incoming, limit: usize) -> Result<impl Buf + Send + 'static, ReadError> {
+    if body.size_hint().lower() > limit as u64 {
+        return Err(ReadError::TooLarge);
+    }
+    let collect = Limited::new(body, limit).collect();
+    match tokio::time::timeout(BODY_READ_TIMEOUT, collect).await {
+        Err(_) => Err(ReadError::Timeout),
+        Ok(Ok(collected)) => Ok(collected.aggregate()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(ReadError::TooLarge),
+        Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
+    }
+}
+
+/// Reads and discards the body of a refused HTTP/1 request so the connection
+/// can serve the next one. `false` when that is not possible in time and
+/// within `limit` bytes: the connection must then close.
+async fn drain(mut body: Incoming, limit: usize) -> bool {
+    if body.is_end_stream() {
+        return true;
+    }
+    if body.size_hint().lower() > limit as u64 {
+        return false;
+    }
+    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    let mut seen = 0usize;
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(None) => return true,
+            Ok(Some(Ok(frame))) => {
+                seen += frame.data_ref().map_or(0, Bytes::len);
+                if seen > limit {
+                    return false;
+                }
+            }
+            Ok(Some(Err(_))) | Err(_) => return false,
+        }
+    }
+}
+
+/// gRPC status codes used in the `google.rpc.Status` of error answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Code {
+    InvalidArgument = 3,
+    DeadlineExceeded = 4,
+    NotFound = 5,
+    ResourceExhausted = 8,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+}
+
+/// `google.rpc.Status`, the body of an OTLP/HTTP error answer.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[derive(serde::Serialize)]
+struct JsonStatus<'a> {
+    code: i32,
+    message: &'a str,
+}
+
+/// An answer, before it is encoded.
+struct Reply {
+    status: StatusCode,
+    /// The request's encoding, when it was usable; errors are plain text otherwise.
+    format: Option<Format>,
+    /// `None` for success.
+    error: Option<(Code, String)>,
+    allow_post: bool,
+    retry_after: bool,
+    close: bool,
+}
+
+impl Reply {
+    fn ok(format: Format) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            format: Some(format),
+            error: None,
+            allow_post: false,
+            retry_after: false,
+            close: false,
+        }
+    }
+
+    fn error(
+        format: Option<Format>,
+        status: StatusCode,
+        code: Code,
+        message: impl std::fmt::Display,
+    ) -> Reply {
+        Reply {
+            status,
+            format,
+            error: Some((code, message.to_string())),
+            allow_post: false,
+            retry_after: false,
+            close: false,
+        }
+    }
+
+    fn refused(format: Format, refused: &Refused) -> Reply {
+        match refused {
+            Refused::NoPipeline(_) => Reply::error(
+                Some(format),
+                StatusCode::NOT_FOUND,
+                Code::Unimplemented,
+                refused,
+            ),
+            Refused::Busy(_) | Refused::ShuttingDown => Reply {
+                retry_after: true,
+                ..Reply::error(
+                    Some(format),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Code::Unavailable,
+                    refused,
+                )
+            },
+        }
+    }
+
+    /// Asks for the connection to close after this answer.
+    fn closing(mut self) -> Reply {
+        self.close = true;
+        self
+    }
+
+    /// Drains the unread request body first (HTTP/1 only), or closes.
+    async fn after_draining(self, body: Incoming, limit: usize, http1: bool) -> Reply {
+        if http1 && !drain(body, limit).await {
+            return self.closing();
+        }
+        self
+    }
+
+    fn into_response(self, http1: bool) -> Response<Full<Bytes>> {
+        let (content_type, body) = match (&self.error, self.format) {
+            (None, Some(Format::Protobuf)) => (Format::Protobuf.content_type(), Bytes::new()),
+            (None, _) => (Format::Json.content_type(), Bytes::from_static(b"{}")),
+            (Some((code, message)), Some(Format::Protobuf)) => {
+                let status = RpcStatus {
+                    code: *code as i32,
+                    message: message.clone(),
+                };
+                (
+                    Format::Protobuf.content_type(),
+                    Bytes::from(prost::Message::encode_to_vec(&status)),
+                )
+            }
+            (Some((code, message)), Some(Format::Json)) => {
+                let status = JsonStatus {
+                    code: *code as i32,
+                    message,
+                };
+                let json = serde_json::to_vec(&status).unwrap_or_default();
+                (Format::Json.content_type(), Bytes::from(json))
+            }
+            (Some((_, message)), None) => (
+                "text/plain; charset=utf-8",
+                Bytes::from(format!("{message}\n")),
+            ),
+        };
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if self.allow_post {
+            headers.insert(ALLOW, HeaderValue::from_static("POST"));
+        }
+        if self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        if self.close && http1 {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}

@@ -1,0 +1,233 @@
+//! The `otlp` receiver: OTLP/gRPC and OTLP/HTTP (protobuf or JSON, plain or
+//! gzip), each on its own pre-bound port. A request is decoded once into a
+//! [`Batch`] and handed to the pipelines through [`Sink::deliver`]; a full
+//! pipeline is answered with HTTP 503 / gRPC UNAVAILABLE after a short wait.
+//!
+//! Layers: `config.rs` turns the YAML into typed settings; `grpc.rs` and
+//! `http.rs` serve from a bound listener and a [`Sink`] and know nothing of
+//! the config; this file binds the sockets and runs both servers.
+
+pub mod config;
+mod decode;
+pub mod grpc;
+pub mod http;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccpipe_pipeline::outputs::{Outputs, Refused};
+use ccpipe_pipeline::telemetry::{RECEIVER_ACCEPTED_ITEMS, RECEIVER_REFUSED_ITEMS};
+use ccpipe_pipeline::{
+    Batch, BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown, Signal,
+};
+use metrics::SharedString;
+use tokio::net::TcpListener;
+
+use config::{Endpoint, Host, Settings};
+use grpc::GrpcSettings;
+use http::HttpSettings;
+
+/// Which server a batch came in through (the `transport` metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Grpc,
+    Http,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Grpc => "grpc",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// Where both servers hand their batches: the receiver's pipelines, how long
+/// to wait for room in them, and the accepted/refused counters.
+pub struct Sink {
+    receiver: SharedString,
+    outputs: Outputs,
+    wait: Duration,
+}
+
+impl Sink {
+    pub fn new(receiver: &ComponentId, outputs: Outputs, backpressure_wait: Duration) -> Sink {
+        Sink {
+            receiver: SharedString::from_shared(Arc::from(receiver.to_string())),
+            outputs,
+            wait: backpressure_wait,
+        }
+    }
+
+    /// Sends one decoded request to every pipeline of its signal, counting
+    /// its items as accepted or refused. A request with no items is answered
+    /// as accepted without bothering the pipelines.
+    pub async fn deliver(&self, batch: Batch, transport: Transport) -> Result<(), Refused> {
+        let signal = batch.signal();
+        let items = batch.item_count() as u64;
+        if items == 0 {
+            return match self.outputs.accepts(signal) {
+                true => Ok(()),
+                false => Err(Refused::NoPipeline(signal)),
+            };
+        }
+        let result = self.outputs.send(batch, self.wait).await;
+        match &result {
+            Ok(()) => metrics::counter!(
+                RECEIVER_ACCEPTED_ITEMS,
+                "receiver" => self.receiver.clone(),
+                "signal" => signal.as_str(),
+                "transport" => transport.as_str(),
+            )
+            .increment(items),
+            Err(refused) => self.count_refused(signal, refusal_reason(refused), items),
+        }
+        result
+    }
+
+    fn count_refused(&self, signal: Signal, reason: &'static str, items: u64) {
+        metrics::counter!(
+            RECEIVER_REFUSED_ITEMS,
+            "receiver" => self.receiver.clone(),
+            "signal" => signal.as_str(),
+            "reason" => reason,
+        )
+        .increment(items);
+    }
+}
+
+/// The `reason` label of a refusal.
+fn refusal_reason(refused: &Refused) -> &'static str {
+    match refused {
+        Refused::NoPipeline(_) => "no_pipeline",
+        Refused::Busy(_) => "busy",
+        Refused::ShuttingDown => "shutting_down",
+    }
+}
+
+/// The receiver once its sockets are bound.
+pub struct OtlpReceiver {
+    id: ComponentId,
+    grpc: Option<(TcpListener, GrpcSettings)>,
+    http: Option<(TcpListener, HttpSettings)>,
+    sink: Arc<Sink>,
+}
+
+impl OtlpReceiver {
+    /// Binds the enabled protocols' endpoints.
+    pub async fn bind(
+        id: &ComponentId,
+        settings: Settings,
+        outputs: Outputs,
+    ) -> Result<OtlpReceiver, BuildError> {
+        let fail = |msg: String| BuildError::new(Kind::Receiver, id, msg);
+        let grpc = match settings.grpc {
+            Some((endpoint, s)) => Some((listen(id, "grpc", &endpoint).await.map_err(fail)?, s)),
+            None => None,
+        };
+        let http = match settings.http {
+            Some((endpoint, s)) => Some((listen(id, "http", &endpoint).await.map_err(fail)?, s)),
+            None => None,
+        };
+        Ok(OtlpReceiver {
+            id: id.clone(),
+            grpc,
+            http,
+            sink: Arc::new(Sink::new(id, outputs, settings.backpressure_wait)),
+        })
+    }
+}
+
+/// Binds `endpoint`, trying each address a host name resolves to.
+async fn listen(
+    id: &ComponentId,
+    protocol: &str,
+    endpoint: &Endpoint,
+) -> Result<TcpListener, String> {
+    let addrs: Vec<SocketAddr> = match &endpoint.host {
+        Host::Ip(ip) => vec![SocketAddr::new(*ip, endpoint.port)],
+        // Loopback for sure, whatever /etc/hosts says, and IPv4 like the default.
+        Host::Name(name) if name == "localhost" => {
+            vec![SocketAddr::from(([127, 0, 0, 1], endpoint.port))]
+        }
+        Host::Name(name) => tokio::net::lookup_host((name.as_str(), endpoint.port))
+            .await
+            .map_err(|e| format!("{protocol} endpoint {endpoint}: cannot resolve {name:?}: {e}"))?
+            .collect(),
+    };
+    let mut last_error = None;
+    for addr in addrs {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                if !addr.ip().is_loopback() {
+                    tracing::warn!(
+                        receiver = %id,
+                        protocol,
+                        address = %addr,
+                        "listening on a non-loopback address: reachable from the network, \
+                         without TLS or authentication"
+                    );
+                }
+                return Ok(listener);
+            }
+            Err(e) => last_error = Some(format!("{addr}: {e}")),
+        }
+    }
+    Err(format!(
+        "cannot listen on {protocol} endpoint {endpoint}: {}",
+        last_error.unwrap_or_else(|| "the name resolves to no address".to_owned())
+    ))
+}
+
+impl Receiver for OtlpReceiver {
+    fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        let grpc = self.grpc.iter().map(|(l, _)| ("grpc", l));
+        let http = self.http.iter().map(|(l, _)| ("http", l));
+        grpc.chain(http)
+            .filter_map(|(name, l)| l.local_addr().ok().map(|a| (name, a)))
+            .collect()
+    }
+
+    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), String>> {
+        let OtlpReceiver {
+            id,
+            grpc,
+            http,
+            sink,
+        } = *self;
+        Box::pin(async move {
+            // If one server fails, stop the other too and report the failure.
+            let stop = shutdown.child_token();
+            let grpc = async {
+                let Some((listener, settings)) = grpc else {
+                    return Ok(());
+                };
+                let result = grpc::serve(listener, settings, sink.clone(), stop.clone()).await;
+                if result.is_err() {
+                    stop.cancel();
+                }
+                result
+            };
+            let http = async {
+                let Some((listener, settings)) = http else {
+                    return Ok(());
+                };
+                let result = http::serve(listener, settings, sink.clone(), stop.clone()).await;
+                if result.is_err() {
+                    stop.cancel();
+                }
+                result
+            };
+            let (grpc, http) = tokio::join!(grpc, http);
+            let errors: Vec<String> = [grpc, http].into_iter().filter_map(Result::err).collect();
+            match errors.is_empty() {
+                true => Ok(()),
+                false => Err(format!("receiver \"{id}\": {}", errors.join("; "))),
+            }
+        })
+    }
+}

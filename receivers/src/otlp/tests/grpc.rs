@@ -1,0 +1,277 @@
+//! OTLP/gRPC: error statuses, size limits, backpressure, unknown methods.
+
+use std::io::Write;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut};
+use ccpipe_pipeline::telemetry::RECEIVER_REFUSED_ITEMS;
+use ccpipe_pipeline::Signal;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::Channel;
+use tonic::Code;
+
+use super::captures::{assert_accept_encoding, channel};
+use super::{counter, outputs, record_metrics, sink, start_grpc, Running};
+use crate::otlp::grpc::GrpcSettings;
+
+const CAPTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/claude-code/captures"
+);
+
+fn logs_request() -> ExportLogsServiceRequest {
+    let bin = std::fs::read(format!("{CAPTURES}/grpc/otlp/0002-grpc-logs.bin")).unwrap();
+    ExportLogsServiceRequest::decode(&bin[..]).unwrap()
+}
+
+fn traces_request() -> ExportTraceServiceRequest {
+    let bin = std::fs::read(format!("{CAPTURES}/grpc/otlp/0003-grpc-traces.bin")).unwrap();
+    ExportTraceServiceRequest::decode(&bin[..]).unwrap()
+}
+
+async fn server(
+    name: &str,
+    max_recv_msg_size: usize,
+    signals: &[Signal],
+    capacity: usize,
+) -> (Running, super::Queues) {
+    let (outputs, queues) = outputs(signals, capacity);
+    let settings = GrpcSettings {
+        max_recv_msg_size,
+        max_concurrent_streams: Some(8),
+    };
+    let server = start_grpc(settings, sink(name, outputs, Duration::from_millis(50))).await;
+    (server, queues)
+}
+
+/// Sends raw bytes as the message, for bodies no generated client would send.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+struct Raw<T>(PhantomData<T>);
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Raw<Vec<u8>>;
+    type Decoder = Raw<Vec<u8>>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        Raw(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        Raw(PhantomData)
+    }
+}
+
+impl Encoder for Raw<Vec<u8>> {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for Raw<Vec<u8>> {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+async fn raw_call(
+    channel: Channel,
+    path: &'static str,
+    body: Vec<u8>,
+) -> Result<tonic::Response<Vec<u8>>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        tonic::Request::new(body),
+        http::uri::PathAndQuery::from_static(path),
+        RawCodec,
+    )
+    .await
+}
+
+const LOGS_EXPORT: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+#[tokio::test]
+async fn malformed_message_is_invalid_argument() {
+    let (server, queues) = server("grpc-malformed", 4 << 20, &Signal::ALL, 4).await;
+    let channel = channel(server.addr).await;
+    let status = raw_call(
+        channel.clone(),
+        LOGS_EXPORT,
+        b"\x0a\xff\xff\xff\xff".to_vec(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().starts_with("malformed protobuf message: "),
+        "{}",
+        status.message()
+    );
+    assert_accept_encoding(status.metadata());
+    assert!(queues.all_empty());
+
+    // The connection still serves good requests.
+    let response = raw_call(channel, LOGS_EXPORT, logs_request().encode_to_vec())
+        .await
+        .unwrap();
+    assert!(
+        response.get_ref().is_empty(),
+        "an empty ExportLogsServiceResponse"
+    );
+    assert_eq!(queues.take(Signal::Logs).item_count(), 10);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversize_message_is_resource_exhausted() {
+    // The request is about 8 KB, under 2 KB gzipped.
+    let (server, queues) = server("grpc-oversize", 4096, &Signal::ALL, 4).await;
+    let mut client = LogsServiceClient::new(channel(server.addr).await);
+    let len = logs_request().encoded_len();
+    assert!(len > 4096);
+    // tonic itself says OUT_OF_RANGE here; the receiver answers like grpc-go.
+    let status = client.export(logs_request()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        status.message(),
+        format!(
+            "Error, decoded message length too large: found {len} bytes, the limit is: 4096 bytes"
+        )
+    );
+    // Compressed below the limit but larger once inflated.
+    let mut client = client.send_compressed(CompressionEncoding::Gzip);
+    let status = client.export(logs_request()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "Error decompressing: size limit, of 4096 bytes, exceeded while decompressing message"
+    );
+    assert!(queues.all_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn gzip_bomb_is_resource_exhausted() {
+    let (server, queues) = server("grpc-bomb", 4 << 20, &Signal::ALL, 4).await;
+    // An 8 MiB message of zeros, sent pre-compressed with the gRPC framing's
+    // compressed flag, through a raw HTTP/2 request.
+    let mut zipped = GzEncoder::new(Vec::new(), Compression::default());
+    zipped.write_all(&vec![0u8; 8 << 20]).unwrap();
+    let zipped = zipped.finish().unwrap();
+    let mut frame = vec![1u8];
+    frame.extend((zipped.len() as u32).to_be_bytes());
+    frame.extend(zipped);
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::post(format!("http://{}{LOGS_EXPORT}", server.addr))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-encoding", "gzip")
+        .body(http_body_util::Full::new(bytes::Bytes::from(frame)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(
+        response.headers().get("grpc-status").unwrap(),
+        "8",
+        "RESOURCE_EXHAUSTED"
+    );
+    assert_eq!(
+        response.headers().get("grpc-accept-encoding").unwrap(),
+        "gzip,identity"
+    );
+    assert!(queues.all_empty());
+    drop(sender);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn signal_without_a_pipeline_is_unimplemented() {
+    record_metrics();
+    let (server, queues) = server("grpc-no-traces", 4 << 20, &[Signal::Logs], 4).await;
+    let mut client = TraceServiceClient::new(channel(server.addr).await);
+    let status = client.export(traces_request()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(
+        status.message(),
+        "no pipeline takes traces from this receiver"
+    );
+    assert_accept_encoding(status.metadata());
+    let labels = [
+        ("receiver", "otlp/grpc-no-traces"),
+        ("reason", "no_pipeline"),
+    ];
+    assert_eq!(counter(RECEIVER_REFUSED_ITEMS, &labels), 12);
+    assert!(queues.all_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn full_queue_is_unavailable() {
+    record_metrics();
+    let (server, queues) = server("grpc-busy", 4 << 20, &Signal::ALL, 1).await;
+    let mut client = LogsServiceClient::new(channel(server.addr).await);
+    client.export(logs_request()).await.unwrap();
+    let status = client.export(logs_request()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.message(), "pipeline \"logs\" is busy; retry later");
+    let labels = [
+        ("receiver", "otlp/grpc-busy"),
+        ("reason", "busy"),
+        ("signal", "logs"),
+    ];
+    assert_eq!(counter(RECEIVER_REFUSED_ITEMS, &labels), 10);
+    queues.take(Signal::Logs);
+    client
+        .export(logs_request())
+        .await
+        .expect("accepted once there is room");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_method_and_service_are_unimplemented() {
+    let (server, _queues) = server("grpc-unknown", 4 << 20, &Signal::ALL, 4).await;
+    let channel = channel(server.addr).await;
+    let status = raw_call(
+        channel.clone(),
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Nope",
+        vec![],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    let status = raw_call(
+        channel,
+        "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export",
+        vec![],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    server.stop().await;
+}
