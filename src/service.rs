@@ -1,0 +1,286 @@
+//! Builds the running graph from a validated config, runs it, and shuts it
+//! down in stages: receivers stop first (finishing in-flight requests), then
+//! each chain drains and flushes its batcher, then each export task drains its
+//! queue and flushes its exporter. Exporters start before receivers.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccpipe_pipeline::batch::Batch;
+use ccpipe_pipeline::chain::{Chain, Stage};
+use ccpipe_pipeline::channel::{self, QueueSender};
+use ccpipe_pipeline::config::{Config, PipelineId};
+use ccpipe_pipeline::export_task::{ExportStats, ExportTask};
+use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
+use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
+use ccpipe_pipeline::{BuildError, ComponentId, Kind, Receiver, Shutdown};
+use tokio::task::JoinHandle;
+
+/// Capacity of each pipeline's input queue, in requests. Small on purpose:
+/// the queue is a hand-off, not a buffer; exporter queues hold the backlog.
+const PIPELINE_QUEUE: usize = 64;
+
+/// How long export tasks get to finish after the shutdown deadline aborted them.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
+
+/// A graph whose exporters and chains run and whose receivers have bound
+/// their sockets, ready to [`run`](Service::run).
+pub struct Service {
+    receivers: Vec<(ComponentId, Box<dyn Receiver>)>,
+    chains: Vec<(PipelineId, std::thread::JoinHandle<()>)>,
+    export_tasks: Vec<(ComponentId, JoinHandle<ExportStats>)>,
+    shutdown_timeout: Duration,
+    abort: Shutdown,
+}
+
+/// What the service delivered, summed over exporters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunSummary {
+    pub items_sent: u64,
+    pub items_failed: u64,
+}
+
+/// Every component named by a pipeline, checked without opening anything.
+pub fn validate(config: &Config) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    for cfg in config.receivers.values() {
+        if let Err(e) = ccpipe_receivers::validate(cfg) {
+            errors.push(e.to_string());
+        }
+    }
+    for cfg in config.processors.values() {
+        if let Err(e) = ccpipe_processors::validate(cfg) {
+            errors.push(e.to_string());
+        }
+    }
+    for cfg in config.exporters.values() {
+        if let Err(e) = ccpipe_exporters::validate(cfg) {
+            errors.push(e.to_string());
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+impl Service {
+    /// Starts exporters and chains and binds the receivers. Must be called
+    /// inside the tokio runtime.
+    pub async fn build(config: &Config) -> Result<Service, BuildError> {
+        let abort = Shutdown::new();
+        let used = |kind: Kind| -> Vec<ComponentId> {
+            let mut ids: Vec<ComponentId> = config
+                .service
+                .pipelines
+                .values()
+                .flat_map(|p| match kind {
+                    Kind::Receiver => p.receivers.clone(),
+                    Kind::Processor => p.processors.clone(),
+                    _ => p.exporters.clone(),
+                })
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+
+        // 1. Exporters and their export tasks.
+        let mut exporter_inputs: BTreeMap<ComponentId, QueueSender<Arc<Batch>>> = BTreeMap::new();
+        let mut export_tasks = Vec::new();
+        for id in used(Kind::Exporter) {
+            let cfg = &config.exporters[&id];
+            let built = ccpipe_exporters::build(cfg)?;
+            let signals = built.exporter.signals();
+            for (pid, p) in &config.service.pipelines {
+                if p.exporters.contains(&id) && !signals.contains(&pid.signal) {
+                    return Err(BuildError::new(
+                        Kind::Exporter,
+                        &id,
+                        format!(
+                            "does not support {} (used by pipeline \"{pid}\")",
+                            pid.signal
+                        ),
+                    ));
+                }
+            }
+            let (tx, rx) = channel::export_queue(built.queue_size);
+            let task = ExportTask::new(
+                id.to_string(),
+                built.exporter,
+                rx,
+                built.retry,
+                abort.clone(),
+            );
+            export_tasks.push((id.clone(), tokio::spawn(task.run())));
+            exporter_inputs.insert(id, tx);
+        }
+
+        // 2. One chain per pipeline, each with its own processor instances.
+        let mut outputs: BTreeMap<ComponentId, Outputs> = BTreeMap::new();
+        let mut chains = Vec::new();
+        for (pid, p) in &config.service.pipelines {
+            let mut stages: Vec<Stage> = Vec::with_capacity(p.processors.len());
+            for id in &p.processors {
+                stages.push(ccpipe_processors::build(
+                    &config.processors[id],
+                    pid.signal,
+                )?);
+            }
+            let targets = p
+                .exporters
+                .iter()
+                .map(|id| ExporterInput {
+                    exporter: id.to_string(),
+                    sender: exporter_inputs[id].clone(),
+                })
+                .collect();
+            let (tx, rx) = channel::bounded(PIPELINE_QUEUE);
+            let chain = Chain::new(
+                pid.to_string(),
+                stages,
+                Fanout::new(pid.to_string(), targets),
+            );
+            let handle = chain.spawn(rx).map_err(|e| BuildError {
+                message: format!("pipeline \"{pid}\": cannot start its thread: {e}"),
+            })?;
+            chains.push((pid.clone(), handle));
+            for rid in &p.receivers {
+                outputs.entry(rid.clone()).or_default().add(
+                    pid.signal,
+                    PipelineInput {
+                        pipeline: pid.to_string(),
+                        sender: tx.clone(),
+                    },
+                );
+            }
+        }
+        // Only the chains' fan-outs hold exporter senders now, and only the
+        // receivers will hold pipeline senders: closing cascades on shutdown.
+        drop(exporter_inputs);
+
+        // 3. Receivers last, so nothing is accepted before it can be delivered.
+        let mut receivers = Vec::new();
+        for id in used(Kind::Receiver) {
+            let out = outputs.remove(&id).unwrap_or_default();
+            let receiver = ccpipe_receivers::build(&config.receivers[&id], out).await?;
+            receivers.push((id, receiver));
+        }
+
+        Ok(Service {
+            receivers,
+            chains,
+            export_tasks,
+            shutdown_timeout: config.service.shutdown_timeout,
+            abort,
+        })
+    }
+
+    /// Listening addresses, by receiver and protocol.
+    pub fn local_addrs(&self) -> Vec<(ComponentId, &'static str, SocketAddr)> {
+        self.receivers
+            .iter()
+            .flat_map(|(id, r)| {
+                r.local_addrs()
+                    .into_iter()
+                    .map(move |(proto, addr)| (id.clone(), proto, addr))
+            })
+            .collect()
+    }
+
+    /// Runs until `shutdown` fires (or a receiver fails), then shuts down in
+    /// stages within `service.shutdown_timeout`.
+    pub async fn run(self, shutdown: Shutdown) -> Result<RunSummary, String> {
+        let Service {
+            receivers,
+            chains,
+            export_tasks,
+            shutdown_timeout,
+            abort,
+        } = self;
+
+        let mut receiver_tasks = tokio::task::JoinSet::new();
+        for (id, r) in receivers {
+            let token = shutdown.clone();
+            receiver_tasks.spawn(async move { (id, r.run(token).await) });
+        }
+
+        let mut failure: Option<String> = None;
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {}
+            Some(done) = receiver_tasks.join_next() => {
+                // A receiver returning on its own, before shutdown, is a failure.
+                if !shutdown.is_cancelled() {
+                    let f = match done {
+                        Ok((id, Err(e))) => format!("receiver \"{id}\" failed: {e}"),
+                        Ok((id, Ok(()))) => format!("receiver \"{id}\" stopped unexpectedly"),
+                        Err(e) => format!("a receiver task panicked: {e}"),
+                    };
+                    tracing::error!("{f}");
+                    failure = Some(f);
+                    shutdown.cancel();
+                }
+            }
+        }
+        tracing::info!("shutting down: receivers stop accepting, queues drain");
+
+        let drain = async {
+            while let Some(done) = receiver_tasks.join_next().await {
+                match done {
+                    Ok((id, Err(e))) => {
+                        tracing::error!(receiver = %id, "receiver stopped with an error: {e}")
+                    }
+                    Ok((_, Ok(()))) => {}
+                    Err(e) => tracing::error!("a receiver task panicked: {e}"),
+                }
+            }
+            for (pid, handle) in chains {
+                let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+                if !matches!(joined, Ok(Ok(()))) {
+                    tracing::error!(pipeline = %pid, "pipeline thread panicked");
+                }
+            }
+        };
+        let deadline = tokio::time::Instant::now() + shutdown_timeout;
+        if tokio::time::timeout_at(deadline, drain).await.is_err() {
+            tracing::error!("shutdown_timeout ({shutdown_timeout:?}) passed before the pipelines drained; aborting exports");
+            abort.cancel();
+        }
+
+        let mut summary = RunSummary::default();
+        for (id, mut task) in export_tasks {
+            let stats = match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(r) => r,
+                Err(_) => {
+                    if !abort.is_cancelled() {
+                        tracing::error!("shutdown_timeout ({shutdown_timeout:?}) passed before exporters finished; aborting exports");
+                        abort.cancel();
+                    }
+                    match tokio::time::timeout(ABORT_GRACE, &mut task).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            tracing::error!(exporter = %id, "exporter did not stop after abort");
+                            task.abort();
+                            continue;
+                        }
+                    }
+                }
+            };
+            match stats {
+                Ok(s) => {
+                    summary.items_sent += s.items_sent;
+                    summary.items_failed += s.items_failed;
+                }
+                Err(e) => tracing::error!(exporter = %id, "export task panicked: {e}"),
+            }
+        }
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(summary),
+        }
+    }
+}

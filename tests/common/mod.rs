@@ -1,0 +1,329 @@
+//! Shared helpers for the end-to-end tests: the captured Claude Code requests,
+//! a minimal HTTP/1.1 keep-alive client, gRPC replay, and JSONL read-back.
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod process;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ccpipe_pipeline::batch::{Batch, Signal};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+pub fn captures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/claude-code/captures")
+}
+
+pub const VARIANTS: &[&str] = &[
+    "grpc",
+    "grpc-gzip",
+    "http-protobuf",
+    "http-protobuf-gzip",
+    "http-json",
+    "http-protobuf-redacted",
+    "http-protobuf-no-traces",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    Grpc { gzip: bool },
+    HttpProtobuf { gzip: bool },
+    HttpJson,
+}
+
+/// One captured request: what went over the wire and what it decodes to.
+pub struct Capture {
+    pub file: String,
+    pub signal: Signal,
+    pub wire: Wire,
+    /// The exact request body (gzip bytes where the wire was gzip; for gRPC the
+    /// uncompressed message, which the client compresses again).
+    pub body: Vec<u8>,
+    pub expected: Batch,
+    pub items: usize,
+}
+
+fn decode_bin(signal: Signal, bytes: &[u8]) -> Batch {
+    match signal {
+        Signal::Logs => {
+            Batch::Logs(ExportLogsServiceRequest::decode(bytes).expect("capture decodes"))
+        }
+        Signal::Metrics => {
+            Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).expect("capture decodes"))
+        }
+        Signal::Traces => {
+            Batch::Traces(ExportTraceServiceRequest::decode(bytes).expect("capture decodes"))
+        }
+    }
+}
+
+/// The requests of one capture variant, in the order Claude Code sent them.
+pub fn load_variant(variant: &str) -> Vec<Capture> {
+    let dir = captures_root().join(variant).join("otlp");
+    let index = std::fs::read_to_string(dir.join("index.jsonl"))
+        .unwrap_or_else(|e| panic!("{}: {e} (is ../shared beside the project?)", dir.display()));
+    let mut out = Vec::new();
+    for line in index.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("index line is JSON");
+        let file = entry["file"].as_str().expect("file").to_string();
+        let signal =
+            Signal::from_type(entry["signal"].as_str().expect("signal")).expect("known signal");
+        let index_items = entry["summary"]["items"].as_u64().expect("items") as usize;
+        let headers = &entry["headers"];
+        let gzip =
+            headers["content-encoding"].as_str() == Some("gzip") || variant.ends_with("-gzip");
+        let (wire, body, expected) = if entry["proto"] == "grpc" {
+            let bin = std::fs::read(dir.join(format!("{file}.bin"))).expect("bin");
+            let expected = decode_bin(signal, &bin);
+            (Wire::Grpc { gzip }, bin, expected)
+        } else if headers["content-type"].as_str() == Some("application/json") {
+            let json = std::fs::read(dir.join(format!("{file}.json"))).expect("json");
+            let expected =
+                ccpipe_pipeline::otlp_json::decode(signal, &json).expect("capture JSON decodes");
+            (Wire::HttpJson, json, expected)
+        } else {
+            let bin = std::fs::read(dir.join(format!("{file}.bin"))).expect("bin");
+            let expected = decode_bin(signal, &bin);
+            let body = if gzip {
+                std::fs::read(dir.join(format!("{file}.body.gzip"))).expect("gzip body")
+            } else {
+                bin
+            };
+            (Wire::HttpProtobuf { gzip }, body, expected)
+        };
+        // index.jsonl counts metrics (not data points) for metrics requests.
+        let index_count = match &expected {
+            Batch::Metrics(r) => r
+                .resource_metrics
+                .iter()
+                .flat_map(|rm| &rm.scope_metrics)
+                .map(|sm| sm.metrics.len())
+                .sum(),
+            other => other.item_count(),
+        };
+        assert_eq!(
+            index_count, index_items,
+            "{variant}/{file}: count vs index.jsonl"
+        );
+        let items = expected.item_count();
+        out.push(Capture {
+            file,
+            signal,
+            wire,
+            body,
+            expected,
+            items,
+        });
+    }
+    out
+}
+
+pub fn path_for(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Logs => "/v1/logs",
+        Signal::Metrics => "/v1/metrics",
+        Signal::Traces => "/v1/traces",
+    }
+}
+
+/// A blocking HTTP/1.1 keep-alive connection, as Claude Code keeps one.
+pub struct HttpConn {
+    stream: BufReader<TcpStream>,
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl HttpConn {
+    pub fn connect(addr: SocketAddr) -> HttpConn {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        HttpConn {
+            stream: BufReader::new(s),
+        }
+    }
+
+    pub fn post(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let s = self.stream.get_mut();
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        self.read_response()
+    }
+
+    fn read_response(&mut self) -> HttpResponse {
+        let mut line = String::new();
+        self.stream.read_line(&mut line).expect("status line");
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.stream.read_line(&mut h).expect("header");
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').expect("header colon");
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        self.stream.read_exact(&mut body).expect("body");
+        HttpResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends one capture the way Claude Code sent it.
+    pub fn send_capture(&mut self, c: &Capture) -> HttpResponse {
+        let path = path_for(c.signal);
+        match c.wire {
+            Wire::HttpJson => self.post(path, &[("content-type", "application/json")], &c.body),
+            Wire::HttpProtobuf { gzip: true } => self.post(
+                path,
+                &[
+                    ("content-type", "application/x-protobuf"),
+                    ("content-encoding", "gzip"),
+                ],
+                &c.body,
+            ),
+            Wire::HttpProtobuf { gzip: false } => {
+                self.post(path, &[("content-type", "application/x-protobuf")], &c.body)
+            }
+            Wire::Grpc { .. } => panic!("gRPC capture sent over HTTP"),
+        }
+    }
+}
+
+/// Sends gRPC captures over one HTTP/2 connection, as Claude Code does.
+pub async fn send_grpc(addr: SocketAddr, captures: &[Capture]) {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use tonic::codec::CompressionEncoding;
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("grpc connect");
+    for c in captures {
+        let Wire::Grpc { gzip } = c.wire else {
+            panic!("not a gRPC capture")
+        };
+        let result = match &c.expected {
+            Batch::Logs(r) => {
+                let mut client = LogsServiceClient::new(channel.clone());
+                if gzip {
+                    client = client.send_compressed(CompressionEncoding::Gzip);
+                }
+                client.export(r.clone()).await.map(|_| ())
+            }
+            Batch::Metrics(r) => {
+                let mut client = MetricsServiceClient::new(channel.clone());
+                if gzip {
+                    client = client.send_compressed(CompressionEncoding::Gzip);
+                }
+                client.export(r.clone()).await.map(|_| ())
+            }
+            Batch::Traces(r) => {
+                let mut client = TraceServiceClient::new(channel.clone());
+                if gzip {
+                    client = client.send_compressed(CompressionEncoding::Gzip);
+                }
+                client.export(r.clone()).await.map(|_| ())
+            }
+        };
+        result.unwrap_or_else(|s| panic!("{}: gRPC export failed: {s:?}", c.file));
+    }
+}
+
+/// Reads an OTLP/JSON lines file back into batches, one per line.
+pub fn read_jsonl(path: &Path) -> Vec<Batch> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "{}: last line is torn",
+        path.display()
+    );
+    text.lines()
+        .map(|line| {
+            let v: serde_json::Value =
+                serde_json::from_str(line).expect("each line is one JSON object");
+            let signal = if v.get("resourceLogs").is_some() {
+                Signal::Logs
+            } else if v.get("resourceMetrics").is_some() {
+                Signal::Metrics
+            } else if v.get("resourceSpans").is_some() {
+                Signal::Traces
+            } else {
+                panic!("line is no OTLP export request: {line:.200}")
+            };
+            ccpipe_pipeline::otlp_json::decode(signal, line.as_bytes())
+                .expect("line decodes as OTLP/JSON")
+        })
+        .collect()
+}
+
+/// Concatenates batches of one signal into one request (resources in order).
+pub fn concat(signal: Signal, batches: impl IntoIterator<Item = Batch>) -> Batch {
+    let mut all = Batch::empty(signal);
+    for b in batches {
+        if b.signal() == signal {
+            all.append(b);
+        }
+    }
+    all
+}
+
+/// A unique, empty temp folder for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ccpipe-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads a file to a string, for small config files in tests.
+pub fn read(path: &Path) -> String {
+    let mut s = String::new();
+    std::fs::File::open(path)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}

@@ -1,0 +1,118 @@
+//! Runs the real `ccpipe` binary for tests that need a process: signals,
+//! exit codes, stderr.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Ccpipe {
+    child: Child,
+    pub grpc: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    stderr: Arc<Mutex<String>>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ccpipe")
+}
+
+impl Ccpipe {
+    /// Starts `ccpipe --config <config>` and waits for its banner.
+    pub fn start(config: &Path) -> Ccpipe {
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ccpipe");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+                let _ = tx.send(line);
+            }
+        });
+        let (mut grpc, mut http) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "ccpipe exited early ({status}):\n{}",
+                        stderr.lock().unwrap()
+                    );
+                }
+                continue;
+            };
+            if let Some(rest) = line.trim().strip_prefix("listening:") {
+                let addr: SocketAddr = rest.rsplit(' ').next().unwrap().parse().expect("address");
+                if rest.contains(" grpc ") {
+                    grpc = Some(addr);
+                } else if rest.contains(" http ") {
+                    http = Some(addr);
+                }
+            }
+            if line.trim_start().starts_with("pipeline:") {
+                break; // the banner lists pipelines after the listeners
+            }
+        }
+        assert!(
+            grpc.is_some() || http.is_some(),
+            "no banner:\n{}",
+            stderr.lock().unwrap()
+        );
+        Ccpipe {
+            child,
+            grpc,
+            http,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for exit (bounded) and returns the status with all of stderr.
+    pub fn wait(mut self, timeout: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50)); // let the reader thread drain
+                return (status, self.stderr.lock().unwrap().clone());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "ccpipe did not exit in {timeout:?}:\n{}",
+                    self.stderr.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Ccpipe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
