@@ -117,15 +117,9 @@ impl Batch {
     pub fn append(&mut self, other: Batch) {
         match (self, other) {
             (Batch::Logs(a), Batch::Logs(b)) => a.resource_logs.extend(b.resource_logs),
-            (Batch::Metrics(a), Batch::Metrics(b)) => {
-                a.resource_metrics.extend(b.resource_metrics)
-            }
+            (Batch::Metrics(a), Batch::Metrics(b)) => a.resource_metrics.extend(b.resource_metrics),
             (Batch::Traces(a), Batch::Traces(b)) => a.resource_spans.extend(b.resource_spans),
-            (a, b) => panic!(
-                "appended a {} batch to a {} batch",
-                b.signal(),
-                a.signal()
-            ),
+            (a, b) => panic!("appended a {} batch to a {} batch", b.signal(), a.signal()),
         }
     }
 
@@ -189,8 +183,7 @@ impl Batch {
             Batch::Metrics(r) => Batch::Metrics(ExportMetricsServiceRequest {
                 resource_metrics: split_nested(&mut r.resource_metrics, n, |rm, n| {
                     let (scopes, taken) = split_nested(&mut rm.scope_metrics, n, |sm, n| {
-                        let (metrics, taken) =
-                            split_nested(&mut sm.metrics, n, split_metric_front);
+                        let (metrics, taken) = split_nested(&mut sm.metrics, n, split_metric_front);
                         let mut s = shell(sm, |s| std::mem::take(&mut s.metrics));
                         s.metrics = metrics;
                         (s, taken)
@@ -238,11 +231,13 @@ fn split_metric_front(m: &mut Metric, n: usize) -> (Metric, usize) {
         Some(MetricData::Sum(s)) => {
             let (points, t) = take(&mut s.data_points, n);
             taken = t;
-            Some(MetricData::Sum(opentelemetry_proto::tonic::metrics::v1::Sum {
-                data_points: points,
-                aggregation_temporality: s.aggregation_temporality,
-                is_monotonic: s.is_monotonic,
-            }))
+            Some(MetricData::Sum(
+                opentelemetry_proto::tonic::metrics::v1::Sum {
+                    data_points: points,
+                    aggregation_temporality: s.aggregation_temporality,
+                    is_monotonic: s.is_monotonic,
+                },
+            ))
         }
         Some(MetricData::Histogram(h)) => {
             let (points, t) = take(&mut h.data_points, n);
@@ -268,7 +263,9 @@ fn split_metric_front(m: &mut Metric, n: usize) -> (Metric, usize) {
             let (points, t) = take(&mut s.data_points, n);
             taken = t;
             Some(MetricData::Summary(
-                opentelemetry_proto::tonic::metrics::v1::Summary { data_points: points },
+                opentelemetry_proto::tonic::metrics::v1::Summary {
+                    data_points: points,
+                },
             ))
         }
         None => {
@@ -313,7 +310,11 @@ restore_field!(logs::ResourceLogs, scope_logs, Vec<logs::ScopeLogs>);
 restore_field!(logs::ScopeLogs, log_records, Vec<logs::LogRecord>);
 restore_field!(trace::ResourceSpans, scope_spans, Vec<trace::ScopeSpans>);
 restore_field!(trace::ScopeSpans, spans, Vec<trace::Span>);
-restore_field!(metrics::ResourceMetrics, scope_metrics, Vec<metrics::ScopeMetrics>);
+restore_field!(
+    metrics::ResourceMetrics,
+    scope_metrics,
+    Vec<metrics::ScopeMetrics>
+);
 restore_field!(metrics::ScopeMetrics, metrics, Vec<metrics::Metric>);
 restore_field!(metrics::Metric, data, Option<MetricData>);
 

@@ -155,7 +155,9 @@ mod tests {
     }
 
     fn bodies(b: &Batch) -> Vec<String> {
-        let Batch::Logs(r) = b else { panic!("not logs") };
+        let Batch::Logs(r) = b else {
+            panic!("not logs")
+        };
         r.resource_logs
             .iter()
             .flat_map(|rl| &rl.scope_logs)
@@ -178,18 +180,48 @@ mod tests {
     #[test]
     fn table() {
         // (settings, pushes, expected emitted batches right after the pushes, then after flush)
-        type Case = (BatchSettings, Vec<Vec<&'static str>>, Vec<Vec<&'static str>>, Vec<Vec<&'static str>>);
+        type Case = (
+            BatchSettings,
+            Vec<Vec<&'static str>>,
+            Vec<Vec<&'static str>>,
+            Vec<Vec<&'static str>>,
+        );
         let cases: Vec<Case> = vec![
             // below size: nothing until flush, then one merged batch in order
-            (settings(3, 0, 1000), vec![vec!["a"], vec!["b"]], vec![], vec![vec!["a", "b"]]),
+            (
+                settings(3, 0, 1000),
+                vec![vec!["a"], vec!["b"]],
+                vec![],
+                vec![vec!["a", "b"]],
+            ),
             // reaching size emits everything pending
-            (settings(3, 0, 1000), vec![vec!["a", "b"], vec!["c", "d"]], vec![vec!["a", "b", "c", "d"]], vec![]),
+            (
+                settings(3, 0, 1000),
+                vec![vec!["a", "b"], vec!["c", "d"]],
+                vec![vec!["a", "b", "c", "d"]],
+                vec![],
+            ),
             // max size splits, keeping order; the remainder waits
-            (settings(2, 3, 1000), vec![vec!["a", "b", "c", "d", "e", "f", "g"]], vec![vec!["a", "b", "c"], vec!["d", "e", "f"]], vec![vec!["g"]]),
+            (
+                settings(2, 3, 1000),
+                vec![vec!["a", "b", "c", "d", "e", "f", "g"]],
+                vec![vec!["a", "b", "c"], vec!["d", "e", "f"]],
+                vec![vec!["g"]],
+            ),
             // size 0: only time or flush emits; flush splits by max
-            (settings(0, 2, 1000), vec![vec!["a", "b", "c"]], vec![], vec![vec!["a", "b"], vec!["c"]]),
+            (
+                settings(0, 2, 1000),
+                vec![vec!["a", "b", "c"]],
+                vec![],
+                vec![vec!["a", "b"], vec!["c"]],
+            ),
             // timeout 0: pass-through, split by max
-            (settings(100, 2, 0), vec![vec!["a", "b", "c"]], vec![vec!["a", "b"], vec!["c"]], vec![]),
+            (
+                settings(100, 2, 0),
+                vec![vec!["a", "b", "c"]],
+                vec![vec!["a", "b"], vec!["c"]],
+                vec![],
+            ),
             // empty batches vanish
             (settings(1, 0, 1000), vec![vec![]], vec![], vec![]),
         ];
@@ -202,7 +234,9 @@ mod tests {
             let during_got = std::mem::take(&mut out);
             b.flush(&mut |x| out.push(bodies(&x)));
             let want = |v: Vec<Vec<&str>>| -> Vec<Vec<String>> {
-                v.into_iter().map(|x| x.into_iter().map(String::from).collect()).collect()
+                v.into_iter()
+                    .map(|x| x.into_iter().map(String::from).collect())
+                    .collect()
             };
             assert_eq!(during_got, want(during), "case {i}: emitted by size");
             assert_eq!(out, want(after), "case {i}: emitted by flush");

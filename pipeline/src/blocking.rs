@@ -77,14 +77,19 @@ fn work(mut exporter: impl BlockingExporter, jobs: channel::Receiver<Job>) {
 }
 
 impl ThreadExporter {
-    async fn call(&self, make: impl FnOnce(ReplySender<Result<(), ExportError>>) -> Job) -> Result<(), ExportError> {
+    async fn call(
+        &self,
+        make: impl FnOnce(ReplySender<Result<(), ExportError>>) -> Job,
+    ) -> Result<(), ExportError> {
         let (tx, rx) = channel::reply();
         if self.jobs.try_send(make(tx)).is_err() {
             return Err(ExportError::permanent("exporter thread is gone"));
         }
-        rx.recv()
-            .await
-            .unwrap_or_else(|| Err(ExportError::permanent("exporter thread stopped without answering")))
+        rx.recv().await.unwrap_or_else(|| {
+            Err(ExportError::permanent(
+                "exporter thread stopped without answering",
+            ))
+        })
     }
 }
 

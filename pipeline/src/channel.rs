@@ -63,10 +63,7 @@ impl<T> Receiver<T> {
     pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         match deadline {
             Some(d) => self.0.recv_deadline(d),
-            None => self
-                .0
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected),
+            None => self.0.recv().map_err(|_| RecvTimeoutError::Disconnected),
         }
     }
 

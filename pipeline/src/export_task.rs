@@ -116,7 +116,11 @@ impl ExportTask {
 
     /// Exports one batch, retrying as the policy allows. On failure returns the
     /// reason label under which the items are counted.
-    async fn deliver(&mut self, batch: Arc<Batch>, jitter: &mut Jitter) -> Result<(), &'static str> {
+    async fn deliver(
+        &mut self,
+        batch: Arc<Batch>,
+        jitter: &mut Jitter,
+    ) -> Result<(), &'static str> {
         let started = Instant::now();
         let mut interval = self.retry.initial_interval;
         loop {
@@ -137,7 +141,10 @@ impl ExportTask {
                     tracing::error!(exporter = %self.id, items, error = %m, "export failed permanently; dropping {items} {}", batch.signal().item_noun());
                     return Err("permanent");
                 }
-                ExportError::Retryable { message, retry_after } => (message, retry_after),
+                ExportError::Retryable {
+                    message,
+                    retry_after,
+                } => (message, retry_after),
             };
             let elapsed = started.elapsed();
             let max = self.retry.max_elapsed_time;
@@ -147,7 +154,8 @@ impl ExportTask {
             }
             let wait = asked.unwrap_or_else(|| jitter.apply(interval));
             tracing::warn!(exporter = %self.id, items, error = %message, "export failed; retrying in {:?}", wait);
-            metrics::counter!(telemetry::EXPORTER_RETRIES, "exporter" => self.id.clone()).increment(1);
+            metrics::counter!(telemetry::EXPORTER_RETRIES, "exporter" => self.id.clone())
+                .increment(1);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.abort.cancelled() => {
@@ -242,7 +250,11 @@ mod tests {
         }
     }
 
-    async fn run_case(fail: usize, permanent: bool, retry: RetryPolicy) -> (ExportStats, usize, usize) {
+    async fn run_case(
+        fail: usize,
+        permanent: bool,
+        retry: RetryPolicy,
+    ) -> (ExportStats, usize, usize) {
         let calls = Arc::new(AtomicUsize::new(0));
         let shutdowns = Arc::new(AtomicUsize::new(0));
         let exporter = Flaky {
@@ -261,13 +273,24 @@ mod tests {
         .await
         .unwrap();
         let stats = handle.await.unwrap();
-        (stats, calls.load(Ordering::SeqCst), shutdowns.load(Ordering::SeqCst))
+        (
+            stats,
+            calls.load(Ordering::SeqCst),
+            shutdowns.load(Ordering::SeqCst),
+        )
     }
 
     #[tokio::test]
     async fn retries_until_success() {
         let (stats, calls, shutdowns) = run_case(3, false, fast_retry(10_000)).await;
-        assert_eq!(stats, ExportStats { batches: 2, items_sent: 2, items_failed: 0 });
+        assert_eq!(
+            stats,
+            ExportStats {
+                batches: 2,
+                items_sent: 2,
+                items_failed: 0
+            }
+        );
         assert_eq!(calls, 5, "3 failures + 2 successes");
         assert_eq!(shutdowns, 1);
     }
@@ -275,14 +298,28 @@ mod tests {
     #[tokio::test]
     async fn permanent_errors_are_not_retried() {
         let (stats, calls, _) = run_case(1, true, fast_retry(10_000)).await;
-        assert_eq!(stats, ExportStats { batches: 2, items_sent: 1, items_failed: 1 });
+        assert_eq!(
+            stats,
+            ExportStats {
+                batches: 2,
+                items_sent: 1,
+                items_failed: 1
+            }
+        );
         assert_eq!(calls, 2);
     }
 
     #[tokio::test]
     async fn retries_stop_after_max_elapsed() {
         let (stats, _, _) = run_case(usize::MAX, false, fast_retry(20)).await;
-        assert_eq!(stats, ExportStats { batches: 2, items_sent: 0, items_failed: 2 });
+        assert_eq!(
+            stats,
+            ExportStats {
+                batches: 2,
+                items_sent: 0,
+                items_failed: 2
+            }
+        );
     }
 
     #[tokio::test]
@@ -315,12 +352,18 @@ mod tests {
         .await
         .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(calls.load(Ordering::SeqCst) > 1, "kept retrying with max_elapsed_time 0");
+        assert!(
+            calls.load(Ordering::SeqCst) > 1,
+            "kept retrying with max_elapsed_time 0"
+        );
         abort.cancel();
         let stats = handle.await.unwrap();
         drop(tx);
         assert_eq!(stats.items_sent, 0);
-        assert_eq!(stats.items_failed, 2, "the retried batch and the queued one");
+        assert_eq!(
+            stats.items_failed, 2,
+            "the retried batch and the queued one"
+        );
     }
 
     #[test]
@@ -328,7 +371,10 @@ mod tests {
         let mut j = Jitter::seeded();
         for _ in 0..1000 {
             let d = j.apply(Duration::from_millis(1000));
-            assert!(d >= Duration::from_millis(800) && d <= Duration::from_millis(1200), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(800) && d <= Duration::from_millis(1200),
+                "{d:?}"
+            );
         }
     }
 }

@@ -9,8 +9,8 @@ pub mod otlp_json;
 
 pub use batch::{Batch, Signal};
 pub use component::{
-    BlockingExporter, BoxFuture, BuildError, BuiltExporter, ComponentId, ExportError, Exporter, Kind, Processor, Receiver,
-    Verdict,
+    BlockingExporter, BoxFuture, BuildError, BuiltExporter, ComponentId, ExportError, Exporter,
+    Kind, Processor, Receiver, Verdict,
 };
 
 /// Fires once when the service starts shutting down; cheap to clone.

@@ -90,7 +90,11 @@ impl Outputs {
     }
 }
 
-async fn send_one(input: &PipelineInput, mut batch: Batch, deadline: Instant) -> Result<(), Refused> {
+async fn send_one(
+    input: &PipelineInput,
+    mut batch: Batch,
+    deadline: Instant,
+) -> Result<(), Refused> {
     loop {
         match input.sender.try_send(batch) {
             Ok(()) => return Ok(()),
