@@ -142,7 +142,8 @@ pub fn build(cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError>
         message: e.to_string(),
     };
     let invalid = |e: Invalid| config_error(e.into_config_error(cfg));
-    let ty = Type::from_name(cfg.id().type_name()).ok_or_else(|| config_error(unknown_type(cfg)))?;
+    let ty =
+        Type::from_name(cfg.id().type_name()).ok_or_else(|| config_error(unknown_type(cfg)))?;
     let processor: Box<dyn Processor> = match ty {
         Type::Batch => {
             let c: batch::BatchConfig = cfg.parse().map_err(config_error)?;

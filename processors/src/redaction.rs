@@ -1,0 +1,501 @@
+//! `redaction`: removes private text and secrets before data leaves the host.
+//!
+//! ```yaml
+//! processors:
+//!   redaction:
+//!     preset: claude_code        # the content keys of Claude Code (see CLAUDE_CODE_KEYS)
+//!     content_keys: [my.prompt]  # more keys treated as content
+//!     content: drop              # drop | mask | hash: what happens to content keys
+//!     hash_key: ${env:CCPIPE_HASH_KEY}   # HMAC-SHA256 key, required by content: hash
+//!     secrets: builtin           # builtin | none: scan every string for secrets
+//!     disabled_rules: [email]    # opt out of built-in rules by id
+//!     blocked_values: ["(?i)acme-internal-[a-z0-9]+"]   # masked wherever they match
+//!     blocked_keys: ["(?i)(password|secret|api[_-]?key)"]  # values of these keys are masked
+//!     allowed_keys: []           # when set: every other attribute is removed (fail closed)
+//!     summary: silent            # silent | info | debug: redaction.* attributes on the record
+//! ```
+//!
+//! What each record goes through, at every attribute level (resource, scope,
+//! log record, data point, exemplar, span, span event, span link):
+//! 1. `allowed_keys` (when set) removes every top-level attribute not listed.
+//! 2. A content key (preset, `content_keys`, every attribute of a `tool.output`
+//!    span event) is dropped, masked to `<REDACTED>` (the marker Claude Code
+//!    itself writes when content logging is off, so consumers see one marker),
+//!    or replaced by its keyed digest. Numbers and booleans under a content key
+//!    are not text and are kept by `mask` and `hash`.
+//! 3. A key matching `blocked_keys` gets its textual value replaced by
+//!    `<redacted:blocked-key>`; numbers and booleans are kept, so a broad
+//!    pattern such as `token` does not wipe `input_tokens` counts.
+//! 4. Every other string — attribute values at any depth of arrays and
+//!    kvlists, log bodies, span names, span status messages, event names, bytes
+//!    that hold UTF-8 — is scanned for secrets ([`crate::secrets`]); a secret is
+//!    replaced by `<redacted:KIND>`. Content and blocked keys also apply to keys
+//!    nested in kvlists; `allowed_keys` only to the top level.
+//!
+//! `summary: info` adds `redaction.redacted.count` (attributes removed or
+//! replaced because of their key) and `redaction.masked.count` (secrets masked
+//! in values) to log records and spans that had any; `debug` adds
+//! `redaction.redacted.keys` and `redaction.masked.kinds`. Data points get no
+//! summary: their attributes are series identity, and a count would split series.
+//! When redaction changes data point attributes, identical points of a DELTA
+//! sum are merged ([`crate::points`]).
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use regex::RegexSet;
+use serde::Deserialize;
+
+use ccpipe_pipeline::{Batch, Processor, Verdict};
+
+use crate::hashing::{self, KeyedHash};
+use crate::secrets::{Found, Scanner};
+use crate::value::{self, is_textual};
+use crate::{compile_regex, points, Invalid};
+
+/// Attribute keys that hold prompt, response, tool and command text in
+/// Claude Code's telemetry ("Where private text lives" in TELEMETRY.md), plus
+/// the OpenTelemetry GenAI content attributes newer versions may send.
+pub const CLAUDE_CODE_KEYS: &[&str] = &[
+    // user_prompt event
+    "prompt",
+    "prompt_text",
+    // assistant_response event
+    "response",
+    // tool_decision and tool_result events
+    "tool_parameters",
+    "tool_input",
+    // interaction span
+    "user_prompt",
+    // tool spans and tool.output events
+    "full_command",
+    "file_path",
+    "bash_command",
+    // api_error event
+    "error",
+    // with a real login, on every record
+    "user.email",
+    // GenAI semantic conventions for content
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+];
+
+/// Span events whose attributes are all content (file contents, diffs,
+/// command output).
+pub const CLAUDE_CODE_EVENTS: &[&str] = &["tool.output"];
+
+/// What `mask` writes: the marker Claude Code uses for content it did not log.
+pub const MASK: &str = "<REDACTED>";
+
+/// What a value under a blocked key becomes.
+pub const BLOCKED_KEY_MASK: &str = "<redacted:blocked-key>";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    #[default]
+    None,
+    ClaudeCode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentAction {
+    #[default]
+    Drop,
+    Mask,
+    Hash,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsMode {
+    #[default]
+    Builtin,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Summary {
+    #[default]
+    Silent,
+    Info,
+    Debug,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionConfig {
+    #[serde(default)]
+    pub preset: Preset,
+    #[serde(default)]
+    pub content: Option<ContentAction>,
+    #[serde(default)]
+    pub content_keys: Vec<String>,
+    #[serde(default)]
+    pub hash_key: Option<String>,
+    #[serde(default)]
+    pub secrets: SecretsMode,
+    #[serde(default)]
+    pub disabled_rules: Vec<String>,
+    #[serde(default)]
+    pub blocked_values: Vec<String>,
+    #[serde(default)]
+    pub blocked_keys: Vec<String>,
+    #[serde(default)]
+    pub allowed_keys: Vec<String>,
+    #[serde(default)]
+    pub summary: Summary,
+}
+
+impl RedactionConfig {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.build().map(drop)
+    }
+
+    pub fn build(&self) -> Result<RedactionProcessor, Invalid> {
+        let non_empty = |list: &[String], field: &str| {
+            list.iter().position(String::is_empty).map_or(Ok(()), |i| {
+                Err(Invalid::new(format!("{field}.{i}"), "must not be empty"))
+            })
+        };
+        non_empty(&self.content_keys, "content_keys")?;
+        non_empty(&self.allowed_keys, "allowed_keys")?;
+
+        let mut content_keys: Vec<String> = self.content_keys.clone();
+        let mut content_events: Vec<String> = Vec::new();
+        if self.preset == Preset::ClaudeCode {
+            content_keys.extend(CLAUDE_CODE_KEYS.iter().map(|k| k.to_string()));
+            content_events.extend(CLAUDE_CODE_EVENTS.iter().map(|k| k.to_string()));
+        }
+        content_keys.sort();
+        content_keys.dedup();
+        if self.content.is_some() && content_keys.is_empty() {
+            return Err(Invalid::new(
+                "content",
+                "applies to the keys of a preset or of content_keys, and none are set",
+            ));
+        }
+        if let Some(k) = &self.hash_key {
+            hashing::check_key(k).map_err(|m| Invalid::new("hash_key", m))?;
+        }
+        let content = match (self.content.unwrap_or_default(), &self.hash_key) {
+            (ContentAction::Drop, _) => Content::Drop,
+            (ContentAction::Mask, _) => Content::Mask,
+            (ContentAction::Hash, Some(k)) => Content::Hash(KeyedHash::new(k)),
+            (ContentAction::Hash, None) => {
+                return Err(Invalid::new(
+                    "hash_key",
+                    "is required by content: hash: digests are keyed (HMAC-SHA256) \
+                     because plain hashes of prompts, user ids or emails can be reversed by guessing",
+                ))
+            }
+        };
+
+        for (i, id) in self.disabled_rules.iter().enumerate() {
+            if self.secrets == SecretsMode::None {
+                return Err(Invalid::new(
+                    "disabled_rules",
+                    "is only used with secrets: builtin",
+                ));
+            }
+            if !Scanner::builtin_ids().any(|b| b == id) {
+                let known: Vec<_> = Scanner::builtin_ids().collect();
+                return Err(Invalid::new(
+                    format!("disabled_rules.{i}"),
+                    format!("unknown rule {id:?}; built-in rules: {}", known.join(", ")),
+                ));
+            }
+        }
+        let scanner = Scanner::new(
+            self.secrets == SecretsMode::Builtin,
+            &self.disabled_rules,
+            &self.blocked_values,
+        )?;
+
+        for (i, p) in self.blocked_keys.iter().enumerate() {
+            compile_regex(p).map_err(|e| Invalid::new(format!("blocked_keys.{i}"), e))?;
+        }
+        let blocked_keys = match self.blocked_keys.is_empty() {
+            true => None,
+            false => Some(
+                RegexSet::new(&self.blocked_keys)
+                    .map_err(|e| Invalid::new("blocked_keys", e.to_string()))?,
+            ),
+        };
+
+        let allowed = match self.allowed_keys.is_empty() {
+            true => None,
+            false => {
+                let mut a = self.allowed_keys.clone();
+                a.sort();
+                a.dedup();
+                Some(a)
+            }
+        };
+
+        if content_keys.is_empty()
+            && scanner.is_none()
+            && blocked_keys.is_none()
+            && allowed.is_none()
+        {
+            return Err(Invalid::new(
+                "",
+                "does nothing: set preset, content_keys, secrets: builtin, blocked_values, \
+                 blocked_keys or allowed_keys",
+            ));
+        }
+        Ok(RedactionProcessor {
+            content_keys,
+            content_events,
+            content,
+            blocked_keys,
+            allowed,
+            scanner,
+            summary: self.summary,
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Content {
+    Drop,
+    Mask,
+    Hash(KeyedHash),
+}
+
+#[derive(Debug)]
+pub struct RedactionProcessor {
+    /// Sorted, for binary search.
+    content_keys: Vec<String>,
+    content_events: Vec<String>,
+    content: Content,
+    blocked_keys: Option<RegexSet>,
+    /// Sorted; `None`: every key is allowed.
+    allowed: Option<Vec<String>>,
+    scanner: Option<Scanner>,
+    summary: Summary,
+}
+
+/// What happened to one record. Allocates only in `debug` mode, and only
+/// when something was redacted.
+#[derive(Debug, Default)]
+struct Stats {
+    redacted: u32,
+    keys: Vec<String>,
+    found: Found,
+}
+
+impl Stats {
+    fn any(&self) -> bool {
+        self.redacted > 0 || self.found.count > 0
+    }
+}
+
+fn sorted_contains(list: &[String], key: &str) -> bool {
+    list.binary_search_by(|k| k.as_str().cmp(key)).is_ok()
+}
+
+/// A value that already says "nothing here" (Claude Code's marker, or ours).
+fn is_marker(v: Option<&AnyValue>) -> bool {
+    value::as_str(v) == Some(MASK)
+}
+
+impl RedactionProcessor {
+    fn note_key(&self, st: &mut Stats, key: &str) {
+        st.redacted += 1;
+        if self.summary == Summary::Debug {
+            st.keys.push(key.to_owned());
+        }
+    }
+
+    /// Redacts one attribute list; `top` applies `allowed_keys`,
+    /// `all_content` treats every key as content.
+    fn list(&self, kvs: &mut Vec<KeyValue>, top: bool, all_content: bool, st: &mut Stats) {
+        kvs.retain_mut(|kv| self.one(kv, top, all_content, st));
+    }
+
+    /// Redacts one attribute; false: remove it.
+    fn one(&self, kv: &mut KeyValue, top: bool, all_content: bool, st: &mut Stats) -> bool {
+        if top {
+            if let Some(allowed) = &self.allowed {
+                if !sorted_contains(allowed, &kv.key) {
+                    self.note_key(st, &kv.key);
+                    return false;
+                }
+            }
+        }
+        if all_content || sorted_contains(&self.content_keys, &kv.key) {
+            let replace_with = match &self.content {
+                Content::Drop => {
+                    self.note_key(st, &kv.key);
+                    return false;
+                }
+                _ if !is_textual(kv.value.as_ref()) || is_marker(kv.value.as_ref()) => return true,
+                Content::Mask => MASK.to_owned(),
+                Content::Hash(h) => h.value(kv.value.as_ref()),
+            };
+            kv.value = Some(value::string(replace_with));
+            self.note_key(st, &kv.key);
+            return true;
+        }
+        if let Some(blocked) = &self.blocked_keys {
+            if blocked.is_match(&kv.key) {
+                if is_textual(kv.value.as_ref())
+                    && value::as_str(kv.value.as_ref()) != Some(BLOCKED_KEY_MASK)
+                {
+                    kv.value = Some(value::string(BLOCKED_KEY_MASK));
+                    self.note_key(st, &kv.key);
+                }
+                return true;
+            }
+        }
+        if let Some(v) = kv.value.as_mut() {
+            self.value(v, st);
+        }
+        true
+    }
+
+    fn value(&self, v: &mut AnyValue, st: &mut Stats) {
+        match &mut v.value {
+            Some(Value::StringValue(s)) => self.text(s, st),
+            Some(Value::BytesValue(b)) => {
+                if let Some(sc) = &self.scanner {
+                    sc.redact_bytes(b, &mut st.found);
+                }
+            }
+            Some(Value::ArrayValue(a)) => a.values.iter_mut().for_each(|x| self.value(x, st)),
+            Some(Value::KvlistValue(l)) => self.list(&mut l.values, false, false, st),
+            _ => {}
+        }
+    }
+
+    fn text(&self, s: &mut String, st: &mut Stats) {
+        if let Some(sc) = &self.scanner {
+            sc.redact(s, &mut st.found);
+        }
+    }
+
+    /// Adds the `redaction.*` attributes for `st` to a log record or span.
+    fn summarize(&self, attrs: &mut Vec<KeyValue>, st: Stats) {
+        if self.summary == Summary::Silent || !st.any() {
+            return;
+        }
+        let int = |k: &str, n: u32| KeyValue {
+            key: k.to_owned(),
+            value: Some(AnyValue {
+                value: Some(Value::IntValue(i64::from(n))),
+            }),
+            ..Default::default()
+        };
+        let text = |k: &str, s: String| KeyValue {
+            key: k.to_owned(),
+            value: Some(value::string(s)),
+            ..Default::default()
+        };
+        if st.redacted > 0 {
+            attrs.push(int("redaction.redacted.count", st.redacted));
+        }
+        if st.found.count > 0 {
+            attrs.push(int("redaction.masked.count", st.found.count));
+        }
+        if self.summary == Summary::Debug {
+            let mut keys = st.keys;
+            if !keys.is_empty() {
+                keys.sort();
+                keys.dedup();
+                attrs.push(text("redaction.redacted.keys", keys.join(",")));
+            }
+            if let (Some(sc), true) = (&self.scanner, st.found.kinds != 0) {
+                let kinds: Vec<&str> = (0..sc.kind_count())
+                    .filter(|i| st.found.kinds & (1 << i) != 0)
+                    .map(|i| sc.kind(i))
+                    .collect();
+                attrs.push(text("redaction.masked.kinds", kinds.join(",")));
+            }
+        }
+    }
+
+    /// Resource and scope attributes: redacted, but their counts belong to no record.
+    fn shared(&self, attrs: Option<&mut Vec<KeyValue>>) {
+        if let Some(attrs) = attrs {
+            self.list(attrs, true, false, &mut Stats::default());
+        }
+    }
+}
+
+impl Processor for RedactionProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Verdict {
+        match batch {
+            Batch::Logs(req) => {
+                for rl in &mut req.resource_logs {
+                    self.shared(rl.resource.as_mut().map(|r| &mut r.attributes));
+                    for sl in &mut rl.scope_logs {
+                        self.shared(sl.scope.as_mut().map(|s| &mut s.attributes));
+                        for lr in &mut sl.log_records {
+                            let mut st = Stats::default();
+                            self.list(&mut lr.attributes, true, false, &mut st);
+                            if let Some(body) = &mut lr.body {
+                                self.value(body, &mut st);
+                            }
+                            self.summarize(&mut lr.attributes, st);
+                        }
+                    }
+                }
+            }
+            Batch::Traces(req) => {
+                for rs in &mut req.resource_spans {
+                    self.shared(rs.resource.as_mut().map(|r| &mut r.attributes));
+                    for ss in &mut rs.scope_spans {
+                        self.shared(ss.scope.as_mut().map(|s| &mut s.attributes));
+                        for span in &mut ss.spans {
+                            let mut st = Stats::default();
+                            self.list(&mut span.attributes, true, false, &mut st);
+                            self.text(&mut span.name, &mut st);
+                            if let Some(status) = &mut span.status {
+                                self.text(&mut status.message, &mut st);
+                            }
+                            for ev in &mut span.events {
+                                let all = self.content_events.contains(&ev.name);
+                                self.list(&mut ev.attributes, true, all, &mut st);
+                                self.text(&mut ev.name, &mut st);
+                            }
+                            for link in &mut span.links {
+                                self.list(&mut link.attributes, true, false, &mut st);
+                            }
+                            self.summarize(&mut span.attributes, st);
+                        }
+                    }
+                }
+            }
+            Batch::Metrics(req) => {
+                for rm in &mut req.resource_metrics {
+                    self.shared(rm.resource.as_mut().map(|r| &mut r.attributes));
+                    for sm in &mut rm.scope_metrics {
+                        self.shared(sm.scope.as_mut().map(|s| &mut s.attributes));
+                        for metric in &mut sm.metrics {
+                            let mut changed = false;
+                            points::for_each_attributes(metric, |attrs| {
+                                let mut st = Stats::default();
+                                self.list(attrs, true, false, &mut st);
+                                changed |= st.any();
+                            });
+                            points::for_each_exemplar_attributes(metric, |attrs| {
+                                self.list(attrs, true, false, &mut Stats::default());
+                            });
+                            if changed {
+                                points::merge_delta_sum(metric);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Verdict::Keep
+    }
+}

@@ -1,0 +1,640 @@
+//! The secret scanner of the `redaction` processor: built-in rules for the
+//! credentials people paste into prompts or that tools read from files, plus
+//! the user's `blocked_values`, run as one combined matcher.
+//!
+//! Each string is checked once against a [`RegexSet`] of every rule (one pass
+//! of one automaton); only when that finds something are the matching rules
+//! run one by one to replace their matches with `<redacted:KIND>`. Strings
+//! without a secret are neither copied nor changed. Patterns use ASCII word
+//! boundaries (`(?-u:\b)`) so the fast DFA engines stay usable on non-ASCII text.
+
+use regex::{Captures, Regex, RegexSet};
+
+use crate::{compile_regex, Invalid};
+
+/// A built-in rule: an id (the KIND in `<redacted:KIND>`), a pattern, and an
+/// optional check of each match that weeds out look-alikes (Luhn for cards).
+/// A pattern may keep context around the secret with the named groups
+/// `keep` (before) and `after` (after), e.g. `Bearer <redacted:bearer-token>`.
+pub struct Rule {
+    pub id: &'static str,
+    pub pattern: &'static str,
+    pub check: Option<fn(&str) -> bool>,
+}
+
+/// The built-in rules, in the order they are applied: a string that matches
+/// two rules is masked by the first (the more specific one).
+pub const BUILTIN: &[Rule] = &[
+    Rule {
+        id: "private-key",
+        pattern: r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\z)",
+        check: None,
+    },
+    Rule {
+        id: "anthropic-key",
+        pattern: r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,}",
+        check: None,
+    },
+    Rule {
+        id: "openai-key",
+        pattern: r"(?-u:\b)sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|(?-u:\b)sk-[A-Za-z0-9]{32,}(?-u:\b)",
+        check: None,
+    },
+    Rule {
+        id: "github-token",
+        pattern: r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+        check: None,
+    },
+    Rule {
+        id: "gitlab-token",
+        pattern: r"(?-u:\b)gl(?:pat|dt|rt|ptt|soat|cbt|imt|ft|oas)-[A-Za-z0-9_-]{20,}",
+        check: None,
+    },
+    Rule {
+        id: "slack-token",
+        pattern: r"(?-u:\b)(?:xox[abposre]|xapp-[0-9])-[A-Za-z0-9-]{10,}",
+        check: None,
+    },
+    Rule {
+        id: "slack-webhook",
+        pattern: r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{8,}",
+        check: None,
+    },
+    Rule {
+        id: "google-api-key",
+        pattern: r"(?-u:\b)AIza[0-9A-Za-z_-]{35}",
+        check: None,
+    },
+    Rule {
+        id: "stripe-key",
+        pattern: r"(?-u:\b)(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,})",
+        check: None,
+    },
+    Rule {
+        id: "aws-access-key-id",
+        pattern: r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}(?-u:\b)",
+        check: None,
+    },
+    Rule {
+        id: "aws-secret-key",
+        pattern: r#"(?i)(?P<keep>(?:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?\s*[:=]\s*["']?)[A-Za-z0-9/+]{40}"#,
+        check: None,
+    },
+    Rule {
+        id: "jwt",
+        pattern: r"(?-u:\b)eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*",
+        check: None,
+    },
+    Rule {
+        id: "url-password",
+        pattern: r#"(?P<keep>(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]+:)[^\s/@"'<>]+(?P<after>@)"#,
+        check: None,
+    },
+    Rule {
+        id: "bearer-token",
+        pattern: r"(?i)(?P<keep>(?-u:\b)bearer\s+)[A-Za-z0-9._~+/=-]{16,}",
+        check: None,
+    },
+    Rule {
+        id: "basic-auth",
+        pattern: r#"(?i)(?P<keep>(?-u:\b)authorization["']?\s*[:=]\s*["']?basic\s+)[A-Za-z0-9+/]{4,}={0,2}"#,
+        check: None,
+    },
+    Rule {
+        id: "secret-assignment",
+        pattern: r#"(?i)(?P<keep>(?:api[_-]?key|secret|passwd|password|pwd|token|access[_-]?key|private[_-]?key)["']?\s*[:=]\s*["']?)[^\s"',;<>`]{8,}"#,
+        check: None,
+    },
+    Rule {
+        id: "email",
+        // The optional leading `//` lets the check skip URL user info
+        // (`postgres://app@db.internal`), which only looks like an address.
+        pattern: r"(?://)?(?-u:\b)[A-Za-z0-9._%+_-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?-u:\b)",
+        check: Some(is_email),
+    },
+    Rule {
+        id: "credit-card",
+        pattern: r"(?-u:\b)(?:[0-9][ -]?){12,18}[0-9](?-u:\b)",
+        check: Some(is_card_number),
+    },
+];
+
+/// The kind used for matches of `blocked_values`.
+pub const BLOCKED_VALUE: &str = "blocked-value";
+
+/// Not an address: URL user info (`//app@db.internal`, see the pattern) and
+/// ssh remotes (`git@github.com:org/repo`).
+fn is_email(m: &str) -> bool {
+    !(m.starts_with("//") || m.starts_with("git@"))
+}
+
+/// 13 to 19 digits with a card brand's prefix and a valid Luhn check digit.
+fn is_card_number(m: &str) -> bool {
+    let digits: Vec<u8> = m
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    let n = digits.len();
+    let prefix = |len: usize| {
+        digits[..len]
+            .iter()
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d))
+    };
+    let brand = match digits[0] {
+        4 => matches!(n, 13 | 16 | 19),                     // Visa
+        5 => (51..=55).contains(&prefix(2)) && n == 16,     // Mastercard
+        2 => (2221..=2720).contains(&prefix(4)) && n == 16, // Mastercard
+        3 => match prefix(2) {
+            34 | 37 => n == 15,           // Amex
+            35 => n >= 16,                // JCB
+            30 | 36 | 38 | 39 => n >= 14, // Diners
+            _ => false,
+        },
+        6 => n >= 16, // Discover, UnionPay
+        _ => false,
+    };
+    brand && luhn(&digits)
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// The shortest text any built-in rule can match (`a@b.co`); shorter strings
+/// are not scanned unless there are `blocked_values`.
+const MIN_BUILTIN_LEN: usize = 6;
+
+struct Compiled {
+    kind: usize,
+    regex: Regex,
+    check: Option<fn(&str) -> bool>,
+}
+
+/// What a scan found in one record.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Secrets masked.
+    pub count: u32,
+    /// Bit i set: kind i of [`Scanner::kind`] was found.
+    pub kinds: u64,
+}
+
+/// All enabled rules, compiled once.
+pub struct Scanner {
+    set: RegexSet,
+    rules: Vec<Compiled>,
+    kinds: Vec<&'static str>,
+    markers: Vec<String>,
+    min_len: usize,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("kinds", &self.kinds)
+            .finish()
+    }
+}
+
+impl Scanner {
+    /// The ids of the built-in rules, for messages.
+    pub fn builtin_ids() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|r| r.id)
+    }
+
+    /// Compiles the built-in rules (unless `builtin` is false), minus
+    /// `disabled`, plus `blocked_values`. `None` when nothing is left to scan.
+    /// `disabled` must hold known ids (checked by the caller's config).
+    pub fn new(
+        builtin: bool,
+        disabled: &[String],
+        blocked_values: &[String],
+    ) -> Result<Option<Scanner>, Invalid> {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut rules = Vec::new();
+        let mut kinds = Vec::new();
+        if builtin {
+            for r in BUILTIN
+                .iter()
+                .filter(|r| !disabled.iter().any(|d| d == r.id))
+            {
+                kinds.push(r.id);
+                patterns.push(r.pattern.to_owned());
+                rules.push(Compiled {
+                    kind: kinds.len() - 1,
+                    regex: Regex::new(r.pattern).expect("built-in patterns compile"),
+                    check: r.check,
+                });
+            }
+        }
+        if !blocked_values.is_empty() {
+            kinds.push(BLOCKED_VALUE);
+            for (i, p) in blocked_values.iter().enumerate() {
+                let regex =
+                    compile_regex(p).map_err(|e| Invalid::new(format!("blocked_values.{i}"), e))?;
+                if regex.is_match("") {
+                    return Err(Invalid::new(
+                        format!("blocked_values.{i}"),
+                        format!("{p:?} matches the empty string, so it would mask everything"),
+                    ));
+                }
+                patterns.push(p.clone());
+                rules.push(Compiled {
+                    kind: kinds.len() - 1,
+                    regex,
+                    check: None,
+                });
+            }
+        }
+        if rules.is_empty() {
+            return Ok(None);
+        }
+        let set =
+            RegexSet::new(&patterns).map_err(|e| Invalid::new("blocked_values", e.to_string()))?;
+        Ok(Some(Scanner {
+            set,
+            rules,
+            markers: kinds.iter().map(|k| format!("<redacted:{k}>")).collect(),
+            kinds,
+            min_len: if blocked_values.is_empty() {
+                MIN_BUILTIN_LEN
+            } else {
+                1
+            },
+        }))
+    }
+
+    /// The name of kind `i` (a bit of [`Found::kinds`]).
+    pub fn kind(&self, i: usize) -> &'static str {
+        self.kinds[i]
+    }
+
+    pub fn kind_count(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// Whether `s` may hold a secret (one pass, no allocation).
+    pub fn may_match(&self, s: &str) -> bool {
+        s.len() >= self.min_len && self.set.is_match(s)
+    }
+
+    /// Masks every secret in `s` in place; true if anything was masked.
+    pub fn redact(&self, s: &mut String, found: &mut Found) -> bool {
+        if !self.may_match(s) {
+            return false;
+        }
+        let hits = self.set.matches(s);
+        let mut text = std::mem::take(s);
+        let mut any = false;
+        for i in hits.iter() {
+            let rule = &self.rules[i];
+            let marker = &self.markers[rule.kind];
+            let mut n = 0u32;
+            let replaced = rule.regex.replace_all(&text, |caps: &Captures| {
+                let whole = &caps[0];
+                if rule.check.is_some_and(|check| !check(whole)) {
+                    return whole.to_owned();
+                }
+                n += 1;
+                let keep = caps.name("keep").map_or("", |m| m.as_str());
+                let after = caps.name("after").map_or("", |m| m.as_str());
+                format!("{keep}{marker}{after}")
+            });
+            let replaced = match replaced {
+                std::borrow::Cow::Owned(o) if n > 0 => Some(o),
+                _ => None,
+            };
+            if let Some(o) = replaced {
+                text = o;
+                found.count += n;
+                found.kinds |= 1 << rule.kind;
+                any = true;
+            }
+        }
+        *s = text;
+        any
+    }
+
+    /// Masks secrets in a bytes value that holds UTF-8 text.
+    pub fn redact_bytes(&self, b: &mut Vec<u8>, found: &mut Found) -> bool {
+        let Ok(text) = std::str::from_utf8(b) else {
+            return false;
+        };
+        if !self.may_match(text) {
+            return false;
+        }
+        let mut s = text.to_owned();
+        if self.redact(&mut s, found) {
+            *b = s.into_bytes();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Planted secrets: (kind, text containing it, the secret itself, expected output).
+    pub(crate) const POSITIVES: &[(&str, &str, &str, &str)] = &[
+        (
+            "private-key",
+            "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx7Qk\n-----END RSA PRIVATE KEY-----\nrest",
+            "MIIEowIBAAKCAQEAx7Qk",
+            "key:\n<redacted:private-key>\nrest",
+        ),
+        (
+            "private-key",
+            "{\"content\":\"-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAA\\n",
+            "b3BlbnNzaC1rZXktdjEAAAAA",
+            "{\"content\":\"<redacted:private-key>",
+        ),
+        (
+            "anthropic-key",
+            "export ANTHROPIC_API_KEY=sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-xyz",
+            "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-xyz",
+            "export ANTHROPIC_API_KEY=<redacted:anthropic-key>",
+        ),
+        (
+            "openai-key",
+            "key sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56 here",
+            "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56",
+            "key <redacted:openai-key> here",
+        ),
+        (
+            "openai-key",
+            "sk-AbCdEfGhIjKlMnOpQrStT3BlbkFJUvWxYz0123456789",
+            "sk-AbCdEfGhIjKlMnOpQrStT3BlbkFJUvWxYz0123456789",
+            "<redacted:openai-key>",
+        ),
+        (
+            "github-token",
+            "git clone https://ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789@github.com/o/r",
+            "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+            "git clone https://<redacted:github-token>@github.com/o/r",
+        ),
+        (
+            "github-token",
+            "GH=github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+            "GH=<redacted:github-token>",
+        ),
+        (
+            "gitlab-token",
+            "glpat-AbCdEfGhIjKlMnOpQrSt",
+            "glpat-AbCdEfGhIjKlMnOpQrSt",
+            "<redacted:gitlab-token>",
+        ),
+        (
+            "slack-token",
+            "SLACK=xoxb-123456789012-1234567890123-AbCdEfGhIjKl",
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKl",
+            "SLACK=<redacted:slack-token>",
+        ),
+        (
+            "slack-webhook",
+            "post to https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX now",
+            "hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+            "post to <redacted:slack-webhook> now",
+        ),
+        (
+            "google-api-key",
+            "key=AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+            "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+            "key=<redacted:google-api-key>",
+        ),
+        (
+            "stripe-key",
+            "stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "stripe <redacted:stripe-key>",
+        ),
+        (
+            "aws-access-key-id",
+            "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+            "AKIAIOSFODNN7EXAMPLE",
+            "aws_access_key_id = <redacted:aws-access-key-id>",
+        ),
+        (
+            "aws-secret-key",
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "aws_secret_access_key = <redacted:aws-secret-key>",
+        ),
+        (
+            "aws-secret-key",
+            "{\"SecretAccessKey\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "{\"SecretAccessKey\": \"<redacted:aws-secret-key>\"}",
+        ),
+        (
+            "jwt",
+            "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "token <redacted:jwt>",
+        ),
+        (
+            "url-password",
+            "DATABASE_URL=postgres://app:s3cr3t-Pa55@db.internal:5432/app",
+            "s3cr3t-Pa55",
+            "DATABASE_URL=postgres://app:<redacted:url-password>@db.internal:5432/app",
+        ),
+        (
+            "bearer-token",
+            "curl -H 'Authorization: Bearer abcdef0123456789abcdef0123456789' https://api",
+            "abcdef0123456789abcdef0123456789",
+            "curl -H 'Authorization: Bearer <redacted:bearer-token>' https://api",
+        ),
+        (
+            "basic-auth",
+            "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+            "dXNlcjpwYXNzd29yZA==",
+            "Authorization: Basic <redacted:basic-auth>",
+        ),
+        (
+            "secret-assignment",
+            "DB_PASSWORD=hunter2hunter2\nAPI_KEY: \"q8Zt5LmP0wXr\"",
+            "hunter2hunter2",
+            "DB_PASSWORD=<redacted:secret-assignment>\nAPI_KEY: \"<redacted:secret-assignment>\"",
+        ),
+        (
+            "email",
+            "mail alice.smith+ops@example.co.uk today",
+            "alice.smith+ops@example.co.uk",
+            "mail <redacted:email> today",
+        ),
+        (
+            "credit-card",
+            "card 4111 1111 1111 1111 exp 12/30",
+            "4111 1111 1111 1111",
+            "card <redacted:credit-card> exp 12/30",
+        ),
+        (
+            "credit-card",
+            "amex 378282246310005.",
+            "378282246310005",
+            "amex <redacted:credit-card>.",
+        ),
+    ];
+
+    /// Realistic text that must come out unchanged.
+    const NEGATIVES: &[&str] = &[
+        // code
+        "fn main() { let token_count = tokens.len(); println!(\"{}\", token_count); }",
+        "const password = await getPassword(user);",
+        "if (apiKey) { return apiKey; }",
+        "risk-assessment-framework-version-two-final",
+        "task-list-item-component-rendering-benchmark",
+        "import sklearn.model_selection; sk-learn is not a key",
+        "the bearer token is sent in the header",
+        "Basic authentication is configured in settings.py",
+        "@decorator\ndef f(self): pass  # npm i @scope/pkg@1.2.3",
+        // identifiers, hashes, blobs
+        "48195fed-c891-46d9-bd16-3279b9b9f0f5",
+        "c1a0de0000000000000000000000000000000000000000000000000000c0ffee",
+        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "aGVsbG8gd29ybGQsIHRoaXMgaXMgbm90IGEgc2VjcmV0IGF0IGFsbA==",
+        "toolu_fake00000108a3948c req_fake000003e08e8590",
+        // numbers that are not cards
+        "1795303682353000000",
+        "order 4111111111111112 failed Luhn",
+        "call +1 415 555 0100",
+        // urls and remotes
+        "git@github.com:example/harness.git",
+        "https://github.com/example/harness/pull/1",
+        "http://localhost:8080/v1/logs?x=1",
+        "postgres://app@db.internal:5432/app",
+        // Claude Code values
+        "claude-opus-5-5",
+        "2026-11-21T23:28:01.699Z",
+        "<REDACTED>",
+        "{\"oldStart\":1,\"oldLines\":2,\"newStart\":1,\"newLines\":3}",
+        "max_tokens: 8192",
+        "secret: false",
+    ];
+
+    fn scanner() -> Scanner {
+        Scanner::new(true, &[], &[]).unwrap().unwrap()
+    }
+
+    #[test]
+    fn every_rule_has_a_positive() {
+        for r in BUILTIN {
+            assert!(
+                POSITIVES.iter().any(|p| p.0 == r.id),
+                "no positive example for {}",
+                r.id
+            );
+        }
+    }
+
+    #[test]
+    fn positives_are_masked_with_their_kind() {
+        let sc = scanner();
+        for &(kind, text, secret, want) in POSITIVES {
+            let mut s = text.to_owned();
+            let mut found = Found::default();
+            assert!(
+                sc.redact(&mut s, &mut found),
+                "{kind}: not found in {text:?}"
+            );
+            assert_eq!(s, want, "{kind}");
+            assert!(!s.contains(secret), "{kind}: secret survived in {s:?}");
+            let kinds: Vec<_> = (0..sc.kind_count())
+                .filter(|i| found.kinds & (1 << i) != 0)
+                .map(|i| sc.kind(i))
+                .collect();
+            assert_eq!(kinds, vec![kind], "{text:?}");
+        }
+    }
+
+    #[test]
+    fn negatives_are_untouched() {
+        let sc = scanner();
+        for &text in NEGATIVES {
+            let mut s = text.to_owned();
+            let mut found = Found::default();
+            let changed = sc.redact(&mut s, &mut found);
+            assert_eq!((changed, s.as_str()), (false, text), "false positive");
+            assert_eq!(found, Found::default());
+        }
+    }
+
+    #[test]
+    fn disabled_rules_and_blocked_values() {
+        let sc = Scanner::new(
+            true,
+            &["email".into()],
+            &["(?i)acme-internal-[a-z0-9]+".into()],
+        )
+        .unwrap()
+        .unwrap();
+        let mut s = "bob@example.com on ACME-INTERNAL-x9 and acme-internal-prod".to_owned();
+        let mut found = Found::default();
+        assert!(sc.redact(&mut s, &mut found));
+        assert_eq!(
+            s,
+            "bob@example.com on <redacted:blocked-value> and <redacted:blocked-value>"
+        );
+        assert_eq!(found.count, 2);
+        assert!(Scanner::new(false, &[], &[]).unwrap().is_none());
+        // without built-in rules only the blocked values are masked
+        let only_blocked = Scanner::new(false, &[], &["acme-[0-9]+".into()])
+            .unwrap()
+            .unwrap();
+        let mut s = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 acme-42".to_owned();
+        assert!(only_blocked.redact(&mut s, &mut Found::default()));
+        assert_eq!(
+            s,
+            "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 <redacted:blocked-value>"
+        );
+        assert_eq!(
+            Scanner::new(false, &[], &["a*".into()])
+                .unwrap_err()
+                .to_string(),
+            "blocked_values.0: \"a*\" matches the empty string, so it would mask everything"
+        );
+    }
+
+    #[test]
+    fn bytes_holding_text_are_scanned() {
+        let sc = scanner();
+        let mut b = b"token AKIAIOSFODNN7EXAMPLE".to_vec();
+        assert!(sc.redact_bytes(&mut b, &mut Found::default()));
+        assert_eq!(b, b"token <redacted:aws-access-key-id>");
+        let mut bin = vec![0xff, 0xfe, b'A', b'K'];
+        assert!(!sc.redact_bytes(&mut bin, &mut Found::default()));
+    }
+
+    #[test]
+    fn luhn_and_brands() {
+        assert!(is_card_number("4111111111111111"));
+        assert!(is_card_number("5555-5555-5555-4444"));
+        assert!(is_card_number("378282246310005"));
+        assert!(is_card_number("6011111111111117"));
+        assert!(!is_card_number("4111111111111112"));
+        assert!(!is_card_number("1234567812345670")); // Luhn-valid, no brand
+    }
+}

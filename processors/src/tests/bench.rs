@@ -1,0 +1,166 @@
+//! Throughput of the full processor chain (resource + attributes + filter +
+//! redaction + batch) against a chain with batch only, on the captured Claude
+//! Code logs with prompts and tool content on. Ignored by default; run with
+//!
+//! ```text
+//! cargo test --release -p ccpipe-processors chain_throughput -- --ignored --nocapture
+//! ```
+//!
+//! (`CCPIPE_BENCH_ROUNDS` sets how many times the captured batches are replayed.)
+
+use std::time::{Duration, Instant};
+
+use ccpipe_pipeline::chain::{Chain, Stage};
+use ccpipe_pipeline::fanout::Fanout;
+use ccpipe_pipeline::{channel, Batch, Signal};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+
+use super::captures::load_captures;
+use super::parse;
+use crate::attributes::AttributesConfig;
+use crate::batch::BatchConfig;
+use crate::filter::FilterConfig;
+use crate::redaction::RedactionConfig;
+use crate::resource::ResourceConfig;
+
+fn stage(id: &str, p: impl ccpipe_pipeline::Processor + 'static) -> Stage {
+    Stage::Process {
+        id: id.into(),
+        processor: Box::new(p),
+    }
+}
+
+fn full_chain() -> Vec<Stage> {
+    vec![
+        stage(
+            "resource",
+            parse::<ResourceConfig>("attributes: [{ key: deployment.environment.name, value: prod, action: upsert }]")
+                .build()
+                .unwrap(),
+        ),
+        stage(
+            "attributes",
+            parse::<AttributesConfig>(
+                "hash_key: 0123456789abcdef0123456789abcdef\n\
+                 actions: [{ key: terminal.type, action: delete }, { pattern: '^anthropic\\.', action: delete }, { key: user.id, action: hash }]\n\
+                 include: { match_type: strict, event_names: [api_request, tool_result, user_prompt, tool_decision, assistant_response] }",
+            )
+            .build(Signal::Logs)
+            .unwrap(),
+        ),
+        stage(
+            "filter",
+            parse::<FilterConfig>("logs: { exclude: { match_type: strict, event_names: [plugin_loaded, managed_settings_resolved] } }")
+                .build(Signal::Logs)
+                .unwrap(),
+        ),
+        stage(
+            "redaction",
+            parse::<RedactionConfig>("preset: claude_code\nblocked_values: ['(?i)acme-internal-[a-z0-9]+']\nsummary: info")
+                .build()
+                .unwrap(),
+        ),
+        Stage::Batch(parse::<BatchConfig>("").build().unwrap()),
+    ]
+}
+
+fn batch_only() -> Vec<Stage> {
+    vec![Stage::Batch(parse::<BatchConfig>("").build().unwrap())]
+}
+
+/// Runs the chain on this thread over `batches` (queued up front), as the
+/// service does on the chain's own thread; returns the time taken.
+fn run_chain(stages: Vec<Stage>, batches: Vec<Batch>) -> Duration {
+    let (tx, rx) = channel::bounded(batches.len() + 1);
+    for b in batches {
+        if tx.try_send(b).is_err() {
+            panic!("queue full");
+        }
+    }
+    drop(tx);
+    let chain = Chain::new("bench", stages, Fanout::new("bench", vec![]));
+    let start = Instant::now();
+    chain.run(rx);
+    start.elapsed()
+}
+
+#[test]
+#[ignore = "measurement: run with --release --ignored --nocapture"]
+fn chain_throughput() {
+    let rounds: usize = std::env::var("CCPIPE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let logs: Vec<Batch> = load_captures()
+        .into_iter()
+        .filter(|(n, b)| n.starts_with("http-protobuf/") && b.signal() == Signal::Logs)
+        .map(|(_, b)| b)
+        .collect();
+    let per_round: usize = logs.iter().map(Batch::item_count).sum();
+    let records = per_round * rounds;
+    let input = || {
+        (0..rounds)
+            .flat_map(|_| logs.iter().cloned())
+            .collect::<Vec<_>>()
+    };
+    // warm up, then alternate to even out noise from other processes
+    run_chain(full_chain(), input()[..logs.len()].to_vec());
+    let (mut full, mut base) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        base = base.min(run_chain(batch_only(), input()));
+        full = full.min(run_chain(full_chain(), input()));
+    }
+    let rate = |d: Duration| records as f64 / d.as_secs_f64();
+    // Each processor alone (plus batch), to see where the time goes.
+    let names = ["resource", "attributes", "filter", "redaction"];
+    for (i, name) in names.iter().enumerate() {
+        let mut stages = full_chain();
+        let batch = stages.pop().unwrap();
+        let one = stages.swap_remove(i);
+        let d = run_chain(vec![one, batch], input());
+        println!("{name} + batch: {:.0} records/s", rate(d));
+    }
+    println!(
+        "{records} log records ({rounds} rounds of {per_round}): batch only {:.0} records/s, \
+         full chain {:.0} records/s; the processors cost {:.1}% of batch-only throughput",
+        rate(base),
+        rate(full),
+        100.0 * (1.0 - rate(full) / rate(base))
+    );
+
+    // The same inside a pipeline: decode the captured protobuf bodies (what a
+    // receiver does), run the chain, encode OTLP/JSON (what a JSONL exporter does).
+    let bodies: Vec<Vec<u8>> = logs
+        .iter()
+        .map(|b| match b {
+            Batch::Logs(r) => prost::Message::encode_to_vec(r),
+            _ => unreachable!(),
+        })
+        .collect();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for body in &bodies {
+            let r: ExportLogsServiceRequest = prost::Message::decode(&body[..]).unwrap();
+            std::hint::black_box(r);
+        }
+    }
+    let decode = start.elapsed();
+    let mut out = Vec::new();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for b in &logs {
+            out.clear();
+            ccpipe_pipeline::otlp_json::encode(b, &mut out);
+            std::hint::black_box(&out);
+        }
+    }
+    let encode = start.elapsed();
+    let (p_base, p_full) = (decode + base + encode, decode + full + encode);
+    println!(
+        "pipeline (protobuf decode + chain + OTLP/JSON encode): batch only {:.0} records/s, \
+         full chain {:.0} records/s; the processors cost {:.1}% of pipeline throughput",
+        rate(p_base),
+        rate(p_full),
+        100.0 * (1.0 - rate(p_full) / rate(p_base))
+    );
+}
