@@ -5,16 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::channel::{self, QueueSender};
 use ccpipe_pipeline::config::{Config, PipelineId};
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask};
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
+use ccpipe_pipeline::payload::Shared;
 use ccpipe_pipeline::{BuildError, ComponentId, Kind, Receiver, Shutdown};
 use tokio::task::JoinHandle;
 
@@ -89,7 +88,8 @@ impl Service {
         };
 
         // 1. Exporters and their export tasks.
-        let mut exporter_inputs: BTreeMap<ComponentId, QueueSender<Arc<Batch>>> = BTreeMap::new();
+        let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Shared>, bool)> =
+            BTreeMap::new();
         let mut export_tasks = Vec::new();
         for id in used(Kind::Exporter) {
             let cfg = &config.exporters[&id];
@@ -107,6 +107,7 @@ impl Service {
                     ));
                 }
             }
+            let accepts_encoded = built.exporter.accepts_encoded();
             let (tx, rx) = channel::export_queue(built.queue_size);
             let task = ExportTask::new(
                 id.to_string(),
@@ -116,7 +117,7 @@ impl Service {
                 abort.clone(),
             );
             export_tasks.push((id.clone(), tokio::spawn(task.run())));
-            exporter_inputs.insert(id, tx);
+            exporter_inputs.insert(id, (tx, accepts_encoded));
         }
 
         // 2. One chain per pipeline, each with its own processor instances.
@@ -135,7 +136,8 @@ impl Service {
                 .iter()
                 .map(|id| ExporterInput {
                     exporter: id.to_string(),
-                    sender: exporter_inputs[id].clone(),
+                    sender: exporter_inputs[id].0.clone(),
+                    accepts_encoded: exporter_inputs[id].1,
                 })
                 .collect();
             let (tx, rx) = channel::bounded(PIPELINE_QUEUE);

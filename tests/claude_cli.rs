@@ -10,7 +10,15 @@
 //! fake server, nonessential traffic and the autoupdater are off and proxies
 //! point at a closed port (the same environment as the captures in
 //! ../shared/claude-code/captures/*/meta.json). No processors run, so each
-//! line of the file is one export request exactly as the CLI sent it.
+//! line of the file is one export request exactly as the CLI sent it; a TCP
+//! relay in front of ccpipe keeps the bytes the CLI sent, to check the wire
+//! format (content type, gzip) and the request count. The CLI's own debug log
+//! must report each signal's first export as a success.
+//!
+//! Observed with 2.1.330 in -p mode: the session ends within a second, so each
+//! signal goes out once, at exit, even with 1000 ms intervals (3 requests on
+//! one connection: 4 metrics / 7 points, 7 log records, 2 spans); the only
+//! model call is one streaming `POST /v1/messages?beta=true`.
 //!
 //! Needs `npm` (Node 20+) and the npm registry on the first run, and `python3`.
 //! A failed install fails the test; it is never skipped.

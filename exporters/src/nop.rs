@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter};
 use serde::Deserialize;
 
@@ -16,6 +17,15 @@ pub struct NopExporter;
 
 impl Exporter for NopExporter {
     fn export(&mut self, _batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    // Discarding needs no structure: never make the pipeline decode for it.
+    fn accepts_encoded(&self) -> bool {
+        true
+    }
+
+    fn export_encoded(&mut self, _batch: Arc<Encoded>) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async { Ok(()) })
     }
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::batch::Batch;
+use crate::payload::{DecodeError, Payload};
 
 /// Settings of the batch processor, as the Collector names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Default for BatchSettings {
 
 pub struct Batcher {
     settings: BatchSettings,
-    pending: Option<Batch>,
+    pending: Option<Payload>,
     pending_items: usize,
     first_arrival: Option<Instant>,
 }
@@ -54,14 +54,20 @@ impl Batcher {
         self.pending_items
     }
 
-    /// Adds a batch; emits through `out` whatever became due by size.
-    pub fn push(&mut self, batch: Batch, out: &mut dyn FnMut(Batch)) {
+    /// Adds a batch; emits through `out` whatever became due by size. Fails
+    /// only if an encoded payload cannot be decoded (see [`DecodeError`]);
+    /// what was pending before stays pending.
+    pub fn push(
+        &mut self,
+        batch: Payload,
+        out: &mut dyn FnMut(Payload),
+    ) -> Result<(), DecodeError> {
         let items = batch.item_count();
         if items == 0 {
-            return;
+            return Ok(());
         }
         match &mut self.pending {
-            Some(p) => p.append(batch),
+            Some(p) => p.append(batch)?,
             None => {
                 self.pending = Some(batch);
                 self.first_arrival = Some(Instant::now());
@@ -71,16 +77,16 @@ impl Batcher {
 
         let size = self.settings.send_batch_size;
         if self.settings.timeout.is_zero() {
-            self.flush(out);
-            return;
+            return self.flush(out);
         }
         while size > 0 && self.pending_items >= size {
             let take = match self.settings.send_batch_max_size {
                 0 => self.pending_items,
                 max => max.min(self.pending_items),
             };
-            self.emit(take, out);
+            self.emit(take, out)?;
         }
+        Ok(())
     }
 
     /// When the pending batch is due by time, if any.
@@ -89,26 +95,32 @@ impl Batcher {
     }
 
     /// Emits the pending batch if its deadline has passed.
-    pub fn on_deadline(&mut self, now: Instant, out: &mut dyn FnMut(Batch)) {
+    pub fn on_deadline(
+        &mut self,
+        now: Instant,
+        out: &mut dyn FnMut(Payload),
+    ) -> Result<(), DecodeError> {
         if self.deadline().is_some_and(|d| d <= now) {
-            self.flush(out);
+            return self.flush(out);
         }
+        Ok(())
     }
 
     /// Emits everything pending (split by `send_batch_max_size`).
-    pub fn flush(&mut self, out: &mut dyn FnMut(Batch)) {
+    pub fn flush(&mut self, out: &mut dyn FnMut(Payload)) -> Result<(), DecodeError> {
         while self.pending_items > 0 {
             let take = match self.settings.send_batch_max_size {
                 0 => self.pending_items,
                 max => max.min(self.pending_items),
             };
-            self.emit(take, out);
+            self.emit(take, out)?;
         }
+        Ok(())
     }
 
-    fn emit(&mut self, items: usize, out: &mut dyn FnMut(Batch)) {
+    fn emit(&mut self, items: usize, out: &mut dyn FnMut(Payload)) -> Result<(), DecodeError> {
         let Some(pending) = self.pending.as_mut() else {
-            return;
+            return Ok(());
         };
         if items >= self.pending_items {
             self.pending_items = 0;
@@ -116,13 +128,23 @@ impl Batcher {
             if let Some(all) = self.pending.take() {
                 out(all);
             }
-            return;
+            return Ok(());
         }
-        let head = pending.split_front(items);
+        let head = match pending.split_front(items) {
+            Ok(h) => h,
+            Err(e) => {
+                // Undecodable: give up on what is pending rather than loop.
+                self.pending = None;
+                self.pending_items = 0;
+                self.first_arrival = None;
+                return Err(e);
+            }
+        };
         self.pending_items -= items;
         // What stays behind has waited since the first arrival already; keep
         // that deadline so a steady trickle cannot postpone it forever.
         out(head);
+        Ok(())
     }
 }
 
@@ -133,7 +155,9 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
-    fn logs(bodies: &[&str]) -> Batch {
+    use crate::batch::Batch;
+
+    fn logs(bodies: &[&str]) -> Payload {
         let records = bodies
             .iter()
             .map(|b| LogRecord {
@@ -143,7 +167,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        Batch::Logs(ExportLogsServiceRequest {
+        Payload::Decoded(Batch::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: records,
@@ -151,12 +175,12 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-        })
+        }))
     }
 
-    fn bodies(b: &Batch) -> Vec<String> {
-        let Batch::Logs(r) = b else {
-            panic!("not logs")
+    fn bodies(p: &Payload) -> Vec<String> {
+        let Payload::Decoded(Batch::Logs(r)) = p else {
+            panic!("not decoded logs")
         };
         r.resource_logs
             .iter()
@@ -229,10 +253,10 @@ mod tests {
             let mut b = Batcher::new(s);
             let mut out = Vec::new();
             for p in pushes {
-                b.push(logs(&p), &mut |x| out.push(bodies(&x)));
+                b.push(logs(&p), &mut |x| out.push(bodies(&x))).unwrap();
             }
             let during_got = std::mem::take(&mut out);
-            b.flush(&mut |x| out.push(bodies(&x)));
+            b.flush(&mut |x| out.push(bodies(&x))).unwrap();
             let want = |v: Vec<Vec<&str>>| -> Vec<Vec<String>> {
                 v.into_iter()
                     .map(|x| x.into_iter().map(String::from).collect())
@@ -249,11 +273,12 @@ mod tests {
     fn deadline_emits_pending() {
         let mut b = Batcher::new(settings(100, 0, 50));
         let mut out = Vec::new();
-        b.push(logs(&["a"]), &mut |x| out.push(x));
+        b.push(logs(&["a"]), &mut |x| out.push(x)).unwrap();
         let d = b.deadline().expect("pending has a deadline");
-        b.on_deadline(d - Duration::from_millis(1), &mut |x| out.push(x));
+        b.on_deadline(d - Duration::from_millis(1), &mut |x| out.push(x))
+            .unwrap();
         assert!(out.is_empty(), "not due yet");
-        b.on_deadline(d, &mut |x| out.push(x));
+        b.on_deadline(d, &mut |x| out.push(x)).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(bodies(&out[0]), vec!["a"]);
     }

@@ -184,6 +184,27 @@ pub trait Exporter: Send {
 
     fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>>;
 
+    /// Whether this exporter takes still-encoded protobuf requests through
+    /// [`export_encoded`](Self::export_encoded) (forwarders, discards), so the
+    /// pipeline need not decode them for it.
+    fn accepts_encoded(&self) -> bool {
+        false
+    }
+
+    /// Exports validated protobuf requests as they were received. Only called
+    /// when [`accepts_encoded`](Self::accepts_encoded) is true.
+    fn export_encoded(
+        &mut self,
+        batch: Arc<crate::payload::Encoded>,
+    ) -> BoxFuture<'_, Result<(), ExportError>> {
+        let _ = batch;
+        Box::pin(async {
+            Err(ExportError::permanent(
+                "this exporter takes decoded batches only",
+            ))
+        })
+    }
+
     /// Flush buffered data and release resources. Called once, also when
     /// nothing was ever exported.
     fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>>;

@@ -3,12 +3,11 @@
 //! and logs what it delivers and what it gives up on, and shuts the exporter
 //! down once the queue is closed and drained.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::batch::Batch;
 use crate::channel::QueueReceiver;
 use crate::component::{ExportError, Exporter};
+use crate::payload::Shared;
 use crate::telemetry;
 use crate::Shutdown;
 
@@ -46,7 +45,7 @@ pub struct ExportStats {
 pub struct ExportTask {
     id: String,
     exporter: Box<dyn Exporter>,
-    queue: QueueReceiver<Arc<Batch>>,
+    queue: QueueReceiver<Shared>,
     retry: RetryPolicy,
     /// Fires when the shutdown deadline passed: stop retrying, count the rest as lost.
     abort: Shutdown,
@@ -56,7 +55,7 @@ impl ExportTask {
     pub fn new(
         id: impl Into<String>,
         exporter: Box<dyn Exporter>,
-        queue: QueueReceiver<Arc<Batch>>,
+        queue: QueueReceiver<Shared>,
         retry: RetryPolicy,
         abort: Shutdown,
     ) -> Self {
@@ -116,17 +115,16 @@ impl ExportTask {
 
     /// Exports one batch, retrying as the policy allows. On failure returns the
     /// reason label under which the items are counted.
-    async fn deliver(
-        &mut self,
-        batch: Arc<Batch>,
-        jitter: &mut Jitter,
-    ) -> Result<(), &'static str> {
+    async fn deliver(&mut self, batch: Shared, jitter: &mut Jitter) -> Result<(), &'static str> {
         let started = Instant::now();
         let mut interval = self.retry.initial_interval;
         loop {
             let items = batch.item_count();
             let attempt = tokio::select! {
-                r = self.exporter.export(Arc::clone(&batch)) => r,
+                r = match &batch {
+                    Shared::Decoded(b) => self.exporter.export(b.clone()),
+                    Shared::Encoded(e) => self.exporter.export_encoded(e.clone()),
+                } => r,
                 _ = self.abort.cancelled() => {
                     tracing::error!(exporter = %self.id, items, "shutdown deadline passed during export; dropping {items} {}", batch.signal().item_noun());
                     return Err("shutdown");
@@ -226,10 +224,13 @@ mod tests {
         }
     }
 
-    fn one_log() -> Arc<Batch> {
+    use crate::batch::Batch;
+    use std::sync::Arc;
+
+    fn one_log() -> Shared {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
         use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-        Arc::new(Batch::Logs(ExportLogsServiceRequest {
+        Shared::Decoded(Arc::new(Batch::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: vec![LogRecord::default()],
@@ -237,7 +238,7 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-        }))
+        })))
     }
 
     fn fast_retry(max_elapsed_ms: u64) -> RetryPolicy {

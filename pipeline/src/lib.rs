@@ -23,4 +23,6 @@ pub mod channel;
 pub mod export_task;
 pub mod fanout;
 pub mod outputs;
+pub mod payload;
 pub mod telemetry;
+pub mod wire;

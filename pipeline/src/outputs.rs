@@ -1,20 +1,21 @@
 //! Where a receiver hands its batches to the pipelines that listed it.
 //!
-//! The receiver decodes a request once into a [`Batch`] and calls
+//! The receiver checks a request once into a [`Payload`] and calls
 //! [`Outputs::send`]. A full pipeline queue is waited on for a short,
 //! configurable time and then refused, so the receiver can answer HTTP 503 /
 //! gRPC UNAVAILABLE instead of accepting data it cannot hold.
 
 use std::time::{Duration, Instant};
 
-use crate::batch::{Batch, Signal};
+use crate::batch::Signal;
 use crate::channel::{Sender, TrySendError};
+use crate::payload::Payload;
 
 /// The input of one pipeline, as seen by a receiver.
 #[derive(Clone)]
 pub struct PipelineInput {
     pub pipeline: String,
-    pub sender: Sender<Batch>,
+    pub sender: Sender<Payload>,
 }
 
 /// Why a batch was not accepted.
@@ -69,7 +70,7 @@ impl Outputs {
     /// last; all queues are checked for room first so that a refusal rarely
     /// follows a partial delivery (the client's retry could then duplicate
     /// into the pipelines that already took it).
-    pub async fn send(&self, batch: Batch, wait: Duration) -> Result<(), Refused> {
+    pub async fn send(&self, batch: Payload, wait: Duration) -> Result<(), Refused> {
         let inputs = self.for_signal(batch.signal());
         let Some((last, rest)) = inputs.split_last() else {
             return Err(Refused::NoPipeline(batch.signal()));
@@ -92,7 +93,7 @@ impl Outputs {
 
 async fn send_one(
     input: &PipelineInput,
-    mut batch: Batch,
+    mut batch: Payload,
     deadline: Instant,
 ) -> Result<(), Refused> {
     loop {

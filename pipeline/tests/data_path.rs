@@ -10,12 +10,13 @@ use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::channel::{self, QueueReceiver};
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput, Refused};
+use ccpipe_pipeline::payload::{Encoded, Payload, Shared};
 use ccpipe_pipeline::{Processor, Signal, Verdict};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
-fn logs(bodies: &[&str]) -> Batch {
+fn logs_batch(bodies: &[&str]) -> Batch {
     Batch::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {
@@ -35,7 +36,18 @@ fn logs(bodies: &[&str]) -> Batch {
     })
 }
 
-fn bodies(b: &Batch) -> Vec<String> {
+fn logs(bodies: &[&str]) -> Payload {
+    Payload::Decoded(logs_batch(bodies))
+}
+
+fn bodies(s: &Shared) -> Vec<String> {
+    let Shared::Decoded(b) = s else {
+        panic!("decoded expected")
+    };
+    batch_bodies(b)
+}
+
+fn batch_bodies(b: &Batch) -> Vec<String> {
     let Batch::Logs(r) = b else {
         panic!("logs expected")
     };
@@ -71,18 +83,28 @@ impl Processor for DropSome {
 
 struct Wired {
     outputs: Outputs,
-    queues: Vec<QueueReceiver<Arc<Batch>>>,
+    queues: Vec<QueueReceiver<Shared>>,
     chain: std::thread::JoinHandle<()>,
 }
 
 fn wire(stages: Vec<Stage>, exporters: usize, input_cap: usize, queue_cap: usize) -> Wired {
+    wire_with(stages, &vec![false; exporters], input_cap, queue_cap)
+}
+
+fn wire_with(
+    stages: Vec<Stage>,
+    accepts_encoded: &[bool],
+    input_cap: usize,
+    queue_cap: usize,
+) -> Wired {
     let mut targets = Vec::new();
     let mut queues = Vec::new();
-    for i in 0..exporters {
+    for (i, &accepts_encoded) in accepts_encoded.iter().enumerate() {
         let (tx, rx) = channel::export_queue(queue_cap);
         targets.push(ExporterInput {
             exporter: format!("e{i}"),
             sender: tx,
+            accepts_encoded,
         });
         queues.push(rx);
     }
@@ -105,7 +127,7 @@ fn wire(stages: Vec<Stage>, exporters: usize, input_cap: usize, queue_cap: usize
     }
 }
 
-async fn recv(q: &mut QueueReceiver<Arc<Batch>>) -> Option<Arc<Batch>> {
+async fn recv(q: &mut QueueReceiver<Shared>) -> Option<Shared> {
     tokio::time::timeout(Duration::from_secs(10), q.recv())
         .await
         .expect("queue answers in time")
@@ -139,10 +161,10 @@ async fn batches_flow_in_order_shared_between_exporters_and_close_in_cascade() {
         ["a", "b", "c", "d"],
         "dropped records gone, order kept"
     );
-    assert!(
-        Arc::ptr_eq(&first0, &first1),
-        "one copy shared by both exporters"
-    );
+    let (Shared::Decoded(a), Shared::Decoded(b)) = (&first0, &first1) else {
+        unreachable!()
+    };
+    assert!(Arc::ptr_eq(a, b), "one copy shared by both exporters");
 
     // Closing the receiver side flushes the batcher, then closes the queues.
     drop(outputs);
@@ -202,7 +224,7 @@ async fn a_stalled_exporter_backpressures_to_the_receiver_and_nothing_is_lost() 
 async fn a_signal_without_pipeline_is_refused() {
     let outputs = Outputs::default();
     let err = outputs
-        .send(Batch::empty(Signal::Traces), Duration::ZERO)
+        .send(Batch::empty(Signal::Traces).into(), Duration::ZERO)
         .await
         .unwrap_err();
     assert_eq!(err, Refused::NoPipeline(Signal::Traces));
@@ -210,7 +232,7 @@ async fn a_signal_without_pipeline_is_refused() {
 
 #[tokio::test]
 async fn a_closed_pipeline_refuses_as_shutting_down() {
-    let (tx, rx) = channel::bounded::<Batch>(1);
+    let (tx, rx) = channel::bounded::<Payload>(1);
     drop(rx);
     let mut outputs = Outputs::default();
     outputs.add(
@@ -229,11 +251,11 @@ async fn a_closed_pipeline_refuses_as_shutting_down() {
 
 #[test]
 fn split_front_keeps_resources_and_order() {
-    let mut b = logs(&["a", "b", "c"]);
-    b.append(logs(&["d", "e"]));
+    let mut b = logs_batch(&["a", "b", "c"]);
+    b.append(logs_batch(&["d", "e"]));
     let head = b.split_front(4);
-    assert_eq!(bodies(&head), ["a", "b", "c", "d"]);
-    assert_eq!(bodies(&b), ["e"]);
+    assert_eq!(batch_bodies(&head), ["a", "b", "c", "d"]);
+    assert_eq!(batch_bodies(&b), ["e"]);
     let (Batch::Logs(h), Batch::Logs(t)) = (&head, &b) else {
         unreachable!()
     };
@@ -243,4 +265,84 @@ fn split_front_keeps_resources_and_order() {
         "the straddling resource is in both halves"
     );
     assert_eq!(t.resource_logs.len(), 1);
+}
+
+fn encoded(bodies: &[&str]) -> Payload {
+    use prost::Message;
+    let Batch::Logs(r) = logs_batch(bodies) else {
+        unreachable!()
+    };
+    Payload::Encoded(Encoded::new(Signal::Logs, r.encode_to_vec().into()).unwrap())
+}
+
+#[tokio::test]
+async fn encoded_requests_stay_encoded_for_exporters_that_take_them() {
+    let batcher = Stage::Batch(Batcher::new(BatchSettings {
+        send_batch_size: 3,
+        send_batch_max_size: 0,
+        timeout: Duration::from_secs(3600),
+    }));
+    let Wired {
+        outputs,
+        mut queues,
+        chain,
+    } = wire_with(vec![batcher], &[true], 8, 8);
+    outputs
+        .send(encoded(&["a", "b"]), Duration::from_secs(1))
+        .await
+        .unwrap();
+    outputs
+        .send(encoded(&["c"]), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let Some(Shared::Encoded(e)) = recv(&mut queues[0]).await else {
+        panic!("encoded expected")
+    };
+    assert_eq!(e.parts().len(), 2, "batched by concatenation");
+    assert_eq!(batch_bodies(&e.decode().unwrap()), ["a", "b", "c"]);
+    drop(outputs);
+    assert!(recv(&mut queues[0]).await.is_none());
+    chain.join().unwrap();
+}
+
+#[tokio::test]
+async fn a_processor_decodes_once_and_mixed_exporters_get_what_they_take() {
+    let stages = vec![Stage::Process {
+        id: "drop".into(),
+        processor: Box::new(DropSome),
+    }];
+    let Wired {
+        outputs,
+        mut queues,
+        chain,
+    } = wire_with(stages, &[true, false], 8, 8);
+    outputs
+        .send(encoded(&["a", "drop", "b"]), Duration::from_secs(1))
+        .await
+        .unwrap();
+    // The processor decoded it: both exporters get the decoded batch.
+    for q in &mut queues {
+        assert_eq!(bodies(&recv(q).await.unwrap()), ["a", "b"]);
+    }
+    drop(outputs);
+    chain.join().unwrap();
+
+    // No processor: the encoded request is decoded once for the exporter
+    // that needs it, and passed as bytes to the one that does not.
+    let Wired {
+        outputs,
+        mut queues,
+        chain,
+    } = wire_with(Vec::new(), &[true, false], 8, 8);
+    outputs
+        .send(encoded(&["x"]), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        recv(&mut queues[0]).await,
+        Some(Shared::Encoded(_))
+    ));
+    assert_eq!(bodies(&recv(&mut queues[1]).await.unwrap()), ["x"]);
+    drop(outputs);
+    chain.join().unwrap();
 }

@@ -1,15 +1,15 @@
 //! Decoding an OTLP/HTTP body: inflate (with a cap, so a gzip bomb cannot
-//! grow past the body limit), then protobuf or JSON into a [`Batch`].
+//! grow past the body limit), then a protobuf check or a JSON decode into a
+//! [`Payload`].
 
 use std::io::Read;
 
 use bytes::Buf;
-use ccpipe_pipeline::{otlp_json, Batch, Signal};
+use bytes::Bytes;
+use ccpipe_pipeline::payload::{Encoded, Payload};
+use ccpipe_pipeline::wire::WireError;
+use ccpipe_pipeline::{otlp_json, Signal};
 use flate2::read::MultiGzDecoder;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 
 /// The body's media type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,47 +41,34 @@ pub enum DecodeError {
     #[error("malformed gzip body: {0}")]
     Gzip(std::io::Error),
     #[error("malformed protobuf body: {0}")]
-    Protobuf(prost::DecodeError),
+    Protobuf(WireError),
     #[error("malformed JSON body: {0}")]
     Json(otlp_json::JsonError),
 }
 
-/// Decodes one request body of `signal`. `body` may be split in chunks
-/// (protobuf and gzip read across them without gathering); `limit` caps the
-/// inflated size.
+/// Checks one request body of `signal` into a [`Payload`]: protobuf is
+/// validated and kept encoded (decoded later only if a stage needs it), JSON
+/// is decoded. `body` may be split in chunks; `limit` caps the inflated size.
 pub fn decode(
     signal: Signal,
     format: Format,
     encoding: Encoding,
-    body: impl Buf,
+    mut body: impl Buf,
     limit: usize,
-) -> Result<Batch, DecodeError> {
-    match encoding {
-        Encoding::Identity => decode_plain(signal, format, body),
-        Encoding::Gzip => {
-            let inflated = inflate(body, limit)?;
-            decode_plain(signal, format, inflated.as_slice())
-        }
-    }
-}
-
-fn decode_plain(signal: Signal, format: Format, mut body: impl Buf) -> Result<Batch, DecodeError> {
+) -> Result<Payload, DecodeError> {
+    let bytes = match encoding {
+        // A body that arrived in one chunk is not copied.
+        Encoding::Identity => body.copy_to_bytes(body.remaining()),
+        Encoding::Gzip => Bytes::from(inflate(body, limit)?),
+    };
     match format {
-        Format::Protobuf => decode_protobuf(signal, body).map_err(DecodeError::Protobuf),
-        Format::Json => {
-            // The JSON parser wants one slice; a single chunk is not copied.
-            let bytes = body.copy_to_bytes(body.remaining());
-            otlp_json::decode(signal, &bytes).map_err(DecodeError::Json)
-        }
+        Format::Protobuf => Ok(Payload::Encoded(
+            Encoded::new(signal, bytes).map_err(DecodeError::Protobuf)?,
+        )),
+        Format::Json => Ok(Payload::Decoded(
+            otlp_json::decode(signal, &bytes).map_err(DecodeError::Json)?,
+        )),
     }
-}
-
-pub fn decode_protobuf(signal: Signal, body: impl Buf) -> Result<Batch, prost::DecodeError> {
-    Ok(match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(body)?),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(body)?),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(body)?),
-    })
 }
 
 /// Inflates a gzip body (one or more members), reading at most `limit + 1`

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use ccpipe_pipeline::outputs::Refused;
-use ccpipe_pipeline::{Batch, BoxFuture, Shutdown};
+use ccpipe_pipeline::payload::{Encoded, Payload};
+use ccpipe_pipeline::{BoxFuture, Shutdown, Signal};
 use http::HeaderValue;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -81,7 +82,7 @@ pub trait ExportRequest: prost::Message + Default + Send + 'static {
     const SERVICE: &'static str;
     /// The method path, `/{SERVICE}/Export`.
     const PATH: &'static str;
-    fn into_batch(self) -> Batch;
+    const SIGNAL: Signal;
 }
 
 macro_rules! export_request {
@@ -90,9 +91,7 @@ macro_rules! export_request {
             type Response = $resp;
             const SERVICE: &'static str = $service;
             const PATH: &'static str = concat!("/", $service, "/Export");
-            fn into_batch(self) -> Batch {
-                Batch::$variant(self)
-            }
+            const SIGNAL: Signal = Signal::$variant;
         }
     };
 }
@@ -183,17 +182,17 @@ fn code_value(code: Code) -> HeaderValue {
     HeaderValue::from(code as i32)
 }
 
-/// The handler: hand the decoded request to the pipelines.
+/// The handler: hand the checked request to the pipelines.
 struct Export<R>(Arc<Sink>, PhantomData<fn() -> R>);
 
-impl<R: ExportRequest> UnaryService<R> for Export<R> {
+impl<R: ExportRequest> UnaryService<Payload> for Export<R> {
     type Response = R::Response;
     type Future = BoxFuture<'static, Result<tonic::Response<R::Response>, Status>>;
 
-    fn call(&mut self, request: tonic::Request<R>) -> Self::Future {
+    fn call(&mut self, request: tonic::Request<Payload>) -> Self::Future {
         let sink = self.0.clone();
         Box::pin(async move {
-            let batch = request.into_inner().into_batch();
+            let batch = request.into_inner();
             match sink.deliver(batch, Transport::Grpc).await {
                 Ok(()) => Ok(tonic::Response::new(R::Response::default())),
                 Err(refused) => Err(refused_status(&refused)),
@@ -211,22 +210,22 @@ pub fn refused_status(refused: &Refused) -> Status {
     }
 }
 
-/// prost encoding of the request and response types, with decode errors
-/// reported as INVALID_ARGUMENT.
+/// Requests are checked (not decoded) into an encoded [`Payload`]; responses
+/// are prost-encoded. A malformed request is INVALID_ARGUMENT.
 struct ProstCodec<R>(PhantomData<fn() -> R>);
 
 impl<R: ExportRequest> tonic::codec::Codec for ProstCodec<R> {
     type Encode = R::Response;
-    type Decode = R;
+    type Decode = Payload;
     type Encoder = ProstEncoder<R::Response>;
-    type Decoder = ProstDecoder<R>;
+    type Decoder = CheckDecoder<R>;
 
     fn encoder(&mut self) -> Self::Encoder {
         ProstEncoder(PhantomData)
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ProstDecoder(PhantomData)
+        CheckDecoder(PhantomData)
     }
 }
 
@@ -242,15 +241,17 @@ impl<M: prost::Message> Encoder for ProstEncoder<M> {
     }
 }
 
-struct ProstDecoder<M>(PhantomData<fn() -> M>);
+struct CheckDecoder<R>(PhantomData<fn() -> R>);
 
-impl<M: prost::Message + Default> Decoder for ProstDecoder<M> {
-    type Item = M;
+impl<R: ExportRequest> Decoder for CheckDecoder<R> {
+    type Item = Payload;
     type Error = Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<M>, Status> {
-        M::decode(src)
-            .map(Some)
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Payload>, Status> {
+        use bytes::Buf;
+        let bytes = src.copy_to_bytes(src.remaining());
+        Encoded::new(R::SIGNAL, bytes)
+            .map(|e| Some(Payload::Encoded(e)))
             .map_err(|e| Status::invalid_argument(format!("malformed protobuf message: {e}")))
     }
 }

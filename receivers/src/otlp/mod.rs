@@ -1,6 +1,7 @@
 //! The `otlp` receiver: OTLP/gRPC and OTLP/HTTP (protobuf or JSON, plain or
-//! gzip), each on its own pre-bound port. A request is decoded once into a
-//! [`Batch`] and handed to the pipelines through [`Sink::deliver`]; a full
+//! gzip), each on its own pre-bound port. A request is checked once into a
+//! [`Payload`] (protobuf stays encoded; JSON is decoded) and handed to the
+//! pipelines through [`Sink::deliver`]; a full
 //! pipeline is answered with HTTP 503 / gRPC UNAVAILABLE after a short wait.
 //!
 //! Layers: `config.rs` turns the YAML into typed settings; `grpc.rs` and
@@ -19,10 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccpipe_pipeline::outputs::{Outputs, Refused};
+use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::telemetry::{RECEIVER_ACCEPTED_ITEMS, RECEIVER_REFUSED_ITEMS};
-use ccpipe_pipeline::{
-    Batch, BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown, Signal,
-};
+use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown, Signal};
 use metrics::SharedString;
 use tokio::net::TcpListener;
 
@@ -66,7 +66,7 @@ impl Sink {
     /// Sends one decoded request to every pipeline of its signal, counting
     /// its items as accepted or refused. A request with no items is answered
     /// as accepted without bothering the pipelines.
-    pub async fn deliver(&self, batch: Batch, transport: Transport) -> Result<(), Refused> {
+    pub async fn deliver(&self, batch: Payload, transport: Transport) -> Result<(), Refused> {
         let signal = batch.signal();
         let items = batch.item_count() as u64;
         if items == 0 {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::telemetry::RECEIVER_ACCEPTED_ITEMS;
 use ccpipe_pipeline::{Batch, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -17,7 +18,6 @@ use tonic::transport::Channel;
 use super::{
     counter, http_settings, outputs, record_metrics, sink, start_grpc, start_http, H1, STEP,
 };
-use crate::otlp::decode::decode_protobuf;
 use crate::otlp::grpc::GrpcSettings;
 
 const CAPTURES: &str = concat!(
@@ -63,7 +63,11 @@ fn read(variant: &str, file: &str, ext: &str) -> Vec<u8> {
 
 /// The request as prost decodes the capture's `.bin`.
 fn expected(variant: &str, entry: &Entry) -> Batch {
-    decode_protobuf(entry.signal(), &read(variant, &entry.file, "bin")[..]).unwrap()
+    let bytes = read(variant, &entry.file, "bin");
+    Encoded::new(entry.signal(), bytes.into())
+        .expect("capture is valid")
+        .decode()
+        .expect("capture decodes")
 }
 
 /// What `index.jsonl` summarises: log bodies, metric names or span names.
@@ -297,6 +301,7 @@ async fn replay_grpc_wire(variant: &str) {
             .map(|e| expected(variant, e))
             .collect();
         while let Some(got) = queues.rx[&signal].try_recv() {
+            let got = got.into_batch().expect("a checked request decodes");
             let at = want.iter().position(|w| *w == got);
             let at =
                 at.unwrap_or_else(|| panic!("an unexpected {signal} batch: {:?}", names(&got)));

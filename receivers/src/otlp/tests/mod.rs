@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use ccpipe_pipeline::channel::{self, Receiver};
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
+use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::{Batch, ComponentId, Shutdown, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,15 +30,17 @@ pub(super) const STEP: Duration = Duration::from_secs(10);
 
 /// The pipeline queues behind a receiver, one per signal.
 pub(super) struct Queues {
-    rx: BTreeMap<Signal, Receiver<Batch>>,
+    rx: BTreeMap<Signal, Receiver<Payload>>,
 }
 
 impl Queues {
-    /// The batch waiting on `signal`'s queue; panics when there is none.
+    /// The batch waiting on `signal`'s queue, decoded; panics when there is none.
     pub(super) fn take(&self, signal: Signal) -> Batch {
         self.rx[&signal]
             .try_recv()
             .unwrap_or_else(|| panic!("no {signal} batch arrived"))
+            .into_batch()
+            .expect("a checked request decodes")
     }
 
     pub(super) fn all_empty(&self) -> bool {
