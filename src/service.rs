@@ -59,6 +59,18 @@ pub fn validate(config: &Config) -> Result<(), Vec<String>> {
             errors.push(e.to_string());
         }
     }
+    for (pid, p) in &config.service.pipelines {
+        for id in &p.exporters {
+            if let Ok(Some(why)) =
+                ccpipe_exporters::unsupported_signal(&config.exporters[id], pid.signal)
+            {
+                errors.push(format!(
+                    "pipeline \"{pid}\" uses exporter \"{id}\", which cannot take {}: {why}",
+                    pid.signal
+                ));
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {

@@ -159,3 +159,30 @@ fn taken_port_fails_at_startup_with_a_clear_message() {
     drop(holder);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn agentless_datadog_in_a_traces_pipeline_is_a_config_error() {
+    let dir = temp_dir("agentless-traces");
+    let cfg = write_config(
+        &dir,
+        "receivers: { otlp: { protocols: { http: {} } } }\nexporters:\n  datadog:\n    api: { key: abc123 }\nservice: { pipelines: { traces: { receivers: [otlp], exporters: [datadog] } } }\n",
+    );
+    let out = Command::new(bin())
+        .arg("validate")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pipeline \"traces\" uses exporter \"datadog\""),
+        "{err}"
+    );
+    assert!(err.contains("use Agent mode"), "{err}");
+    assert!(
+        !err.contains("abc123"),
+        "the API key must not be printed: {err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

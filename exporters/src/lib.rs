@@ -5,6 +5,7 @@
 //! one `Type` variant, and one arm in each match below.
 
 pub mod common;
+pub mod datadog;
 pub mod debug;
 pub mod file;
 pub mod nop;
@@ -16,15 +17,16 @@ mod tests;
 mod testutil;
 
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::{blocking, BlockingExporter, BuildError, BuiltExporter, Kind};
+use ccpipe_pipeline::{blocking, BlockingExporter, BuildError, BuiltExporter, Kind, Signal};
 
 use common::{Invalid, QueueConfig, RetryConfig};
 
 /// The exporter types this crate builds, as written in a config.
-pub const TYPES: &[&str] = &["debug", "file", "nop"];
+pub const TYPES: &[&str] = &["datadog", "debug", "file", "nop"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Type {
+    Datadog,
     Debug,
     File,
     Nop,
@@ -32,6 +34,7 @@ enum Type {
 
 fn type_of(cfg: &ComponentConfig) -> Result<Type, ConfigError> {
     match cfg.id().type_name() {
+        "datadog" => Ok(Type::Datadog),
         "debug" => Ok(Type::Debug),
         "file" => Ok(Type::File),
         "nop" => Ok(Type::Nop),
@@ -48,6 +51,10 @@ fn type_of(cfg: &ComponentConfig) -> Result<Type, ConfigError> {
 /// Checks an exporter's settings without touching the outside world.
 pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
     match type_of(cfg)? {
+        Type::Datadog => {
+            let c: datadog::DatadogConfig = cfg.parse()?;
+            c.settings().map_err(|e| located(cfg, e))?;
+        }
         Type::Debug => {
             let c: debug::DebugConfig = cfg.parse()?;
             c.settings().map_err(|e| located(cfg, e))?;
@@ -63,10 +70,36 @@ pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Why this exporter cannot take `signal`, if it cannot (checked by the
+/// service for every pipeline, before anything starts).
+pub fn unsupported_signal(
+    cfg: &ComponentConfig,
+    signal: Signal,
+) -> Result<Option<String>, ConfigError> {
+    Ok(match type_of(cfg)? {
+        Type::Datadog => {
+            let c: datadog::DatadogConfig = cfg.parse()?;
+            c.unsupported(signal).map(str::to_owned)
+        }
+        Type::Debug | Type::File | Type::Nop => None,
+    })
+}
+
 /// Builds an exporter and starts its thread; files are opened here, so a
 /// path that cannot be written fails at startup.
 pub fn build(cfg: &ComponentConfig) -> Result<BuiltExporter, BuildError> {
     match type_of(cfg)? {
+        Type::Datadog => {
+            let c: datadog::DatadogConfig = cfg.parse()?;
+            let settings = c.settings().map_err(|e| located(cfg, e))?;
+            let exporter = datadog::DatadogExporter::new(&cfg.id().to_string(), settings)
+                .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
+            Ok(BuiltExporter {
+                exporter: Box::new(exporter),
+                queue_size: c.sending_queue.queue_size,
+                retry: c.retry_on_failure.policy(),
+            })
+        }
         Type::Debug => {
             let c: debug::DebugConfig = cfg.parse()?;
             let settings = c.settings().map_err(|e| located(cfg, e))?;

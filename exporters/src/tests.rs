@@ -211,15 +211,18 @@ fn one_exporter(yaml_exporters: &str) -> Config {
 
 #[test]
 fn unknown_types_name_the_known_ones() {
-    let config = one_exporter("  datadog:\n    api_key: x");
-    let cfg = component(&config, "datadog");
+    let config = one_exporter("  splunk_hec:\n    token: x");
+    let cfg = component(&config, "splunk_hec");
     let err = validate(cfg).unwrap_err().to_string();
     assert_eq!(
         err,
-        "test.yaml:4: exporters.datadog: unknown exporter type \"datadog\"; known types: debug, file, nop"
+        "test.yaml:4: exporters.splunk_hec: unknown exporter type \"splunk_hec\"; known types: datadog, debug, file, nop"
     );
     let err = build(cfg).err().unwrap().to_string();
-    assert!(err.contains("known types: debug, file, nop"), "{err}");
+    assert!(
+        err.contains("known types: datadog, debug, file, nop"),
+        "{err}"
+    );
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -1,0 +1,140 @@
+//! The `datadog` exporter. Agent mode (the default) sends OTLP to a local
+//! Datadog Agent (`agent.rs`); agentless mode (`api:`) sends to Datadog's
+//! HTTP intake (`agentless/`). Both get the same resource attributes first
+//! (`enrich.rs`: env, service, host, tags) and, with
+//! `metrics.cumulative_to_delta`, delta sums (`cumulative.rs`).
+//!
+//! Retries belong to the export task: one `export` call sends once and says
+//! whether trying again can help.
+
+mod agent;
+pub mod agentless;
+pub mod config;
+pub mod cumulative;
+pub mod enrich;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Signal};
+
+pub use agent::{AgentExporter, EXPORTER_REJECTED_ITEMS};
+pub use config::{
+    AgentSettings, ApiSettings, Compression, DatadogConfig, DatadogSettings, EnrichSettings, Mode,
+    Protocol,
+};
+use cumulative::CumulativeToDelta;
+use enrich::Enrichment;
+
+/// What agentless mode sends; traces need the Agent.
+const AGENTLESS_SIGNALS: &[Signal] = &[Signal::Logs, Signal::Metrics];
+
+enum Transport {
+    Agent(Box<AgentExporter>),
+    Agentless(Box<dyn Exporter>),
+}
+
+pub struct DatadogExporter {
+    transport: Transport,
+    enrich: Enrichment,
+    delta: Option<CumulativeToDelta>,
+    /// The batch being exported and what was made of it, so that a retry of
+    /// the same batch sends the same data: cumulative_to_delta must not see
+    /// its points twice.
+    prepared: Option<(Arc<Batch>, Arc<Batch>)>,
+}
+
+impl DatadogExporter {
+    /// Does no IO: connections are made on the first export.
+    pub fn new(id: &str, settings: DatadogSettings) -> Result<Self, String> {
+        let transport = match settings.mode {
+            Mode::Agent(agent) => {
+                Transport::Agent(Box::new(AgentExporter::new(id, agent, settings.timeout)))
+            }
+            Mode::Api(api) => Transport::Agentless(agentless_exporter(api, settings.timeout)?),
+        };
+        Ok(DatadogExporter {
+            transport,
+            enrich: Enrichment::new(&settings.enrich),
+            delta: settings
+                .cumulative_to_delta
+                .then(CumulativeToDelta::default),
+            prepared: None,
+        })
+    }
+
+    fn prepare(&mut self, batch: Arc<Batch>) -> Arc<Batch> {
+        if let Some((input, out)) = &self.prepared {
+            if Arc::ptr_eq(input, &batch) {
+                return Arc::clone(out);
+            }
+        }
+        let mut out = self.enrich.apply(&batch);
+        if let Some(delta) = &mut self.delta {
+            if CumulativeToDelta::applies(&out) {
+                delta.convert(Arc::make_mut(&mut out), Instant::now());
+            }
+        }
+        self.prepared = Some((batch, Arc::clone(&out)));
+        out
+    }
+}
+
+fn agentless_exporter(
+    api: ApiSettings,
+    timeout: std::time::Duration,
+) -> Result<Box<dyn Exporter>, String> {
+    let exporter = agentless::AgentlessExporter::new(agentless::AgentlessSettings {
+        api_key: api.key,
+        site: api.site,
+        metrics_endpoint: api.metrics_endpoint,
+        logs_endpoint: api.logs_endpoint,
+        timeout,
+    })?;
+    Ok(Box::new(exporter))
+}
+
+impl Exporter for DatadogExporter {
+    fn signals(&self) -> &'static [Signal] {
+        match &self.transport {
+            Transport::Agent(_) => &[Signal::Logs, Signal::Metrics, Signal::Traces],
+            Transport::Agentless(_) => AGENTLESS_SIGNALS,
+        }
+    }
+
+    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async move {
+            if matches!(self.transport, Transport::Agentless(_)) && batch.signal() == Signal::Traces
+            {
+                return Err(ExportError::permanent(
+                    "agentless mode (api) cannot send traces; use Agent mode (agent) for traces",
+                ));
+            }
+            let prepared = self.prepare(batch);
+            let result = if prepared.is_empty() {
+                Ok(())
+            } else {
+                match &mut self.transport {
+                    Transport::Agent(a) => a.send(prepared).await,
+                    Transport::Agentless(x) => x.export(prepared).await,
+                }
+            };
+            // Keep the prepared batch only for a retry of the same one.
+            if !matches!(result, Err(ExportError::Retryable { .. })) {
+                self.prepared = None;
+            }
+            result
+        })
+    }
+
+    fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {
+        self.prepared = None;
+        match &mut self.transport {
+            Transport::Agent(_) => Box::pin(async { Ok(()) }),
+            Transport::Agentless(x) => x.shutdown(),
+        }
+    }
+}
