@@ -9,14 +9,17 @@ use std::time::Instant;
 use crate::batch::Batch;
 use crate::channel::{self, RecvTimeoutError, ReplySender};
 use crate::component::{BlockingExporter, BoxFuture, ExportError, Exporter};
+use crate::payload::Encoded;
 
 enum Job {
     Export(Arc<Batch>, ReplySender<Result<(), ExportError>>),
+    ExportEncoded(Arc<Encoded>, ReplySender<Result<(), ExportError>>),
     Shutdown(ReplySender<Result<(), ExportError>>),
 }
 
 struct ThreadExporter {
     jobs: channel::Sender<Job>,
+    accepts_encoded: bool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -25,11 +28,13 @@ pub fn spawn(id: &str, exporter: impl BlockingExporter) -> std::io::Result<Box<d
     // The export task awaits each reply before sending the next job, so one
     // slot (plus the shutdown job) is all the queue ever holds.
     let (jobs, rx) = channel::bounded(2);
+    let accepts_encoded = exporter.accepts_encoded();
     let thread = std::thread::Builder::new()
         .name(format!("export-{id}"))
         .spawn(move || work(exporter, rx))?;
     Ok(Box::new(ThreadExporter {
         jobs,
+        accepts_encoded,
         thread: Some(thread),
     }))
 }
@@ -41,15 +46,22 @@ fn work(mut exporter: impl BlockingExporter, jobs: channel::Receiver<Job>) {
         let deadline = dirty_since.zip(interval).map(|(t, i)| t + i);
         match jobs.recv_deadline(deadline) {
             Ok(Job::Export(batch, reply)) => {
-                let mut result = exporter.export(&batch);
-                if result.is_ok() {
-                    if interval.is_none() {
-                        result = exporter.flush();
-                    } else if dirty_since.is_none() {
-                        dirty_since = Some(Instant::now());
-                    }
-                }
-                reply.send(result);
+                let result = exporter.export(&batch);
+                reply.send(after_export(
+                    &mut exporter,
+                    result,
+                    interval,
+                    &mut dirty_since,
+                ));
+            }
+            Ok(Job::ExportEncoded(batch, reply)) => {
+                let result = exporter.export_encoded(&batch);
+                reply.send(after_export(
+                    &mut exporter,
+                    result,
+                    interval,
+                    &mut dirty_since,
+                ));
             }
             Ok(Job::Shutdown(reply)) => {
                 reply.send(exporter.flush());
@@ -76,6 +88,23 @@ fn work(mut exporter: impl BlockingExporter, jobs: channel::Receiver<Job>) {
     }
 }
 
+/// Flushes at once when the exporter has no interval, else marks it dirty.
+fn after_export(
+    exporter: &mut impl BlockingExporter,
+    result: Result<(), ExportError>,
+    interval: Option<std::time::Duration>,
+    dirty_since: &mut Option<Instant>,
+) -> Result<(), ExportError> {
+    result?;
+    if interval.is_none() {
+        return exporter.flush();
+    }
+    if dirty_since.is_none() {
+        *dirty_since = Some(Instant::now());
+    }
+    Ok(())
+}
+
 impl ThreadExporter {
     async fn call(
         &self,
@@ -96,6 +125,14 @@ impl ThreadExporter {
 impl Exporter for ThreadExporter {
     fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async move { self.call(|reply| Job::Export(batch, reply)).await })
+    }
+
+    fn accepts_encoded(&self) -> bool {
+        self.accepts_encoded
+    }
+
+    fn export_encoded(&mut self, batch: Arc<Encoded>) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async move { self.call(|reply| Job::ExportEncoded(batch, reply)).await })
     }
 
     fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {

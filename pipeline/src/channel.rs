@@ -1,22 +1,172 @@
-//! The only file that names the channel crates. Two kinds of bounded queue:
+//! The only file that names the channel crates. Two kinds of bounded queue,
+//! each optionally bounded in bytes as well as in items:
 //! - [`bounded`]: crossbeam, feeding the processor chain's thread(s) from the
 //!   receivers (non-blocking `try_send` on the async side, blocking receive).
 //! - [`export_queue`]: tokio mpsc, from the chain's thread (blocking send, so a
 //!   full exporter queue backpressures the chain) to an async export task.
+//!
+//! A byte budget bounds what waits in a queue by its estimated memory, so a
+//! slow exporter or a burst of large requests cannot grow the process without
+//! bound: a queue of 64 small requests and one of 64 batches of 8192 records
+//! are very different things. The budget always admits one item into an empty
+//! queue, so an item larger than the budget cannot wedge it.
 
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 pub use crossbeam_channel::RecvTimeoutError;
 
+/// An estimate of what a queued value holds in memory, in bytes.
+pub trait Weigh {
+    fn weight(&self) -> usize;
+}
+
+/// Bytes waiting in one queue, shared by its two ends.
+#[derive(Clone)]
+struct Budget(Arc<BudgetState>);
+
+struct BudgetState {
+    limit: usize,
+    inner: Mutex<BudgetInner>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct BudgetInner {
+    used: usize,
+    closed: bool,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Budget {
+        Budget(Arc::new(BudgetState {
+            limit,
+            inner: Mutex::new(BudgetInner::default()),
+            freed: Condvar::new(),
+        }))
+    }
+
+    fn fits(&self, inner: &BudgetInner, cost: usize) -> bool {
+        inner.used == 0 || inner.used.saturating_add(cost) <= self.0.limit
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BudgetInner> {
+        // A panic while holding this lock leaves only a counter behind.
+        self.0.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn try_take(&self, cost: usize) -> bool {
+        let mut inner = self.lock();
+        if self.fits(&inner, cost) {
+            inner.used += cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Waits until `cost` fits or the receiving end is gone (then `false`).
+    fn take_blocking(&self, cost: usize) -> bool {
+        let mut inner = self.lock();
+        while !inner.closed && !self.fits(&inner, cost) {
+            inner = self.0.freed.wait(inner).unwrap_or_else(|p| p.into_inner());
+        }
+        if inner.closed {
+            return false;
+        }
+        inner.used += cost;
+        true
+    }
+
+    fn give(&self, cost: usize) {
+        if cost == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        inner.used = inner.used.saturating_sub(cost);
+        drop(inner);
+        self.0.freed.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.0.freed.notify_all();
+    }
+
+    fn has_room(&self) -> bool {
+        self.lock().used < self.0.limit
+    }
+
+    fn used(&self) -> usize {
+        self.lock().used
+    }
+}
+
+/// How a queue weighs its values: not at all, or by [`Weigh`] against a budget.
+struct Meter<T> {
+    budget: Option<Budget>,
+    weigh: fn(&T) -> usize,
+}
+
+impl<T> Clone for Meter<T> {
+    fn clone(&self) -> Self {
+        Meter {
+            budget: self.budget.clone(),
+            weigh: self.weigh,
+        }
+    }
+}
+
+impl<T> Meter<T> {
+    fn none() -> Self {
+        Meter {
+            budget: None,
+            weigh: |_| 0,
+        }
+    }
+
+    fn bytes(max_bytes: usize) -> Self
+    where
+        T: Weigh,
+    {
+        Meter {
+            budget: Some(Budget::new(max_bytes)),
+            weigh: T::weight,
+        }
+    }
+
+    fn cost(&self, value: &T) -> usize {
+        match self.budget {
+            Some(_) => (self.weigh)(value),
+            None => 0,
+        }
+    }
+
+    fn give(&self, cost: usize) {
+        if let Some(b) = &self.budget {
+            b.give(cost);
+        }
+    }
+}
+
 /// Sending half of a chain input queue.
-pub struct Sender<T>(crossbeam_channel::Sender<T>);
+pub struct Sender<T> {
+    tx: crossbeam_channel::Sender<(T, usize)>,
+    meter: Meter<T>,
+}
 
 /// Receiving half of a chain input queue.
-pub struct Receiver<T>(crossbeam_channel::Receiver<T>);
+pub struct Receiver<T> {
+    rx: crossbeam_channel::Receiver<(T, usize)>,
+    meter: Meter<T>,
+}
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        Sender(self.0.clone())
+        Sender {
+            tx: self.tx.clone(),
+            meter: self.meter.clone(),
+        }
     }
 }
 
@@ -27,99 +177,206 @@ pub enum TrySendError<T> {
     Closed(T),
 }
 
+/// A queue bounded in items only.
 pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    with_meter(capacity, Meter::none())
+}
+
+/// A queue bounded in items and in the bytes its waiting values weigh.
+pub fn bounded_bytes<T: Weigh>(capacity: usize, max_bytes: usize) -> (Sender<T>, Receiver<T>) {
+    with_meter(capacity, Meter::bytes(max_bytes))
+}
+
+fn with_meter<T>(capacity: usize, meter: Meter<T>) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity);
-    (Sender(tx), Receiver(rx))
+    (
+        Sender {
+            tx,
+            meter: meter.clone(),
+        },
+        Receiver { rx, meter },
+    )
 }
 
 impl<T> Sender<T> {
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.0.try_send(value).map_err(|e| match e {
-            crossbeam_channel::TrySendError::Full(v) => TrySendError::Full(v),
-            crossbeam_channel::TrySendError::Disconnected(v) => TrySendError::Closed(v),
+        let cost = self.meter.cost(&value);
+        if let Some(b) = &self.meter.budget {
+            if !b.try_take(cost) {
+                return Err(TrySendError::Full(value));
+            }
+        }
+        self.tx.try_send((value, cost)).map_err(|e| {
+            self.meter.give(cost);
+            match e {
+                crossbeam_channel::TrySendError::Full((v, _)) => TrySendError::Full(v),
+                crossbeam_channel::TrySendError::Disconnected((v, _)) => TrySendError::Closed(v),
+            }
         })
     }
 
     /// Blocking send; only for threads outside the async runtime.
     pub fn send_blocking(&self, value: T) -> Result<(), T> {
-        self.0.send(value).map_err(|e| e.0)
+        let cost = self.meter.cost(&value);
+        if let Some(b) = &self.meter.budget {
+            if !b.take_blocking(cost) {
+                return Err(value);
+            }
+        }
+        self.tx.send((value, cost)).map_err(|e| {
+            self.meter.give(cost);
+            e.0 .0
+        })
     }
 
+    /// No room for another value (by count or by bytes).
     pub fn is_full(&self) -> bool {
-        self.0.is_full()
+        self.tx.is_full() || self.meter.budget.as_ref().is_some_and(|b| !b.has_room())
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.tx.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.tx.is_empty()
     }
 }
 
 impl<T> Receiver<T> {
     /// Waits for a value until `deadline` (forever when `None`).
     pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        match deadline {
-            Some(d) => self.0.recv_deadline(d),
-            None => self.0.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        }
+        let (value, cost) = match deadline {
+            Some(d) => self.rx.recv_deadline(d)?,
+            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)?,
+        };
+        self.meter.give(cost);
+        Ok(value)
     }
 
     pub fn try_recv(&self) -> Option<T> {
-        self.0.try_recv().ok()
+        let (value, cost) = self.rx.try_recv().ok()?;
+        self.meter.give(cost);
+        Some(value)
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.rx.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.rx.is_empty()
+    }
+
+    /// Bytes waiting, by the queue's weights (0 when it has no byte budget).
+    pub fn bytes_waiting(&self) -> usize {
+        self.meter.budget.as_ref().map_or(0, Budget::used)
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if let Some(b) = &self.meter.budget {
+            b.close();
+        }
     }
 }
 
 /// Sending half of an exporter's queue.
-pub struct QueueSender<T>(tokio::sync::mpsc::Sender<T>);
+pub struct QueueSender<T> {
+    tx: tokio::sync::mpsc::Sender<(T, usize)>,
+    meter: Meter<T>,
+}
 
 /// Receiving half of an exporter's queue, owned by its export task.
-pub struct QueueReceiver<T>(tokio::sync::mpsc::Receiver<T>);
+pub struct QueueReceiver<T> {
+    rx: tokio::sync::mpsc::Receiver<(T, usize)>,
+    meter: Meter<T>,
+}
 
 impl<T> Clone for QueueSender<T> {
     fn clone(&self) -> Self {
-        QueueSender(self.0.clone())
+        QueueSender {
+            tx: self.tx.clone(),
+            meter: self.meter.clone(),
+        }
     }
 }
 
+/// An exporter queue bounded in items only.
 pub fn export_queue<T>(capacity: usize) -> (QueueSender<T>, QueueReceiver<T>) {
+    export_with_meter(capacity, Meter::none())
+}
+
+/// An exporter queue bounded in items and in the bytes its waiting values weigh.
+pub fn export_queue_bytes<T: Weigh>(
+    capacity: usize,
+    max_bytes: usize,
+) -> (QueueSender<T>, QueueReceiver<T>) {
+    export_with_meter(capacity, Meter::bytes(max_bytes))
+}
+
+fn export_with_meter<T>(capacity: usize, meter: Meter<T>) -> (QueueSender<T>, QueueReceiver<T>) {
     let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
-    (QueueSender(tx), QueueReceiver(rx))
+    (
+        QueueSender {
+            tx,
+            meter: meter.clone(),
+        },
+        QueueReceiver { rx, meter },
+    )
 }
 
 impl<T> QueueSender<T> {
-    /// Blocks the calling (non-async) thread while the queue is full: this is
-    /// how a full exporter queue pushes back on the chain.
+    /// Blocks the calling (non-async) thread while the queue is full, by
+    /// count or by bytes: this is how a slow exporter pushes back on the chain.
     pub fn send_blocking(&self, value: T) -> Result<(), T> {
-        self.0.blocking_send(value).map_err(|e| e.0)
+        let cost = self.meter.cost(&value);
+        if let Some(b) = &self.meter.budget {
+            if !b.take_blocking(cost) {
+                return Err(value);
+            }
+        }
+        self.tx.blocking_send((value, cost)).map_err(|e| {
+            self.meter.give(cost);
+            e.0 .0
+        })
     }
 }
 
 impl<T> QueueReceiver<T> {
     pub async fn recv(&mut self) -> Option<T> {
-        self.0.recv().await
+        let (value, cost) = self.rx.recv().await?;
+        self.meter.give(cost);
+        Some(value)
     }
 
     pub fn try_recv(&mut self) -> Option<T> {
-        self.0.try_recv().ok()
+        let (value, cost) = self.rx.try_recv().ok()?;
+        self.meter.give(cost);
+        Some(value)
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.rx.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.rx.is_empty()
+    }
+
+    /// Bytes waiting, by the queue's weights (0 when it has no byte budget).
+    pub fn bytes_waiting(&self) -> usize {
+        self.meter.budget.as_ref().map_or(0, Budget::used)
+    }
+}
+
+impl<T> Drop for QueueReceiver<T> {
+    fn drop(&mut self) {
+        // Wakes a sender blocked on the budget, so it sees the queue is gone.
+        if let Some(b) = &self.meter.budget {
+            b.close();
+        }
     }
 }
 
@@ -143,5 +400,65 @@ impl<T> ReplyReceiver<T> {
     /// `None` when the worker went away without answering.
     pub async fn recv(self) -> Option<T> {
         self.0.await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Blob(usize);
+    impl Weigh for Blob {
+        fn weight(&self) -> usize {
+            self.0
+        }
+    }
+
+    #[test]
+    fn byte_budget_refuses_then_admits_after_receive() {
+        let (tx, rx) = bounded_bytes::<Blob>(100, 10);
+        tx.try_send(Blob(6)).unwrap();
+        assert!(
+            matches!(tx.try_send(Blob(6)), Err(TrySendError::Full(_))),
+            "6 + 6 > 10"
+        );
+        tx.try_send(Blob(4)).unwrap();
+        assert!(tx.is_full());
+        assert_eq!(rx.bytes_waiting(), 10);
+        rx.try_recv().unwrap();
+        assert_eq!(rx.bytes_waiting(), 4);
+        tx.try_send(Blob(6)).unwrap();
+    }
+
+    #[test]
+    fn an_oversized_item_enters_an_empty_queue() {
+        let (tx, rx) = bounded_bytes::<Blob>(100, 10);
+        tx.try_send(Blob(50)).unwrap();
+        assert!(matches!(tx.try_send(Blob(1)), Err(TrySendError::Full(_))));
+        rx.try_recv().unwrap();
+        tx.try_send(Blob(1)).unwrap();
+    }
+
+    #[test]
+    fn a_blocked_sender_wakes_when_the_receiver_goes() {
+        let (tx, rx) = export_queue_bytes::<Blob>(100, 10);
+        tx.send_blocking(Blob(10)).unwrap();
+        let t = std::thread::spawn(move || tx.send_blocking(Blob(5)).is_err());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(rx);
+        assert!(t.join().unwrap(), "send fails once the queue is gone");
+    }
+
+    #[tokio::test]
+    async fn a_blocked_sender_proceeds_when_the_queue_drains() {
+        let (tx, mut rx) = export_queue_bytes::<Blob>(100, 10);
+        let t = std::thread::spawn(move || {
+            tx.send_blocking(Blob(8)).unwrap();
+            tx.send_blocking(Blob(8)).unwrap(); // waits for the first to leave
+        });
+        assert_eq!(rx.recv().await.unwrap().0, 8);
+        assert_eq!(rx.recv().await.unwrap().0, 8);
+        t.join().unwrap();
     }
 }

@@ -216,6 +216,19 @@ pub trait Exporter: Send {
 pub trait BlockingExporter: Send + 'static {
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
 
+    /// See [`Exporter::accepts_encoded`].
+    fn accepts_encoded(&self) -> bool {
+        false
+    }
+
+    /// See [`Exporter::export_encoded`]; only called when `accepts_encoded`.
+    fn export_encoded(&mut self, batch: &crate::payload::Encoded) -> Result<(), ExportError> {
+        let _ = batch;
+        Err(ExportError::permanent(
+            "this exporter takes decoded batches only",
+        ))
+    }
+
     /// Make everything exported so far visible at the destination.
     fn flush(&mut self) -> Result<(), ExportError>;
 

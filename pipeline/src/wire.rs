@@ -12,22 +12,17 @@ use crate::batch::Signal;
 pub struct WireError(&'static str);
 
 /// prost's default nesting limit; matching it keeps `scan` and decode in agreement.
-const RECURSION_LIMIT: u32 = 100;
+pub(crate) const RECURSION_LIMIT: u32 = 100;
 
 /// Checks that `bytes` decode as an export request of `signal` and returns
 /// its item count as [`crate::Batch::item_count`] would give after decoding.
 pub fn scan(signal: Signal, bytes: &[u8]) -> Result<usize, WireError> {
-    let top = match signal {
-        Signal::Logs => M::LogsRequest,
-        Signal::Metrics => M::MetricsRequest,
-        Signal::Traces => M::TracesRequest,
-    };
-    walk(top, bytes, RECURSION_LIMIT)
+    walk(M::request(signal), bytes, RECURSION_LIMIT)
 }
 
 /// The OTLP messages, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum M {
+pub(crate) enum M {
     LogsRequest,
     ResourceLogs,
     ScopeLogs,
@@ -64,133 +59,241 @@ enum M {
     KeyValueList,
 }
 
-/// How a known field is encoded.
-#[derive(Debug, Clone, Copy)]
-enum F {
-    Varint,
-    Fixed64,
+impl M {
+    pub(crate) fn request(signal: Signal) -> M {
+        match signal {
+            Signal::Logs => M::LogsRequest,
+            Signal::Metrics => M::MetricsRequest,
+            Signal::Traces => M::TracesRequest,
+        }
+    }
+}
+
+/// The protobuf type of a known field, as precisely as JSON needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ty {
+    /// fixed64: timestamps and counts
+    U64,
+    /// sfixed64: `asInt`
+    I64,
+    /// double
+    F64,
+    /// fixed32: flags
     Fixed32,
+    /// uint32 varint
+    U32,
+    /// int32 varint: enums and string-table indexes
+    I32,
+    /// int64 varint: `intValue`
+    Int64,
+    /// sint32 varint (zigzag): exponential histogram scale and offset
+    Sint32,
+    Bool,
     Str,
+    /// bytes written as hex in JSON: trace and span ids
+    Id,
+    /// bytes written as base64 in JSON
     Bytes,
     Msg(M),
-    /// repeated fixed64/double: packed or one value per occurrence
-    RepFixed64,
-    /// repeated uint64: packed or one value per occurrence
-    RepVarint,
+    /// repeated fixed64 / double / uint64 that may come packed
+    PackedFixed64,
+    PackedF64,
+    PackedVarintU64,
+}
+
+/// One known field: its JSON name, its type, and whether it repeats.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub repeated: bool,
+    /// Fields sharing a oneof carry the same non-zero group.
+    pub oneof: u8,
+}
+
+const fn one(name: &'static str, ty: Ty) -> Field {
+    Field {
+        name,
+        ty,
+        repeated: false,
+        oneof: 0,
+    }
+}
+const fn many(name: &'static str, ty: Ty) -> Field {
+    Field {
+        name,
+        ty,
+        repeated: true,
+        oneof: 0,
+    }
+}
+const fn either(name: &'static str, ty: Ty, group: u8) -> Field {
+    Field {
+        name,
+        ty,
+        repeated: false,
+        oneof: group,
+    }
 }
 
 /// The fields of each message, as in opentelemetry-proto's generated types.
-fn field(m: M, tag: u32) -> Option<F> {
-    use F::*;
+pub(crate) fn field(m: M, tag: u32) -> Option<Field> {
+    use Ty::*;
     Some(match (m, tag) {
-        (M::LogsRequest, 1) => Msg(M::ResourceLogs),
-        (M::ResourceLogs, 1) => Msg(M::Resource),
-        (M::ResourceLogs, 2) => Msg(M::ScopeLogs),
-        (M::ResourceLogs, 3) => Str,
-        (M::ScopeLogs, 1) => Msg(M::Scope),
-        (M::ScopeLogs, 2) => Msg(M::LogRecord),
-        (M::ScopeLogs, 3) => Str,
-        (M::LogRecord, 1 | 11) => Fixed64,
-        (M::LogRecord, 2 | 7) => Varint,
-        (M::LogRecord, 3 | 12) => Str,
-        (M::LogRecord, 5) => Msg(M::AnyValue),
-        (M::LogRecord, 6) => Msg(M::KeyValue),
-        (M::LogRecord, 8) => Fixed32,
-        (M::LogRecord, 9 | 10) => Bytes,
+        (M::LogsRequest, 1) => many("resourceLogs", Msg(M::ResourceLogs)),
+        (M::ResourceLogs, 1) => one("resource", Msg(M::Resource)),
+        (M::ResourceLogs, 2) => many("scopeLogs", Msg(M::ScopeLogs)),
+        (M::ResourceLogs, 3) => one("schemaUrl", Str),
+        (M::ScopeLogs, 1) => one("scope", Msg(M::Scope)),
+        (M::ScopeLogs, 2) => many("logRecords", Msg(M::LogRecord)),
+        (M::ScopeLogs, 3) => one("schemaUrl", Str),
+        (M::LogRecord, 1) => one("timeUnixNano", U64),
+        (M::LogRecord, 11) => one("observedTimeUnixNano", U64),
+        (M::LogRecord, 2) => one("severityNumber", I32),
+        (M::LogRecord, 3) => one("severityText", Str),
+        (M::LogRecord, 5) => one("body", Msg(M::AnyValue)),
+        (M::LogRecord, 6) => many("attributes", Msg(M::KeyValue)),
+        (M::LogRecord, 7) => one("droppedAttributesCount", U32),
+        (M::LogRecord, 8) => one("flags", Fixed32),
+        (M::LogRecord, 9) => one("traceId", Id),
+        (M::LogRecord, 10) => one("spanId", Id),
+        (M::LogRecord, 12) => one("eventName", Str),
 
-        (M::TracesRequest, 1) => Msg(M::ResourceSpans),
-        (M::ResourceSpans, 1) => Msg(M::Resource),
-        (M::ResourceSpans, 2) => Msg(M::ScopeSpans),
-        (M::ResourceSpans, 3) => Str,
-        (M::ScopeSpans, 1) => Msg(M::Scope),
-        (M::ScopeSpans, 2) => Msg(M::Span),
-        (M::ScopeSpans, 3) => Str,
-        (M::Span, 1 | 2 | 4) => Bytes,
-        (M::Span, 3 | 5) => Str,
-        (M::Span, 16) => Fixed32,
-        (M::Span, 6 | 10 | 12 | 14) => Varint,
-        (M::Span, 7 | 8) => Fixed64,
-        (M::Span, 9) => Msg(M::KeyValue),
-        (M::Span, 11) => Msg(M::SpanEvent),
-        (M::Span, 13) => Msg(M::SpanLink),
-        (M::Span, 15) => Msg(M::Status),
-        (M::SpanEvent, 1) => Fixed64,
-        (M::SpanEvent, 2) => Str,
-        (M::SpanEvent, 3) => Msg(M::KeyValue),
-        (M::SpanEvent, 4) => Varint,
-        (M::SpanLink, 1 | 2) => Bytes,
-        (M::SpanLink, 3) => Str,
-        (M::SpanLink, 4) => Msg(M::KeyValue),
-        (M::SpanLink, 5) => Varint,
-        (M::SpanLink, 6) => Fixed32,
-        (M::Status, 2) => Str,
-        (M::Status, 3) => Varint,
+        (M::TracesRequest, 1) => many("resourceSpans", Msg(M::ResourceSpans)),
+        (M::ResourceSpans, 1) => one("resource", Msg(M::Resource)),
+        (M::ResourceSpans, 2) => many("scopeSpans", Msg(M::ScopeSpans)),
+        (M::ResourceSpans, 3) => one("schemaUrl", Str),
+        (M::ScopeSpans, 1) => one("scope", Msg(M::Scope)),
+        (M::ScopeSpans, 2) => many("spans", Msg(M::Span)),
+        (M::ScopeSpans, 3) => one("schemaUrl", Str),
+        (M::Span, 1) => one("traceId", Id),
+        (M::Span, 2) => one("spanId", Id),
+        (M::Span, 3) => one("traceState", Str),
+        (M::Span, 4) => one("parentSpanId", Id),
+        (M::Span, 16) => one("flags", Fixed32),
+        (M::Span, 5) => one("name", Str),
+        (M::Span, 6) => one("kind", I32),
+        (M::Span, 7) => one("startTimeUnixNano", U64),
+        (M::Span, 8) => one("endTimeUnixNano", U64),
+        (M::Span, 9) => many("attributes", Msg(M::KeyValue)),
+        (M::Span, 10) => one("droppedAttributesCount", U32),
+        (M::Span, 11) => many("events", Msg(M::SpanEvent)),
+        (M::Span, 12) => one("droppedEventsCount", U32),
+        (M::Span, 13) => many("links", Msg(M::SpanLink)),
+        (M::Span, 14) => one("droppedLinksCount", U32),
+        (M::Span, 15) => one("status", Msg(M::Status)),
+        (M::SpanEvent, 1) => one("timeUnixNano", U64),
+        (M::SpanEvent, 2) => one("name", Str),
+        (M::SpanEvent, 3) => many("attributes", Msg(M::KeyValue)),
+        (M::SpanEvent, 4) => one("droppedAttributesCount", U32),
+        (M::SpanLink, 1) => one("traceId", Id),
+        (M::SpanLink, 2) => one("spanId", Id),
+        (M::SpanLink, 3) => one("traceState", Str),
+        (M::SpanLink, 4) => many("attributes", Msg(M::KeyValue)),
+        (M::SpanLink, 5) => one("droppedAttributesCount", U32),
+        (M::SpanLink, 6) => one("flags", Fixed32),
+        (M::Status, 2) => one("message", Str),
+        (M::Status, 3) => one("code", I32),
 
-        (M::MetricsRequest, 1) => Msg(M::ResourceMetrics),
-        (M::ResourceMetrics, 1) => Msg(M::Resource),
-        (M::ResourceMetrics, 2) => Msg(M::ScopeMetrics),
-        (M::ResourceMetrics, 3) => Str,
-        (M::ScopeMetrics, 1) => Msg(M::Scope),
-        (M::ScopeMetrics, 2) => Msg(M::Metric),
-        (M::ScopeMetrics, 3) => Str,
-        (M::Metric, 1..=3) => Str,
-        (M::Metric, 5) => Msg(M::Gauge),
-        (M::Metric, 7) => Msg(M::Sum),
-        (M::Metric, 9) => Msg(M::Histogram),
-        (M::Metric, 10) => Msg(M::ExpHistogram),
-        (M::Metric, 11) => Msg(M::Summary),
-        (M::Metric, 12) => Msg(M::KeyValue),
-        (M::Gauge, 1) => Msg(M::NumberPoint),
-        (M::Sum, 1) => Msg(M::NumberPoint),
-        (M::Sum, 2 | 3) => Varint,
-        (M::Histogram, 1) => Msg(M::HistogramPoint),
-        (M::Histogram, 2) => Varint,
-        (M::ExpHistogram, 1) => Msg(M::ExpHistogramPoint),
-        (M::ExpHistogram, 2) => Varint,
-        (M::Summary, 1) => Msg(M::SummaryPoint),
-        (M::NumberPoint, 7) => Msg(M::KeyValue),
-        (M::NumberPoint, 2 | 3 | 4 | 6) => Fixed64,
-        (M::NumberPoint, 5) => Msg(M::Exemplar),
-        (M::NumberPoint, 8) => Varint,
-        (M::HistogramPoint, 9) => Msg(M::KeyValue),
-        (M::HistogramPoint, 2..=5 | 11 | 12) => Fixed64,
-        (M::HistogramPoint, 6 | 7) => RepFixed64,
-        (M::HistogramPoint, 8) => Msg(M::Exemplar),
-        (M::HistogramPoint, 10) => Varint,
-        (M::ExpHistogramPoint, 1) => Msg(M::KeyValue),
-        (M::ExpHistogramPoint, 2..=5 | 7 | 12..=14) => Fixed64,
-        (M::ExpHistogramPoint, 6 | 10) => Varint,
-        (M::ExpHistogramPoint, 8 | 9) => Msg(M::Buckets),
-        (M::ExpHistogramPoint, 11) => Msg(M::Exemplar),
-        (M::Buckets, 1) => Varint,
-        (M::Buckets, 2) => RepVarint,
-        (M::SummaryPoint, 7) => Msg(M::KeyValue),
-        (M::SummaryPoint, 2..=5) => Fixed64,
-        (M::SummaryPoint, 6) => Msg(M::Quantile),
-        (M::SummaryPoint, 8) => Varint,
-        (M::Quantile, 1 | 2) => Fixed64,
-        (M::Exemplar, 7) => Msg(M::KeyValue),
-        (M::Exemplar, 2 | 3 | 6) => Fixed64,
-        (M::Exemplar, 4 | 5) => Bytes,
+        (M::MetricsRequest, 1) => many("resourceMetrics", Msg(M::ResourceMetrics)),
+        (M::ResourceMetrics, 1) => one("resource", Msg(M::Resource)),
+        (M::ResourceMetrics, 2) => many("scopeMetrics", Msg(M::ScopeMetrics)),
+        (M::ResourceMetrics, 3) => one("schemaUrl", Str),
+        (M::ScopeMetrics, 1) => one("scope", Msg(M::Scope)),
+        (M::ScopeMetrics, 2) => many("metrics", Msg(M::Metric)),
+        (M::ScopeMetrics, 3) => one("schemaUrl", Str),
+        (M::Metric, 1) => one("name", Str),
+        (M::Metric, 2) => one("description", Str),
+        (M::Metric, 3) => one("unit", Str),
+        (M::Metric, 5) => either("gauge", Msg(M::Gauge), 1),
+        (M::Metric, 7) => either("sum", Msg(M::Sum), 1),
+        (M::Metric, 9) => either("histogram", Msg(M::Histogram), 1),
+        (M::Metric, 10) => either("exponentialHistogram", Msg(M::ExpHistogram), 1),
+        (M::Metric, 11) => either("summary", Msg(M::Summary), 1),
+        (M::Metric, 12) => many("metadata", Msg(M::KeyValue)),
+        (M::Gauge, 1) => many("dataPoints", Msg(M::NumberPoint)),
+        (M::Sum, 1) => many("dataPoints", Msg(M::NumberPoint)),
+        (M::Sum, 2) => one("aggregationTemporality", I32),
+        (M::Sum, 3) => one("isMonotonic", Bool),
+        (M::Histogram, 1) => many("dataPoints", Msg(M::HistogramPoint)),
+        (M::Histogram, 2) => one("aggregationTemporality", I32),
+        (M::ExpHistogram, 1) => many("dataPoints", Msg(M::ExpHistogramPoint)),
+        (M::ExpHistogram, 2) => one("aggregationTemporality", I32),
+        (M::Summary, 1) => many("dataPoints", Msg(M::SummaryPoint)),
+        (M::NumberPoint, 7) => many("attributes", Msg(M::KeyValue)),
+        (M::NumberPoint, 2) => one("startTimeUnixNano", U64),
+        (M::NumberPoint, 3) => one("timeUnixNano", U64),
+        (M::NumberPoint, 4) => either("asDouble", F64, 1),
+        (M::NumberPoint, 6) => either("asInt", I64, 1),
+        (M::NumberPoint, 5) => many("exemplars", Msg(M::Exemplar)),
+        (M::NumberPoint, 8) => one("flags", U32),
+        (M::HistogramPoint, 9) => many("attributes", Msg(M::KeyValue)),
+        (M::HistogramPoint, 2) => one("startTimeUnixNano", U64),
+        (M::HistogramPoint, 3) => one("timeUnixNano", U64),
+        (M::HistogramPoint, 4) => one("count", U64),
+        (M::HistogramPoint, 5) => one("sum", F64),
+        (M::HistogramPoint, 6) => many("bucketCounts", PackedFixed64),
+        (M::HistogramPoint, 7) => many("explicitBounds", PackedF64),
+        (M::HistogramPoint, 8) => many("exemplars", Msg(M::Exemplar)),
+        (M::HistogramPoint, 10) => one("flags", U32),
+        (M::HistogramPoint, 11) => one("min", F64),
+        (M::HistogramPoint, 12) => one("max", F64),
+        (M::ExpHistogramPoint, 1) => many("attributes", Msg(M::KeyValue)),
+        (M::ExpHistogramPoint, 2) => one("startTimeUnixNano", U64),
+        (M::ExpHistogramPoint, 3) => one("timeUnixNano", U64),
+        (M::ExpHistogramPoint, 4) => one("count", U64),
+        (M::ExpHistogramPoint, 5) => one("sum", F64),
+        (M::ExpHistogramPoint, 6) => one("scale", Sint32),
+        (M::ExpHistogramPoint, 7) => one("zeroCount", U64),
+        (M::ExpHistogramPoint, 8) => one("positive", Msg(M::Buckets)),
+        (M::ExpHistogramPoint, 9) => one("negative", Msg(M::Buckets)),
+        (M::ExpHistogramPoint, 10) => one("flags", U32),
+        (M::ExpHistogramPoint, 11) => many("exemplars", Msg(M::Exemplar)),
+        (M::ExpHistogramPoint, 12) => one("min", F64),
+        (M::ExpHistogramPoint, 13) => one("max", F64),
+        (M::ExpHistogramPoint, 14) => one("zeroThreshold", F64),
+        (M::Buckets, 1) => one("offset", Sint32),
+        (M::Buckets, 2) => many("bucketCounts", PackedVarintU64),
+        (M::SummaryPoint, 7) => many("attributes", Msg(M::KeyValue)),
+        (M::SummaryPoint, 2) => one("startTimeUnixNano", U64),
+        (M::SummaryPoint, 3) => one("timeUnixNano", U64),
+        (M::SummaryPoint, 4) => one("count", U64),
+        (M::SummaryPoint, 5) => one("sum", F64),
+        (M::SummaryPoint, 6) => many("quantileValues", Msg(M::Quantile)),
+        (M::SummaryPoint, 8) => one("flags", U32),
+        (M::Quantile, 1) => one("quantile", F64),
+        (M::Quantile, 2) => one("value", F64),
+        (M::Exemplar, 7) => many("filteredAttributes", Msg(M::KeyValue)),
+        (M::Exemplar, 2) => one("timeUnixNano", U64),
+        (M::Exemplar, 3) => either("asDouble", F64, 1),
+        (M::Exemplar, 6) => either("asInt", I64, 1),
+        (M::Exemplar, 4) => one("spanId", Id),
+        (M::Exemplar, 5) => one("traceId", Id),
 
-        (M::Resource, 1) => Msg(M::KeyValue),
-        (M::Resource, 2) => Varint,
-        (M::Resource, 3) => Msg(M::EntityRef),
-        (M::Scope, 1 | 2) => Str,
-        (M::Scope, 3) => Msg(M::KeyValue),
-        (M::Scope, 4) => Varint,
-        (M::EntityRef, 1..=4) => Str,
-        (M::KeyValue, 1) => Str,
-        (M::KeyValue, 2) => Msg(M::AnyValue),
-        (M::KeyValue, 3) => Varint,
-        (M::AnyValue, 1) => Str,
-        (M::AnyValue, 2 | 3 | 8) => Varint,
-        (M::AnyValue, 4) => Fixed64,
-        (M::AnyValue, 5) => Msg(M::ArrayValue),
-        (M::AnyValue, 6) => Msg(M::KeyValueList),
-        (M::AnyValue, 7) => Bytes,
-        (M::ArrayValue, 1) => Msg(M::AnyValue),
-        (M::KeyValueList, 1) => Msg(M::KeyValue),
+        (M::Resource, 1) => many("attributes", Msg(M::KeyValue)),
+        (M::Resource, 2) => one("droppedAttributesCount", U32),
+        (M::Resource, 3) => many("entityRefs", Msg(M::EntityRef)),
+        (M::Scope, 1) => one("name", Str),
+        (M::Scope, 2) => one("version", Str),
+        (M::Scope, 3) => many("attributes", Msg(M::KeyValue)),
+        (M::Scope, 4) => one("droppedAttributesCount", U32),
+        (M::EntityRef, 1) => one("schemaUrl", Str),
+        (M::EntityRef, 2) => one("type", Str),
+        (M::EntityRef, 3) => many("idKeys", Str),
+        (M::EntityRef, 4) => many("descriptionKeys", Str),
+        (M::KeyValue, 1) => one("key", Str),
+        (M::KeyValue, 2) => one("value", Msg(M::AnyValue)),
+        (M::KeyValue, 3) => one("keyStrindex", I32),
+        (M::AnyValue, 1) => either("stringValue", Str, 1),
+        (M::AnyValue, 2) => either("boolValue", Bool, 1),
+        (M::AnyValue, 3) => either("intValue", Int64, 1),
+        (M::AnyValue, 4) => either("doubleValue", F64, 1),
+        (M::AnyValue, 5) => either("arrayValue", Msg(M::ArrayValue), 1),
+        (M::AnyValue, 6) => either("kvlistValue", Msg(M::KeyValueList), 1),
+        (M::AnyValue, 7) => either("bytesValue", Bytes, 1),
+        (M::AnyValue, 8) => either("stringValueStrindex", I32, 1),
+        (M::ArrayValue, 1) => many("values", Msg(M::AnyValue)),
+        (M::KeyValueList, 1) => many("values", Msg(M::KeyValue)),
         _ => return None,
     })
 }
@@ -208,12 +311,12 @@ fn is_item(m: M) -> bool {
     )
 }
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const START_GROUP: u8 = 3;
-const END_GROUP: u8 = 4;
-const FIXED32: u8 = 5;
+pub(crate) const VARINT: u8 = 0;
+pub(crate) const FIXED64: u8 = 1;
+pub(crate) const LEN: u8 = 2;
+pub(crate) const START_GROUP: u8 = 3;
+pub(crate) const END_GROUP: u8 = 4;
+pub(crate) const FIXED32: u8 = 5;
 
 /// Walks one message body; returns the items below (and including) it.
 fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
@@ -227,30 +330,30 @@ fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
             skip(wt, tag, &mut b, depth)?;
             continue;
         };
-        match f {
-            F::Varint => {
+        match f.ty {
+            Ty::U32 | Ty::I32 | Ty::Int64 | Ty::Sint32 | Ty::Bool => {
                 expect(wt, VARINT)?;
                 varint(&mut b)?;
             }
-            F::Fixed64 => {
+            Ty::U64 | Ty::I64 | Ty::F64 => {
                 expect(wt, FIXED64)?;
                 take(&mut b, 8)?;
             }
-            F::Fixed32 => {
+            Ty::Fixed32 => {
                 expect(wt, FIXED32)?;
                 take(&mut b, 4)?;
             }
-            F::Str => {
+            Ty::Str => {
                 expect(wt, LEN)?;
                 let s = delimited(&mut b)?;
                 std::str::from_utf8(s)
                     .map_err(|_| WireError("a string field is not valid UTF-8"))?;
             }
-            F::Bytes => {
+            Ty::Id | Ty::Bytes => {
                 expect(wt, LEN)?;
                 delimited(&mut b)?;
             }
-            F::RepFixed64 => {
+            Ty::PackedFixed64 | Ty::PackedF64 => {
                 if wt == LEN {
                     if delimited(&mut b)?.len() % 8 != 0 {
                         return Err(WireError(
@@ -262,7 +365,7 @@ fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
                     take(&mut b, 8)?;
                 }
             }
-            F::RepVarint => {
+            Ty::PackedVarintU64 => {
                 if wt == LEN {
                     let mut packed = delimited(&mut b)?;
                     while !packed.is_empty() {
@@ -273,13 +376,13 @@ fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
                     varint(&mut b)?;
                 }
             }
-            F::Msg(sub) => {
+            Ty::Msg(sub) => {
                 expect(wt, LEN)?;
                 if depth == 0 {
                     return Err(WireError("nesting is deeper than the recursion limit"));
                 }
                 let n = walk(sub, delimited(&mut b)?, depth - 1)?;
-                if m == M::Metric && matches!(tag, 5 | 7 | 9 | 10 | 11) {
+                if m == M::Metric && f.oneof != 0 {
                     metric_data = if metric_data.0 == tag {
                         (tag, metric_data.1 + n)
                     } else {
@@ -294,7 +397,7 @@ fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
     Ok(items + metric_data.1)
 }
 
-fn key(b: &mut &[u8]) -> Result<(u32, u8), WireError> {
+pub(crate) fn key(b: &mut &[u8]) -> Result<(u32, u8), WireError> {
     let k = varint(b)?;
     if k > u64::from(u32::MAX) {
         return Err(WireError("invalid field key"));
@@ -318,7 +421,7 @@ fn expect(actual: u8, wanted: u8) -> Result<(), WireError> {
     }
 }
 
-fn varint(b: &mut &[u8]) -> Result<u64, WireError> {
+pub(crate) fn varint(b: &mut &[u8]) -> Result<u64, WireError> {
     let mut value = 0u64;
     for i in 0..10 {
         let Some((&byte, rest)) = b.split_first() else {
@@ -336,7 +439,7 @@ fn varint(b: &mut &[u8]) -> Result<u64, WireError> {
     Err(WireError("varint overflows 64 bits"))
 }
 
-fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], WireError> {
+pub(crate) fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], WireError> {
     if b.len() < n {
         return Err(WireError("truncated field"));
     }
@@ -345,7 +448,7 @@ fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], WireError> {
     Ok(head)
 }
 
-fn delimited<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], WireError> {
+pub(crate) fn delimited<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], WireError> {
     let len = varint(b)?;
     if len > b.len() as u64 {
         return Err(WireError("a length runs past the end of the message"));
@@ -354,7 +457,7 @@ fn delimited<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], WireError> {
 }
 
 /// Skips an unknown field, as prost does (including groups).
-fn skip(wt: u8, tag: u32, b: &mut &[u8], depth: u32) -> Result<(), WireError> {
+pub(crate) fn skip(wt: u8, tag: u32, b: &mut &[u8], depth: u32) -> Result<(), WireError> {
     if depth == 0 {
         return Err(WireError("nesting is deeper than the recursion limit"));
     }

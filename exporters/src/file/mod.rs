@@ -19,6 +19,7 @@ use std::io;
 use std::time::Duration;
 
 use ccpipe_pipeline::otlp_json;
+use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::{Batch, BlockingExporter, ExportError};
 
 pub use config::{FileConfig, FileSettings, Format, RotationConfig};
@@ -82,6 +83,19 @@ impl FileExporter {
     }
 }
 
+impl FileExporter {
+    /// Writes the buffer out when it is due; a batch is buffered either way.
+    fn after_buffering(&mut self) {
+        if self.flush_interval.is_none() || self.pending.len() >= WRITE_AT {
+            // The batch is buffered either way; a failure here is retried by
+            // the next flush or export and must not make this batch repeat.
+            if let Err(e) = self.write_pending() {
+                tracing::warn!(error = %e, "file write failed; will retry");
+            }
+        }
+    }
+}
+
 impl BlockingExporter for FileExporter {
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
         // While the disk refuses data, take no more: the batch goes back to
@@ -99,13 +113,30 @@ impl BlockingExporter for FileExporter {
             }
             Format::Flat => self.flat.encode(batch, &mut self.pending),
         }
-        if self.flush_interval.is_none() || self.pending.len() >= WRITE_AT {
-            // The batch is buffered either way; a failure here is retried by
-            // the next flush or export and must not make this batch repeat.
-            if let Err(e) = self.write_pending() {
-                tracing::warn!(error = %e, "file write failed; will retry");
-            }
+        self.after_buffering();
+        Ok(())
+    }
+
+    /// OTLP/JSON lines are written straight from the protobuf bytes, so the
+    /// pipeline never decodes for this exporter; flat lines need records.
+    fn accepts_encoded(&self) -> bool {
+        self.format == Format::OtlpJson
+    }
+
+    fn export_encoded(&mut self, batch: &Encoded) -> Result<(), ExportError> {
+        if self.failing {
+            self.write_pending()?;
         }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if otlp_json::transcode(batch, &mut self.pending).is_err() {
+            // A layout JSON cannot mirror (see transcode): decode instead.
+            let decoded = batch.decode().map_err(ExportError::permanent)?;
+            otlp_json::encode(&decoded, &mut self.pending);
+        }
+        self.pending.push(b'\n');
+        self.after_buffering();
         Ok(())
     }
 

@@ -104,11 +104,11 @@ pub fn write_json_string(s: &str, out: &mut Vec<u8>) {
 
 // ---- scalars ----
 
-fn write_bool(b: bool, out: &mut Vec<u8>) {
+pub(super) fn write_bool(b: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
-fn write_int(i: impl itoa::Integer, out: &mut Vec<u8>) {
+pub(super) fn write_int(i: impl itoa::Integer, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
@@ -131,7 +131,7 @@ pub(super) fn write_double(d: f64, out: &mut Vec<u8>) {
     }
 }
 
-fn write_hex(bytes: &[u8], out: &mut Vec<u8>) {
+pub(super) fn write_hex(bytes: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() * 2 + 2);
     out.push(b'"');
@@ -142,7 +142,7 @@ fn write_hex(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn write_base64(bytes: &[u8], out: &mut Vec<u8>) {
+pub(super) fn write_base64(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
     let start = out.len();
     let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);

@@ -16,6 +16,7 @@
 mod common;
 mod decode;
 mod encode;
+mod from_wire;
 mod logs;
 mod metrics;
 mod scalars;
@@ -27,6 +28,7 @@ pub use decode::decode;
 pub use encode::{
     encode, write_any_value, write_json_string, write_plain_attributes, write_plain_value,
 };
+pub use from_wire::{transcode, Unusual};
 
 /// Why a body is not OTLP/JSON, and where: `line 1 column 345: invalid hex in traceId`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
