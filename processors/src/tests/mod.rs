@@ -3,7 +3,6 @@
 //! (ignored) throughput measurement.
 
 mod behaviour;
-mod bench;
 mod captures;
 mod config;
 

@@ -1,9 +1,9 @@
 //! Throughput of the full processor chain (resource + attributes + filter +
 //! redaction + batch) against a chain with batch only, on the captured Claude
-//! Code logs with prompts and tool content on. Ignored by default; run with
+//! Code logs with prompts and tool content on:
 //!
 //! ```text
-//! cargo test --release -p ccpipe-processors chain_throughput -- --ignored --nocapture
+//! cargo bench -p ccpipe-processors --bench chain
 //! ```
 //!
 //! (`CCPIPE_BENCH_ROUNDS` sets how many times the captured batches are replayed.)
@@ -12,16 +12,39 @@ use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::fanout::Fanout;
+use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::{channel, Batch, Signal};
+use ccpipe_processors::attributes::AttributesConfig;
+use ccpipe_processors::batch::BatchConfig;
+use ccpipe_processors::filter::FilterConfig;
+use ccpipe_processors::redaction::RedactionConfig;
+use ccpipe_processors::resource::ResourceConfig;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use prost::Message;
 
-use super::captures::load_captures;
-use super::parse;
-use crate::attributes::AttributesConfig;
-use crate::batch::BatchConfig;
-use crate::filter::FilterConfig;
-use crate::redaction::RedactionConfig;
-use crate::resource::ResourceConfig;
+fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+    serde_yaml::from_str(if yaml.trim().is_empty() { "{}" } else { yaml }).expect("bench config")
+}
+
+/// The log requests of the http-protobuf capture (prompts and tool content on).
+fn captured_logs() -> Vec<Batch> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/claude-code/captures/http-protobuf/otlp"
+    );
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("../shared/claude-code/captures beside the project")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("-logs.bin"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            Batch::Logs(ExportLogsServiceRequest::decode(&std::fs::read(p).unwrap()[..]).unwrap())
+        })
+        .collect()
+}
 
 fn stage(id: &str, p: impl ccpipe_pipeline::Processor + 'static) -> Stage {
     Stage::Process {
@@ -73,7 +96,7 @@ fn batch_only() -> Vec<Stage> {
 fn run_chain(stages: Vec<Stage>, batches: Vec<Batch>) -> Duration {
     let (tx, rx) = channel::bounded(batches.len() + 1);
     for b in batches {
-        if tx.try_send(b).is_err() {
+        if tx.try_send(Payload::Decoded(b)).is_err() {
             panic!("queue full");
         }
     }
@@ -84,18 +107,12 @@ fn run_chain(stages: Vec<Stage>, batches: Vec<Batch>) -> Duration {
     start.elapsed()
 }
 
-#[test]
-#[ignore = "measurement: run with --release --ignored --nocapture"]
-fn chain_throughput() {
+fn main() {
     let rounds: usize = std::env::var("CCPIPE_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let logs: Vec<Batch> = load_captures()
-        .into_iter()
-        .filter(|(n, b)| n.starts_with("http-protobuf/") && b.signal() == Signal::Logs)
-        .map(|(_, b)| b)
-        .collect();
+    let logs = captured_logs();
     let per_round: usize = logs.iter().map(Batch::item_count).sum();
     let records = per_round * rounds;
     let input = || {
