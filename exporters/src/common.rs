@@ -4,9 +4,11 @@
 //! `deny_unknown_fields` from catching typos).
 
 use std::fmt;
+use std::path::PathBuf;
 
-use ccpipe_pipeline::config::units::Duration;
+use ccpipe_pipeline::config::units::{ByteSize, Duration};
 use ccpipe_pipeline::export_task::RetryPolicy;
+use ccpipe_pipeline::wal::{Fsync, WalConfig, WhenFull};
 use serde::Deserialize;
 
 /// A setting that failed validation: the key path inside the component
@@ -33,28 +35,81 @@ impl fmt::Display for Invalid {
     }
 }
 
-/// `sending_queue`: the exporter's own bounded queue, in batches.
+/// `sending_queue`: the exporter's own bounded queue: in memory, in
+/// batches (`queue_size`), or with `storage` a write-ahead log on disk
+/// bounded in bytes (`max_size`); see `docs/durability.md`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
     pub queue_size: usize,
+    /// Directory of the durable queue; absent = in memory.
+    pub storage: Option<PathBuf>,
+    pub max_size: ByteSize,
+    pub when_full: WhenFullConfig,
+    /// `always`, `batch` or `interval:<duration>`.
+    pub fsync: String,
 }
+
+/// `sending_queue.when_full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFullConfig {
+    Block,
+    DropOldest,
+}
+
+/// The smallest `max_size`: a few requests of Claude Code's size.
+const MIN_QUEUE_BYTES: u64 = 1 << 20;
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { queue_size: 64 }
+        QueueConfig {
+            queue_size: 64,
+            storage: None,
+            max_size: ByteSize(1 << 30),
+            when_full: WhenFullConfig::Block,
+            fsync: "batch".into(),
+        }
     }
 }
 
 impl QueueConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
+        self.durable().map(|_| ())
+    }
+
+    /// The durable queue's settings, when `storage` is set.
+    pub fn durable(&self) -> Result<Option<WalConfig>, Invalid> {
         if self.queue_size == 0 {
             return Err(Invalid::new(
                 "sending_queue.queue_size",
                 "must be at least 1",
             ));
         }
-        Ok(())
+        if self.max_size.0 < MIN_QUEUE_BYTES {
+            return Err(Invalid::new(
+                "sending_queue.max_size",
+                "must be at least 1MiB",
+            ));
+        }
+        let fsync: Fsync = self
+            .fsync
+            .parse()
+            .map_err(|e| Invalid::new("sending_queue.fsync", e))?;
+        let Some(dir) = &self.storage else {
+            return Ok(None);
+        };
+        if dir.as_os_str().is_empty() {
+            return Err(Invalid::new(
+                "sending_queue.storage",
+                "must be a directory path; leave it out for an in-memory queue",
+            ));
+        }
+        let when_full = match self.when_full {
+            WhenFullConfig::Block => WhenFull::Block,
+            WhenFullConfig::DropOldest => WhenFull::DropOldest,
+        };
+        Ok(Some(WalConfig::new(dir, self.max_size.0, when_full, fsync)))
     }
 }
 
@@ -120,5 +175,54 @@ impl RetryConfig {
             max_elapsed_time: self.max_elapsed_time.0,
             multiplier: self.multiplier,
         }
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    fn queue(json: &str) -> Result<QueueConfig, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn durable_settings_and_their_errors() {
+        let q = queue(r#"{"storage": "/var/lib/ccpipe/q", "max_size": "2GiB", "when_full": "drop_oldest", "fsync": "interval:1s"}"#).unwrap();
+        let wal = q.durable().unwrap().expect("storage set");
+        assert_eq!(wal.dir, PathBuf::from("/var/lib/ccpipe/q"));
+        assert_eq!(wal.max_size, 2 << 30);
+        assert_eq!(wal.when_full, WhenFull::DropOldest);
+        assert_eq!(
+            wal.fsync,
+            Fsync::Interval(std::time::Duration::from_secs(1))
+        );
+        assert_eq!(
+            queue("{}").unwrap().durable().unwrap(),
+            None,
+            "in memory by default"
+        );
+
+        let cases = [
+            (r#"{"storage": "q", "max_size": "1KiB"}"#, "sending_queue.max_size: must be at least 1MiB"),
+            (
+                r#"{"storage": "q", "fsync": "sometimes"}"#,
+                "sending_queue.fsync: expected always, batch or interval:<duration> (e.g. interval:1s), got \"sometimes\"",
+            ),
+            (r#"{"storage": "q", "fsync": "interval:0"}"#, "sending_queue.fsync: the interval must be greater than 0"),
+            (
+                r#"{"storage": ""}"#,
+                "sending_queue.storage: must be a directory path; leave it out for an in-memory queue",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = queue(json).unwrap().durable().unwrap_err();
+            assert_eq!(err.to_string(), want, "{json}");
+        }
+        let typo = queue(r#"{"when_full": "wait"}"#).unwrap_err();
+        assert!(
+            typo.contains("unknown variant `wait`, expected `block` or `drop_oldest`"),
+            "{typo}"
+        );
     }
 }

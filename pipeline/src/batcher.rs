@@ -54,6 +54,11 @@ impl Batcher {
         self.pending_items
     }
 
+    /// The signal of what is held, if anything is.
+    pub fn pending_signal(&self) -> Option<crate::Signal> {
+        self.pending.as_ref().map(Payload::signal)
+    }
+
     /// Adds a batch; emits through `out` whatever became due by size. Fails
     /// only if an encoded payload cannot be decoded (see [`DecodeError`]);
     /// what was pending before stays pending.

@@ -13,6 +13,7 @@ use crate::component::{Processor, Verdict};
 use crate::fanout::Fanout;
 use crate::payload::{DecodeError, Payload};
 use crate::telemetry;
+use crate::wal::ack::{Ack, AckReceiver};
 
 /// One step of a chain.
 pub enum Stage {
@@ -27,7 +28,24 @@ pub struct Chain {
     pipeline: String,
     stages: Vec<Stage>,
     output: Fanout,
+    /// Set when an exporter of this pipeline has a durable queue.
+    durable: Option<Durable>,
 }
+
+/// A durable pipeline's acks: taken with each request, answered once the
+/// request is durably appended (see `docs/durability.md`). Batch stages are
+/// passed through: the log holds the backlog, and the export task reads it
+/// in batches.
+struct Durable {
+    acks: AckReceiver,
+    /// Appended, waiting for the next commit.
+    pending: Vec<Ack>,
+    /// Why the request being pushed could not be appended.
+    failed: Option<String>,
+}
+
+/// Acks answered per commit at most (bounds the wait under steady load).
+const MAX_GROUP: usize = 256;
 
 impl Chain {
     pub fn new(pipeline: impl Into<String>, stages: Vec<Stage>, output: Fanout) -> Self {
@@ -35,7 +53,19 @@ impl Chain {
             pipeline: pipeline.into(),
             stages,
             output,
+            durable: None,
         }
+    }
+
+    /// Makes this chain answer each request's ack once it is appended to
+    /// the durable queues of its fan-out.
+    pub fn durable(mut self, acks: AckReceiver) -> Self {
+        self.durable = Some(Durable {
+            acks,
+            pending: Vec::new(),
+            failed: None,
+        });
+        self
     }
 
     /// Runs the chain on a new thread until `input` closes and is drained.
@@ -50,13 +80,44 @@ impl Chain {
         loop {
             let deadline = self.next_deadline();
             match input.recv_deadline(deadline) {
+                Ok(payload) if self.durable.is_some() => self.push_durable(payload, &input),
                 Ok(payload) => self.push(0, payload),
                 Err(RecvTimeoutError::Timeout) => self.on_deadlines(Instant::now()),
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
         self.flush_all();
+        self.commit();
         tracing::debug!(pipeline = %self.pipeline, "chain drained");
+    }
+
+    /// Pushes one request, then, once no other is waiting (or a group is
+    /// full), commits the appends and answers their acks.
+    fn push_durable(&mut self, payload: Payload, input: &Receiver<Payload>) {
+        let ack = self.durable.as_ref().and_then(|d| d.acks.next());
+        self.push(0, payload);
+        let d = self.durable.as_mut().expect("durable chain");
+        match (d.failed.take(), ack) {
+            (Some(e), Some(ack)) => ack.send(Err(e)),
+            (None, Some(ack)) => d.pending.push(ack),
+            (_, None) => {}
+        }
+        if input.is_empty() || d.pending.len() >= MAX_GROUP {
+            self.commit();
+        }
+    }
+
+    fn commit(&mut self) {
+        let Some(d) = self.durable.as_mut() else {
+            return;
+        };
+        if d.pending.is_empty() {
+            return;
+        }
+        let result = self.output.commit();
+        for ack in d.pending.drain(..) {
+            ack.send(result.clone());
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -78,7 +139,7 @@ impl Chain {
                     let signal = payload.signal();
                     let batch = match payload.decoded_mut() {
                         Ok(b) => b,
-                        Err(e) => return self.undecodable(e, before),
+                        Err(e) => return self.undecodable(e, signal, before),
                     };
                     let after = match processor.process(batch) {
                         Verdict::Keep => {
@@ -89,10 +150,9 @@ impl Chain {
                     };
                     if after < before {
                         metrics::counter!(
-                            telemetry::PROCESSOR_DROPPED_ITEMS,
+                            telemetry::processor_dropped(signal),
                             "processor" => id.clone(),
-                            "pipeline" => self.pipeline.clone(),
-                            "signal" => signal.as_str()
+                            "pipeline" => self.pipeline.clone()
                         )
                         .increment((before - after) as u64);
                     }
@@ -100,11 +160,13 @@ impl Chain {
                         return;
                     }
                 }
+                Stage::Batch(_) if self.durable.is_some() => {}
                 Stage::Batch(batcher) => {
                     let mut emitted = Vec::new();
                     let items = payload.item_count();
+                    let signal = payload.signal();
                     if let Err(e) = batcher.push(payload, &mut |b| emitted.push(b)) {
-                        self.undecodable(e, items);
+                        self.undecodable(e, signal, items);
                     }
                     for b in emitted {
                         self.push(i + 1, b);
@@ -113,18 +175,21 @@ impl Chain {
                 }
             }
         }
-        self.output.send(payload);
+        if let Err(e) = self.output.send(payload) {
+            if let Some(d) = &mut self.durable {
+                d.failed = Some(e);
+            }
+        }
     }
 
     /// Bytes that passed the receiver's check but not the decoder: should
     /// not happen (the check mirrors the decoder); never silent if it does.
-    fn undecodable(&self, e: DecodeError, items: usize) {
+    fn undecodable(&self, e: DecodeError, signal: crate::Signal, items: usize) {
         tracing::error!(pipeline = %self.pipeline, items, "dropping a batch: {e}");
         metrics::counter!(
-            telemetry::PROCESSOR_DROPPED_ITEMS,
+            telemetry::processor_dropped(signal),
             "processor" => "decode",
-            "pipeline" => self.pipeline.clone(),
-            "signal" => "any"
+            "pipeline" => self.pipeline.clone()
         )
         .increment(items as u64);
     }
@@ -136,14 +201,15 @@ impl Chain {
             let mut failed = None;
             if let Stage::Batch(b) = &mut self.stages[i] {
                 let pending = b.pending_items();
+                let signal = b.pending_signal().unwrap_or(crate::Signal::Logs);
                 let result = match due {
                     Some(now) => b.on_deadline(now, &mut |x| emitted.push(x)),
                     None => b.flush(&mut |x| emitted.push(x)),
                 };
-                failed = result.err().map(|e| (e, pending));
+                failed = result.err().map(|e| (e, signal, pending));
             }
-            if let Some((e, items)) = failed {
-                self.undecodable(e, items);
+            if let Some((e, signal, items)) = failed {
+                self.undecodable(e, signal, items);
             }
             for b in emitted {
                 self.push(i + 1, b);

@@ -270,6 +270,8 @@ pub struct BuiltExporter {
     /// Capacity of its queue, in batches.
     pub queue_size: usize,
     pub retry: crate::export_task::RetryPolicy,
+    /// `sending_queue.storage` is set: the queue is a log on disk.
+    pub durable: Option<crate::wal::WalConfig>,
 }
 
 impl From<crate::config::ConfigError> for BuildError {

@@ -43,12 +43,12 @@ pub struct ExportStats {
 }
 
 pub struct ExportTask {
-    id: String,
-    exporter: Box<dyn Exporter>,
+    pub(crate) id: String,
+    pub(crate) exporter: Box<dyn Exporter>,
     queue: QueueReceiver<Shared>,
     retry: RetryPolicy,
     /// Fires when the shutdown deadline passed: stop retrying, count the rest as lost.
-    abort: Shutdown,
+    pub(crate) abort: Shutdown,
 }
 
 impl ExportTask {
@@ -68,9 +68,29 @@ impl ExportTask {
         }
     }
 
+    /// An export task that reads from a durable queue (see [`crate::wal`])
+    /// instead of an in-memory one; run it with [`run_durable`](Self::run_durable).
+    pub fn durable(
+        id: impl Into<String>,
+        exporter: Box<dyn Exporter>,
+        retry: RetryPolicy,
+        abort: Shutdown,
+    ) -> Self {
+        let (_, closed) = crate::channel::export_queue(1);
+        ExportTask::new(id, exporter, closed, retry, abort)
+    }
+
+    /// Exports what `reader` yields, acknowledging each batch once it is
+    /// delivered or given up on; see [`crate::wal::export`].
+    pub async fn run_durable(self, reader: crate::wal::WalReader) -> ExportStats {
+        crate::wal::export::run(self, reader).await
+    }
+
     pub async fn run(mut self) -> ExportStats {
         let mut stats = ExportStats::default();
         let mut jitter = Jitter::seeded();
+        let queue_size =
+            metrics::gauge!(telemetry::EXPORTER_QUEUE_SIZE, "exporter" => self.id.clone());
         loop {
             let batch = tokio::select! {
                 biased;
@@ -80,18 +100,19 @@ impl ExportTask {
                     None => break,
                 },
             };
+            queue_size.set(self.queue.len() as f64);
             stats.batches += 1;
             let items = batch.item_count() as u64;
             let signal = batch.signal();
             match self.deliver(batch, &mut jitter).await {
                 Ok(()) => {
                     stats.items_sent += items;
-                    metrics::counter!(telemetry::EXPORTER_SENT_ITEMS, "exporter" => self.id.clone(), "signal" => signal.as_str())
+                    metrics::counter!(telemetry::exporter_sent(signal), "exporter" => self.id.clone())
                         .increment(items);
                 }
                 Err(reason) => {
                     stats.items_failed += items;
-                    metrics::counter!(telemetry::EXPORTER_FAILED_ITEMS, "exporter" => self.id.clone(), "signal" => signal.as_str(), "reason" => reason)
+                    metrics::counter!(telemetry::exporter_send_failed(signal), "exporter" => self.id.clone(), "reason" => reason)
                         .increment(items);
                 }
             }
@@ -99,13 +120,15 @@ impl ExportTask {
         // Aborted with data still queued: it is lost; say how much.
         let mut lost = 0u64;
         while let Some(b) = self.queue.try_recv() {
-            lost += b.item_count() as u64;
+            let items = b.item_count() as u64;
+            lost += items;
+            metrics::counter!(telemetry::exporter_send_failed(b.signal()), "exporter" => self.id.clone(), "reason" => "shutdown")
+                .increment(items);
         }
+        queue_size.set(0.0);
         if lost > 0 {
             stats.items_failed += lost;
             tracing::error!(exporter = %self.id, items = lost, "shutdown deadline passed; {lost} queued items were not exported");
-            metrics::counter!(telemetry::EXPORTER_FAILED_ITEMS, "exporter" => self.id.clone(), "signal" => "any", "reason" => "shutdown")
-                .increment(lost);
         }
         if let Err(e) = self.exporter.shutdown().await {
             tracing::error!(exporter = %self.id, error = %e, "exporter shutdown failed");
@@ -115,7 +138,11 @@ impl ExportTask {
 
     /// Exports one batch, retrying as the policy allows. On failure returns the
     /// reason label under which the items are counted.
-    async fn deliver(&mut self, batch: Shared, jitter: &mut Jitter) -> Result<(), &'static str> {
+    pub(crate) async fn deliver(
+        &mut self,
+        batch: Shared,
+        jitter: &mut Jitter,
+    ) -> Result<(), &'static str> {
         let started = Instant::now();
         let mut interval = self.retry.initial_interval;
         loop {
@@ -154,6 +181,9 @@ impl ExportTask {
             tracing::warn!(exporter = %self.id, items, error = %message, "export failed; retrying in {:?}", wait);
             metrics::counter!(telemetry::EXPORTER_RETRIES, "exporter" => self.id.clone())
                 .increment(1);
+            // The queue grows while a batch is retried: show it.
+            metrics::gauge!(telemetry::EXPORTER_QUEUE_SIZE, "exporter" => self.id.clone())
+                .set(self.queue.len() as f64);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.abort.cancelled() => {
@@ -170,10 +200,10 @@ impl ExportTask {
 
 /// ±20% randomisation of backoff intervals so many exporters do not retry in
 /// lockstep; a tiny xorshift is plenty for that.
-struct Jitter(u64);
+pub(crate) struct Jitter(u64);
 
 impl Jitter {
-    fn seeded() -> Self {
+    pub(crate) fn seeded() -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)

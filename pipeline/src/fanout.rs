@@ -6,8 +6,12 @@
 
 use std::sync::Arc;
 
+use prost::Message;
+
+use crate::batch::Batch;
 use crate::channel::QueueSender;
 use crate::payload::{Payload, Shared};
+use crate::wal::WalWriter;
 
 /// Sending side of one exporter's queue.
 #[derive(Clone)]
@@ -22,6 +26,8 @@ pub struct Fanout {
     pipeline: String,
     targets: Vec<ExporterInput>,
     all_accept_encoded: bool,
+    /// Exporters with a durable queue: the payload is appended to their logs.
+    durable: Vec<(String, WalWriter)>,
 }
 
 impl Fanout {
@@ -31,11 +37,56 @@ impl Fanout {
             pipeline: pipeline.into(),
             targets,
             all_accept_encoded,
+            durable: Vec::new(),
         }
     }
 
+    /// Adds exporters whose queue is a log (`sending_queue.storage`).
+    pub fn with_durable(mut self, queues: Vec<(String, WalWriter)>) -> Self {
+        self.durable = queues;
+        self
+    }
+
+    pub fn is_durable(&self) -> bool {
+        !self.durable.is_empty()
+    }
+
+    /// Forces what was appended to the logs to disk (`fsync: batch`).
+    pub fn commit(&self) -> Result<(), String> {
+        for (exporter, wal) in &self.durable {
+            wal.commit().map_err(|e| self.append_failed(exporter, e))?;
+        }
+        Ok(())
+    }
+
+    /// Appends `payload` to every durable queue, as one record each.
+    fn append(&self, payload: &Payload) -> Result<(), String> {
+        let encoded;
+        let parts: Vec<&[u8]> = match payload {
+            Payload::Encoded(e) => e.parts().iter().map(|b| &b[..]).collect(),
+            Payload::Decoded(b) => {
+                encoded = encode(b);
+                vec![&encoded[..]]
+            }
+        };
+        for (exporter, wal) in &self.durable {
+            wal.append(payload.signal(), payload.item_count(), &parts)
+                .map_err(|e| self.append_failed(exporter, e))?;
+        }
+        Ok(())
+    }
+
+    fn append_failed(&self, exporter: &str, e: crate::wal::AppendError) -> String {
+        tracing::error!(pipeline = %self.pipeline, exporter, "{e}; refusing requests until it can write again");
+        e.to_string()
+    }
+
     /// Delivers `payload` to every exporter queue, blocking while one is full.
-    pub fn send(&self, payload: Payload) {
+    /// Fails only when a durable queue cannot take it; nothing is sent then.
+    pub fn send(&self, payload: Payload) -> Result<(), String> {
+        if !self.durable.is_empty() {
+            self.append(&payload)?;
+        }
         let items = payload.item_count();
         let signal = payload.signal();
         let (encoded, decoded) = match payload {
@@ -45,7 +96,7 @@ impl Fanout {
                 Ok(b) => (Some(Arc::new(e)), Some(Arc::new(b))),
                 Err(err) => {
                     self.lost(None, items, signal, &format!("cannot decode: {err}"));
-                    return;
+                    return Ok(());
                 }
             },
         };
@@ -67,17 +118,26 @@ impl Fanout {
                 );
             }
         }
+        Ok(())
     }
 
     fn lost(&self, exporter: Option<&str>, items: usize, signal: crate::Signal, why: &str) {
         let exporter = exporter.unwrap_or("all");
         tracing::error!(pipeline = %self.pipeline, exporter, items, "{why}; {items} {} lost", signal.item_noun());
         metrics::counter!(
-            crate::telemetry::EXPORTER_FAILED_ITEMS,
+            crate::telemetry::exporter_send_failed(signal),
             "exporter" => exporter.to_owned(),
-            "signal" => signal.as_str(),
             "reason" => "queue_closed"
         )
         .increment(items as u64);
+    }
+}
+
+/// A decoded batch as the export request's protobuf bytes.
+fn encode(b: &Batch) -> Vec<u8> {
+    match b {
+        Batch::Logs(r) => r.encode_to_vec(),
+        Batch::Metrics(r) => r.encode_to_vec(),
+        Batch::Traces(r) => r.encode_to_vec(),
     }
 }

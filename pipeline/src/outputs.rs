@@ -10,12 +10,16 @@ use std::time::{Duration, Instant};
 use crate::batch::Signal;
 use crate::channel::{Sender, TrySendError};
 use crate::payload::Payload;
+use crate::wal::ack::{AckSender, AckWait};
 
 /// The input of one pipeline, as seen by a receiver.
 #[derive(Clone)]
 pub struct PipelineInput {
     pub pipeline: String,
     pub sender: Sender<Payload>,
+    /// Set when an exporter of the pipeline has a durable queue: the
+    /// request is accepted only once appended to it.
+    pub durable: Option<AckSender>,
 }
 
 /// Why a batch was not accepted.
@@ -84,20 +88,50 @@ impl Outputs {
                 tokio::time::sleep(FULL_POLL).await;
             }
         }
+        // Stays empty (no allocation) unless a pipeline is durable.
+        let mut acks = Vec::new();
         for input in rest {
-            send_one(input, batch.clone(), deadline).await?;
+            send_one(input, batch.clone(), deadline, &mut acks).await?;
         }
-        send_one(last, batch, deadline).await
+        send_one(last, batch, deadline, &mut acks).await?;
+        if acks.is_empty() {
+            return Ok(());
+        }
+        let ack_deadline = deadline.max(Instant::now() + DURABLE_ACK_WAIT);
+        for (pipeline, ack) in acks {
+            match tokio::time::timeout_at(ack_deadline.into(), ack.recv()).await {
+                Ok(Some(Ok(()))) => {}
+                // Not appended (disk full, unwritable): the chain logged why.
+                Ok(Some(Err(_))) | Err(_) => return Err(Refused::Busy(pipeline.to_owned())),
+                Ok(None) => return Err(Refused::ShuttingDown),
+            }
+        }
+        Ok(())
     }
 }
 
-async fn send_one(
-    input: &PipelineInput,
+/// How long a request to a durable pipeline waits, at least, for its append
+/// (a group commit with fsync can take a few milliseconds on a busy disk).
+const DURABLE_ACK_WAIT: Duration = Duration::from_secs(5);
+
+async fn send_one<'a>(
+    input: &'a PipelineInput,
     mut batch: Payload,
     deadline: Instant,
+    acks: &mut Vec<(&'a str, AckWait)>,
 ) -> Result<(), Refused> {
     loop {
-        match input.sender.try_send(batch) {
+        let sent = match &input.durable {
+            None => input.sender.try_send(batch),
+            Some(ack) => ack
+                .enqueue(|| input.sender.try_send(batch))
+                .map(|((), wait)| {
+                    if let Some(wait) = wait {
+                        acks.push((input.pipeline.as_str(), wait));
+                    }
+                }),
+        };
+        match sent {
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(_)) => return Err(Refused::ShuttingDown),
             Err(TrySendError::Full(b)) => {

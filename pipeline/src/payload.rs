@@ -213,6 +213,39 @@ impl Shared {
     }
 }
 
+/// Decoded records take about this many times their protobuf size in memory
+/// (small strings, vectors and enums per attribute).
+const DECODED_BYTES_PER_ENCODED_BYTE: usize = 3;
+
+impl Batch {
+    /// Size of this batch as protobuf.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Batch::Logs(r) => r.encoded_len(),
+            Batch::Metrics(r) => r.encoded_len(),
+            Batch::Traces(r) => r.encoded_len(),
+        }
+    }
+}
+
+impl crate::channel::Weigh for Payload {
+    fn weight(&self) -> usize {
+        match self {
+            Payload::Encoded(e) => e.len(),
+            Payload::Decoded(b) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
+        }
+    }
+}
+
+impl crate::channel::Weigh for Shared {
+    fn weight(&self) -> usize {
+        match self {
+            Shared::Encoded(e) => e.len(),
+            Shared::Decoded(b) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,38 +311,5 @@ mod tests {
     #[test]
     fn malformed_bytes_are_refused_up_front() {
         assert!(Encoded::new(Signal::Logs, Bytes::from_static(&[0x0a, 0x05, 0x01])).is_err());
-    }
-}
-
-/// Decoded records take about this many times their protobuf size in memory
-/// (small strings, vectors and enums per attribute).
-const DECODED_BYTES_PER_ENCODED_BYTE: usize = 3;
-
-impl Batch {
-    /// Size of this batch as protobuf.
-    pub fn encoded_len(&self) -> usize {
-        match self {
-            Batch::Logs(r) => r.encoded_len(),
-            Batch::Metrics(r) => r.encoded_len(),
-            Batch::Traces(r) => r.encoded_len(),
-        }
-    }
-}
-
-impl crate::channel::Weigh for Payload {
-    fn weight(&self) -> usize {
-        match self {
-            Payload::Encoded(e) => e.len(),
-            Payload::Decoded(b) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
-        }
-    }
-}
-
-impl crate::channel::Weigh for Shared {
-    fn weight(&self) -> usize {
-        match self {
-            Shared::Encoded(e) => e.len(),
-            Shared::Decoded(b) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
-        }
     }
 }

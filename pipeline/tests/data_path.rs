@@ -118,6 +118,7 @@ fn wire_with(
         PipelineInput {
             pipeline: "logs".into(),
             sender: tx,
+            durable: None,
         },
     );
     Wired {
@@ -240,6 +241,7 @@ async fn a_closed_pipeline_refuses_as_shutting_down() {
         PipelineInput {
             pipeline: "logs".into(),
             sender: tx,
+            durable: None,
         },
     );
     let err = outputs

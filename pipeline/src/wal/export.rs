@@ -1,0 +1,91 @@
+//! The export loop over a durable queue: read a batch of records, export it
+//! with the task's retry policy, acknowledge it once delivered or given up
+//! on (counted). A batch interrupted by the shutdown deadline is not
+//! acknowledged: it stays on disk and is exported after the next start.
+
+use std::sync::Arc;
+
+use crate::export_task::{ExportStats, ExportTask, Jitter};
+use crate::payload::{Encoded, Payload, Shared};
+use crate::telemetry;
+
+use super::{Read, WalReader};
+
+/// At most this many items per export, like the batch processor's default.
+const MAX_ITEMS: u64 = 8192;
+/// At most this many request bytes per export (the Agent takes 4 MiB).
+const MAX_BYTES: u64 = 2 << 20;
+
+pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
+    let mut stats = ExportStats::default();
+    let mut jitter = Jitter::seeded();
+    let accepts_encoded = task.exporter.accepts_encoded();
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = task.abort.cancelled() => break,
+            r = reader.next(MAX_ITEMS, MAX_BYTES) => match r {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        let items = read.items();
+        let signal = read.records[0].signal;
+        stats.batches += 1;
+        let batch = match to_shared(read, accepts_encoded) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(exporter = %task.id, items, "queue {}: records failed to decode ({e}); dropping {items} {}", reader.dir(), signal.item_noun());
+                stats.items_failed += items;
+                metrics::counter!(telemetry::exporter_send_failed(signal), "exporter" => task.id.clone(), "reason" => "undecodable")
+                    .increment(items);
+                reader.ack();
+                continue;
+            }
+        };
+        match task.deliver(batch, &mut jitter).await {
+            Ok(()) => {
+                stats.items_sent += items;
+                metrics::counter!(telemetry::exporter_sent(signal), "exporter" => task.id.clone())
+                    .increment(items);
+                reader.ack();
+            }
+            // Kept on disk, not lost: exported after the next start.
+            Err("shutdown") => break,
+            Err(reason) => {
+                stats.items_failed += items;
+                metrics::counter!(telemetry::exporter_send_failed(signal), "exporter" => task.id.clone(), "reason" => reason)
+                    .increment(items);
+                reader.ack();
+            }
+        }
+    }
+    let left = reader.backlog_records();
+    if left > 0 {
+        tracing::warn!(exporter = %task.id, "{left} records stay in queue {} and are exported after the next start", reader.dir());
+    }
+    if let Err(e) = task.exporter.shutdown().await {
+        tracing::error!(exporter = %task.id, error = %e, "exporter shutdown failed");
+    }
+    stats
+}
+
+/// The records as one export request: still encoded if the exporter takes
+/// that, decoded otherwise. Records were checked when first received and
+/// are checked again here (their CRC only proves they were not damaged).
+fn to_shared(read: Read, accepts_encoded: bool) -> Result<Shared, String> {
+    let mut merged: Option<Payload> = None;
+    for r in read.records {
+        let e = Encoded::new(r.signal, r.bytes).map_err(|e| e.to_string())?;
+        match &mut merged {
+            None => merged = Some(Payload::Encoded(e)),
+            Some(m) => m.append(Payload::Encoded(e)).map_err(|e| e.to_string())?,
+        }
+    }
+    match merged.expect("a read has records") {
+        Payload::Encoded(e) if accepts_encoded => Ok(Shared::Encoded(Arc::new(e))),
+        p => Ok(Shared::Decoded(Arc::new(
+            p.into_batch().map_err(|e| e.to_string())?,
+        ))),
+    }
+}

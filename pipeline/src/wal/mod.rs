@@ -1,0 +1,411 @@
+//! A write-ahead log per exporter: the durable form of its queue.
+//!
+//! Records (export requests, see [`frame`]) are appended to segment files
+//! named after the sequence number of their first record
+//! (`00000000000000000042.wal`). The export task reads them in order,
+//! exports, and acknowledges; the acknowledged position is kept in the file
+//! `ack` and segments wholly before it are deleted. On open, the last
+//! segment is checked record by record and a torn or damaged tail is cut
+//! off (logged); older segments are checked as they are read, and a damaged
+//! record there is skipped and counted, never the intact ones around it.
+//!
+//! One writer side ([`WalWriter`], cloned into every chain that feeds the
+//! exporter, blocking calls on the chain threads) and one reader side
+//! ([`WalReader`], owned by the async export task).
+
+pub mod ack;
+pub(crate) mod export;
+pub mod frame;
+mod reader;
+mod segments;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::batch::Signal;
+use crate::telemetry;
+
+pub use reader::{Read, WalReader};
+
+/// What to do when the queue holds `max_size` bytes and another record comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Wait for room: the chain stops, receivers answer 503.
+    Block,
+    /// Drop the oldest records not being exported, counted.
+    DropOldest,
+}
+
+/// When appended records are forced to disk (`fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// After every record, before it is acknowledged.
+    Always,
+    /// Once per group of records a chain appended back to back, before any
+    /// of them is acknowledged (group commit).
+    Batch,
+    /// In the background at this interval: an acknowledged record survives
+    /// a crash of ccpipe, and of the machine only once the interval passed.
+    Interval(Duration),
+}
+
+impl std::str::FromStr for Fsync {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Fsync, String> {
+        match s.trim() {
+            "always" => Ok(Fsync::Always),
+            "batch" => Ok(Fsync::Batch),
+            other => match other.strip_prefix("interval:") {
+                Some(d) => {
+                    let d: crate::config::units::Duration = d.trim().parse()?;
+                    if d.0.is_zero() {
+                        return Err("the interval must be greater than 0".into());
+                    }
+                    Ok(Fsync::Interval(d.0))
+                }
+                None => Err(format!(
+                    "expected always, batch or interval:<duration> (e.g. interval:1s), got {other:?}"
+                )),
+            },
+        }
+    }
+}
+
+/// Settings of one exporter's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalConfig {
+    pub dir: PathBuf,
+    /// Bytes of records not yet acknowledged; the disk holds at most about
+    /// one segment more.
+    pub max_size: u64,
+    pub when_full: WhenFull,
+    pub fsync: Fsync,
+    /// A segment is closed and a new one started past this size.
+    pub segment_size: u64,
+}
+
+impl WalConfig {
+    pub fn new(dir: impl Into<PathBuf>, max_size: u64, when_full: WhenFull, fsync: Fsync) -> Self {
+        WalConfig {
+            dir: dir.into(),
+            max_size,
+            when_full,
+            fsync,
+            // Small enough that acknowledged data is freed in steps of 1/8 of
+            // the queue, large enough that files stay few.
+            segment_size: (max_size / 8).clamp(64 << 10, 64 << 20),
+        }
+    }
+}
+
+/// Why a record was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("queue {dir}: cannot write: {error}")]
+    Io { dir: String, error: std::io::Error },
+    #[error("queue {dir}: a record of {size} bytes is larger than max_size ({max} bytes)")]
+    TooLarge { dir: String, size: u64, max: u64 },
+    #[error("queue {dir}: full and nothing can be dropped")]
+    Full { dir: String },
+    #[error("queue {dir}: its exporter stopped")]
+    Closed { dir: String },
+}
+
+/// Opening the log failed; the message names the directory.
+#[derive(Debug, thiserror::Error)]
+#[error("queue directory {path}: {message}")]
+pub struct OpenError {
+    pub path: String,
+    pub message: String,
+}
+
+/// A place in the log: the record `seq`, at byte `offset` of the segment
+/// whose first record is `seg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pos {
+    pub seg: u64,
+    pub offset: u64,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Segment {
+    pub first_seq: u64,
+    pub len: u64,
+}
+
+pub(crate) struct State {
+    pub segments: VecDeque<Segment>,
+    /// The last segment, open for appending.
+    pub file: File,
+    /// Sequence number the next appended record gets.
+    pub write_seq: u64,
+    /// Everything before this is exported or given up on.
+    pub acked: Pos,
+    /// Where the reader continues; `[acked, next_read)` is being exported
+    /// when `in_flight`, and anything between that batch and `next_read`
+    /// was dropped.
+    pub next_read: Pos,
+    pub in_flight: Option<Pos>,
+    /// Appended since the last fsync.
+    pub dirty: bool,
+    pub writers: usize,
+    pub reader_gone: bool,
+    /// Bumped when a failed append is cut off the file, so the reader drops
+    /// bytes it may have buffered from it.
+    pub cuts: u64,
+}
+
+pub(crate) struct Shared {
+    pub cfg: WalConfig,
+    /// For metrics and logs.
+    pub exporter: String,
+    pub state: Mutex<State>,
+    /// Signalled when room is made (for `when_full: block`) or the reader goes.
+    pub room: Condvar,
+    /// Signalled when a record is appended or the last writer goes.
+    pub data: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn dir(&self) -> String {
+        self.cfg.dir.display().to_string()
+    }
+}
+
+impl State {
+    /// Bytes from `p` to the end of the log.
+    fn bytes_from(&self, p: Pos) -> u64 {
+        let after: u64 = self
+            .segments
+            .iter()
+            .filter(|s| s.first_seq >= p.seg)
+            .map(|s| s.len)
+            .sum();
+        after.saturating_sub(p.offset)
+    }
+
+    /// Bytes of records not yet acknowledged and not dropped.
+    pub fn backlog(&self) -> u64 {
+        let in_flight = match self.in_flight {
+            Some(end) => self.bytes_from(self.acked) - self.bytes_from(end),
+            None => 0,
+        };
+        self.bytes_from(self.next_read) + in_flight
+    }
+
+    /// Moves a position at the end of a closed segment to the next one.
+    pub fn normalize(&self, p: &mut Pos) {
+        while let Some(i) = self.segments.iter().position(|s| s.first_seq == p.seg) {
+            let Some(next) = self.segments.get(i + 1) else {
+                break;
+            };
+            if p.offset < self.segments[i].len {
+                break;
+            }
+            *p = Pos {
+                seg: next.first_seq,
+                offset: frame::MAGIC.len() as u64,
+                seq: next.first_seq,
+            };
+        }
+    }
+}
+
+/// Opens (creating if needed) the log in `cfg.dir`, recovering what a
+/// previous run left there.
+pub fn open(exporter: &str, cfg: WalConfig) -> Result<(WalWriter, WalReader), OpenError> {
+    let state = segments::recover(&cfg)?;
+    let shared = Arc::new(Shared {
+        exporter: exporter.to_owned(),
+        cfg,
+        state: Mutex::new(state),
+        room: Condvar::new(),
+        data: tokio::sync::Notify::new(),
+    });
+    if let Fsync::Interval(every) = shared.cfg.fsync {
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name(format!("wal-sync-{exporter}"))
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(shared) = weak.upgrade() else { break };
+                let mut st = shared.lock();
+                if let Err(e) = sync(&mut st) {
+                    tracing::error!(exporter = %shared.exporter, "queue {}: fsync failed: {e}", shared.dir());
+                }
+            })
+            .map_err(|e| OpenError {
+                path: shared.dir(),
+                message: format!("cannot start its fsync thread: {e}"),
+            })?;
+    }
+    shared.lock().writers = 1;
+    Ok((
+        WalWriter {
+            shared: shared.clone(),
+        },
+        WalReader::new(shared),
+    ))
+}
+
+fn sync(st: &mut State) -> std::io::Result<()> {
+    if st.dirty {
+        st.file.sync_data()?;
+        st.dirty = false;
+    }
+    Ok(())
+}
+
+/// The appending side; one clone per chain that feeds the exporter. The log
+/// closes for the reader when the last clone is dropped.
+pub struct WalWriter {
+    shared: Arc<Shared>,
+}
+
+impl Clone for WalWriter {
+    fn clone(&self) -> Self {
+        self.shared.lock().writers += 1;
+        WalWriter {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for WalWriter {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.writers -= 1;
+        if st.writers == 0 {
+            if let Err(e) = sync(&mut st) {
+                tracing::error!(exporter = %self.shared.exporter, "queue {}: fsync failed: {e}", self.shared.dir());
+            }
+            drop(st);
+            self.shared.data.notify_one();
+        }
+    }
+}
+
+impl WalWriter {
+    pub fn dir(&self) -> &Path {
+        &self.shared.cfg.dir
+    }
+
+    /// Appends one record, the concatenation of `parts` (one export request
+    /// of `signal`). Blocks while the queue is full under `when_full: block`.
+    /// With `fsync: always` the record is on disk when this returns; with
+    /// `batch`, after the next [`commit`](Self::commit).
+    pub fn append(&self, signal: Signal, items: usize, parts: &[&[u8]]) -> Result<(), AppendError> {
+        let record = frame::encode(signal, items, parts);
+        let size = record.len() as u64;
+        let cfg = &self.shared.cfg;
+        let dir = || self.shared.dir();
+        if size > cfg.max_size {
+            return Err(AppendError::TooLarge {
+                dir: dir(),
+                size,
+                max: cfg.max_size,
+            });
+        }
+        let mut st = self.shared.lock();
+        loop {
+            if st.reader_gone {
+                return Err(AppendError::Closed { dir: dir() });
+            }
+            if st.backlog() + size <= cfg.max_size {
+                break;
+            }
+            match cfg.when_full {
+                WhenFull::Block => {
+                    st = self
+                        .shared
+                        .room
+                        .wait_timeout(st, Duration::from_millis(100))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                WhenFull::DropOldest => {
+                    if !segments::drop_oldest(&self.shared, &mut st) {
+                        return Err(AppendError::Full { dir: dir() });
+                    }
+                }
+            }
+        }
+        let io = |error| AppendError::Io { dir: dir(), error };
+        let last = *st.segments.back().expect("the log has a segment");
+        if last.len + size > cfg.segment_size && last.len > frame::MAGIC.len() as u64 {
+            segments::rotate(&self.shared, &mut st).map_err(io)?;
+        }
+        if let Err(e) = st.file.write_all(&record) {
+            // Cut off whatever part of the frame was written, so the next
+            // append starts on a frame boundary.
+            let len = st.segments.back().expect("segment").len;
+            st.cuts += 1;
+            if let Err(e2) = st.file.set_len(len) {
+                tracing::error!(exporter = %self.shared.exporter, "queue {}: cannot truncate a partial record: {e2}", dir());
+            }
+            return Err(io(e));
+        }
+        st.segments.back_mut().expect("segment").len += size;
+        st.write_seq += 1;
+        st.dirty = true;
+        if cfg.fsync == Fsync::Always {
+            sync(&mut st).map_err(io)?;
+        }
+        drop(st);
+        self.shared.data.notify_one();
+        Ok(())
+    }
+
+    /// Forces appended records to disk under `fsync: batch`; a no-op in the
+    /// other modes (`always` synced each record, `interval` syncs on a timer).
+    pub fn commit(&self) -> Result<(), AppendError> {
+        if self.shared.cfg.fsync != Fsync::Batch {
+            return Ok(());
+        }
+        let mut st = self.shared.lock();
+        sync(&mut st).map_err(|error| AppendError::Io {
+            dir: self.shared.dir(),
+            error,
+        })
+    }
+
+    /// Bytes of records waiting to be exported.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.shared.lock().backlog()
+    }
+}
+
+/// Counts items a queue dropped, by signal (indexed as [`Signal::ALL`]).
+pub(crate) fn count_dropped(shared: &Shared, items: [u64; 3], reason: &'static str) {
+    for (signal, n) in Signal::ALL.into_iter().zip(items) {
+        if n > 0 {
+            metrics::counter!(
+                telemetry::exporter_send_failed(signal),
+                "exporter" => shared.exporter.clone(),
+                "reason" => reason
+            )
+            .increment(n);
+        }
+    }
+}
+
+/// Counts records found damaged on disk (their items cannot be known).
+pub(crate) fn count_corrupt(shared: &Shared, records: u64) {
+    metrics::counter!(
+        telemetry::EXPORTER_QUEUE_CORRUPT_RECORDS,
+        "exporter" => shared.exporter.clone()
+    )
+    .increment(records);
+}

@@ -1,0 +1,262 @@
+//! The export task's side of a log: reads records in order, a batch at a
+//! time, and acknowledges each batch once the exporter is done with it.
+
+use std::fs::File;
+use std::io::{BufReader, Read as _, Seek, SeekFrom};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::frame::{self, Header, Record, HEADER, MAGIC};
+use super::segments::{release_acked, segment_path};
+use super::{count_corrupt, Pos, Shared};
+
+/// Records of one signal, in log order, to export as one request.
+#[derive(Debug)]
+pub struct Read {
+    pub records: Vec<Record>,
+}
+
+impl Read {
+    pub fn items(&self) -> u64 {
+        self.records.iter().map(|r| u64::from(r.items)).sum()
+    }
+}
+
+struct Cursor {
+    seg: u64,
+    offset: u64,
+    file: BufReader<File>,
+}
+
+pub struct WalReader {
+    shared: Arc<Shared>,
+    cursor: Option<Cursor>,
+    cuts: u64,
+}
+
+/// What one pass over a segment produced.
+struct Pass {
+    records: Vec<Record>,
+    end: Pos,
+    /// Damaged records skipped, and whether their item count is known.
+    skipped: u64,
+}
+
+impl WalReader {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        WalReader {
+            shared,
+            cursor: None,
+            cuts: 0,
+        }
+    }
+
+    /// The next records to export: up to `max_items` items and `max_bytes`
+    /// bytes (at least one record), all of one signal. Waits for records;
+    /// `None` once every writer is gone and everything was read.
+    pub async fn next(&mut self, max_items: u64, max_bytes: u64) -> Option<Read> {
+        loop {
+            let snapshot = {
+                let mut st = self.shared.lock();
+                if st.cuts != self.cuts {
+                    self.cuts = st.cuts;
+                    self.cursor = None;
+                }
+                let mut p = st.next_read;
+                st.normalize(&mut p);
+                st.next_read = p;
+                if p.seq >= st.write_seq {
+                    if st.writers == 0 {
+                        return None;
+                    }
+                    None
+                } else {
+                    let i = st
+                        .segments
+                        .iter()
+                        .position(|s| s.first_seq == p.seg)
+                        .expect("the read position is in a segment");
+                    let end_seq = st.segments.get(i + 1).map_or(st.write_seq, |s| s.first_seq);
+                    Some((p, st.segments[i].len, end_seq))
+                }
+            };
+            let Some((start, seg_len, seg_end_seq)) = snapshot else {
+                self.shared.data.notified().await;
+                continue;
+            };
+            let pass = self.read_segment(start, seg_len, seg_end_seq, max_items, max_bytes);
+            let mut st = self.shared.lock();
+            if st.next_read != start {
+                // The oldest records were dropped meanwhile (queue full).
+                continue;
+            }
+            st.next_read = pass.end;
+            if pass.skipped > 0 {
+                count_corrupt(&self.shared, pass.skipped);
+            }
+            if pass.records.is_empty() {
+                if st.in_flight.is_none() {
+                    st.acked = pass.end;
+                    release_acked(&self.shared, &mut st);
+                }
+                continue;
+            }
+            st.in_flight = Some(pass.end);
+            return Some(Read {
+                records: pass.records,
+            });
+        }
+    }
+
+    /// The batch returned by [`next`](Self::next) is exported or given up on.
+    pub fn ack(&mut self) {
+        let mut st = self.shared.lock();
+        if st.in_flight.take().is_some() {
+            st.acked = st.next_read;
+            release_acked(&self.shared, &mut st);
+        }
+    }
+
+    /// Records waiting, the batch in flight included.
+    pub fn backlog_records(&self) -> u64 {
+        let st = self.shared.lock();
+        st.write_seq - st.acked.seq
+    }
+
+    pub fn dir(&self) -> String {
+        self.shared.dir()
+    }
+
+    fn read_segment(
+        &mut self,
+        start: Pos,
+        seg_len: u64,
+        seg_end_seq: u64,
+        max_items: u64,
+        max_bytes: u64,
+    ) -> Pass {
+        let shared = self.shared.clone();
+        let skip_rest = |why: String, at: Pos, records: Vec<Record>, skipped: u64| {
+            let lost = seg_end_seq - at.seq;
+            tracing::error!(
+                exporter = %shared.exporter,
+                "queue {}: segment {} is damaged at byte {} ({why}); skipping its last {lost} records",
+                shared.dir(), at.seg, at.offset
+            );
+            Pass {
+                records,
+                end: Pos {
+                    seg: at.seg,
+                    offset: seg_len,
+                    seq: seg_end_seq,
+                },
+                skipped: skipped + lost,
+            }
+        };
+        let mut cur = match self.take_cursor(start) {
+            Ok(c) => c,
+            Err(why) => return skip_rest(why, start, Vec::new(), 0),
+        };
+        let file = &mut cur.file;
+        let mut at = start;
+        let mut records: Vec<Record> = Vec::new();
+        let (mut items, mut bytes, mut skipped) = (0u64, 0u64, 0u64);
+        while at.offset < seg_len && at.seq < seg_end_seq {
+            if !records.is_empty() && (items >= max_items || bytes >= max_bytes) {
+                break;
+            }
+            let mut h = [0u8; HEADER];
+            if seg_len - at.offset < HEADER as u64 || file.read_exact(&mut h).is_err() {
+                return skip_rest("a truncated header".into(), at, records, skipped);
+            }
+            let h = Header::parse(&h);
+            if h.implausible() || at.offset + h.frame_len() as u64 > seg_len {
+                return skip_rest(
+                    format!("an impossible length {}", h.len),
+                    at,
+                    records,
+                    skipped,
+                );
+            }
+            let mut body = vec![0u8; h.len];
+            if let Err(e) = file.read_exact(&mut body) {
+                return skip_rest(format!("a read error: {e}"), at, records, skipped);
+            }
+            let next = Pos {
+                seg: at.seg,
+                offset: at.offset + h.frame_len() as u64,
+                seq: at.seq + 1,
+            };
+            match frame::decode_body(h, Bytes::from(body)) {
+                Ok(r) => {
+                    if records.first().is_some_and(|f| f.signal != r.signal) {
+                        // Leave it for the next batch.
+                        if file.seek_relative(-(h.frame_len() as i64)).is_err() {
+                            return Pass {
+                                records,
+                                end: at,
+                                skipped,
+                            };
+                        }
+                        break;
+                    }
+                    items += u64::from(r.items);
+                    bytes += r.bytes.len() as u64;
+                    records.push(r);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        exporter = %shared.exporter,
+                        "queue {}: record {} is damaged ({e}); skipping it",
+                        shared.dir(),
+                        at.seq
+                    );
+                    skipped += 1;
+                }
+            }
+            at = next;
+        }
+        cur.offset = at.offset;
+        self.cursor = Some(cur);
+        Pass {
+            records,
+            end: at,
+            skipped,
+        }
+    }
+
+    /// A reader positioned at `p`, reusing the open file when it can.
+    fn take_cursor(&mut self, p: Pos) -> Result<Cursor, String> {
+        if let Some(c) = self.cursor.take() {
+            if c.seg == p.seg && c.offset == p.offset {
+                return Ok(c);
+            }
+        }
+        let path = segment_path(&self.shared.cfg.dir, p.seg);
+        let mut file = BufReader::with_capacity(
+            256 << 10,
+            File::open(&path).map_err(|e| format!("cannot open it: {e}"))?,
+        );
+        let mut magic = [0u8; MAGIC.len()];
+        file.read_exact(&mut magic)
+            .map_err(|e| format!("cannot read its header: {e}"))?;
+        if &magic != MAGIC {
+            return Err("bad header".into());
+        }
+        file.seek(SeekFrom::Start(p.offset))
+            .map_err(|e| format!("cannot seek: {e}"))?;
+        Ok(Cursor {
+            seg: p.seg,
+            offset: p.offset,
+            file,
+        })
+    }
+}
+
+impl Drop for WalReader {
+    fn drop(&mut self) {
+        self.shared.lock().reader_gone = true;
+        self.shared.room.notify_all();
+    }
+}

@@ -1,0 +1,338 @@
+//! The files of a log: recovery on open, rotation, deletion of acknowledged
+//! segments, the `ack` file, and dropping the oldest records when full.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::frame::{self, Header, HEADER, MAGIC};
+use super::{
+    count_corrupt, count_dropped, Fsync, OpenError, Pos, Segment, Shared, State, WalConfig,
+};
+
+const ACK_FILE: &str = "ack";
+const ACK_TMP: &str = "ack.tmp";
+const MAGIC_LEN: u64 = MAGIC.len() as u64;
+
+pub(crate) fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.wal"))
+}
+
+fn segment_seq(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(".wal")?;
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok())
+        .flatten()
+}
+
+/// Reads the log's files, cuts off a torn tail, deletes acknowledged segments.
+pub(crate) fn recover(cfg: &WalConfig) -> Result<State, OpenError> {
+    let dir = &cfg.dir;
+    let err = |message: String| OpenError {
+        path: dir.display().to_string(),
+        message,
+    };
+    fs::create_dir_all(dir).map_err(|e| err(format!("cannot create it: {e}")))?;
+    fs::write(dir.join(ACK_TMP), b"").map_err(|e| err(format!("cannot write in it: {e}")))?;
+
+    let mut firsts = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| err(format!("cannot list it: {e}")))? {
+        let entry = entry.map_err(|e| err(format!("cannot list it: {e}")))?;
+        if let Some(seq) = entry.file_name().to_str().and_then(segment_seq) {
+            firsts.push(seq);
+        }
+    }
+    firsts.sort_unstable();
+    let mut segments = VecDeque::with_capacity(firsts.len().max(1));
+    for first_seq in firsts {
+        let path = segment_path(dir, first_seq);
+        let len = fs::metadata(&path)
+            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?
+            .len();
+        segments.push_back(Segment { first_seq, len });
+    }
+    let acked_seq = read_ack(dir);
+
+    let write_seq = match segments.back_mut() {
+        Some(last) => recover_last(dir, last).map_err(err)?,
+        None => {
+            let first_seq = acked_seq.unwrap_or(0);
+            create_segment(dir, first_seq, true)
+                .map_err(|e| err(format!("cannot create a segment: {e}")))?;
+            segments.push_back(Segment {
+                first_seq,
+                len: MAGIC_LEN,
+            });
+            first_seq
+        }
+    };
+
+    let first = segments[0].first_seq;
+    let acked_seq = acked_seq.unwrap_or(first).clamp(first, write_seq);
+    while segments.len() > 1 && segments[1].first_seq <= acked_seq {
+        let gone = segments.pop_front().expect("two segments");
+        remove_segment(dir, gone.first_seq);
+    }
+    let head = segments[0];
+    let (offset, seq) = locate(dir, head, acked_seq).map_err(err)?;
+    let acked = Pos {
+        seg: head.first_seq,
+        offset,
+        seq,
+    };
+    let last = segments.back().expect("a segment").first_seq;
+    let path = segment_path(dir, last);
+    let file = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
+    let backlog = write_seq - seq;
+    if backlog > 0 {
+        tracing::info!(
+            "queue {}: {backlog} records from a previous run will be exported",
+            dir.display()
+        );
+    }
+    Ok(State {
+        segments,
+        file,
+        write_seq,
+        acked,
+        next_read: acked,
+        in_flight: None,
+        dirty: false,
+        writers: 0,
+        reader_gone: false,
+        cuts: 0,
+    })
+}
+
+/// Checks the last segment record by record and cuts a torn or damaged
+/// tail; returns the sequence number the next record gets.
+fn recover_last(dir: &Path, last: &mut Segment) -> Result<u64, String> {
+    let path = segment_path(dir, last.first_seq);
+    let data = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
+        if data.len() >= MAGIC.len() || !MAGIC.starts_with(&data) {
+            return Err(format!(
+                "{} is not a ccpipe queue segment (bad header); move it away",
+                path.display()
+            ));
+        }
+        // Created but its header not fully written: start it again.
+        create_segment(dir, last.first_seq, true)
+            .map_err(|e| format!("cannot rewrite {}: {e}", path.display()))?;
+        last.len = MAGIC_LEN;
+        return Ok(last.first_seq);
+    }
+    let scan = frame::scan(&data[MAGIC.len()..]);
+    let valid = MAGIC.len() + scan.valid_len;
+    if valid < data.len() {
+        tracing::warn!(
+            "queue {}: segment {} has a torn or damaged tail: keeping its {} intact records, cutting {} bytes after them",
+            dir.display(),
+            path.display(),
+            scan.records,
+            data.len() - valid
+        );
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        f.set_len(valid as u64)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+    }
+    last.len = valid as u64;
+    Ok(last.first_seq + scan.records)
+}
+
+/// The offset of record `seq` in `seg`, found by walking frame headers.
+/// Stops early at a damaged header, returning where it stopped.
+fn locate(dir: &Path, seg: Segment, seq: u64) -> Result<(u64, u64), String> {
+    let path = segment_path(dir, seg.first_seq);
+    let file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut r = BufReader::new(file);
+    let mut at = MAGIC_LEN;
+    let mut cur = seg.first_seq;
+    r.seek(SeekFrom::Start(at))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    while cur < seq {
+        let mut h = [0u8; HEADER];
+        if seg.len - at < HEADER as u64 || r.read_exact(&mut h).is_err() {
+            break;
+        }
+        let h = Header::parse(&h);
+        if h.implausible() || at + h.frame_len() as u64 > seg.len {
+            break;
+        }
+        if r.seek_relative(h.len as i64).is_err() {
+            break;
+        }
+        at += h.frame_len() as u64;
+        cur += 1;
+    }
+    Ok((at, cur))
+}
+
+fn create_segment(dir: &Path, first_seq: u64, durable: bool) -> std::io::Result<File> {
+    let path = segment_path(dir, first_seq);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)?;
+    if let Err(e) = f.write_all(MAGIC).and_then(|()| {
+        if durable {
+            f.sync_all()?;
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }) {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
+    OpenOptions::new().append(true).open(&path)
+}
+
+fn remove_segment(dir: &Path, first_seq: u64) {
+    let path = segment_path(dir, first_seq);
+    if let Err(e) = fs::remove_file(&path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::error!(
+                "queue {}: cannot delete {}: {e}",
+                dir.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+/// Closes the current segment and starts a new one at the next record.
+pub(crate) fn rotate(shared: &Shared, st: &mut State) -> std::io::Result<()> {
+    let durable = !matches!(shared.cfg.fsync, Fsync::Interval(_));
+    if durable || st.dirty {
+        st.file.sync_data()?;
+        st.dirty = false;
+    }
+    let file = create_segment(&shared.cfg.dir, st.write_seq, durable)?;
+    st.file = file;
+    st.segments.push_back(Segment {
+        first_seq: st.write_seq,
+        len: MAGIC_LEN,
+    });
+    Ok(())
+}
+
+/// Deletes segments wholly before the acknowledged position and records it.
+pub(crate) fn release_acked(shared: &Shared, st: &mut State) {
+    let (mut acked, mut next) = (st.acked, st.next_read);
+    st.normalize(&mut acked);
+    st.normalize(&mut next);
+    st.acked = acked;
+    st.next_read = next;
+    while st.segments.len() > 1 && st.segments[0].first_seq < st.acked.seg {
+        let gone = st.segments.pop_front().expect("two segments");
+        remove_segment(&shared.cfg.dir, gone.first_seq);
+    }
+    write_ack(&shared.cfg.dir, st.acked.seq);
+    shared.room.notify_all();
+}
+
+/// Written without fsync: after a machine crash a stale `ack` only means
+/// some exported records are exported again, never that one is lost.
+fn write_ack(dir: &Path, seq: u64) {
+    let mut buf = [0u8; 12];
+    buf[..8].copy_from_slice(&seq.to_le_bytes());
+    let crc = crc32c::crc32c(&buf[..8]);
+    buf[8..].copy_from_slice(&crc.to_le_bytes());
+    let tmp = dir.join(ACK_TMP);
+    if let Err(e) = fs::write(&tmp, buf).and_then(|()| fs::rename(&tmp, dir.join(ACK_FILE))) {
+        tracing::error!(
+            "queue {}: cannot record the acknowledged position: {e}",
+            dir.display()
+        );
+    }
+}
+
+fn read_ack(dir: &Path) -> Option<u64> {
+    let data = fs::read(dir.join(ACK_FILE)).ok()?;
+    if data.len() == 12 && crc32c::crc32c(&data[..8]).to_le_bytes() == data[8..] {
+        return Some(u64::from_le_bytes(data[..8].try_into().expect("8 bytes")));
+    }
+    tracing::warn!(
+        "queue {}: the ack file is damaged; records of the oldest segment may be exported again",
+        dir.display()
+    );
+    None
+}
+
+/// `when_full: drop_oldest`: drops the oldest records not being exported,
+/// up to the end of their segment, and counts them. False when there is
+/// nothing to drop (the backlog is the batch in flight).
+pub(crate) fn drop_oldest(shared: &Shared, st: &mut State) -> bool {
+    let mut from = st.next_read;
+    st.normalize(&mut from);
+    if from.seq >= st.write_seq {
+        return false;
+    }
+    let Some(i) = st.segments.iter().position(|s| s.first_seq == from.seg) else {
+        return false;
+    };
+    let seg = st.segments[i];
+    let end = match st.segments.get(i + 1) {
+        Some(next) => Pos {
+            seg: next.first_seq,
+            offset: MAGIC_LEN,
+            seq: next.first_seq,
+        },
+        None => Pos {
+            seg: seg.first_seq,
+            offset: seg.len,
+            seq: st.write_seq,
+        },
+    };
+    let records = end.seq - from.seq;
+    let counted = count_items(&shared.cfg.dir, seg, from.offset);
+    st.next_read = end;
+    if st.in_flight.is_none() {
+        st.acked = end;
+        release_acked(shared, st);
+    }
+    tracing::warn!(
+        exporter = %shared.exporter,
+        "queue {} is full (max_size {} bytes): dropped the oldest {records} records",
+        shared.dir(),
+        shared.cfg.max_size
+    );
+    match counted {
+        Some(items) => count_dropped(shared, items, "queue_full"),
+        None => count_corrupt(shared, records),
+    }
+    true
+}
+
+/// Sums the item counts, by signal, of the records from `offset` to the
+/// segment's end; `None` if a header is damaged.
+fn count_items(dir: &Path, seg: Segment, offset: u64) -> Option<[u64; 3]> {
+    let mut r = BufReader::new(File::open(segment_path(dir, seg.first_seq)).ok()?);
+    r.seek(SeekFrom::Start(offset)).ok()?;
+    let mut at = offset;
+    let mut items = [0u64; 3];
+    while seg.len - at >= HEADER as u64 {
+        let mut h = [0u8; HEADER];
+        r.read_exact(&mut h).ok()?;
+        let h = Header::parse(&h);
+        if h.implausible() || at + h.frame_len() as u64 > seg.len {
+            return None;
+        }
+        let mut prefix = [0u8; 5];
+        r.read_exact(&mut prefix).ok()?;
+        let (signal, n) = frame::body_items(&prefix)?;
+        items[signal as usize] += u64::from(n);
+        r.seek_relative(h.len as i64 - 5).ok()?;
+        at += h.frame_len() as u64;
+    }
+    Some(items)
+}

@@ -1,0 +1,251 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ccpipe-wal-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn cfg(d: &std::path::Path, fsync: Fsync) -> WalConfig {
+    let mut c = WalConfig::new(d, 1 << 20, WhenFull::Block, fsync);
+    c.segment_size = 200; // a few records per segment
+    c
+}
+
+fn record(i: u32) -> Vec<u8> {
+    format!("record-{i:04}").into_bytes()
+}
+
+fn id(r: &frame::Record) -> u32 {
+    std::str::from_utf8(&r.bytes[7..]).unwrap().parse().unwrap()
+}
+
+fn append_n(w: &WalWriter, range: std::ops::Range<u32>) {
+    for i in range {
+        w.append(Signal::Logs, 1, &[&record(i)]).unwrap();
+    }
+    w.commit().unwrap();
+}
+
+/// Reads everything there is (after the writers are gone), acking as it goes.
+async fn drain(r: &mut WalReader) -> Vec<u32> {
+    let mut got = Vec::new();
+    while let Some(read) = tokio::time::timeout(Duration::from_secs(5), r.next(3, 1 << 20))
+        .await
+        .expect("bounded")
+    {
+        got.extend(read.records.iter().map(id));
+        r.ack();
+    }
+    got
+}
+
+fn segment_files(d: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn records_come_back_in_order_and_acked_segments_go() {
+    let d = dir("order");
+    let (w, mut r) = open("t", cfg(&d, Fsync::Batch)).unwrap();
+    append_n(&w, 0..40);
+    assert!(segment_files(&d).len() > 3, "rotated into several segments");
+    drop(w);
+    assert_eq!(drain(&mut r).await, (0..40).collect::<Vec<_>>());
+    assert_eq!(
+        segment_files(&d).len(),
+        1,
+        "only the current segment is left"
+    );
+    assert_eq!(r.backlog_records(), 0);
+}
+
+#[tokio::test]
+async fn unacknowledged_records_are_replayed_after_a_restart() {
+    let d = dir("replay");
+    {
+        let (w, mut r) = open("t", cfg(&d, Fsync::Always)).unwrap();
+        append_n(&w, 0..20);
+        let first = r.next(5, 1 << 20).await.unwrap();
+        assert_eq!(first.records.len(), 5);
+        r.ack();
+        let _in_flight = r.next(5, 1 << 20).await.unwrap(); // never acked
+    }
+    let (w, mut r) = open("t", cfg(&d, Fsync::Always)).unwrap();
+    append_n(&w, 20..25);
+    drop(w);
+    assert_eq!(drain(&mut r).await, (5..25).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_cut_and_the_records_before_it_kept() {
+    let d = dir("torn");
+    {
+        let (w, _r) = open("t", cfg(&d, Fsync::Batch)).unwrap();
+        append_n(&w, 0..3);
+    }
+    let last = segment_files(&d).pop().unwrap();
+    let len = std::fs::metadata(&last).unwrap().len();
+    // A crash in the middle of an append: half a frame at the end.
+    let f = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
+    f.set_len(len - 5).unwrap();
+    let (w, mut r) = open("t", cfg(&d, Fsync::Batch)).unwrap();
+    append_n(&w, 10..12);
+    drop(w);
+    assert_eq!(drain(&mut r).await, vec![0, 1, 10, 11]);
+}
+
+#[tokio::test]
+async fn a_corrupt_record_in_the_middle_is_skipped_alone() {
+    let d = dir("corrupt");
+    let mut c = cfg(&d, Fsync::Batch);
+    c.segment_size = 1 << 20; // one segment
+    {
+        let (w, _r) = open("t", c.clone()).unwrap();
+        append_n(&w, 0..5);
+    }
+    let seg = segment_files(&d).pop().unwrap();
+    let mut data = std::fs::read(&seg).unwrap();
+    let frame_len = frame::HEADER + 5 + record(0).len();
+    data[frame::MAGIC.len() + frame_len * 2 + frame::HEADER + 7] ^= 0x40; // body of record 2
+    std::fs::write(&seg, &data).unwrap();
+    // Append after it, so the damage is not the tail: the reader finds it.
+    let (w, mut r) = open("t", c.clone()).unwrap();
+    // The damaged record ends the valid prefix, so open cut it as a tail...
+    append_n(&w, 5..6);
+    drop(w);
+    let got = drain(&mut r).await;
+    assert_eq!(
+        got,
+        vec![0, 1, 5],
+        "open treats damage in the last segment as a tail"
+    );
+
+    // ...while in an older segment, only the damaged record is skipped.
+    let d = dir("corrupt-sealed");
+    let c = cfg(&d, Fsync::Batch);
+    {
+        let (w, _r) = open("t", c.clone()).unwrap();
+        append_n(&w, 0..30);
+    }
+    let first = segment_files(&d).remove(0);
+    let mut data = std::fs::read(&first).unwrap();
+    data[frame::MAGIC.len() + frame_len + frame::HEADER + 7] ^= 0x40; // record 1
+    std::fs::write(&first, &data).unwrap();
+    let (w, mut r) = open("t", c).unwrap();
+    drop(w);
+    let got = drain(&mut r).await;
+    let mut want: Vec<u32> = (0..30).collect();
+    want.remove(1);
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn block_waits_for_room_and_drop_oldest_drops() {
+    let d = dir("full");
+    let frame_len = (frame::HEADER + 5 + record(0).len()) as u64;
+    let mut c = WalConfig::new(&d, frame_len * 10, WhenFull::DropOldest, Fsync::Batch);
+    c.segment_size = frame_len * 3 + 8;
+    let (w, mut r) = open("t", c).unwrap();
+    append_n(&w, 0..25);
+    drop(w);
+    let got = drain(&mut r).await;
+    assert!(got.len() <= 10, "at most max_size stays queued: {got:?}");
+    assert_eq!(got.last(), Some(&24), "the newest records are kept");
+    assert!(got.windows(2).all(|p| p[0] < p[1]));
+
+    let d = dir("block");
+    // Room for four records and the headers of their two segments.
+    let mut c = WalConfig::new(&d, frame_len * 4 + 16, WhenFull::Block, Fsync::Always);
+    c.segment_size = frame_len * 2 + 8;
+    let (w, mut r) = open("t", c).unwrap();
+    append_n(&w, 0..4);
+    let writer = std::thread::spawn(move || {
+        w.append(Signal::Logs, 1, &[&record(4)]).unwrap(); // blocks until room
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!writer.is_finished(), "a full queue blocks the writer");
+    let first = r.next(2, 1 << 20).await.unwrap();
+    assert_eq!(first.records.len(), 2);
+    r.ack();
+    tokio::task::spawn_blocking(move || writer.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(drain(&mut r).await, vec![2, 3, 4]);
+}
+
+#[tokio::test]
+async fn a_record_larger_than_the_queue_is_refused() {
+    let d = dir("large");
+    let (w, _r) = open("t", WalConfig::new(&d, 100, WhenFull::Block, Fsync::Batch)).unwrap();
+    let big = vec![0u8; 200];
+    assert!(matches!(
+        w.append(Signal::Logs, 1, &[&big]),
+        Err(AppendError::TooLarge { .. })
+    ));
+}
+
+#[tokio::test]
+async fn every_fsync_mode_keeps_records_across_a_reopen() {
+    for (i, mode) in [
+        Fsync::Always,
+        Fsync::Batch,
+        Fsync::Interval(Duration::from_millis(10)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let d = dir(&format!("fsync{i}"));
+        {
+            let (w, _r) = open("t", cfg(&d, mode)).unwrap();
+            append_n(&w, 0..7);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        let (w, mut r) = open("t", cfg(&d, mode)).unwrap();
+        drop(w);
+        assert_eq!(drain(&mut r).await, (0..7).collect::<Vec<_>>(), "{mode:?}");
+    }
+}
+
+#[test]
+fn fsync_settings_parse() {
+    assert_eq!("always".parse(), Ok(Fsync::Always));
+    assert_eq!("batch".parse(), Ok(Fsync::Batch));
+    assert_eq!(
+        "interval:1s".parse(),
+        Ok(Fsync::Interval(Duration::from_secs(1)))
+    );
+    assert_eq!(
+        "sometimes".parse::<Fsync>(),
+        Err(
+            "expected always, batch or interval:<duration> (e.g. interval:1s), got \"sometimes\""
+                .into()
+        )
+    );
+    assert!("interval:0".parse::<Fsync>().is_err());
+}
+
+#[test]
+fn an_unwritable_directory_is_an_error_naming_it() {
+    let d = dir("unwritable");
+    std::fs::create_dir_all(&d).unwrap();
+    let file = d.join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = open(
+        "t",
+        WalConfig::new(file.join("q"), 1 << 20, WhenFull::Block, Fsync::Batch),
+    )
+    .err()
+    .expect("cannot create a directory under a file");
+    assert!(err.to_string().contains("not-a-dir/q"), "{err}");
+    assert!(err.to_string().contains("cannot create it"), "{err}");
+}
