@@ -1,15 +1,128 @@
-//! Names of ccpipe's own metrics, in one place. Recorded through the `metrics`
-//! facade; exposing them (Prometheus endpoint) comes with the reliability work.
+//! Names of ccpipe's own metrics, in one place, after the OpenTelemetry
+//! Collector's (`otelcol_receiver_accepted_log_records` and so on), with the
+//! Prometheus `_total` suffix on counters. Recorded through the `metrics`
+//! facade; the binary serves them in Prometheus text on
+//! `service.telemetry.metrics.address`.
+//!
+//! Item counters come in three names, one per signal, chosen with the
+//! functions below: log records, metric data points, spans.
 
-/// Items a receiver accepted into at least one pipeline. Labels: receiver, signal, transport.
-pub const RECEIVER_ACCEPTED_ITEMS: &str = "ccpipe_receiver_accepted_items_total";
-/// Items a receiver refused (backpressure, bad input, no pipeline). Labels: receiver, signal, reason.
-pub const RECEIVER_REFUSED_ITEMS: &str = "ccpipe_receiver_refused_items_total";
-/// Items a processor dropped on purpose. Labels: processor, pipeline, signal.
-pub const PROCESSOR_DROPPED_ITEMS: &str = "ccpipe_processor_dropped_items_total";
-/// Items an exporter delivered. Labels: exporter, signal.
-pub const EXPORTER_SENT_ITEMS: &str = "ccpipe_exporter_sent_items_total";
-/// Items an exporter gave up on. Labels: exporter, signal, reason (permanent | retries_exhausted | shutdown).
-pub const EXPORTER_FAILED_ITEMS: &str = "ccpipe_exporter_failed_items_total";
+use crate::Signal;
+
+/// One counter name per signal: logs, metrics, traces.
+type PerSignal = [&'static str; 3];
+
+fn pick(names: &PerSignal, signal: Signal) -> &'static str {
+    match signal {
+        Signal::Logs => names[0],
+        Signal::Metrics => names[1],
+        Signal::Traces => names[2],
+    }
+}
+
+const RECEIVER_ACCEPTED: PerSignal = [
+    "ccpipe_receiver_accepted_log_records_total",
+    "ccpipe_receiver_accepted_metric_points_total",
+    "ccpipe_receiver_accepted_spans_total",
+];
+const RECEIVER_REFUSED: PerSignal = [
+    "ccpipe_receiver_refused_log_records_total",
+    "ccpipe_receiver_refused_metric_points_total",
+    "ccpipe_receiver_refused_spans_total",
+];
+const PROCESSOR_DROPPED: PerSignal = [
+    "ccpipe_processor_dropped_log_records_total",
+    "ccpipe_processor_dropped_metric_points_total",
+    "ccpipe_processor_dropped_spans_total",
+];
+const EXPORTER_SENT: PerSignal = [
+    "ccpipe_exporter_sent_log_records_total",
+    "ccpipe_exporter_sent_metric_points_total",
+    "ccpipe_exporter_sent_spans_total",
+];
+const EXPORTER_SEND_FAILED: PerSignal = [
+    "ccpipe_exporter_send_failed_log_records_total",
+    "ccpipe_exporter_send_failed_metric_points_total",
+    "ccpipe_exporter_send_failed_spans_total",
+];
+const EXPORTER_REJECTED: PerSignal = [
+    "ccpipe_exporter_rejected_log_records_total",
+    "ccpipe_exporter_rejected_metric_points_total",
+    "ccpipe_exporter_rejected_spans_total",
+];
+
+/// Items a receiver accepted into its pipelines. Labels: receiver, transport.
+pub fn receiver_accepted(signal: Signal) -> &'static str {
+    pick(&RECEIVER_ACCEPTED, signal)
+}
+
+/// Items a receiver refused (backpressure, shutdown, no pipeline). Labels:
+/// receiver, transport, reason.
+pub fn receiver_refused(signal: Signal) -> &'static str {
+    pick(&RECEIVER_REFUSED, signal)
+}
+
+/// Items a processor dropped on purpose (or could not decode). Labels:
+/// processor, pipeline.
+pub fn processor_dropped(signal: Signal) -> &'static str {
+    pick(&PROCESSOR_DROPPED, signal)
+}
+
+/// Items an exporter delivered. Labels: exporter.
+pub fn exporter_sent(signal: Signal) -> &'static str {
+    pick(&EXPORTER_SENT, signal)
+}
+
+/// Items an exporter gave up on. Labels: exporter, reason (permanent |
+/// retries_exhausted | shutdown | queue_closed).
+pub fn exporter_send_failed(signal: Signal) -> &'static str {
+    pick(&EXPORTER_SEND_FAILED, signal)
+}
+
+/// Items the destination accepted the request for but rejected in a
+/// partial-success answer. Labels: exporter.
+pub fn exporter_rejected(signal: Signal) -> &'static str {
+    pick(&EXPORTER_REJECTED, signal)
+}
+
+/// Items an exporter gave up on where the signal is not at hand (e.g. records
+/// dropped from a durable queue); prefer [`exporter_send_failed`]. Labels:
+/// exporter, signal ("any"), reason.
+pub const EXPORTER_FAILED_ITEMS: &str = "ccpipe_exporter_send_failed_items_total";
 /// Export attempts that failed and will be retried. Labels: exporter.
 pub const EXPORTER_RETRIES: &str = "ccpipe_exporter_retries_total";
+/// Batches waiting in an exporter's queue (gauge). Labels: exporter.
+pub const EXPORTER_QUEUE_SIZE: &str = "ccpipe_exporter_queue_size";
+/// How many batches an exporter's queue holds at most (gauge). Labels: exporter.
+pub const EXPORTER_QUEUE_CAPACITY: &str = "ccpipe_exporter_queue_capacity";
+/// Records a durable queue found damaged on disk and skipped (their items
+/// cannot be read). Labels: exporter.
+pub const EXPORTER_QUEUE_CORRUPT_RECORDS: &str = "ccpipe_exporter_queue_corrupt_records_total";
+/// Always 1; the labels say what runs. Labels: version.
+pub const BUILD_INFO: &str = "ccpipe_build_info";
+/// HTTP requests refused before decoding because their credentials were
+/// missing or wrong. Labels: receiver, transport.
+pub const RECEIVER_UNAUTHENTICATED: &str = "ccpipe_receiver_unauthenticated_requests_total";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_signal_has_its_own_name() {
+        for names in [
+            receiver_accepted as fn(Signal) -> &'static str,
+            receiver_refused,
+            processor_dropped,
+            exporter_sent,
+            exporter_send_failed,
+            exporter_rejected,
+        ] {
+            let [logs, metrics, traces] = Signal::ALL.map(names);
+            assert!(logs.contains("_log_records_"), "{logs}");
+            assert!(metrics.contains("_metric_points_"), "{metrics}");
+            assert!(traces.contains("_spans_"), "{traces}");
+            assert!(logs.starts_with("ccpipe_") && logs.ends_with("_total"));
+        }
+    }
+}

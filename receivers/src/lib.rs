@@ -7,6 +7,7 @@
 pub mod otlp;
 
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::Outputs;
 use ccpipe_pipeline::{BuildError, Receiver};
 
@@ -39,15 +40,17 @@ pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
     }
 }
 
-/// Builds a receiver and binds its sockets; it starts serving when run.
+/// Builds a receiver and binds its sockets through `listeners` (reusing
+/// those of the graph before, on reload); it starts serving when run.
 pub async fn build(
     cfg: &ComponentConfig,
     outputs: Outputs,
+    listeners: &Listeners,
 ) -> Result<Box<dyn Receiver>, BuildError> {
     match type_of(cfg)? {
         Type::Otlp => {
             let settings = otlp::config::from_component(cfg)?;
-            let receiver = otlp::OtlpReceiver::bind(cfg.id(), settings, outputs).await?;
+            let receiver = otlp::OtlpReceiver::bind(cfg.id(), settings, outputs, listeners).await?;
             Ok(Box::new(receiver))
         }
     }

@@ -10,12 +10,17 @@ use serde::Deserialize;
 use super::error::{ConfigError, Problem};
 use super::source::Origins;
 use super::units::Duration;
-use super::{ComponentConfig, Config, PipelineConfig, PipelineId, ServiceConfig};
+use super::{AdminEndpoint, ComponentConfig, Config, PipelineConfig, PipelineId, ServiceConfig};
 use crate::component::{ComponentId, Kind};
 
 const SECTIONS: [&str; 4] = ["receivers", "processors", "exporters", "service"];
 const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const DEFAULT_LOG_LEVEL: &str = "info";
+/// Where ccpipe serves its own metrics (Prometheus text on /metrics) and its
+/// health (/healthz, /readyz) unless the config says otherwise.
+pub const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:8888";
+pub const DEFAULT_HEALTH_ADDRESS: &str = "127.0.0.1:13133";
+const METRICS_LEVELS: [&str; 4] = ["none", "basic", "normal", "detailed"];
 
 // Each struct denies unknown fields itself: `#[serde(flatten)]` would
 // silently turn that off.
@@ -28,6 +33,8 @@ struct ServiceRaw {
     shutdown_timeout: Option<Duration>,
     #[serde(default)]
     telemetry: Option<TelemetryRaw>,
+    #[serde(default)]
+    health: Option<HealthRaw>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +42,24 @@ struct ServiceRaw {
 struct TelemetryRaw {
     #[serde(default)]
     logs: Option<TelemetryLogsRaw>,
+    #[serde(default)]
+    metrics: Option<TelemetryMetricsRaw>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetryMetricsRaw {
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    level: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthRaw {
+    #[serde(default)]
+    address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -137,13 +162,81 @@ fn service(value: Option<&Value>, origins: &Origins, problems: &mut Vec<Problem>
             Err(e) => problems.extend(origins.figment_problems(&path, e)),
         }
     }
-    let log_level = raw.telemetry.and_then(|t| t.logs).and_then(|l| l.level);
+    let (logs, metrics) = raw.telemetry.map_or((None, None), |t| (t.logs, t.metrics));
+    let log_level = logs.and_then(|l| l.level);
+    let (metrics_address, metrics_level) = metrics.map_or((None, None), |m| (m.address, m.level));
+    let metrics_path = |key: &str| -> Vec<String> {
+        ["service", "telemetry", "metrics", key]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let mut metrics = admin_endpoint(
+        metrics_address,
+        DEFAULT_METRICS_ADDRESS,
+        &metrics_path("address"),
+        origins,
+        problems,
+    );
+    match metrics_level.as_deref() {
+        None => {}
+        Some("none") => metrics = None,
+        Some(level) if METRICS_LEVELS.contains(&level) => {}
+        Some(level) => problems.push(origins.problem(
+            &metrics_path("level"),
+            format!("unknown level {level:?}, expected none, basic, normal or detailed"),
+        )),
+    }
+    let health = admin_endpoint(
+        raw.health.and_then(|h| h.address),
+        DEFAULT_HEALTH_ADDRESS,
+        &["service", "health", "address"].map(str::to_owned),
+        origins,
+        problems,
+    );
     ServiceConfig {
+        metrics,
+        health,
         pipelines,
         shutdown_timeout: raw
             .shutdown_timeout
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
         log_level: log_level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
+    }
+}
+
+/// An admin listener's address: absent = the default, "" = off, otherwise
+/// `ip:port` or `localhost:port` (loopback, like the receivers).
+fn admin_endpoint(
+    value: Option<String>,
+    default: &str,
+    path: &[String],
+    origins: &Origins,
+    problems: &mut Vec<Problem>,
+) -> Option<AdminEndpoint> {
+    let configured = value.is_some();
+    let text = value.unwrap_or_else(|| default.to_owned());
+    if text.is_empty() {
+        return None;
+    }
+    let parsed = match text.strip_prefix("localhost:") {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
+            .ok(),
+        None => text.parse::<std::net::SocketAddr>().ok(),
+    };
+    match parsed {
+        Some(address) => Some(AdminEndpoint {
+            address,
+            configured,
+        }),
+        None => {
+            let message = format!(
+                "invalid address {text:?}: expected ip:port, e.g. {default}, or \"\" to turn it off"
+            );
+            problems.push(origins.problem(path, message));
+            None
+        }
     }
 }
 

@@ -51,10 +51,18 @@ fn service(config: &Config) -> Y {
     logs.insert("level".into(), service.log_level.as_str().into());
     let mut telemetry = Mapping::new();
     telemetry.insert("logs".into(), logs.into());
+    let address = |a: Option<super::AdminEndpoint>| {
+        let mut m = Mapping::new();
+        let text = a.map_or_else(String::new, |a| a.address.to_string());
+        m.insert("address".into(), text.into());
+        m
+    };
+    telemetry.insert("metrics".into(), address(service.metrics).into());
     let mut out = Mapping::new();
     let timeout = Duration(service.shutdown_timeout).to_string();
     out.insert("shutdown_timeout".into(), timeout.into());
     out.insert("telemetry".into(), telemetry.into());
+    out.insert("health".into(), address(service.health).into());
     out.insert("pipelines".into(), pipelines.into());
     out.into()
 }

@@ -18,6 +18,8 @@ mod source;
 pub mod units;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -32,6 +34,7 @@ use crate::Signal;
 use locate::KeyPath;
 use source::Origins;
 
+pub use decode::{DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS};
 pub use error::ConfigError;
 pub use load::{load, load_str};
 
@@ -60,6 +63,23 @@ pub struct ServiceConfig {
     pub shutdown_timeout: std::time::Duration,
     /// `service.telemetry.logs.level`, a tracing `EnvFilter` directive; default "info".
     pub log_level: String,
+    /// `service.telemetry.metrics.address`: ccpipe's own metrics in Prometheus
+    /// text on `/metrics`; default 127.0.0.1:8888; `None` when `address: ""`
+    /// or `level: none`.
+    pub metrics: Option<AdminEndpoint>,
+    /// `service.health.address`: `/healthz` and `/readyz`; default
+    /// 127.0.0.1:13133; `None` when `address: ""`.
+    pub health: Option<AdminEndpoint>,
+}
+
+/// Where one of ccpipe's own HTTP endpoints (metrics, health) listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminEndpoint {
+    pub address: std::net::SocketAddr,
+    /// Set in the config, rather than the default: failing to listen there is
+    /// then an error, while a taken default port (a second ccpipe on the same
+    /// machine) only warns.
+    pub configured: bool,
 }
 
 /// A pipeline id: `logs`, `metrics/local`, `traces/datadog`.

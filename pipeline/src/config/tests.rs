@@ -45,7 +45,7 @@ fn invalid_configs_give_exact_errors() {
         ),
         (
             "typo-service-key.yaml",
-            ":7: service.pipelinez: unknown field `pipelinez`, expected one of `pipelines`, `shutdown_timeout`, `telemetry`",
+            ":7: service.pipelinez: unknown field `pipelinez`, expected one of `pipelines`, `shutdown_timeout`, `telemetry`, `health`",
         ),
         (
             "typo-pipeline-key.yaml",
@@ -54,6 +54,22 @@ fn invalid_configs_give_exact_errors() {
         (
             "typo-telemetry-key.yaml",
             ":5: service.telemetry.logs.levle: unknown field `levle`, expected `level`",
+        ),
+        (
+            "bad-metrics-address.yaml",
+            ":6: service.telemetry.metrics.address: invalid address \"8888\": expected ip:port, e.g. 127.0.0.1:8888, or \"\" to turn it off",
+        ),
+        (
+            "bad-metrics-level.yaml",
+            ":6: service.telemetry.metrics.level: unknown level \"verbose\", expected none, basic, normal or detailed",
+        ),
+        (
+            "bad-health-address.yaml",
+            ":5: service.health.address: invalid address \"http://127.0.0.1:13133\": expected ip:port, e.g. 127.0.0.1:13133, or \"\" to turn it off",
+        ),
+        (
+            "typo-health-key.yaml",
+            ":5: service.health.adress: unknown field `adress`, expected `address`",
         ),
         (
             "missing-exporter-ref.yaml",
@@ -194,6 +210,25 @@ fn ok_minimal_takes_defaults() {
     }
     let debug: Debug = config.exporters[&id("debug")].parse().unwrap();
     assert_eq!(debug, Debug::default());
+}
+
+#[test]
+fn own_endpoints_default_to_loopback_and_can_move_or_turn_off() {
+    let endpoint = |address: &str, configured| {
+        Some(AdminEndpoint {
+            address: address.parse().unwrap(),
+            configured,
+        })
+    };
+    let config = load_file("ok-minimal.yaml").unwrap();
+    assert_eq!(config.service.metrics, endpoint("127.0.0.1:8888", false));
+    assert_eq!(config.service.health, endpoint("127.0.0.1:13133", false));
+    let config = load_file("ok-telemetry.yaml").unwrap();
+    assert_eq!(config.service.metrics, endpoint("0.0.0.0:9999", true));
+    assert_eq!(config.service.health, endpoint("127.0.0.1:0", true));
+    let config = load_file("telemetry-off.yaml").unwrap();
+    assert_eq!(config.service.metrics, None);
+    assert_eq!(config.service.health, None);
 }
 
 #[test]
@@ -475,6 +510,10 @@ service:
   telemetry:
     logs:
       level: info
+    metrics:
+      address: 127.0.0.1:8888
+  health:
+    address: 127.0.0.1:13133
   pipelines:
     logs:
       receivers:
@@ -490,11 +529,24 @@ service:
 fn masked_yaml_of_the_default_config_loads_again() {
     let config = load(&[]).unwrap();
     let again = load_str("printed.yaml", &config.to_masked_yaml()).unwrap();
-    assert_eq!(again.service, config.service);
+    // Printed, the defaults become explicit settings.
+    let explicit = |e: Option<AdminEndpoint>| {
+        e.map(|e| AdminEndpoint {
+            configured: true,
+            ..e
+        })
+    };
+    let mut expected = config.service.clone();
+    expected.metrics = explicit(expected.metrics);
+    expected.health = explicit(expected.health);
+    assert_eq!(again.service, expected);
     assert_eq!(
         again.exporters.keys().collect::<Vec<_>>(),
         config.exporters.keys().collect::<Vec<_>>()
     );
+    let off = load_file("telemetry-off.yaml").unwrap();
+    let again = load_str("printed.yaml", &off.to_masked_yaml()).unwrap();
+    assert_eq!((again.service.metrics, again.service.health), (None, None));
 }
 
 #[test]

@@ -10,6 +10,9 @@
 //!       http: { endpoint: 127.0.0.1:4318, max_request_body_size: 20MiB,
 //!               logs_url_path: /v1/logs, metrics_url_path: /v1/metrics, traces_url_path: /v1/traces }
 //!     backpressure_wait: 100ms
+//!     max_connections: 1024            # per listener
+//!     auth: { bearer_token: ${env:CCPIPE_TOKEN} }
+//!     tls: { cert_file: cert.pem, key_file: key.pem, client_ca_file: ca.pem }
 //! ```
 //! A protocol is enabled when its key is present; `grpc:` with no value
 //! enables it with the defaults.
@@ -22,8 +25,10 @@ use ccpipe_pipeline::config::units::{ByteSize, Duration};
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use serde::{Deserialize, Deserializer};
 
+use super::conn::DEFAULT_MAX_CONNECTIONS;
 use super::grpc::GrpcSettings;
 use super::http::HttpSettings;
+use super::security::{BearerToken, TlsFiles};
 
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
 pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
@@ -43,6 +48,32 @@ pub struct OtlpConfig {
     /// is answered 503 / UNAVAILABLE.
     #[serde(default = "default_backpressure_wait")]
     pub backpressure_wait: Duration,
+    /// Connections open at once on each listener; more wait in the backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Clients must send this bearer token.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Serve both protocols over TLS.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `auth`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub bearer_token: String,
+}
+
+/// `tls`: PEM files; `client_ca_file` turns on mutual TLS.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: String,
+    pub key_file: String,
+    #[serde(default)]
+    pub client_ca_file: Option<String>,
 }
 
 /// `protocols`: each present key enables that protocol.
@@ -106,6 +137,10 @@ fn default_backpressure_wait() -> Duration {
     Duration(DEFAULT_BACKPRESSURE_WAIT)
 }
 
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
+}
+
 /// A present key enables its protocol; a null value means "with defaults".
 fn enabled<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
@@ -145,6 +180,9 @@ pub struct Settings {
     pub grpc: Option<(Endpoint, GrpcSettings)>,
     pub http: Option<(Endpoint, HttpSettings)>,
     pub backpressure_wait: std::time::Duration,
+    pub max_connections: usize,
+    pub auth: Option<BearerToken>,
+    pub tls: Option<TlsFiles>,
 }
 
 impl OtlpConfig {
@@ -172,10 +210,56 @@ impl OtlpConfig {
                 ));
             }
         }
+        if self.max_connections == 0 {
+            return Err(invalid("max_connections", "must be greater than 0"));
+        }
+        let auth = match &self.auth {
+            None => None,
+            Some(AuthConfig { bearer_token }) => {
+                if bearer_token.trim().is_empty() {
+                    return Err(invalid(
+                        "auth.bearer_token",
+                        "must not be empty (is the environment variable set?)",
+                    ));
+                }
+                if bearer_token.trim() != bearer_token
+                    || !bearer_token.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(invalid(
+                        "auth.bearer_token",
+                        "must be printable ASCII without spaces",
+                    ));
+                }
+                Some(BearerToken::new(bearer_token))
+            }
+        };
+        let tls = match &self.tls {
+            None => None,
+            Some(t) => {
+                let files = [
+                    ("tls.cert_file", Some(&t.cert_file)),
+                    ("tls.key_file", Some(&t.key_file)),
+                    ("tls.client_ca_file", t.client_ca_file.as_ref()),
+                ];
+                for (key, file) in files {
+                    if file.is_some_and(|f| f.trim().is_empty()) {
+                        return Err(invalid(key, "must not be empty"));
+                    }
+                }
+                Some(TlsFiles {
+                    cert_file: t.cert_file.clone().into(),
+                    key_file: t.key_file.clone().into(),
+                    client_ca_file: t.client_ca_file.clone().map(Into::into),
+                })
+            }
+        };
         Ok(Settings {
             grpc,
             http,
             backpressure_wait: self.backpressure_wait.0,
+            max_connections: self.max_connections,
+            auth,
+            tls,
         })
     }
 }

@@ -28,14 +28,14 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tokio::net::TcpListener;
 use tonic::body::Body;
 use tonic::codec::{CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::server::{Grpc, NamedService, UnaryService};
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
 
-use super::{Sink, Transport};
+use super::conn::{Acceptor, Conn};
+use super::{Sink, Transport, UNAUTHENTICATED};
 
 /// What the gRPC server needs beyond its listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,13 +52,13 @@ pub const ACCEPT_ENCODING: &str = "gzip,identity";
 /// Serves the logs, metrics and traces `Export` services on `listener` until
 /// `shutdown` fires, then lets in-flight calls finish.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Acceptor>,
     settings: GrpcSettings,
     sink: Arc<Sink>,
     shutdown: Shutdown,
 ) -> Result<(), String> {
     let max = settings.max_recv_msg_size;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = incoming(listener.into(), shutdown.clone());
     tonic::transport::Server::builder()
         .max_concurrent_streams(settings.max_concurrent_streams)
         .add_service(ExportService::<ExportLogsServiceRequest>::new(
@@ -73,6 +73,27 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
         .map_err(|e| format!("gRPC server failed: {e}"))
+}
+
+/// The connections for tonic: accepted under the connection limit and
+/// handshaken (TLS) in their own tasks, so one slow client does not hold up
+/// the others. Ends when `shutdown` fires, closing the port.
+fn incoming(acceptor: Acceptor, shutdown: Shutdown) -> ReceiverStream<std::io::Result<Conn>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(pending) = acceptor.accept("grpc", &shutdown).await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match pending.establish().await {
+                    Ok(conn) => {
+                        let _ = tx.send(Ok(conn)).await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "OTLP/gRPC: TLS handshake failed"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
 }
 
 /// One OTLP export request type and its service.
@@ -156,7 +177,10 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
         let sink = self.sink.clone();
         let max = self.max_recv_msg_size;
         Box::pin(async move {
-            let mut response = if req.uri().path() == R::PATH {
+            let mut response = if !sink.admits(req.headers().get("authorization"), Transport::Grpc)
+            {
+                Status::unauthenticated(UNAUTHENTICATED).into_http()
+            } else if req.uri().path() == R::PATH {
                 let mut grpc = Grpc::new(ProstCodec::<R>(PhantomData))
                     .accept_compressed(CompressionEncoding::Gzip)
                     .max_decoding_message_size(max);

@@ -12,10 +12,15 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::conn::Acceptor;
+use super::decode::{self, DecodeError, Encoding, Format};
+use super::{Sink, Transport, UNAUTHENTICATED};
 use bytes::{Buf, Bytes};
 use ccpipe_pipeline::outputs::Refused;
 use ccpipe_pipeline::{Shutdown, Signal};
-use http::header::{ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
@@ -23,10 +28,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-
-use super::decode::{self, DecodeError, Encoding, Format};
-use super::{Sink, Transport};
 
 /// What the HTTP server needs beyond its listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,56 +62,54 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const INLINE_DECODE_MAX: usize = 128 * 1024;
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "1";
-/// Pause after a failed `accept` (e.g. out of file descriptors).
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// HTTP/2 streams per connection on the HTTP port.
+const MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// Serves OTLP/HTTP on `listener` until `shutdown` fires, then stops
 /// accepting and lets in-flight requests finish (idle connections close).
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Acceptor>,
     settings: HttpSettings,
     sink: Arc<Sink>,
     shutdown: Shutdown,
 ) -> Result<(), String> {
+    let acceptor: Acceptor = listener.into();
     let handler = Arc::new(Handler { settings, sink });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
-    loop {
-        let stream = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "OTLP/HTTP: cannot accept a connection");
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some(incoming) = acceptor.accept("http", &shutdown).await {
         let handler = handler.clone();
-        let service = service_fn(move |req| {
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handler.answer(req).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = match incoming.establish().await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::debug!(error = %e, "OTLP/HTTP: TLS handshake failed");
+                    return;
+                }
+            };
+            let service = service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler.answer(req).await) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "OTLP/HTTP connection ended with an error");
             }
         });
     }
     // Close the port now, then wait for the open connections.
-    drop(listener);
+    drop(acceptor);
     graceful.shutdown().await;
     Ok(())
 }
@@ -137,6 +136,19 @@ impl Handler {
         http1: bool,
     ) -> Reply {
         let limit = self.settings.max_request_body_size;
+        if !self
+            .sink
+            .admits(headers.get(AUTHORIZATION), Transport::Http)
+        {
+            let mut reply = Reply::error(
+                content_type(headers),
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                UNAUTHENTICATED,
+            );
+            reply.www_authenticate = true;
+            return reply.after_draining(body, limit, http1).await;
+        }
         let Some(signal) = self.settings.route(path) else {
             let s = &self.settings;
             let msg = format!(
@@ -341,6 +353,7 @@ enum Code {
     Unimplemented = 12,
     Internal = 13,
     Unavailable = 14,
+    Unauthenticated = 16,
 }
 
 /// `google.rpc.Status`, the body of an OTLP/HTTP error answer.
@@ -367,6 +380,7 @@ struct Reply {
     error: Option<(Code, String)>,
     allow_post: bool,
     retry_after: bool,
+    www_authenticate: bool,
     close: bool,
 }
 
@@ -378,6 +392,7 @@ impl Reply {
             error: None,
             allow_post: false,
             retry_after: false,
+            www_authenticate: false,
             close: false,
         }
     }
@@ -394,6 +409,7 @@ impl Reply {
             error: Some((code, message.to_string())),
             allow_post: false,
             retry_after: false,
+            www_authenticate: false,
             close: false,
         }
     }
@@ -468,6 +484,9 @@ impl Reply {
         }
         if self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        if self.www_authenticate {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if self.close && http1 {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));

@@ -9,9 +9,11 @@
 //! the config; this file binds the sockets and runs both servers.
 
 pub mod config;
-mod decode;
+pub mod conn;
+pub mod decode;
 pub mod grpc;
 pub mod http;
+pub mod security;
 #[cfg(test)]
 mod tests;
 
@@ -19,16 +21,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, Refused};
 use ccpipe_pipeline::payload::Payload;
-use ccpipe_pipeline::telemetry::{RECEIVER_ACCEPTED_ITEMS, RECEIVER_REFUSED_ITEMS};
+use ccpipe_pipeline::telemetry;
 use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown, Signal};
 use metrics::SharedString;
 use tokio::net::TcpListener;
 
 use config::{Endpoint, Host, Settings};
+use conn::Acceptor;
 use grpc::GrpcSettings;
 use http::HttpSettings;
+use security::BearerToken;
 
 /// Which server a batch came in through (the `transport` metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +57,12 @@ pub struct Sink {
     receiver: SharedString,
     outputs: Outputs,
     wait: Duration,
+    auth: Option<BearerToken>,
 }
+
+/// The message of a 401 / UNAUTHENTICATED answer. It never says what the
+/// client sent.
+pub const UNAUTHENTICATED: &str = "missing or invalid bearer token";
 
 impl Sink {
     pub fn new(receiver: &ComponentId, outputs: Outputs, backpressure_wait: Duration) -> Sink {
@@ -60,7 +70,36 @@ impl Sink {
             receiver: SharedString::from_shared(Arc::from(receiver.to_string())),
             outputs,
             wait: backpressure_wait,
+            auth: None,
         }
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every request.
+    pub fn with_auth(mut self, token: Option<BearerToken>) -> Sink {
+        self.auth = token;
+        self
+    }
+
+    /// True when no token is required or `authorization` carries it; a
+    /// refusal is counted.
+    pub fn admits(
+        &self,
+        authorization: Option<&::http::HeaderValue>,
+        transport: Transport,
+    ) -> bool {
+        let Some(token) = &self.auth else {
+            return true;
+        };
+        if token.admits(authorization) {
+            return true;
+        }
+        metrics::counter!(
+            telemetry::RECEIVER_UNAUTHENTICATED,
+            "receiver" => self.receiver.clone(),
+            "transport" => transport.as_str(),
+        )
+        .increment(1);
+        false
     }
 
     /// Sends one decoded request to every pipeline of its signal, counting
@@ -78,22 +117,27 @@ impl Sink {
         let result = self.outputs.send(batch, self.wait).await;
         match &result {
             Ok(()) => metrics::counter!(
-                RECEIVER_ACCEPTED_ITEMS,
+                telemetry::receiver_accepted(signal),
                 "receiver" => self.receiver.clone(),
-                "signal" => signal.as_str(),
                 "transport" => transport.as_str(),
             )
             .increment(items),
-            Err(refused) => self.count_refused(signal, refusal_reason(refused), items),
+            Err(refused) => self.count_refused(signal, transport, refusal_reason(refused), items),
         }
         result
     }
 
-    fn count_refused(&self, signal: Signal, reason: &'static str, items: u64) {
+    fn count_refused(
+        &self,
+        signal: Signal,
+        transport: Transport,
+        reason: &'static str,
+        items: u64,
+    ) {
         metrics::counter!(
-            RECEIVER_REFUSED_ITEMS,
+            telemetry::receiver_refused(signal),
             "receiver" => self.receiver.clone(),
-            "signal" => signal.as_str(),
+            "transport" => transport.as_str(),
             "reason" => reason,
         )
         .increment(items);
@@ -112,32 +156,68 @@ fn refusal_reason(refused: &Refused) -> &'static str {
 /// The receiver once its sockets are bound.
 pub struct OtlpReceiver {
     id: ComponentId,
-    grpc: Option<(TcpListener, GrpcSettings)>,
-    http: Option<(TcpListener, HttpSettings)>,
+    grpc: Option<(Acceptor, GrpcSettings)>,
+    http: Option<(Acceptor, HttpSettings)>,
     sink: Arc<Sink>,
 }
 
 impl OtlpReceiver {
     /// Binds the enabled protocols' endpoints.
+    /// Sockets come from `listeners`, which hands back the ones a previous
+    /// graph bound at the same address (see [`Listeners`]).
     pub async fn bind(
         id: &ComponentId,
         settings: Settings,
         outputs: Outputs,
+        listeners: &Listeners,
     ) -> Result<OtlpReceiver, BuildError> {
         let fail = |msg: String| BuildError::new(Kind::Receiver, id, msg);
+        // Read the certificates before binding anything.
+        let tls = |alpn: &[&[u8]]| match &settings.tls {
+            Some(files) => files.server_config(alpn).map(Some).map_err(fail),
+            None => Ok(None),
+        };
+        let grpc_tls = tls(&[b"h2"])?;
+        let http_tls = tls(&[b"h2", b"http/1.1"])?;
+        let exposed = match (settings.tls.is_some(), settings.auth.is_some()) {
+            (true, true) => None,
+            (true, false) => Some("without authentication"),
+            (false, true) => Some("without TLS: the bearer token crosses the network in clear"),
+            (false, false) => Some("without TLS or authentication"),
+        };
+        let max = settings.max_connections;
         let grpc = match settings.grpc {
-            Some((endpoint, s)) => Some((listen(id, "grpc", &endpoint).await.map_err(fail)?, s)),
+            Some((endpoint, s)) => Some((
+                Acceptor::new(
+                    listen(id, "grpc", &endpoint, listeners, exposed)
+                        .await
+                        .map_err(fail)?,
+                    grpc_tls,
+                    max,
+                ),
+                s,
+            )),
             None => None,
         };
         let http = match settings.http {
-            Some((endpoint, s)) => Some((listen(id, "http", &endpoint).await.map_err(fail)?, s)),
+            Some((endpoint, s)) => Some((
+                Acceptor::new(
+                    listen(id, "http", &endpoint, listeners, exposed)
+                        .await
+                        .map_err(fail)?,
+                    http_tls,
+                    max,
+                ),
+                s,
+            )),
             None => None,
         };
+        let sink = Sink::new(id, outputs, settings.backpressure_wait).with_auth(settings.auth);
         Ok(OtlpReceiver {
             id: id.clone(),
             grpc,
             http,
-            sink: Arc::new(Sink::new(id, outputs, settings.backpressure_wait)),
+            sink: Arc::new(sink),
         })
     }
 }
@@ -147,6 +227,8 @@ async fn listen(
     id: &ComponentId,
     protocol: &str,
     endpoint: &Endpoint,
+    listeners: &Listeners,
+    exposed: Option<&str>,
 ) -> Result<TcpListener, String> {
     let addrs: Vec<SocketAddr> = match &endpoint.host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, endpoint.port)],
@@ -161,16 +243,16 @@ async fn listen(
     };
     let mut last_error = None;
     for addr in addrs {
-        match TcpListener::bind(addr).await {
+        match listeners.bind(&format!("{id}/{protocol}"), addr) {
             Ok(listener) => {
-                if !addr.ip().is_loopback() {
-                    tracing::warn!(
+                match exposed {
+                    Some(without) if !addr.ip().is_loopback() => tracing::warn!(
                         receiver = %id,
                         protocol,
                         address = %addr,
-                        "listening on a non-loopback address: reachable from the network, \
-                         without TLS or authentication"
-                    );
+                        "listening on a non-loopback address: reachable from the network, {without}"
+                    ),
+                    _ => {}
                 }
                 return Ok(listener);
             }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ccpipe_pipeline::payload::Encoded;
-use ccpipe_pipeline::telemetry::RECEIVER_ACCEPTED_ITEMS;
+use ccpipe_pipeline::telemetry;
 use ccpipe_pipeline::{Batch, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -150,7 +150,11 @@ async fn replay_http(variant: &str, content_type: &str, encoding: Option<&str>, 
     assert!(queues.all_empty(), "one batch per request");
     let receiver = format!("otlp/{name}");
     let labels = [("receiver", receiver.as_str()), ("transport", "http")];
-    assert_eq!(counter(RECEIVER_ACCEPTED_ITEMS, &labels), items);
+    let accepted: u64 = Signal::ALL
+        .iter()
+        .map(|s| counter(telemetry::receiver_accepted(*s), &labels))
+        .sum();
+    assert_eq!(accepted, items);
     server.stop().await;
 }
 
@@ -253,7 +257,11 @@ async fn replay_grpc(variant: &str, gzip: bool) {
     assert!(queues.all_empty());
     let receiver = format!("otlp/{name}");
     let labels = [("receiver", receiver.as_str()), ("transport", "grpc")];
-    assert_eq!(counter(RECEIVER_ACCEPTED_ITEMS, &labels), items);
+    let accepted: u64 = Signal::ALL
+        .iter()
+        .map(|s| counter(telemetry::receiver_accepted(*s), &labels))
+        .sum();
+    assert_eq!(accepted, items);
     server.stop().await;
 }
 

@@ -9,11 +9,12 @@ use ccpipe_pipeline::config::{load_str, ComponentConfig};
 use crate::otlp::config::{from_component, Endpoint, Host, Settings};
 use crate::otlp::grpc::GrpcSettings;
 use crate::otlp::http::HttpSettings;
+use crate::otlp::security::{BearerToken, TlsFiles};
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/otlp");
 
 enum Expect {
-    Ok(Settings),
+    Ok(Box<Settings>),
     Err(&'static str),
 }
 
@@ -44,15 +45,18 @@ fn table() -> Vec<(&'static str, Expect)> {
     vec![
         (
             "defaults.yaml",
-            Ok(Settings {
+            Ok(Box::new(Settings {
                 grpc: Some(default_grpc()),
                 http: Some(default_http()),
                 backpressure_wait: Duration::from_millis(100),
-            }),
+                max_connections: 1024,
+                auth: None,
+                tls: None,
+            })),
         ),
         (
             "full.yaml",
-            Ok(Settings {
+            Ok(Box::new(Settings {
                 grpc: Some((
                     Endpoint {
                         host: Host::Name("localhost".to_owned()),
@@ -73,15 +77,25 @@ fn table() -> Vec<(&'static str, Expect)> {
                     },
                 )),
                 backpressure_wait: Duration::from_millis(250),
-            }),
+                max_connections: 64,
+                auth: Some(BearerToken::new("s3cr3t-t0ken")),
+                tls: Some(TlsFiles {
+                    cert_file: "/etc/ccpipe/cert.pem".into(),
+                    key_file: "/etc/ccpipe/key.pem".into(),
+                    client_ca_file: Some("/etc/ccpipe/ca.pem".into()),
+                }),
+            })),
         ),
         (
             "only_http.yaml",
-            Ok(Settings {
+            Ok(Box::new(Settings {
                 grpc: None,
                 http: Some((ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), super::http_settings(20 << 20))),
                 backpressure_wait: Duration::from_millis(100),
-            }),
+                max_connections: 1024,
+                auth: None,
+                tls: None,
+            })),
         ),
         (
             "no_protocols.yaml",
@@ -133,7 +147,31 @@ fn table() -> Vec<(&'static str, Expect)> {
         ),
         (
             "typo_top_key.yaml",
-            Err("typo_top_key.yaml:5: receivers.otlp.backpresure_wait: unknown field `backpresure_wait`, expected `protocols` or `backpressure_wait`"),
+            Err("typo_top_key.yaml:5: receivers.otlp.backpresure_wait: unknown field `backpresure_wait`, expected one of `protocols`, `backpressure_wait`, `max_connections`, `auth`, `tls`"),
+        ),
+        (
+            "auth_empty_token.yaml",
+            Err("auth_empty_token.yaml:5: receivers.otlp.auth.bearer_token: must not be empty (is the environment variable set?)"),
+        ),
+        (
+            "auth_token_spaces.yaml",
+            Err("auth_token_spaces.yaml:5: receivers.otlp.auth.bearer_token: must be printable ASCII without spaces"),
+        ),
+        (
+            "auth_typo.yaml",
+            Err("auth_typo.yaml:5: receivers.otlp.auth.token: unknown field `token`, expected `bearer_token`"),
+        ),
+        (
+            "tls_no_key.yaml",
+            Err("tls_no_key.yaml:4: receivers.otlp.tls: missing field `key_file`"),
+        ),
+        (
+            "tls_empty_ca.yaml",
+            Err("tls_empty_ca.yaml:7: receivers.otlp.tls.client_ca_file: must not be empty"),
+        ),
+        (
+            "zero_connections.yaml",
+            Err("zero_connections.yaml:4: receivers.otlp.max_connections: must be greater than 0"),
         ),
         (
             "bad_duration.yaml",
@@ -182,7 +220,7 @@ fn testdata_table() {
             Expect::Ok(settings) => {
                 assert_eq!(validated, Ok(()), "{file}");
                 let resolved = from_component(&cfg).unwrap();
-                assert_eq!(&resolved, settings, "{file}");
+                assert_eq!(&resolved, settings.as_ref(), "{file}");
             }
             Expect::Err(message) => match validated {
                 Err(actual) if actual == *message => {}

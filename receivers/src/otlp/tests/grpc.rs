@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut};
-use ccpipe_pipeline::telemetry::RECEIVER_REFUSED_ITEMS;
+use ccpipe_pipeline::telemetry::receiver_refused;
 use ccpipe_pipeline::Signal;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -225,7 +225,7 @@ async fn signal_without_a_pipeline_is_unimplemented() {
         ("receiver", "otlp/grpc-no-traces"),
         ("reason", "no_pipeline"),
     ];
-    assert_eq!(counter(RECEIVER_REFUSED_ITEMS, &labels), 12);
+    assert_eq!(counter(receiver_refused(Signal::Traces), &labels), 12);
     assert!(queues.all_empty());
     server.stop().await;
 }
@@ -242,9 +242,9 @@ async fn full_queue_is_unavailable() {
     let labels = [
         ("receiver", "otlp/grpc-busy"),
         ("reason", "busy"),
-        ("signal", "logs"),
+        ("transport", "grpc"),
     ];
-    assert_eq!(counter(RECEIVER_REFUSED_ITEMS, &labels), 10);
+    assert_eq!(counter(receiver_refused(Signal::Logs), &labels), 10);
     queues.take(Signal::Logs);
     client
         .export(logs_request())

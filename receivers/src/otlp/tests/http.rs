@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ccpipe_pipeline::telemetry::RECEIVER_REFUSED_ITEMS;
+use ccpipe_pipeline::telemetry::receiver_refused;
 use ccpipe_pipeline::{Batch, Signal};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -363,9 +363,9 @@ async fn signal_without_a_pipeline_is_404() {
     let labels = [
         ("receiver", "otlp/no-traces"),
         ("reason", "no_pipeline"),
-        ("signal", "traces"),
+        ("transport", "http"),
     ];
-    assert_eq!(counter(RECEIVER_REFUSED_ITEMS, &labels), 12);
+    assert_eq!(counter(receiver_refused(Signal::Traces), &labels), 12);
     assert_still_usable(&mut client, &queues).await;
     server.stop().await;
 }
@@ -399,7 +399,7 @@ async fn full_queue_is_503_with_retry_after() {
     assert_eq!(status["code"], 14, "UNAVAILABLE");
     assert_eq!(status["message"], "pipeline \"logs\" is busy; retry later");
     let labels = [("receiver", "otlp/busy"), ("reason", "busy")];
-    assert_eq!(counter(RECEIVER_REFUSED_ITEMS, &labels), 9);
+    assert_eq!(counter(receiver_refused(Signal::Logs), &labels), 9);
     // Once there is room again, the retry goes through on the same connection.
     assert_eq!(queues.take(Signal::Logs).item_count(), 13);
     assert_still_usable(&mut client, &queues).await;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use ccpipe_pipeline::config::load_str;
+use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::{Receiver, Shutdown, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -23,10 +24,18 @@ fn logs_bin() -> Vec<u8> {
 
 /// Builds `receivers.otlp` from YAML through the registry, as the service does.
 async fn build(yaml: &str, outputs: ccpipe_pipeline::outputs::Outputs) -> Box<dyn Receiver> {
+    build_in(yaml, outputs, &Listeners::new()).await
+}
+
+async fn build_in(
+    yaml: &str,
+    outputs: ccpipe_pipeline::outputs::Outputs,
+    listeners: &Listeners,
+) -> Box<dyn Receiver> {
     let config = load_str("test.yaml", &with_pipeline(yaml)).unwrap();
     let cfg = config.receivers.values().next().unwrap();
     crate::validate(cfg).unwrap();
-    match crate::build(cfg, outputs).await {
+    match crate::build(cfg, outputs, listeners).await {
         Ok(receiver) => receiver,
         Err(e) => panic!("{e}"),
     }
@@ -99,7 +108,7 @@ async fn a_port_in_use_is_a_build_error() {
     );
     let config = load_str("test.yaml", &with_pipeline(&yaml)).unwrap();
     let cfg = config.receivers.values().next().unwrap();
-    let error = crate::build(cfg, outputs(&Signal::ALL, 1).0)
+    let error = crate::build(cfg, outputs(&Signal::ALL, 1).0, &Listeners::new())
         .await
         .err()
         .expect("the port is taken");
@@ -176,4 +185,39 @@ async fn in_flight_grpc_call_completes_during_shutdown() {
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(queues.take(Signal::Logs).item_count(), 10);
     stops_in_time(task).await;
+}
+
+/// Reload: the receiver of the next graph takes over the sockets of the old
+/// one. A connection made after the old receiver stopped and before the new
+/// one runs waits in the backlog and is served by the new receiver.
+#[tokio::test]
+async fn a_rebuilt_receiver_keeps_the_sockets_open() {
+    let first = Listeners::new();
+    let (old_outputs, old_queues) = outputs(&Signal::ALL, 4);
+    let old = build_in(BOTH_ON_PORT_0, old_outputs, &first).await;
+    let addrs = old.local_addrs();
+    let old_shutdown = Shutdown::new();
+    let old_task = tokio::spawn(old.run(old_shutdown.clone()));
+
+    let next = first.successor().unwrap();
+    let (new_outputs, new_queues) = outputs(&Signal::ALL, 4);
+    let new = build_in(BOTH_ON_PORT_0, new_outputs, &next).await;
+    next.release_unclaimed();
+    assert_eq!(new.local_addrs(), addrs, "same sockets");
+    assert_eq!(next.reused().len(), 2);
+
+    old_shutdown.cancel();
+    stops_in_time(old_task).await;
+    drop(first);
+    let mut client = H1::connect(addrs[1].1).await; // accepted by the kernel, queued
+    let new_shutdown = Shutdown::new();
+    let new_task = tokio::spawn(new.run(new_shutdown.clone()));
+    let answer = client
+        .post("/v1/logs", "application/x-protobuf", None, &logs_bin())
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(new_queues.take(Signal::Logs).item_count(), 13);
+    assert!(old_queues.all_empty(), "the old receiver got nothing");
+    new_shutdown.cancel();
+    stops_in_time(new_task).await;
 }

@@ -5,7 +5,9 @@ mod captures;
 mod config;
 mod grpc;
 mod http;
+mod inflate;
 mod lifecycle;
+mod security;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -60,6 +62,7 @@ pub(super) fn outputs(signals: &[Signal], capacity: usize) -> (Outputs, Queues) 
             PipelineInput {
                 pipeline,
                 sender: tx,
+                durable: None,
             },
         );
         rx.insert(signal, r);

@@ -1,0 +1,39 @@
+//! An OTLP/HTTP body as the receiver decodes it: gzip inflate with a limit,
+//! then the protobuf check or the JSON decoder. Never a panic, and never more
+//! than the limit inflated. The first byte picks signal, format and encoding.
+#![no_main]
+
+use bytes::Bytes;
+use ccpipe_pipeline::Signal;
+use ccpipe_receivers::otlp::decode::{decode, DecodeError, Encoding, Format};
+use libfuzzer_sys::fuzz_target;
+
+const LIMIT: usize = 1 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, bytes)) = data.split_first() else {
+        return;
+    };
+    let signal = Signal::ALL[pick as usize % 3];
+    let format = if pick & 4 == 0 {
+        Format::Protobuf
+    } else {
+        Format::Json
+    };
+    let encoding = if pick & 8 == 0 {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
+    match decode(
+        signal,
+        format,
+        encoding,
+        Bytes::copy_from_slice(bytes),
+        LIMIT,
+    ) {
+        Ok(payload) => assert_eq!(payload.signal(), signal),
+        Err(DecodeError::TooLarge { limit }) => assert_eq!(limit, LIMIT),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+});

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Seeds fuzz/corpus/<target>/ from the Claude Code captures: each request body
+# prefixed with the byte the targets read first (signal 0 logs, 1 metrics,
+# 2 traces; +4 JSON, +8 identity for http_body), and the shipped configs.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+captures=${CAPTURES:-$here/../../shared/claude-code/captures}
+mkdir -p "$here/corpus/wire_vs_prost" "$here/corpus/otlp_json" "$here/corpus/http_body" "$here/corpus/config_load"
+pick() { case "$1" in *logs*) echo 0 ;; *metrics*) echo 1 ;; *) echo 2 ;; esac; }
+for f in "$captures"/http-protobuf/otlp/*.bin; do
+    n=$(pick "$f"); b=$(basename "$f" .bin)
+    { printf "\\$(printf %o "$n")"; cat "$f"; } > "$here/corpus/wire_vs_prost/$b"
+    { printf "\\$(printf %o $((n + 8)))"; cat "$f"; } > "$here/corpus/http_body/$b"
+    { printf "\\$(printf %o "$n")"; gzip -c "$f"; } > "$here/corpus/http_body/$b.gz"
+done
+for f in "$captures"/http-json/otlp/*.json; do
+    case "$f" in *.headers.json|*.decoded.json) continue ;; esac
+    n=$(pick "$f"); b=$(basename "$f" .json)
+    { printf "\\$(printf %o "$n")"; cat "$f"; } > "$here/corpus/otlp_json/$b"
+    { printf "\\$(printf %o $((n + 12)))"; cat "$f"; } > "$here/corpus/http_body/$b.json"
+done
+cp "$here"/../configs/*.yaml "$here"/../pipeline/testdata/config/*.yaml "$here/corpus/config_load/"
+echo "seeded $(find "$here/corpus" -type f | wc -l) inputs"

@@ -1,0 +1,117 @@
+//! The HTTP body decoder on hostile bytes: random and mutated gzip never
+//! panics and never yields more than the limit (a gzip bomb stops at it).
+//! Deterministic and bounded, for CI; the open-ended version is
+//! `fuzz/fuzz_targets/http_body.rs`.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use ccpipe_pipeline::Signal;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use super::super::decode::{decode, DecodeError, Encoding, Format};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn capture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../shared/claude-code/captures/http-protobuf/otlp/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_limit() {
+    let bomb = gzip(&vec![0u8; 16 << 20]);
+    assert!(bomb.len() < 64 << 10);
+    let limit = 1 << 20;
+    let got = decode(
+        Signal::Logs,
+        Format::Protobuf,
+        Encoding::Gzip,
+        Bytes::from(bomb),
+        limit,
+    );
+    assert!(matches!(got, Err(DecodeError::TooLarge { limit: 1048576 })));
+}
+
+#[test]
+fn mutated_gzip_bodies_never_panic() {
+    let seeds = [
+        (Signal::Logs, gzip(&capture("0002-http-logs.bin"))),
+        (Signal::Traces, gzip(&capture("0003-http-traces.bin"))),
+        (Signal::Metrics, gzip(&capture("0001-http-metrics.bin"))),
+    ];
+    let mut rng = Rng(0x9A1F_5EED_0000_0001);
+    let (mut ok, mut bad) = (0, 0);
+    for round in 0..2000 {
+        let (signal, seed) = &seeds[round % seeds.len()];
+        let mut body = seed.clone();
+        for _ in 0..1 + rng.below(3) {
+            let at = rng.below(body.len());
+            match rng.below(3) {
+                0 => body[at] = rng.next() as u8,
+                1 => body.truncate(at.max(1)),
+                _ => {
+                    let end = (at + 1 + rng.below(32)).min(body.len());
+                    let copy = body[at..end].to_vec();
+                    body.splice(at..at, copy);
+                }
+            }
+        }
+        let limit = 1 + rng.below(64 << 10);
+        let result = std::panic::catch_unwind(|| {
+            decode(
+                *signal,
+                Format::Protobuf,
+                Encoding::Gzip,
+                Bytes::from(body.clone()),
+                limit,
+            )
+        });
+        match result.unwrap_or_else(|_| panic!("panicked on round {round}")) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                bad += 1;
+            }
+        }
+    }
+    assert!(bad > 0, "ok {ok}, bad {bad}");
+    // Random bytes: never a panic.
+    for _ in 0..2000 {
+        let len = rng.below(256);
+        let mut body: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if rng.below(2) == 0 && body.len() > 2 {
+            body[0] = 0x1f;
+            body[1] = 0x8b;
+        }
+        let _ = decode(
+            Signal::Logs,
+            Format::Json,
+            Encoding::Gzip,
+            Bytes::from(body),
+            1 << 16,
+        );
+    }
+}
