@@ -1,11 +1,13 @@
 //! `ccpipe`: run a pipeline from config, or check and print a config.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use ccpipe::reload::Supervisor;
 use ccpipe::Service;
 use ccpipe_pipeline::config::{self, Config};
+use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::Shutdown;
 use clap::{Parser, Subcommand};
 
@@ -22,6 +24,11 @@ struct Cli {
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
     config: Vec<PathBuf>,
 
+    /// Write the process id to this file while running (for `ccpipe reload
+    /// --pid-file`, init systems and containers); removed on exit.
+    #[arg(long, value_name = "PATH")]
+    pid_file: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -32,10 +39,41 @@ enum Command {
     Validate,
     /// Print the effective config after merging and ${env:…} expansion, secrets masked.
     PrintConfig,
+    /// Make a running ccpipe reload its config (sends SIGHUP). With --config,
+    /// those files are validated first and nothing is sent if they are invalid.
+    Reload(ReloadArgs),
+    /// Print the settings.json "env" block that points Claude Code at this
+    /// ccpipe; --write merges it into a file, --check explains a file.
+    ClaudeSettings(ccpipe::cli::claude_settings::Args),
+    /// Datadog helpers: `datadog dashboard push` creates or updates the dashboard.
+    Datadog(ccpipe::cli::DatadogArgs),
+    /// Ask a running ccpipe's health endpoint; exit 0 when healthy (or ready
+    /// with --ready), 1 otherwise. For container HEALTHCHECKs: no curl needed.
+    Healthcheck(ccpipe::health::CheckArgs),
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct ReloadArgs {
+    /// The process id of the running ccpipe.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// The file the running ccpipe was started with as --pid-file.
+    #[arg(long, value_name = "PATH")]
+    pid_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Reload(args)) = &cli.command {
+        return reload(&cli.config, args);
+    }
+    if let Some(Command::Datadog(args)) = &cli.command {
+        return ccpipe::cli::datadog(args);
+    }
+    if let Some(Command::Healthcheck(args)) = &cli.command {
+        return ccpipe::health::healthcheck(&cli.config, args);
+    }
     let config = match config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -49,7 +87,11 @@ fn main() -> ExitCode {
             print!("{}", config.to_masked_yaml());
             ExitCode::SUCCESS
         }
-        None => match run(&cli.config, config) {
+        Some(Command::Reload(_)) => unreachable!("handled before loading the config"),
+        Some(Command::Datadog(_)) => unreachable!("handled before loading the config"),
+        Some(Command::Healthcheck(_)) => unreachable!("handled before loading the config"),
+        Some(Command::ClaudeSettings(args)) => ccpipe::cli::claude_settings::run(args, &config),
+        None => match run(&cli.config, cli.pid_file.as_deref(), config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ccpipe: {e:#}");
@@ -84,7 +126,35 @@ fn validate(config: &Config) -> ExitCode {
     }
 }
 
-fn run(files: &[PathBuf], config: Config) -> anyhow::Result<()> {
+/// `ccpipe reload`: checks the given config files, if any, then sends SIGHUP.
+fn reload(files: &[PathBuf], args: &ReloadArgs) -> ExitCode {
+    if !files.is_empty() {
+        let checked = config::load(files)
+            .map_err(|e| e.to_string())
+            .and_then(|c| ccpipe::service::validate(&c).map_err(|e| e.join("\n")));
+        if let Err(e) = checked {
+            eprintln!("ccpipe: invalid config, not reloading:\n{e}");
+            return ExitCode::from(2);
+        }
+    }
+    let pid = match (args.pid, &args.pid_file) {
+        (Some(pid), _) => Ok(pid),
+        (None, Some(path)) => ccpipe::pidfile::read(path),
+        (None, None) => unreachable!("clap requires --pid or --pid-file"),
+    };
+    match pid.and_then(|pid| ccpipe::pidfile::send_reload(pid).map(|()| pid)) {
+        Ok(pid) => {
+            eprintln!("ccpipe: asked process {pid} to reload; its log says whether the new config was taken");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ccpipe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Result<()> {
     init_logging(&config.service.log_level);
     if let Err(errors) = ccpipe::service::validate(&config) {
         anyhow::bail!("invalid config:\n{}", errors.join("\n"));
@@ -98,11 +168,29 @@ fn run(files: &[PathBuf], config: Config) -> anyhow::Result<()> {
         // Handlers go in before the banner: whoever reads the banner may
         // signal at once, and must not hit the default (abrupt) action.
         let shutdown = Shutdown::new();
-        let (term, int) = install_signal_handlers()?;
-        tokio::spawn(wait_for_signal(term, int, shutdown.clone()));
-        let service = Service::build(&config).await?;
+        let signals = install_signal_handlers()?;
+        let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(wait_for_signal(signals, shutdown.clone(), reload_tx));
+        let _pid_file = pid_file
+            .map(ccpipe::pidfile::PidFile::create)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let listeners = Listeners::new();
+        // Metrics and health first: the recorder must be in before the
+        // graph registers its counters, and /healthz answers during startup.
+        let readiness = ccpipe::health::Readiness::new();
+        let admin = ccpipe::admin::start(&config.service, readiness.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let service = Service::build_with(&config, &listeners).await?;
         eprint!("{}", ccpipe::banner::render(files, &config, &service));
-        let summary = service.run(shutdown).await.map_err(anyhow::Error::msg)?;
+        eprint!("{}", admin.banner());
+        readiness.ready_until(&shutdown);
+        let supervisor = Supervisor::new(files.to_vec(), config, listeners);
+        let summary = supervisor
+            .run(service, shutdown, reloads)
+            .await
+            .map_err(anyhow::Error::msg)?;
         tracing::info!(
             sent = summary.items_sent,
             failed = summary.items_failed,
@@ -134,17 +222,36 @@ fn init_logging(level: &str) {
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-fn install_signal_handlers() -> anyhow::Result<(Signal, Signal)> {
-    let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    Ok((term, int))
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
 }
 
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-async fn wait_for_signal(mut term: Signal, mut int: Signal, shutdown: Shutdown) {
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+fn install_signal_handlers() -> anyhow::Result<Signals> {
+    Ok(Signals {
+        term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+    })
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM; asks for a reload on SIGHUP.
+async fn wait_for_signal(
+    mut s: Signals,
+    shutdown: Shutdown,
+    reload: tokio::sync::mpsc::UnboundedSender<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = s.term.recv() => tracing::info!("SIGTERM received"),
+            _ = s.int.recv() => tracing::info!("SIGINT received"),
+            _ = s.hup.recv() => {
+                let _ = reload.send(());
+                continue;
+            }
+        }
+        break;
     }
     shutdown.cancel();
 }

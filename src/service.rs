@@ -12,14 +12,23 @@ use ccpipe_pipeline::channel::{self, QueueSender};
 use ccpipe_pipeline::config::{Config, PipelineId};
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask};
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
+use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
 use ccpipe_pipeline::payload::Shared;
+use ccpipe_pipeline::wal::{self, ack::ack_queue, WalWriter};
 use ccpipe_pipeline::{BuildError, ComponentId, Kind, Receiver, Shutdown};
 use tokio::task::JoinHandle;
 
-/// Capacity of each pipeline's input queue, in requests. Small on purpose:
-/// the queue is a hand-off, not a buffer; exporter queues hold the backlog.
+/// Capacity of each pipeline's input queue, in requests and in bytes (as
+/// received, or ~3x that once decoded). Small on purpose: the queue is a
+/// hand-off, not a buffer; exporter queues hold the backlog.
 const PIPELINE_QUEUE: usize = 64;
+const PIPELINE_QUEUE_BYTES: usize = 8 << 20;
+
+/// Bytes each exporter's queue may hold besides its count limit, so a slow
+/// exporter backpressures long before memory grows (batches of thousands of
+/// decoded records are tens of MB each).
+const EXPORT_QUEUE_BYTES: usize = 16 << 20;
 
 /// How long export tasks get to finish after the shutdown deadline aborted them.
 const ABORT_GRACE: Duration = Duration::from_secs(2);
@@ -82,6 +91,13 @@ impl Service {
     /// Starts exporters and chains and binds the receivers. Must be called
     /// inside the tokio runtime.
     pub async fn build(config: &Config) -> Result<Service, BuildError> {
+        Service::build_with(config, &Listeners::new()).await
+    }
+
+    /// [`build`](Self::build), binding the receivers' sockets through
+    /// `listeners`: on reload, the successor of the running graph's pool,
+    /// so unchanged addresses keep their sockets.
+    pub async fn build_with(config: &Config, listeners: &Listeners) -> Result<Service, BuildError> {
         let abort = Shutdown::new();
         let used = |kind: Kind| -> Vec<ComponentId> {
             let mut ids: Vec<ComponentId> = config
@@ -102,10 +118,11 @@ impl Service {
         // 1. Exporters and their export tasks.
         let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Shared>, bool)> =
             BTreeMap::new();
+        let mut durable_inputs: BTreeMap<ComponentId, WalWriter> = BTreeMap::new();
         let mut export_tasks = Vec::new();
         for id in used(Kind::Exporter) {
             let cfg = &config.exporters[&id];
-            let built = ccpipe_exporters::build(cfg)?;
+            let mut built = ccpipe_exporters::build(cfg)?;
             let signals = built.exporter.signals();
             for (pid, p) in &config.service.pipelines {
                 if p.exporters.contains(&id) && !signals.contains(&pid.signal) {
@@ -119,8 +136,21 @@ impl Service {
                     ));
                 }
             }
+            if let Some(wal) = built.durable.take() {
+                // The queue is a log on disk (docs/durability.md).
+                let (writer, reader) = wal::open(&id.to_string(), wal).map_err(|e| {
+                    BuildError::new(Kind::Exporter, &id, format!("sending_queue.storage: {e}"))
+                })?;
+                let task =
+                    ExportTask::durable(id.to_string(), built.exporter, built.retry, abort.clone());
+                export_tasks.push((id.clone(), tokio::spawn(task.run_durable(reader))));
+                durable_inputs.insert(id, writer);
+                continue;
+            }
             let accepts_encoded = built.exporter.accepts_encoded();
-            let (tx, rx) = channel::export_queue(built.queue_size);
+            let (tx, rx) = channel::export_queue_bytes(built.queue_size, EXPORT_QUEUE_BYTES);
+            metrics::gauge!(ccpipe_pipeline::telemetry::EXPORTER_QUEUE_CAPACITY, "exporter" => id.to_string())
+                .set(built.queue_size as f64);
             let task = ExportTask::new(
                 id.to_string(),
                 built.exporter,
@@ -143,21 +173,40 @@ impl Service {
                     pid.signal,
                 )?);
             }
+            let durable: Vec<(String, WalWriter)> = p
+                .exporters
+                .iter()
+                .filter_map(|id| durable_inputs.get(id).map(|w| (id.to_string(), w.clone())))
+                .collect();
             let targets = p
                 .exporters
                 .iter()
+                .filter(|id| exporter_inputs.contains_key(*id))
                 .map(|id| ExporterInput {
                     exporter: id.to_string(),
                     sender: exporter_inputs[id].0.clone(),
                     accepts_encoded: exporter_inputs[id].1,
                 })
                 .collect();
-            let (tx, rx) = channel::bounded(PIPELINE_QUEUE);
-            let chain = Chain::new(
-                pid.to_string(),
-                stages,
-                Fanout::new(pid.to_string(), targets),
-            );
+            let (tx, rx) = channel::bounded_bytes(PIPELINE_QUEUE, PIPELINE_QUEUE_BYTES);
+            let (acks, chain) = match durable.is_empty() {
+                true => (
+                    None,
+                    Chain::new(
+                        pid.to_string(),
+                        stages,
+                        Fanout::new(pid.to_string(), targets),
+                    ),
+                ),
+                false => {
+                    let (acks, ack_rx) = ack_queue();
+                    let fanout = Fanout::new(pid.to_string(), targets).with_durable(durable);
+                    (
+                        Some(acks),
+                        Chain::new(pid.to_string(), stages, fanout).durable(ack_rx),
+                    )
+                }
+            };
             let handle = chain.spawn(rx).map_err(|e| BuildError {
                 message: format!("pipeline \"{pid}\": cannot start its thread: {e}"),
             })?;
@@ -168,6 +217,7 @@ impl Service {
                     PipelineInput {
                         pipeline: pid.to_string(),
                         sender: tx.clone(),
+                        durable: acks.clone(),
                     },
                 );
             }
@@ -175,12 +225,13 @@ impl Service {
         // Only the chains' fan-outs hold exporter senders now, and only the
         // receivers will hold pipeline senders: closing cascades on shutdown.
         drop(exporter_inputs);
+        drop(durable_inputs);
 
         // 3. Receivers last, so nothing is accepted before it can be delivered.
         let mut receivers = Vec::new();
         for id in used(Kind::Receiver) {
             let out = outputs.remove(&id).unwrap_or_default();
-            let receiver = ccpipe_receivers::build(&config.receivers[&id], out).await?;
+            let receiver = ccpipe_receivers::build(&config.receivers[&id], out, listeners).await?;
             receivers.push((id, receiver));
         }
 

@@ -186,3 +186,27 @@ fn agentless_datadog_in_a_traces_pipeline_is_a_config_error() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn unwritable_file_fails_at_startup_naming_the_exporter_and_path() {
+    let dir = temp_dir("unwritable");
+    // Under /proc no folder can be created, whoever runs the test (even root).
+    let cfg = write_config(
+        &dir,
+        "receivers: { otlp: { protocols: { http: { endpoint: \"127.0.0.1:0\" } } } }\nexporters: { file: { path: /proc/ccpipe-test/x.jsonl } }\nservice: { health: { address: \"\" }, telemetry: { metrics: { address: \"\" } }, pipelines: { logs: { receivers: [otlp], exporters: [file] } } }\n",
+    );
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exporter \"file\""), "{err}");
+    assert!(err.contains("/proc/ccpipe-test"), "{err}");
+    assert!(
+        !err.contains("listening:"),
+        "no banner before the failure: {err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -22,9 +22,15 @@ pub fn bin() -> &'static str {
 impl Ccpipe {
     /// Starts `ccpipe --config <config>` and waits for its banner.
     pub fn start(config: &Path) -> Ccpipe {
-        let mut child = Command::new(bin())
-            .arg("--config")
-            .arg(config)
+        let mut command = Command::new(bin());
+        command.arg("--config").arg(config);
+        Ccpipe::start_command(command)
+    }
+
+    /// Starts `command` (a ccpipe run, with its arguments and environment)
+    /// and waits for its banner.
+    pub fn start_command(mut command: Command) -> Ccpipe {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -75,6 +81,29 @@ impl Ccpipe {
             grpc,
             http,
             stderr,
+        }
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until stderr, past its first `from` bytes, contains
+    /// `needle`; returns the text from `from` on.
+    pub fn wait_for_stderr(&self, from: usize, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.stderr();
+            let tail = text.get(from..).unwrap_or_default();
+            if tail.contains(needle) {
+                return tail.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not on stderr after {timeout:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
