@@ -120,3 +120,25 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Checks a config table: `config` (loaded from `testdata/<type>/config.yaml`)
+/// lists exactly the ids of `cases`, and each validates to its expected
+/// result (the exact error, with file, line and key).
+pub fn assert_config_table(
+    config: &ccpipe_pipeline::config::Config,
+    cases: &[(&str, Result<(), &str>)],
+) {
+    let listed: Vec<String> = config.exporters.keys().map(|id| id.to_string()).collect();
+    let mut tested: Vec<&str> = cases.iter().map(|(id, _)| *id).collect();
+    tested.sort_unstable();
+    assert_eq!(listed, tested, "every testdata case has a row");
+    for (id, expected) in cases {
+        let id: ccpipe_pipeline::ComponentId = id.parse().unwrap();
+        let got = crate::validate(&config.exporters[&id]).map_err(|e| e.to_string());
+        assert_eq!(
+            got.as_ref().map_err(|e| e.as_str()),
+            expected.as_ref().map_err(|e| *e),
+            "case {id}"
+        );
+    }
+}

@@ -9,6 +9,7 @@ use ccpipe_pipeline::config::units;
 use serde::Deserialize;
 
 use crate::common::{Invalid, QueueConfig, RetryConfig};
+pub use crate::otlp_client::{Compression, Protocol};
 
 /// Datadog sites an API key can belong to.
 pub const SITES: &[&str] = &[
@@ -137,18 +138,6 @@ fn default_compression() -> String {
 
 fn default_site() -> String {
     "datadoghq.com".into()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Grpc,
-    HttpProtobuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    Gzip,
-    None,
 }
 
 /// Agent mode, validated. The endpoint is `scheme://host:port` with no path

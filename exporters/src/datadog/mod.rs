@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Signal};
 
-pub use agent::{AgentExporter, EXPORTER_REJECTED_ITEMS};
+pub use agent::AgentExporter;
 pub use config::{
     AgentSettings, ApiSettings, Compression, DatadogConfig, DatadogSettings, EnrichSettings, Mode,
     Protocol,
@@ -52,7 +52,7 @@ impl DatadogExporter {
     pub fn new(id: &str, settings: DatadogSettings) -> Result<Self, String> {
         let transport = match settings.mode {
             Mode::Agent(agent) => {
-                Transport::Agent(Box::new(AgentExporter::new(id, agent, settings.timeout)))
+                Transport::Agent(Box::new(AgentExporter::new(id, agent, settings.timeout)?))
             }
             Mode::Api(api) => Transport::Agentless(agentless_exporter(api, settings.timeout)?),
         };

@@ -2,35 +2,15 @@
 //! Agent (a tonic OTLP server and a hyper OTLP/HTTP intake on 127.0.0.1:0),
 //! driven through the pipeline's export task.
 
-use std::collections::VecDeque;
-use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ccpipe_pipeline::config::{self, ComponentConfig, Config};
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask, RetryPolicy};
 use ccpipe_pipeline::{Batch, ComponentId, ExportError, Exporter, Shutdown, Signal};
-use http_body_util::{BodyExt, Full};
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValueKind;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -39,13 +19,11 @@ use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumberV
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
-use prost::Message;
 use tokio::net::TcpListener;
-use tonic::codec::CompressionEncoding;
-use tonic::{Code, Status};
+use tonic::Code;
 
-use super::agent::{ProtoAny, ProtoDuration, RetryInfo, RpcStatus, RETRY_INFO_TYPE};
 use super::*;
+use crate::fake_otlp::{start_grpc, start_http, Answer};
 use crate::testutil::{captures, TESTDATA};
 
 // ---------------------------------------------------------------- config table
@@ -114,18 +92,7 @@ fn config_table() {
             Err("datadog.yaml:59: exporters.datadog/typo.agent.endpiont: unknown field `endpiont`, expected one of `endpoint`, `protocol`, `compression`"),
         ),
     ];
-    let listed: Vec<String> = config.exporters.keys().map(|id| id.to_string()).collect();
-    let mut tested: Vec<&str> = cases.iter().map(|(id, _)| *id).collect();
-    tested.sort_unstable();
-    assert_eq!(listed, tested, "every testdata case has a row");
-    for (id, expected) in cases {
-        let got = crate::validate(component(&config, id)).map_err(|e| e.to_string());
-        assert_eq!(
-            got.as_ref().map_err(|e| e.as_str()),
-            expected.as_ref().map_err(|e| *e),
-            "case {id}"
-        );
-    }
+    crate::testutil::assert_config_table(&config, cases);
 }
 
 #[test]
@@ -233,268 +200,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-// ---------------------------------------------------------------- fake Agent, gRPC
-
-#[derive(Debug, Clone)]
-enum Answer {
-    Ok,
-    Fail(Code, &'static str, Option<Duration>),
-    /// Accepted, with this many items rejected.
-    Partial(i64, &'static str),
-}
-
-#[derive(Debug, Clone)]
-struct GrpcCall {
-    encoding: Option<String>,
-    batch: Batch,
-}
-
-#[derive(Default)]
-struct AgentState {
-    script: VecDeque<Answer>,
-    calls: Vec<GrpcCall>,
-}
-
-#[derive(Clone, Default)]
-struct FakeGrpcAgent(Arc<Mutex<AgentState>>);
-
-impl FakeGrpcAgent {
-    fn answer(&self, request: &tonic::metadata::MetadataMap, batch: Batch) -> Answer {
-        let mut s = self.0.lock().unwrap();
-        s.calls.push(GrpcCall {
-            encoding: request
-                .get("grpc-encoding")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            batch,
-        });
-        s.script.pop_front().unwrap_or(Answer::Ok)
-    }
-
-    fn script(&self, answers: &[Answer]) {
-        self.0
-            .lock()
-            .unwrap()
-            .script
-            .extend(answers.iter().cloned());
-    }
-
-    fn calls(&self) -> Vec<GrpcCall> {
-        self.0.lock().unwrap().calls.clone()
-    }
-}
-
-fn status(code: Code, message: &str, retry: Option<Duration>) -> Status {
-    let Some(d) = retry else {
-        return Status::new(code, message);
-    };
-    let details = RpcStatus {
-        code: code as i32,
-        message: message.into(),
-        details: vec![ProtoAny {
-            type_url: RETRY_INFO_TYPE.into(),
-            value: RetryInfo {
-                retry_delay: Some(ProtoDuration {
-                    seconds: d.as_secs() as i64,
-                    nanos: d.subsec_nanos() as i32,
-                }),
-            }
-            .encode_to_vec(),
-        }],
-    };
-    Status::with_details(code, message, details.encode_to_vec().into())
-}
-
-#[tonic::async_trait]
-impl LogsService for FakeGrpcAgent {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, Status> {
-        let (meta, _, req) = request.into_parts();
-        match self.answer(&meta, Batch::Logs(req)) {
-            Answer::Ok => Ok(tonic::Response::new(Default::default())),
-            Answer::Fail(c, m, d) => Err(status(c, m, d)),
-            Answer::Partial(n, m) => Ok(tonic::Response::new(ExportLogsServiceResponse {
-                partial_success: Some(ExportLogsPartialSuccess {
-                    rejected_log_records: n,
-                    error_message: m.into(),
-                }),
-            })),
-        }
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for FakeGrpcAgent {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, Status> {
-        let (meta, _, req) = request.into_parts();
-        match self.answer(&meta, Batch::Metrics(req)) {
-            Answer::Fail(c, m, d) => Err(status(c, m, d)),
-            _ => Ok(tonic::Response::new(Default::default())),
-        }
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for FakeGrpcAgent {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
-        let (meta, _, req) = request.into_parts();
-        match self.answer(&meta, Batch::Traces(req)) {
-            Answer::Fail(c, m, d) => Err(status(c, m, d)),
-            _ => Ok(tonic::Response::new(Default::default())),
-        }
-    }
-}
-
-/// A running fake Agent; stopped when dropped.
-struct Running<T> {
-    fake: T,
-    endpoint: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl<T> Drop for Running<T> {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn start_grpc_agent() -> Running<FakeGrpcAgent> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let fake = FakeGrpcAgent::default();
-    let server = tonic::transport::Server::builder()
-        .add_service(
-            LogsServiceServer::new(fake.clone()).accept_compressed(CompressionEncoding::Gzip),
-        )
-        .add_service(
-            MetricsServiceServer::new(fake.clone()).accept_compressed(CompressionEncoding::Gzip),
-        )
-        .add_service(
-            TraceServiceServer::new(fake.clone()).accept_compressed(CompressionEncoding::Gzip),
-        );
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    let task = tokio::spawn(async move {
-        let _ = server.serve_with_incoming(incoming).await;
-    });
-    Running {
-        fake,
-        endpoint,
-        task,
-    }
-}
-
-// ---------------------------------------------------------------- fake Agent, HTTP
-
-#[derive(Debug, Clone)]
-struct HttpCall {
-    path: String,
-    headers: http::HeaderMap,
-    /// The body as sent (gzip when compressed).
-    wire: Vec<u8>,
-    batch: Batch,
-}
-
-/// Decides the status and Retry-After for a call, given the calls so far.
-type Responder = dyn Fn(&HttpCall, usize) -> (u16, Option<&'static str>) + Send + Sync;
-
-#[derive(Clone)]
-struct FakeHttpAgent {
-    calls: Arc<Mutex<Vec<HttpCall>>>,
-    respond: Arc<Responder>,
-}
-
-impl FakeHttpAgent {
-    fn calls(&self) -> Vec<HttpCall> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-async fn start_http_agent(
-    respond: impl Fn(&HttpCall, usize) -> (u16, Option<&'static str>) + Send + Sync + 'static,
-) -> Running<FakeHttpAgent> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let fake = FakeHttpAgent {
-        calls: Arc::default(),
-        respond: Arc::new(respond),
-    };
-    let server = fake.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let fake = server.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle_http(fake.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Running {
-        fake,
-        endpoint,
-        task,
-    }
-}
-
-async fn handle_http(
-    fake: FakeHttpAgent,
-    req: http::Request<hyper::body::Incoming>,
-) -> Result<http::Response<Full<Bytes>>, std::convert::Infallible> {
-    let (parts, body) = req.into_parts();
-    let wire = body.collect().await.unwrap().to_bytes().to_vec();
-    let gzipped = parts
-        .headers
-        .get("content-encoding")
-        .is_some_and(|v| v == "gzip");
-    let raw = if gzipped { gunzip(&wire) } else { wire.clone() };
-    let path = parts.uri.path().to_owned();
-    let batch = match path.as_str() {
-        "/v1/logs" => Batch::Logs(ExportLogsServiceRequest::decode(&raw[..]).unwrap()),
-        "/v1/metrics" => Batch::Metrics(ExportMetricsServiceRequest::decode(&raw[..]).unwrap()),
-        "/v1/traces" => Batch::Traces(ExportTraceServiceRequest::decode(&raw[..]).unwrap()),
-        other => panic!("unexpected path {other}"),
-    };
-    let call = HttpCall {
-        path,
-        headers: parts.headers,
-        wire,
-        batch,
-    };
-    let (code, retry_after) = {
-        let mut calls = fake.calls.lock().unwrap();
-        let answer = (fake.respond)(&call, calls.len());
-        calls.push(call);
-        answer
-    };
-    let mut response = http::Response::builder()
-        .status(code)
-        .header("content-type", "application/x-protobuf");
-    if let Some(r) = retry_after {
-        response = response.header("retry-after", r);
-    }
-    Ok(response.body(Full::new(Bytes::new())).unwrap())
-}
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data)
-        .read_to_end(&mut out)
-        .expect("the body is gzip");
-    out
 }
 
 // ---------------------------------------------------------------- driving
@@ -617,7 +322,7 @@ fn logs(n: usize) -> Batch {
 
 #[tokio::test]
 async fn grpc_replays_captures_enriched_and_gzipped() {
-    let agent = start_grpc_agent().await;
+    let agent = start_grpc().await;
     let batches: Vec<Batch> = captures("grpc").into_iter().map(|(_, b)| b).collect();
     let total: usize = batches.iter().map(Batch::item_count).sum();
     let stats = run(
@@ -644,7 +349,7 @@ async fn grpc_replays_captures_enriched_and_gzipped() {
 
 #[tokio::test]
 async fn grpc_without_compression_sends_identity() {
-    let agent = start_grpc_agent().await;
+    let agent = start_grpc().await;
     let mut settings = agent_settings(&agent.endpoint, Protocol::Grpc);
     if let Mode::Agent(a) = &mut settings.mode {
         a.compression = Compression::None;
@@ -656,7 +361,7 @@ async fn grpc_without_compression_sends_identity() {
 
 #[tokio::test]
 async fn grpc_unavailable_is_retried_then_sent() {
-    let agent = start_grpc_agent().await;
+    let agent = start_grpc().await;
     agent.fake.script(&[
         Answer::Fail(
             Code::Unavailable,
@@ -683,7 +388,7 @@ async fn grpc_unavailable_is_retried_then_sent() {
 
 #[tokio::test]
 async fn grpc_invalid_argument_is_dropped_and_counted() {
-    let agent = start_grpc_agent().await;
+    let agent = start_grpc().await;
     agent
         .fake
         .script(&[Answer::Fail(Code::InvalidArgument, "bad record", None)]);
@@ -700,7 +405,7 @@ async fn grpc_invalid_argument_is_dropped_and_counted() {
 
 #[tokio::test]
 async fn grpc_partial_success_is_accepted() {
-    let agent = start_grpc_agent().await;
+    let agent = start_grpc().await;
     agent
         .fake
         .script(&[Answer::Partial(2, "2 records too old")]);
@@ -711,7 +416,7 @@ async fn grpc_partial_success_is_accepted() {
     )
     .await;
     // The request succeeded; the rejected records are logged and counted
-    // under EXPORTER_REJECTED_ITEMS, not retried.
+    // under telemetry::exporter_rejected, not retried.
     assert_eq!(stats.items_sent, 5);
     assert_eq!(agent.fake.calls().len(), 1);
 }
@@ -740,7 +445,7 @@ async fn an_agent_that_is_down_is_retryable() {
 
 #[tokio::test]
 async fn http_sends_gzipped_protobuf_per_signal() {
-    let agent = start_http_agent(|_, _| (200, None)).await;
+    let agent = start_http(|_, _| (200, None)).await;
     let batches: Vec<Batch> = captures("grpc").into_iter().map(|(_, b)| b).collect();
     let stats = run(
         agent_settings(&agent.endpoint, Protocol::HttpProtobuf),
@@ -763,7 +468,7 @@ async fn http_sends_gzipped_protobuf_per_signal() {
 
 #[tokio::test]
 async fn http_503_honours_retry_after() {
-    let agent = start_http_agent(|_, n| match n {
+    let agent = start_http(|_, n| match n {
         0 => (503, Some("1")),
         _ => (200, None),
     })
@@ -795,7 +500,7 @@ async fn http_503_honours_retry_after() {
 
 #[tokio::test]
 async fn http_429_and_502_are_retried() {
-    let agent = start_http_agent(|_, n| match n {
+    let agent = start_http(|_, n| match n {
         0 => (429, None),
         1 => (502, None),
         _ => (200, None),
@@ -813,7 +518,7 @@ async fn http_429_and_502_are_retried() {
 
 #[tokio::test]
 async fn http_400_is_dropped_and_counted() {
-    let agent = start_http_agent(|_, n| match n {
+    let agent = start_http(|_, n| match n {
         0 => (400, None),
         _ => (200, None),
     })
@@ -832,7 +537,7 @@ async fn http_400_is_dropped_and_counted() {
 #[tokio::test]
 async fn http_413_splits_the_batch() {
     // The fake refuses requests of more than 3 records.
-    let agent = start_http_agent(|call, _| match call.batch.item_count() {
+    let agent = start_http(|call, _| match call.batch.item_count() {
         0..=3 => (200, None),
         _ => (413, None),
     })
@@ -865,7 +570,7 @@ async fn http_413_splits_the_batch() {
     );
 
     // Even one record is too large: permanent, counted, not retried.
-    let agent = start_http_agent(|_, _| (413, None)).await;
+    let agent = start_http(|_, _| (413, None)).await;
     let stats = run(
         agent_settings(&agent.endpoint, Protocol::HttpProtobuf),
         fast_retry(),
@@ -905,7 +610,7 @@ fn cumulative(start: u64, time: u64, value: f64) -> Batch {
 
 #[tokio::test]
 async fn cumulative_to_delta_over_the_wire() {
-    let agent = start_grpc_agent().await;
+    let agent = start_grpc().await;
     // The second batch fails once: its retry must send the same delta.
     agent
         .fake
