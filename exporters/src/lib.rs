@@ -4,13 +4,19 @@
 //! `settings()` check) and its exporter, testdata under `testdata/<type>/`,
 //! one `Type` variant, and one arm in each match below.
 
+pub mod clickhouse;
 pub mod common;
 pub mod datadog;
 pub mod debug;
 pub mod file;
 pub mod nop;
+pub mod otlp;
+pub mod otlp_client;
+pub mod prometheus;
 mod text;
 
+#[cfg(test)]
+mod fake_otlp;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -22,22 +28,39 @@ use ccpipe_pipeline::{blocking, BlockingExporter, BuildError, BuiltExporter, Kin
 use common::{Invalid, QueueConfig, RetryConfig};
 
 /// The exporter types this crate builds, as written in a config.
-pub const TYPES: &[&str] = &["datadog", "debug", "file", "nop"];
+pub const TYPES: &[&str] = &[
+    "clickhouse",
+    "datadog",
+    "debug",
+    "file",
+    "nop",
+    "otlp",
+    "otlp_http",
+    "prometheus",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Type {
+    Clickhouse,
     Datadog,
     Debug,
     File,
     Nop,
+    Otlp,
+    OtlpHttp,
+    Prometheus,
 }
 
 fn type_of(cfg: &ComponentConfig) -> Result<Type, ConfigError> {
     match cfg.id().type_name() {
+        "clickhouse" => Ok(Type::Clickhouse),
         "datadog" => Ok(Type::Datadog),
         "debug" => Ok(Type::Debug),
         "file" => Ok(Type::File),
         "nop" => Ok(Type::Nop),
+        "otlp" => Ok(Type::Otlp),
+        "otlp_http" => Ok(Type::OtlpHttp),
+        "prometheus" => Ok(Type::Prometheus),
         other => Err(cfg.error(
             "",
             format!(
@@ -51,6 +74,10 @@ fn type_of(cfg: &ComponentConfig) -> Result<Type, ConfigError> {
 /// Checks an exporter's settings without touching the outside world.
 pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
     match type_of(cfg)? {
+        Type::Clickhouse => {
+            let c: clickhouse::ClickhouseConfig = cfg.parse()?;
+            c.settings().map_err(|e| located(cfg, e))?;
+        }
         Type::Datadog => {
             let c: datadog::DatadogConfig = cfg.parse()?;
             c.settings().map_err(|e| located(cfg, e))?;
@@ -65,6 +92,15 @@ pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
         }
         Type::Nop => {
             let _: nop::NopConfig = cfg.parse()?;
+        }
+        Type::Otlp | Type::OtlpHttp => {
+            let c: otlp::OtlpConfig = cfg.parse()?;
+            c.settings(otlp_protocol(cfg)?)
+                .map_err(|e| located(cfg, e))?;
+        }
+        Type::Prometheus => {
+            let c: prometheus::PrometheusConfig = cfg.parse()?;
+            c.settings().map_err(|e| located(cfg, e))?;
         }
     }
     Ok(())
@@ -81,7 +117,17 @@ pub fn unsupported_signal(
             let c: datadog::DatadogConfig = cfg.parse()?;
             c.unsupported(signal).map(str::to_owned)
         }
-        Type::Debug | Type::File | Type::Nop => None,
+        Type::OtlpHttp => {
+            let c: otlp::OtlpConfig = cfg.parse()?;
+            c.unsupported(signal)
+        }
+        Type::Prometheus => {
+            let _: prometheus::PrometheusConfig = cfg.parse()?;
+            (signal != Signal::Metrics).then(|| {
+                "it serves metrics only; send logs and traces to another exporter".to_owned()
+            })
+        }
+        Type::Clickhouse | Type::Debug | Type::File | Type::Nop | Type::Otlp => None,
     })
 }
 
@@ -89,6 +135,18 @@ pub fn unsupported_signal(
 /// path that cannot be written fails at startup.
 pub fn build(cfg: &ComponentConfig) -> Result<BuiltExporter, BuildError> {
     match type_of(cfg)? {
+        Type::Clickhouse => {
+            let c: clickhouse::ClickhouseConfig = cfg.parse()?;
+            let settings = c.settings().map_err(|e| located(cfg, e))?;
+            let exporter = clickhouse::ClickhouseExporter::new(settings)
+                .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
+            Ok(BuiltExporter {
+                exporter: Box::new(exporter),
+                queue_size: c.sending_queue.queue_size,
+                retry: c.retry_on_failure.policy(),
+                durable: c.sending_queue.durable().map_err(|e| located(cfg, e))?,
+            })
+        }
         Type::Datadog => {
             let c: datadog::DatadogConfig = cfg.parse()?;
             let settings = c.settings().map_err(|e| located(cfg, e))?;
@@ -98,6 +156,7 @@ pub fn build(cfg: &ComponentConfig) -> Result<BuiltExporter, BuildError> {
                 exporter: Box::new(exporter),
                 queue_size: c.sending_queue.queue_size,
                 retry: c.retry_on_failure.policy(),
+                durable: c.sending_queue.durable().map_err(|e| located(cfg, e))?,
             })
         }
         Type::Debug => {
@@ -123,9 +182,44 @@ pub fn build(cfg: &ComponentConfig) -> Result<BuiltExporter, BuildError> {
                 exporter: Box::new(nop::NopExporter),
                 queue_size: QueueConfig::default().queue_size,
                 retry: RetryConfig::default().policy(),
+                durable: None,
+            })
+        }
+        Type::Otlp | Type::OtlpHttp => {
+            let c: otlp::OtlpConfig = cfg.parse()?;
+            let settings = c
+                .settings(otlp_protocol(cfg)?)
+                .map_err(|e| located(cfg, e))?;
+            let exporter = otlp::OtlpExporter::new(&cfg.id().to_string(), settings)
+                .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
+            Ok(BuiltExporter {
+                exporter: Box::new(exporter),
+                queue_size: c.sending_queue.queue_size,
+                retry: c.retry_on_failure.policy(),
+                durable: c.sending_queue.durable().map_err(|e| located(cfg, e))?,
+            })
+        }
+        Type::Prometheus => {
+            let c: prometheus::PrometheusConfig = cfg.parse()?;
+            let settings = c.settings().map_err(|e| located(cfg, e))?;
+            let exporter = prometheus::PrometheusExporter::start(&cfg.id().to_string(), settings)
+                .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
+            Ok(BuiltExporter {
+                exporter: Box::new(exporter),
+                queue_size: QueueConfig::default().queue_size,
+                retry: RetryConfig::default().policy(),
+                durable: None,
             })
         }
     }
+}
+
+/// `otlp` sends over gRPC, `otlp_http` over HTTP/protobuf.
+fn otlp_protocol(cfg: &ComponentConfig) -> Result<otlp_client::Protocol, ConfigError> {
+    Ok(match type_of(cfg)? {
+        Type::OtlpHttp => otlp_client::Protocol::HttpProtobuf,
+        _ => otlp_client::Protocol::Grpc,
+    })
 }
 
 fn start(
@@ -142,6 +236,7 @@ fn start(
         exporter,
         queue_size: queue.queue_size,
         retry: retry.policy(),
+        durable: queue.durable().map_err(|e| located(cfg, e))?,
     })
 }
 
