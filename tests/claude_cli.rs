@@ -424,6 +424,9 @@ receivers:
 exporters:
   file: {{ path: "{}", format: otlp_json }}
 service:
+  # Own ports for the admin endpoints: tests run side by side.
+  telemetry: {{ metrics: {{ address: "127.0.0.1:0" }} }}
+  health: {{ address: "127.0.0.1:0" }}
   pipelines:
     logs:    {{ receivers: [otlp], exporters: [file] }}
     metrics: {{ receivers: [otlp], exporters: [file] }}
