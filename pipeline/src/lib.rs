@@ -26,5 +26,7 @@ pub mod listeners;
 pub mod outputs;
 pub mod payload;
 pub mod telemetry;
+#[doc(hidden)]
+pub mod testing;
 pub mod wal;
 pub mod wire;

@@ -493,6 +493,7 @@ pub(crate) fn skip(wt: u8, tag: u32, b: &mut &[u8], depth: u32) -> Result<(), Wi
 mod tests {
     use super::*;
     use crate::batch::Batch;
+    use crate::testing::{capture_bins, Xorshift};
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -507,32 +508,9 @@ mod tests {
         .item_count())
     }
 
-    fn captures() -> Vec<(Signal, Vec<u8>)> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/claude-code/captures");
-        let mut out = Vec::new();
-        for variant in std::fs::read_dir(&root).expect("captures beside the project") {
-            let dir = variant.unwrap().path().join("otlp");
-            for f in std::fs::read_dir(dir).unwrap() {
-                let p = f.unwrap().path();
-                let name = p.file_name().unwrap().to_string_lossy().to_string();
-                if !name.ends_with(".bin") {
-                    continue;
-                }
-                let signal = ["logs", "metrics", "traces"]
-                    .iter()
-                    .find(|s| name.contains(&format!("-{s}.")))
-                    .and_then(|s| Signal::from_type(s))
-                    .unwrap();
-                out.push((signal, std::fs::read(&p).unwrap()));
-            }
-        }
-        out
-    }
-
     #[test]
     fn agrees_with_prost_on_every_capture() {
-        let caps = captures();
+        let caps = capture_bins();
         assert!(caps.len() > 30);
         for (signal, bytes) in &caps {
             assert_eq!(
@@ -549,24 +527,10 @@ mod tests {
         }
     }
 
-    /// Deterministic xorshift, so a failure reproduces.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
-
     #[test]
     fn agrees_with_prost_on_mutated_captures() {
-        let caps = captures();
-        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let caps = capture_bins();
+        let mut rng = Xorshift(0x5eed_1234_abcd_0001);
         let (mut accepted, mut rejected) = (0, 0);
         for round in 0..6000 {
             let (signal, original) = &caps[round % caps.len()];
@@ -575,7 +539,7 @@ mod tests {
                 match rng.below(5) {
                     0 => {
                         let i = rng.below(b.len());
-                        b[i] = rng.next() as u8;
+                        b[i] = rng.next_u64() as u8;
                     }
                     1 => {
                         let i = rng.below(b.len());
@@ -584,7 +548,7 @@ mod tests {
                     2 => b.truncate(rng.below(b.len() + 1)),
                     3 => {
                         let i = rng.below(b.len());
-                        b.insert(i, rng.next() as u8);
+                        b.insert(i, rng.next_u64() as u8);
                     }
                     _ => {
                         let i = rng.below(b.len());

@@ -6,21 +6,7 @@
 use std::path::Path;
 
 use super::load_str;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::testing::Xorshift as Rng;
 
 /// Fragments that steer mutations towards YAML's corner cases: flow and
 /// block structure, anchors, aliases and merge keys, tags, quoting, env
@@ -71,7 +57,7 @@ fn mutate(rng: &mut Rng, text: &mut Vec<u8>) {
         match rng.below(6) {
             0 if !text.is_empty() => {
                 let i = rng.below(text.len());
-                text[i] = rng.next() as u8;
+                text[i] = rng.next_u64() as u8;
             }
             1 if !text.is_empty() => {
                 let end = (at + 1 + rng.below(16)).min(text.len());

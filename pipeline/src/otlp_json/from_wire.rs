@@ -201,33 +201,12 @@ fn delimited<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], Unusual> {
 mod tests {
     use super::*;
     use crate::otlp_json::decode;
+    use crate::testing::{capture_bins, Xorshift};
     use bytes::Bytes;
-
-    fn captures() -> Vec<(Signal, Vec<u8>)> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/claude-code/captures");
-        let mut out = Vec::new();
-        for variant in std::fs::read_dir(&root).expect("captures beside the project") {
-            let dir = variant.unwrap().path().join("otlp");
-            for f in std::fs::read_dir(dir).unwrap() {
-                let p = f.unwrap().path();
-                let name = p.file_name().unwrap().to_string_lossy().to_string();
-                if let Some(signal) = name.strip_suffix(".bin").and_then(|n| {
-                    ["logs", "metrics", "traces"]
-                        .into_iter()
-                        .find(|s| n.ends_with(&format!("-{s}")))
-                        .and_then(Signal::from_type)
-                }) {
-                    out.push((signal, std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        out
-    }
 
     #[test]
     fn transcoded_json_means_what_the_bytes_mean() {
-        let caps = captures();
+        let caps = capture_bins();
         assert!(caps.len() > 30);
         for (signal, bytes) in caps {
             let encoded = Encoded::new(signal, Bytes::from(bytes.clone())).unwrap();
@@ -277,14 +256,9 @@ mod tests {
 
     #[test]
     fn agrees_with_the_decode_path_on_mutated_captures() {
-        let caps = captures();
-        let mut seed = 0x1234_5678_9abc_def1u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let caps = capture_bins();
+        let mut rng = Xorshift(0x1234_5678_9abc_def1);
+        let mut next = move || rng.next_u64();
         let (mut usual, mut unusual) = (0, 0);
         for round in 0..4000 {
             let (signal, original) = &caps[round % caps.len()];

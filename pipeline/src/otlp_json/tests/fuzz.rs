@@ -2,21 +2,7 @@
 //! and whatever it accepts re-encodes to a fixed point.
 
 use super::*;
-
-/// A small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::testing::XorshiftStar as Rng;
 
 /// Decodes `input` as every signal; whatever is accepted must re-encode to a
 /// fixed point (decode ∘ encode changes nothing the second time).
@@ -271,7 +257,7 @@ fn random_bytes_never_panic() {
         input.clear();
         for _ in 0..rng.below(40) {
             if rng.below(4) == 0 {
-                input.push(rng.next() as u8);
+                input.push(rng.next_u64() as u8);
             } else {
                 input.extend_from_slice(TOKENS[rng.below(TOKENS.len())].as_bytes());
             }
@@ -326,8 +312,8 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
     }
     let at = rng.below(input.len());
     match rng.below(6) {
-        0 => input[at] = rng.next() as u8,
-        1 => input.insert(at, rng.next() as u8),
+        0 => input[at] = rng.next_u64() as u8,
+        1 => input.insert(at, rng.next_u64() as u8),
         2 => {
             let end = (at + rng.below(64)).min(input.len());
             input.drain(at..end);
@@ -350,7 +336,7 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
 fn random_numbers_round_trip_exactly() {
     let mut rng = Rng(0xd1b5_4a32_d192_ed03);
     for _ in 0..5000 {
-        let bits = rng.next();
+        let bits = rng.next_u64();
         let double = f64::from_bits(bits);
         let record = LogRecord {
             time_unix_nano: bits,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ccpipe_pipeline::telemetry::receiver_refused;
+use ccpipe_pipeline::testing::XorshiftStar as Rng;
 use ccpipe_pipeline::{Batch, Signal};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -440,42 +441,28 @@ async fn h2c_prior_knowledge_on_the_same_port() {
         .expect("the h2 connection ends");
 }
 
-/// A small deterministic PRNG (xorshift64*) for the mutation tests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Truncates, flips bytes in, or splices random bytes into `data`.
-    fn mutate(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut out = data.to_vec();
-        match self.below(3) {
-            0 => out.truncate(self.below(out.len().max(1))),
-            1 => {
-                for _ in 0..1 + self.below(8) {
-                    let at = self.below(out.len().max(1));
-                    if let Some(b) = out.get_mut(at) {
-                        *b ^= 1 << self.below(8);
-                    }
+/// Truncates, flips bytes in, or splices random bytes into `data`.
+fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    match rng.below(3) {
+        0 => out.truncate(rng.below(out.len().max(1))),
+        1 => {
+            for _ in 0..1 + rng.below(8) {
+                let at = rng.below(out.len().max(1));
+                if let Some(b) = out.get_mut(at) {
+                    *b ^= 1 << rng.below(8);
                 }
             }
-            _ => {
-                let at = self.below(out.len().max(1));
-                let junk: Vec<u8> = (0..1 + self.below(16)).map(|_| self.next() as u8).collect();
-                out.splice(at..at, junk);
-            }
         }
-        out
+        _ => {
+            let at = rng.below(out.len().max(1));
+            let junk: Vec<u8> = (0..1 + rng.below(16))
+                .map(|_| rng.next_u64() as u8)
+                .collect();
+            out.splice(at..at, junk);
+        }
     }
+    out
 }
 
 /// Mutated captures, decoded directly: every outcome is a result, never a panic.
@@ -525,7 +512,7 @@ fn mutated_bodies_never_panic_the_decoder() {
     for (file, signal, format, encoding) in sources {
         let original = std::fs::read(format!("{CAPTURES}/{file}")).unwrap();
         for _ in 0..300 {
-            let body = rng.mutate(&original);
+            let body = mutate(&mut rng, &original);
             let result = decode(signal, format, encoding, &body[..], 1 << 20);
             outcomes[result.is_ok() as usize] += 1;
         }
@@ -565,7 +552,7 @@ async fn mutated_bodies_are_answered_on_one_connection() {
         let original = std::fs::read(format!("{CAPTURES}/{file}")).unwrap();
         let signal = Signal::from_type(&path[4..]).unwrap();
         for _ in 0..40 {
-            let body = rng.mutate(&original);
+            let body = mutate(&mut rng, &original);
             let answer = client.post(path, content_type, encoding, &body).await;
             match answer.status {
                 200 => drop(queues.rx[&signal].try_recv()),

@@ -6,25 +6,12 @@
 use std::io::Write;
 
 use bytes::Bytes;
+use ccpipe_pipeline::testing::Xorshift as Rng;
 use ccpipe_pipeline::Signal;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::super::decode::{decode, DecodeError, Encoding, Format};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), Compression::default());
@@ -70,7 +57,7 @@ fn mutated_gzip_bodies_never_panic() {
         for _ in 0..1 + rng.below(3) {
             let at = rng.below(body.len());
             match rng.below(3) {
-                0 => body[at] = rng.next() as u8,
+                0 => body[at] = rng.next_u64() as u8,
                 1 => body.truncate(at.max(1)),
                 _ => {
                     let end = (at + 1 + rng.below(32)).min(body.len());
@@ -101,7 +88,7 @@ fn mutated_gzip_bodies_never_panic() {
     // Random bytes: never a panic.
     for _ in 0..2000 {
         let len = rng.below(256);
-        let mut body: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let mut body: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         if rng.below(2) == 0 && body.len() > 2 {
             body[0] = 0x1f;
             body[1] = 0x8b;

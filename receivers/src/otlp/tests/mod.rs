@@ -10,6 +10,7 @@ mod lifecycle;
 mod security;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,6 +24,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use super::conn::Acceptor;
 use super::grpc::GrpcSettings;
 use super::http::HttpSettings;
 use super::Sink;
@@ -111,16 +113,14 @@ async fn local_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.unwrap()
 }
 
-pub(super) async fn start_http(settings: HttpSettings, sink: Arc<Sink>) -> Running {
-    let listener = local_listener().await;
-    let addr = listener.local_addr().unwrap();
+/// Spawns `serve` on the listener `acceptor` with a fresh shutdown token.
+fn spawn<F>(acceptor: Acceptor, serve: impl FnOnce(Acceptor, Shutdown) -> F) -> Running
+where
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let addr = acceptor.local_addr().unwrap();
     let shutdown = Shutdown::new();
-    let task = tokio::spawn(super::http::serve(
-        listener,
-        settings,
-        sink,
-        shutdown.clone(),
-    ));
+    let task = tokio::spawn(serve(acceptor, shutdown.clone()));
     Running {
         addr,
         shutdown,
@@ -128,21 +128,34 @@ pub(super) async fn start_http(settings: HttpSettings, sink: Arc<Sink>) -> Runni
     }
 }
 
+/// Serves OTLP/HTTP on `acceptor` (plain or TLS).
+pub(super) fn start_http_on(
+    acceptor: impl Into<Acceptor>,
+    settings: HttpSettings,
+    sink: Arc<Sink>,
+) -> Running {
+    spawn(acceptor.into(), |acceptor, shutdown| {
+        super::http::serve(acceptor, settings, sink, shutdown)
+    })
+}
+
+/// Serves OTLP/gRPC on `acceptor` (plain or TLS).
+pub(super) fn start_grpc_on(
+    acceptor: impl Into<Acceptor>,
+    settings: GrpcSettings,
+    sink: Arc<Sink>,
+) -> Running {
+    spawn(acceptor.into(), |acceptor, shutdown| {
+        super::grpc::serve(acceptor, settings, sink, shutdown)
+    })
+}
+
+pub(super) async fn start_http(settings: HttpSettings, sink: Arc<Sink>) -> Running {
+    start_http_on(local_listener().await, settings, sink)
+}
+
 pub(super) async fn start_grpc(settings: GrpcSettings, sink: Arc<Sink>) -> Running {
-    let listener = local_listener().await;
-    let addr = listener.local_addr().unwrap();
-    let shutdown = Shutdown::new();
-    let task = tokio::spawn(super::grpc::serve(
-        listener,
-        settings,
-        sink,
-        shutdown.clone(),
-    ));
-    Running {
-        addr,
-        shutdown,
-        task,
-    }
+    start_grpc_on(local_listener().await, settings, sink)
 }
 
 /// A hand-written HTTP/1.1 client on one keep-alive connection, so tests

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ccpipe_pipeline::{Shutdown, Signal};
+use ccpipe_pipeline::Signal;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -19,7 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tonic::Code;
 
 use super::captures::channel;
-use super::{http_settings, outputs, sink, Queues, Running, H1, STEP};
+use super::{
+    http_settings, outputs, sink, start_grpc_on, start_http_on, Queues, Running, H1, STEP,
+};
 use crate::otlp::conn::Acceptor;
 use crate::otlp::grpc::GrpcSettings;
 use crate::otlp::security::{BearerToken, TlsFiles};
@@ -55,39 +57,15 @@ fn guarded_sink(name: &str) -> (Arc<Sink>, Queues) {
 }
 
 async fn serve_http(acceptor: Acceptor, sink: Arc<Sink>) -> Running {
-    let addr = acceptor.local_addr().unwrap();
-    let shutdown = Shutdown::new();
-    let task = tokio::spawn(crate::otlp::http::serve(
-        acceptor,
-        http_settings(1 << 20),
-        sink,
-        shutdown.clone(),
-    ));
-    Running {
-        addr,
-        shutdown,
-        task,
-    }
+    start_http_on(acceptor, http_settings(1 << 20), sink)
 }
 
 async fn serve_grpc(acceptor: Acceptor, sink: Arc<Sink>) -> Running {
-    let addr = acceptor.local_addr().unwrap();
-    let shutdown = Shutdown::new();
     let settings = GrpcSettings {
         max_recv_msg_size: 4 << 20,
         max_concurrent_streams: None,
     };
-    let task = tokio::spawn(crate::otlp::grpc::serve(
-        acceptor,
-        settings,
-        sink,
-        shutdown.clone(),
-    ));
-    Running {
-        addr,
-        shutdown,
-        task,
-    }
+    start_grpc_on(acceptor, settings, sink)
 }
 
 async fn plain() -> Acceptor {
