@@ -10,12 +10,6 @@ use ccpipe_pipeline::batch::Signal;
 use common::process::{bin, Ccpipe};
 use common::*;
 
-fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
-    let path = dir.join("ccpipe.yaml");
-    std::fs::write(&path, body).unwrap();
-    path
-}
-
 fn file_pipeline_config(out: &std::path::Path) -> String {
     format!(
         r#"

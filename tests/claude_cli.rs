@@ -496,8 +496,7 @@ fn run_variant(v: Variant) {
         std::fs::create_dir_all(d).unwrap();
     }
     let out = dir.join("out.jsonl");
-    let cfg = dir.join("ccpipe.yaml");
-    std::fs::write(&cfg, config(&out)).unwrap();
+    let cfg = write_config(&dir, &config(&out));
 
     let ccpipe = Ccpipe::start(&cfg);
     let addr = if v.protocol == "grpc" {

@@ -2,29 +2,19 @@
 //! `--write` on the fixture settings files in `fixtures/settings/`, and
 //! `--check`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::process::bin;
+use common::{temp_dir, write_config};
 use serde_json::{Map, Value};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ccpipe")
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/settings")
         .join(name)
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ccpipe-claude-settings-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// gRPC on loopback, HTTP on every interface (reached through loopback).
@@ -40,12 +30,6 @@ service:
   pipelines:
     logs: { receivers: [otlp], exporters: [nop] }
 "#;
-
-fn write_config(dir: &Path, yaml: &str) -> PathBuf {
-    let path = dir.join("ccpipe.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
 
 fn ccpipe(config: Option<&Path>, args: &[&str]) -> Output {
     let mut cmd = Command::new(bin());

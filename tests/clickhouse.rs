@@ -10,21 +10,18 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ccpipe::Service;
 use ccpipe_exporters::clickhouse::{
     ClickhouseExporter, ClickhouseSettings, Client, SendError, Table,
 };
 use ccpipe_pipeline::batch::{Batch, Signal};
-use ccpipe_pipeline::{config, ExportError, Exporter, Shutdown};
+use ccpipe_pipeline::{config, ExportError, Exporter};
 use common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 
 const USER: &str = "ccpipe";
 const PASSWORD: &str = "test-Pa55";
@@ -70,14 +67,6 @@ fn ensure_installed() {
             "clickhouse-server is not installed and `apt-get install clickhouse-server` failed: {status:?}"
         );
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn server_config(dir: &Path, port: u16) -> String {
@@ -210,15 +199,6 @@ async fn select(client: &Client, sql: &str) -> String {
         .to_owned()
 }
 
-fn addr(service: &Service, proto: &str) -> SocketAddr {
-    service
-        .local_addrs()
-        .into_iter()
-        .find(|(_, p, _)| *p == proto)
-        .map(|(_, _, a)| a)
-        .unwrap_or_else(|| panic!("no {proto} listener"))
-}
-
 /// What was sent, reckoned from the decoded captures.
 #[derive(Debug, Default)]
 struct Expected {
@@ -274,11 +254,11 @@ fn expected(captures: &[Capture]) -> Expected {
                     let (table, values): (Table, Vec<f64>) = match &m.data {
                         Some(Data::Sum(s)) => (
                             Table::MetricsSum,
-                            s.data_points.iter().map(|p| number(p.value)).collect(),
+                            s.data_points.iter().map(|p| point_value(p.value)).collect(),
                         ),
                         Some(Data::Gauge(g)) => (
                             Table::MetricsGauge,
-                            g.data_points.iter().map(|p| number(p.value)).collect(),
+                            g.data_points.iter().map(|p| point_value(p.value)).collect(),
                         ),
                         Some(Data::Histogram(h)) => (
                             Table::MetricsHistogram,
@@ -294,14 +274,6 @@ fn expected(captures: &[Capture]) -> Expected {
         }
     }
     e
-}
-
-fn number(v: Option<number_data_point::Value>) -> f64 {
-    match v {
-        Some(number_data_point::Value::AsDouble(d)) => d,
-        Some(number_data_point::Value::AsInt(i)) => i as f64,
-        None => 0.0,
-    }
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -336,40 +308,12 @@ service:
         endpoint = server.endpoint
     );
     let cfg = config::load_str("clickhouse.yaml", &yaml).expect("config loads");
-    let service = Service::build(&cfg).await.expect("service builds");
-    let grpc = addr(&service, "grpc");
-    let http = addr(&service, "http");
-    let shutdown = Shutdown::new();
-    let running = tokio::spawn(service.run(shutdown.clone()));
+    let service = InProcess::start(&cfg).await.expect("service builds");
 
     let captures = load_variant(variant);
     assert!(!captures.is_empty(), "{variant}: no captures");
-    if matches!(captures[0].wire, Wire::Grpc { .. }) {
-        send_grpc(grpc, &captures).await;
-    } else {
-        let bodies: Vec<Capture> = captures
-            .iter()
-            .map(|c| Capture {
-                file: c.file.clone(),
-                signal: c.signal,
-                wire: c.wire,
-                body: c.body.clone(),
-                expected: Batch::empty(c.signal),
-                items: 0,
-            })
-            .collect();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = HttpConn::connect(http);
-            for c in &bodies {
-                let resp = conn.send_capture(c);
-                assert_eq!(resp.status, 200, "{}", c.file);
-            }
-        })
-        .await
-        .unwrap();
-    }
-    shutdown.cancel();
-    let summary = running.await.unwrap().expect("clean shutdown");
+    send_captures(&service, &captures).await;
+    let summary = service.stop().await.expect("clean shutdown");
     let sent: usize = captures.iter().map(|c| c.items).sum();
     assert_eq!(
         summary.items_sent as usize, sent,

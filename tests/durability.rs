@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::process::Ccpipe;
-use common::temp_dir;
+use common::{temp_dir, write_config};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -153,9 +153,7 @@ service:
 "#,
         dir.join("queue").display()
     );
-    let path = dir.join("ccpipe.yaml");
-    std::fs::write(&path, body).unwrap();
-    path
+    write_config(dir, &body)
 }
 
 fn request(id: &str) -> Vec<u8> {

@@ -12,9 +12,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ccpipe::Service;
 use ccpipe_pipeline::batch::Signal;
-use ccpipe_pipeline::{config, Shutdown};
+use ccpipe_pipeline::config;
 use common::*;
 use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
@@ -64,15 +63,6 @@ async fn start_fake_http() -> (SocketAddr, Received, tokio::task::JoinHandle<()>
     (addr, received, task)
 }
 
-fn addr(service: &Service, proto: &str) -> SocketAddr {
-    service
-        .local_addrs()
-        .into_iter()
-        .find(|(_, p, _)| *p == proto)
-        .map(|(_, _, a)| a)
-        .unwrap_or_else(|| panic!("no {proto} listener"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captures_are_forwarded_intact() {
     let dir = temp_dir("forward");
@@ -95,12 +85,10 @@ service:
 "#,
         out.display()
     );
-    let sink = Service::build(&config::load_str("sink.yaml", &sink_yaml).unwrap())
+    let sink = InProcess::start(&config::load_str("sink.yaml", &sink_yaml).unwrap())
         .await
         .expect("sink builds");
-    let sink_grpc = addr(&sink, "grpc");
-    let sink_stop = Shutdown::new();
-    let sink_running = tokio::spawn(sink.run(sink_stop.clone()));
+    let sink_grpc = sink.addr("grpc");
 
     let (fake, received, fake_task) = start_fake_http().await;
     std::env::set_var("CCPIPE_TEST_FORWARD_TENANT", "team-a");
@@ -122,12 +110,9 @@ service:
     traces:  {{ receivers: [otlp], exporters: [otlp, otlp_http] }}
 "#
     );
-    let service = Service::build(&config::load_str("forward.yaml", &yaml).unwrap())
+    let service = InProcess::start(&config::load_str("forward.yaml", &yaml).unwrap())
         .await
         .expect("forwarder builds");
-    let http = addr(&service, "http");
-    let stop = Shutdown::new();
-    let running = tokio::spawn(service.run(stop.clone()));
 
     let captures = load_variant("http-protobuf");
     let bodies: Vec<(Signal, Vec<u8>)> = captures
@@ -139,31 +124,16 @@ service:
         .into_iter()
         .map(|s| concat(s, captures.iter().map(|c| c.expected.clone())))
         .collect();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = HttpConn::connect(http);
-        for c in &captures {
-            assert_eq!(conn.send_capture(c).status, 200, "{}", c.file);
-        }
-    })
-    .await
-    .unwrap();
+    send_captures(&service, &captures).await;
 
-    stop.cancel();
-    let summary = running
-        .await
-        .unwrap()
-        .expect("forwarder shuts down cleanly");
+    let summary = service.stop().await.expect("forwarder shuts down cleanly");
     assert_eq!(summary.items_failed, 0);
     assert_eq!(
         summary.items_sent as usize,
         2 * sent,
         "both forwarders sent all"
     );
-    sink_stop.cancel();
-    sink_running
-        .await
-        .unwrap()
-        .expect("sink shuts down cleanly");
+    sink.stop().await.expect("sink shuts down cleanly");
     fake_task.abort();
 
     // gRPC: decoded contents equal.

@@ -126,10 +126,9 @@ const NAMES: [(Signal, &str); 3] = [
 fn metrics_count_what_a_replay_sent() {
     let dir = temp_dir("observability-metrics");
     let out = dir.join("out.jsonl");
-    let config = dir.join("ccpipe.yaml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_config(
+        &dir,
+        &format!(
             r#"
 receivers:
   otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }} }}
@@ -147,8 +146,7 @@ service:
 "#,
             out.display()
         ),
-    )
-    .unwrap();
+    );
     let ccpipe = start(&config);
     let metrics = ccpipe.addrs["metrics"];
     let mut sent: BTreeMap<Signal, u64> = BTreeMap::new();
@@ -207,10 +205,9 @@ fn readyz_turns_503_while_draining_and_healthcheck_says_so() {
     let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let down_addr = down.local_addr().unwrap();
     drop(down);
-    let config = dir.join("ccpipe.yaml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_config(
+        &dir,
+        &format!(
             r#"
 receivers:
   otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }} }}
@@ -226,8 +223,7 @@ service:
     logs: {{ receivers: [otlp], exporters: [datadog] }}
 "#
         ),
-    )
-    .unwrap();
+    );
     let mut ccpipe = start(&config);
     assert!(!ccpipe.addrs.contains_key("metrics"), "level: none");
     let health = ccpipe.addrs["health"].to_string();

@@ -12,12 +12,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ccpipe::Service;
-use ccpipe_pipeline::batch::{Batch, Signal};
-use ccpipe_pipeline::{config, Shutdown};
+use ccpipe_pipeline::batch::Signal;
+use ccpipe_pipeline::config;
 use common::*;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
 
 /// Kills the Prometheus server when the test ends, however it ends.
 struct Server(Child);
@@ -60,16 +57,6 @@ fn prometheus_binary() -> &'static str {
     "prometheus"
 }
 
-/// A port nothing listens on right now (Prometheus and the exporter need
-/// fixed addresses in their configs).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -99,34 +86,6 @@ fn query(prometheus: SocketAddr, promql: &str) -> Option<f64> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
     let sample = v["data"]["result"].as_array()?.first()?;
     sample["value"][1].as_str()?.parse().ok()
-}
-
-/// The sum of a metric's data point values over the captures.
-fn captured_sum(captures: &[Capture], name: &str) -> f64 {
-    let mut total = 0.0;
-    for c in captures {
-        let Batch::Metrics(r) = &c.expected else {
-            continue;
-        };
-        for m in r
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .filter(|m| m.name == name)
-        {
-            if let Some(Data::Sum(s)) = &m.data {
-                for p in &s.data_points {
-                    total += match p.value {
-                        Some(Value::AsDouble(d)) => d,
-                        Some(Value::AsInt(i)) => i as f64,
-                        None => 0.0,
-                    };
-                }
-            }
-        }
-    }
-    total
 }
 
 fn write_prometheus_config(dir: &Path, target: SocketAddr) -> std::path::PathBuf {
@@ -164,15 +123,7 @@ service:
 "#
     );
     let cfg = config::load_str("prometheus.yaml", &yaml).expect("config loads");
-    let service = Service::build(&cfg).await.expect("service builds");
-    let http = service
-        .local_addrs()
-        .into_iter()
-        .find(|(_, p, _)| *p == "http")
-        .map(|(_, _, a)| a)
-        .unwrap();
-    let shutdown = Shutdown::new();
-    let running = tokio::spawn(service.run(shutdown.clone()));
+    let service = InProcess::start(&cfg).await.expect("service builds");
 
     let captures: Vec<Capture> = load_variant("http-protobuf")
         .into_iter()
@@ -184,13 +135,7 @@ service:
         cost > 0.0 && tokens > 0.0,
         "the captures hold cost and tokens"
     );
-    let sent = tokio::task::spawn_blocking(move || {
-        let mut conn = HttpConn::connect(http);
-        for c in &captures {
-            assert_eq!(conn.send_capture(c).status, 200, "{}", c.file);
-        }
-    });
-    sent.await.unwrap();
+    send_captures(&service, &captures).await;
 
     let config = write_prometheus_config(&dir, exporter_addr);
     let _server = Server(
@@ -234,7 +179,6 @@ service:
     );
     assert_eq!(got_tokens, Some(tokens), "token totals");
 
-    shutdown.cancel();
-    running.await.unwrap().expect("clean shutdown");
+    service.stop().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(dir);
 }

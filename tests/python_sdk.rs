@@ -48,10 +48,9 @@ fn python_sdk_exporters_reach_the_file() {
     let python = venv_python();
     let dir = temp_dir("python-sdk");
     let out = dir.join("out.jsonl");
-    let cfg = dir.join("ccpipe.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = write_config(
+        &dir,
+        &format!(
             r#"
 receivers:
   otlp:
@@ -70,8 +69,7 @@ service:
 "#,
             out.display()
         ),
-    )
-    .unwrap();
+    );
     let ccpipe = Ccpipe::start(&cfg);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/emit.py");
     for (proto, addr) in [

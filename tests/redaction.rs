@@ -8,10 +8,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ccpipe::Service;
 use ccpipe_pipeline::batch::{Batch, Signal};
 use ccpipe_pipeline::config;
-use ccpipe_pipeline::Shutdown;
 use common::*;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 
@@ -128,15 +126,7 @@ async fn shipped_redaction_config_keeps_private_text_out() {
     .unwrap();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/redaction.yaml");
     let cfg = config::load(&[shipped, overlay]).expect("config loads");
-    let service = Service::build(&cfg).await.expect("service builds");
-    let http = service
-        .local_addrs()
-        .into_iter()
-        .find(|(_, p, _)| *p == "http")
-        .unwrap()
-        .2;
-    let shutdown = Shutdown::new();
-    let running = tokio::spawn(service.run(shutdown.clone()));
+    let service = InProcess::start(&cfg).await.expect("service builds");
 
     let mut sent = Vec::new();
     for variant in [
@@ -147,28 +137,8 @@ async fn shipped_redaction_config_keeps_private_text_out() {
     ] {
         sent.extend(load_variant(variant));
     }
-    let bodies: Vec<_> = sent
-        .iter()
-        .map(|c| (c.wire, c.signal, c.body.clone(), c.file.clone()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = HttpConn::connect(http);
-        for (wire, signal, body, file) in bodies {
-            let c = Capture {
-                file,
-                signal,
-                wire,
-                body,
-                expected: Batch::empty(signal),
-                items: 0,
-            };
-            assert_eq!(conn.send_capture(&c).status, 200, "{}", c.file);
-        }
-    })
-    .await
-    .unwrap();
-    shutdown.cancel();
-    running.await.unwrap().expect("clean shutdown");
+    send_captures(&service, &sent).await;
+    service.stop().await.expect("clean shutdown");
 
     let mut private = BTreeSet::new();
     for c in &sent {

@@ -51,8 +51,7 @@ struct Setup {
 
 fn start(name: &str) -> Setup {
     let dir = temp_dir(name);
-    let config = dir.join("ccpipe.yaml");
-    std::fs::write(&config, config_to(&dir.join("a.jsonl"), "127.0.0.1:0")).unwrap();
+    let config = write_config(&dir, &config_to(&dir.join("a.jsonl"), "127.0.0.1:0"));
     let pid_file = dir.join("ccpipe.pid");
     let mut command = Command::new(bin());
     command

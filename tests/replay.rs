@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use ccpipe::Service;
@@ -37,60 +36,17 @@ service:
     )
 }
 
-fn addr(service: &Service, proto: &str) -> SocketAddr {
-    service
-        .local_addrs()
-        .into_iter()
-        .find(|(_, p, _)| *p == proto)
-        .map(|(_, _, a)| a)
-        .unwrap_or_else(|| panic!("no {proto} listener"))
-}
-
 async fn replay_variant(variant: &str) {
     let dir = temp_dir(&format!("replay-{variant}"));
     let out = dir.join("out.jsonl");
     let cfg = config::load_str("replay.yaml", &config_yaml(&out, "50ms")).expect("config loads");
-    let service = Service::build(&cfg).await.expect("service builds");
-    let grpc = addr(&service, "grpc");
-    let http = addr(&service, "http");
-    let shutdown = Shutdown::new();
-    let running = tokio::spawn(service.run(shutdown.clone()));
+    let service = InProcess::start(&cfg).await.expect("service builds");
 
     let captures = load_variant(variant);
     assert!(!captures.is_empty(), "{variant}: no captures");
-    if matches!(captures[0].wire, Wire::Grpc { .. }) {
-        send_grpc(grpc, &captures).await;
-    } else {
-        let caps = captures
-            .iter()
-            .map(|c| (c.wire, c.signal, c.body.clone(), c.file.clone()))
-            .collect::<Vec<_>>();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = HttpConn::connect(http);
-            for (wire, signal, body, file) in caps {
-                let c = Capture {
-                    file: file.clone(),
-                    signal,
-                    wire,
-                    body,
-                    expected: ccpipe_pipeline::Batch::empty(signal),
-                    items: 0,
-                };
-                let resp = conn.send_capture(&c);
-                assert_eq!(
-                    resp.status,
-                    200,
-                    "{file}: {}",
-                    String::from_utf8_lossy(&resp.body)
-                );
-            }
-        })
-        .await
-        .unwrap();
-    }
+    send_captures(&service, &captures).await;
 
-    shutdown.cancel();
-    let summary = running.await.unwrap().expect("clean shutdown");
+    let summary = service.stop().await.expect("clean shutdown");
     let sent_items: usize = captures.iter().map(|c| c.items).sum();
     assert_eq!(
         summary.items_sent as usize, sent_items,
@@ -129,22 +85,11 @@ async fn shutdown_flushes_pending_batches() {
     let dir = temp_dir("replay-flush");
     let out = dir.join("out.jsonl");
     let cfg = config::load_str("replay.yaml", &config_yaml(&out, "1h")).expect("config loads");
-    let service = Service::build(&cfg).await.expect("service builds");
-    let http = addr(&service, "http");
-    let shutdown = Shutdown::new();
-    let running = tokio::spawn(service.run(shutdown.clone()));
+    let service = InProcess::start(&cfg).await.expect("service builds");
     let captures = load_variant("http-protobuf");
     let total: usize = captures.iter().map(|c| c.items).sum();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = HttpConn::connect(http);
-        for c in &captures {
-            assert_eq!(conn.send_capture(c).status, 200);
-        }
-    })
-    .await
-    .unwrap();
-    shutdown.cancel();
-    running.await.unwrap().expect("clean shutdown");
+    send_captures(&service, &captures).await;
+    service.stop().await.expect("clean shutdown");
     let written: usize = read_jsonl(&out).iter().map(|b| b.item_count()).sum();
     assert_eq!(written, total);
     let _ = std::fs::remove_dir_all(dir);

@@ -1,5 +1,6 @@
 //! Shared helpers for the end-to-end tests: the captured Claude Code requests,
-//! a minimal HTTP/1.1 keep-alive client, gRPC replay, and JSONL read-back.
+//! a minimal HTTP/1.1 keep-alive client, gRPC replay, JSONL read-back, the
+//! service run in-process, config files and metric sums.
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod process;
@@ -9,10 +10,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ccpipe::{RunSummary, Service};
 use ccpipe_pipeline::batch::{Batch, Signal};
+use ccpipe_pipeline::config::Config;
+use ccpipe_pipeline::{BuildError, Shutdown};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use prost::Message;
 
 pub fn captures_root() -> PathBuf {
@@ -326,4 +332,133 @@ pub fn read(path: &Path) -> String {
         .read_to_string(&mut s)
         .unwrap();
     s
+}
+
+/// Writes `yaml` to `ccpipe.yaml` in `dir` and returns its path.
+pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
+    let path = dir.join("ccpipe.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// A port nothing listens on right now (for servers that need a fixed
+/// address in their config).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A number data point's value as f64 (0 when it has none).
+pub fn point_value(v: Option<number_data_point::Value>) -> f64 {
+    match v {
+        Some(number_data_point::Value::AsDouble(d)) => d,
+        Some(number_data_point::Value::AsInt(i)) => i as f64,
+        None => 0.0,
+    }
+}
+
+/// The sum of the data point values of the sum metric `name` over the captures.
+pub fn captured_sum(captures: &[Capture], name: &str) -> f64 {
+    let mut total = 0.0;
+    for c in captures {
+        let Batch::Metrics(r) = &c.expected else {
+            continue;
+        };
+        for m in r
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name == name)
+        {
+            if let Some(Data::Sum(s)) = &m.data {
+                for p in &s.data_points {
+                    total += point_value(p.value);
+                }
+            }
+        }
+    }
+    total
+}
+
+/// A service built from a config and running in this process, on the
+/// addresses its config names (port 0: the ones the OS picked).
+pub struct InProcess {
+    addrs: Vec<(&'static str, SocketAddr)>,
+    shutdown: Shutdown,
+    running: tokio::task::JoinHandle<Result<RunSummary, String>>,
+}
+
+impl InProcess {
+    /// Builds the service and runs it on a task.
+    pub async fn start(cfg: &Config) -> Result<InProcess, BuildError> {
+        let service = Service::build(cfg).await?;
+        let addrs = service
+            .local_addrs()
+            .into_iter()
+            .map(|(_, proto, addr)| (proto, addr))
+            .collect();
+        let shutdown = Shutdown::new();
+        let running = tokio::spawn(service.run(shutdown.clone()));
+        Ok(InProcess {
+            addrs,
+            shutdown,
+            running,
+        })
+    }
+
+    /// The address of the first `proto` ("grpc" or "http") listener.
+    pub fn addr(&self, proto: &str) -> SocketAddr {
+        self.addrs
+            .iter()
+            .find(|(p, _)| *p == proto)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no {proto} listener"))
+    }
+
+    /// Fires the shutdown and waits for the service to finish.
+    pub async fn stop(self) -> Result<RunSummary, String> {
+        self.shutdown.cancel();
+        self.running.await.unwrap()
+    }
+}
+
+/// Sends captures to a service the way Claude Code sent them: gRPC ones
+/// over one HTTP/2 connection, the others over one HTTP/1.1 keep-alive
+/// connection, each answered 200.
+pub async fn send_captures(service: &InProcess, captures: &[Capture]) {
+    if matches!(captures.first().map(|c| c.wire), Some(Wire::Grpc { .. })) {
+        send_grpc(service.addr("grpc"), captures).await;
+        return;
+    }
+    let http = service.addr("http");
+    let bodies: Vec<Capture> = captures
+        .iter()
+        .map(|c| Capture {
+            file: c.file.clone(),
+            signal: c.signal,
+            wire: c.wire,
+            body: c.body.clone(),
+            expected: Batch::empty(c.signal),
+            items: 0,
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = HttpConn::connect(http);
+        for c in &bodies {
+            let resp = conn.send_capture(c);
+            assert_eq!(
+                resp.status,
+                200,
+                "{}: {}",
+                c.file,
+                String::from_utf8_lossy(&resp.body)
+            );
+        }
+    })
+    .await
+    .unwrap();
 }
