@@ -9,6 +9,7 @@ pub mod common;
 pub mod datadog;
 pub mod debug;
 pub mod file;
+pub mod http_client;
 pub mod nop;
 pub mod otlp;
 pub mod otlp_client;

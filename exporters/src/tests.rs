@@ -1,53 +1,21 @@
 //! Registry tests: the config tables over `testdata/<type>/config.yaml`, and
 //! build → shutdown through the registry.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use ccpipe_pipeline::config::{self, ComponentConfig, Config};
+use ccpipe_pipeline::config::{self, Config};
 use ccpipe_pipeline::export_task::RetryPolicy;
-use ccpipe_pipeline::ComponentId;
 
 use super::*;
 use crate::debug::{DebugConfig, DebugSettings, Output, Verbosity};
 use crate::file::{FileConfig, FileSettings, Format, Rotation};
-use crate::testutil::{TempDir, TESTDATA};
+use crate::testutil::{assert_config_table, component, load_config, runtime, TempDir};
 
 /// Loads `testdata/<name>/config.yaml`, named `<name>.yaml` in messages.
-fn load(name: &str) -> Config {
-    let path = PathBuf::from(TESTDATA).join(name).join("config.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    config::load_str(&format!("{name}.yaml"), &text).unwrap()
-}
-
-fn component<'a>(config: &'a Config, id: &str) -> &'a ComponentConfig {
-    let id: ComponentId = id.parse().unwrap();
-    config
-        .exporters
-        .get(&id)
-        .unwrap_or_else(|| panic!("no exporter {id} in testdata"))
-}
-
-/// Every case of a table, and nothing in the testdata file left untested.
-fn check_table(config: &Config, cases: &[(&str, Result<(), &str>)]) {
-    let listed: Vec<String> = config.exporters.keys().map(|id| id.to_string()).collect();
-    let mut tested: Vec<&str> = cases.iter().map(|(id, _)| *id).collect();
-    tested.sort_unstable();
-    assert_eq!(listed, tested, "every testdata case has a row");
-    for (id, expected) in cases {
-        let got = validate(component(config, id)).map_err(|e| e.to_string());
-        assert_eq!(
-            got.as_ref().map_err(|e| e.as_str()),
-            expected.as_ref().map_err(|e| *e),
-            "case {id}"
-        );
-    }
-}
-
 #[test]
 fn debug_config_table() {
-    let config = load("debug");
-    check_table(
+    let config = load_config("debug");
+    assert_config_table(
         &config,
         &[
             ("debug", Ok(())),
@@ -115,8 +83,8 @@ fn debug_config_table() {
 
 #[test]
 fn file_config_table() {
-    let config = load("file");
-    check_table(
+    let config = load_config("file");
+    assert_config_table(
         &config,
         &[
             ("file", Ok(())),
@@ -227,14 +195,6 @@ fn unknown_types_name_the_known_ones() {
     );
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn build_then_shutdown_without_data() {
     let dir = TempDir::new("registry");
@@ -290,8 +250,8 @@ fn build_fails_at_startup_on_a_path_it_cannot_open() {
 
 #[test]
 fn nop_config_table() {
-    let config = load("nop");
-    check_table(
+    let config = load_config("nop");
+    assert_config_table(
         &config,
         &[
             ("nop", Ok(())),

@@ -1,9 +1,10 @@
-//! Test helpers: the recorded Claude Code requests, golden files and
-//! temporary folders.
+//! Test helpers: the recorded Claude Code requests, config tables, golden
+//! files, temporary folders and a runtime.
 
 use std::path::{Path, PathBuf};
 
-use ccpipe_pipeline::{Batch, Signal};
+use ccpipe_pipeline::config::{ComponentConfig, Config};
+use ccpipe_pipeline::{Batch, ComponentId, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -57,10 +58,42 @@ pub fn golden_batches() -> [(Signal, Batch); 3] {
     .map(|name| decode_capture(&dir.join(name)))
 }
 
+/// `testdata/<name>/config.yaml`, loaded as `<name>.yaml` (the name its
+/// errors quote).
+pub fn load_config(name: &str) -> Config {
+    let path = Path::new(TESTDATA).join(name).join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    ccpipe_pipeline::config::load_str(&format!("{name}.yaml"), &text).unwrap()
+}
+
+/// The exporter `id` of a testdata config.
+pub fn component<'a>(config: &'a Config, id: &str) -> &'a ComponentConfig {
+    let id: ComponentId = id.parse().unwrap();
+    config
+        .exporters
+        .get(&id)
+        .unwrap_or_else(|| panic!("no exporter {id} in testdata"))
+}
+
+/// A runtime with one worker thread, for tests that drive exporters.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Compares `actual` with `testdata/golden/<name>`; with `UPDATE_GOLDEN=1`
 /// writes it instead.
 pub fn check_golden(name: &str, actual: &str) {
-    let path = Path::new(TESTDATA).join("golden").join(name);
+    check_golden_in("golden", name, actual);
+}
+
+/// Compares `actual` with `testdata/<dir>/<name>`; with `UPDATE_GOLDEN=1`
+/// writes it instead.
+pub fn check_golden_in(dir: &str, name: &str, actual: &str) {
+    let path = Path::new(TESTDATA).join(dir).join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
@@ -124,17 +157,13 @@ impl Drop for TempDir {
 /// Checks a config table: `config` (loaded from `testdata/<type>/config.yaml`)
 /// lists exactly the ids of `cases`, and each validates to its expected
 /// result (the exact error, with file, line and key).
-pub fn assert_config_table(
-    config: &ccpipe_pipeline::config::Config,
-    cases: &[(&str, Result<(), &str>)],
-) {
+pub fn assert_config_table(config: &Config, cases: &[(&str, Result<(), &str>)]) {
     let listed: Vec<String> = config.exporters.keys().map(|id| id.to_string()).collect();
     let mut tested: Vec<&str> = cases.iter().map(|(id, _)| *id).collect();
     tested.sort_unstable();
     assert_eq!(listed, tested, "every testdata case has a row");
     for (id, expected) in cases {
-        let id: ccpipe_pipeline::ComponentId = id.parse().unwrap();
-        let got = crate::validate(&config.exporters[&id]).map_err(|e| e.to_string());
+        let got = crate::validate(component(config, id)).map_err(|e| e.to_string());
         assert_eq!(
             got.as_ref().map_err(|e| e.as_str()),
             expected.as_ref().map_err(|e| *e),

@@ -115,6 +115,18 @@ pub fn write_int(n: impl itoa::Integer, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// `[a,b,…]`, each item written by `write`.
+pub fn write_json_list<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
+}
+
 /// A JSON number for a double; non-finite values as protobuf JSON writes
 /// them (`"NaN"`, `"Infinity"`, `"-Infinity"`), since JSON has no literal.
 pub fn write_json_f64(d: f64, out: &mut Vec<u8>) {

@@ -15,13 +15,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 
 use super::config::ClickhouseSettings;
+use crate::http_client::{self, HttpsClient, NoAnswer};
 
 /// The most of an answer that is read (query results are small here).
 const MAX_ANSWER: usize = 16 << 20;
@@ -76,7 +73,7 @@ impl SendError {
 }
 
 pub struct Client {
-    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HttpsClient,
     endpoint: String,
     /// Basic auth, marked sensitive: hyper and `Debug` never show it.
     auth: HeaderValue,
@@ -101,25 +98,11 @@ impl Client {
         use base64::Engine;
         let credentials = format!("{}:{}", settings.username, settings.password);
         let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-        let mut auth = HeaderValue::from_str(&format!("Basic {encoded}"))
-            .map_err(|_| "the credentials cannot go into an HTTP header".to_owned())?;
-        auth.set_sensitive(true);
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(settings.timeout));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        // ClickHouse closes idle connections after 3 s (keep_alive_timeout).
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(2))
-            .build(https);
+        let auth = http_client::sensitive_header(&format!("Basic {encoded}"))
+            .ok_or_else(|| "the credentials cannot go into an HTTP header".to_owned())?;
         Ok(Client {
-            http,
+            // ClickHouse closes idle connections after 3 s (keep_alive_timeout).
+            http: http_client::build(settings.timeout, Some(Duration::from_secs(2)))?,
             endpoint: settings.endpoint.clone(),
             auth,
             password: settings.password.clone(),
@@ -140,7 +123,7 @@ impl Client {
     pub async fn insert(&self, table: &str, rows: Vec<u8>) -> Result<(), SendError> {
         let path = format!("/?query=INSERT%20INTO%20{table}%20FORMAT%20JSONEachRow");
         let (body, gzipped) = if self.gzip {
-            (gzip(&rows), true)
+            (http_client::gzip(&rows), true)
         } else {
             (rows, false)
         };
@@ -162,7 +145,7 @@ impl Client {
             .method(Method::POST)
             .uri(&uri)
             .header(CONTENT_TYPE, "text/plain; charset=utf-8")
-            .header(USER_AGENT, concat!("ccpipe/", env!("CARGO_PKG_VERSION")))
+            .header(USER_AGENT, http_client::USER_AGENT)
             .header(AUTHORIZATION, self.auth.clone());
         if gzipped {
             request = request.header(CONTENT_ENCODING, "gzip");
@@ -171,48 +154,39 @@ impl Client {
             .body(Full::new(body))
             .map_err(|e| SendError::Permanent(format!("cannot build a request to {uri}: {e}")))?;
         let endpoint = &self.endpoint;
-        let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
-                SendError::Retryable(format!(
-                    "{what}: cannot reach {endpoint}: {}",
-                    error_chain(&e)
-                ))
-            })?;
-            let (parts, body) = response.into_parts();
-            let answer = Limited::new(body, MAX_ANSWER)
-                .collect()
-                .await
-                .map(|b| b.to_bytes());
-            if parts.status.is_success() {
-                return answer.map_err(|e| {
-                    SendError::Retryable(format!("{what}: reading the answer from {endpoint}: {e}"))
-                });
-            }
-            let text = answer.unwrap_or_default();
-            Err(classify(parts.status, &text, what, endpoint))
-        };
-        let result = match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(r) => r,
-            Err(_) => Err(SendError::Retryable(format!(
+        let result = match http_client::send(&self.http, request, self.timeout, MAX_ANSWER).await {
+            Err(NoAnswer::Unreachable(why)) => Err(SendError::Retryable(format!(
+                "{what}: cannot reach {endpoint}: {why}"
+            ))),
+            Err(NoAnswer::Timeout) => Err(SendError::Retryable(format!(
                 "{what}: no answer from {endpoint} within {:?}",
                 self.timeout
             ))),
+            Ok(answer) if answer.status.is_success() => answer.body.map_err(|e| {
+                SendError::Retryable(format!("{what}: reading the answer from {endpoint}: {e}"))
+            }),
+            Ok(answer) => Err(classify(
+                answer.status,
+                &answer.body.unwrap_or_default(),
+                what,
+                endpoint,
+            )),
         };
         result.map_err(|e| match e {
-            SendError::Retryable(m) => SendError::Retryable(scrub(&m, &self.password)),
-            SendError::Permanent(m) => SendError::Permanent(scrub(&m, &self.password)),
+            SendError::Retryable(m) => SendError::Retryable(http_client::scrub(&m, &self.password)),
+            SendError::Permanent(m) => SendError::Permanent(http_client::scrub(&m, &self.password)),
         })
     }
 }
 
 /// What a non-2xx answer means for this request.
 pub fn classify(status: StatusCode, body: &[u8], what: &str, endpoint: &str) -> SendError {
-    let quote = quote(body);
-    let mut message = format!("{what}: {endpoint} answered {status}");
-    if !quote.is_empty() {
-        message.push_str(": ");
-        message.push_str(&quote);
-    }
+    let message = http_client::answered(
+        &format!("{what}: {endpoint}"),
+        status,
+        body,
+        MAX_QUOTE_CHARS,
+    );
     let code = status.as_u16();
     let permanent_code = error_code(body).is_some_and(|c| PERMANENT_CODES.contains(&c));
     if code == 408 || code == 429 {
@@ -232,17 +206,6 @@ pub fn error_code(body: &[u8]) -> Option<u32> {
     digits.parse().ok()
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
-}
-
 /// The start of a statement, for messages (`CREATE TABLE IF NOT EXISTS otel.otel_logs`).
 fn first_words(sql: &str) -> String {
     let words: Vec<&str> = sql.split_whitespace().take(6).collect();
@@ -251,44 +214,4 @@ fn first_words(sql: &str) -> String {
         s.truncate(i);
     }
     s.trim_end().to_owned()
-}
-
-/// The answer's text on one line, shortened.
-fn quote(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out = String::new();
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-        if out.chars().count() > MAX_QUOTE_CHARS {
-            let cut: String = out.chars().take(MAX_QUOTE_CHARS).collect();
-            return cut + "…";
-        }
-    }
-    out
-}
-
-fn scrub(s: &str, secret: &str) -> String {
-    if secret.is_empty() || !s.contains(secret) {
-        s.to_owned()
-    } else {
-        s.replace(secret, "[REDACTED]")
-    }
-}
-
-/// An error and its causes, `a: b: c`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let s = c.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cause = c.source();
-    }
-    out
 }

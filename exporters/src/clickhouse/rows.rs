@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 
 use super::schema::Table;
-use crate::text::{write_hex, write_int};
+use crate::text::{write_hex, write_int, write_json_list as json_list};
 
 /// The rows of one table, ready to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,18 +157,24 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
         time(out, "TimeUnix", "TimeUnixNano", t);
         uint(out, "Flags", u64::from(flags));
     };
+    // The point types share these fields but no trait.
+    macro_rules! start {
+        ($out:expr, $p:expr) => {
+            start(
+                $out,
+                &$p.attributes,
+                $p.start_time_unix_nano,
+                $p.time_unix_nano,
+                $p.flags,
+            )
+        };
+    }
     match &m.data {
         None => {}
         Some(Data::Gauge(g)) => {
             for p in &g.data_points {
                 add(Table::MetricsGauge, &mut |out| {
-                    start(
-                        out,
-                        &p.attributes,
-                        p.start_time_unix_nano,
-                        p.time_unix_nano,
-                        p.flags,
-                    );
+                    start!(out, p);
                     float(out, "Value", number(p.value));
                     exemplars(out, &p.exemplars);
                     close(out);
@@ -178,13 +184,7 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
         Some(Data::Sum(s)) => {
             for p in &s.data_points {
                 add(Table::MetricsSum, &mut |out| {
-                    start(
-                        out,
-                        &p.attributes,
-                        p.start_time_unix_nano,
-                        p.time_unix_nano,
-                        p.flags,
-                    );
+                    start!(out, p);
                     float(out, "Value", number(p.value));
                     exemplars(out, &p.exemplars);
                     int(
@@ -200,13 +200,7 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
         Some(Data::Histogram(h)) => {
             for p in &h.data_points {
                 add(Table::MetricsHistogram, &mut |out| {
-                    start(
-                        out,
-                        &p.attributes,
-                        p.start_time_unix_nano,
-                        p.time_unix_nano,
-                        p.flags,
-                    );
+                    start!(out, p);
                     uint(out, "Count", p.count);
                     float(out, "Sum", p.sum.unwrap_or(0.0));
                     list(out, "BucketCounts", &p.bucket_counts, |v, o| {
@@ -215,56 +209,28 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
                     list(out, "ExplicitBounds", &p.explicit_bounds, |v, o| {
                         write_float(*v, o)
                     });
-                    exemplars(out, &p.exemplars);
-                    float(out, "Min", p.min.unwrap_or(0.0));
-                    float(out, "Max", p.max.unwrap_or(0.0));
-                    int(
-                        out,
-                        "AggregationTemporality",
-                        i64::from(h.aggregation_temporality),
-                    );
-                    close(out);
+                    histogram_tail(out, &p.exemplars, p.min, p.max, h.aggregation_temporality);
                 });
             }
         }
         Some(Data::ExponentialHistogram(h)) => {
             for p in &h.data_points {
                 add(Table::MetricsExponentialHistogram, &mut |out| {
-                    start(
-                        out,
-                        &p.attributes,
-                        p.start_time_unix_nano,
-                        p.time_unix_nano,
-                        p.flags,
-                    );
+                    start!(out, p);
                     uint(out, "Count", p.count);
                     float(out, "Sum", p.sum.unwrap_or(0.0));
                     int(out, "Scale", i64::from(p.scale));
                     uint(out, "ZeroCount", p.zero_count);
                     buckets(out, "Positive", p.positive.as_ref());
                     buckets(out, "Negative", p.negative.as_ref());
-                    exemplars(out, &p.exemplars);
-                    float(out, "Min", p.min.unwrap_or(0.0));
-                    float(out, "Max", p.max.unwrap_or(0.0));
-                    int(
-                        out,
-                        "AggregationTemporality",
-                        i64::from(h.aggregation_temporality),
-                    );
-                    close(out);
+                    histogram_tail(out, &p.exemplars, p.min, p.max, h.aggregation_temporality);
                 });
             }
         }
         Some(Data::Summary(s)) => {
             for p in &s.data_points {
                 add(Table::MetricsSummary, &mut |out| {
-                    start(
-                        out,
-                        &p.attributes,
-                        p.start_time_unix_nano,
-                        p.time_unix_nano,
-                        p.flags,
-                    );
+                    start!(out, p);
                     uint(out, "Count", p.count);
                     float(out, "Sum", p.sum);
                     let q = &p.quantile_values;
@@ -439,6 +405,21 @@ fn close(out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
+/// The columns a histogram row ends with.
+fn histogram_tail(
+    out: &mut Vec<u8>,
+    ex: &[Exemplar],
+    min: Option<f64>,
+    max: Option<f64>,
+    temporality: i32,
+) {
+    exemplars(out, ex);
+    float(out, "Min", min.unwrap_or(0.0));
+    float(out, "Max", max.unwrap_or(0.0));
+    int(out, "AggregationTemporality", i64::from(temporality));
+    close(out);
+}
+
 /// A `DateTime` column (whole seconds) and its exact `UInt64` companion.
 fn time(out: &mut Vec<u8>, seconds_column: &str, nanos_column: &str, ns: u64) {
     uint(out, seconds_column, seconds(ns));
@@ -487,17 +468,6 @@ fn keys(attrs: &[KeyValue], out: &mut Vec<u8>) {
 
 fn values(attrs: &[KeyValue], out: &mut Vec<u8>) {
     json_list(out, attrs, |kv, o| any_text(kv.value.as_ref(), o));
-}
-
-fn json_list<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
-    out.push(b'[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write(item, out);
-    }
-    out.push(b']');
 }
 
 /// `"name":[…],`

@@ -198,9 +198,9 @@ pub fn view_names() -> impl Iterator<Item = &'static str> {
     VIEWS.iter().map(|(name, _)| *name)
 }
 
-const VIEWS: [(&str, &str); 2] = [
-    (
-        "claude_code_api_requests",
+/// The columns every view starts with (a macro so `concat!` can take it).
+macro_rules! view_head {
+    () => {
         "SELECT
     Timestamp,
     ServiceName,
@@ -209,7 +209,16 @@ const VIEWS: [(&str, &str); 2] = [
     LogAttributes.Value[indexOf(LogAttributes.Key, 'user.id')] AS UserId,
     LogAttributes.Value[indexOf(LogAttributes.Key, 'user.email')] AS UserEmail,
     LogAttributes.Value[indexOf(LogAttributes.Key, 'user.account_uuid')] AS UserAccountUuid,
-    LogAttributes.Value[indexOf(LogAttributes.Key, 'organization.id')] AS OrganizationId,
+"
+    };
+}
+
+const VIEWS: [(&str, &str); 2] = [
+    (
+        "claude_code_api_requests",
+        concat!(
+            view_head!(),
+            "    LogAttributes.Value[indexOf(LogAttributes.Key, 'organization.id')] AS OrganizationId,
     if(UserEmail != '', UserEmail, if(UserAccountUuid != '', UserAccountUuid, UserId)) AS User,
     LogAttributes.Value[indexOf(LogAttributes.Key, 'model')] AS Model,
     toFloat64OrZero(LogAttributes.Value[indexOf(LogAttributes.Key, 'cost_usd')]) AS CostUsd,
@@ -222,25 +231,21 @@ const VIEWS: [(&str, &str); 2] = [
     LogAttributes.Value[indexOf(LogAttributes.Key, 'request_id')] AS RequestId,
     LogAttributes.Value[indexOf(LogAttributes.Key, 'query_source')] AS QuerySource
 FROM {db}.otel_logs
-WHERE EventName = 'api_request'",
+WHERE EventName = 'api_request'"
+        ),
     ),
     (
         "claude_code_tool_results",
-        "SELECT
-    Timestamp,
-    ServiceName,
-    LogAttributes.Value[indexOf(LogAttributes.Key, 'session.id')] AS SessionId,
-    LogAttributes.Value[indexOf(LogAttributes.Key, 'prompt.id')] AS PromptId,
-    LogAttributes.Value[indexOf(LogAttributes.Key, 'user.id')] AS UserId,
-    LogAttributes.Value[indexOf(LogAttributes.Key, 'user.email')] AS UserEmail,
-    LogAttributes.Value[indexOf(LogAttributes.Key, 'user.account_uuid')] AS UserAccountUuid,
-    if(UserEmail != '', UserEmail, if(UserAccountUuid != '', UserAccountUuid, UserId)) AS User,
+        concat!(
+            view_head!(),
+            "    if(UserEmail != '', UserEmail, if(UserAccountUuid != '', UserAccountUuid, UserId)) AS User,
     LogAttributes.Value[indexOf(LogAttributes.Key, 'tool_name')] AS ToolName,
     LogAttributes.Value[indexOf(LogAttributes.Key, 'tool_use_id')] AS ToolUseId,
     LogAttributes.Value[indexOf(LogAttributes.Key, 'success')] = 'true' AS Success,
     toUInt64OrZero(LogAttributes.Value[indexOf(LogAttributes.Key, 'duration_ms')]) AS DurationMs
 FROM {db}.otel_logs
-WHERE EventName = 'tool_result'",
+WHERE EventName = 'tool_result'"
+        ),
     ),
 ];
 

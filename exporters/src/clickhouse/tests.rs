@@ -2,10 +2,8 @@
 //! from the recorded Claude Code requests, and the error classification.
 //! Against a real ClickHouse server: `tests/clickhouse.rs` at the top.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use ccpipe_pipeline::config::{self, Config};
 use ccpipe_pipeline::{Batch, ComponentId};
 use http::StatusCode;
 
@@ -14,17 +12,11 @@ use super::config::ClickhouseSettings;
 use super::rows::{encode, seconds};
 use super::schema::Table;
 use super::ClickhouseConfig;
-use crate::testutil::{captures, TESTDATA};
-
-fn load() -> Config {
-    let path = PathBuf::from(TESTDATA).join("clickhouse/config.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    config::load_str("clickhouse.yaml", &text).unwrap()
-}
+use crate::testutil::{captures, load_config};
 
 #[test]
 fn config_table() {
-    let config = load();
+    let config = load_config("clickhouse");
     let cases: &[(&str, Result<(), &str>)] = &[
         ("clickhouse", Ok(())),
         ("clickhouse/all_keys", Ok(())),
@@ -82,7 +74,7 @@ fn config_table() {
 
 #[test]
 fn defaults_and_all_keys() {
-    let config = load();
+    let config = load_config("clickhouse");
     let settings = |id: &str| {
         let cfg = &config.exporters[&id.parse::<ComponentId>().unwrap()];
         let c: ClickhouseConfig = cfg.parse().unwrap();
@@ -111,7 +103,7 @@ fn defaults_and_all_keys() {
 
 #[test]
 fn build_and_shutdown_without_data() {
-    let config = load();
+    let config = load_config("clickhouse");
     let cfg = &config.exporters[&"clickhouse".parse::<ComponentId>().unwrap()];
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,13 +2,12 @@
 //! Agent (a tonic OTLP server and a hyper OTLP/HTTP intake on 127.0.0.1:0),
 //! driven through the pipeline's export task.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccpipe_pipeline::config::{self, ComponentConfig, Config};
+use ccpipe_pipeline::config::Config;
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask, RetryPolicy};
-use ccpipe_pipeline::{Batch, ComponentId, ExportError, Exporter, Shutdown, Signal};
+use ccpipe_pipeline::{Batch, ExportError, Exporter, Shutdown, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValueKind;
@@ -24,20 +23,9 @@ use tonic::Code;
 
 use super::*;
 use crate::fake_otlp::{start_grpc, start_http, Answer};
-use crate::testutil::{captures, TESTDATA};
+use crate::testutil::{captures, component, load_config, runtime};
 
 // ---------------------------------------------------------------- config table
-
-fn load() -> Config {
-    let path = PathBuf::from(TESTDATA).join("datadog/config.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    config::load_str("datadog.yaml", &text).unwrap()
-}
-
-fn component<'a>(config: &'a Config, id: &str) -> &'a ComponentConfig {
-    let id: ComponentId = id.parse().unwrap();
-    &config.exporters[&id]
-}
 
 fn settings_of(config: &Config, id: &str) -> DatadogSettings {
     component(config, id)
@@ -49,7 +37,7 @@ fn settings_of(config: &Config, id: &str) -> DatadogSettings {
 
 #[test]
 fn config_table() {
-    let config = load();
+    let config = load_config("datadog");
     let cases: &[(&str, Result<(), &str>)] = &[
         ("datadog", Ok(())),
         ("datadog/all_keys", Ok(())),
@@ -97,7 +85,7 @@ fn config_table() {
 
 #[test]
 fn config_defaults_and_all_keys() {
-    let config = load();
+    let config = load_config("datadog");
     assert_eq!(
         settings_of(&config, "datadog"),
         DatadogSettings {
@@ -167,7 +155,7 @@ fn config_defaults_and_all_keys() {
 
 #[test]
 fn agentless_mode_takes_no_traces() {
-    let config = load();
+    let config = load_config("datadog");
     let built = crate::build(component(&config, "datadog/api")).unwrap();
     assert_eq!(built.exporter.signals(), &[Signal::Logs, Signal::Metrics]);
     let built = crate::build(component(&config, "datadog")).unwrap();
@@ -182,7 +170,7 @@ fn agentless_mode_takes_no_traces() {
 
 #[test]
 fn build_then_shutdown_without_data() {
-    let config = load();
+    let config = load_config("datadog");
     let rt = runtime();
     for id in ["datadog", "datadog/http", "datadog/api"] {
         let built = crate::build(component(&config, id)).unwrap();
@@ -192,14 +180,6 @@ fn build_then_shutdown_without_data() {
             let _ = exporter.shutdown().await;
         });
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 // ---------------------------------------------------------------- driving

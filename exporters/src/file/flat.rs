@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::text::{write_hex, write_int, write_json_f64, Utc};
+use crate::text::{write_hex, write_int, write_json_f64, write_json_list as list, Utc};
 
 /// Formats batches as flat JSON lines; keeps a scratch buffer between calls.
 #[derive(Default)]
@@ -317,17 +317,6 @@ fn buckets(out: &mut Vec<u8>, name: &str, b: Option<&Buckets>) {
         list(out, &b.bucket_counts, |v, o| write_int(*v, o));
         out.push(b'}');
     }
-}
-
-fn list<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
-    out.push(b'[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write(item, out);
-    }
-    out.push(b']');
 }
 
 fn span(span: &Span, out: &mut Vec<u8>) {

@@ -5,7 +5,7 @@ use ccpipe_pipeline::{blocking, otlp_json, Batch, BlockingExporter, ExportError,
 
 use super::writer::{backups, LineFile};
 use super::*;
-use crate::testutil::{captures, check_golden, golden_batches, TempDir};
+use crate::testutil::{captures, check_golden, golden_batches, runtime, TempDir};
 
 fn read_lines(path: &std::path::Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -370,14 +370,6 @@ fn opening_an_unwritable_path_names_it() {
     let msg = err.to_string();
     assert!(msg.starts_with("cannot create folder "), "{msg}");
     assert!(msg.contains(&blocker.display().to_string()), "{msg}");
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

@@ -6,29 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ccpipe_pipeline::config::{self, ComponentConfig, Config};
+use ccpipe_pipeline::config::{self, Config};
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask, RetryPolicy};
 use ccpipe_pipeline::payload::{Encoded, Payload, Shared};
-use ccpipe_pipeline::{Batch, ComponentId, Signal};
+use ccpipe_pipeline::{Batch, Signal};
 use tonic::Code;
 
 use super::*;
 use crate::fake_otlp::{gunzip, start_grpc, start_http, Answer};
 use crate::otlp_client::{Compression, Protocol, Target};
-use crate::testutil::{decode_capture, CAPTURES, TESTDATA};
+use crate::testutil::{component, decode_capture, load_config, runtime, CAPTURES, TESTDATA};
 
 // ---------------------------------------------------------------- config table
-
-fn load() -> Config {
-    let path = PathBuf::from(TESTDATA).join("otlp/config.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    config::load_str("otlp.yaml", &text).unwrap()
-}
-
-fn component<'a>(config: &'a Config, id: &str) -> &'a ComponentConfig {
-    let id: ComponentId = id.parse().unwrap();
-    &config.exporters[&id]
-}
 
 fn settings_of(config: &Config, id: &str) -> ClientSettings {
     let protocol = if id.starts_with("otlp_http") {
@@ -45,7 +34,7 @@ fn settings_of(config: &Config, id: &str) -> ClientSettings {
 
 #[test]
 fn config_table() {
-    let config = load();
+    let config = load_config("otlp");
     let cases: &[(&str, Result<(), &str>)] = &[
         ("otlp", Ok(())),
         ("otlp/all_keys", Ok(())),
@@ -106,7 +95,7 @@ fn config_table() {
 
 #[test]
 fn config_defaults_and_all_keys() {
-    let config = load();
+    let config = load_config("otlp");
     let s = settings_of(&config, "otlp");
     assert_eq!(
         s.target,
@@ -168,7 +157,7 @@ fn print_config_masks_headers() {
 #[test]
 fn build_then_shutdown_without_data() {
     let rt = runtime();
-    let config = load();
+    let config = load_config("otlp");
     for id in ["otlp", "otlp_http"] {
         let mut built = crate::build(component(&config, id)).unwrap();
         assert!(built.exporter.accepts_encoded());
@@ -178,14 +167,6 @@ fn build_then_shutdown_without_data() {
 }
 
 // ---------------------------------------------------------------- driving
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy {

@@ -1,7 +1,5 @@
 //! OTLP over HTTP/protobuf: one POST per payload to the signal's URL.
 
-use std::time::SystemTime;
-
 use bytes::{Bytes, BytesMut};
 use ccpipe_pipeline::payload::Shared;
 use ccpipe_pipeline::{ExportError, Signal};
@@ -11,9 +9,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
-use super::status::{
-    classify_http, error_chain, error_text, gzip, parse_retry_after, Failure, MAX_RESPONSE_BYTES,
-};
+use super::status::{classify_http, error_chain, error_text, gzip, Failure, MAX_RESPONSE_BYTES};
 use super::{request_parts, Compression, OtlpClient};
 
 impl OtlpClient {
@@ -51,11 +47,7 @@ impl OtlpClient {
             .headers()
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/x-protobuf"));
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = crate::http_client::retry_after(response.headers());
         let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await

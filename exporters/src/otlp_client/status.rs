@@ -3,15 +3,13 @@
 //! destination asks for (RetryInfo, Retry-After), and error bodies as text.
 
 use std::io::Write;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ccpipe_pipeline::ExportError;
 use prost::Message;
 use tonic::{Code, Status};
 
-/// The longest Retry-After / RetryInfo delay honoured: a broken or hostile
-/// answer must not park the queue for days.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+pub use crate::http_client::{parse_retry_after, MAX_RETRY_AFTER};
 
 /// The largest answer body read (errors and partial-success messages).
 pub(super) const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -116,19 +114,6 @@ fn retry_info(details: &[u8]) -> Option<Duration> {
     Some(d.min(MAX_RETRY_AFTER))
 }
 
-/// `Retry-After`: delay-seconds or an HTTP date.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    let delay = match value.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => {
-            let at = httpdate::parse_http_date(value).ok()?;
-            at.duration_since(now).unwrap_or(Duration::ZERO)
-        }
-    };
-    Some(delay.min(MAX_RETRY_AFTER))
-}
-
 /// An error body as text: the message of a protobuf `google.rpc.Status`
 /// (what OTLP receivers send), else the start of the body.
 pub(super) fn error_text(body: &[u8], protobuf: bool) -> String {
@@ -174,19 +159,6 @@ pub(super) fn gzip(parts: &[&[u8]]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
-        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("99999", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
 
     fn kind(f: Failure) -> String {
         match f {

@@ -2,11 +2,8 @@
 //! series, the two text formats, and `/metrics` served on 127.0.0.1:0.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
-use ccpipe_pipeline::config::{self, ComponentConfig, Config};
-use ccpipe_pipeline::ComponentId;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -20,24 +17,13 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use super::render::{render, Format};
 use super::store::{Store, StoreSettings};
 use super::*;
-use crate::testutil::{captures, TESTDATA};
+use crate::testutil::{captures, component, load_config};
 
 // ---------------------------------------------------------------- config table
 
-fn load() -> Config {
-    let path = PathBuf::from(TESTDATA).join("prometheus/config.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    config::load_str("prometheus.yaml", &text).unwrap()
-}
-
-fn component<'a>(config: &'a Config, id: &str) -> &'a ComponentConfig {
-    let id: ComponentId = id.parse().unwrap();
-    &config.exporters[&id]
-}
-
 #[test]
 fn config_table() {
-    let config = load();
+    let config = load_config("prometheus");
     let cases: &[(&str, Result<(), &str>)] = &[
         ("prometheus", Ok(())),
         ("prometheus/all_keys", Ok(())),

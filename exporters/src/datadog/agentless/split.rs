@@ -6,12 +6,11 @@
 //! the compressed size (series), a body over it is cut in two and each half
 //! compressed again, so no request can earn a 413.
 
-use std::io::Write;
 use std::ops::Range;
 
 use bytes::Bytes;
-use flate2::write::GzEncoder;
-use flate2::Compression;
+
+pub use crate::http_client::gzip;
 
 /// The JSON around a list of entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,13 +106,6 @@ pub fn body(entries: &[Vec<u8>], framing: Framing) -> Vec<u8> {
     }
     out.extend_from_slice(framing.close());
     out
-}
-
-pub fn gzip(raw: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(raw.len() / 4 + 64), Compression::fast());
-    // Writing to a Vec cannot fail.
-    enc.write_all(raw).expect("gzip into memory");
-    enc.finish().expect("gzip into memory")
 }
 
 /// Packs, frames and compresses `entries` into request bodies within

@@ -812,25 +812,7 @@ fn metric_kinds_map_to_counts_and_gauges() {
 /// Compares `actual` with `testdata/datadog-agentless/<name>`; with
 /// `UPDATE_GOLDEN=1` writes it instead.
 fn check_golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(crate::testutil::TESTDATA)
-        .join("datadog-agentless")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "{} differs from the payload (UPDATE_GOLDEN=1 rewrites it if the change is intended)",
-        path.display()
-    );
+    crate::testutil::check_golden_in("datadog-agentless", name, actual);
 }
 
 /// The same JSON with object keys sorted at every level, so the golden files
