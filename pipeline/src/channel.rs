@@ -11,6 +11,7 @@
 //! are very different things. The budget always admits one item into an empty
 //! queue, so an item larger than the budget cannot wedge it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -21,12 +22,54 @@ pub trait Weigh {
     fn weight(&self) -> usize;
 }
 
+/// What all queues built with it hold together, by their byte estimates
+/// (`service.memory_limit_mib`). Receivers consult it before handing a
+/// request over, so intake stops (503) while the process as a whole is full,
+/// whichever queue holds the bytes; the queues themselves never block on it,
+/// so a full process still drains.
+#[derive(Clone)]
+pub struct MemoryLimit(Arc<MemoryLimitState>);
+
+struct MemoryLimitState {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl MemoryLimit {
+    pub fn new(limit_bytes: usize) -> MemoryLimit {
+        MemoryLimit(Arc::new(MemoryLimitState {
+            limit: limit_bytes,
+            used: AtomicUsize::new(0),
+        }))
+    }
+
+    /// Whether `cost` more bytes fit (always, when nothing is held).
+    pub fn admits(&self, cost: usize) -> bool {
+        let used = self.used();
+        used == 0 || used.saturating_add(cost) <= self.0.limit
+    }
+
+    pub fn used(&self) -> usize {
+        self.0.used.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.used.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        // Every sub follows its add, so this never wraps.
+        self.0.used.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 /// Bytes waiting in one queue, shared by its two ends.
 #[derive(Clone)]
 struct Budget(Arc<BudgetState>);
 
 struct BudgetState {
     limit: usize,
+    total: Option<MemoryLimit>,
     inner: Mutex<BudgetInner>,
     freed: Condvar,
 }
@@ -38,9 +81,10 @@ struct BudgetInner {
 }
 
 impl Budget {
-    fn new(limit: usize) -> Budget {
+    fn new(limit: usize, total: Option<MemoryLimit>) -> Budget {
         Budget(Arc::new(BudgetState {
             limit,
+            total,
             inner: Mutex::new(BudgetInner::default()),
             freed: Condvar::new(),
         }))
@@ -59,6 +103,7 @@ impl Budget {
         let mut inner = self.lock();
         if self.fits(&inner, cost) {
             inner.used += cost;
+            self.count(cost);
             true
         } else {
             false
@@ -75,7 +120,14 @@ impl Budget {
             return false;
         }
         inner.used += cost;
+        self.count(cost);
         true
+    }
+
+    fn count(&self, cost: usize) {
+        if let Some(t) = &self.0.total {
+            t.add(cost);
+        }
     }
 
     fn give(&self, cost: usize) {
@@ -83,8 +135,12 @@ impl Budget {
             return;
         }
         let mut inner = self.lock();
-        inner.used = inner.used.saturating_sub(cost);
+        let given = cost.min(inner.used);
+        inner.used -= given;
         drop(inner);
+        if let Some(t) = &self.0.total {
+            t.sub(given);
+        }
         self.0.freed.notify_all();
     }
 
@@ -99,6 +155,10 @@ impl Budget {
 
     fn used(&self) -> usize {
         self.lock().used
+    }
+
+    fn limit(&self) -> usize {
+        self.0.limit
     }
 }
 
@@ -125,12 +185,12 @@ impl<T> Meter<T> {
         }
     }
 
-    fn bytes(max_bytes: usize) -> Self
+    fn bytes(max_bytes: usize, total: Option<MemoryLimit>) -> Self
     where
         T: Weigh,
     {
         Meter {
-            budget: Some(Budget::new(max_bytes)),
+            budget: Some(Budget::new(max_bytes, total)),
             weigh: T::weight,
         }
     }
@@ -184,7 +244,16 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 
 /// A queue bounded in items and in the bytes its waiting values weigh.
 pub fn bounded_bytes<T: Weigh>(capacity: usize, max_bytes: usize) -> (Sender<T>, Receiver<T>) {
-    with_meter(capacity, Meter::bytes(max_bytes))
+    with_meter(capacity, Meter::bytes(max_bytes, None))
+}
+
+/// [`bounded_bytes`], also counted against a process-wide [`MemoryLimit`].
+pub fn bounded_bytes_within<T: Weigh>(
+    capacity: usize,
+    max_bytes: usize,
+    total: &MemoryLimit,
+) -> (Sender<T>, Receiver<T>) {
+    with_meter(capacity, Meter::bytes(max_bytes, Some(total.clone())))
 }
 
 fn with_meter<T>(capacity: usize, meter: Meter<T>) -> (Sender<T>, Receiver<T>) {
@@ -313,7 +382,16 @@ pub fn export_queue_bytes<T: Weigh>(
     capacity: usize,
     max_bytes: usize,
 ) -> (QueueSender<T>, QueueReceiver<T>) {
-    export_with_meter(capacity, Meter::bytes(max_bytes))
+    export_with_meter(capacity, Meter::bytes(max_bytes, None))
+}
+
+/// [`export_queue_bytes`], also counted against a process-wide [`MemoryLimit`].
+pub fn export_queue_bytes_within<T: Weigh>(
+    capacity: usize,
+    max_bytes: usize,
+    total: &MemoryLimit,
+) -> (QueueSender<T>, QueueReceiver<T>) {
+    export_with_meter(capacity, Meter::bytes(max_bytes, Some(total.clone())))
 }
 
 fn export_with_meter<T>(capacity: usize, meter: Meter<T>) -> (QueueSender<T>, QueueReceiver<T>) {
@@ -368,6 +446,16 @@ impl<T> QueueReceiver<T> {
     /// Bytes waiting, by the queue's weights (0 when it has no byte budget).
     pub fn bytes_waiting(&self) -> usize {
         self.meter.budget.as_ref().map_or(0, Budget::used)
+    }
+
+    /// How many values the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.rx.max_capacity()
+    }
+
+    /// Its byte budget, `None` when it is bounded in values only.
+    pub fn byte_limit(&self) -> Option<usize> {
+        self.meter.budget.as_ref().map(Budget::limit)
     }
 }
 
@@ -460,5 +548,20 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().0, 8);
         assert_eq!(rx.recv().await.unwrap().0, 8);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn queues_add_up_in_the_memory_limit() {
+        let total = MemoryLimit::new(10);
+        let (a, ra) = bounded_bytes_within::<Blob>(100, 100, &total);
+        let (b, mut rb) = export_queue_bytes_within::<Blob>(100, 100, &total);
+        assert!(total.admits(50), "an empty process admits anything once");
+        a.try_send(Blob(6)).unwrap();
+        b.send_blocking(Blob(3)).unwrap();
+        assert_eq!(total.used(), 9);
+        assert!(total.admits(1) && !total.admits(2));
+        ra.try_recv().unwrap();
+        rb.try_recv().unwrap();
+        assert_eq!(total.used(), 0);
     }
 }

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::batch::Signal;
-use crate::channel::{Sender, TrySendError};
+use crate::channel::{MemoryLimit, Sender, TrySendError, Weigh};
 use crate::payload::Payload;
 use crate::wal::ack::{AckSender, AckWait};
 
@@ -31,6 +31,8 @@ pub enum Refused {
     Busy(String),
     #[error("ccpipe is shutting down")]
     ShuttingDown,
+    #[error("ccpipe holds as much as service.memory_limit_mib allows; retry later")]
+    MemoryLimit,
 }
 
 /// A receiver's outputs, by signal.
@@ -39,6 +41,7 @@ pub struct Outputs {
     logs: Vec<PipelineInput>,
     metrics: Vec<PipelineInput>,
     traces: Vec<PipelineInput>,
+    memory_limit: Option<MemoryLimit>,
 }
 
 /// How often a sender looks again at a full queue while it waits.
@@ -47,6 +50,12 @@ const FULL_POLL: Duration = Duration::from_millis(1);
 impl Outputs {
     pub fn add(&mut self, signal: Signal, input: PipelineInput) {
         self.for_signal_mut(signal).push(input);
+    }
+
+    /// Refuse requests while the process's queues hold `limit` (see
+    /// [`MemoryLimit`]), besides each queue's own budget.
+    pub fn limit_memory(&mut self, limit: MemoryLimit) {
+        self.memory_limit = Some(limit);
     }
 
     pub fn accepts(&self, signal: Signal) -> bool {
@@ -80,6 +89,15 @@ impl Outputs {
             return Err(Refused::NoPipeline(batch.signal()));
         };
         let deadline = Instant::now() + wait;
+        if let Some(limit) = &self.memory_limit {
+            let cost = batch.weight() * inputs.len();
+            while !limit.admits(cost) {
+                if Instant::now() >= deadline {
+                    return Err(Refused::MemoryLimit);
+                }
+                tokio::time::sleep(FULL_POLL).await;
+            }
+        }
         for input in inputs {
             while input.sender.is_full() {
                 if Instant::now() >= deadline {

@@ -348,3 +348,32 @@ async fn a_processor_decodes_once_and_mixed_exporters_get_what_they_take() {
     drop(outputs);
     chain.join().unwrap();
 }
+
+#[tokio::test]
+async fn the_memory_limit_refuses_intake_while_the_queues_hold_it() {
+    use ccpipe_pipeline::channel::MemoryLimit;
+    let total = MemoryLimit::new(1);
+    let (tx, rx) = channel::bounded_bytes_within::<Payload>(16, 1 << 20, &total);
+    let mut outputs = Outputs::default();
+    outputs.add(
+        Signal::Logs,
+        PipelineInput {
+            pipeline: "logs".into(),
+            sender: tx,
+            durable: None,
+        },
+    );
+    outputs.limit_memory(total.clone());
+    // The first request always fits an empty process; the second does not.
+    outputs.send(encoded(&["a"]), Duration::ZERO).await.unwrap();
+    assert!(total.used() > 0);
+    let err = outputs
+        .send(encoded(&["b"]), Duration::from_millis(20))
+        .await
+        .unwrap_err();
+    assert_eq!(err, Refused::MemoryLimit);
+    // Once the chain takes it off the queue, intake resumes.
+    assert!(rx.try_recv().is_some());
+    assert_eq!(total.used(), 0);
+    outputs.send(encoded(&["c"]), Duration::ZERO).await.unwrap();
+}

@@ -230,7 +230,9 @@ impl<R: ExportRequest> UnaryService<Payload> for Export<R> {
 pub fn refused_status(refused: &Refused) -> Status {
     match refused {
         Refused::NoPipeline(_) => Status::unimplemented(refused.to_string()),
-        Refused::Busy(_) | Refused::ShuttingDown => Status::unavailable(refused.to_string()),
+        Refused::Busy(_) | Refused::ShuttingDown | Refused::MemoryLimit => {
+            Status::unavailable(refused.to_string())
+        }
     }
 }
 

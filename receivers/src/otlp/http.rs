@@ -422,7 +422,7 @@ impl Reply {
                 Code::Unimplemented,
                 refused,
             ),
-            Refused::Busy(_) | Refused::ShuttingDown => Reply {
+            Refused::Busy(_) | Refused::ShuttingDown | Refused::MemoryLimit => Reply {
                 retry_after: true,
                 ..Reply::error(
                     Some(format),

@@ -150,6 +150,7 @@ fn refusal_reason(refused: &Refused) -> &'static str {
         Refused::NoPipeline(_) => "no_pipeline",
         Refused::Busy(_) => "busy",
         Refused::ShuttingDown => "shutting_down",
+        Refused::MemoryLimit => "memory_limit",
     }
 }
 
