@@ -9,6 +9,7 @@ use crate::channel::QueueReceiver;
 use crate::component::{ExportError, Exporter};
 use crate::payload::Shared;
 use crate::telemetry;
+use crate::wal::BacklogProbe;
 use crate::Shutdown;
 
 /// The Collector's `retry_on_failure` settings.
@@ -46,9 +47,50 @@ pub struct ExportTask {
     pub(crate) id: String,
     pub(crate) exporter: Box<dyn Exporter>,
     queue: QueueReceiver<Shared>,
+    /// Set for a durable queue: where its gauges read the backlog.
+    pub(crate) durable: Option<BacklogProbe>,
+    gauges: QueueGauges,
     retry: RetryPolicy,
     /// Fires when the shutdown deadline passed: stop retrying, count the rest as lost.
     pub(crate) abort: Shutdown,
+}
+
+/// The gauges of one exporter's queue. They are set when the task takes a
+/// batch, when a batch is done, at each retry, and once a second while an
+/// export or a retry backoff lasts; never per record or per enqueue.
+struct QueueGauges {
+    size: metrics::Gauge,
+    bytes: metrics::Gauge,
+}
+
+/// How often the gauges are refreshed while one export takes long.
+const GAUGE_REFRESH: Duration = Duration::from_secs(1);
+
+/// Ticks every [`GAUGE_REFRESH`], the first one after a full period.
+fn gauge_ticks() -> tokio::time::Interval {
+    tokio::time::interval_at(tokio::time::Instant::now() + GAUGE_REFRESH, GAUGE_REFRESH)
+}
+
+impl QueueGauges {
+    fn new(exporter: &str) -> Self {
+        QueueGauges {
+            size: metrics::gauge!(telemetry::EXPORTER_QUEUE_SIZE, "exporter" => exporter.to_owned()),
+            bytes: metrics::gauge!(telemetry::EXPORTER_QUEUE_BYTES, "exporter" => exporter.to_owned()),
+        }
+    }
+
+    /// Reads the queue (a counter or two under a lock) and sets the gauges.
+    fn refresh(&self, queue: &QueueReceiver<Shared>, durable: Option<&BacklogProbe>) {
+        let (size, bytes) = match durable {
+            Some(probe) => {
+                let b = probe.read();
+                (b.records as f64, b.bytes as f64)
+            }
+            None => (queue.len() as f64, queue.bytes_waiting() as f64),
+        };
+        self.size.set(size);
+        self.bytes.set(bytes);
+    }
 }
 
 impl ExportTask {
@@ -59,12 +101,37 @@ impl ExportTask {
         retry: RetryPolicy,
         abort: Shutdown,
     ) -> Self {
+        let id = id.into();
+        let gauges = QueueGauges::new(&id);
         ExportTask {
-            id: id.into(),
+            id,
             exporter,
             queue,
+            durable: None,
+            gauges,
             retry,
             abort,
+        }
+    }
+
+    /// Sets the queue gauges from the queue as it is now.
+    pub(crate) fn refresh_gauges(&self) {
+        self.gauges.refresh(&self.queue, self.durable.as_ref());
+    }
+
+    /// Sets the byte bound gauge (and, for an in-memory queue, the count bound).
+    fn set_capacity_gauges(&self) {
+        let id = self.id.clone();
+        let bytes = match &self.durable {
+            Some(probe) => Some(probe.read().max_bytes as f64),
+            None => {
+                metrics::gauge!(telemetry::EXPORTER_QUEUE_CAPACITY, "exporter" => id.clone())
+                    .set(self.queue.capacity() as f64);
+                self.queue.byte_limit().map(|b| b as f64)
+            }
+        };
+        if let Some(b) = bytes {
+            metrics::gauge!(telemetry::EXPORTER_QUEUE_CAPACITY_BYTES, "exporter" => id).set(b);
         }
     }
 
@@ -82,15 +149,17 @@ impl ExportTask {
 
     /// Exports what `reader` yields, acknowledging each batch once it is
     /// delivered or given up on; see [`crate::wal::export`].
-    pub async fn run_durable(self, reader: crate::wal::WalReader) -> ExportStats {
+    pub async fn run_durable(mut self, reader: crate::wal::WalReader) -> ExportStats {
+        self.durable = Some(reader.probe());
+        self.set_capacity_gauges();
+        self.refresh_gauges();
         crate::wal::export::run(self, reader).await
     }
 
     pub async fn run(mut self) -> ExportStats {
         let mut stats = ExportStats::default();
         let mut jitter = Jitter::seeded();
-        let queue_size =
-            metrics::gauge!(telemetry::EXPORTER_QUEUE_SIZE, "exporter" => self.id.clone());
+        self.set_capacity_gauges();
         loop {
             let batch = tokio::select! {
                 biased;
@@ -100,7 +169,7 @@ impl ExportTask {
                     None => break,
                 },
             };
-            queue_size.set(self.queue.len() as f64);
+            self.refresh_gauges();
             stats.batches += 1;
             let items = batch.item_count() as u64;
             let signal = batch.signal();
@@ -116,6 +185,7 @@ impl ExportTask {
                         .increment(items);
                 }
             }
+            self.refresh_gauges();
         }
         // Aborted with data still queued: it is lost; say how much.
         let mut lost = 0u64;
@@ -125,7 +195,7 @@ impl ExportTask {
             metrics::counter!(telemetry::exporter_send_failed(b.signal()), "exporter" => self.id.clone(), "reason" => "shutdown")
                 .increment(items);
         }
-        queue_size.set(0.0);
+        self.refresh_gauges();
         if lost > 0 {
             stats.items_failed += lost;
             tracing::error!(exporter = %self.id, items = lost, "shutdown deadline passed; {lost} queued items were not exported");
@@ -147,14 +217,23 @@ impl ExportTask {
         let mut interval = self.retry.initial_interval;
         loop {
             let items = batch.item_count();
-            let attempt = tokio::select! {
-                r = match &batch {
+            let attempt = {
+                let export = match &batch {
                     Shared::Decoded(b) => self.exporter.export(b.clone()),
                     Shared::Encoded(e) => self.exporter.export_encoded(e.clone()),
-                } => r,
-                _ = self.abort.cancelled() => {
-                    tracing::error!(exporter = %self.id, items, "shutdown deadline passed during export; dropping {items} {}", batch.signal().item_noun());
-                    return Err("shutdown");
+                };
+                tokio::pin!(export);
+                let mut refresh = gauge_ticks();
+                loop {
+                    tokio::select! {
+                        r = &mut export => break r,
+                        // The queue grows behind a slow export: show it.
+                        _ = refresh.tick() => self.gauges.refresh(&self.queue, self.durable.as_ref()),
+                        _ = self.abort.cancelled() => {
+                            tracing::error!(exporter = %self.id, items, "shutdown deadline passed during export; dropping {items} {}", batch.signal().item_noun());
+                            return Err("shutdown");
+                        }
+                    }
                 }
             };
             let err = match attempt {
@@ -182,13 +261,18 @@ impl ExportTask {
             metrics::counter!(telemetry::EXPORTER_RETRIES, "exporter" => self.id.clone())
                 .increment(1);
             // The queue grows while a batch is retried: show it.
-            metrics::gauge!(telemetry::EXPORTER_QUEUE_SIZE, "exporter" => self.id.clone())
-                .set(self.queue.len() as f64);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.abort.cancelled() => {
-                    tracing::error!(exporter = %self.id, items, "shutdown deadline passed while retrying; dropping {items} {}", batch.signal().item_noun());
-                    return Err("shutdown");
+            self.refresh_gauges();
+            let backoff = tokio::time::sleep(wait);
+            tokio::pin!(backoff);
+            let mut refresh = gauge_ticks();
+            loop {
+                tokio::select! {
+                    _ = &mut backoff => break,
+                    _ = refresh.tick() => self.refresh_gauges(),
+                    _ = self.abort.cancelled() => {
+                        tracing::error!(exporter = %self.id, items, "shutdown deadline passed while retrying; dropping {items} {}", batch.signal().item_noun());
+                        return Err("shutdown");
+                    }
                 }
             }
             interval = interval

@@ -91,10 +91,20 @@ pub fn exporter_rejected(signal: Signal) -> &'static str {
 pub const EXPORTER_FAILED_ITEMS: &str = "ccpipe_exporter_send_failed_items_total";
 /// Export attempts that failed and will be retried. Labels: exporter.
 pub const EXPORTER_RETRIES: &str = "ccpipe_exporter_retries_total";
-/// Batches waiting in an exporter's queue (gauge). Labels: exporter.
+/// Batches (in-memory queue) or records (durable queue) waiting in an
+/// exporter's queue, the one being exported included for a durable queue
+/// (gauge). Labels: exporter.
 pub const EXPORTER_QUEUE_SIZE: &str = "ccpipe_exporter_queue_size";
-/// How many batches an exporter's queue holds at most (gauge). Labels: exporter.
+/// How many batches an exporter's in-memory queue holds at most (gauge; a
+/// durable queue is bounded in bytes only). Labels: exporter.
 pub const EXPORTER_QUEUE_CAPACITY: &str = "ccpipe_exporter_queue_capacity";
+/// Bytes waiting in an exporter's queue: the estimated memory of the queued
+/// batches, or the bytes of the records on disk not yet exported (gauge).
+/// Labels: exporter.
+pub const EXPORTER_QUEUE_BYTES: &str = "ccpipe_exporter_queue_bytes";
+/// The byte bound of an exporter's queue: its memory budget, or a durable
+/// queue's `max_size` (gauge). Labels: exporter.
+pub const EXPORTER_QUEUE_CAPACITY_BYTES: &str = "ccpipe_exporter_queue_capacity_bytes";
 /// Records a durable queue found damaged on disk and skipped (their items
 /// cannot be read). Labels: exporter.
 pub const EXPORTER_QUEUE_CORRUPT_RECORDS: &str = "ccpipe_exporter_queue_corrupt_records_total";

@@ -29,6 +29,7 @@ pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportSt
                 None => break,
             },
         };
+        task.refresh_gauges();
         let items = read.items();
         let signal = read.records[0].signal;
         stats.batches += 1;
@@ -49,6 +50,7 @@ pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportSt
                 metrics::counter!(telemetry::exporter_sent(signal), "exporter" => task.id.clone())
                     .increment(items);
                 reader.ack();
+                task.refresh_gauges();
             }
             // Kept on disk, not lost: exported after the next start.
             Err("shutdown") => break,
@@ -57,6 +59,7 @@ pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportSt
                 metrics::counter!(telemetry::exporter_send_failed(signal), "exporter" => task.id.clone(), "reason" => reason)
                     .increment(items);
                 reader.ack();
+                task.refresh_gauges();
             }
         }
     }

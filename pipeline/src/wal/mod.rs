@@ -31,7 +31,7 @@ use std::time::Duration;
 use crate::batch::Signal;
 use crate::telemetry;
 
-pub use reader::{Read, WalReader};
+pub use reader::{Backlog, BacklogProbe, Read, WalReader};
 
 /// What to do when the queue holds `max_size` bytes and another record comes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

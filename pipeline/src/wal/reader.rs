@@ -29,6 +29,31 @@ struct Cursor {
     file: BufReader<File>,
 }
 
+/// How much a log holds, for the queue gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub records: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+}
+
+/// Reads a log's [`Backlog`] from anywhere (the export task's gauges).
+#[derive(Clone)]
+pub struct BacklogProbe(Arc<Shared>);
+
+impl BacklogProbe {
+    /// Records and bytes waiting (the batch in flight included), and the
+    /// byte bound (`max_size`), read under one lock.
+    pub fn read(&self) -> Backlog {
+        let st = self.0.lock();
+        Backlog {
+            records: st.write_seq - st.acked.seq,
+            bytes: st.backlog(),
+            max_bytes: self.0.cfg.max_size,
+        }
+    }
+}
+
 pub struct WalReader {
     shared: Arc<Shared>,
     cursor: Option<Cursor>,
@@ -122,6 +147,11 @@ impl WalReader {
     pub fn backlog_records(&self) -> u64 {
         let st = self.shared.lock();
         st.write_seq - st.acked.seq
+    }
+
+    /// A handle that reads the backlog for the queue gauges.
+    pub fn probe(&self) -> BacklogProbe {
+        BacklogProbe(self.shared.clone())
     }
 
     pub fn dir(&self) -> String {
