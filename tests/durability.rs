@@ -6,133 +6,29 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::agent::{
+    assert_in_order_per_sender, copies, get, metrics_addr, post, post_body, request, series,
+    wait_for, FakeAgent,
+};
 use common::process::Ccpipe;
 use common::{temp_dir, write_config};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use prost::Message;
-
-/// A fake Agent's OTLP/HTTP intake: answers 503 while down, records the
-/// log bodies it accepted while up.
-#[derive(Clone)]
-struct FakeAgent {
-    addr: SocketAddr,
-    state: Arc<Mutex<AgentState>>,
-}
-
-#[derive(Default)]
-struct AgentState {
-    up: bool,
-    received: Vec<String>,
-    refused: usize,
-}
-
-impl FakeAgent {
-    fn start(up: bool) -> FakeAgent {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(AgentState {
-            up,
-            ..Default::default()
-        }));
-        let s = state.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { break };
-                let s = s.clone();
-                std::thread::spawn(move || serve(conn, s));
-            }
-        });
-        FakeAgent { addr, state }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.state.lock().unwrap().up = up;
-    }
-
-    fn received(&self) -> Vec<String> {
-        self.state.lock().unwrap().received.clone()
-    }
-
-    fn refused(&self) -> usize {
-        self.state.lock().unwrap().refused
-    }
-}
-
-fn serve(conn: TcpStream, state: Arc<Mutex<AgentState>>) {
-    let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let (mut len, mut gzip) = (0usize, false);
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap();
-            }
-            if h.starts_with("content-encoding:") && h.contains("gzip") {
-                gzip = true;
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let status = {
-            let mut st = state.lock().unwrap();
-            if st.up {
-                if gzip {
-                    let mut out = Vec::new();
-                    flate2::read::GzDecoder::new(&body[..])
-                        .read_to_end(&mut out)
-                        .unwrap();
-                    body = out;
-                }
-                let req = ExportLogsServiceRequest::decode(&body[..]).expect("a logs request");
-                for rl in req.resource_logs {
-                    for sl in rl.scope_logs {
-                        for lr in sl.log_records {
-                            if let Some(any_value::Value::StringValue(s)) =
-                                lr.body.and_then(|b| b.value)
-                            {
-                                st.received.push(s);
-                            }
-                        }
-                    }
-                }
-                "200 OK"
-            } else {
-                st.refused += 1;
-                "503 Service Unavailable"
-            }
-        };
-        let reply = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
-        );
-        if r.get_mut().write_all(reply.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
 
 fn config(dir: &Path, agent: SocketAddr) -> std::path::PathBuf {
+    durable_config(dir, agent, &dir.join("queue"), "64MiB")
+}
+
+/// A logs pipeline into the fake Agent through a durable queue in `queue`,
+/// with the metrics endpoint on a port of the OS's choosing.
+fn durable_config(
+    dir: &Path,
+    agent: SocketAddr,
+    queue: &Path,
+    max_size: &str,
+) -> std::path::PathBuf {
     let body = format!(
         r#"
 receivers:
@@ -145,98 +41,16 @@ exporters:
   datadog:
     agent: {{ endpoint: "http://{agent}", protocol: http/protobuf, compression: gzip }}
     retry_on_failure: {{ initial_interval: 10ms, max_interval: 50ms, max_elapsed_time: 0 }}
-    sending_queue: {{ storage: "{}", max_size: 64MiB, fsync: batch }}
+    sending_queue: {{ storage: "{}", max_size: {max_size}, fsync: batch }}
 service:
   shutdown_timeout: 2s
+  telemetry: {{ metrics: {{ address: "127.0.0.1:0" }} }}
   pipelines:
     logs: {{ receivers: [otlp], processors: [batch], exporters: [datadog] }}
 "#,
-        dir.join("queue").display()
+        queue.display()
     );
     write_config(dir, &body)
-}
-
-fn request(id: &str) -> Vec<u8> {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![LogRecord {
-                    body: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(id.to_owned())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
-}
-
-/// Posts one log record; `Some(status)` if an answer came, `None` if the
-/// connection failed (ccpipe killed).
-fn post(conn: &mut Option<BufReader<TcpStream>>, addr: SocketAddr, id: &str) -> Option<u16> {
-    if conn.is_none() {
-        let s = TcpStream::connect(addr).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        *conn = Some(BufReader::new(s));
-    }
-    let r = conn.as_mut().unwrap();
-    let body = request(id);
-    let head = format!(
-        "POST /v1/logs HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    let sent = r
-        .get_mut()
-        .write_all(head.as_bytes())
-        .and_then(|()| r.get_mut().write_all(&body));
-    let status = sent.ok().and_then(|()| {
-        let mut line = String::new();
-        r.read_line(&mut line).ok()?;
-        let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            r.read_line(&mut h).ok()?;
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.strip_prefix("content-length:") {
-                len = v.trim().parse().ok()?;
-            }
-        }
-        let mut b = vec![0; len];
-        r.read_exact(&mut b).ok()?;
-        Some(status)
-    });
-    if status.is_none() {
-        *conn = None;
-    }
-    status
-}
-
-/// Waits (bounded) until the agent holds every id in `want`.
-fn wait_for(agent: &FakeAgent, want: &[String], within: Duration) -> Vec<String> {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = agent.received();
-        let have: std::collections::HashSet<&String> = got.iter().collect();
-        if want.iter().all(|w| have.contains(w)) || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn copies(got: &[String]) -> BTreeMap<&str, usize> {
-    let mut m = BTreeMap::new();
-    for g in got {
-        *m.entry(g.as_str()).or_insert(0) += 1;
-    }
-    m
 }
 
 #[test]
@@ -348,18 +162,7 @@ fn sigkill_mid_load_loses_no_acknowledged_record() {
         duplicated.len()
     );
     assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
-    // In order per sender: first deliveries follow each sender's order.
-    for s in 0..4 {
-        let prefix = format!("s{s}-");
-        let mut seen = std::collections::HashSet::new();
-        let firsts: Vec<&String> = got
-            .iter()
-            .filter(|g| g.starts_with(&prefix) && seen.insert(g.as_str()))
-            .collect();
-        let mut sorted = firsts.clone();
-        sorted.sort();
-        assert_eq!(firsts, sorted, "sender {s} delivered in order");
-    }
+    assert_in_order_per_sender(&got, 4);
     // Duplicates: only the batch whose export was in flight at the kill
     // (its acknowledgement to the queue was not written) can repeat.
     assert!(
@@ -391,5 +194,289 @@ fn an_unwritable_queue_directory_fails_at_startup_naming_it() {
             && stderr.contains(&blocker.display().to_string()),
         "{stderr}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Four senders in the background, each posting one record per request
+/// until an answer is not 200 (or none comes): the ids acknowledged and the
+/// one that was not.
+fn load(
+    http: SocketAddr,
+    senders: usize,
+) -> Vec<std::thread::JoinHandle<(Vec<String>, Vec<String>)>> {
+    (0..senders)
+        .map(|s| {
+            std::thread::spawn(move || {
+                let (mut acked, mut unacked) = (Vec::new(), Vec::new());
+                let mut conn = None;
+                for i in 0..100_000 {
+                    let id = format!("s{s}-{i:06}");
+                    match post(&mut conn, http, &id) {
+                        Some(200) => acked.push(id),
+                        _ => {
+                            unacked.push(id);
+                            break;
+                        }
+                    }
+                }
+                (acked, unacked)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_under_load_keeps_every_acknowledged_record() {
+    let dir = temp_dir("durable-sigterm");
+    let agent = FakeAgent::start(true);
+    let cfg = config(&dir, agent.addr);
+    let ccpipe = Ccpipe::start(&cfg);
+    let http = ccpipe.http.expect("http listener");
+
+    // The Agent goes down under load, so a backlog builds up; SIGTERM comes
+    // while the senders keep sending. The drain cannot deliver the backlog
+    // (the Agent is down), so it must stay on disk.
+    let senders = load(http, 4);
+    std::thread::sleep(Duration::from_millis(800));
+    agent.set_up(false);
+    std::thread::sleep(Duration::from_millis(700));
+    ccpipe.signal("TERM");
+    let (mut acked, mut unacked) = (Vec::new(), Vec::new());
+    for s in senders {
+        let (a, u) = s.join().unwrap();
+        acked.extend(a);
+        unacked.extend(u);
+    }
+    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("are exported after the next start"),
+        "the backlog is kept, and said so:\n{stderr}"
+    );
+    let delivered_before = agent.received().len();
+    assert!(
+        acked.len() > 10,
+        "load ran before the SIGTERM: {}",
+        acked.len()
+    );
+    assert!(
+        delivered_before < acked.len(),
+        "a backlog was queued at the SIGTERM"
+    );
+
+    agent.set_up(true);
+    let restarted = Ccpipe::start(&cfg);
+    let got = wait_for(&agent, &acked, Duration::from_secs(30));
+    let counts = copies(&got);
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|a| !counts.contains_key(a.as_str()))
+        .collect();
+    let duplicated: Vec<&str> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| *k)
+        .collect();
+    let unacked_delivered = unacked
+        .iter()
+        .filter(|u| counts.contains_key(u.as_str()))
+        .count();
+    eprintln!(
+        "sigterm: delivered before the SIGTERM {delivered_before}; sent {} acknowledged {} delivered {} (of them unacknowledged {unacked_delivered}) lost {} duplicated {}",
+        acked.len() + unacked.len(),
+        acked.len(),
+        counts.len(),
+        lost.len(),
+        duplicated.len()
+    );
+    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+    assert_in_order_per_sender(&got, 4);
+    // A drain that stops on time records what the Agent accepted before
+    // it stops: nothing is sent twice.
+    assert!(duplicated.is_empty(), "duplicates: {duplicated:?}");
+    restarted.signal("TERM");
+    let (status, stderr) = restarted.wait(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Unmounts a test's tmpfs when the test ends, however it ends.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    /// Mounts a tmpfs of `size` on `at`; fails the test, saying why, where
+    /// mounting is not permitted (this test needs root with CAP_SYS_ADMIN).
+    fn tmpfs(at: &Path, size: &str) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Mount(at.to_owned()),
+            Ok(o) => panic!(
+                "cannot test a full disk: `mount -t tmpfs` on {} failed ({}): {}; this test needs root with CAP_SYS_ADMIN",
+                at.display(),
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => panic!("cannot test a full disk: cannot run mount: {e}"),
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "remount {} to {size}", self.0.display());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Polls /metrics (bounded) until `done` holds for the datadog queue's
+/// (size, bytes, capacity_bytes); returns them.
+fn queue_gauges(metrics: SocketAddr, done: impl Fn((f64, f64, f64)) -> bool) -> (f64, f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = get(metrics, "/metrics");
+        let l = [("exporter", "datadog")];
+        let g = (
+            series(&text, "ccpipe_exporter_queue_size", &l),
+            series(&text, "ccpipe_exporter_queue_bytes", &l),
+            series(&text, "ccpipe_exporter_queue_capacity_bytes", &l),
+        );
+        if done(g) || Instant::now() > deadline {
+            return g;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_full_disk_answers_503_logs_why_and_recovers_when_space_returns() {
+    let dir = temp_dir("durable-disk-full");
+    // 512 KiB of disk for a queue allowed 1 MiB: the disk fills first.
+    let mount = Mount::tmpfs(&dir.join("small"), "512k");
+    let queue = dir.join("small").join("queue");
+    let agent = FakeAgent::start(false);
+    let ccpipe = Ccpipe::start(&durable_config(&dir, agent.addr, &queue, "1MiB"));
+    let http = ccpipe.http.expect("http listener");
+    let metrics = metrics_addr(&ccpipe.stderr());
+
+    // 2 KiB records, one per request, until the disk is full.
+    let mut conn = None;
+    let mut acked = Vec::new();
+    let mut refused = Vec::new();
+    let send = |conn: &mut _, acked: &mut Vec<String>, refused: &mut Vec<String>| {
+        let id = format!("s0-{:06}", acked.len() + refused.len());
+        let answer = post_body(conn, http, &request(std::slice::from_ref(&id), 2048))
+            .expect("ccpipe answers (no crash)");
+        match answer.status {
+            200 => acked.push(id),
+            503 => {
+                assert_eq!(
+                    answer.retry_after.as_deref(),
+                    Some("1"),
+                    "503 says when to retry"
+                );
+                refused.push(id);
+            }
+            other => panic!("{id}: answered {other}"),
+        }
+        answer.status
+    };
+    while refused.is_empty() && acked.len() < 1000 {
+        send(&mut conn, &mut acked, &mut refused);
+    }
+    assert!(!refused.is_empty(), "the 512 KiB disk never filled");
+    assert!(
+        acked.len() > 50,
+        "the queue took records before the disk filled: {}",
+        acked.len()
+    );
+    // Full stays full, and answered: 503 again, no crash.
+    for _ in 0..3 {
+        assert_eq!(send(&mut conn, &mut acked, &mut refused), 503);
+    }
+    let stderr = ccpipe.stderr();
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains(&queue.display().to_string()),
+        "the log says why, naming the queue:\n{stderr}"
+    );
+    let (size, bytes, capacity) =
+        queue_gauges(metrics, |(s, b, _)| s as usize == acked.len() && b > 0.0);
+    assert_eq!(
+        size as usize,
+        acked.len(),
+        "queue_size counts the records waiting"
+    );
+    assert!(
+        bytes > 256.0 * 1024.0 && bytes <= 1024.0 * 1024.0,
+        "queue_bytes {bytes}"
+    );
+    assert_eq!(
+        capacity,
+        1024.0 * 1024.0,
+        "queue_capacity_bytes is max_size"
+    );
+
+    // Space returns: requests are taken again.
+    mount.resize("4m");
+    let before = acked.len();
+    for _ in 0..20 {
+        assert_eq!(
+            send(&mut conn, &mut acked, &mut refused),
+            200,
+            "after the disk grew"
+        );
+    }
+    assert_eq!(acked.len(), before + 20);
+
+    // The Agent comes back: everything acknowledged arrives, once, in order.
+    agent.set_up(true);
+    let got = wait_for(&agent, &acked, Duration::from_secs(30));
+    let counts = copies(&got);
+    let lost = acked
+        .iter()
+        .filter(|a| !counts.contains_key(a.as_str()))
+        .count();
+    let refused_delivered = refused
+        .iter()
+        .filter(|r| counts.contains_key(r.as_str()))
+        .count();
+    eprintln!(
+        "disk full: sent {} acknowledged {} refused (503) {} delivered {} lost {lost} duplicated {} refused-but-delivered {refused_delivered} damaged {}",
+        acked.len() + refused.len(),
+        acked.len(),
+        refused.len(),
+        counts.len(),
+        got.len() - counts.len(),
+        agent.damaged()
+    );
+    assert_eq!(
+        got, acked,
+        "every acknowledged record, once, in order; no refused one"
+    );
+    assert_eq!(agent.damaged(), 0);
+    let (size, bytes, _) = queue_gauges(metrics, |(s, b, _)| s == 0.0 && b == 0.0);
+    assert_eq!(
+        (size, bytes),
+        (0.0, 0.0),
+        "the gauges show the drained queue"
+    );
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    drop(mount);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,6 +3,7 @@
 //! service run in-process, config files and metric sums.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod agent;
 pub mod process;
 
 use std::io::{BufRead, BufReader, Read, Write};
