@@ -68,8 +68,13 @@ pub fn validate(config: &Config) -> Result<(), Vec<String>> {
             errors.push(e.to_string());
         }
     }
+    errors.extend(connector_signals(config));
     for (pid, p) in &config.service.pipelines {
-        for id in &p.exporters {
+        for id in p
+            .exporters
+            .iter()
+            .filter(|id| config.exporters.contains_key(*id))
+        {
             if let Ok(Some(why)) =
                 ccpipe_exporters::unsupported_signal(&config.exporters[id], pid.signal)
             {
@@ -85,6 +90,46 @@ pub fn validate(config: &Config) -> Result<(), Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// Each connector joins signals it supports, in the Collector's words: every
+/// pipeline exporting to it has a receiving pipeline it can feed, and the other
+/// way round.
+fn connector_signals(config: &Config) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (id, cfg) in &config.connectors {
+        if let Err(e) = ccpipe_connectors::validate(cfg) {
+            errors.push(e.to_string());
+            continue;
+        }
+        let pipelines = &config.service.pipelines;
+        let side = |exporter: bool| -> Vec<&PipelineId> {
+            let listed = |p: &ccpipe_pipeline::config::PipelineConfig| match exporter {
+                true => p.exporters.contains(id),
+                false => p.receivers.contains(id),
+            };
+            pipelines
+                .iter()
+                .filter(|(_, p)| listed(p))
+                .map(|(pid, _)| pid)
+                .collect()
+        };
+        let (from, to) = (side(true), side(false));
+        let ok = |f: &PipelineId, t: &PipelineId| {
+            ccpipe_connectors::supports(cfg, f.signal, t.signal).unwrap_or(false)
+        };
+        for f in &from {
+            if !to.iter().any(|t| ok(f, t)) {
+                errors.push(format!("connector \"{id}\" used as exporter in {f} pipeline but not used in any supported receiver pipeline"));
+            }
+        }
+        for t in &to {
+            if !from.iter().any(|f| ok(f, t)) {
+                errors.push(format!("connector \"{id}\" used as receiver in {t} pipeline but not used in any supported exporter pipeline"));
+            }
+        }
+    }
+    errors
 }
 
 impl Service {
@@ -110,6 +155,7 @@ impl Service {
                     _ => p.exporters.clone(),
                 })
                 .collect();
+            ids.retain(|id| !config.connectors.contains_key(id));
             ids.sort();
             ids.dedup();
             ids
@@ -160,6 +206,21 @@ impl Service {
             );
             export_tasks.push((id.clone(), tokio::spawn(task.run())));
             exporter_inputs.insert(id, (tx, accepts_encoded));
+        }
+
+        // Connector queues now; their tasks start once the pipelines they feed exist.
+        let mut connector_inputs = Vec::new();
+        let fed = |id: &ComponentId| {
+            config
+                .service
+                .pipelines
+                .values()
+                .any(|p| p.exporters.contains(id))
+        };
+        for id in config.connectors.keys().filter(|id| fed(id)) {
+            let (tx, rx) = channel::export_queue_bytes(PIPELINE_QUEUE, EXPORT_QUEUE_BYTES);
+            exporter_inputs.insert(id.clone(), (tx, false));
+            connector_inputs.push((id.clone(), rx));
         }
 
         // 2. One chain per pipeline, each with its own processor instances.
@@ -222,8 +283,26 @@ impl Service {
                 );
             }
         }
+        // 2b. Connectors: their exporter side runs behind an export task fed
+        // by the upstream fan-outs; their receiver side holds the downstream
+        // pipelines' senders until it has flushed on shutdown.
+        for (id, queue) in connector_inputs {
+            let built = ccpipe_connectors::build(&config.connectors[&id])?;
+            let out = outputs.remove(&id).unwrap_or_default();
+            let exporter = ccpipe_pipeline::connector::start(&id, built, out);
+            let task = ExportTask::new(
+                id.to_string(),
+                Box::new(exporter),
+                queue,
+                Default::default(),
+                abort.clone(),
+            );
+            export_tasks.push((id, tokio::spawn(task.run())));
+        }
+
         // Only the chains' fan-outs hold exporter senders now, and only the
-        // receivers will hold pipeline senders: closing cascades on shutdown.
+        // receivers and connectors will hold pipeline senders: closing
+        // cascades on shutdown.
         drop(exporter_inputs);
         drop(durable_inputs);
 

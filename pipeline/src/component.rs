@@ -13,12 +13,14 @@ use crate::batch::{Batch, Signal};
 /// traits stay object safe without pulling in a macro crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The four kinds of things a config names.
+/// The kinds of things a config names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Receiver,
     Processor,
     Exporter,
+    /// Exporter of one pipeline and receiver of others (`connectors:`).
+    Connector,
     Pipeline,
 }
 
@@ -29,6 +31,7 @@ impl Kind {
             Kind::Receiver => "receivers",
             Kind::Processor => "processors",
             Kind::Exporter => "exporters",
+            Kind::Connector => "connectors",
             Kind::Pipeline => "service.pipelines",
         }
     }
@@ -39,6 +42,7 @@ impl Kind {
             Kind::Receiver => "receiver",
             Kind::Processor => "processor",
             Kind::Exporter => "exporter",
+            Kind::Connector => "connector",
             Kind::Pipeline => "pipeline",
         }
     }

@@ -20,6 +20,7 @@ pub mod batcher;
 pub mod blocking;
 pub mod chain;
 pub mod channel;
+pub mod connector;
 pub mod export_task;
 pub mod fanout;
 pub mod listeners;

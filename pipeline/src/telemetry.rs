@@ -113,6 +113,9 @@ pub const BUILD_INFO: &str = "ccpipe_build_info";
 /// HTTP requests refused before decoding because their credentials were
 /// missing or wrong. Labels: receiver, transport.
 pub const RECEIVER_UNAUTHENTICATED: &str = "ccpipe_receiver_unauthenticated_requests_total";
+/// Events a connector folded into its overflow series because an interval
+/// already had its maximum of series (`max_series`). Labels: connector.
+pub const CONNECTOR_OVERFLOW_EVENTS: &str = "ccpipe_connector_overflow_events_total";
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,13 @@ use super::units::Duration;
 use super::{AdminEndpoint, ComponentConfig, Config, PipelineConfig, PipelineId, ServiceConfig};
 use crate::component::{ComponentId, Kind};
 
-const SECTIONS: [&str; 4] = ["receivers", "processors", "exporters", "service"];
+const SECTIONS: [&str; 5] = [
+    "receivers",
+    "processors",
+    "exporters",
+    "connectors",
+    "service",
+];
 const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const DEFAULT_LOG_LEVEL: &str = "info";
 /// Where ccpipe serves its own metrics (Prometheus text on /metrics) and its
@@ -74,19 +80,21 @@ pub(crate) fn decode(root: Dict, origins: &Arc<Origins>) -> Result<Config, Confi
     let mut problems = Vec::new();
     for key in root.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
         let message = format!(
-            "unknown field `{key}`, expected one of `receivers`, `processors`, `exporters`, `service`"
+            "unknown field `{key}`, expected one of `receivers`, `processors`, `exporters`, `connectors`, `service`"
         );
         problems.push(origins.problem(std::slice::from_ref(key), message));
     }
     let receivers = components(&root, Kind::Receiver, origins, &mut problems);
     let processors = components(&root, Kind::Processor, origins, &mut problems);
     let exporters = components(&root, Kind::Exporter, origins, &mut problems);
+    let connectors = components(&root, Kind::Connector, origins, &mut problems);
     let service = service(root.get("service"), origins, &mut problems);
     ConfigError::check(problems)?;
     Ok(Config {
         receivers,
         processors,
         exporters,
+        connectors,
         service,
         warnings: Vec::new(),
     })

@@ -25,8 +25,12 @@ pub(crate) fn to_masked_yaml(config: &Config) -> String {
         ("receivers", &config.receivers),
         ("processors", &config.processors),
         ("exporters", &config.exporters),
+        ("connectors", &config.connectors),
     ];
     for (name, components) in sections {
+        if name == "connectors" && components.is_empty() {
+            continue;
+        }
         let mut section = Mapping::new();
         for (id, component) in components {
             let value = serde_yaml::to_value(&component.value).unwrap_or(Y::Null);

@@ -1,5 +1,5 @@
 //! The config file, in the OpenTelemetry Collector's YAML shape: `receivers`,
-//! `processors`, `exporters` and `service.pipelines`. It is loaded with
+//! `processors`, `exporters`, `connectors` and `service.pipelines`. It is loaded with
 //! figment from files and `CCPIPE_…` overrides (see [`load`]),
 //! `${env:VAR}`-expanded, and checked strictly.
 //!
@@ -49,6 +49,9 @@ pub struct Config {
     pub receivers: BTreeMap<ComponentId, ComponentConfig>,
     pub processors: BTreeMap<ComponentId, ComponentConfig>,
     pub exporters: BTreeMap<ComponentId, ComponentConfig>,
+    /// `connectors`: each is an exporter of some pipelines and a receiver of
+    /// others (docs/claude_code_metrics.md).
+    pub connectors: BTreeMap<ComponentId, ComponentConfig>,
     pub service: ServiceConfig,
     /// Things that are allowed but probably mistakes, e.g.
     /// `exporter "file/raw" is configured but used by no pipeline`.

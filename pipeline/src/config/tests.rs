@@ -41,7 +41,7 @@ fn invalid_configs_give_exact_errors() {
     let cases: &[(&str, &str)] = &[
         (
             "typo-top-level.yaml",
-            ":3: exporter: unknown field `exporter`, expected one of `receivers`, `processors`, `exporters`, `service`",
+            ":3: exporter: unknown field `exporter`, expected one of `receivers`, `processors`, `exporters`, `connectors`, `service`",
         ),
         (
             "typo-service-key.yaml",
@@ -578,4 +578,46 @@ fn configs_can_move_to_other_threads() {
     send_sync::<Config>();
     send_sync::<ComponentConfig>();
     send_sync::<ConfigError>();
+}
+
+#[test]
+fn connectors_are_checked_on_both_sides() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "connector-not-received.yaml",
+            ":7: connectors.claude_code_metrics: connector \"claude_code_metrics\" used as exporter in logs pipeline but not used in any supported receiver pipeline",
+        ),
+        (
+            "connector-not-exported.yaml",
+            ":7: connectors.claude_code_metrics: connector \"claude_code_metrics\" used as receiver in metrics pipeline but not used in any supported exporter pipeline",
+        ),
+        (
+            "connector-ambiguous.yaml",
+            ":7: connectors.debug: ambiguous ID: Found both \"debug\" exporter and \"debug\" connector. Change one of the components' IDs to eliminate ambiguity (e.g. rename \"debug\" connector to \"debug/connector\")",
+        ),
+        (
+            "connector-missing-ref.yaml",
+            ":10: service.pipelines.logs.exporters.1: pipeline \"logs\" references exporter \"claude_code_metrics\" which is not configured",
+        ),
+    ];
+    for (file, expected) in cases {
+        let err = load_file(file).expect_err(file);
+        assert_eq!(err.to_string(), format!("{DIR}/{file}{expected}"), "{file}");
+    }
+
+    let config = load_file("ok-connector.yaml").unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let connector = &config.connectors[&id("claude_code_metrics")];
+    assert_eq!(connector.kind(), Kind::Connector);
+    assert_eq!(
+        config.service.pipelines[&pid("metrics")].receivers,
+        ids(&["otlp", "claude_code_metrics"])
+    );
+    assert!(config.to_masked_yaml().contains("connectors:"));
+
+    let config = load_file("connector-unused.yaml").unwrap();
+    assert_eq!(
+        config.warnings,
+        ["connector \"claude_code_metrics\" is configured but used by no pipeline"]
+    );
 }
