@@ -161,6 +161,12 @@ impl Service {
             ids
         };
 
+        // One count of what all queues hold, when service.memory_limit_mib is set.
+        let memory_limit = config
+            .service
+            .memory_limit_mib
+            .map(|mib| channel::MemoryLimit::new(usize::try_from(mib << 20).unwrap_or(usize::MAX)));
+
         // 1. Exporters and their export tasks.
         let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Shared>, bool)> =
             BTreeMap::new();
@@ -194,7 +200,12 @@ impl Service {
                 continue;
             }
             let accepts_encoded = built.exporter.accepts_encoded();
-            let (tx, rx) = channel::export_queue_bytes(built.queue_size, EXPORT_QUEUE_BYTES);
+            let (tx, rx) = match &memory_limit {
+                Some(total) => {
+                    channel::export_queue_bytes_within(built.queue_size, EXPORT_QUEUE_BYTES, total)
+                }
+                None => channel::export_queue_bytes(built.queue_size, EXPORT_QUEUE_BYTES),
+            };
             metrics::gauge!(ccpipe_pipeline::telemetry::EXPORTER_QUEUE_CAPACITY, "exporter" => id.to_string())
                 .set(built.queue_size as f64);
             let task = ExportTask::new(
@@ -249,7 +260,12 @@ impl Service {
                     accepts_encoded: exporter_inputs[id].1,
                 })
                 .collect();
-            let (tx, rx) = channel::bounded_bytes(PIPELINE_QUEUE, PIPELINE_QUEUE_BYTES);
+            let (tx, rx) = match &memory_limit {
+                Some(total) => {
+                    channel::bounded_bytes_within(PIPELINE_QUEUE, PIPELINE_QUEUE_BYTES, total)
+                }
+                None => channel::bounded_bytes(PIPELINE_QUEUE, PIPELINE_QUEUE_BYTES),
+            };
             let (acks, chain) = match durable.is_empty() {
                 true => (
                     None,
@@ -309,7 +325,10 @@ impl Service {
         // 3. Receivers last, so nothing is accepted before it can be delivered.
         let mut receivers = Vec::new();
         for id in used(Kind::Receiver) {
-            let out = outputs.remove(&id).unwrap_or_default();
+            let mut out = outputs.remove(&id).unwrap_or_default();
+            if let Some(total) = &memory_limit {
+                out.limit_memory(total.clone());
+            }
             let receiver = ccpipe_receivers::build(&config.receivers[&id], out, listeners).await?;
             receivers.push((id, receiver));
         }

@@ -41,6 +41,8 @@ struct ServiceRaw {
     telemetry: Option<TelemetryRaw>,
     #[serde(default)]
     health: Option<HealthRaw>,
+    #[serde(default)]
+    memory_limit_mib: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +211,7 @@ fn service(value: Option<&Value>, origins: &Origins, problems: &mut Vec<Problem>
             .shutdown_timeout
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
         log_level: log_level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
+        memory_limit_mib: raw.memory_limit_mib.filter(|&m| m > 0),
     }
 }
 

@@ -67,6 +67,9 @@ fn service(config: &Config) -> Y {
     out.insert("shutdown_timeout".into(), timeout.into());
     out.insert("telemetry".into(), telemetry.into());
     out.insert("health".into(), address(service.health).into());
+    if let Some(mib) = service.memory_limit_mib {
+        out.insert("memory_limit_mib".into(), mib.into());
+    }
     out.insert("pipelines".into(), pipelines.into());
     out.into()
 }

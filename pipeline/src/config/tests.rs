@@ -45,7 +45,7 @@ fn invalid_configs_give_exact_errors() {
         ),
         (
             "typo-service-key.yaml",
-            ":7: service.pipelinez: unknown field `pipelinez`, expected one of `pipelines`, `shutdown_timeout`, `telemetry`, `health`",
+            ":7: service.pipelinez: unknown field `pipelinez`, expected one of `pipelines`, `shutdown_timeout`, `telemetry`, `health`, `memory_limit_mib`",
         ),
         (
             "typo-pipeline-key.yaml",
@@ -620,4 +620,22 @@ fn connectors_are_checked_on_both_sides() {
         config.warnings,
         ["connector \"claude_code_metrics\" is configured but used by no pipeline"]
     );
+}
+
+#[test]
+fn memory_limit_is_optional_and_zero_means_off() {
+    let base = "receivers: { otlp: {} }\nexporters: { debug: {} }\nservice:\n  pipelines: { logs: { receivers: [otlp], exporters: [debug] } }\n";
+    let limit = |extra: &str| {
+        load_str("mem.yaml", &format!("{base}  {extra}\n")).map(|c| c.service.memory_limit_mib)
+    };
+    assert_eq!(load_str("mem.yaml", base).unwrap().service.memory_limit_mib, None);
+    assert_eq!(limit("memory_limit_mib: 64").unwrap(), Some(64));
+    assert_eq!(limit("memory_limit_mib: 0").unwrap(), None);
+    let err = limit("memory_limit_mib: lots").unwrap_err().to_string();
+    assert!(err.starts_with("mem.yaml:5: service.memory_limit_mib:"), "{err}");
+    // It survives print-config.
+    let printed = load_str("mem.yaml", &format!("{base}  memory_limit_mib: 64\n"))
+        .unwrap()
+        .to_masked_yaml();
+    assert!(printed.contains("memory_limit_mib: 64"), "{printed}");
 }
