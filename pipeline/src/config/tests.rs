@@ -628,11 +628,17 @@ fn memory_limit_is_optional_and_zero_means_off() {
     let limit = |extra: &str| {
         load_str("mem.yaml", &format!("{base}  {extra}\n")).map(|c| c.service.memory_limit_mib)
     };
-    assert_eq!(load_str("mem.yaml", base).unwrap().service.memory_limit_mib, None);
+    assert_eq!(
+        load_str("mem.yaml", base).unwrap().service.memory_limit_mib,
+        None
+    );
     assert_eq!(limit("memory_limit_mib: 64").unwrap(), Some(64));
     assert_eq!(limit("memory_limit_mib: 0").unwrap(), None);
     let err = limit("memory_limit_mib: lots").unwrap_err().to_string();
-    assert!(err.starts_with("mem.yaml:5: service.memory_limit_mib:"), "{err}");
+    assert!(
+        err.starts_with("mem.yaml:5: service.memory_limit_mib:"),
+        "{err}"
+    );
     // It survives print-config.
     let printed = load_str("mem.yaml", &format!("{base}  memory_limit_mib: 64\n"))
         .unwrap()
