@@ -8,7 +8,10 @@ use ccpipe_pipeline::config::Config;
 
 use crate::Service;
 
-pub fn render(config_files: &[PathBuf], config: &Config, service: &Service) -> String {
+/// `admin` holds the lines of ccpipe's own endpoints (metrics, health), shown
+/// with the listeners, before the pipelines: a reader that stops at the
+/// pipelines has seen every address.
+pub fn render(config_files: &[PathBuf], config: &Config, service: &Service, admin: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "ccpipe {}", env!("CARGO_PKG_VERSION"));
     if config_files.is_empty() {
@@ -21,6 +24,7 @@ pub fn render(config_files: &[PathBuf], config: &Config, service: &Service) -> S
     for (id, proto, addr) in service.local_addrs() {
         let _ = writeln!(s, "  listening: {id} {proto} on {addr}");
     }
+    s.push_str(admin);
     for (pid, p) in &config.service.pipelines {
         let join = |ids: &[ccpipe_pipeline::ComponentId]| {
             ids.iter()

@@ -183,8 +183,10 @@ fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Re
             .await
             .map_err(anyhow::Error::msg)?;
         let service = Service::build_with(&config, &listeners).await?;
-        eprint!("{}", ccpipe::banner::render(files, &config, &service));
-        eprint!("{}", admin.banner());
+        eprint!(
+            "{}",
+            ccpipe::banner::render(files, &config, &service, &admin.banner())
+        );
         readiness.ready_until(&shutdown);
         let supervisor = Supervisor::new(files.to_vec(), config, listeners);
         let summary = supervisor

@@ -155,7 +155,11 @@ impl Supervisor {
             sockets_kept_open = ?kept,
             "config reloaded; the previous pipelines drain in the background"
         );
-        eprint!("{}", crate::banner::render(&self.files, &config, &service));
+        // The admin endpoints are the process's and do not change on reload.
+        eprint!(
+            "{}",
+            crate::banner::render(&self.files, &config, &service, "")
+        );
         // Dropping the old pool closes its copies of the sockets the new graph
         // did not take; the old receivers close theirs as they stop.
         self.listeners = next;
