@@ -126,7 +126,8 @@ fi
 # ---------------------------------------------------------------- rotel
 VENV=$TARGET/bench-venv
 find_rotel() {
-    find "$VENV" -type f -name rotel-agent -path '*site-packages/rotel/*' 2>/dev/null | head -n 1
+    # No venv yet is not an error (pipefail would make it one).
+    { find "$VENV" -type f -name rotel-agent -path '*site-packages/rotel/*' 2>/dev/null || true; } | head -n 1
 }
 ROTEL=
 if wants rotel; then
