@@ -136,8 +136,74 @@ const fn either(name: &'static str, ty: Ty, group: u8) -> Field {
     }
 }
 
-/// The fields of each message, as in opentelemetry-proto's generated types.
+/// Number of messages in [`M`] (the last variant's index + 1).
+const MESSAGES: usize = M::KeyValueList as usize + 1;
+
+/// Every OTLP field number is below this.
+const TAGS: usize = 32;
+
+/// [`field_of`] for every message and tag, built at compile time: the walk
+/// looks a field up for every key it reads, so this is an index, not a match.
+static FIELDS: [[Option<Field>; TAGS]; MESSAGES] = {
+    let mut table = [[None; TAGS]; MESSAGES];
+    let mut m = 0;
+    while m < MESSAGES {
+        let mut tag = 0;
+        while tag < TAGS {
+            table[m][tag] = field_of(MESSAGE_LIST[m], tag as u32);
+            tag += 1;
+        }
+        m += 1;
+    }
+    table
+};
+
+/// The messages in declaration order (index = `M as usize`).
+const MESSAGE_LIST: [M; MESSAGES] = [
+    M::LogsRequest,
+    M::ResourceLogs,
+    M::ScopeLogs,
+    M::LogRecord,
+    M::TracesRequest,
+    M::ResourceSpans,
+    M::ScopeSpans,
+    M::Span,
+    M::SpanEvent,
+    M::SpanLink,
+    M::Status,
+    M::MetricsRequest,
+    M::ResourceMetrics,
+    M::ScopeMetrics,
+    M::Metric,
+    M::Gauge,
+    M::Sum,
+    M::Histogram,
+    M::ExpHistogram,
+    M::Summary,
+    M::NumberPoint,
+    M::HistogramPoint,
+    M::ExpHistogramPoint,
+    M::Buckets,
+    M::SummaryPoint,
+    M::Quantile,
+    M::Exemplar,
+    M::Resource,
+    M::Scope,
+    M::EntityRef,
+    M::KeyValue,
+    M::AnyValue,
+    M::ArrayValue,
+    M::KeyValueList,
+];
+
+/// A known field of `m`, if `tag` is one.
+#[inline]
 pub(crate) fn field(m: M, tag: u32) -> Option<Field> {
+    FIELDS[m as usize].get(tag as usize).copied().flatten()
+}
+
+/// The fields of each message, as in opentelemetry-proto's generated types.
+const fn field_of(m: M, tag: u32) -> Option<Field> {
     use Ty::*;
     Some(match (m, tag) {
         (M::LogsRequest, 1) => many("resourceLogs", Msg(M::ResourceLogs)),
@@ -296,6 +362,14 @@ pub(crate) fn field(m: M, tag: u32) -> Option<Field> {
         (M::KeyValueList, 1) => many("values", Msg(M::KeyValue)),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+#[test]
+fn the_message_list_is_in_declaration_order() {
+    for (i, m) in MESSAGE_LIST.iter().enumerate() {
+        assert_eq!(*m as usize, i, "{m:?}");
+    }
 }
 
 /// Messages that are one item each.
