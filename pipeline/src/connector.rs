@@ -1,9 +1,10 @@
 //! A connector: the exporter of some pipelines and the receiver of others
 //! (the Collector's `connectors:` section). Its exporter side is an ordinary
 //! [`Exporter`], so it gets an export queue and task like any exporter; it
-//! feeds an [`Aggregate`]. Every `interval`, and once more on shutdown, the
-//! aggregate is taken and handed to the downstream pipelines' [`Outputs`]
-//! as a receiver would, waiting while they are full (backpressure).
+//! feeds an [`Aggregate`]. Every `interval`, and once more on shutdown
+//! ([`Aggregate::flush`]), the aggregate is taken and handed to the
+//! downstream pipelines' [`Outputs`] as a receiver would, waiting while they
+//! are full (backpressure).
 //!
 //! Shutdown order, which [`ConnectorExporter::shutdown`] keeps: the upstream
 //! pipeline's chain ends, so the connector's queue closes; its export task
@@ -31,6 +32,13 @@ pub trait Aggregate: Send + 'static {
     /// What was aggregated since the last call, leaving the state empty;
     /// `None` when there is nothing to send.
     fn take(&mut self) -> Option<Batch>;
+
+    /// Everything still held, on shutdown (after the last `consume`). For
+    /// aggregates that hold some state back at `take` (e.g. until it is
+    /// complete); by default the same as `take`.
+    fn flush(&mut self) -> Option<Batch> {
+        self.take()
+    }
 }
 
 /// A connector built from its config, ready to [`start`].
@@ -113,7 +121,7 @@ impl Exporter for ConnectorExporter {
                 // The ticker finishes the send it is in, then drops its outputs.
                 let _ = ticker.await;
             }
-            let last = lock(&self.state).take();
+            let last = lock(&self.state).flush();
             if let Some(sender) = self.sender.take() {
                 if let Some(batch) = last {
                     sender.send(batch).await;
