@@ -3,6 +3,7 @@
 //! | type | consumes → produces | what it does |
 //! |---|---|---|
 //! | `claude_code_metrics` | logs → metrics | counters and histograms from Claude Code events ([`claude_code_metrics`]) |
+//! | `langfuse_traces` | logs → traces | one trace per prompt from Claude Code events, for Langfuse ([`langfuse_traces`]) |
 //!
 //! A connector is a stage of its own, not a processor: it ends one pipeline
 //! (as an exporter) and starts others (as a receiver), keeps state across
@@ -15,19 +16,22 @@ use ccpipe_pipeline::connector::BuiltConnector;
 use ccpipe_pipeline::{BuildError, Signal};
 
 pub mod claude_code_metrics;
+pub mod langfuse_traces;
 
 /// The connector types this crate builds, as written in configs.
-pub const TYPES: &[&str] = &["claude_code_metrics"];
+pub const TYPES: &[&str] = &["claude_code_metrics", "langfuse_traces"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Type {
     ClaudeCodeMetrics,
+    LangfuseTraces,
 }
 
 impl Type {
     fn from_name(name: &str) -> Option<Type> {
         Some(match name {
             "claude_code_metrics" => Type::ClaudeCodeMetrics,
+            "langfuse_traces" => Type::LangfuseTraces,
             _ => return None,
         })
     }
@@ -36,6 +40,7 @@ impl Type {
     fn pairs(self) -> &'static [(Signal, Signal)] {
         match self {
             Type::ClaudeCodeMetrics => &[(Signal::Logs, Signal::Metrics)],
+            Type::LangfuseTraces => &[(Signal::Logs, Signal::Traces)],
         }
     }
 }
@@ -63,6 +68,11 @@ pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
             c.validate()
                 .map_err(|(key, message)| cfg.error(key, message))
         }
+        Type::LangfuseTraces => {
+            let c: langfuse_traces::Config = cfg.parse()?;
+            c.validate()
+                .map_err(|(key, message)| cfg.error(key, message))
+        }
     }
 }
 
@@ -78,6 +88,10 @@ pub fn build(cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError> {
     match type_of(cfg)? {
         Type::ClaudeCodeMetrics => {
             let c: claude_code_metrics::Config = cfg.parse()?;
+            Ok(c.build(&cfg.id().to_string()))
+        }
+        Type::LangfuseTraces => {
+            let c: langfuse_traces::Config = cfg.parse()?;
             Ok(c.build(&cfg.id().to_string()))
         }
     }

@@ -17,8 +17,13 @@ fn wrap(ty: &str, settings: &str) -> String {
         .filter(|l| !l.trim_start().starts_with('#'))
         .map(|l| format!("    {l}\n"))
         .collect();
+    let to = if ty == "langfuse_traces" {
+        "traces"
+    } else {
+        "metrics"
+    };
     format!(
-        "receivers:\n  otlp:\nexporters:\n  debug:\nconnectors:\n  {ty}:\n{indented}service:\n  pipelines:\n    logs: {{ receivers: [otlp], exporters: [{ty}] }}\n    metrics: {{ receivers: [{ty}], exporters: [debug] }}\n"
+        "receivers:\n  otlp:\nexporters:\n  debug:\nconnectors:\n  {ty}:\n{indented}service:\n  pipelines:\n    logs: {{ receivers: [otlp], exporters: [{ty}] }}\n    {to}: {{ receivers: [{ty}], exporters: [debug] }}\n"
     )
 }
 
@@ -68,7 +73,7 @@ fn unknown_types_and_signal_pairs() {
     let config = load_str("t.yaml", &wrap("spanmetrics", "")).unwrap();
     let cfg = &config.connectors[&"spanmetrics".parse::<ComponentId>().unwrap()];
     assert!(validate(cfg).unwrap_err().to_string().ends_with(
-        "connectors.spanmetrics: unknown connector type \"spanmetrics\"; known types: claude_code_metrics"
+        "connectors.spanmetrics: unknown connector type \"spanmetrics\"; known types: claude_code_metrics, langfuse_traces"
     ));
 
     let config = load_str("t.yaml", &wrap("claude_code_metrics", "")).unwrap();
@@ -77,4 +82,13 @@ fn unknown_types_and_signal_pairs() {
     assert!(!supports(cfg, Signal::Metrics, Signal::Metrics).unwrap());
     assert!(!supports(cfg, Signal::Logs, Signal::Logs).unwrap());
     assert_eq!(build(cfg).unwrap().consumes, Signal::Logs);
+
+    let config = load_str("t.yaml", &wrap("langfuse_traces", "")).unwrap();
+    let cfg = &config.connectors[&"langfuse_traces".parse::<ComponentId>().unwrap()];
+    assert!(supports(cfg, Signal::Logs, Signal::Traces).unwrap());
+    assert!(!supports(cfg, Signal::Logs, Signal::Metrics).unwrap());
+    assert!(!supports(cfg, Signal::Traces, Signal::Traces).unwrap());
+    let built = build(cfg).unwrap();
+    assert_eq!(built.consumes, Signal::Logs);
+    assert_eq!(built.interval, std::time::Duration::from_secs(1));
 }

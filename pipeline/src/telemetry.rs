@@ -116,6 +116,9 @@ pub const RECEIVER_UNAUTHENTICATED: &str = "ccpipe_receiver_unauthenticated_requ
 /// Events a connector folded into its overflow series because an interval
 /// already had its maximum of series (`max_series`). Labels: connector.
 pub const CONNECTOR_OVERFLOW_EVENTS: &str = "ccpipe_connector_overflow_events_total";
+/// Traces a connector sent before their wait was over because it already
+/// held its maximum (`max_traces`). Labels: connector.
+pub const CONNECTOR_EARLY_TRACES: &str = "ccpipe_connector_early_traces_total";
 
 #[cfg(test)]
 mod tests {
