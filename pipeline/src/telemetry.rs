@@ -108,6 +108,10 @@ pub const EXPORTER_QUEUE_CAPACITY_BYTES: &str = "ccpipe_exporter_queue_capacity_
 /// Records a durable queue found damaged on disk and skipped (their items
 /// cannot be read). Labels: exporter.
 pub const EXPORTER_QUEUE_CORRUPT_RECORDS: &str = "ccpipe_exporter_queue_corrupt_records_total";
+/// Attributes a redaction processor removed or replaced, and secrets it
+/// masked in values. Labels: processor, reason (content | blocked_key |
+/// not_allowed | secret).
+pub const REDACTION_MASKED: &str = "ccpipe_redaction_masked_total";
 /// Always 1; the labels say what runs. Labels: version.
 pub const BUILD_INFO: &str = "ccpipe_build_info";
 /// HTTP requests refused before decoding because their credentials were

@@ -164,7 +164,7 @@ pub fn build(cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError>
         }
         Type::Redaction => {
             let c: redaction::RedactionConfig = cfg.parse().map_err(config_error)?;
-            Box::new(c.build().map_err(invalid)?)
+            Box::new(c.build().map_err(invalid)?.with_id(cfg.id().to_string()))
         }
     };
     Ok(Stage::Process {

@@ -39,13 +39,18 @@
 //! summary: their attributes are series identity, and a count would split series.
 //! When redaction changes data point attributes, identical points of a DELTA
 //! sum are merged ([`crate::points`]).
+//!
+//! Every removal or replacement is also counted in
+//! `ccpipe_redaction_masked_total{processor, reason}`, reason one of
+//! `content`, `blocked_key`, `not_allowed` (by key) or `secret` (in a value),
+//! resource and scope attributes included.
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use regex::RegexSet;
 use serde::Deserialize;
 
-use ccpipe_pipeline::{Batch, Processor, Verdict};
+use ccpipe_pipeline::{telemetry, Batch, Processor, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};
@@ -251,6 +256,7 @@ impl RedactionConfig {
             ));
         }
         Ok(RedactionProcessor {
+            id: "redaction".to_owned(),
             content_keys,
             content_events,
             content,
@@ -271,6 +277,8 @@ enum Content {
 
 #[derive(Debug)]
 pub struct RedactionProcessor {
+    /// The component id, the `processor` label of the metric.
+    id: String,
     /// Sorted, for binary search.
     content_keys: Vec<String>,
     content_events: Vec<String>,
@@ -282,11 +290,49 @@ pub struct RedactionProcessor {
     summary: Summary,
 }
 
+/// Why an attribute was removed or replaced because of its key.
+#[derive(Debug, Clone, Copy)]
+enum Reason {
+    Content = 0,
+    BlockedKey = 1,
+    NotAllowed = 2,
+}
+
+/// Redactions of one batch, by reason: the `Reason`s, then secrets.
+#[derive(Debug, Default)]
+struct Tally([u64; 4]);
+
+impl Tally {
+    const LABELS: [&'static str; 4] = ["content", "blocked_key", "not_allowed", "secret"];
+
+    fn add(&mut self, st: &Stats) {
+        for (total, n) in self.0.iter_mut().zip(st.by_reason) {
+            *total += u64::from(n);
+        }
+        self.0[3] += u64::from(st.found.count);
+    }
+
+    /// Adds the batch's counts to the metric.
+    fn flush(&self, processor: &str) {
+        for (&n, reason) in self.0.iter().zip(Self::LABELS) {
+            if n > 0 {
+                metrics::counter!(
+                    telemetry::REDACTION_MASKED,
+                    "processor" => processor.to_owned(),
+                    "reason" => reason
+                )
+                .increment(n);
+            }
+        }
+    }
+}
+
 /// What happened to one record. Allocates only in `debug` mode, and only
 /// when something was redacted.
 #[derive(Debug, Default)]
 struct Stats {
     redacted: u32,
+    by_reason: [u32; 3],
     keys: Vec<String>,
     found: Found,
 }
@@ -307,8 +353,15 @@ fn is_marker(v: Option<&AnyValue>) -> bool {
 }
 
 impl RedactionProcessor {
-    fn note_key(&self, st: &mut Stats, key: &str) {
+    /// Names the processor in its metric (`redaction/pii` and so on).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    fn note_key(&self, st: &mut Stats, key: &str, reason: Reason) {
         st.redacted += 1;
+        st.by_reason[reason as usize] += 1;
         if self.summary == Summary::Debug {
             st.keys.push(key.to_owned());
         }
@@ -325,7 +378,7 @@ impl RedactionProcessor {
         if top {
             if let Some(allowed) = &self.allowed {
                 if !sorted_contains(allowed, &kv.key) {
-                    self.note_key(st, &kv.key);
+                    self.note_key(st, &kv.key, Reason::NotAllowed);
                     return false;
                 }
             }
@@ -333,7 +386,7 @@ impl RedactionProcessor {
         if all_content || sorted_contains(&self.content_keys, &kv.key) {
             let replace_with = match &self.content {
                 Content::Drop => {
-                    self.note_key(st, &kv.key);
+                    self.note_key(st, &kv.key, Reason::Content);
                     return false;
                 }
                 _ if !is_textual(kv.value.as_ref()) || is_marker(kv.value.as_ref()) => return true,
@@ -341,7 +394,7 @@ impl RedactionProcessor {
                 Content::Hash(h) => h.value(kv.value.as_ref()),
             };
             kv.value = Some(value::string(replace_with));
-            self.note_key(st, &kv.key);
+            self.note_key(st, &kv.key, Reason::Content);
             return true;
         }
         if let Some(blocked) = &self.blocked_keys {
@@ -350,7 +403,7 @@ impl RedactionProcessor {
                     && value::as_str(kv.value.as_ref()) != Some(BLOCKED_KEY_MASK)
                 {
                     kv.value = Some(value::string(BLOCKED_KEY_MASK));
-                    self.note_key(st, &kv.key);
+                    self.note_key(st, &kv.key, Reason::BlockedKey);
                 }
                 return true;
             }
@@ -382,7 +435,8 @@ impl RedactionProcessor {
     }
 
     /// Adds the `redaction.*` attributes for `st` to a log record or span.
-    fn summarize(&self, attrs: &mut Vec<KeyValue>, st: Stats) {
+    fn summarize(&self, attrs: &mut Vec<KeyValue>, st: Stats, tally: &mut Tally) {
+        tally.add(&st);
         if self.summary == Summary::Silent || !st.any() {
             return;
         }
@@ -421,38 +475,44 @@ impl RedactionProcessor {
         }
     }
 
-    /// Resource and scope attributes: redacted, but their counts belong to no record.
-    fn shared(&self, attrs: Option<&mut Vec<KeyValue>>) {
+    /// Resource and scope attributes: redacted, but their counts belong to no
+    /// record, only to the metric.
+    fn shared(&self, attrs: Option<&mut Vec<KeyValue>>, tally: &mut Tally) {
         if let Some(attrs) = attrs {
-            self.list(attrs, true, false, &mut Stats::default());
+            let mut st = Stats::default();
+            self.list(attrs, true, false, &mut st);
+            tally.add(&st);
         }
     }
 }
 
 impl Processor for RedactionProcessor {
     fn process(&mut self, batch: &mut Batch) -> Verdict {
+        // Counted per batch, so the metric costs nothing per record.
+        let mut tally = Tally::default();
+        let t = &mut tally;
         match batch {
             Batch::Logs(req) => {
                 for rl in &mut req.resource_logs {
-                    self.shared(rl.resource.as_mut().map(|r| &mut r.attributes));
+                    self.shared(rl.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sl in &mut rl.scope_logs {
-                        self.shared(sl.scope.as_mut().map(|s| &mut s.attributes));
+                        self.shared(sl.scope.as_mut().map(|s| &mut s.attributes), t);
                         for lr in &mut sl.log_records {
                             let mut st = Stats::default();
                             self.list(&mut lr.attributes, true, false, &mut st);
                             if let Some(body) = &mut lr.body {
                                 self.value(body, &mut st);
                             }
-                            self.summarize(&mut lr.attributes, st);
+                            self.summarize(&mut lr.attributes, st, t);
                         }
                     }
                 }
             }
             Batch::Traces(req) => {
                 for rs in &mut req.resource_spans {
-                    self.shared(rs.resource.as_mut().map(|r| &mut r.attributes));
+                    self.shared(rs.resource.as_mut().map(|r| &mut r.attributes), t);
                     for ss in &mut rs.scope_spans {
-                        self.shared(ss.scope.as_mut().map(|s| &mut s.attributes));
+                        self.shared(ss.scope.as_mut().map(|s| &mut s.attributes), t);
                         for span in &mut ss.spans {
                             let mut st = Stats::default();
                             self.list(&mut span.attributes, true, false, &mut st);
@@ -468,25 +528,28 @@ impl Processor for RedactionProcessor {
                             for link in &mut span.links {
                                 self.list(&mut link.attributes, true, false, &mut st);
                             }
-                            self.summarize(&mut span.attributes, st);
+                            self.summarize(&mut span.attributes, st, t);
                         }
                     }
                 }
             }
             Batch::Metrics(req) => {
                 for rm in &mut req.resource_metrics {
-                    self.shared(rm.resource.as_mut().map(|r| &mut r.attributes));
+                    self.shared(rm.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sm in &mut rm.scope_metrics {
-                        self.shared(sm.scope.as_mut().map(|s| &mut s.attributes));
+                        self.shared(sm.scope.as_mut().map(|s| &mut s.attributes), t);
                         for metric in &mut sm.metrics {
                             let mut changed = false;
                             points::for_each_attributes(metric, |attrs| {
                                 let mut st = Stats::default();
                                 self.list(attrs, true, false, &mut st);
                                 changed |= st.any();
+                                t.add(&st);
                             });
                             points::for_each_exemplar_attributes(metric, |attrs| {
-                                self.list(attrs, true, false, &mut Stats::default());
+                                let mut st = Stats::default();
+                                self.list(attrs, true, false, &mut st);
+                                t.add(&st);
                             });
                             if changed {
                                 points::merge_delta_sum(metric);
@@ -496,6 +559,7 @@ impl Processor for RedactionProcessor {
                 }
             }
         }
+        tally.flush(&self.id);
         Verdict::Keep
     }
 }

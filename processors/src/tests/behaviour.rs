@@ -809,3 +809,64 @@ fn redaction_leaves_clean_records_byte_identical() {
     run(&mut p, &mut batch);
     assert_eq!(batch, clean());
 }
+
+#[test]
+fn redaction_counts_what_it_masked_by_reason() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let mut p = redactor(
+        "preset: claude_code\nblocked_keys: [\"(?i)password\"]\nallowed_keys: [event.name, error, detail, db_password, prompt, host.name]",
+    )
+    .with_id("redaction/pii");
+    let mut batch = logs(
+        // Resource attributes count too: `team` is not allowed, `host.name` holds a secret.
+        &[("team", s("x")), ("host.name", s(AWS))],
+        vec![
+            event(
+                "user_prompt",
+                &[
+                    ("prompt", s("private text")),
+                    ("db_password", s("hunter2")),
+                    ("detail", s(&format!("{GITHUB} {AWS}"))),
+                    ("cwd", s("/home/me")),
+                ],
+            ),
+            event("api_error", &[("error", s("401"))]),
+        ],
+    );
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || run(&mut p, &mut batch));
+
+    let mut counted: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            assert_eq!(key.name(), "ccpipe_redaction_masked_total");
+            let label = |n: &str| {
+                key.labels()
+                    .find(|l| l.key() == n)
+                    .map(|l| l.value().to_owned())
+            };
+            assert_eq!(label("processor").as_deref(), Some("redaction/pii"));
+            let DebugValue::Counter(n) = value else {
+                panic!("{value:?}")
+            };
+            (label("reason").unwrap(), n)
+        })
+        .collect();
+    counted.sort();
+    // content: prompt and error; blocked_key: db_password; not_allowed: team,
+    // cwd; secret: two in detail, one in host.name.
+    assert_eq!(
+        counted,
+        vec![
+            ("blocked_key".to_owned(), 1),
+            ("content".to_owned(), 2),
+            ("not_allowed".to_owned(), 2),
+            ("secret".to_owned(), 3),
+        ]
+    );
+}
