@@ -6,7 +6,7 @@
 //! receivers:
 //!   otlp:
 //!     protocols:
-//!       grpc: { endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4, max_concurrent_streams: 0 }
+//!       grpc: { endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4, max_concurrent_streams: 100 }
 //!       http: { endpoint: 127.0.0.1:4318, max_request_body_size: 20MiB,
 //!               logs_url_path: /v1/logs, metrics_url_path: /v1/metrics, traces_url_path: /v1/traces }
 //!     backpressure_wait: 100ms
@@ -33,6 +33,7 @@ use super::security::{BearerToken, TlsFiles};
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
 pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
 pub const DEFAULT_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 /// The largest gRPC message size accepted in the config, in MiB.
 pub const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4096;
 pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 << 20;
@@ -94,7 +95,8 @@ pub struct GrpcConfig {
     pub endpoint: String,
     /// Largest message accepted, after decompression, in MiB.
     pub max_recv_msg_size_mib: u64,
-    /// HTTP/2 streams per connection; 0 leaves the server's default.
+    /// HTTP/2 streams in flight per connection; 0 lifts the limit. 100 is the
+    /// floor RFC 9113 recommends, far above a client's unary export calls.
     pub max_concurrent_streams: u32,
 }
 
@@ -116,7 +118,7 @@ impl Default for GrpcConfig {
         GrpcConfig {
             endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
             max_recv_msg_size_mib: DEFAULT_MAX_RECV_MSG_SIZE_MIB,
-            max_concurrent_streams: 0,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
         }
     }
 }

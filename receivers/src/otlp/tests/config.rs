@@ -28,7 +28,7 @@ fn ip(host: IpAddr, port: u16) -> Endpoint {
 fn default_grpc() -> (Endpoint, GrpcSettings) {
     let settings = GrpcSettings {
         max_recv_msg_size: 4 << 20,
-        max_concurrent_streams: None,
+        max_concurrent_streams: Some(100),
     };
     (ip(IpAddr::V4(Ipv4Addr::LOCALHOST), 4317), settings)
 }
@@ -91,6 +91,23 @@ fn table() -> Vec<(&'static str, Expect)> {
             Ok(Box::new(Settings {
                 grpc: None,
                 http: Some((ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), super::http_settings(20 << 20))),
+                backpressure_wait: Duration::from_millis(100),
+                max_connections: 1024,
+                auth: None,
+                tls: None,
+            })),
+        ),
+        (
+            "unlimited_streams.yaml",
+            Ok(Box::new(Settings {
+                grpc: Some((
+                    ip(IpAddr::V4(Ipv4Addr::LOCALHOST), 4317),
+                    GrpcSettings {
+                        max_recv_msg_size: 4 << 20,
+                        max_concurrent_streams: None,
+                    },
+                )),
+                http: None,
                 backpressure_wait: Duration::from_millis(100),
                 max_connections: 1024,
                 auth: None,
