@@ -1,7 +1,7 @@
 //! Agent mode: OTLP to a Datadog Agent's intake, over gRPC or HTTP/protobuf,
 //! gzip-compressed by default, through the shared OTLP client
 //! (`crate::otlp_client`, which also documents how answers are classified).
-//! Plain HTTP only: the Agent is local.
+//! Plain HTTP for a local Agent; TLS (`agent.tls`) for an `https://` one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use ccpipe_pipeline::payload::Shared;
 use ccpipe_pipeline::{Batch, BoxFuture, ExportError};
 
 use super::config::{AgentSettings, Protocol};
-use crate::otlp_client::{ClientSettings, OtlpClient, Target, Tls};
+use crate::otlp_client::{ClientSettings, OtlpClient, Target};
 
 pub struct AgentExporter(OtlpClient);
 
@@ -36,7 +36,7 @@ impl AgentExporter {
                 compression: settings.compression,
                 timeout,
                 headers: http::HeaderMap::new(),
-                tls: Tls::default(),
+                tls: settings.tls,
                 peer: "the Agent",
             },
         )?;

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ccpipe_pipeline::config::units;
 use serde::Deserialize;
 
 use crate::common::{Invalid, QueueConfig, RetryConfig};
-pub use crate::otlp_client::{Compression, Protocol};
+pub use crate::otlp_client::{Compression, Protocol, Tls};
 
 /// Datadog sites an API key can belong to.
 pub const SITES: &[&str] = &[
@@ -74,6 +75,10 @@ pub struct AgentConfig {
     /// `gzip` (default) or `none`.
     #[serde(default = "default_compression")]
     pub compression: String,
+    /// For an `https://` endpoint (an Agent on another host, or behind a
+    /// TLS-terminating proxy).
+    #[serde(default)]
+    pub tls: AgentTlsConfig,
 }
 
 impl Default for AgentConfig {
@@ -82,8 +87,20 @@ impl Default for AgentConfig {
             endpoint: None,
             protocol: default_protocol(),
             compression: default_compression(),
+            tls: AgentTlsConfig::default(),
         }
     }
+}
+
+/// `agent.tls`. Without it an `https://` endpoint is verified against the
+/// built-in (Mozilla) roots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentTlsConfig {
+    /// PEM certificates to trust instead of the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (self-signed labs; never in production).
+    pub insecure_skip_verify: bool,
 }
 
 /// `api`: agentless mode. `Debug` never shows the key.
@@ -147,6 +164,7 @@ pub struct AgentSettings {
     pub endpoint: String,
     pub protocol: Protocol,
     pub compression: Compression,
+    pub tls: Tls,
 }
 
 /// Agentless mode, validated. `Debug` never shows the key.
@@ -280,10 +298,19 @@ impl AgentConfig {
             },
         };
         let uri = check_url("agent.endpoint", &endpoint, true)?;
-        if uri.scheme_str() == Some("https") {
+        let tls = &self.tls;
+        if tls
+            .ca_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(Invalid::new("agent.tls.ca_file", "must not be empty"));
+        }
+        if (tls.ca_file.is_some() || tls.insecure_skip_verify) && uri.scheme_str() != Some("https")
+        {
             return Err(Invalid::new(
-                "agent.endpoint",
-                format!("TLS to the Agent is not supported yet; use http:// for a local Agent (got {endpoint:?})"),
+                "agent.tls",
+                format!("applies to https:// endpoints only; the endpoint is {endpoint:?}"),
             ));
         }
         let path = uri.path().trim_end_matches('/');
@@ -297,6 +324,10 @@ impl AgentConfig {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             protocol,
             compression,
+            tls: Tls {
+                ca_file: tls.ca_file.clone(),
+                insecure_skip_verify: tls.insecure_skip_verify,
+            },
         })
     }
 }
@@ -336,7 +367,7 @@ impl ApiConfig {
 /// An http(s) URL with a host (and, with `need_port`, an explicit port).
 fn check_url(key: &'static str, url: &str, need_port: bool) -> Result<http::Uri, Invalid> {
     let what = if need_port {
-        "an http:// URL with a host and a port, e.g. http://localhost:4317"
+        "an http:// or https:// URL with a host and a port, e.g. http://localhost:4317"
     } else {
         "an http:// or https:// URL with a host"
     };

@@ -23,6 +23,7 @@ use tonic::Code;
 
 use super::*;
 use crate::fake_otlp::{start_grpc, start_http, Answer};
+use crate::otlp_client::Tls;
 use crate::testutil::{captures, component, load_config, runtime};
 
 // ---------------------------------------------------------------- config table
@@ -57,16 +58,13 @@ fn config_table() {
         ),
         (
             "datadog/bad_endpoint",
-            Err("datadog.yaml:45: exporters.datadog/bad_endpoint.agent.endpoint: must be an http:// URL with a host and a port, e.g. http://localhost:4317; got \"localhost:4317\""),
+            Err("datadog.yaml:45: exporters.datadog/bad_endpoint.agent.endpoint: must be an http:// or https:// URL with a host and a port, e.g. http://localhost:4317; got \"localhost:4317\""),
         ),
         (
             "datadog/no_port",
-            Err("datadog.yaml:48: exporters.datadog/no_port.agent.endpoint: must be an http:// URL with a host and a port, e.g. http://localhost:4317; got \"http://localhost\""),
+            Err("datadog.yaml:48: exporters.datadog/no_port.agent.endpoint: must be an http:// or https:// URL with a host and a port, e.g. http://localhost:4317; got \"http://localhost\""),
         ),
-        (
-            "datadog/https_agent",
-            Err("datadog.yaml:51: exporters.datadog/https_agent.agent.endpoint: TLS to the Agent is not supported yet; use http:// for a local Agent (got \"https://localhost:4317\")"),
-        ),
+        ("datadog/https_agent", Ok(())),
         (
             "datadog/bad_protocol",
             Err("datadog.yaml:54: exporters.datadog/bad_protocol.agent.protocol: must be one of grpc, http/protobuf; got \"http/json\""),
@@ -77,7 +75,16 @@ fn config_table() {
         ),
         (
             "datadog/typo",
-            Err("datadog.yaml:59: exporters.datadog/typo.agent.endpiont: unknown field `endpiont`, expected one of `endpoint`, `protocol`, `compression`"),
+            Err("datadog.yaml:59: exporters.datadog/typo.agent.endpiont: unknown field `endpiont`, expected one of `endpoint`, `protocol`, `compression`, `tls`"),
+        ),
+        ("datadog/tls", Ok(())),
+        (
+            "datadog/tls_on_http",
+            Err("datadog.yaml:69: exporters.datadog/tls_on_http.agent.tls: applies to https:// endpoints only; the endpoint is \"http://localhost:4317\""),
+        ),
+        (
+            "datadog/tls_typo",
+            Err("datadog.yaml:73: exporters.datadog/tls_typo.agent.tls.ca: unknown field `ca`, expected `ca_file` or `insecure_skip_verify`"),
         ),
     ];
     crate::testutil::assert_config_table(&config, cases);
@@ -93,6 +100,7 @@ fn config_defaults_and_all_keys() {
                 endpoint: "http://localhost:4317".into(),
                 protocol: Protocol::Grpc,
                 compression: Compression::Gzip,
+                tls: Tls::default(),
             }),
             enrich: EnrichSettings {
                 env: None,
@@ -116,6 +124,7 @@ fn config_defaults_and_all_keys() {
                 endpoint: "http://dd-agent:4317".into(),
                 protocol: Protocol::Grpc,
                 compression: Compression::None,
+                tls: Tls::default(),
             }),
             enrich: EnrichSettings {
                 env: Some("prod".into()),
@@ -139,6 +148,18 @@ fn config_defaults_and_all_keys() {
     };
     assert_eq!(http.endpoint, "http://localhost:4318");
     assert_eq!(http.protocol, Protocol::HttpProtobuf);
+
+    let Mode::Agent(tls) = settings_of(&config, "datadog/tls").mode else {
+        panic!()
+    };
+    assert_eq!(tls.endpoint, "https://dd-agent.internal:4318");
+    assert_eq!(
+        tls.tls,
+        Tls {
+            ca_file: Some("/etc/ccpipe/agent-ca.pem".into()),
+            insecure_skip_verify: false,
+        }
+    );
 
     let api = settings_of(&config, "datadog/api");
     let Mode::Api(a) = &api.mode else { panic!() };
@@ -200,6 +221,7 @@ fn agent_settings(endpoint: &str, protocol: Protocol) -> DatadogSettings {
             endpoint: endpoint.into(),
             protocol,
             compression: Compression::Gzip,
+            tls: Tls::default(),
         }),
         enrich: EnrichSettings {
             env: Some("test".into()),
