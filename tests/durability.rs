@@ -480,3 +480,103 @@ fn a_full_disk_answers_503_logs_why_and_recovers_when_space_returns() {
     drop(mount);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_queue_directory_that_turns_unwritable_answers_503_and_recovers() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+
+    let dir = temp_dir("durable-unwritable-at-run-time");
+    let queue = dir.join("queue");
+    std::fs::create_dir_all(&queue).unwrap();
+    let agent = FakeAgent::start(false);
+    // 1 MiB: 128 KiB segments, so a new segment file is due after ~60 records.
+    let cfg = durable_config(&dir, agent.addr, &queue, "1MiB");
+    let mut command = std::process::Command::new(common::process::bin());
+    command.arg("--config").arg(&cfg);
+    // Root ignores file permissions: run ccpipe as nobody, for whom they hold.
+    const NOBODY: u32 = 65534;
+    if std::fs::metadata(&dir).unwrap().uid() == 0 {
+        std::os::unix::fs::chown(&queue, Some(NOBODY), Some(NOBODY)).unwrap();
+        command.uid(NOBODY).gid(NOBODY);
+    }
+    let ccpipe = Ccpipe::start_command(command);
+    let http = ccpipe.http.expect("http listener");
+    let chmod = |mode: u32| {
+        std::fs::set_permissions(&queue, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+
+    let mut conn = None;
+    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+    let send = |conn: &mut _, acked: &mut Vec<String>, refused: &mut Vec<String>| {
+        let id = format!("s0-{:06}", acked.len() + refused.len());
+        let answer = post_body(conn, http, &request(std::slice::from_ref(&id), 2048))
+            .expect("ccpipe answers (no crash)");
+        match answer.status {
+            200 => acked.push(id),
+            503 => {
+                assert_eq!(answer.retry_after.as_deref(), Some("1"), "503 says when");
+                refused.push(id);
+            }
+            other => panic!("{id}: answered {other}"),
+        }
+        answer.status
+    };
+    for _ in 0..10 {
+        assert_eq!(send(&mut conn, &mut acked, &mut refused), 200);
+    }
+
+    // The directory turns read-only: the open segment fills, the next
+    // cannot be created.
+    chmod(0o500);
+    while refused.is_empty() && acked.len() < 1000 {
+        send(&mut conn, &mut acked, &mut refused);
+    }
+    assert!(
+        !refused.is_empty(),
+        "never refused with the directory read-only"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            send(&mut conn, &mut acked, &mut refused),
+            503,
+            "stays refused"
+        );
+    }
+    let stderr = ccpipe.stderr();
+    assert!(
+        stderr.contains("Permission denied") && stderr.contains(&queue.display().to_string()),
+        "the log says why, naming the queue:\n{stderr}"
+    );
+
+    // Writable again: taken again.
+    chmod(0o755);
+    let before = acked.len();
+    for _ in 0..20 {
+        assert_eq!(
+            send(&mut conn, &mut acked, &mut refused),
+            200,
+            "writable again"
+        );
+    }
+    assert_eq!(acked.len(), before + 20);
+
+    // The Agent comes up: every acknowledged record, once, in order.
+    agent.set_up(true);
+    let got = wait_for(&agent, &acked, Duration::from_secs(30));
+    eprintln!(
+        "unwritable queue dir: acknowledged {} refused (503) {} delivered {}",
+        acked.len(),
+        refused.len(),
+        got.len()
+    );
+    assert_eq!(
+        got, acked,
+        "every acknowledged record, once, in order; no refused one"
+    );
+    assert_eq!(agent.damaged(), 0);
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
