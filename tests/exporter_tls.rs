@@ -1,13 +1,16 @@
 //! Exporter TLS end to end, in process: a ccpipe receiving over TLS (a
 //! certificate for localhost from a CA made at test time) is the destination
 //! of the `otlp`, `otlp_http` and Datadog Agent-mode exporters of another
-//! ccpipe. With `tls.ca_file` every record arrives; with no CA the
+//! ccpipe, and a fake ClickHouse HTTPS interface that of the `clickhouse`
+//! exporter. With `tls.ca_file` every record arrives; with no CA the
 //! certificate is refused and the records are counted as failed, not lost
 //! silently; `insecure_skip_verify` gets through.
 
 mod common;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use ccpipe_pipeline::batch::Signal;
 use ccpipe_pipeline::config;
@@ -166,5 +169,111 @@ async fn an_untrusted_certificate_is_refused_and_counted_skip_verify_gets_throug
         "the untrusted exporter counted every record it could not deliver"
     );
     assert_eq!(items_written(&out), sent);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A ClickHouse HTTP interface over TLS that answers 200 to every statement
+/// and keeps the JSONEachRow lines of each INSERT (gunzipped).
+async fn start_fake_clickhouse(dir: &Path) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs = CertificateDer::pem_file_iter(dir.join("cert.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rows: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = Arc::clone(&rows);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, kept) = (acceptor.clone(), Arc::clone(&kept));
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let kept = Arc::clone(&kept);
+                        async move {
+                            use http_body_util::BodyExt;
+                            let gzipped = req.headers().get("content-encoding").is_some();
+                            let insert = req.uri().query().unwrap_or("").contains("INSERT");
+                            let body = req.into_body().collect().await?.to_bytes();
+                            let mut text = String::new();
+                            match gzipped {
+                                true => {
+                                    flate2::read::GzDecoder::new(&body[..])
+                                        .read_to_string(&mut text)
+                                        .unwrap();
+                                }
+                                false => text = String::from_utf8(body.to_vec()).unwrap(),
+                            }
+                            if insert {
+                                let mut kept = kept.lock().unwrap();
+                                kept.extend(text.lines().map(str::to_owned));
+                            }
+                            Ok::<_, hyper::Error>(http::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::new(),
+                            )))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (port, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_over_https_with_a_ca_file_gets_every_log_record() {
+    let dir = temp_dir("exporter-tls-clickhouse");
+    let ca = make_pki(&dir);
+    let (port, rows) = start_fake_clickhouse(&dir).await;
+    let yaml = format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: "127.0.0.1:0" }}
+exporters:
+  clickhouse:
+    endpoint: "https://localhost:{port}"
+    create_schema: false
+    tls: {{ ca_file: "{}" }}
+service:
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [clickhouse] }}
+"#,
+        ca.display()
+    );
+    let service = InProcess::start(&config::load_str("clickhouse.yaml", &yaml).unwrap())
+        .await
+        .expect("builds");
+    let captures: Vec<_> = load_variant("http-protobuf")
+        .into_iter()
+        .filter(|c| c.signal == Signal::Logs)
+        .collect();
+    let records: usize = captures.iter().map(|c| c.items).sum();
+    assert!(records > 0);
+    send_captures(&service, &captures).await;
+    let summary = service.stop().await.expect("shuts down cleanly");
+    assert_eq!(summary.items_failed, 0);
+    assert_eq!(summary.items_sent as usize, records);
+    let rows = rows.lock().unwrap();
+    assert_eq!(rows.len(), records, "one row per log record, over TLS");
+    assert!(rows.iter().all(|r| r.starts_with('{')), "{rows:?}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,6 +1,6 @@
 //! The HTTP(S) client stack the ClickHouse exporter, the agentless Datadog
 //! exporter and `ccpipe datadog …` share: hyper's pooled client over rustls
-//! (ring, Mozilla roots through webpki-roots), plain http allowed for
+//! (ring; Mozilla roots through webpki-roots, or `tls` settings), plain http allowed for
 //! endpoint overrides (proxies, tests); one request sent under a timeout
 //! with its answer read up to a limit; and the helpers that turn answers
 //! into messages (quoted, with secrets scrubbed) and delays (Retry-After).
@@ -18,6 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 
+use crate::tls::{self, Tls};
+
 /// The pooled client: https or plain http, HTTP/1.1.
 pub type HttpsClient = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -28,22 +30,16 @@ pub const USER_AGENT: &str = concat!("ccpipe/", env!("CARGO_PKG_VERSION"));
 /// answer must not park the queue for days.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-/// Builds the client; does no IO (connections are made by the first
-/// request). `pool_idle_timeout` is hyper's default (90 s) when `None`.
+/// Builds the client; reads `tls.ca_file` but does no network IO
+/// (connections are made by the first request). `pool_idle_timeout` is
+/// hyper's default (90 s) when `None`.
 pub fn build(
     connect_timeout: Duration,
     pool_idle_timeout: Option<Duration>,
+    tls: &Tls,
 ) -> Result<HttpsClient, String> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    let config = tls::client_config(tls)?.map(std::sync::Arc::new);
+    let https = tls::connector(config, false, connect_timeout)?;
     let mut builder = HyperClient::builder(TokioExecutor::new());
     if let Some(idle) = pool_idle_timeout {
         builder.pool_idle_timeout(idle);

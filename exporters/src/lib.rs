@@ -15,6 +15,7 @@ pub mod otlp;
 pub mod otlp_client;
 pub mod prometheus;
 mod text;
+pub mod tls;
 
 #[cfg(test)]
 mod fake_otlp;

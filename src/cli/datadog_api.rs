@@ -47,7 +47,7 @@ impl Api {
         let api = header("DD_API_KEY", api_key)?;
         let app = header("DD_APP_KEY", app_key)?;
         Ok(Api {
-            http: http_client::build(timeout, None)?,
+            http: http_client::build(timeout, None, &Default::default())?,
             base: base.trim_end_matches('/').to_owned(),
             api_key: api,
             app_key: app,

@@ -102,7 +102,11 @@ impl Client {
             .ok_or_else(|| "the credentials cannot go into an HTTP header".to_owned())?;
         Ok(Client {
             // ClickHouse closes idle connections after 3 s (keep_alive_timeout).
-            http: http_client::build(settings.timeout, Some(Duration::from_secs(2)))?,
+            http: http_client::build(
+                settings.timeout,
+                Some(Duration::from_secs(2)),
+                &settings.tls,
+            )?,
             endpoint: settings.endpoint.clone(),
             auth,
             password: settings.password.clone(),

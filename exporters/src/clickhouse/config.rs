@@ -10,6 +10,7 @@ use http::Uri;
 use serde::Deserialize;
 
 use crate::common::{Invalid, QueueConfig, RetryConfig};
+use crate::tls::{Tls, TlsConfig};
 
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8123";
 pub const DEFAULT_DATABASE: &str = "otel";
@@ -42,6 +43,9 @@ pub struct ClickhouseConfig {
     /// Request bodies: `gzip` (default) or `none`.
     #[serde(default = "default_compression")]
     pub compression: String,
+    /// For an `https://` endpoint; without it the built-in roots are trusted.
+    #[serde(default)]
+    pub tls: TlsConfig,
     #[serde(default)]
     pub sending_queue: QueueConfig,
     #[serde(default)]
@@ -59,6 +63,7 @@ impl fmt::Debug for ClickhouseConfig {
             .field("ttl", &self.ttl)
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +106,7 @@ pub struct ClickhouseSettings {
     pub ttl: Option<Duration>,
     pub timeout: Duration,
     pub gzip: bool,
+    pub tls: Tls,
 }
 
 impl fmt::Debug for ClickhouseSettings {
@@ -114,6 +120,7 @@ impl fmt::Debug for ClickhouseSettings {
             .field("ttl", &self.ttl)
             .field("timeout", &self.timeout)
             .field("gzip", &self.gzip)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -130,6 +137,7 @@ impl ClickhouseSettings {
             ttl: None,
             timeout: default_timeout().0,
             gzip: true,
+            tls: Tls::default(),
         }
     }
 }
@@ -138,6 +146,7 @@ impl ClickhouseConfig {
     /// Checks every setting (no IO) and returns the typed settings.
     pub fn settings(&self) -> Result<ClickhouseSettings, Invalid> {
         let endpoint = endpoint(&self.endpoint)?;
+        let tls = self.tls.settings("tls", "tls.ca_file", &endpoint)?;
         if !is_identifier(&self.database) {
             return Err(Invalid::new(
                 "database",
@@ -199,6 +208,7 @@ impl ClickhouseConfig {
             ttl: (!ttl.is_zero()).then_some(ttl),
             timeout: self.timeout.0,
             gzip,
+            tls,
         })
     }
 }

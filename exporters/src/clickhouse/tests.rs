@@ -22,39 +22,47 @@ fn config_table() {
         ("clickhouse/all_keys", Ok(())),
         (
             "clickhouse/bad_scheme",
-            Err("clickhouse.yaml:23: exporters.clickhouse/bad_scheme.endpoint: must start with http:// or https://; got \"tcp://127.0.0.1:9000\""),
+            Err("clickhouse.yaml:24: exporters.clickhouse/bad_scheme.endpoint: must start with http:// or https://; got \"tcp://127.0.0.1:9000\""),
         ),
         (
             "clickhouse/with_path",
-            Err("clickhouse.yaml:25: exporters.clickhouse/with_path.endpoint: must not have a path or query; got \"http://127.0.0.1:8123/ch\""),
+            Err("clickhouse.yaml:26: exporters.clickhouse/with_path.endpoint: must not have a path or query; got \"http://127.0.0.1:8123/ch\""),
         ),
         (
             "clickhouse/credentials_in_url",
-            Err("clickhouse.yaml:27: exporters.clickhouse/credentials_in_url.endpoint: must not hold credentials; use username and password"),
+            Err("clickhouse.yaml:28: exporters.clickhouse/credentials_in_url.endpoint: must not hold credentials; use username and password"),
         ),
         (
             "clickhouse/bad_database",
-            Err("clickhouse.yaml:29: exporters.clickhouse/bad_database.database: must be a plain name (letters, digits and '_', not starting with a digit); got \"otel-prod\""),
+            Err("clickhouse.yaml:30: exporters.clickhouse/bad_database.database: must be a plain name (letters, digits and '_', not starting with a digit); got \"otel-prod\""),
         ),
         (
             "clickhouse/bad_username",
-            Err("clickhouse.yaml:31: exporters.clickhouse/bad_username.username: must be non-empty and without ':' (HTTP basic auth)"),
+            Err("clickhouse.yaml:32: exporters.clickhouse/bad_username.username: must be non-empty and without ':' (HTTP basic auth)"),
         ),
         (
             "clickhouse/short_ttl",
-            Err("clickhouse.yaml:33: exporters.clickhouse/short_ttl.ttl: must be 0 (keep everything) or at least 1h; got 30m"),
+            Err("clickhouse.yaml:34: exporters.clickhouse/short_ttl.ttl: must be 0 (keep everything) or at least 1h; got 30m"),
         ),
         (
             "clickhouse/bad_compression",
-            Err("clickhouse.yaml:35: exporters.clickhouse/bad_compression.compression: must be one of gzip, none; got \"zstd\""),
+            Err("clickhouse.yaml:36: exporters.clickhouse/bad_compression.compression: must be one of gzip, none; got \"zstd\""),
         ),
         (
             "clickhouse/zero_timeout",
-            Err("clickhouse.yaml:37: exporters.clickhouse/zero_timeout.timeout: must be greater than 0"),
+            Err("clickhouse.yaml:38: exporters.clickhouse/zero_timeout.timeout: must be greater than 0"),
         ),
         (
             "clickhouse/typo",
-            Err("clickhouse.yaml:39: exporters.clickhouse/typo.databse: unknown field `databse`, expected one of `endpoint`, `database`, `username`, `password`, `create_schema`, `ttl`, `timeout`, `compression`, `sending_queue`, `retry_on_failure`"),
+            Err("clickhouse.yaml:40: exporters.clickhouse/typo.databse: unknown field `databse`, expected one of `endpoint`, `database`, `username`, `password`, `create_schema`, `ttl`, `timeout`, `compression`, `tls`, `sending_queue`, `retry_on_failure`"),
+        ),
+        (
+            "clickhouse/tls_on_http",
+            Err("clickhouse.yaml:42: exporters.clickhouse/tls_on_http.tls: applies to https:// endpoints only; the endpoint is \"http://127.0.0.1:8123\""),
+        ),
+        (
+            "clickhouse/tls_empty_ca",
+            Err("clickhouse.yaml:45: exporters.clickhouse/tls_empty_ca.tls.ca_file: must not be empty"),
         ),
     ];
     let listed: Vec<String> = config.exporters.keys().map(|id| id.to_string()).collect();
@@ -96,6 +104,10 @@ fn defaults_and_all_keys() {
             ttl: Some(Duration::from_secs(72 * 3600)),
             timeout: Duration::from_secs(5),
             gzip: false,
+            tls: crate::tls::Tls {
+                ca_file: Some("/etc/ccpipe/clickhouse-ca.pem".into()),
+                insecure_skip_verify: false,
+            },
         }
     );
     assert!(!format!("{all:?}").contains("s3cret"));

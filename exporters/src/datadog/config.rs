@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ccpipe_pipeline::config::units;
@@ -11,6 +10,7 @@ use serde::Deserialize;
 
 use crate::common::{Invalid, QueueConfig, RetryConfig};
 pub use crate::otlp_client::{Compression, Protocol, Tls};
+use crate::tls::TlsConfig;
 
 /// Datadog sites an API key can belong to.
 pub const SITES: &[&str] = &[
@@ -78,7 +78,7 @@ pub struct AgentConfig {
     /// For an `https://` endpoint (an Agent on another host, or behind a
     /// TLS-terminating proxy).
     #[serde(default)]
-    pub tls: AgentTlsConfig,
+    pub tls: TlsConfig,
 }
 
 impl Default for AgentConfig {
@@ -87,20 +87,9 @@ impl Default for AgentConfig {
             endpoint: None,
             protocol: default_protocol(),
             compression: default_compression(),
-            tls: AgentTlsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
-}
-
-/// `agent.tls`. Without it an `https://` endpoint is verified against the
-/// built-in (Mozilla) roots.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AgentTlsConfig {
-    /// PEM certificates to trust instead of the built-in roots.
-    pub ca_file: Option<PathBuf>,
-    /// Accept any server certificate (self-signed labs; never in production).
-    pub insecure_skip_verify: bool,
 }
 
 /// `api`: agentless mode. `Debug` never shows the key.
@@ -298,21 +287,9 @@ impl AgentConfig {
             },
         };
         let uri = check_url("agent.endpoint", &endpoint, true)?;
-        let tls = &self.tls;
-        if tls
-            .ca_file
-            .as_ref()
-            .is_some_and(|p| p.as_os_str().is_empty())
-        {
-            return Err(Invalid::new("agent.tls.ca_file", "must not be empty"));
-        }
-        if (tls.ca_file.is_some() || tls.insecure_skip_verify) && uri.scheme_str() != Some("https")
-        {
-            return Err(Invalid::new(
-                "agent.tls",
-                format!("applies to https:// endpoints only; the endpoint is {endpoint:?}"),
-            ));
-        }
+        let tls = self
+            .tls
+            .settings("agent.tls", "agent.tls.ca_file", &endpoint)?;
         let path = uri.path().trim_end_matches('/');
         if protocol == Protocol::Grpc && !path.is_empty() {
             return Err(Invalid::new(
@@ -324,10 +301,7 @@ impl AgentConfig {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             protocol,
             compression,
-            tls: Tls {
-                ca_file: tls.ca_file.clone(),
-                insecure_skip_verify: tls.insecure_skip_verify,
-            },
+            tls,
         })
     }
 }

@@ -22,9 +22,7 @@
 mod grpc;
 mod http;
 mod status;
-mod tls;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +36,8 @@ use hyper_util::client::legacy::Client;
 use prost::Message;
 use tonic::transport::Channel;
 
+use crate::tls;
+pub use crate::tls::Tls;
 use status::Failure;
 pub use status::{parse_retry_after, MAX_RETRY_AFTER};
 #[cfg(test)]
@@ -91,15 +91,6 @@ impl Target {
             },
         }
     }
-}
-
-/// TLS for https:// endpoints. Without a CA file, Mozilla's roots are trusted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tls {
-    /// PEM certificates trusted instead of the built-in roots.
-    pub ca_file: Option<PathBuf>,
-    /// Accept any server certificate (tests, self-signed labs).
-    pub insecure_skip_verify: bool,
 }
 
 /// What a client runs with, once validated. `Debug` shows header names only

@@ -59,7 +59,7 @@ impl Client {
             "the API key holds characters that cannot go into an HTTP header".to_owned()
         })?;
         Ok(Client {
-            http: http_client::build(timeout, Some(Duration::from_secs(30)))?,
+            http: http_client::build(timeout, Some(Duration::from_secs(30)), &Default::default())?,
             api_key: key,
             secret: api_key.to_owned(),
             timeout,

@@ -1,6 +1,9 @@
-//! The connector under both transports: plain TCP for http://, rustls (ring)
-//! for https://, with Mozilla's roots, a CA file, or no verification.
+//! TLS for every exporter that connects out: the `tls` settings
+//! (`ca_file`, `insecure_skip_verify`) and the connector under both HTTP
+//! transports — plain TCP for http://, rustls (ring) for https://, with
+//! Mozilla's roots, a CA file, or no verification.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,11 +15,62 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use super::Tls;
+use serde::Deserialize;
+
+use crate::common::Invalid;
+
+/// TLS for https:// endpoints. Without a CA file, Mozilla's roots are trusted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificates trusted instead of the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (tests, self-signed labs).
+    pub insecure_skip_verify: bool,
+}
+
+/// `tls:` as written in YAML, for exporters with one endpoint URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificates to trust instead of the built-in (Mozilla) roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (self-signed labs; never in production).
+    pub insecure_skip_verify: bool,
+}
+
+impl TlsConfig {
+    /// Checks the settings against the endpoint they are for; `key` is where
+    /// the block is (`tls`, `agent.tls`), `ca_file_key` its `ca_file`.
+    pub fn settings(
+        &self,
+        key: &'static str,
+        ca_file_key: &'static str,
+        endpoint: &str,
+    ) -> Result<Tls, Invalid> {
+        if self
+            .ca_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(Invalid::new(ca_file_key, "must not be empty"));
+        }
+        let set = self.ca_file.is_some() || self.insecure_skip_verify;
+        if set && !endpoint.starts_with("https://") {
+            return Err(Invalid::new(
+                key,
+                format!("applies to https:// endpoints only; the endpoint is {endpoint:?}"),
+            ));
+        }
+        Ok(Tls {
+            ca_file: self.ca_file.clone(),
+            insecure_skip_verify: self.insecure_skip_verify,
+        })
+    }
+}
 
 /// A TLS config of our own when the settings need one (a CA file, or no
 /// verification); `None` means Mozilla's roots. Reads the CA file.
-pub(super) fn client_config(tls: &Tls) -> Result<Option<rustls::ClientConfig>, String> {
+pub fn client_config(tls: &Tls) -> Result<Option<rustls::ClientConfig>, String> {
     if tls.ca_file.is_none() && !tls.insecure_skip_verify {
         return Ok(None);
     }
@@ -52,7 +106,7 @@ pub(super) fn client_config(tls: &Tls) -> Result<Option<rustls::ClientConfig>, S
 }
 
 /// `h2`: offer HTTP/2 only (gRPC); else HTTP/1.1.
-pub(super) fn connector(
+pub fn connector(
     config: Option<Arc<rustls::ClientConfig>>,
     h2: bool,
     timeout: Duration,
