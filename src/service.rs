@@ -139,9 +139,9 @@ impl Service {
         Service::build_with(config, &Listeners::new()).await
     }
 
-    /// [`build`](Self::build), binding the receivers' sockets through
-    /// `listeners`: on reload, the successor of the running graph's pool,
-    /// so unchanged addresses keep their sockets.
+    /// [`build`](Self::build), binding listening sockets (receivers', the
+    /// `prometheus` exporter's) through `listeners`: on reload, the successor
+    /// of the running graph's pool, so unchanged addresses keep their sockets.
     pub async fn build_with(config: &Config, listeners: &Listeners) -> Result<Service, BuildError> {
         let abort = Shutdown::new();
         let used = |kind: Kind| -> Vec<ComponentId> {
@@ -174,7 +174,7 @@ impl Service {
         let mut export_tasks = Vec::new();
         for id in used(Kind::Exporter) {
             let cfg = &config.exporters[&id];
-            let mut built = ccpipe_exporters::build(cfg)?;
+            let mut built = ccpipe_exporters::build_with(cfg, listeners)?;
             let signals = built.exporter.signals();
             for (pid, p) in &config.service.pipelines {
                 if p.exporters.contains(&id) && !signals.contains(&pid.signal) {

@@ -235,3 +235,68 @@ fn reload_subcommand_errors_are_precise() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A `prometheus` exporter on a fixed port: the reload keeps its socket
+/// (before, the new graph could not bind the port the old one still held),
+/// and the new config's namespace is served on the same address.
+#[test]
+fn sighup_keeps_the_prometheus_exporters_port() {
+    let dir = temp_dir("reload-prometheus");
+    let port = free_port();
+    let config_with = |namespace: &str| {
+        format!(
+            r#"receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }} }}
+exporters:
+  prometheus: {{ endpoint: "127.0.0.1:{port}", namespace: {namespace} }}
+service:
+  health: {{ address: "" }}
+  telemetry: {{ metrics: {{ address: "" }} }}
+  pipelines:
+    metrics: {{ receivers: [otlp], exporters: [prometheus] }}
+"#
+        )
+    };
+    let config = write_config(&dir, &config_with("before"));
+    let ccpipe = Ccpipe::start(&config);
+    let metrics: Vec<Capture> = load_variant("http-protobuf")
+        .into_iter()
+        .filter(|c| c.signal == Signal::Metrics)
+        .collect();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Export is asynchronous: scrape until `want` shows (bounded).
+    let scrape_until = |want: &str| {
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
+            let text = common::agent::get(addr, "/metrics");
+            if text.contains(want) || std::time::Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    send_all(&ccpipe, &metrics);
+    let text = scrape_until("before_claude_code_");
+    assert!(
+        text.contains("before_claude_code_"),
+        "served before:\n{text}"
+    );
+
+    std::fs::write(&config, config_with("after")).unwrap();
+    let mark = ccpipe.stderr().len();
+    ccpipe.signal("HUP");
+    let log = ccpipe.wait_for_stderr(mark, "config reloaded", STEP);
+    assert!(!log.contains("reload failed"), "{log}");
+    send_all(&ccpipe, &metrics);
+    let text = scrape_until("after_claude_code_");
+    assert!(
+        text.contains("after_claude_code_"),
+        "the new graph serves:\n{text}"
+    );
+    assert!(!text.contains("before_claude_code_"), "{text}");
+
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(STEP);
+    assert!(status.success(), "exit {status}:\n{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

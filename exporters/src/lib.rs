@@ -25,6 +25,7 @@ mod tests;
 mod testutil;
 
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::{blocking, BlockingExporter, BuildError, BuiltExporter, Kind, Signal};
 
 use common::{Invalid, QueueConfig, RetryConfig};
@@ -136,6 +137,16 @@ pub fn unsupported_signal(
 /// Builds an exporter and starts its thread; files are opened here, so a
 /// path that cannot be written fails at startup.
 pub fn build(cfg: &ComponentConfig) -> Result<BuiltExporter, BuildError> {
+    build_with(cfg, &Listeners::new())
+}
+
+/// [`build`], binding listening sockets (the `prometheus` exporter's)
+/// through `listeners`, so a reload keeps a socket whose address did not
+/// change instead of failing on a taken port.
+pub fn build_with(
+    cfg: &ComponentConfig,
+    listeners: &Listeners,
+) -> Result<BuiltExporter, BuildError> {
     match type_of(cfg)? {
         Type::Clickhouse => {
             let c: clickhouse::ClickhouseConfig = cfg.parse()?;
@@ -204,7 +215,18 @@ pub fn build(cfg: &ComponentConfig) -> Result<BuiltExporter, BuildError> {
         Type::Prometheus => {
             let c: prometheus::PrometheusConfig = cfg.parse()?;
             let settings = c.settings().map_err(|e| located(cfg, e))?;
-            let exporter = prometheus::PrometheusExporter::start(&cfg.id().to_string(), settings)
+            let id = cfg.id().to_string();
+            let endpoint = settings.endpoint;
+            let listener = listeners
+                .bind(&format!("exporter {id}"), endpoint)
+                .map_err(|e| {
+                    BuildError::new(
+                        Kind::Exporter,
+                        cfg.id(),
+                        format!("cannot listen on {endpoint}: {e}"),
+                    )
+                })?;
+            let exporter = prometheus::PrometheusExporter::serve(&id, settings.store, listener)
                 .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
             Ok(BuiltExporter {
                 exporter: Box::new(exporter),

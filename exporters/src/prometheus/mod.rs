@@ -30,30 +30,16 @@ pub struct PrometheusExporter {
 }
 
 impl PrometheusExporter {
-    /// Binds the endpoint and starts serving; needs a tokio runtime.
-    pub fn start(id: &str, settings: PrometheusSettings) -> Result<Self, String> {
-        let listener = std::net::TcpListener::bind(settings.endpoint)
-            .map_err(|e| format!("cannot listen on {}: {e}", settings.endpoint))?;
-        Self::serve(id, settings.store, listener)
-    }
-
-    /// Serves on an already bound listener.
+    /// Serves on `listener` (bound through the service's listener pool, so a
+    /// reload keeps the socket); needs a tokio runtime.
     pub fn serve(
         id: &str,
         settings: StoreSettings,
-        listener: std::net::TcpListener,
+        listener: tokio::net::TcpListener,
     ) -> Result<Self, String> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| "must be started inside the service's runtime".to_owned())?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| format!("cannot listen on {local_addr}: {e}"))?;
-        let listener = {
-            let _guard = runtime.enter();
-            tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| format!("cannot listen on {local_addr}: {e}"))?
-        };
         let store = Arc::new(Mutex::new(Store::new(settings)));
         let stop = Shutdown::new();
         let server = runtime.spawn(server::serve(listener, Arc::clone(&store), stop.clone()));

@@ -392,7 +392,7 @@ fn captured_cost() -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_captures_on_metrics() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut exporter = PrometheusExporter::serve("prometheus", settings(), listener).unwrap();
     let addr = exporter.local_addr();
     for (_, batch) in captures("http-protobuf") {
