@@ -23,6 +23,7 @@ pub mod channel;
 pub mod connector;
 pub mod export_task;
 pub mod fanout;
+pub mod limits;
 pub mod listeners;
 pub mod outputs;
 pub mod payload;

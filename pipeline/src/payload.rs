@@ -18,7 +18,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 use crate::batch::{Batch, Signal};
-use crate::wire::{self, WireError};
+use crate::limits::Limits;
+use crate::wire::{self, ScanError, WireError};
 
 /// Validated, still-encoded export requests of one signal.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,16 @@ impl Encoded {
     /// decoding would) and counts its items.
     pub fn new(signal: Signal, bytes: Bytes) -> Result<Encoded, WireError> {
         let items = wire::scan(signal, &bytes)?;
+        Ok(Encoded {
+            signal,
+            parts: vec![bytes],
+            items,
+        })
+    }
+
+    /// [`Encoded::new`], also refusing attributes over `limits`.
+    pub fn within(signal: Signal, bytes: Bytes, limits: &Limits) -> Result<Encoded, ScanError> {
+        let items = wire::scan_within(signal, &bytes, limits)?;
         Ok(Encoded {
             signal,
             parts: vec![bytes],

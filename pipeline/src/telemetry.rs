@@ -56,8 +56,8 @@ pub fn receiver_accepted(signal: Signal) -> &'static str {
     pick(&RECEIVER_ACCEPTED, signal)
 }
 
-/// Items a receiver refused (backpressure, shutdown, no pipeline). Labels:
-/// receiver, transport, reason.
+/// Items a receiver refused (backpressure, shutdown, no pipeline, over the
+/// attribute limits). Labels: receiver, transport, reason.
 pub fn receiver_refused(signal: Signal) -> &'static str {
     pick(&RECEIVER_REFUSED, signal)
 }

@@ -3,13 +3,25 @@
 //! limit) and counts items, without building anything. Receivers use it to
 //! accept a protobuf request and answer 400 for a malformed one without
 //! decoding it; the bytes are decoded later only if a stage needs structure.
+//! The same walk enforces the attribute [`Limits`], as prost's decode
+//! followed by [`limits::check`](crate::limits::check) would.
 
 use crate::batch::Signal;
+use crate::limits::{at, LimitError, Limits};
 
 /// Why bytes are not a valid OTLP export request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct WireError(&'static str);
+
+/// Why [`scan_within`] refused bytes: malformed, or over a limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Malformed(#[from] WireError),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+}
 
 /// prost's default nesting limit; matching it keeps `scan` and decode in agreement.
 pub(crate) const RECURSION_LIMIT: u32 = 100;
@@ -17,7 +29,22 @@ pub(crate) const RECURSION_LIMIT: u32 = 100;
 /// Checks that `bytes` decode as an export request of `signal` and returns
 /// its item count as [`crate::Batch::item_count`] would give after decoding.
 pub fn scan(signal: Signal, bytes: &[u8]) -> Result<usize, WireError> {
-    walk(M::request(signal), bytes, RECURSION_LIMIT)
+    match scan_within(signal, bytes, &Limits::NONE) {
+        Ok(items) => Ok(items),
+        Err(ScanError::Malformed(e)) => Err(e),
+        // No count or depth reaches usize::MAX.
+        Err(ScanError::Limit(_)) => Err(WireError("over a limit")),
+    }
+}
+
+/// [`scan`], also refusing a request whose attributes exceed `limits`.
+pub fn scan_within(signal: Signal, bytes: &[u8], limits: &Limits) -> Result<usize, ScanError> {
+    let cx = Cx {
+        limits,
+        level: 0,
+        at: "",
+    };
+    walk(M::request(signal), bytes, RECURSION_LIMIT, cx, NO_SET).map(|(items, _)| items)
 }
 
 /// The OTLP messages, by name.
@@ -372,6 +399,20 @@ fn the_message_list_is_in_declaration_order() {
     }
 }
 
+#[cfg(test)]
+#[test]
+fn at_most_one_singular_field_of_a_message_merges_key_values() {
+    // `walk` keeps one `merged` count per message.
+    for m in MESSAGE_LIST {
+        let singular = (0..TAGS as u32)
+            .filter_map(|tag| field(m, tag))
+            .filter(|f| !f.repeated && f.oneof == 0)
+            .filter(|f| matches!(f.ty, Ty::Msg(sub) if merges(sub)))
+            .count();
+        assert!(singular <= 1, "{m:?}");
+    }
+}
+
 /// Messages that are one item each.
 fn is_item(m: M) -> bool {
     matches!(
@@ -392,18 +433,88 @@ pub(crate) const START_GROUP: u8 = 3;
 pub(crate) const END_GROUP: u8 = 4;
 pub(crate) const FIXED32: u8 = 5;
 
-/// Walks one message body; returns the items below (and including) it.
-fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
+/// Where the walk is, for the limits: the AnyValue level (0 outside any
+/// value) and the attribute set the current key-values belong to.
+#[derive(Clone, Copy)]
+struct Cx<'l> {
+    limits: &'l Limits,
+    level: usize,
+    at: &'static str,
+}
+
+impl Cx<'_> {
+    /// The context inside field `sub` of `m`; entering a value checks its depth.
+    #[inline]
+    fn enter(self, m: M, sub: M) -> Result<Self, LimitError> {
+        let mut inner = self;
+        match sub {
+            M::AnyValue => {
+                if m == M::LogRecord {
+                    inner.at = at::LOG_BODY;
+                }
+                inner.level = self.limits.enter_value(self.level, inner.at)?;
+            }
+            M::KeyValue => inner.at = set_name(m).unwrap_or(self.at),
+            _ => {}
+        }
+        Ok(inner)
+    }
+}
+
+/// The attribute set a message's own key-values form.
+fn set_name(m: M) -> Option<&'static str> {
+    Some(match m {
+        M::Resource => at::RESOURCE,
+        M::Scope => at::SCOPE,
+        M::LogRecord => at::LOG_RECORD,
+        M::Span => at::SPAN,
+        M::SpanEvent => at::SPAN_EVENT,
+        M::SpanLink => at::SPAN_LINK,
+        M::Metric => at::METRIC,
+        M::NumberPoint | M::HistogramPoint | M::ExpHistogramPoint | M::SummaryPoint => {
+            at::DATA_POINT
+        }
+        M::Exemplar => at::EXEMPLAR,
+        _ => return None,
+    })
+}
+
+/// The key-values of a message that protobuf merges when it occurs more than
+/// once (a resource, a scope, a value): `(oneof tag, count)`. For an
+/// AnyValue the count is its kvlist's, and only while the kvlist is the
+/// oneof member last set.
+type Set = (u32, usize);
+const NO_SET: Set = (0, 0);
+
+/// Messages whose key-values merge across occurrences; the parent checks them.
+fn merges(m: M) -> bool {
+    matches!(m, M::Resource | M::Scope | M::AnyValue | M::KeyValueList)
+}
+
+/// Walks one message body; returns the items below (and including) it and,
+/// for a message that [`merges`], its key-values counted on from `carry`.
+fn walk(m: M, mut b: &[u8], depth: u32, cx: Cx, carry: Set) -> Result<(usize, Set), ScanError> {
     let mut items = usize::from(is_item(m));
     // A metric's data is a oneof: prost merges a repeated variant and
     // replaces a different one, so only the last variant's points count.
     let mut metric_data: (u32, usize) = (0, 0);
+    // This message's own key-values.
+    let mut own = 0usize;
+    // The oneof member last set, and its key-values (AnyValue).
+    let mut oneof: Set = if m == M::AnyValue { carry } else { NO_SET };
+    // The one singular field whose key-values merge (resource, scope, value,
+    // body), and the name of its set.
+    let mut merged: Set = NO_SET;
+    let mut merged_at: (&'static str, bool) = ("", false);
     while !b.is_empty() {
         let (tag, wt) = key(&mut b)?;
         let Some(f) = field(m, tag) else {
             skip(wt, tag, &mut b, depth)?;
             continue;
         };
+        if f.oneof != 0 && oneof.0 != tag {
+            oneof = (tag, 0);
+        }
         match f.ty {
             Ty::U32 | Ty::I32 | Ty::Int64 | Ty::Sint32 | Ty::Bool => {
                 expect(wt, VARINT)?;
@@ -432,7 +543,8 @@ fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
                     if delimited(&mut b)?.len() % 8 != 0 {
                         return Err(WireError(
                             "a packed fixed64 field has a length that is not a multiple of 8",
-                        ));
+                        )
+                        .into());
                     }
                 } else {
                     expect(wt, FIXED64)?;
@@ -453,9 +565,33 @@ fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
             Ty::Msg(sub) => {
                 expect(wt, LEN)?;
                 if depth == 0 {
-                    return Err(WireError("nesting is deeper than the recursion limit"));
+                    return Err(WireError("nesting is deeper than the recursion limit").into());
                 }
-                let n = walk(sub, delimited(&mut b)?, depth - 1)?;
+                let inner = cx.enter(m, sub)?;
+                let body = delimited(&mut b)?;
+                let (n, set) = if !merges(sub) {
+                    walk(sub, body, depth - 1, inner, NO_SET)?
+                } else if f.repeated {
+                    // An array element: its kvlist is complete.
+                    let (n, set) = walk(sub, body, depth - 1, inner, NO_SET)?;
+                    cx.limits.kvlist(set.1, inner.at)?;
+                    (n, NO_SET)
+                } else if f.oneof != 0 {
+                    let (n, set) = walk(sub, body, depth - 1, inner, oneof)?;
+                    oneof.1 = set.1;
+                    (n, NO_SET)
+                } else {
+                    let (n, set) = walk(sub, body, depth - 1, inner, merged)?;
+                    merged = set;
+                    merged_at = match sub {
+                        M::Resource => (at::RESOURCE, false),
+                        M::Scope => (at::SCOPE, false),
+                        _ => (inner.at, true),
+                    };
+                    (n, NO_SET)
+                };
+                debug_assert_eq!(set, NO_SET);
+                own += usize::from(sub == M::KeyValue);
                 if m == M::Metric && f.oneof != 0 {
                     metric_data = if metric_data.0 == tag {
                         (tag, metric_data.1 + n)
@@ -468,7 +604,24 @@ fn walk(m: M, mut b: &[u8], depth: u32) -> Result<usize, WireError> {
             }
         }
     }
-    Ok(items + metric_data.1)
+    let items = items + metric_data.1;
+    match m {
+        M::Resource | M::Scope | M::KeyValueList => Ok((items, (0, carry.1 + own))),
+        M::AnyValue => Ok((items, oneof)),
+        _ => {
+            if own > cx.limits.max_attributes {
+                cx.limits.set(own, set_name(m).unwrap_or(cx.at))?;
+            }
+            if merged.1 > cx.limits.max_attributes {
+                let (name, kvlist) = merged_at;
+                match kvlist {
+                    true => cx.limits.kvlist(merged.1, name)?,
+                    false => cx.limits.set(merged.1, name)?,
+                }
+            }
+            Ok((items, NO_SET))
+        }
+    }
 }
 
 pub(crate) fn key(b: &mut &[u8]) -> Result<(u32, u8), WireError> {
@@ -582,6 +735,50 @@ mod tests {
         .item_count())
     }
 
+    /// prost's decode followed by the decoded check of the limits.
+    fn prost_checked(signal: Signal, bytes: &[u8], limits: &Limits) -> Result<usize, String> {
+        let batch = match signal {
+            Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Batch::Logs),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Batch::Metrics),
+            Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Batch::Traces),
+        }
+        .map_err(|e| e.to_string())?;
+        crate::limits::check(&batch, limits).map_err(|e| e.to_string())?;
+        Ok(batch.item_count())
+    }
+
+    #[test]
+    fn limits_agree_with_prost_and_check_on_every_capture() {
+        let tight = [(16, 256), (1, 1), (1, 8), (2, 12), (3, 20), (1, 1000)];
+        let (mut ok, mut refused) = (0, 0);
+        for (signal, bytes) in &capture_bins() {
+            assert_eq!(
+                scan_within(*signal, bytes, &Limits::NONE),
+                Ok(prost_items(*signal, bytes).unwrap())
+            );
+            for (max_attribute_depth, max_attributes) in tight {
+                let limits = Limits {
+                    max_attribute_depth,
+                    max_attributes,
+                };
+                let ours = scan_within(*signal, bytes, &limits).map_err(|e| e.to_string());
+                let theirs = prost_checked(*signal, bytes, &limits);
+                assert_eq!(ours, theirs, "{limits:?}");
+                if max_attribute_depth == 16 {
+                    assert!(
+                        ours.is_ok(),
+                        "the default limits refuse a capture: {ours:?}"
+                    );
+                }
+                match ours {
+                    Ok(_) => ok += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+        assert!(ok > 30 && refused > 30, "{ok} / {refused}");
+    }
+
     #[test]
     fn agrees_with_prost_on_every_capture() {
         let caps = capture_bins();
@@ -634,6 +831,15 @@ mod tests {
             }
             let ours = scan(*signal, &b);
             let theirs = prost_items(*signal, &b);
+            let limits = Limits {
+                max_attribute_depth: 1 + rng.below(3),
+                max_attributes: 1 + rng.below(30),
+            };
+            assert_eq!(
+                scan_within(*signal, &b, &limits).is_ok(),
+                prost_checked(*signal, &b, &limits).is_ok(),
+                "round {round}: the limits disagree with prost + limits::check on {b:?}"
+            );
             match (&ours, &theirs) {
                 (Ok(a), Ok(p)) => {
                     assert_eq!(a, p, "round {round}: item counts differ");

@@ -13,6 +13,7 @@
 //!     max_connections: 1024            # per listener
 //!     auth: { bearer_token: ${env:CCPIPE_TOKEN} }
 //!     tls: { cert_file: cert.pem, key_file: key.pem, client_ca_file: ca.pem }
+//!     limits: { max_attribute_depth: 16, max_attributes: 256 }
 //! ```
 //! A protocol is enabled when its key is present; `grpc:` with no value
 //! enables it with the defaults.
@@ -23,6 +24,7 @@ use std::str::FromStr;
 
 use ccpipe_pipeline::config::units::{ByteSize, Duration};
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::limits::Limits;
 use serde::{Deserialize, Deserializer};
 
 use super::conn::DEFAULT_MAX_CONNECTIONS;
@@ -38,6 +40,17 @@ pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 pub const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4096;
 pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 << 20;
 pub const DEFAULT_BACKPRESSURE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+pub const DEFAULT_MAX_ATTRIBUTE_DEPTH: usize = 16;
+pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
+/// The deepest `max_attribute_depth` accepted: deeper values would reach the
+/// decoders' own recursion limits first (prost's 100 messages, serde_json's
+/// 128 objects and arrays) on the longest path, an exemplar's attributes.
+pub const MAX_ATTRIBUTE_DEPTH_LIMIT: usize = 24;
+/// The limits the receiver enforces when `limits` is not set.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    max_attribute_depth: DEFAULT_MAX_ATTRIBUTE_DEPTH,
+    max_attributes: DEFAULT_MAX_ATTRIBUTES,
+};
 
 /// `receivers.otlp`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -58,6 +71,30 @@ pub struct OtlpConfig {
     /// Serve both protocols over TLS.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Bounds on attributes; a request over them is refused.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `limits`: against hostile input, far above what real clients send.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// AnyValue levels: an attribute's value (or a log body) is level 1, a
+    /// value in its array or kvlist level 2.
+    pub max_attribute_depth: usize,
+    /// Key-values in one attribute set (a resource's, a record's, a span's,
+    /// one kvlist value's, ...).
+    pub max_attributes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_attribute_depth: DEFAULT_MAX_ATTRIBUTE_DEPTH,
+            max_attributes: DEFAULT_MAX_ATTRIBUTES,
+        }
+    }
 }
 
 /// `auth`.
@@ -185,6 +222,7 @@ pub struct Settings {
     pub max_connections: usize,
     pub auth: Option<BearerToken>,
     pub tls: Option<TlsFiles>,
+    pub limits: Limits,
 }
 
 impl OtlpConfig {
@@ -262,6 +300,26 @@ impl OtlpConfig {
             max_connections: self.max_connections,
             auth,
             tls,
+            limits: self.limits.limits()?,
+        })
+    }
+}
+
+impl LimitsConfig {
+    fn limits(&self) -> Result<Limits, Invalid> {
+        let depth = self.max_attribute_depth;
+        if depth == 0 || depth > MAX_ATTRIBUTE_DEPTH_LIMIT {
+            return Err(invalid(
+                "limits.max_attribute_depth",
+                format!("must be between 1 and {MAX_ATTRIBUTE_DEPTH_LIMIT}, got {depth}"),
+            ));
+        }
+        if self.max_attributes == 0 {
+            return Err(invalid("limits.max_attributes", "must be greater than 0"));
+        }
+        Ok(Limits {
+            max_attribute_depth: depth,
+            max_attributes: self.max_attributes,
         })
     }
 }

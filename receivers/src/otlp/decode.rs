@@ -1,13 +1,14 @@
 //! Decoding an OTLP/HTTP body: inflate (with a cap, so a gzip bomb cannot
 //! grow past the body limit), then a protobuf check or a JSON decode into a
-//! [`Payload`].
+//! [`Payload`], refusing attributes over the [`Limits`].
 
 use std::io::Read;
 
 use bytes::Buf;
 use bytes::Bytes;
+use ccpipe_pipeline::limits::{self, LimitError, Limits};
 use ccpipe_pipeline::payload::{Encoded, Payload};
-use ccpipe_pipeline::wire::WireError;
+use ccpipe_pipeline::wire::{self, ScanError, WireError};
 use ccpipe_pipeline::{otlp_json, Signal};
 use flate2::read::MultiGzDecoder;
 
@@ -44,17 +45,50 @@ pub enum DecodeError {
     Protobuf(WireError),
     #[error("malformed JSON body: {0}")]
     Json(otlp_json::JsonError),
+    /// serde_json's recursion limit, said plainly.
+    #[error(
+        "malformed JSON body: line {line} column {column}: objects and arrays nested more than \
+         {JSON_NESTING_LIMIT} deep"
+    )]
+    JsonTooDeep { line: usize, column: usize },
+    /// Well-formed, but over a limit; `items` is what the request held.
+    #[error("{error}")]
+    OverLimits { error: LimitError, items: usize },
+}
+
+/// How deeply serde_json lets objects and arrays nest (its recursion limit
+/// of 128 counts the one that fails).
+pub const JSON_NESTING_LIMIT: usize = 127;
+
+/// [`decode_within`] with the receiver's default limits.
+pub fn decode(
+    signal: Signal,
+    format: Format,
+    encoding: Encoding,
+    body: impl Buf,
+    limit: usize,
+) -> Result<Payload, DecodeError> {
+    decode_within(
+        signal,
+        format,
+        encoding,
+        body,
+        limit,
+        &super::config::DEFAULT_LIMITS,
+    )
 }
 
 /// Checks one request body of `signal` into a [`Payload`]: protobuf is
 /// validated and kept encoded (decoded later only if a stage needs it), JSON
-/// is decoded. `body` may be split in chunks; `limit` caps the inflated size.
-pub fn decode(
+/// is decoded. `body` may be split in chunks; `limit` caps the inflated size;
+/// attributes over `limits` refuse the request.
+pub fn decode_within(
     signal: Signal,
     format: Format,
     encoding: Encoding,
     mut body: impl Buf,
     limit: usize,
+    limits: &Limits,
 ) -> Result<Payload, DecodeError> {
     let bytes = match encoding {
         // A body that arrived in one chunk is not copied.
@@ -62,12 +96,36 @@ pub fn decode(
         Encoding::Gzip => Bytes::from(inflate(body, limit)?),
     };
     match format {
-        Format::Protobuf => Ok(Payload::Encoded(
-            Encoded::new(signal, bytes).map_err(DecodeError::Protobuf)?,
-        )),
-        Format::Json => Ok(Payload::Decoded(
-            otlp_json::decode(signal, &bytes).map_err(DecodeError::Json)?,
-        )),
+        Format::Protobuf => match Encoded::within(signal, bytes.clone(), limits) {
+            Ok(encoded) => Ok(Payload::Encoded(encoded)),
+            Err(ScanError::Malformed(e)) => Err(DecodeError::Protobuf(e)),
+            // Only a refused request pays for counting its items.
+            Err(ScanError::Limit(error)) => Err(DecodeError::OverLimits {
+                error,
+                items: wire::scan(signal, &bytes).unwrap_or(0),
+            }),
+        },
+        Format::Json => {
+            // Kept encoded as protobuf when it transcodes, decoded otherwise.
+            let payload = otlp_json::decode_payload(signal, &bytes).map_err(json_error)?;
+            match limits::check_payload(&payload, limits) {
+                Ok(()) => Ok(payload),
+                Err(error) => Err(DecodeError::OverLimits {
+                    error,
+                    items: payload.item_count(),
+                }),
+            }
+        }
+    }
+}
+
+fn json_error(e: otlp_json::JsonError) -> DecodeError {
+    match e.reason() {
+        "recursion limit exceeded" => DecodeError::JsonTooDeep {
+            line: e.line(),
+            column: e.column(),
+        },
+        _ => DecodeError::Json(e),
     }
 }
 

@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 
 use ccpipe_pipeline::outputs::Refused;
 use ccpipe_pipeline::payload::{Encoded, Payload};
+use ccpipe_pipeline::wire::{self, ScanError};
 use ccpipe_pipeline::{BoxFuture, Shutdown, Signal};
 use http::HeaderValue;
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -181,7 +182,7 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
             {
                 Status::unauthenticated(UNAUTHENTICATED).into_http()
             } else if req.uri().path() == R::PATH {
-                let mut grpc = Grpc::new(ProstCodec::<R>(PhantomData))
+                let mut grpc = Grpc::new(ProstCodec::<R>(sink.clone(), PhantomData))
                     .accept_compressed(CompressionEncoding::Gzip)
                     .max_decoding_message_size(max);
                 grpc.unary(Export::<R>(sink, PhantomData), req).await
@@ -237,8 +238,9 @@ pub fn refused_status(refused: &Refused) -> Status {
 }
 
 /// Requests are checked (not decoded) into an encoded [`Payload`]; responses
-/// are prost-encoded. A malformed request is INVALID_ARGUMENT.
-struct ProstCodec<R>(PhantomData<fn() -> R>);
+/// are prost-encoded. A malformed request, or one over the sink's limits, is
+/// INVALID_ARGUMENT.
+struct ProstCodec<R>(Arc<Sink>, PhantomData<fn() -> R>);
 
 impl<R: ExportRequest> tonic::codec::Codec for ProstCodec<R> {
     type Encode = R::Response;
@@ -251,7 +253,7 @@ impl<R: ExportRequest> tonic::codec::Codec for ProstCodec<R> {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        CheckDecoder(PhantomData)
+        CheckDecoder(self.0.clone(), PhantomData)
     }
 }
 
@@ -267,7 +269,7 @@ impl<M: prost::Message> Encoder for ProstEncoder<M> {
     }
 }
 
-struct CheckDecoder<R>(PhantomData<fn() -> R>);
+struct CheckDecoder<R>(Arc<Sink>, PhantomData<fn() -> R>);
 
 impl<R: ExportRequest> Decoder for CheckDecoder<R> {
     type Item = Payload;
@@ -276,8 +278,18 @@ impl<R: ExportRequest> Decoder for CheckDecoder<R> {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Payload>, Status> {
         use bytes::Buf;
         let bytes = src.copy_to_bytes(src.remaining());
-        Encoded::new(R::SIGNAL, bytes)
-            .map(|e| Some(Payload::Encoded(e)))
-            .map_err(|e| Status::invalid_argument(format!("malformed protobuf message: {e}")))
+        match Encoded::within(R::SIGNAL, bytes.clone(), self.0.limits()) {
+            Ok(e) => Ok(Some(Payload::Encoded(e))),
+            Err(ScanError::Malformed(e)) => Err(Status::invalid_argument(format!(
+                "malformed protobuf message: {e}"
+            ))),
+            Err(ScanError::Limit(e)) => {
+                // Only a refused request pays for counting its items.
+                let items = wire::scan(R::SIGNAL, &bytes).unwrap_or(0);
+                let sink = &self.0;
+                let msg = sink.over_limits(R::SIGNAL, Transport::Grpc, items, &e);
+                Err(Status::invalid_argument(msg))
+            }
+        }
     }
 }

@@ -224,10 +224,11 @@ impl Handler {
             Encoding::Identity => raw.remaining(),
             Encoding::Gzip => raw.remaining().saturating_mul(8),
         };
+        let limits = *self.sink.limits();
         let decoded = if work_estimate <= INLINE_DECODE_MAX {
-            decode::decode(signal, format, encoding, raw, limit)
+            decode::decode_within(signal, format, encoding, raw, limit, &limits)
         } else {
-            let work = move || decode::decode(signal, format, encoding, raw, limit);
+            let work = move || decode::decode_within(signal, format, encoding, raw, limit, &limits);
             match tokio::task::spawn_blocking(work).await {
                 Ok(decoded) => decoded,
                 Err(e) => {
@@ -250,6 +251,17 @@ impl Handler {
                     Code::ResourceExhausted,
                     e,
                 )
+            }
+            Err(DecodeError::OverLimits { error, items }) => {
+                let msg = self
+                    .sink
+                    .over_limits(signal, Transport::Http, items, &error);
+                return Reply::error(
+                    Some(format),
+                    StatusCode::BAD_REQUEST,
+                    Code::InvalidArgument,
+                    msg,
+                );
             }
             Err(e) => {
                 return Reply::error(

@@ -3,6 +3,8 @@
 //! [`Payload`] (protobuf stays encoded; JSON is decoded) and handed to the
 //! pipelines through [`Sink::deliver`]; a full
 //! pipeline is answered with HTTP 503 / gRPC UNAVAILABLE after a short wait.
+//! A request whose attributes exceed the [`Limits`] is refused whole (HTTP
+//! 400 / gRPC INVALID_ARGUMENT) before it reaches a pipeline.
 //!
 //! Layers: `config.rs` turns the YAML into typed settings; `grpc.rs` and
 //! `http.rs` serve from a bound listener and a [`Sink`] and know nothing of
@@ -21,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ccpipe_pipeline::limits::{LimitError, Limits};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, Refused};
 use ccpipe_pipeline::payload::Payload;
@@ -58,6 +61,7 @@ pub struct Sink {
     outputs: Outputs,
     wait: Duration,
     auth: Option<BearerToken>,
+    limits: Limits,
 }
 
 /// The message of a 401 / UNAUTHENTICATED answer. It never says what the
@@ -71,7 +75,33 @@ impl Sink {
             outputs,
             wait: backpressure_wait,
             auth: None,
+            limits: config::DEFAULT_LIMITS,
         }
+    }
+
+    /// Refuses requests whose attributes exceed `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Sink {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Counts a request over the limits, with its `items`, as refused, and
+    /// returns the message for the client, naming the config key.
+    pub fn over_limits(
+        &self,
+        signal: Signal,
+        transport: Transport,
+        items: usize,
+        error: &LimitError,
+    ) -> String {
+        self.count_refused(signal, transport, "attribute_limits", items as u64);
+        let prefix = format!("receivers.{}.limits.", self.receiver);
+        let message = error.describe(&prefix).to_string();
+        message
     }
 
     /// Requires `Authorization: Bearer <token>` on every request.
@@ -213,7 +243,9 @@ impl OtlpReceiver {
             )),
             None => None,
         };
-        let sink = Sink::new(id, outputs, settings.backpressure_wait).with_auth(settings.auth);
+        let sink = Sink::new(id, outputs, settings.backpressure_wait)
+            .with_auth(settings.auth)
+            .with_limits(settings.limits);
         Ok(OtlpReceiver {
             id: id.clone(),
             grpc,

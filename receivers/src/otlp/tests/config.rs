@@ -5,8 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use ccpipe_pipeline::config::{load_str, ComponentConfig};
+use ccpipe_pipeline::limits::Limits;
 
-use crate::otlp::config::{from_component, Endpoint, Host, Settings};
+use crate::otlp::config::{from_component, Endpoint, Host, Settings, DEFAULT_LIMITS};
 use crate::otlp::grpc::GrpcSettings;
 use crate::otlp::http::HttpSettings;
 use crate::otlp::security::{BearerToken, TlsFiles};
@@ -52,6 +53,7 @@ fn table() -> Vec<(&'static str, Expect)> {
                 max_connections: 1024,
                 auth: None,
                 tls: None,
+                limits: DEFAULT_LIMITS,
             })),
         ),
         (
@@ -84,6 +86,10 @@ fn table() -> Vec<(&'static str, Expect)> {
                     key_file: "/etc/ccpipe/key.pem".into(),
                     client_ca_file: Some("/etc/ccpipe/ca.pem".into()),
                 }),
+                limits: Limits {
+                    max_attribute_depth: 4,
+                    max_attributes: 32,
+                },
             })),
         ),
         (
@@ -95,6 +101,7 @@ fn table() -> Vec<(&'static str, Expect)> {
                 max_connections: 1024,
                 auth: None,
                 tls: None,
+                limits: DEFAULT_LIMITS,
             })),
         ),
         (
@@ -112,7 +119,58 @@ fn table() -> Vec<(&'static str, Expect)> {
                 max_connections: 1024,
                 auth: None,
                 tls: None,
+                limits: DEFAULT_LIMITS,
             })),
+        ),
+        (
+            "limits_partial.yaml",
+            Ok(Box::new(Settings {
+                grpc: None,
+                http: Some(default_http()),
+                backpressure_wait: Duration::from_millis(100),
+                max_connections: 1024,
+                auth: None,
+                tls: None,
+                limits: Limits {
+                    max_attribute_depth: 16,
+                    max_attributes: 1000,
+                },
+            })),
+        ),
+        (
+            "limits_max_depth.yaml",
+            Ok(Box::new(Settings {
+                grpc: Some(default_grpc()),
+                http: None,
+                backpressure_wait: Duration::from_millis(100),
+                max_connections: 1024,
+                auth: None,
+                tls: None,
+                limits: Limits {
+                    max_attribute_depth: 24,
+                    max_attributes: 256,
+                },
+            })),
+        ),
+        (
+            "limits_zero_depth.yaml",
+            Err("limits_zero_depth.yaml:5: receivers.otlp.limits.max_attribute_depth: must be between 1 and 24, got 0"),
+        ),
+        (
+            "limits_too_deep.yaml",
+            Err("limits_too_deep.yaml:5: receivers.otlp.limits.max_attribute_depth: must be between 1 and 24, got 25"),
+        ),
+        (
+            "limits_zero_attributes.yaml",
+            Err("limits_zero_attributes.yaml:4: receivers.otlp.limits.max_attributes: must be greater than 0"),
+        ),
+        (
+            "limits_typo.yaml",
+            Err("limits_typo.yaml:5: receivers.otlp.limits.max_attribute_count: unknown field `max_attribute_count`, expected `max_attribute_depth` or `max_attributes`"),
+        ),
+        (
+            "limits_negative.yaml",
+            Err("limits_negative.yaml:5: receivers.otlp.limits.max_attributes: invalid value: integer `-1`, expected usize"),
         ),
         (
             "no_protocols.yaml",
@@ -164,7 +222,7 @@ fn table() -> Vec<(&'static str, Expect)> {
         ),
         (
             "typo_top_key.yaml",
-            Err("typo_top_key.yaml:5: receivers.otlp.backpresure_wait: unknown field `backpresure_wait`, expected one of `protocols`, `backpressure_wait`, `max_connections`, `auth`, `tls`"),
+            Err("typo_top_key.yaml:5: receivers.otlp.backpresure_wait: unknown field `backpresure_wait`, expected one of `protocols`, `backpressure_wait`, `max_connections`, `auth`, `tls`, `limits`"),
         ),
         (
             "auth_empty_token.yaml",

@@ -7,6 +7,7 @@ mod grpc;
 mod http;
 mod inflate;
 mod lifecycle;
+mod limits;
 mod security;
 
 use std::collections::{BTreeMap, HashMap};
