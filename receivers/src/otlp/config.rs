@@ -8,7 +8,8 @@
 //!     protocols:
 //!       grpc: { endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4, max_concurrent_streams: 100 }
 //!       http: { endpoint: 127.0.0.1:4318, max_request_body_size: 20MiB,
-//!               logs_url_path: /v1/logs, metrics_url_path: /v1/metrics, traces_url_path: /v1/traces }
+//!               logs_url_path: /v1/logs, metrics_url_path: /v1/metrics, traces_url_path: /v1/traces,
+//!               read_header_timeout: 30s, read_timeout: 30s }
 //!     backpressure_wait: 100ms
 //!     max_connections: 1024            # per listener
 //!     auth: { bearer_token: ${env:CCPIPE_TOKEN} }
@@ -40,6 +41,7 @@ pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 pub const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4096;
 pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 << 20;
 pub const DEFAULT_BACKPRESSURE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub const DEFAULT_MAX_ATTRIBUTE_DEPTH: usize = 16;
 pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
 /// The deepest `max_attribute_depth` accepted: deeper values would reach the
@@ -148,6 +150,10 @@ pub struct HttpConfig {
     pub logs_url_path: String,
     pub metrics_url_path: String,
     pub traces_url_path: String,
+    /// How long a client may take to send a request's headers (slow clients).
+    pub read_header_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub read_timeout: Duration,
 }
 
 impl Default for GrpcConfig {
@@ -168,6 +174,8 @@ impl Default for HttpConfig {
             logs_url_path: "/v1/logs".to_owned(),
             metrics_url_path: "/v1/metrics".to_owned(),
             traces_url_path: "/v1/traces".to_owned(),
+            read_header_timeout: Duration(DEFAULT_READ_TIMEOUT),
+            read_timeout: Duration(DEFAULT_READ_TIMEOUT),
         }
     }
 }
@@ -392,11 +400,24 @@ impl HttpConfig {
                 return Err(invalid(key, format!("{path:?} is already used by {other}")));
             }
         }
+        for (key, d) in [
+            (
+                "protocols.http.read_header_timeout",
+                self.read_header_timeout,
+            ),
+            ("protocols.http.read_timeout", self.read_timeout),
+        ] {
+            if d.0.is_zero() {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
         let settings = HttpSettings {
             max_request_body_size,
             logs_path: self.logs_url_path.clone(),
             metrics_path: self.metrics_url_path.clone(),
             traces_path: self.traces_url_path.clone(),
+            read_header_timeout: self.read_header_timeout.0,
+            read_timeout: self.read_timeout.0,
         };
         Ok((endpoint, settings))
     }

@@ -37,6 +37,10 @@ pub struct HttpSettings {
     pub logs_path: String,
     pub metrics_path: String,
     pub traces_path: String,
+    /// How long a client may take to send a request's headers (HTTP/1).
+    pub read_header_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub read_timeout: Duration,
 }
 
 impl HttpSettings {
@@ -53,10 +57,6 @@ impl HttpSettings {
     }
 }
 
-/// How long a client may take to send its headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a client may take to send its body.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bodies larger than this (estimated after inflating) are decoded on the
 /// blocking pool, so a big request does not stall other connections.
 const INLINE_DECODE_MAX: usize = 128 * 1024;
@@ -74,12 +74,13 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> Result<(), String> {
     let acceptor: Acceptor = listener.into();
+    let header_read_timeout = settings.read_header_timeout;
     let handler = Arc::new(Handler { settings, sink });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -136,6 +137,7 @@ impl Handler {
         http1: bool,
     ) -> Reply {
         let limit = self.settings.max_request_body_size;
+        let within = self.settings.read_timeout;
         if !self
             .sink
             .admits(headers.get(AUTHORIZATION), Transport::Http)
@@ -147,7 +149,7 @@ impl Handler {
                 UNAUTHENTICATED,
             );
             reply.www_authenticate = true;
-            return reply.after_draining(body, limit, http1).await;
+            return reply.after_draining(body, limit, within, http1).await;
         }
         let Some(signal) = self.settings.route(path) else {
             let s = &self.settings;
@@ -156,7 +158,7 @@ impl Handler {
                 s.logs_path, s.metrics_path, s.traces_path
             );
             let reply = Reply::error(None, StatusCode::NOT_FOUND, Code::NotFound, msg);
-            return reply.after_draining(body, limit, http1).await;
+            return reply.after_draining(body, limit, within, http1).await;
         };
         if method != Method::POST {
             let mut reply = Reply::error(
@@ -166,7 +168,7 @@ impl Handler {
                 format!("{method} is not allowed on {path}; use POST"),
             );
             reply.allow_post = true;
-            return reply.after_draining(body, limit, http1).await;
+            return reply.after_draining(body, limit, within, http1).await;
         }
         let Some(format) = content_type(headers) else {
             let reply = Reply::error(
@@ -175,7 +177,7 @@ impl Handler {
                 Code::InvalidArgument,
                 "unsupported content-type; use application/x-protobuf or application/json",
             );
-            return reply.after_draining(body, limit, http1).await;
+            return reply.after_draining(body, limit, within, http1).await;
         };
         let Some(encoding) = content_encoding(headers) else {
             let reply = Reply::error(
@@ -184,9 +186,9 @@ impl Handler {
                 Code::InvalidArgument,
                 "unsupported content-encoding; use gzip or identity",
             );
-            return reply.after_draining(body, limit, http1).await;
+            return reply.after_draining(body, limit, within, http1).await;
         };
-        let raw = match read_body(body, limit).await {
+        let raw = match read_body(body, limit, within).await {
             Ok(raw) => raw,
             Err(ReadError::TooLarge) => {
                 let msg = format!("the body is larger than max_request_body_size ({limit} bytes)");
@@ -316,12 +318,16 @@ enum ReadError {
 /// Reads the whole body, up to `limit` bytes. A `content-length` over the
 /// limit is refused before reading anything. The chunks are kept as they
 /// came: decoding reads across them.
-async fn read_body(body: Incoming, limit: usize) -> Result<impl Buf + Send + 'static, ReadError> {
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    within: Duration,
+) -> Result<impl Buf + Send + 'static, ReadError> {
     if body.size_hint().lower() > limit as u64 {
         return Err(ReadError::TooLarge);
     }
     let collect = Limited::new(body, limit).collect();
-    match tokio::time::timeout(BODY_READ_TIMEOUT, collect).await {
+    match tokio::time::timeout(within, collect).await {
         Err(_) => Err(ReadError::Timeout),
         Ok(Ok(collected)) => Ok(collected.aggregate()),
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(ReadError::TooLarge),
@@ -332,14 +338,14 @@ async fn read_body(body: Incoming, limit: usize) -> Result<impl Buf + Send + 'st
 /// Reads and discards the body of a refused HTTP/1 request so the connection
 /// can serve the next one. `false` when that is not possible in time and
 /// within `limit` bytes: the connection must then close.
-async fn drain(mut body: Incoming, limit: usize) -> bool {
+async fn drain(mut body: Incoming, limit: usize, within: Duration) -> bool {
     if body.is_end_stream() {
         return true;
     }
     if body.size_hint().lower() > limit as u64 {
         return false;
     }
-    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + within;
     let mut seen = 0usize;
     loop {
         match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -453,8 +459,14 @@ impl Reply {
     }
 
     /// Drains the unread request body first (HTTP/1 only), or closes.
-    async fn after_draining(self, body: Incoming, limit: usize, http1: bool) -> Reply {
-        if http1 && !drain(body, limit).await {
+    async fn after_draining(
+        self,
+        body: Incoming,
+        limit: usize,
+        within: Duration,
+        http1: bool,
+    ) -> Reply {
+        if http1 && !drain(body, limit, within).await {
             return self.closing();
         }
         self

@@ -76,6 +76,8 @@ fn table() -> Vec<(&'static str, Expect)> {
                         logs_path: "/otlp/logs".to_owned(),
                         metrics_path: "/otlp/metrics".to_owned(),
                         traces_path: "/otlp/traces".to_owned(),
+                        read_header_timeout: Duration::from_secs(5),
+                        read_timeout: Duration::from_secs(15),
                     },
                 )),
                 backpressure_wait: Duration::from_millis(250),
@@ -207,6 +209,10 @@ fn table() -> Vec<(&'static str, Expect)> {
         (
             "path_duplicate.yaml",
             Err("path_duplicate.yaml:5: receivers.otlp.protocols.http.traces_url_path: \"/v1/logs\" is already used by logs_url_path"),
+        ),
+        (
+            "zero_read_timeout.yaml",
+            Err("zero_read_timeout.yaml:5: receivers.otlp.protocols.http.read_header_timeout: must be greater than 0"),
         ),
         (
             "zero_body_size.yaml",

@@ -595,3 +595,63 @@ async fn large_bodies_are_decoded_off_the_async_threads() {
     assert!(queues.all_empty());
     server.stop().await;
 }
+
+/// Slow clients: one that stops halfway through its headers is cut off
+/// after `read_header_timeout`, one that stops halfway through its body gets
+/// 408 after `read_timeout`; neither holds up a client on another connection.
+#[tokio::test]
+async fn slow_headers_and_slow_bodies_are_cut_off_without_stalling_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (outputs, queues) = outputs(&Signal::ALL, 16);
+    let mut settings = http_settings(64 << 10);
+    settings.read_header_timeout = Duration::from_millis(300);
+    settings.read_timeout = Duration::from_millis(300);
+    let server = start_http(settings, sink("slow", outputs, Duration::from_millis(50))).await;
+
+    let connected = tokio::time::Instant::now();
+    // Half the headers, then nothing.
+    let mut slow_headers = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow_headers
+        .write_all(b"POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-ty")
+        .await
+        .unwrap();
+    // Headers promising 1000 bytes, then 10.
+    let mut slow_body = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 1000\r\n\r\n0123456789",
+        )
+        .await
+        .unwrap();
+
+    // Meanwhile another client is served at once.
+    let mut client = H1::connect(server.addr).await;
+    assert_still_usable(&mut client, &queues).await;
+
+    // Both slow ones end within a bound: the first closed (hyper may write a
+    // 408 first), the second answered 408 and closed.
+    let read_all = |mut s: tokio::net::TcpStream| async move {
+        let mut got = Vec::new();
+        tokio::time::timeout(STEP, s.read_to_end(&mut got))
+            .await
+            .expect("the server cut the slow client off")
+            .map(|_| String::from_utf8_lossy(&got).into_owned())
+            .unwrap_or_default()
+    };
+    let headers_answer = read_all(slow_headers).await;
+    // Cut off by the timer, not at once.
+    assert!(connected.elapsed() >= Duration::from_millis(300));
+    assert!(
+        headers_answer.is_empty() || headers_answer.starts_with("HTTP/1.1 408"),
+        "{headers_answer}"
+    );
+    let body_answer = read_all(slow_body).await;
+    assert!(body_answer.starts_with("HTTP/1.1 408"), "{body_answer}");
+    assert!(
+        body_answer.contains("the body was not received in time"),
+        "{body_answer}"
+    );
+    assert!(queues.all_empty(), "nothing from the slow clients went in");
+    server.stop().await;
+}

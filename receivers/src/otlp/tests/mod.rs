@@ -87,6 +87,8 @@ pub(super) fn http_settings(max_request_body_size: usize) -> HttpSettings {
         logs_path: "/v1/logs".to_owned(),
         metrics_path: "/v1/metrics".to_owned(),
         traces_path: "/v1/traces".to_owned(),
+        read_header_timeout: Duration::from_secs(30),
+        read_timeout: Duration::from_secs(30),
     }
 }
 
