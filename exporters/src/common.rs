@@ -35,6 +35,21 @@ impl fmt::Display for Invalid {
     }
 }
 
+/// Refuses a URL with credentials in it (`https://user:pass@host`): they
+/// would show in logs and errors, and hyper does not send them anyway. The
+/// message does not quote the URL, which holds a password.
+pub fn no_credentials(key: &'static str, url: &str, instead: &str) -> Result<(), Invalid> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    match authority.contains('@') {
+        true => Err(Invalid::new(
+            key,
+            format!("must not hold credentials; {instead}"),
+        )),
+        false => Ok(()),
+    }
+}
+
 /// `sending_queue`: the exporter's own bounded queue: in memory, in
 /// batches (`queue_size`), or with `storage` a write-ahead log on disk
 /// bounded in bytes (`max_size`); see `docs/durability.md`.

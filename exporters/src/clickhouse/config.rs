@@ -215,13 +215,7 @@ impl ClickhouseConfig {
 
 /// `scheme://host:port` of an `http`/`https` URL with no path or query.
 fn endpoint(text: &str) -> Result<String, Invalid> {
-    if text.contains('@') {
-        // Not quoted: the text may hold a password.
-        return Err(Invalid::new(
-            "endpoint",
-            "must not hold credentials; use username and password",
-        ));
-    }
+    crate::common::no_credentials("endpoint", text, "use username and password")?;
     let bad = |why: &str| Invalid::new("endpoint", format!("{why}; got {text:?}"));
     let uri: Uri = text
         .parse()

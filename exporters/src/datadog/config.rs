@@ -345,6 +345,7 @@ fn check_url(key: &'static str, url: &str, need_port: bool) -> Result<http::Uri,
     } else {
         "an http:// or https:// URL with a host"
     };
+    crate::common::no_credentials(key, url, "the Agent takes none, the intake takes api.key")?;
     let bad = || Invalid::new(key, format!("must be {what}; got {url:?}"));
     let uri: http::Uri = url.parse().map_err(|_| bad())?;
     let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));

@@ -86,6 +86,10 @@ fn config_table() {
             "datadog/tls_typo",
             Err("datadog.yaml:73: exporters.datadog/tls_typo.agent.tls.ca: unknown field `ca`, expected `ca_file` or `insecure_skip_verify`"),
         ),
+        (
+            "datadog/credentials",
+            Err("datadog.yaml:76: exporters.datadog/credentials.agent.endpoint: must not hold credentials; the Agent takes none, the intake takes api.key"),
+        ),
     ];
     crate::testutil::assert_config_table(&config, cases);
 }

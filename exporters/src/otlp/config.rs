@@ -221,6 +221,7 @@ fn check_url(key: &'static str, url: &str, written: &str) -> Result<http::Uri, I
             format!("must be an http:// or https:// URL with a host; got {written:?}"),
         )
     };
+    crate::common::no_credentials(key, url, "send them in headers, e.g. authorization")?;
     let uri: http::Uri = url.parse().map_err(|_| bad())?;
     let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
     if !scheme_ok || uri.host().is_none_or(str::is_empty) {

@@ -89,6 +89,14 @@ fn config_table() {
             "otlp_http/typo",
             Err("otlp.yaml:55: exporters.otlp_http/typo.tls.ca_flie: unknown field `ca_flie`, expected one of `insecure`, `ca_file`, `insecure_skip_verify`"),
         ),
+        (
+            "otlp/credentials",
+            Err("otlp.yaml:57: exporters.otlp/credentials.endpoint: must not hold credentials; send them in headers, e.g. authorization"),
+        ),
+        (
+            "otlp_http/credentials",
+            Err("otlp.yaml:60: exporters.otlp_http/credentials.logs_endpoint: must not hold credentials; send them in headers, e.g. authorization"),
+        ),
     ];
     crate::testutil::assert_config_table(&config, cases);
 }

@@ -74,8 +74,9 @@ fn service(config: &Config) -> Y {
     out.into()
 }
 
-/// Replaces every non-null scalar under a secret-looking key, and every
-/// header value, keeping the keys so the shape stays visible.
+/// Replaces every non-null scalar under a secret-looking key, every header
+/// value, and the password of a URL anywhere, keeping the keys so the shape
+/// stays visible.
 fn mask(value: &mut Y, secret: bool) {
     match value {
         Y::Mapping(map) => {
@@ -88,8 +89,42 @@ fn mask(value: &mut Y, secret: bool) {
         Y::Tagged(tagged) => mask(&mut tagged.value, secret),
         Y::Null => {}
         scalar if secret => *scalar = REDACTED.into(),
+        Y::String(text) => {
+            if let Some(masked) = mask_url_passwords(text) {
+                *text = masked;
+            }
+        }
         _ => {}
     }
+}
+
+/// `text` with the password of every `scheme://user:password@host` in it
+/// replaced; `None` when there is none.
+fn mask_url_passwords(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_len = tail.find(['/', '?', '#', ' ']).unwrap_or(tail.len());
+        let authority = &tail[..authority_len];
+        match authority.rfind('@').and_then(|a| {
+            let colon = authority[..a].find(':')?;
+            Some((colon, a))
+        }) {
+            Some((colon, a)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str(REDACTED);
+                out.push_str(&authority[a..]);
+                changed = true;
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[authority_len..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 fn is_secret_key(key: &str) -> bool {
@@ -97,4 +132,31 @@ fn is_secret_key(key: &str) -> bool {
     key == "headers"
         || SECRET_KEYS.contains(&key.as_str())
         || SECRET_SUFFIXES.iter().any(|s| key.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url_passwords;
+
+    #[test]
+    fn url_passwords_are_masked_wherever_they_are() {
+        let cases = [
+            (
+                "https://user:hunter2@h:4318/v1",
+                Some("https://user:[REDACTED]@h:4318/v1"),
+            ),
+            ("http://:pw@h", Some("http://:[REDACTED]@h")),
+            (
+                "a http://u:p@x and ftp://v:q@y/z",
+                Some("a http://u:[REDACTED]@x and ftp://v:[REDACTED]@y/z"),
+            ),
+            ("https://user@h/path:x@y", None),
+            ("https://h:4318/a@b", None),
+            ("no url: at all @", None),
+            ("https://", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(mask_url_passwords(text).as_deref(), want, "{text}");
+        }
+    }
 }

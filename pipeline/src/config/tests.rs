@@ -480,11 +480,19 @@ exporters:
     site: datadoghq.com
     headers: { X-Custom: secret-value, Authorization: Bearer xyz }
     auth: { token: t0k3n, client_secret: s3cr3t, password: ~ }
+    endpoint: https://me:pa55word@intake.example.com
 service:
   pipelines: { logs: { receivers: [otlp], exporters: [datadog] } }
 ";
     let masked = load_str("mask.yaml", yaml).unwrap().to_masked_yaml();
-    for secret in ["abc123", "secret-value", "xyz", "t0k3n", "s3cr3t"] {
+    for secret in [
+        "abc123",
+        "secret-value",
+        "xyz",
+        "t0k3n",
+        "s3cr3t",
+        "pa55word",
+    ] {
         assert!(!masked.contains(secret), "{secret} leaked:\n{masked}");
     }
     let expected = "\
@@ -501,6 +509,7 @@ exporters:
       client_secret: '[REDACTED]'
       password: null
       token: '[REDACTED]'
+    endpoint: https://me:[REDACTED]@intake.example.com
     headers:
       Authorization: '[REDACTED]'
       X-Custom: '[REDACTED]'
