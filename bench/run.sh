@@ -9,6 +9,7 @@
 #
 # Env: DURATION (5s), WARMUP (2s), CONNECTIONS (4), SERVER_CPU (0), CLIENT_CPU (1),
 #      SKIP_BUILD=1 (use the binaries already in target/release).
+#      CCPIPE_BIN=PATH (measure this ccpipe binary instead, e.g. a saved baseline).
 # Writes target/bench-results.md (the table) and target/bench-results.jsonl (raw).
 set -euo pipefail
 
@@ -114,7 +115,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     fi
 fi
 LOADGEN=$TARGET/release/loadgen
-CCPIPE=$TARGET/release/ccpipe
+CCPIPE=${CCPIPE_BIN:-$TARGET/release/ccpipe}
 [ -x "$LOADGEN" ] || { echo "run.sh: $LOADGEN missing" >&2; exit 1; }
 if wants ccpipe-nop ccpipe-file && [ ! -x "$CCPIPE" ]; then
     echo "run.sh: $CCPIPE missing; measuring rotel only" >&2

@@ -22,6 +22,7 @@ mod metrics;
 mod scalars;
 #[cfg(test)]
 mod tests;
+mod to_wire;
 mod traces;
 
 pub use decode::decode;
@@ -29,6 +30,7 @@ pub use encode::{
     encode, write_any_value, write_json_string, write_plain_attributes, write_plain_value,
 };
 pub use from_wire::{transcode, Unusual};
+pub use to_wire::{decode_payload, to_protobuf};
 
 /// Why a body is not OTLP/JSON, and where: `line 1 column 345: invalid hex in traceId`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -80,7 +80,7 @@ pub fn decode(
 
 /// Checks one request body of `signal` into a [`Payload`]: protobuf is
 /// validated and kept encoded (decoded later only if a stage needs it), JSON
-/// is decoded. `body` may be split in chunks; `limit` caps the inflated size;
+/// is transcoded to protobuf and kept encoded too, or decoded when unusual. `body` may be split in chunks; `limit` caps the inflated size;
 /// attributes over `limits` refuse the request.
 pub fn decode_within(
     signal: Signal,
@@ -106,8 +106,17 @@ pub fn decode_within(
             }),
         },
         Format::Json => {
-            // Kept encoded as protobuf when it transcodes, decoded otherwise.
-            let payload = otlp_json::decode_payload(signal, &bytes).map_err(json_error)?;
+            // Kept encoded as protobuf when it transcodes (one scan, with
+            // the limits, as above); decoded otherwise, and also when over
+            // the limits, so the error is the decoded batch's.
+            if let Ok(proto) = otlp_json::to_protobuf(signal, &bytes) {
+                if let Ok(encoded) = Encoded::within(signal, Bytes::from(proto), limits) {
+                    return Ok(Payload::Encoded(encoded));
+                }
+            }
+            let payload = otlp_json::decode(signal, &bytes)
+                .map(Payload::Decoded)
+                .map_err(json_error)?;
             match limits::check_payload(&payload, limits) {
                 Ok(()) => Ok(payload),
                 Err(error) => Err(DecodeError::OverLimits {

@@ -68,7 +68,7 @@ fn scope() -> InstrumentationScope {
     }
 }
 
-fn all_logs() -> Batch {
+pub(super) fn all_logs() -> Batch {
     Batch::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(resource()),
@@ -94,7 +94,7 @@ fn all_logs() -> Batch {
     })
 }
 
-fn all_traces() -> Batch {
+pub(super) fn all_traces() -> Batch {
     Batch::Traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(resource()),
@@ -180,7 +180,7 @@ fn metric(name: &str, data: metric::Data) -> Metric {
     }
 }
 
-fn all_metrics() -> Batch {
+pub(super) fn all_metrics() -> Batch {
     let metrics = vec![
         metric(
             "gauge",
@@ -284,7 +284,7 @@ fn all_metrics() -> Batch {
 
 /// Renames every object key from lowerCamelCase to snake_case. Values in
 /// these batches never contain `":`, so only keys match.
-fn snake_case_keys(json: &str) -> String {
+pub(super) fn snake_case_keys(json: &str) -> String {
     let mut out = String::with_capacity(json.len() + json.len() / 8);
     for (i, part) in json.split("\":").enumerate() {
         if i > 0 {

@@ -9,6 +9,7 @@ use crate::testing::XorshiftStar as Rng;
 /// Returns which signals accepted it, in `Signal::ALL` order.
 fn check_no_panic(input: &[u8]) -> [bool; 3] {
     Signal::ALL.map(|signal| {
+        super::to_wire::check_agrees(signal, input);
         let Ok(batch) = decode(signal, input) else {
             return false;
         };
@@ -306,7 +307,7 @@ fn mutated_captures_never_panic() {
 
 /// One random byte-level edit: change, insert, delete, duplicate, truncate
 /// or splice in a JSON token.
-fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
+pub(super) fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
     if input.is_empty() {
         return;
     }

@@ -23,6 +23,7 @@ mod decoding;
 mod encoding;
 mod every_field;
 mod fuzz;
+mod to_wire;
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
