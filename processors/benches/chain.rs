@@ -1,12 +1,17 @@
 //! Throughput of the full processor chain (resource + attributes + filter +
-//! redaction + batch) against a chain with batch only, on the captured Claude
-//! Code logs with prompts and tool content on:
+//! redaction + batch), and of redaction + batch, against a chain with batch
+//! only, on the captured Claude Code logs with prompts and tool content on:
 //!
 //! ```text
 //! cargo bench -p ccpipe-processors --bench chain
 //! ```
 //!
 //! (`CCPIPE_BENCH_ROUNDS` sets how many times the captured batches are replayed.)
+//! Wall-clock figures on a shared machine are noisy: run it several times and
+//! quote medians. For repeatable instruction counts of one processor, run it
+//! under callgrind with few rounds, e.g. `CCPIPE_BENCH_ROUNDS=100 valgrind
+//! --tool=callgrind --toggle-collect='*RedactionProcessor*as*Processor*process*'
+//! target/release/deps/chain-<hash>`.
 
 use std::time::{Duration, Instant};
 
@@ -87,6 +92,13 @@ fn full_chain() -> Vec<Stage> {
     ]
 }
 
+/// Redaction as in the full chain, then batch.
+fn redaction_only() -> Vec<Stage> {
+    let mut stages = full_chain();
+    stages.drain(..3);
+    stages
+}
+
 fn batch_only() -> Vec<Stage> {
     vec![Stage::Batch(parse::<BatchConfig>("").build().unwrap())]
 }
@@ -122,14 +134,16 @@ fn main() {
     };
     // warm up, then alternate to even out noise from other processes
     run_chain(full_chain(), input()[..logs.len()].to_vec());
-    let (mut full, mut base) = (Duration::MAX, Duration::MAX);
+    let (mut full, mut base, mut redaction) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..3 {
         base = base.min(run_chain(batch_only(), input()));
         full = full.min(run_chain(full_chain(), input()));
+        redaction = redaction.min(run_chain(redaction_only(), input()));
     }
     let rate = |d: Duration| records as f64 / d.as_secs_f64();
-    // Each processor alone (plus batch), to see where the time goes.
-    let names = ["resource", "attributes", "filter", "redaction"];
+    println!("redaction + batch: {:.0} records/s", rate(redaction));
+    // Each other processor alone (plus batch), to see where the time goes.
+    let names = ["resource", "attributes", "filter"];
     for (i, name) in names.iter().enumerate() {
         let mut stages = full_chain();
         let batch = stages.pop().unwrap();
@@ -179,5 +193,13 @@ fn main() {
         rate(p_base),
         rate(p_full),
         100.0 * (1.0 - rate(p_full) / rate(p_base))
+    );
+    let p_redaction = decode + redaction + encode;
+    println!(
+        "pipeline with redaction + batch: {:.0} records/s; redaction costs {:.1}% of pipeline \
+         throughput (with ÷ without: {:.3})",
+        rate(p_redaction),
+        100.0 * (1.0 - rate(p_redaction) / rate(p_base)),
+        rate(p_redaction) / rate(p_base)
     );
 }

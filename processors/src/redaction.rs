@@ -54,7 +54,7 @@ use ccpipe_pipeline::{telemetry, Batch, Processor, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};
-use crate::value::{self, is_textual};
+use crate::value::{self, is_textual, KeySet};
 use crate::{compile_regex, points, Invalid};
 
 /// Attribute keys that hold prompt, response, tool and command text in
@@ -178,8 +178,6 @@ impl RedactionConfig {
             content_keys.extend(CLAUDE_CODE_KEYS.iter().map(|k| k.to_string()));
             content_events.extend(CLAUDE_CODE_EVENTS.iter().map(|k| k.to_string()));
         }
-        content_keys.sort();
-        content_keys.dedup();
         if self.content.is_some() && content_keys.is_empty() {
             return Err(Invalid::new(
                 "content",
@@ -236,12 +234,7 @@ impl RedactionConfig {
 
         let allowed = match self.allowed_keys.is_empty() {
             true => None,
-            false => {
-                let mut a = self.allowed_keys.clone();
-                a.sort();
-                a.dedup();
-                Some(a)
-            }
+            false => Some(KeySet::new(&self.allowed_keys)),
         };
 
         if content_keys.is_empty()
@@ -257,8 +250,8 @@ impl RedactionConfig {
         }
         Ok(RedactionProcessor {
             id: "redaction".to_owned(),
-            content_keys,
-            content_events,
+            content_keys: KeySet::new(content_keys),
+            content_events: KeySet::new(content_events),
             content,
             blocked_keys,
             allowed,
@@ -279,13 +272,12 @@ enum Content {
 pub struct RedactionProcessor {
     /// The component id, the `processor` label of the metric.
     id: String,
-    /// Sorted, for binary search.
-    content_keys: Vec<String>,
-    content_events: Vec<String>,
+    content_keys: KeySet,
+    content_events: KeySet,
     content: Content,
     blocked_keys: Option<RegexSet>,
-    /// Sorted; `None`: every key is allowed.
-    allowed: Option<Vec<String>>,
+    /// `None`: every key is allowed.
+    allowed: Option<KeySet>,
     scanner: Option<Scanner>,
     summary: Summary,
 }
@@ -343,10 +335,6 @@ impl Stats {
     }
 }
 
-fn sorted_contains(list: &[String], key: &str) -> bool {
-    list.binary_search_by(|k| k.as_str().cmp(key)).is_ok()
-}
-
 /// A value that already says "nothing here" (Claude Code's marker, or ours).
 fn is_marker(v: Option<&AnyValue>) -> bool {
     value::as_str(v) == Some(MASK)
@@ -377,13 +365,13 @@ impl RedactionProcessor {
     fn one(&self, kv: &mut KeyValue, top: bool, all_content: bool, st: &mut Stats) -> bool {
         if top {
             if let Some(allowed) = &self.allowed {
-                if !sorted_contains(allowed, &kv.key) {
+                if !allowed.contains(&kv.key) {
                     self.note_key(st, &kv.key, Reason::NotAllowed);
                     return false;
                 }
             }
         }
-        if all_content || sorted_contains(&self.content_keys, &kv.key) {
+        if all_content || self.content_keys.contains(&kv.key) {
             let replace_with = match &self.content {
                 Content::Drop => {
                     self.note_key(st, &kv.key, Reason::Content);

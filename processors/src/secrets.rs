@@ -2,9 +2,11 @@
 //! credentials people paste into prompts or that tools read from files, plus
 //! the user's `blocked_values`, run as one combined matcher.
 //!
-//! Each string is checked once against a [`RegexSet`] of every rule (one pass
-//! of one automaton); only when that finds something are the matching rules
-//! run one by one to replace their matches with `<redacted:KIND>`. Strings
+//! A [`prefilter`] first rules out most strings without running a regex (a
+//! string lacking the bytes of every rule's anchors cannot match); the rest
+//! are checked once against a [`RegexSet`] of every rule (one pass of one
+//! automaton); only when that finds something are the matching rules run one
+//! by one to replace their matches with `<redacted:KIND>`. Strings
 //! without a secret are neither copied nor changed. Patterns use ASCII word
 //! boundaries (`(?-u:\b)`) so the fast DFA engines stay usable on non-ASCII text.
 
@@ -12,14 +14,35 @@ use regex::{Captures, Regex, RegexSet};
 
 use crate::{compile_regex, Invalid};
 
-/// A built-in rule: an id (the KIND in `<redacted:KIND>`), a pattern, and an
-/// optional check of each match that weeds out look-alikes (Luhn for cards).
+mod prefilter;
+
+use prefilter::Prefilter;
+
+/// A built-in rule: an id (the KIND in `<redacted:KIND>`), a pattern, an
+/// optional check of each match that weeds out look-alikes (Luhn for cards),
+/// and what every match contains, for the prefilter.
 /// A pattern may keep context around the secret with the named groups
 /// `keep` (before) and `after` (after), e.g. `Bearer <redacted:bearer-token>`.
 pub struct Rule {
     pub id: &'static str,
     pub pattern: &'static str,
     pub check: Option<fn(&str) -> bool>,
+    pub anchors: Anchors,
+}
+
+/// What any match of a rule contains; a string without it is not run through
+/// the rule's regex ([`prefilter`]). Keep it in step with the pattern: the
+/// tests check it on a match of every alternative and on random text.
+pub enum Anchors {
+    /// At least one of `literals` (compared ASCII case-insensitively) and,
+    /// unless empty, one of the bytes `and_one_of` (`:` or `=` after a key
+    /// name, say).
+    Literals {
+        literals: &'static [&'static str],
+        and_one_of: &'static [u8],
+    },
+    /// 13 digits at a word boundary, at most one space or dash apart.
+    CardDigits,
 }
 
 /// The built-in rules, in the order they are applied: a string that matches
@@ -29,81 +52,168 @@ pub const BUILTIN: &[Rule] = &[
         id: "private-key",
         pattern: r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\z)",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["-----BEGIN"],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "anthropic-key",
         pattern: r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,}",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["sk-ant-"],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "openai-key",
         pattern: r"(?-u:\b)sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|(?-u:\b)sk-[A-Za-z0-9]{32,}(?-u:\b)",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["sk-"],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "github-token",
         pattern: r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "gitlab-token",
         pattern: r"(?-u:\b)gl(?:pat|dt|rt|ptt|soat|cbt|imt|ft|oas)-[A-Za-z0-9_-]{20,}",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &[
+                "glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "glcbt-", "glimt-", "glft-",
+                "gloas-",
+            ],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "slack-token",
         pattern: r"(?-u:\b)(?:xox[abposre]|xapp-[0-9])-[A-Za-z0-9-]{10,}",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &[
+                "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xoxe-", "xapp-",
+            ],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "slack-webhook",
         pattern: r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{8,}",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["https://hooks.slack.com/"],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "google-api-key",
         pattern: r"(?-u:\b)AIza[0-9A-Za-z_-]{35}",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["AIza"],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "stripe-key",
         pattern: r"(?-u:\b)(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,})",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "aws-access-key-id",
         pattern: r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}(?-u:\b)",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &[
+                "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "AROA",
+                "APKA", "ASCA",
+            ],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "aws-secret-key",
         pattern: r#"(?i)(?P<keep>(?:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?\s*[:=]\s*["']?)[A-Za-z0-9/+]{40}"#,
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["secret"],
+            and_one_of: b":=",
+        },
     },
     Rule {
         id: "jwt",
         pattern: r"(?-u:\b)eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["eyJ"],
+            and_one_of: b".",
+        },
     },
     Rule {
         id: "url-password",
         pattern: r#"(?P<keep>(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]+:)[^\s/@"'<>]+(?P<after>@)"#,
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["://"],
+            and_one_of: b"@",
+        },
     },
     Rule {
         id: "bearer-token",
         pattern: r"(?i)(?P<keep>(?-u:\b)bearer\s+)[A-Za-z0-9._~+/=-]{16,}",
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["bearer"],
+            and_one_of: b"",
+        },
     },
     Rule {
         id: "basic-auth",
         pattern: r#"(?i)(?P<keep>(?-u:\b)authorization["']?\s*[:=]\s*["']?basic\s+)[A-Za-z0-9+/]{4,}={0,2}"#,
         check: None,
+        anchors: Anchors::Literals {
+            literals: &["authorization"],
+            and_one_of: b":=",
+        },
     },
     Rule {
         id: "secret-assignment",
         pattern: r#"(?i)(?P<keep>(?:api[_-]?key|secret|passwd|password|pwd|token|access[_-]?key|private[_-]?key)["']?\s*[:=]\s*["']?)[^\s"',;<>`]{8,}"#,
         check: None,
+        anchors: Anchors::Literals {
+            literals: &[
+                "api_key",
+                "api-key",
+                "apikey",
+                "secret",
+                "passwd",
+                "password",
+                "pwd",
+                "token",
+                "access_key",
+                "access-key",
+                "accesskey",
+                "private_key",
+                "private-key",
+                "privatekey",
+            ],
+            and_one_of: b":=",
+        },
     },
     Rule {
         id: "email",
@@ -111,11 +221,16 @@ pub const BUILTIN: &[Rule] = &[
         // (`postgres://app@db.internal`), which only looks like an address.
         pattern: r"(?://)?(?-u:\b)[A-Za-z0-9._%+_-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?-u:\b)",
         check: Some(is_email),
+        anchors: Anchors::Literals {
+            literals: &["@"],
+            and_one_of: b".",
+        },
     },
     Rule {
         id: "credit-card",
         pattern: r"(?-u:\b)(?:[0-9][ -]?){12,18}[0-9](?-u:\b)",
         check: Some(is_card_number),
+        anchors: Anchors::CardDigits,
     },
 ];
 
@@ -200,7 +315,10 @@ pub struct Found {
 
 /// All enabled rules, compiled once.
 pub struct Scanner {
+    /// Every enabled rule, built-in and blocked values: which ones match.
     set: RegexSet,
+    /// Rules out every rule for most strings without running a regex.
+    prefilter: Prefilter,
     rules: Vec<Compiled>,
     kinds: Vec<&'static str>,
     markers: Vec<String>,
@@ -232,19 +350,19 @@ impl Scanner {
         let mut patterns: Vec<String> = Vec::new();
         let mut rules = Vec::new();
         let mut kinds = Vec::new();
-        if builtin {
-            for r in BUILTIN
+        let enabled = || {
+            BUILTIN
                 .iter()
-                .filter(|r| !disabled.iter().any(|d| d == r.id))
-            {
-                kinds.push(r.id);
-                patterns.push(r.pattern.to_owned());
-                rules.push(Compiled {
-                    kind: kinds.len() - 1,
-                    regex: Regex::new(r.pattern).expect("built-in patterns compile"),
-                    check: r.check,
-                });
-            }
+                .filter(|r| builtin && !disabled.iter().any(|d| d == r.id))
+        };
+        for r in enabled() {
+            kinds.push(r.id);
+            patterns.push(r.pattern.to_owned());
+            rules.push(Compiled {
+                kind: kinds.len() - 1,
+                regex: Regex::new(r.pattern).expect("built-in patterns compile"),
+                check: r.check,
+            });
         }
         if !blocked_values.is_empty() {
             kinds.push(BLOCKED_VALUE);
@@ -272,6 +390,7 @@ impl Scanner {
             RegexSet::new(&patterns).map_err(|e| Invalid::new("blocked_values", e.to_string()))?;
         Ok(Some(Scanner {
             set,
+            prefilter: Prefilter::new(enabled(), blocked_values),
             rules,
             markers: kinds.iter().map(|k| format!("<redacted:{k}>")).collect(),
             kinds,
@@ -292,16 +411,33 @@ impl Scanner {
         self.kinds.len()
     }
 
-    /// Whether `s` may hold a secret (one pass, no allocation).
+    /// Whether some rule matches in `s` (no allocation). The prefilter rules
+    /// out every rule for most strings without running a regex.
     pub fn may_match(&self, s: &str) -> bool {
+        s.len() >= self.min_len && self.prefilter.may_match(s) && self.set.is_match(s)
+    }
+
+    /// [`Scanner::may_match`] without the prefilter: the reference the fast
+    /// path is tested against.
+    #[cfg(test)]
+    fn may_match_unfiltered(&self, s: &str) -> bool {
         s.len() >= self.min_len && self.set.is_match(s)
     }
 
     /// Masks every secret in `s` in place; true if anything was masked.
     pub fn redact(&self, s: &mut String, found: &mut Found) -> bool {
-        if !self.may_match(s) {
-            return false;
-        }
+        self.may_match(s) && self.mask(s, found)
+    }
+
+    /// [`Scanner::redact`] without the prefilter.
+    #[cfg(test)]
+    fn redact_unfiltered(&self, s: &mut String, found: &mut Found) -> bool {
+        self.may_match_unfiltered(s) && self.mask(s, found)
+    }
+
+    /// Runs the rules that match in `s` one by one, each on the text the one
+    /// before left.
+    fn mask(&self, s: &mut String, found: &mut Found) -> bool {
         let hits = self.set.matches(s);
         let mut text = std::mem::take(s);
         let mut any = false;
@@ -343,7 +479,7 @@ impl Scanner {
             return false;
         }
         let mut s = text.to_owned();
-        if self.redact(&mut s, found) {
+        if self.mask(&mut s, found) {
             *b = s.into_bytes();
             true
         } else {

@@ -101,6 +101,40 @@ pub fn is_textual(v: Option<&AnyValue>) -> bool {
     )
 }
 
+/// A set of attribute keys, looked up for every attribute of every record.
+/// Keys are grouped by length and a lookup compares only keys of its own
+/// length, first byte first: most keys are ruled out by their length alone.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    /// `by_len[n]`: the keys of n bytes.
+    by_len: Vec<Vec<Box<[u8]>>>,
+}
+
+impl KeySet {
+    pub fn new<S: AsRef<str>>(keys: impl IntoIterator<Item = S>) -> KeySet {
+        let mut by_len: Vec<Vec<Box<[u8]>>> = Vec::new();
+        for k in keys {
+            let k = k.as_ref().as_bytes();
+            if by_len.len() <= k.len() {
+                by_len.resize(k.len() + 1, Vec::new());
+            }
+            if !by_len[k.len()].iter().any(|x| **x == *k) {
+                by_len[k.len()].push(k.into());
+            }
+        }
+        KeySet { by_len }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        let key = key.as_bytes();
+        self.by_len.get(key.len()).is_some_and(|same_len| {
+            same_len
+                .iter()
+                .any(|k| k.first() == key.first() && **k == *key)
+        })
+    }
+}
+
 /// The canonical bytes of a value, for hashing: strings and bytes as they
 /// are, numbers and booleans in their usual text form, structures in their
 /// protobuf encoding (deterministic for equal values).
@@ -143,6 +177,26 @@ mod tests {
             .unwrap_err()
             .starts_with("invalid type: sequence, expected a string, integer, double or boolean"));
         assert_eq!(ConfigValue::Int(7).to_any().value, Some(Value::IntValue(7)));
+    }
+
+    #[test]
+    fn key_sets_hold_exactly_their_keys() {
+        let set = KeySet::new(["prompt", "tool_input", "user.email", "", "prompt"]);
+        for k in ["prompt", "tool_input", "user.email", ""] {
+            assert!(set.contains(k), "{k}");
+        }
+        for k in [
+            "prompt2",
+            "Prompt",
+            "promp",
+            "session.id",
+            "tool_inpuT",
+            "p",
+            "ü",
+        ] {
+            assert!(!set.contains(k), "{k}");
+        }
+        assert!(!KeySet::default().contains(""));
     }
 
     #[test]
