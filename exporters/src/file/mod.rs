@@ -4,7 +4,10 @@
 //!
 //! Data is formatted into a buffer of complete lines and written on
 //! `flush_interval`, when the buffer grows large, and at shutdown, so a line
-//! is never torn. When the disk refuses a write the buffer is kept and new
+//! is never torn. An encoded batch (OTLP/JSON) is written as one line per
+//! group of its requests of about [`LINE_BYTES`], so the buffer stays near
+//! [`WRITE_AT`] however large the batch (a batch of 8192 Claude Code records
+//! is about 14 MB of JSON as one line). When the disk refuses a write the buffer is kept and new
 //! batches are turned away with a retryable error until it is written, so
 //! nothing accepted is lost and memory stays bounded by the export queue.
 
@@ -18,9 +21,10 @@ mod tests;
 use std::io;
 use std::time::Duration;
 
+use bytes::Bytes;
 use ccpipe_pipeline::otlp_json;
 use ccpipe_pipeline::payload::Encoded;
-use ccpipe_pipeline::{Batch, BlockingExporter, ExportError};
+use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Signal};
 
 pub use config::{FileConfig, FileSettings, Format, RotationConfig};
 pub use flat::FlatEncoder;
@@ -34,6 +38,10 @@ const WRITE_AT: usize = 1 << 20;
 const RETRY_WRITE_EVERY: Duration = Duration::from_secs(1);
 /// A buffer that grew past this (one huge batch) is shrunk after writing.
 const KEEP_CAPACITY: usize = 4 << 20;
+/// An encoded batch's requests go into one line while their protobuf bytes
+/// stay within this (a request larger than it gets a line of its own); as
+/// JSON that is about twice as much.
+const LINE_BYTES: usize = 512 << 10;
 
 pub struct FileExporter {
     file: LineFile,
@@ -84,6 +92,17 @@ impl FileExporter {
 }
 
 impl FileExporter {
+    /// Appends `parts` as one OTLP/JSON line.
+    fn buffer_line(&mut self, signal: Signal, parts: &[Bytes]) -> Result<(), ExportError> {
+        if otlp_json::transcode_parts(signal, parts, &mut self.pending).is_err() {
+            // A layout JSON cannot mirror (see transcode): decode instead.
+            let decoded = decode_parts(signal, parts).map_err(ExportError::permanent)?;
+            otlp_json::encode(&decoded, &mut self.pending);
+        }
+        self.pending.push(b'\n');
+        Ok(())
+    }
+
     /// Writes the buffer out when it is due; a batch is buffered either way.
     fn after_buffering(&mut self) {
         if self.flush_interval.is_none() || self.pending.len() >= WRITE_AT {
@@ -130,13 +149,15 @@ impl BlockingExporter for FileExporter {
         if batch.is_empty() {
             return Ok(());
         }
-        if otlp_json::transcode(batch, &mut self.pending).is_err() {
-            // A layout JSON cannot mirror (see transcode): decode instead.
-            let decoded = batch.decode().map_err(ExportError::permanent)?;
-            otlp_json::encode(&decoded, &mut self.pending);
+        let mut parts = batch.parts();
+        while !parts.is_empty() {
+            let (line, rest) = parts.split_at(line_len(parts));
+            // Parts passed the receiver's check, so decoding cannot fail;
+            // if it did, the lines before stay written.
+            self.buffer_line(batch.signal(), line)?;
+            self.after_buffering();
+            parts = rest;
         }
-        self.pending.push(b'\n');
-        self.after_buffering();
         Ok(())
     }
 
@@ -150,4 +171,28 @@ impl BlockingExporter for FileExporter {
     fn flush_interval(&self) -> Option<Duration> {
         Some(self.flush_interval.unwrap_or(RETRY_WRITE_EVERY))
     }
+}
+
+/// How many of `parts` (at least one) go into the next line: as many as fit
+/// in [`LINE_BYTES`] of protobuf.
+fn line_len(parts: &[Bytes]) -> usize {
+    let mut bytes = 0;
+    let fit = parts
+        .iter()
+        .take_while(|p| {
+            bytes += p.len();
+            bytes <= LINE_BYTES
+        })
+        .count();
+    fit.max(1)
+}
+
+/// The records of `parts`, decoded (for the layouts transcoding refuses).
+fn decode_parts(signal: Signal, parts: &[Bytes]) -> Result<Batch, String> {
+    let mut batch = Batch::empty(signal);
+    for part in parts {
+        let encoded = Encoded::new(signal, part.clone()).map_err(|e| e.to_string())?;
+        batch.append(encoded.decode().map_err(|e| e.to_string())?);
+    }
+    Ok(batch)
 }

@@ -434,3 +434,132 @@ fn shutdown_with_nothing_exported() {
     });
     assert_eq!(std::fs::read(&path).unwrap(), b"");
 }
+
+/// The protobuf bytes of a decoded batch.
+fn to_bytes(batch: &Batch) -> bytes::Bytes {
+    use prost::Message;
+    bytes::Bytes::from(match batch {
+        Batch::Logs(r) => r.encode_to_vec(),
+        Batch::Metrics(r) => r.encode_to_vec(),
+        Batch::Traces(r) => r.encode_to_vec(),
+    })
+}
+
+/// One encoded batch of these requests, as the batch processor makes it.
+fn encoded_of(signal: Signal, parts: &[bytes::Bytes]) -> Encoded {
+    use ccpipe_pipeline::payload::Payload;
+    let mut all = Payload::Encoded(Encoded::new(signal, parts[0].clone()).unwrap());
+    for part in &parts[1..] {
+        all.append(Payload::Encoded(
+            Encoded::new(signal, part.clone()).unwrap(),
+        ))
+        .unwrap();
+    }
+    match all {
+        Payload::Encoded(e) => e,
+        Payload::Decoded(_) => unreachable!("encoded parts stay encoded"),
+    }
+}
+
+/// The records of all lines of `path`, as one batch.
+fn read_back(path: &std::path::Path, signal: Signal) -> (usize, Batch) {
+    let lines = read_lines(path);
+    let mut all = Batch::empty(signal);
+    for (i, line) in lines.iter().enumerate() {
+        all.append(
+            otlp_json::decode(signal, line.as_bytes())
+                .unwrap_or_else(|e| panic!("line {}: {e}", i + 1)),
+        );
+    }
+    (lines.len(), all)
+}
+
+#[test]
+fn a_large_encoded_batch_is_cut_into_lines_and_the_buffer_stays_small() {
+    let (signal, logs) = golden_batches()
+        .into_iter()
+        .find(|(s, _)| *s == Signal::Logs)
+        .unwrap();
+    let part = to_bytes(&logs);
+    // Enough requests for several lines and several writes.
+    let copies = (3 * WRITE_AT).div_ceil(part.len()).max(8);
+    let batch = encoded_of(signal, &vec![part.clone(); copies]);
+    assert!(batch.len() > 2 * LINE_BYTES, "{} bytes", batch.len());
+    let dir = TempDir::new("encoded-lines");
+    let path = dir.join("claude.jsonl");
+    let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
+    exporter.export_encoded(&batch).unwrap();
+    assert!(
+        exporter.pending.capacity() <= KEEP_CAPACITY,
+        "buffer grew to {} bytes for a {} byte batch",
+        exporter.pending.capacity(),
+        batch.len()
+    );
+    exporter.flush().unwrap();
+    let (lines, records) = read_back(&path, signal);
+    let per_line = LINE_BYTES / part.len();
+    assert_eq!(
+        lines,
+        copies.div_ceil(per_line.max(1)),
+        "lines of {per_line} requests"
+    );
+    assert_eq!(records, batch.decode().unwrap(), "every record, in order");
+}
+
+#[test]
+fn a_request_larger_than_a_line_gets_a_line_of_its_own() {
+    let dir = TempDir::new("encoded-big-part");
+    let path = dir.join("claude.jsonl");
+    let (signal, logs) = golden_batches()
+        .into_iter()
+        .find(|(s, _)| *s == Signal::Logs)
+        .unwrap();
+    let mut big = logs.clone();
+    while to_bytes(&big).len() <= LINE_BYTES {
+        big.append(big.clone());
+    }
+    let batch = encoded_of(signal, &[to_bytes(&logs), to_bytes(&big), to_bytes(&logs)]);
+    let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
+    exporter.export_encoded(&batch).unwrap();
+    exporter.flush().unwrap();
+    let (lines, records) = read_back(&path, signal);
+    assert_eq!(lines, 3);
+    assert_eq!(records, batch.decode().unwrap());
+}
+
+#[test]
+fn an_unusual_request_in_an_encoded_batch_is_written_through_decoding() {
+    // A LogRecord with two bodies: valid protobuf (the last one wins) that
+    // JSON cannot mirror, so transcoding refuses it (see otlp_json::transcode).
+    let body = |s: &str| {
+        let mut any = vec![0x0a, s.len() as u8];
+        any.extend_from_slice(s.as_bytes());
+        let mut f = vec![0x2a, any.len() as u8];
+        f.extend(any);
+        f
+    };
+    let mut record = body("x");
+    record.extend(body("y"));
+    let wrap = |tag: u8, inner: &[u8]| {
+        let mut v = vec![tag, inner.len() as u8];
+        v.extend_from_slice(inner);
+        v
+    };
+    let unusual = bytes::Bytes::from(wrap(0x0a, &wrap(0x12, &wrap(0x12, &record))));
+    let (signal, logs) = golden_batches()
+        .into_iter()
+        .find(|(s, _)| *s == Signal::Logs)
+        .unwrap();
+    let usual = to_bytes(&logs);
+    let batch = encoded_of(signal, &[usual.clone(), unusual, usual]);
+    let mut json = Vec::new();
+    assert!(otlp_json::transcode(&batch, &mut json).is_err(), "unusual");
+    let dir = TempDir::new("encoded-unusual");
+    let path = dir.join("claude.jsonl");
+    let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
+    exporter.export_encoded(&batch).unwrap();
+    exporter.flush().unwrap();
+    let (lines, records) = read_back(&path, signal);
+    assert_eq!(lines, 1, "three small requests share a line");
+    assert_eq!(records, batch.decode().unwrap());
+}

@@ -25,8 +25,18 @@ pub struct Unusual;
 /// Appends one OTLP/JSON export request for `batch` (all its parts) to `out`.
 /// On [`Unusual`], `out` is left as it was.
 pub fn transcode(batch: &Encoded, out: &mut Vec<u8>) -> Result<(), Unusual> {
+    transcode_parts(batch.signal(), batch.parts(), out)
+}
+
+/// [`transcode`] of some of an encoded batch's parts (each a complete
+/// request) as one request, so a writer can cut a large batch into lines.
+pub fn transcode_parts(
+    signal: Signal,
+    parts: &[bytes::Bytes],
+    out: &mut Vec<u8>,
+) -> Result<(), Unusual> {
     let start = out.len();
-    let result = write_request(batch.signal(), batch.parts(), out);
+    let result = write_request(signal, parts, out);
     if result.is_err() {
         out.truncate(start);
     }

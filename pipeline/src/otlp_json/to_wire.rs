@@ -53,6 +53,11 @@ pub fn to_protobuf(signal: Signal, body: &[u8]) -> Result<Vec<u8>, Unusual> {
     };
     top.deserialize(&mut de).map_err(|_| Unusual)?;
     de.end().map_err(|_| Unusual)?;
+    // The bytes wait in queues and batches, which count their length: a
+    // buffer that outgrew the estimate (doubling) must not hold twice that.
+    if out.capacity() - out.len() > out.len() / 8 {
+        out.shrink_to_fit();
+    }
     Ok(out)
 }
 
