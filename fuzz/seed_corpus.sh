@@ -18,6 +18,7 @@ for f in "$captures"/http-json/otlp/*.json; do
     n=$(pick "$f"); b=$(basename "$f" .json)
     { printf "\\$(printf %o "$n")"; cat "$f"; } > "$here/corpus/otlp_json/$b"
     { printf "\\$(printf %o $((n + 12)))"; cat "$f"; } > "$here/corpus/http_body/$b.json"
+    { printf "\\$(printf %o $((n + 4)))"; gzip -c "$f"; } > "$here/corpus/http_body/$b.json.gz"
 done
 cp "$here"/../configs/*.yaml "$here"/../pipeline/testdata/config/*.yaml "$here/corpus/config_load/"
 echo "seeded $(find "$here/corpus" -type f | wc -l) inputs"
