@@ -10,6 +10,12 @@ use saphyr_parser::{Event, Parser, Span};
 /// A key path from the document root: map keys and list indexes ("0", "1").
 pub(crate) type KeyPath = Vec<String>;
 
+/// How deep maps and lists may nest, the document's top-level map counting
+/// as one: serde_yaml (which figment reads with) refuses anything deeper, and
+/// stopping here first keeps indexing linear, as every node copies its key
+/// path: 10 KB of `- - - …` took seconds and 40 KB exhausted memory.
+pub(crate) const MAX_DEPTH: usize = 128;
+
 /// The line of every map key and list item in one YAML document.
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
@@ -60,6 +66,7 @@ impl KeyIndex {
         };
         let mut stack: Vec<Frame> = Vec::new();
         let mut documents = 0;
+        let mut nesting = 0;
         for event in Parser::new_from_str(text) {
             let (event, span) = event.map_err(|e| SyntaxError {
                 line: e.marker().line(),
@@ -94,15 +101,29 @@ impl KeyIndex {
                     }
                 }
                 Event::MappingStart(..) | Event::SequenceStart(..) => {
+                    nesting += 1;
+                    if nesting > MAX_DEPTH {
+                        return Err(SyntaxError {
+                            line,
+                            column: Some(span.start.col() + 1),
+                            path: String::new(),
+                            message: format!(
+                                "maps and lists nest more than {MAX_DEPTH} levels deep"
+                            ),
+                        });
+                    }
                     let is_map = matches!(event, Event::MappingStart(..));
                     index.open(&mut stack, is_map, span)?;
                 }
-                Event::MappingEnd | Event::SequenceEnd => match stack.last_mut() {
-                    Some(Frame::Skip { depth }) if *depth > 1 => *depth -= 1,
-                    _ => {
-                        stack.pop();
+                Event::MappingEnd | Event::SequenceEnd => {
+                    nesting -= 1;
+                    match stack.last_mut() {
+                        Some(Frame::Skip { depth }) if *depth > 1 => *depth -= 1,
+                        _ => {
+                            stack.pop();
+                        }
                     }
-                },
+                }
                 _ => {}
             }
         }
@@ -298,5 +319,40 @@ service:
         let err = KeyIndex::parse("- a\n- b\n").unwrap_err();
         assert_eq!(err.message, NOT_A_MAP);
         assert!(KeyIndex::parse("# only a comment\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn nesting_stops_at_the_limit_with_a_position() {
+        // The top-level map is level 1, so `a` holds MAX_DEPTH - 1 lists.
+        let deep = |lists: usize, style: &str| match style {
+            "flow" => format!("x: 1\na: {}1{}\n", "[".repeat(lists), "]".repeat(lists)),
+            _ => format!("x: 1\na:\n  {}1\n", "- ".repeat(lists)),
+        };
+        for style in ["flow", "block"] {
+            let index = KeyIndex::parse(&deep(MAX_DEPTH - 1, style)).unwrap();
+            let innermost = ["a"].into_iter().chain(["0"; MAX_DEPTH - 1]);
+            let path: KeyPath = innermost.map(str::to_owned).collect();
+            assert!(index.contains(&path), "{style}");
+            let err = KeyIndex::parse(&deep(MAX_DEPTH, style)).unwrap_err();
+            let column = if style == "flow" {
+                4 + MAX_DEPTH - 1
+            } else {
+                3 + 2 * (MAX_DEPTH - 1)
+            };
+            assert_eq!(
+                (err.line, err.column),
+                (2 + usize::from(style == "block"), Some(column)),
+                "{style}"
+            );
+            assert_eq!(err.message, "maps and lists nest more than 128 levels deep");
+        }
+        // Far past the limit (once quadratic in time and memory), the same.
+        let err = KeyIndex::parse(&deep(100_000, "block")).unwrap_err();
+        assert_eq!((err.line, err.column), (3, Some(3 + 2 * (MAX_DEPTH - 1))));
+        let maps: String = (0..5000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect();
+        let err = KeyIndex::parse(&maps).unwrap_err();
+        assert_eq!((err.line, err.column), (MAX_DEPTH + 1, Some(MAX_DEPTH + 1)));
     }
 }

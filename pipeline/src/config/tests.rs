@@ -37,6 +37,29 @@ fn ids(list: &[&str]) -> Vec<ComponentId> {
 }
 
 #[test]
+fn nesting_limit_is_serde_yamls() {
+    // too-deep.yaml nests 200 lists under exporters.debug.verbosity (level
+    // 3); the deepest that serde_yaml reads, level 128, passes the index.
+    let text = std::fs::read_to_string(testdata("too-deep.yaml")).unwrap();
+    let lists = super::locate::MAX_DEPTH - 3;
+    let fits = text.replacen(&"- ".repeat(200), &"- ".repeat(lists), 1);
+    let deeper = text.replacen(&"- ".repeat(200), &"- ".repeat(lists + 1), 1);
+    let answer = |t: &str| match load_str("deep.yaml", t) {
+        Ok(_) => String::from("ok"),
+        Err(e) => e.to_string(),
+    };
+    let fits = answer(&fits);
+    assert!(
+        !fits.contains("nest") && !fits.contains("recursion"),
+        "{fits}"
+    );
+    assert_eq!(
+        answer(&deeper),
+        "deep.yaml:5:257: maps and lists nest more than 128 levels deep"
+    );
+}
+
+#[test]
 fn invalid_configs_give_exact_errors() {
     let cases: &[(&str, &str)] = &[
         (
@@ -114,6 +137,10 @@ fn invalid_configs_give_exact_errors() {
         (
             "syntax-error.yaml",
             ":4:8: while parsing a flow mapping, did not find expected ',' or '}'",
+        ),
+        (
+            "too-deep.yaml",
+            ":5:257: maps and lists nest more than 128 levels deep",
         ),
         (
             "not-a-map.yaml",
