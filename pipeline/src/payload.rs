@@ -52,6 +52,18 @@ impl Encoded {
         })
     }
 
+    /// Bytes that are a valid export request of `signal` holding `items`
+    /// items, as the JSON transcode knows of what it wrote (it counts them
+    /// as [`wire::scan`] would).
+    pub(crate) fn counted(signal: Signal, bytes: Bytes, items: usize) -> Encoded {
+        debug_assert_eq!(wire::scan(signal, &bytes), Ok(items));
+        Encoded {
+            signal,
+            parts: vec![bytes],
+            items,
+        }
+    }
+
     pub fn signal(&self) -> Signal {
         self.signal
     }

@@ -11,7 +11,16 @@
 //! the usual way (which also gives the exact error of a bad body). Unusual
 //! is: a field given twice (the decoder keeps the last, protobuf would merge
 //! or concatenate), two members of one oneof, an enum or flag given by name,
-//! AnyValues nested past the decoder's limit, and any error.
+//! AnyValues nested past the decoder's limit, a body that is not UTF-8 as a
+//! whole (serde_json's reader then checks no string again), and any error.
+//!
+//! For the receivers, [`to_encoded`] also counts the items and checks the
+//! attribute [`Limits`] as it writes, so the bytes are not walked a second
+//! time by [`wire::scan_within`]: the transcode writes every field at most
+//! once (a repeat is unusual), so nothing merges, and the scan's verdict on
+//! the bytes reduces to: every key-value array within `max_attributes`,
+//! every AnyValue at a level within `max_attribute_depth`, and messages
+//! nested no deeper than prost's recursion limit.
 
 use std::fmt;
 
@@ -24,41 +33,105 @@ use super::scalars::{boolean, bytes, double, int, list, span_id, string, trace_i
 use super::scalars::{Int, IntSeed, OptSeed};
 use super::{JsonError, Unusual};
 use crate::batch::Signal;
+use crate::limits::Limits;
 use crate::payload::{Encoded, Payload};
-use crate::wire::{self, Field, Ty, M};
+use crate::wire::{self, Field, Ty, M, RECURSION_LIMIT};
 
 /// Reads one OTLP/JSON export request of `signal` into a [`Payload`]: kept
 /// encoded as protobuf when the transcode applies, decoded otherwise. Errors
 /// are those of [`decode`](super::decode).
 pub fn decode_payload(signal: Signal, body: &[u8]) -> Result<Payload, JsonError> {
-    if let Ok(bytes) = to_protobuf(signal, body) {
-        // The scan is as strict as prost: what it refuses (deeper nesting
-        // than prost allows, say) takes the decode path and its answer.
-        if let Ok(encoded) = Encoded::new(signal, Bytes::from(bytes)) {
-            return Ok(Payload::Encoded(encoded));
-        }
+    match to_encoded(signal, body, &Limits::NONE) {
+        Ok(encoded) => Ok(Payload::Encoded(encoded)),
+        Err(_) => super::decode(signal, body).map(Payload::Decoded),
     }
-    super::decode(signal, body).map(Payload::Decoded)
 }
 
 /// The protobuf encoding of the OTLP/JSON export request `body` of `signal`.
+/// (Nesting is not held to prost's recursion limit here: [`Encoded::new`]
+/// refuses what prost would.)
 pub fn to_protobuf(signal: Signal, body: &[u8]) -> Result<Vec<u8>, Unusual> {
-    // Protobuf is about half the size of Claude Code's JSON.
-    let mut out = Vec::with_capacity(body.len() / 2 + 16);
-    let mut de = serde_json::Deserializer::from_slice(body);
+    transcode(signal, body, &Limits::NONE, u32::MAX)
+        .map(|(bytes, _)| bytes)
+        .map_err(|_| Unusual)
+}
+
+/// `body` transcoded and kept encoded, as [`Encoded::within`] would keep
+/// [`to_protobuf`]'s bytes, without walking them again. [`Refused`] when it
+/// does not transcode or is over `limits` (then decode it: the decoder gives
+/// the error of a bad body, [`limits::check`](crate::limits::check) that of
+/// one over the limits).
+pub fn to_encoded(signal: Signal, body: &[u8], limits: &Limits) -> Result<Encoded, Refused> {
+    let (bytes, items) = transcode(signal, body, limits, RECURSION_LIMIT)?;
+    Ok(Encoded::counted(signal, Bytes::from(bytes), items))
+}
+
+/// Why [`to_encoded`] did not keep a body encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Not said the same way in protobuf, or not valid OTLP/JSON.
+    Unusual,
+    /// Over the limits, as [`wire::scan_within`] finds them in the bytes.
+    OverLimits,
+}
+
+/// The bytes and their item count; messages nested deeper than
+/// `max_nesting` (the request is 0) are unusual.
+pub(crate) fn transcode(
+    signal: Signal,
+    body: &[u8],
+    limits: &Limits,
+    max_nesting: u32,
+) -> Result<(Vec<u8>, usize), Refused> {
+    // One check of the whole body; serde_json's str reader then trusts it.
+    let text = std::str::from_utf8(body).map_err(|_| Refused::Unusual)?;
+    let mut out = Out {
+        // Claude Code's log records come out at 0.52-0.53 of their JSON:
+        // 9/16 holds them without doubling (a copy of everything written).
+        buf: Vec::with_capacity(body.len() / 16 * 9 + 16),
+        items: 0,
+        limits: *limits,
+        max_nesting,
+        over: false,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
     let top = MsgSeed {
         m: M::request(signal),
         depth: 0,
+        nesting: 0,
         out: &mut out,
     };
-    top.deserialize(&mut de).map_err(|_| Unusual)?;
-    de.end().map_err(|_| Unusual)?;
+    if top.deserialize(&mut de).and_then(|()| de.end()).is_err() {
+        return Err(match out.over {
+            true => Refused::OverLimits,
+            false => Refused::Unusual,
+        });
+    }
+    let Out { mut buf, items, .. } = out;
     // The bytes wait in queues and batches, which count their length: a
     // buffer that outgrew the estimate (doubling) must not hold twice that.
-    if out.capacity() - out.len() > out.len() / 8 {
-        out.shrink_to_fit();
+    if buf.capacity() - buf.len() > buf.len() / 8 {
+        buf.shrink_to_fit();
     }
-    Ok(out)
+    Ok((buf, items))
+}
+
+/// What the transcode writes, and what it counts on the way.
+struct Out {
+    buf: Vec<u8>,
+    /// Items written, as [`crate::Batch::item_count`] counts them.
+    items: usize,
+    limits: Limits,
+    max_nesting: u32,
+    /// Set when a limit stopped the transcode (the error is then this).
+    over: bool,
+}
+
+impl Out {
+    fn over<E: de::Error>(&mut self) -> E {
+        self.over = true;
+        E::custom("over the limits")
+    }
 }
 
 /// A message's fields, written to `out` without its key and length.
@@ -66,15 +139,40 @@ struct MsgSeed<'a> {
     m: M,
     /// AnyValue containers around this message, as the decoder counts them.
     depth: u8,
-    out: &'a mut Vec<u8>,
+    /// Messages around this one.
+    nesting: u32,
+    out: &'a mut Out,
 }
 
 impl<'de> DeserializeSeed<'de> for MsgSeed<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // Checked where a message is written, `null` elements included, as
+        // the scan finds them.
+        if self.nesting > self.out.max_nesting {
+            return Err(unusual());
+        }
+        // An AnyValue sits at level depth + 1.
+        if self.m == M::AnyValue && usize::from(self.depth) >= self.out.limits.max_attribute_depth {
+            return Err(self.out.over());
+        }
+        self.out.items += usize::from(is_item(self.m));
         d.deserialize_any(self)
     }
+}
+
+/// Messages that are one item each (as `wire` counts them).
+fn is_item(m: M) -> bool {
+    matches!(
+        m,
+        M::LogRecord
+            | M::Span
+            | M::NumberPoint
+            | M::HistogramPoint
+            | M::ExpHistogramPoint
+            | M::SummaryPoint
+    )
 }
 
 impl<'de> Visitor<'de> for MsgSeed<'_> {
@@ -99,7 +197,12 @@ impl<'de> Visitor<'de> for MsgSeed<'_> {
                 return Err(unusual());
             }
             seen |= 1 << tag;
-            let wrote = field(&mut map, self.m, tag, f, self.depth, self.out)?;
+            let at = At {
+                m: self.m,
+                depth: self.depth,
+                nesting: self.nesting,
+            };
+            let wrote = field(&mut map, at, tag, f, self.out)?;
             if f.oneof != 0 && wrote {
                 let group = 1 << f.oneof;
                 if oneofs & group != 0 {
@@ -116,32 +219,42 @@ fn unusual<E: de::Error>() -> E {
     E::custom("unusual")
 }
 
-/// Reads the value of field `tag` of `m` and writes it; says whether anything
-/// was written (`null` writes nothing).
+/// The message whose fields are being read.
+#[derive(Clone, Copy)]
+struct At {
+    m: M,
+    depth: u8,
+    nesting: u32,
+}
+
+/// Reads the value of field `tag` of `at.m` and writes it; says whether
+/// anything was written (`null` writes nothing).
 fn field<'de, A: MapAccess<'de>>(
     map: &mut A,
-    m: M,
+    at: At,
     tag: u32,
     f: Field,
-    depth: u8,
-    out: &mut Vec<u8>,
+    o: &mut Out,
 ) -> Result<bool, A::Error> {
     let name = f.name;
+    let nesting = at.nesting + 1;
     if f.repeated {
         return match f.ty {
             Ty::Msg(sub) => map.next_value_seed(Repeated {
                 tag,
                 m: sub,
-                depth,
-                out,
+                depth: at.depth,
+                nesting,
+                out: o,
             }),
             Ty::Str => {
                 for s in map.next_value_seed(list(name, string(name)))? {
-                    put_bytes(out, tag, s.as_bytes());
+                    put_bytes(&mut o.buf, tag, s.as_bytes());
                 }
                 Ok(true)
             }
             Ty::PackedFixed64 => {
+                let out = &mut o.buf;
                 let values = map.next_value_seed(list(name, int::<u64>(name)))?;
                 let len = values.len() * 8;
                 if len > 0 {
@@ -154,6 +267,7 @@ fn field<'de, A: MapAccess<'de>>(
                 Ok(true)
             }
             Ty::PackedF64 => {
+                let out = &mut o.buf;
                 let values = map.next_value_seed(list(name, double(name)))?;
                 let len = values.len() * 8;
                 if len > 0 {
@@ -166,6 +280,7 @@ fn field<'de, A: MapAccess<'de>>(
                 Ok(true)
             }
             Ty::PackedVarintU64 => {
+                let out = &mut o.buf;
                 let values = map.next_value_seed(list(name, int::<u64>(name)))?;
                 let len: usize = values.iter().map(|&v| encoded_len_varint(v)).sum();
                 if len > 0 {
@@ -181,24 +296,26 @@ fn field<'de, A: MapAccess<'de>>(
     match f.ty {
         Ty::Msg(sub) => {
             // Only an AnyValue's array or kvlist nests one level deeper.
-            let depth = if m == M::AnyValue {
-                if depth >= MAX_ANY_VALUE_DEPTH {
+            let depth = if at.m == M::AnyValue {
+                if at.depth >= MAX_ANY_VALUE_DEPTH {
                     return Err(unusual());
                 }
-                depth + 1
+                at.depth + 1
             } else {
-                depth
+                at.depth
             };
             map.next_value_seed(OptSeed(Nested {
                 tag,
                 m: sub,
                 depth,
-                out,
+                nesting,
+                out: o,
             }))
             .map(|v| v.is_some())
         }
-        Ty::Str => map.next_value_seed(StrSeed { tag, out }),
+        Ty::Str => map.next_value_seed(StrSeed { tag, out: o }),
         Ty::Id => {
+            let out = &mut o.buf;
             let seed = if name == "traceId" {
                 trace_id(name)
             } else {
@@ -211,12 +328,26 @@ fn field<'de, A: MapAccess<'de>>(
             Ok(id.is_some())
         }
         Ty::Bytes => {
+            let out = &mut o.buf;
             let value = map.next_value_seed(OptSeed(bytes(name)))?;
             if let Some(b) = &value {
                 put_bytes(out, tag, b);
             }
             Ok(value.is_some())
         }
+        _ => scalar(map, tag, f, &mut o.buf),
+    }
+}
+
+/// A singular scalar field other than a string, an id or bytes.
+fn scalar<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    tag: u32,
+    f: Field,
+    out: &mut Vec<u8>,
+) -> Result<bool, A::Error> {
+    let name = f.name;
+    match f.ty {
         Ty::Bool => put(map, boolean(name), |v| {
             encode_key(tag, WireType::Varint, out);
             encode_varint(u64::from(v), out);
@@ -254,7 +385,7 @@ fn field<'de, A: MapAccess<'de>>(
             encode_key(tag, WireType::Varint, out);
             encode_varint(u64::from(((v << 1) ^ (v >> 31)) as u32), out);
         }),
-        Ty::PackedFixed64 | Ty::PackedF64 | Ty::PackedVarintU64 => Err(unusual()),
+        _ => Err(unusual()),
     }
 }
 
@@ -319,21 +450,23 @@ struct Nested<'a> {
     tag: u32,
     m: M,
     depth: u8,
-    out: &'a mut Vec<u8>,
+    nesting: u32,
+    out: &'a mut Out,
 }
 
 impl<'de> DeserializeSeed<'de> for Nested<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        let start = open(self.out, self.tag);
+        let start = open(&mut self.out.buf, self.tag);
         MsgSeed {
             m: self.m,
             depth: self.depth,
+            nesting: self.nesting,
             out: self.out,
         }
         .deserialize(d)?;
-        close(self.out, start);
+        close(&mut self.out.buf, start);
         Ok(())
     }
 }
@@ -344,7 +477,8 @@ struct Repeated<'a> {
     tag: u32,
     m: M,
     depth: u8,
-    out: &'a mut Vec<u8>,
+    nesting: u32,
+    out: &'a mut Out,
 }
 
 impl<'de> DeserializeSeed<'de> for Repeated<'_> {
@@ -365,20 +499,31 @@ impl<'de> Visitor<'de> for Repeated<'_> {
         Ok(false)
     }
     fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<bool, S::Error> {
+        // A key-value array is one attribute set (or one kvlist).
+        let max = match self.m {
+            M::KeyValue => self.out.limits.max_attributes,
+            _ => usize::MAX,
+        };
+        let mut count = 0usize;
         loop {
-            let mark = self.out.len();
-            let start = open(self.out, self.tag);
+            let mark = self.out.buf.len();
+            let start = open(&mut self.out.buf, self.tag);
             let element = MsgSeed {
                 m: self.m,
                 depth: self.depth,
+                nesting: self.nesting,
                 out: self.out,
             };
             if seq.next_element_seed(element)?.is_none() {
                 // No element after all: take the key and length back.
-                self.out.truncate(mark);
+                self.out.buf.truncate(mark);
                 return Ok(true);
             }
-            close(self.out, start);
+            close(&mut self.out.buf, start);
+            count += 1;
+            if count > max {
+                return Err(self.out.over());
+            }
         }
     }
 }
@@ -387,7 +532,7 @@ impl<'de> Visitor<'de> for Repeated<'_> {
 /// writes nothing (the default), any other value is an error.
 struct StrSeed<'a> {
     tag: u32,
-    out: &'a mut Vec<u8>,
+    out: &'a mut Out,
 }
 
 impl<'de> DeserializeSeed<'de> for StrSeed<'_> {
@@ -408,7 +553,7 @@ impl<'de> Visitor<'de> for StrSeed<'_> {
         Ok(false)
     }
     fn visit_str<E>(self, v: &str) -> Result<bool, E> {
-        put_bytes(self.out, self.tag, v.as_bytes());
+        put_bytes(&mut self.out.buf, self.tag, v.as_bytes());
         Ok(true)
     }
 }

@@ -106,13 +106,12 @@ pub fn decode_within(
             }),
         },
         Format::Json => {
-            // Kept encoded as protobuf when it transcodes (one scan, with
-            // the limits, as above); decoded otherwise, and also when over
-            // the limits, so the error is the decoded batch's.
-            if let Ok(proto) = otlp_json::to_protobuf(signal, &bytes) {
-                if let Ok(encoded) = Encoded::within(signal, Bytes::from(proto), limits) {
-                    return Ok(Payload::Encoded(encoded));
-                }
+            // Kept encoded as protobuf when it transcodes (items and limits
+            // counted as it writes, as the scan above would find them);
+            // decoded otherwise, and also when over the limits, so the error
+            // is the decoded batch's.
+            if let Ok(encoded) = otlp_json::to_encoded(signal, &bytes, limits) {
+                return Ok(Payload::Encoded(encoded));
             }
             let payload = otlp_json::decode(signal, &bytes)
                 .map(Payload::Decoded)

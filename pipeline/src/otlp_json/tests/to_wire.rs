@@ -6,7 +6,10 @@
 
 use super::every_field::{all_logs, all_metrics, all_traces, snake_case_keys};
 use super::*;
+use crate::limits::Limits;
+use crate::otlp_json::to_wire::transcode;
 use crate::payload::Payload;
+use crate::wire::{self, ScanError, RECURSION_LIMIT};
 
 fn proto(batch: &Batch) -> Vec<u8> {
     match batch {
@@ -32,6 +35,7 @@ pub(super) fn check_agrees(signal: Signal, input: &[u8]) -> bool {
         }
         (a, b) => panic!("decode: {a:?}, decode_payload: {b:?}"),
     }
+    counts_agree_with_the_scan(signal, input, &LIMITS);
     let Ok(bytes) = to_protobuf(signal, input) else {
         return false;
     };
@@ -47,6 +51,171 @@ pub(super) fn check_agrees(signal: Signal, input: &[u8]) -> bool {
         assert_eq!(proto(&prost_decode(signal, &bytes)), proto(&batch));
     }
     true
+}
+
+/// Limits that refuse small bodies too.
+const LIMITS: [Limits; 2] = [
+    Limits::NONE,
+    Limits {
+        max_attribute_depth: 2,
+        max_attributes: 3,
+    },
+];
+
+/// What [`to_encoded`] counts as it writes (items, limits, prost's nesting)
+/// is what [`wire::scan_within`] finds in [`to_protobuf`]'s bytes, so the
+/// receiver can skip the scan.
+fn counts_agree_with_the_scan(signal: Signal, input: &[u8], limits: &[Limits]) {
+    let plain = to_protobuf(signal, input);
+    for limits in limits {
+        let ours = transcode(signal, input, limits, RECURSION_LIMIT);
+        let Ok(bytes) = &plain else {
+            // Unusual, or over the limits before it got there: decoded either way.
+            assert!(ours.is_err(), "{limits:?}");
+            continue;
+        };
+        match (ours, wire::scan_within(signal, bytes, limits)) {
+            (Ok((ours, items)), Ok(scanned)) => {
+                assert_eq!(&ours, bytes);
+                assert_eq!(items, scanned, "{limits:?}");
+                if *limits == Limits::NONE {
+                    let kept = to_encoded(signal, input, limits).unwrap();
+                    assert_eq!(kept.item_count(), items);
+                }
+            }
+            (Err(Refused::OverLimits), Err(ScanError::Limit(_))) => {}
+            (Err(Refused::Unusual), Err(ScanError::Malformed(_))) => {}
+            (ours, scanned) => panic!(
+                "{limits:?}: transcode {ours:?}, scan {scanned:?}: {}",
+                String::from_utf8_lossy(input)
+            ),
+        }
+    }
+}
+
+#[test]
+fn counts_and_limits_agree_with_the_scan_on_the_captures() {
+    let Some(files) = capture_files(".json") else {
+        return;
+    };
+    let mut bodies: Vec<(Vec<u8>, Signal)> = files
+        .into_iter()
+        .map(|(p, signal)| (std::fs::read(p).unwrap(), signal))
+        .collect();
+    for (path, signal) in capture_files(".bin").unwrap() {
+        let json = encoded(&prost_decode(signal, &std::fs::read(&path).unwrap()));
+        bodies.push((json, signal));
+    }
+    for batch in [all_logs(), all_traces(), all_metrics()] {
+        let json = encoded(&batch);
+        bodies.push((
+            snake_case_keys(std::str::from_utf8(&json).unwrap()).into_bytes(),
+            batch.signal(),
+        ));
+        bodies.push((json, batch.signal()));
+    }
+    let mut limits = vec![Limits::NONE];
+    for (max_attribute_depth, max_attributes) in [
+        (16, 256),
+        (1, 1),
+        (1, 8),
+        (2, 12),
+        (3, 20),
+        (1, 1000),
+        (4, 2),
+    ] {
+        limits.push(Limits {
+            max_attribute_depth,
+            max_attributes,
+        });
+    }
+    let (mut kept, mut refused) = (0, 0);
+    for (body, signal) in &bodies {
+        counts_agree_with_the_scan(*signal, body, &limits);
+        for limits in &limits {
+            match transcode(*signal, body, limits, RECURSION_LIMIT) {
+                Ok(_) => kept += 1,
+                Err(Refused::OverLimits) => refused += 1,
+                Err(Refused::Unusual) => panic!("a capture is unusual"),
+            }
+        }
+    }
+    assert!(kept > 30 && refused > 30, "{kept} / {refused}");
+}
+
+#[test]
+fn deep_and_wide_attributes_agree_with_the_scan() {
+    // kvlists and arrays nested 1 to 6 deep, 0 to 5 wide, in every place
+    // attributes go.
+    let mut rng = crate::testing::XorshiftStar(0x1234_5678_9abc_def1);
+    fn value(rng: &mut crate::testing::XorshiftStar, depth: usize, out: &mut String) {
+        match (depth, rng.below(3)) {
+            (0, _) | (_, 0) => out.push_str(r#"{"stringValue":"s"}"#),
+            (_, 1) => {
+                out.push_str(r#"{"arrayValue":{"values":["#);
+                for i in 0..rng.below(5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    value(rng, depth - 1, out);
+                }
+                out.push_str("]}}");
+            }
+            _ => {
+                out.push_str(r#"{"kvlistValue":{"values":"#);
+                attributes(rng, depth - 1, out);
+                out.push_str("}}");
+            }
+        }
+    }
+    fn attributes(rng: &mut crate::testing::XorshiftStar, depth: usize, out: &mut String) {
+        out.push('[');
+        for i in 0..rng.below(6) {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(r#"{"key":"k","value":"#);
+            value(rng, depth, out);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    let limits: Vec<Limits> = (1..5)
+        .flat_map(|d| {
+            (1..5).map(move |n| Limits {
+                max_attribute_depth: d,
+                max_attributes: n,
+            })
+        })
+        .collect();
+    for _ in 0..200 {
+        let a = |rng: &mut crate::testing::XorshiftStar| {
+            let mut s = String::new();
+            attributes(rng, 6, &mut s);
+            s
+        };
+        let (r, s, l, b) = (a(&mut rng), a(&mut rng), a(&mut rng), a(&mut rng));
+        let mut body = String::new();
+        value(&mut rng, 6, &mut body);
+        let logs = format!(
+            r#"{{"resourceLogs":[{{"resource":{{"attributes":{r}}},"scopeLogs":[{{"scope":{{"attributes":{s}}},"logRecords":[{{"attributes":{l},"body":{body}}},{{}}]}}]}}]}}"#
+        );
+        let (e, k) = (a(&mut rng), a(&mut rng));
+        let traces = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":{l},"events":[{{"attributes":{e}}}],"links":[{{"attributes":{k}}}]}}]}}]}}]}}"#
+        );
+        let metrics = format!(
+            r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{{"metadata":{b},"sum":{{"dataPoints":[{{"attributes":{l},"exemplars":[{{"filteredAttributes":{e}}}]}}]}}}}]}}]}}]}}"#
+        );
+        for (signal, json) in [
+            (Signal::Logs, logs),
+            (Signal::Traces, traces),
+            (Signal::Metrics, metrics),
+        ] {
+            counts_agree_with_the_scan(signal, json.as_bytes(), &limits);
+            assert!(check_agrees(signal, json.as_bytes()), "{json}");
+        }
+    }
 }
 
 #[test]

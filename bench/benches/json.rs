@@ -1,0 +1,83 @@
+//! The receiver's OTLP/JSON path on one thread, without sockets: the load
+//! generator's request body (Claude Code's log records, 100 and 1000 per
+//! request) through `decode_within` as the HTTP receiver calls it, and its two
+//! halves apart (the transcode to protobuf, and the protobuf scan that
+//! `Encoded::within` runs on any protobuf body):
+//!
+//! ```text
+//! cargo bench -p ccpipe-bench --bench json    # CCPIPE_BENCH_RECORDS=100000 a round
+//! ```
+//!
+//! Figures are this thread's CPU time (utime + stime of
+//! `/proc/thread-self/stat`, in clock ticks: not wall-clock, which other work
+//! on a shared machine stretches), the best of five rounds. For repeatable
+//! instruction counts run the bench binary under callgrind with few records,
+//! e.g. `CCPIPE_BENCH_RECORDS=2000 valgrind --tool=callgrind
+//! target/release/deps/json-<hash>`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use bytes::Bytes;
+use ccpipe_bench::proc::{clock_ticks, cpu_ticks};
+use ccpipe_bench::request::{Bodies, RecordPool};
+use ccpipe_pipeline::limits::Limits;
+use ccpipe_pipeline::payload::{Encoded, Payload};
+use ccpipe_pipeline::{otlp_json, Signal};
+use ccpipe_receivers::otlp::decode::{decode_within, Encoding, Format};
+
+fn main() {
+    let total: usize = std::env::var("CCPIPE_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let (tick, _) = clock_ticks();
+    let captures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/claude-code/captures");
+    let pool = RecordPool::load(&captures).expect("the Claude Code captures beside the project");
+    // The receiver's defaults.
+    let limits = Limits {
+        max_attribute_depth: 16,
+        max_attributes: 256,
+    };
+    println!("{total} records a round; CPU ns per record, best of 5 rounds");
+    println!("| records/req | decode_within | to_protobuf | Encoded::within |");
+    println!("|--:|--:|--:|--:|");
+    for records in [100, 1000] {
+        let rounds = total.div_ceil(records);
+        let bodies = Bodies::new(&pool.build(records));
+        let json = bodies.json.clone();
+        let proto = Bytes::from(otlp_json::to_protobuf(Signal::Logs, &json).expect("transcodes"));
+        let per_record = |f: &mut dyn FnMut()| {
+            (0..5)
+                .map(|_| {
+                    let start = cpu_ticks("thread-self").expect("/proc/thread-self/stat");
+                    for _ in 0..rounds {
+                        f();
+                    }
+                    let ticks = cpu_ticks("thread-self").expect("/proc/thread-self/stat") - start;
+                    ticks as f64 * 1e9 / tick as f64 / (rounds * records) as f64
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        let full = per_record(&mut || {
+            let payload = decode_within(
+                Signal::Logs,
+                Format::Json,
+                Encoding::Identity,
+                json.clone(),
+                usize::MAX,
+                &limits,
+            )
+            .expect("decodes");
+            assert!(matches!(payload, Payload::Encoded(_)));
+            black_box(payload);
+        });
+        let transcode = per_record(&mut || {
+            black_box(otlp_json::to_protobuf(Signal::Logs, black_box(&json)).expect("transcodes"));
+        });
+        let scan = per_record(&mut || {
+            black_box(Encoded::within(Signal::Logs, proto.clone(), &limits).expect("valid"));
+        });
+        println!("| {records} | {full:.0} | {transcode:.0} | {scan:.0} |");
+    }
+}
