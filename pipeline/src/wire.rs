@@ -534,7 +534,20 @@ fn walk(m: M, mut b: &[u8], depth: u32, cx: Cx, carry: Set) -> Result<(usize, Se
                 std::str::from_utf8(s)
                     .map_err(|_| WireError("a string field is not valid UTF-8"))?;
             }
-            Ty::Id | Ty::Bytes => {
+            Ty::Id => {
+                expect(wt, LEN)?;
+                // prost takes any length; the Collector (and our JSON, which
+                // writes ids as hex) takes only empty or full-length ids.
+                let id = delimited(&mut b)?;
+                let (want, why) = match f.name {
+                    "traceId" => (16, "a trace id is neither empty nor 16 bytes"),
+                    _ => (8, "a span id is neither empty nor 8 bytes"),
+                };
+                if !id.is_empty() && id.len() != want {
+                    return Err(WireError(why).into());
+                }
+            }
+            Ty::Bytes => {
                 expect(wt, LEN)?;
                 delimited(&mut b)?;
             }
@@ -726,17 +739,74 @@ mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use prost::Message;
 
-    fn prost_items(signal: Signal, bytes: &[u8]) -> Result<usize, prost::DecodeError> {
-        Ok(match signal {
-            Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes)?),
-            Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes)?),
-            Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes)?),
+    /// prost's decode plus the id rule the scan adds (trace ids empty or 16
+    /// bytes, span ids empty or 8).
+    fn prost_items(signal: Signal, bytes: &[u8]) -> Result<usize, String> {
+        let batch = match signal {
+            Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Batch::Logs),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Batch::Metrics),
+            Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Batch::Traces),
         }
-        .item_count())
+        .map_err(|e| e.to_string())?;
+        if !ids_have_valid_lengths(&batch) {
+            return Err("an id of the wrong length".into());
+        }
+        Ok(batch.item_count())
     }
 
-    /// prost's decode followed by the decoded check of the limits.
+    fn ids_have_valid_lengths(batch: &Batch) -> bool {
+        let ok = |trace: &[u8], span: &[u8]| {
+            matches!(trace.len(), 0 | 16) && matches!(span.len(), 0 | 8)
+        };
+        match batch {
+            Batch::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .flat_map(|sl| &sl.log_records)
+                .all(|l| ok(&l.trace_id, &l.span_id)),
+            Batch::Traces(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .all(|sp| {
+                    ok(&sp.trace_id, &sp.span_id)
+                        && ok(&[], &sp.parent_span_id)
+                        && sp.links.iter().all(|l| ok(&l.trace_id, &l.span_id))
+                }),
+            Batch::Metrics(r) => {
+                use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+                let exemplars = |m: &opentelemetry_proto::tonic::metrics::v1::Metric| {
+                    let all: Vec<_> = match &m.data {
+                        Some(Data::Gauge(g)) => {
+                            g.data_points.iter().flat_map(|p| &p.exemplars).collect()
+                        }
+                        Some(Data::Sum(g)) => {
+                            g.data_points.iter().flat_map(|p| &p.exemplars).collect()
+                        }
+                        Some(Data::Histogram(g)) => {
+                            g.data_points.iter().flat_map(|p| &p.exemplars).collect()
+                        }
+                        Some(Data::ExponentialHistogram(g)) => {
+                            g.data_points.iter().flat_map(|p| &p.exemplars).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    all.iter().all(|e| ok(&e.trace_id, &e.span_id))
+                };
+                r.resource_metrics
+                    .iter()
+                    .flat_map(|rm| &rm.scope_metrics)
+                    .flat_map(|sm| &sm.metrics)
+                    .all(exemplars)
+            }
+        }
+    }
+
+    /// prost's decode (with the id rule) followed by the decoded check of the limits.
     fn prost_checked(signal: Signal, bytes: &[u8], limits: &Limits) -> Result<usize, String> {
+        prost_items(signal, bytes)?;
         let batch = match signal {
             Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Batch::Logs),
             Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Batch::Metrics),
@@ -745,6 +815,42 @@ mod tests {
         .map_err(|e| e.to_string())?;
         crate::limits::check(&batch, limits).map_err(|e| e.to_string())?;
         Ok(batch.item_count())
+    }
+
+    #[test]
+    fn ids_must_be_empty_or_full_length() {
+        // traces { resource_spans { scope_spans { spans { trace_id: 11 bytes } } } }
+        let short_trace: &[u8] = &[
+            0x0a, 0x11, 0x12, 0x0f, 0x12, 0x0d, 0x0a, 0x0b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+        ];
+        assert!(
+            ExportTraceServiceRequest::decode(short_trace).is_ok(),
+            "prost takes it"
+        );
+        assert_eq!(
+            scan(Signal::Traces, short_trace),
+            Err(WireError("a trace id is neither empty nor 16 bytes"))
+        );
+        let span = |trace: &[u8], span: &[u8]| {
+            let mut sp = vec![0x0a, trace.len() as u8];
+            sp.extend_from_slice(trace);
+            sp.extend_from_slice(&[0x12, span.len() as u8]);
+            sp.extend_from_slice(span);
+            let mut ss = vec![0x12, sp.len() as u8];
+            ss.extend(sp);
+            let mut rs = vec![0x12, ss.len() as u8];
+            rs.extend(ss);
+            let mut req = vec![0x0a, rs.len() as u8];
+            req.extend(rs);
+            scan(Signal::Traces, &req)
+        };
+        assert_eq!(span(&[7; 16], &[7; 8]), Ok(1));
+        assert_eq!(span(&[], &[]), Ok(1));
+        assert_eq!(
+            span(&[7; 16], &[7; 9]),
+            Err(WireError("a span id is neither empty nor 8 bytes"))
+        );
+        assert!(span(&[7; 17], &[7; 8]).is_err());
     }
 
     #[test]
