@@ -80,7 +80,8 @@ pub fn decode(
 
 /// Checks one request body of `signal` into a [`Payload`]: protobuf is
 /// validated and kept encoded (decoded later only if a stage needs it), JSON
-/// is transcoded to protobuf and kept encoded too, or decoded when unusual. `body` may be split in chunks; `limit` caps the inflated size;
+/// is transcoded to protobuf and kept encoded too, or decoded when unusual.
+/// `body` may be split in chunks; `limit` caps the inflated size;
 /// attributes over `limits` refuse the request.
 pub fn decode_within(
     signal: Signal,
