@@ -6,7 +6,7 @@
 # captures (*.decoded.json), protobuf_to_json every protobuf capture.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-captures=${CAPTURES:-$here/../../shared/claude-code/captures}
+captures=${CAPTURES:-$here/../tests/fixtures/claude-code/captures}
 for t in wire_vs_prost otlp_json http_body config_load json_to_protobuf protobuf_to_json; do
     mkdir -p "$here/corpus/$t"
 done

@@ -9,7 +9,7 @@
 //! Nothing leaves the machine: HOME is a temp folder, the API base URL is the
 //! fake server, nonessential traffic and the autoupdater are off and proxies
 //! point at a closed port (the same environment as the captures in
-//! ../shared/claude-code/captures/*/meta.json). No processors run, so each
+//! tests/fixtures/claude-code/captures/*/meta.json). No processors run, so each
 //! line of the file is one export request exactly as the CLI sent it; a TCP
 //! relay in front of ccpipe keeps the bytes the CLI sent, to check the wire
 //! format (content type, gzip) and the request count. The CLI's own debug log

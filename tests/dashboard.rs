@@ -43,7 +43,7 @@ fn backticked(line: &str) -> Vec<String> {
 }
 
 fn known() -> Known {
-    let shared = root().join("../shared/claude-code");
+    let shared = root().join("tests/fixtures/claude-code");
     let doc = std::fs::read_to_string(shared.join("TELEMETRY.md")).unwrap();
     let mut metric_names = Vec::new();
     let mut events = BTreeSet::new();

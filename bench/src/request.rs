@@ -343,7 +343,7 @@ mod tests {
     use super::*;
 
     fn captures() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/claude-code/captures")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/claude-code/captures")
     }
 
     fn sequences(req: &ExportLogsServiceRequest) -> Vec<i64> {

@@ -12,7 +12,7 @@ use prost::Message;
 
 pub const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/claude-code/captures"
+    "/../tests/fixtures/claude-code/captures"
 );
 pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
 

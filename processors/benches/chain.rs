@@ -35,10 +35,10 @@ fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
 fn captured_logs() -> Vec<Batch> {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/claude-code/captures/http-protobuf/otlp"
+        "/../tests/fixtures/claude-code/captures/http-protobuf/otlp"
     );
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("../shared/claude-code/captures beside the project")
+        .expect("tests/fixtures/claude-code/captures in the repository")
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with("-logs.bin"))
         .collect();

@@ -23,7 +23,7 @@ use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use prost::Message;
 
 pub fn captures_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/claude-code/captures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-code/captures")
 }
 
 pub const VARIANTS: &[&str] = &[

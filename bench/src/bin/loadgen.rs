@@ -182,13 +182,13 @@ async fn worker(target: Target, window: Window, timeout: Duration) -> WorkerStat
 }
 
 fn default_captures() -> PathBuf {
-    // <workspace>/../shared/claude-code/captures; the workspace is bench/..
+    // <workspace>/tests/fixtures/claude-code/captures; the workspace is bench/..
     let from_build =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/claude-code/captures");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/claude-code/captures");
     if from_build.is_dir() {
         return from_build;
     }
-    PathBuf::from("../shared/claude-code/captures")
+    PathBuf::from("tests/fixtures/claude-code/captures")
 }
 
 fn percentile_ms(sorted_ns: &[u64], p: f64) -> f64 {

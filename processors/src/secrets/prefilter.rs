@@ -691,7 +691,7 @@ mod tests {
     #[test]
     fn the_fast_path_masks_exactly_what_the_slow_path_masks_on_the_captures() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/claude-code/captures");
+            .join("../tests/fixtures/claude-code/captures");
         let mut strings = Vec::new();
         for variant in std::fs::read_dir(dir).unwrap() {
             for f in std::fs::read_dir(variant.unwrap().path().join("otlp")).unwrap() {

@@ -1,5 +1,5 @@
 //! Runs over the real Claude Code 2.1.330 captures in
-//! `shared/claude-code/captures` (every variant: gRPC, HTTP protobuf, HTTP
+//! `tests/fixtures/claude-code/captures` (every variant: gRPC, HTTP protobuf, HTTP
 //! JSON, gzip, content flags off, no traces).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,7 +29,7 @@ use crate::secrets::tests::POSITIVES;
 pub fn captures_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/claude-code/captures"
+        "/../tests/fixtures/claude-code/captures"
     ))
 }
 
@@ -38,7 +38,7 @@ pub fn captures_dir() -> PathBuf {
 pub fn load_captures() -> Vec<(String, Batch)> {
     let mut out = Vec::new();
     let mut variants: Vec<_> = std::fs::read_dir(captures_dir())
-        .expect("shared/claude-code/captures")
+        .expect("tests/fixtures/claude-code/captures")
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
         .collect();

@@ -1,4 +1,4 @@
-//! The Claude Code captures under shared/: every one decodes and round-trips.
+//! The Claude Code captures under tests/fixtures/claude-code/: every one decodes and round-trips.
 
 use super::*;
 

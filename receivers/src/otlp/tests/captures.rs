@@ -1,4 +1,4 @@
-//! Replays what Claude Code really sent (shared/claude-code/captures) and
+//! Replays what Claude Code really sent (tests/fixtures/claude-code/captures) and
 //! checks that each request is answered OK and arrives on the pipeline queue
 //! exactly as the protobuf capture decodes.
 
@@ -22,7 +22,7 @@ use crate::otlp::grpc::GrpcSettings;
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/claude-code/captures"
+    "/../tests/fixtures/claude-code/captures"
 );
 
 /// One line of a capture's `index.jsonl`.

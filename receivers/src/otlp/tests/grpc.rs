@@ -24,7 +24,7 @@ use crate::otlp::grpc::GrpcSettings;
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/claude-code/captures"
+    "/../tests/fixtures/claude-code/captures"
 );
 
 fn logs_request() -> ExportLogsServiceRequest {

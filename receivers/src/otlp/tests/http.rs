@@ -19,7 +19,7 @@ use super::{
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/claude-code/captures"
+    "/../tests/fixtures/claude-code/captures"
 );
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";

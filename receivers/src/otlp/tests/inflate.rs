@@ -21,7 +21,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 fn capture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/../../shared/claude-code/captures/http-protobuf/otlp/{name}",
+        "{}/../tests/fixtures/claude-code/captures/http-protobuf/otlp/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()

@@ -15,7 +15,7 @@ use super::{outputs, H1, STEP};
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/claude-code/captures"
+    "/../tests/fixtures/claude-code/captures"
 );
 
 fn logs_bin() -> Vec<u8> {

@@ -1,5 +1,5 @@
 //! Tests of the `otlp` receiver on real sockets (127.0.0.1, port 0), replaying
-//! the Claude Code captures in `shared/claude-code/captures`.
+//! the Claude Code captures in `tests/fixtures/claude-code/captures`.
 
 mod captures;
 mod config;

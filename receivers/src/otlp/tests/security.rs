@@ -40,7 +40,7 @@ struct RpcStatus {
 
 fn logs_bin() -> Vec<u8> {
     let file = format!(
-        "{}/../../shared/claude-code/captures/http-protobuf/otlp/0002-http-logs.bin",
+        "{}/../tests/fixtures/claude-code/captures/http-protobuf/otlp/0002-http-logs.bin",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(file).unwrap()
