@@ -43,6 +43,8 @@ use prost::Message;
 const IN_NAMESPACE: &str = "CCPIPE_TEST_IN_NETNS";
 const DD_ENV: &str = "e2e-beside-agent";
 const OTHER_SERVICE: &str = "cluster-whisperer";
+/// The per-repository breakdown's tag, as a rollout sets it.
+const REPOSITORY: &str = "acme/ccpipe";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -299,8 +301,20 @@ fn resource_attr<'a>(r: &'a Option<Resource>, key: &str) -> Option<&'a str> {
         })
 }
 
+/// The data-point attributes of a metric (sums and histograms).
+fn point_attrs(m: &Metric) -> Vec<&[KeyValue]> {
+    match &m.data {
+        Some(metric::Data::Sum(s)) => s.data_points.iter().map(|p| &p.attributes[..]).collect(),
+        Some(metric::Data::Histogram(h)) => {
+            h.data_points.iter().map(|p| &p.attributes[..]).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// The resources of one request, and the names of what it carries (metric
-/// names, event bodies, span names).
+/// names, event bodies, span names); a metric is listed as `name@repository`
+/// too when a data point has the repository tag.
 fn decode(r: &Received) -> (Vec<Option<Resource>>, Vec<String>) {
     let (mut resources, mut names) = (Vec::new(), Vec::new());
     match r.path.as_str() {
@@ -308,7 +322,19 @@ fn decode(r: &Received) -> (Vec<Option<Resource>>, Vec<String>) {
             let req = ExportMetricsServiceRequest::decode(&r.body[..]).expect("metrics");
             for rm in req.resource_metrics {
                 for sm in &rm.scope_metrics {
-                    names.extend(sm.metrics.iter().map(|m| m.name.clone()));
+                    for m in &sm.metrics {
+                        names.push(m.name.clone());
+                        let tagged = point_attrs(m).iter().any(|attrs| {
+                            attrs.iter().any(|kv| {
+                                kv.key == "repository"
+                                    && matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                                        Some(Value::StringValue(s)) if s == REPOSITORY)
+                            })
+                        });
+                        if tagged {
+                            names.push(format!("{}@repository", m.name));
+                        }
+                    }
                 }
                 resources.push(rm.resource);
             }
@@ -385,7 +411,12 @@ fn shipped_datadog_config_beside_an_agent_that_serves_another_service() {
     let written = Command::new(bin())
         .arg("--config")
         .arg(shipped_config())
-        .args(["claude-settings", "--write"])
+        .args([
+            "claude-settings",
+            "--resource",
+            &format!("repository={REPOSITORY}"),
+            "--write",
+        ])
         .arg(&settings)
         .output()
         .unwrap();
@@ -492,6 +523,9 @@ fn shipped_datadog_config_beside_an_agent_that_serves_another_service() {
         // From the claude_code_metrics connector: latency without a log measure.
         "claude_code.api.duration",
         "claude_code.api.requests",
+        // The per-repository breakdown, on Claude Code's and derived metrics.
+        "claude_code.cost.usage@repository",
+        "claude_code.api.duration@repository",
     ] {
         assert!(has(wanted), "{wanted} did not reach the Agent: {names:?}");
     }
