@@ -428,6 +428,17 @@ fn shipped_datadog_config_beside_an_agent_that_serves_another_service() {
         "{doc}"
     );
 
+    let checked = Command::new(bin())
+        .arg("--config")
+        .arg(shipped_config())
+        .args(["claude-settings", "--check"])
+        .arg(&settings)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{said}");
+    assert_eq!(said.matches("(grpc): OK, it accepted").count(), 3, "{said}");
+
     // The other service talks to the Agent directly, before and after.
     let others = other_service_requests();
     assert_eq!(post(others[0].0, &others[0].1), 200);

@@ -134,42 +134,55 @@ pub fn check_env(env: &Map<String, Value>, listen: &Listen) -> Report {
     }
 
     let mut active = Vec::new();
-    for s in [Signal::Metrics, Signal::Logs] {
+    for s in Signal::ALL {
         let var = s.exporter_var();
-        match get(&var) {
-            None => r.add(format!(
+        let value = get(&var);
+        if !listen.signals.contains(&s) {
+            if has_otlp(value) {
+                r.add(format!(
+                    "{var} is \"otlp\", but {} takes no {} ({}): Claude Code would get 404s \
+                     (UNIMPLEMENTED over gRPC); remove it",
+                    listen.what(),
+                    s.name(),
+                    listen.pipelines_hint(s)
+                ));
+            }
+            continue;
+        }
+        match (s, value) {
+            (Signal::Traces, Some(v)) if has_otlp(Some(v)) => {
+                if truthy(get(ENHANCED_BETA)) {
+                    active.push(Signal::Traces);
+                } else {
+                    r.add(format!(
+                        "{var} is \"otlp\" but {ENHANCED_BETA} is not \"1\": Claude Code \
+                         sends no traces without it"
+                    ));
+                }
+            }
+            (Signal::Traces, None) => r.note(format!(
+                "traces are off ({var} is not set); `ccpipe claude-settings --write` turns them on"
+            )),
+            (Signal::Traces, Some(v)) => {
+                r.note(format!("traces do not go out over OTLP ({var} is {v:?})"))
+            }
+            (_, None) => r.add(format!(
                 "{var} is not set: no {} are exported (set it to \"otlp\")",
                 s.name()
             )),
-            Some(v) if !has_otlp(Some(v)) => r.add(format!(
+            (_, Some(v)) if !has_otlp(Some(v)) => r.add(format!(
                 "{var} is {v:?}: {} do not go out over OTLP (set it to \"otlp\")",
                 s.name()
             )),
-            Some(_) => active.push(s),
+            (_, Some(_)) => active.push(s),
         }
-    }
-    let traces_var = Signal::Traces.exporter_var();
-    match get(&traces_var) {
-        Some(v) if has_otlp(Some(v)) => {
-            if truthy(get(ENHANCED_BETA)) {
-                active.push(Signal::Traces);
-            } else {
-                r.add(format!(
-                    "{traces_var} is \"otlp\" but {ENHANCED_BETA} is not \"1\": Claude Code \
-                     sends no traces without it"
-                ));
-            }
-        }
-        None => r.note(format!(
-            "traces are off ({traces_var} is not set); `ccpipe claude-settings --write` turns them on"
-        )),
-        Some(v) => r.note(format!("traces do not go out over OTLP ({traces_var} is {v:?})")),
     }
 
     // Metrics and logs are checked even when their exporter is off: the
     // list then holds everything to fix at once.
     for s in Signal::ALL {
-        if s != Signal::Traces || active.contains(&s) {
+        let taken = listen.signals.contains(&s);
+        if taken && (s != Signal::Traces || active.contains(&s)) {
             check_signal(&mut r, env, s, listen);
         }
     }
@@ -400,6 +413,7 @@ mod tests {
             tls: false,
             mtls: false,
             token: None,
+            signals: Signal::ALL.to_vec(),
         }
     }
 
@@ -520,6 +534,20 @@ mod tests {
         );
         assert!(!r.problems[0].contains("s3cret"));
         assert!(carries_token("Authorization=Bearer%20s3cret", "s3cret"));
+    }
+
+    #[test]
+    fn signals_without_a_pipeline_are_problems() {
+        let mut metrics_and_logs = listen();
+        metrics_and_logs.signals = vec![Signal::Metrics, Signal::Logs];
+        let r = check_env(&env(GOOD), &metrics_and_logs);
+        assert_eq!(
+            r.problems,
+            ["OTEL_TRACES_EXPORTER is \"otlp\", but this ccpipe takes no traces (receiver \"otlp\" is in no traces pipeline): Claude Code would get 404s (UNIMPLEMENTED over gRPC); remove it"]
+        );
+        let r = check_env(&with(&[("OTEL_TRACES_EXPORTER", "")]), &metrics_and_logs);
+        assert!(r.problems.is_empty() && r.notes.is_empty(), "{r:?}");
+        assert_eq!(r.signals, ["metrics", "logs"]);
     }
 
     #[test]
