@@ -886,3 +886,40 @@ fn check_tests_the_connection_to_a_gateway() {
         "{stdout}"
     );
 }
+
+/// docs/rollout.md's gateway config is a valid config, and claude-settings
+/// generated from it turns on every signal it takes.
+#[test]
+fn the_documented_gateway_config_validates() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rollout.md"),
+    )
+    .unwrap();
+    let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let yaml = &doc[start..start + doc[start..].find("```").unwrap()];
+    let dir = temp_dir("rollout-doc");
+    let cfg = write_config(&dir, yaml);
+    let out = Command::new(bin())
+        .args(["validate", "--config"])
+        .arg(&cfg)
+        .env("CCPIPE_GATEWAY_TOKEN", "t")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["claude-settings", "--endpoint", "https://otel.example.com:4318"])
+        .args(["--bearer-token-env", "CC_GATEWAY_TOKEN"])
+        .env("CCPIPE_GATEWAY_TOKEN", "t")
+        .env("CC_GATEWAY_TOKEN", "t")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let env = env_of(&out.stdout);
+    assert_eq!(s(&env, "OTEL_TRACES_EXPORTER"), Some("otlp"));
+    assert_eq!(
+        s(&env, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        Some("https://otel.example.com:4318")
+    );
+}

@@ -400,18 +400,31 @@ impl Listen {
         client_url(e, self.tls)
     }
 
-    /// "this ccpipe", or the gateway, in messages.
+    fn is_gateway(&self) -> bool {
+        self.receiver.starts_with("--endpoint")
+    }
+
+    /// "this ccpipe", or the gateway's config, in messages.
     pub fn what(&self) -> String {
-        if self.receiver.starts_with("--endpoint") {
+        if self.is_gateway() {
             "the gateway's config".to_owned()
         } else {
             "this ccpipe".to_owned()
         }
     }
 
+    /// Where the data goes, for the OK line of `--check`.
+    pub fn described(&self) -> String {
+        if self.is_gateway() {
+            format!("the gateway ({})", self.receiver)
+        } else {
+            format!("this ccpipe (receiver {:?})", self.receiver)
+        }
+    }
+
     /// Why `signal` is not taken, in messages.
     pub fn pipelines_hint(&self, signal: Signal) -> String {
-        if self.receiver.starts_with("--endpoint") {
+        if self.is_gateway() {
             format!("no otlp receiver is in a {} pipeline", signal.name())
         } else {
             format!(

@@ -56,10 +56,10 @@ impl Report {
         if self.problems.is_empty() {
             let _ = writeln!(
                 out,
-                "OK: {} sends {} to this ccpipe (receiver {:?})",
+                "OK: {} sends {} to {}",
                 path.display(),
                 self.signals.join(", "),
-                listen.receiver
+                listen.described()
             );
         } else {
             let _ = writeln!(
