@@ -555,20 +555,11 @@ fn a_bearer_token_goes_into_the_headers_but_not_into_summaries() {
 
 /// A config that takes metrics and logs only, like configs/prometheus.yaml,
 /// over HTTP (where a missing pipeline is a 404).
-const NO_TRACES: &str = r#"
-receivers:
-  otlp:
-    protocols:
-      http: { endpoint: "127.0.0.1:14318" }
-exporters:
-  nop: {}
-service:
-  telemetry: { metrics: { address: "" } }
-  health: { address: "" }
-  pipelines:
-    logs: { receivers: [otlp], exporters: [nop] }
-    metrics: { receivers: [otlp], exporters: [nop] }
-"#;
+fn no_traces() -> String {
+    CONFIG
+        .replace("      grpc: { endpoint: \"127.0.0.1:14317\" }\n", "")
+        .replace("    traces: { receivers: [otlp], exporters: [nop] }\n", "")
+}
 
 #[test]
 fn only_the_signals_the_pipelines_take_are_turned_on() {
@@ -584,7 +575,7 @@ fn only_the_signals_the_pipelines_take_are_turned_on() {
 
     // --write takes a stale traces exporter out, saying why.
     let dir = temp_dir("signals");
-    let (cfg, _ccpipe) = serving(&dir, NO_TRACES);
+    let (cfg, _ccpipe) = serving(&dir, &no_traces());
     let path = dir.join("settings.json");
     std::fs::write(
         &path,
@@ -891,10 +882,9 @@ fn check_tests_the_connection_to_a_gateway() {
 /// generated from it turns on every signal it takes.
 #[test]
 fn the_documented_gateway_config_validates() {
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rollout.md"),
-    )
-    .unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rollout.md"))
+            .unwrap();
     let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let yaml = &doc[start..start + doc[start..].find("```").unwrap()];
     let dir = temp_dir("rollout-doc");
@@ -909,7 +899,11 @@ fn the_documented_gateway_config_validates() {
     let out = Command::new(bin())
         .arg("--config")
         .arg(&cfg)
-        .args(["claude-settings", "--endpoint", "https://otel.example.com:4318"])
+        .args([
+            "claude-settings",
+            "--endpoint",
+            "https://otel.example.com:4318",
+        ])
         .args(["--bearer-token-env", "CC_GATEWAY_TOKEN"])
         .env("CCPIPE_GATEWAY_TOKEN", "t")
         .env("CC_GATEWAY_TOKEN", "t")

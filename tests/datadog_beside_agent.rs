@@ -18,13 +18,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::agent::{read_request, RawRequest as Received};
 use common::claude::{claude_bin, offline_env, run_bounded, FakeModel};
 use common::process::{bin, Ccpipe};
 use common::temp_dir;
@@ -91,17 +92,6 @@ fn reran_in_namespace(test: &str) -> bool {
 
 // ------------------------------------------------------------ the fake Agent
 
-/// One OTLP/HTTP request as the Agent received it.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    content_type: String,
-    /// The body as it came over the wire.
-    raw: Vec<u8>,
-    /// The body after content-encoding.
-    body: Vec<u8>,
-}
-
 /// The Agent's OTLP intake: records each request on 4318 and answers 200;
 /// holds 4317 too (never answering), as an Agent's gRPC intake would.
 struct FakeAgent {
@@ -136,79 +126,13 @@ impl FakeAgent {
 fn serve(conn: TcpStream, sink: &Mutex<Vec<Received>>) {
     let mut writer = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        let (mut len, mut gzip, mut chunked, mut content_type) = (0, false, false, String::new());
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            let (k, v) = h.split_once(':').unwrap_or((&h, ""));
-            match k.trim() {
-                "content-length" => len = v.trim().parse().unwrap(),
-                "content-encoding" => gzip = v.contains("gzip"),
-                "transfer-encoding" => chunked = v.contains("chunked"),
-                "content-type" => content_type = v.trim().to_owned(),
-                _ => {}
-            }
-        }
-        let raw = if chunked {
-            read_chunked(&mut r)
-        } else {
-            let mut b = vec![0; len];
-            if r.read_exact(&mut b).is_err() {
-                return;
-            }
-            b
-        };
-        let body = if gzip {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .expect("gzip body");
-            out
-        } else {
-            raw.clone()
-        };
-        sink.lock().unwrap().push(Received {
-            path,
-            content_type,
-            raw,
-            body,
-        });
+    while let Some(request) = read_request(&mut r) {
+        sink.lock().unwrap().push(request);
         let answer =
             "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
         if writer.write_all(answer.as_bytes()).is_err() {
             return;
         }
-    }
-}
-
-fn read_chunked(r: &mut BufReader<TcpStream>) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let mut size = String::new();
-        r.read_line(&mut size).unwrap();
-        let n = usize::from_str_radix(size.trim().split(';').next().unwrap(), 16).unwrap();
-        let mut chunk = vec![0; n + 2];
-        r.read_exact(&mut chunk).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&chunk[..n]);
     }
 }
 
