@@ -516,6 +516,29 @@ fn port_in_use_names_port_holder_and_key() {
         assert!(stderr.contains(part), "{part:?} not in:\n{stderr}");
     }
 
+    // ccpipe's own metrics endpoint on a taken port names its key too.
+    let admin = common::write_config(
+        &dir,
+        "receivers:\n  otlp:\n    protocols:\n      http: { endpoint: 127.0.0.1:0 }\n\
+         exporters:\n  debug: {}\n\
+         service:\n  telemetry: { metrics: { address: 127.0.0.1:4318 } }\n  health: { address: \"\" }\n\
+         \x20 pipelines:\n    logs: { receivers: [otlp], exporters: [debug] }\n",
+    );
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&admin)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for part in [
+        "cannot listen on the metrics endpoint 127.0.0.1:4318",
+        &format!("port 4318 is taken by {me}"),
+        "service.telemetry.metrics.address",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in:\n{stderr}");
+    }
+
     // Two ccpipes with the shipped config: the second names the first.
     let first = {
         let mut c = Command::new(bin());
