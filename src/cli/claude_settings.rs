@@ -404,10 +404,10 @@ impl Listen {
         self.receiver.starts_with("--endpoint")
     }
 
-    /// "this ccpipe", or the gateway's config, in messages.
+    /// "this ccpipe", or the gateway, in messages.
     pub fn what(&self) -> String {
         if self.is_gateway() {
-            "the gateway's config".to_owned()
+            "the gateway".to_owned()
         } else {
             "this ccpipe".to_owned()
         }

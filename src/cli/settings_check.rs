@@ -64,11 +64,12 @@ impl Report {
         } else {
             let _ = writeln!(
                 out,
-                "{}: {} problem{} keep{} Claude Code's telemetry from reaching this ccpipe:",
+                "{}: {} problem{} keep{} Claude Code's telemetry from reaching {}:",
                 path.display(),
                 self.problems.len(),
                 if self.problems.len() == 1 { "" } else { "s" },
                 if self.problems.len() == 1 { "s" } else { "" },
+                listen.what(),
             );
             for p in &self.problems {
                 let _ = writeln!(out, "  - {p}");
@@ -278,7 +279,8 @@ fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Li
     }
     if url.port != expected.port || !host_matches(&url.host, expected) {
         r.add(format!(
-            "{evar} is {eval:?}, which is not this ccpipe (it takes {} on {})",
+            "{evar} is {eval:?}, which is not {} (it takes {} on {})",
+            listen.what(),
             protocol.as_str(),
             listen.url(expected)
         ));
@@ -300,8 +302,9 @@ fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Li
         };
         if !carries_token(headers.unwrap_or(""), token) {
             r.add(format!(
-                "this ccpipe requires a bearer token, and {hvar} does not carry it: set \
-                 {hvar}=\"Authorization=Bearer <auth.bearer_token of the config>\""
+                "{} requires a bearer token, and {hvar} does not carry it: set \
+                 {hvar}=\"Authorization=Bearer <auth.bearer_token of the config>\"",
+                listen.what()
             ));
         }
     }
@@ -314,8 +317,9 @@ fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Li
         let want = listen.http_path(s).unwrap_or(s.default_path());
         if path != want {
             r.add(format!(
-                "{} go to the path {path:?} ({evar} is {eval:?}), but this ccpipe takes them on {want:?}",
-                s.name()
+                "{} go to the path {path:?} ({evar} is {eval:?}), but {} takes them on {want:?}",
+                s.name(),
+                listen.what()
             ));
         }
     }
@@ -534,6 +538,25 @@ mod tests {
         );
         assert!(!r.problems[0].contains("s3cret"));
         assert!(carries_token("Authorization=Bearer%20s3cret", "s3cret"));
+    }
+
+    #[test]
+    fn a_gateway_is_named_as_such() {
+        let gateway = Listen {
+            receiver: "--endpoint http://gw:4317".into(),
+            grpc: Some("gw:4317".parse().unwrap()),
+            http: None,
+            signals: vec![Signal::Metrics, Signal::Logs],
+            ..listen()
+        };
+        let r = check_env(&env(GOOD), &gateway);
+        assert_eq!(
+            r.problems,
+            [
+                "OTEL_TRACES_EXPORTER is \"otlp\", but the gateway takes no traces (no otlp receiver is in a traces pipeline): Claude Code would get 404s (UNIMPLEMENTED over gRPC); remove it",
+                "OTEL_EXPORTER_OTLP_ENDPOINT is \"http://localhost:4317\", which is not the gateway (it takes grpc on http://gw:4317)"
+            ]
+        );
     }
 
     #[test]
