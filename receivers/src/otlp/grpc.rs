@@ -5,7 +5,7 @@
 //! answered INVALID_ARGUMENT (tonic's prost codec says INTERNAL), an
 //! over-size message RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE, which OTLP
 //! clients treat as retryable), and every answer carries
-//! `grpc-accept-encoding: gzip,identity` (tonic only sends it with an
+//! `grpc-accept-encoding: gzip,zstd,deflate,identity` (tonic only sends it with an
 //! "unsupported encoding" error). grpc-js splits that header on bare commas
 //! and stops compressing when its encoding is missing from the list, so the
 //! value must have no spaces.
@@ -48,7 +48,7 @@ pub struct GrpcSettings {
 }
 
 /// The value of `grpc-accept-encoding` on every answer.
-pub const ACCEPT_ENCODING: &str = "gzip,identity";
+pub const ACCEPT_ENCODING: &str = "gzip,zstd,deflate,identity";
 
 /// Serves the logs, metrics and traces `Export` services on `listener` until
 /// `shutdown` fires, then lets in-flight calls finish.
@@ -184,6 +184,8 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
             } else if req.uri().path() == R::PATH {
                 let mut grpc = Grpc::new(ProstCodec::<R>(sink.clone(), PhantomData))
                     .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd)
+                    .accept_compressed(CompressionEncoding::Deflate)
                     .max_decoding_message_size(max);
                 grpc.unary(Export::<R>(sink, PhantomData), req).await
             } else {

@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsSe
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use prost::Message;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
@@ -169,6 +170,50 @@ async fn oversize_message_is_resource_exhausted() {
     server.stop().await;
 }
 
+/// Each encoding tonic clients send is accepted, and inflating past the
+/// limit is RESOURCE_EXHAUSTED for each, as for gzip.
+#[tokio::test]
+async fn gzip_zstd_and_deflate_messages_are_accepted_within_the_limit() {
+    let encodings = [
+        CompressionEncoding::Gzip,
+        CompressionEncoding::Zstd,
+        CompressionEncoding::Deflate,
+    ];
+    let (server, queues) = server("grpc-encodings", 64 << 10, &Signal::ALL, 4).await;
+    // 1 MiB of one letter in a log body: a few KiB compressed, 16 times the limit.
+    let mut bomb = logs_request();
+    let record = &mut bomb.resource_logs[0].scope_logs[0].log_records[0];
+    record.body = Some(AnyValue {
+        value: Some(any_value::Value::StringValue("a".repeat(1 << 20))),
+    });
+    for encoding in encodings {
+        let mut client =
+            TraceServiceClient::new(channel(server.addr).await).send_compressed(encoding);
+        let request = traces_request();
+        assert!(request.encoded_len() < 64 << 10);
+        let spans: usize = (request.resource_spans.iter())
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        let response = client.export(request).await;
+        assert!(response.is_ok(), "{encoding:?}: {response:?}");
+        let got = queues.take(Signal::Traces).item_count();
+        assert_eq!(got, spans, "{encoding:?}");
+
+        let mut client =
+            LogsServiceClient::new(channel(server.addr).await).send_compressed(encoding);
+        let status = client.export(bomb.clone()).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::ResourceExhausted,
+            "{encoding:?}: {status:?}"
+        );
+        assert_accept_encoding(status.metadata());
+        assert!(queues.all_empty(), "{encoding:?}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn gzip_bomb_is_resource_exhausted() {
     let (server, queues) = server("grpc-bomb", 4 << 20, &Signal::ALL, 4).await;
@@ -202,7 +247,7 @@ async fn gzip_bomb_is_resource_exhausted() {
     );
     assert_eq!(
         response.headers().get("grpc-accept-encoding").unwrap(),
-        "gzip,identity"
+        "gzip,zstd,deflate,identity"
     );
     assert!(queues.all_empty());
     drop(sender);
