@@ -114,7 +114,8 @@ fn mutated_deflate_and_zstd_bodies_never_panic() {
         e.finish().unwrap()
     };
     let zstd = |data: &[u8]| zstd::encode_all(data, 3).unwrap();
-    let formats: [(Encoding, &dyn Fn(&[u8]) -> Vec<u8>, &[u8]); 2] = [
+    type Compress<'a> = &'a dyn Fn(&[u8]) -> Vec<u8>;
+    let formats: [(Encoding, Compress, &[u8]); 2] = [
         (Encoding::Deflate, &deflate, &[0x78, 0x9c]),
         (Encoding::Zstd, &zstd, &[0x28, 0xb5, 0x2f, 0xfd]),
     ];
