@@ -5,6 +5,8 @@
 //! schema does not have is an error, so a typo'd field name fails, which a
 //! YAML parse or a lenient deserializer would let through.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -20,33 +22,11 @@ fn checker() -> &'static Path {
 }
 
 fn install() -> PathBuf {
-    let venv = Path::new(ROOT).join("target/kubernetes-validate");
-    let tool = venv.join("bin/kubernetes-validate");
-    let ready = venv.join(".installed");
-    if !ready.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is needed for this test");
-        assert!(ok.success(), "python3 -m venv failed");
-        let reqs = Path::new(ROOT).join("tests/python/kubernetes-validate.txt");
-        let ok = Command::new(venv.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(reqs)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "pip install of kubernetes-validate failed");
-        std::fs::write(&ready, "").unwrap();
-    }
-    tool
+    let venv = common::venv::install(
+        "kubernetes-validate",
+        "tests/python/kubernetes-validate.txt",
+    );
+    venv.join("bin/kubernetes-validate")
 }
 
 fn check(files: &[PathBuf]) -> Output {
