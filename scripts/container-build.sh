@@ -11,7 +11,8 @@
 set -eu
 out="${1:?usage: scripts/container-build.sh OUT_DIR}"
 cd "$(dirname "$0")/.."
-target=x86_64-unknown-linux-gnu
+# The host's own triple (x86_64 or aarch64 Linux, glibc).
+target="$(rustc -vV | sed -n 's/^host: //p')"
 # --target keeps the static flag off build scripts and proc macros, and the
 # artifacts apart from the host build's. The `container` profile is
 # `release`, stripped and without debug info.
