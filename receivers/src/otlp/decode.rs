@@ -164,7 +164,12 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
 /// Decompresses a gzip (one or more members), deflate or zstd body, reading at
 /// most `limit + 1` bytes of output so memory stays bounded by the limit.
-fn decompress(encoding: Encoding, body: impl Buf, limit: usize) -> Result<Vec<u8>, DecodeError> {
+/// gRPC's zstd messages come here too (`grpc_zstd`).
+pub(super) fn decompress(
+    encoding: Encoding,
+    body: impl Buf,
+    limit: usize,
+) -> Result<Vec<u8>, DecodeError> {
     // Protobuf compresses about 5:1; start there and let the Vec grow.
     let guess = body.remaining().saturating_mul(5).min(limit);
     let mut out = Vec::with_capacity(guess);

@@ -36,6 +36,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
 use super::conn::{Acceptor, Conn};
+use super::grpc_zstd;
 use super::{Sink, Transport, UNAUTHENTICATED};
 
 /// What the gRPC server needs beyond its listener.
@@ -184,9 +185,13 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
             } else if req.uri().path() == R::PATH {
                 let mut grpc = Grpc::new(ProstCodec::<R>(sink.clone(), PhantomData))
                     .accept_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Zstd)
                     .accept_compressed(CompressionEncoding::Deflate)
                     .max_decoding_message_size(max);
+                // zstd is ours: tonic's decoder cannot bound its window.
+                let req = match grpc_zstd::is_zstd(req.headers()) {
+                    true => grpc_zstd::decompressed(req, max),
+                    false => req,
+                };
                 grpc.unary(Export::<R>(sink, PhantomData), req).await
             } else {
                 Status::unimplemented(format!("unknown method {}", req.uri().path())).into_http()

@@ -214,6 +214,98 @@ async fn gzip_zstd_and_deflate_messages_are_accepted_within_the_limit() {
     server.stop().await;
 }
 
+/// One raw gRPC call to the logs service with `body` as the request body:
+/// the answer's grpc-status and grpc-message.
+async fn raw_export(addr: std::net::SocketAddr, encoding: &str, body: Vec<u8>) -> (String, String) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::post(format!("http://{addr}{LOGS_EXPORT}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-encoding", encoding)
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let mut headers = response.headers().clone();
+    if headers.get("grpc-status").is_none() {
+        let collected = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+        headers = collected.trailers().cloned().unwrap_or_default();
+    }
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map_or("", |v| v.to_str().unwrap())
+            .to_owned()
+    };
+    (text("grpc-status"), percent_decoded(&text("grpc-message")))
+}
+
+/// grpc-message is percent-encoded.
+fn percent_decoded(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hex: String = bytes.by_ref().take(2).map(char::from).collect();
+                out.push(u8::from_str_radix(&hex, 16).unwrap());
+            }
+            _ => out.push(b),
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A gRPC message: the compressed flag, the length, the bytes.
+fn grpc_message(compressed: bool, bytes: &[u8]) -> Vec<u8> {
+    let mut frame = vec![u8::from(compressed)];
+    frame.extend((bytes.len() as u32).to_be_bytes());
+    frame.extend(bytes);
+    frame
+}
+
+/// zstd over gRPC is decompressed by the receiver itself: a frame asking for
+/// a 128 MiB window is refused before any is reserved, a bomb stops at the
+/// limit, a length over the limit is refused unread, and a good message
+/// arrives.
+#[tokio::test]
+async fn zstd_messages_are_bounded_in_window_and_size() {
+    let (server, queues) = server("grpc-zstd", 64 << 10, &Signal::ALL, 4).await;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    encoder.long_distance_matching(true).unwrap();
+    encoder.window_log(27).unwrap();
+    encoder.include_contentsize(false).unwrap();
+    encoder.write_all(&logs_request().encode_to_vec()).unwrap();
+    let wide = encoder.finish().unwrap();
+    let (code, message) = raw_export(server.addr, "zstd", grpc_message(true, &wide)).await;
+    assert_eq!(code, "3", "INVALID_ARGUMENT: {message}");
+    assert!(message.starts_with("malformed zstd body: "), "{message}");
+
+    let bomb = zstd::encode_all(&vec![0u8; 8 << 20][..], 3).unwrap();
+    let (code, message) = raw_export(server.addr, "zstd", grpc_message(true, &bomb)).await;
+    assert_eq!(code, "8", "RESOURCE_EXHAUSTED: {message}");
+
+    let mut huge = grpc_message(true, b"x");
+    huge[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+    let (code, message) = raw_export(server.addr, "zstd", huge).await;
+    assert_eq!(code, "8", "RESOURCE_EXHAUSTED: {message}");
+    assert!(queues.all_empty());
+
+    let good = zstd::encode_all(&logs_request().encode_to_vec()[..], 3).unwrap();
+    let (code, message) = raw_export(server.addr, "ZSTD", grpc_message(true, &good)).await;
+    assert_eq!(code, "0", "{message}");
+    assert_eq!(queues.take(Signal::Logs).item_count(), 10);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn gzip_bomb_is_resource_exhausted() {
     let (server, queues) = server("grpc-bomb", 4 << 20, &Signal::ALL, 4).await;
