@@ -214,9 +214,16 @@ async fn gzip_zstd_and_deflate_messages_are_accepted_within_the_limit() {
     server.stop().await;
 }
 
-/// One raw gRPC call to the logs service with `body` as the request body:
-/// the answer's grpc-status and grpc-message.
-async fn raw_export(addr: std::net::SocketAddr, encoding: &str, body: Vec<u8>) -> (String, String) {
+/// What a raw gRPC call was answered: grpc-status, grpc-message (decoded)
+/// and the response headers' grpc-accept-encoding.
+struct RawAnswer {
+    code: String,
+    message: String,
+    accept_encoding: String,
+}
+
+/// One raw gRPC call to the logs service with `body` as the request body.
+async fn raw_export(addr: std::net::SocketAddr, encoding: &str, body: Vec<u8>) -> RawAnswer {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -232,6 +239,12 @@ async fn raw_export(addr: std::net::SocketAddr, encoding: &str, body: Vec<u8>) -
         .body(http_body_util::Full::new(bytes::Bytes::from(body)))
         .unwrap();
     let response = sender.send_request(request).await.unwrap();
+    let text = |headers: &http::HeaderMap, name: &str| {
+        (headers.get(name))
+            .map_or("", |v| v.to_str().unwrap())
+            .to_owned()
+    };
+    let accept_encoding = text(response.headers(), "grpc-accept-encoding");
     let mut headers = response.headers().clone();
     if headers.get("grpc-status").is_none() {
         let collected = http_body_util::BodyExt::collect(response.into_body())
@@ -239,13 +252,11 @@ async fn raw_export(addr: std::net::SocketAddr, encoding: &str, body: Vec<u8>) -
             .unwrap();
         headers = collected.trailers().cloned().unwrap_or_default();
     }
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .map_or("", |v| v.to_str().unwrap())
-            .to_owned()
-    };
-    (text("grpc-status"), percent_decoded(&text("grpc-message")))
+    RawAnswer {
+        code: text(&headers, "grpc-status"),
+        message: percent_decoded(&text(&headers, "grpc-message")),
+        accept_encoding,
+    }
 }
 
 /// grpc-message is percent-encoded.
@@ -285,23 +296,24 @@ async fn zstd_messages_are_bounded_in_window_and_size() {
     encoder.include_contentsize(false).unwrap();
     encoder.write_all(&logs_request().encode_to_vec()).unwrap();
     let wide = encoder.finish().unwrap();
-    let (code, message) = raw_export(server.addr, "zstd", grpc_message(true, &wide)).await;
-    assert_eq!(code, "3", "INVALID_ARGUMENT: {message}");
+    let answer = raw_export(server.addr, "zstd", grpc_message(true, &wide)).await;
+    let message = answer.message;
+    assert_eq!(answer.code, "3", "INVALID_ARGUMENT: {message}");
     assert!(message.starts_with("malformed zstd body: "), "{message}");
 
     let bomb = zstd::encode_all(&vec![0u8; 8 << 20][..], 3).unwrap();
-    let (code, message) = raw_export(server.addr, "zstd", grpc_message(true, &bomb)).await;
-    assert_eq!(code, "8", "RESOURCE_EXHAUSTED: {message}");
+    let answer = raw_export(server.addr, "zstd", grpc_message(true, &bomb)).await;
+    assert_eq!(answer.code, "8", "RESOURCE_EXHAUSTED: {}", answer.message);
 
     let mut huge = grpc_message(true, b"x");
     huge[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
-    let (code, message) = raw_export(server.addr, "zstd", huge).await;
-    assert_eq!(code, "8", "RESOURCE_EXHAUSTED: {message}");
+    let answer = raw_export(server.addr, "zstd", huge).await;
+    assert_eq!(answer.code, "8", "RESOURCE_EXHAUSTED: {}", answer.message);
     assert!(queues.all_empty());
 
     let good = zstd::encode_all(&logs_request().encode_to_vec()[..], 3).unwrap();
-    let (code, message) = raw_export(server.addr, "ZSTD", grpc_message(true, &good)).await;
-    assert_eq!(code, "0", "{message}");
+    let answer = raw_export(server.addr, "ZSTD", grpc_message(true, &good)).await;
+    assert_eq!(answer.code, "0", "{}", answer.message);
     assert_eq!(queues.take(Signal::Logs).item_count(), 10);
     server.stop().await;
 }
@@ -314,35 +326,10 @@ async fn gzip_bomb_is_resource_exhausted() {
     let mut zipped = GzEncoder::new(Vec::new(), Compression::default());
     zipped.write_all(&vec![0u8; 8 << 20]).unwrap();
     let zipped = zipped.finish().unwrap();
-    let mut frame = vec![1u8];
-    frame.extend((zipped.len() as u32).to_be_bytes());
-    frame.extend(zipped);
-    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let request = http::Request::post(format!("http://{}{LOGS_EXPORT}", server.addr))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("grpc-encoding", "gzip")
-        .body(http_body_util::Full::new(bytes::Bytes::from(frame)))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert_eq!(
-        response.headers().get("grpc-status").unwrap(),
-        "8",
-        "RESOURCE_EXHAUSTED"
-    );
-    assert_eq!(
-        response.headers().get("grpc-accept-encoding").unwrap(),
-        "gzip,zstd,deflate,identity"
-    );
+    let answer = raw_export(server.addr, "gzip", grpc_message(true, &zipped)).await;
+    assert_eq!(answer.code, "8", "RESOURCE_EXHAUSTED: {}", answer.message);
+    assert_eq!(answer.accept_encoding, "gzip,zstd,deflate,identity");
     assert!(queues.all_empty());
-    drop(sender);
     server.stop().await;
 }
 
