@@ -128,3 +128,60 @@ impl HttpBody for Messages {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http_body_util::{BodyExt, StreamBody};
+    use tonic::codegen::tokio_stream;
+
+    use super::*;
+
+    fn message(compressed: bool, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![u8::from(compressed)];
+        out.extend((bytes.len() as u32).to_be_bytes());
+        out.extend(bytes);
+        out
+    }
+
+    /// The body cut into `chunk`-byte DATA frames, rewritten, collected.
+    async fn rewrite(body: &[u8], chunk: usize) -> Result<Vec<u8>, Status> {
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> = body
+            .chunks(chunk)
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        let body = Body::new(StreamBody::new(tokio_stream::iter(frames)));
+        let request = http::Request::builder()
+            .header("grpc-encoding", "zstd")
+            .body(body)
+            .unwrap();
+        let request = decompressed(request, 1 << 16);
+        assert!(request.headers().get("grpc-encoding").is_none());
+        let collected = request.into_body().collect().await?;
+        Ok(collected.to_bytes().to_vec())
+    }
+
+    /// Messages, compressed or not, come out uncompressed however the body
+    /// is cut, even one byte per frame; a bad message ends the body with
+    /// the status tonic will answer.
+    #[tokio::test]
+    async fn messages_are_rewritten_across_any_frame_boundaries() {
+        let first = b"first message".repeat(50);
+        let second = b"second".to_vec();
+        let mut body = message(true, &zstd::encode_all(&first[..], 3).unwrap());
+        body.extend(message(false, &second));
+        let mut want = message(false, &first);
+        want.extend(message(false, &second));
+        for chunk in [1, 2, 5, 7, 64, body.len()] {
+            assert_eq!(rewrite(&body, chunk).await.unwrap(), want, "chunk {chunk}");
+        }
+
+        let broken = message(true, b"not zstd at all");
+        let status = rewrite(&broken, 3).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        let bomb = message(true, &zstd::encode_all(&vec![0u8; 1 << 20][..], 3).unwrap());
+        let status = rewrite(&bomb, 1000).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    }
+}
