@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod claude;
 pub mod process;
+pub mod venv;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
