@@ -10,13 +10,13 @@ use std::time::Duration;
 use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::channel::{self, QueueSender};
 use ccpipe_pipeline::config::{Config, PipelineId};
-use ccpipe_pipeline::export_task::{ExportStats, ExportTask};
+use ccpipe_pipeline::export_task::{self, ExportStats, ExportTask};
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
 use ccpipe_pipeline::payload::Shared;
 use ccpipe_pipeline::wal::{self, ack::ack_queue, WalWriter};
-use ccpipe_pipeline::{BuildError, ComponentId, Kind, Receiver, Shutdown};
+use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown};
 use tokio::task::JoinHandle;
 
 /// Capacity of each pipeline's input queue, in requests and in bytes (as
@@ -41,6 +41,8 @@ pub struct Service {
     export_tasks: Vec<(ComponentId, JoinHandle<ExportStats>)>,
     shutdown_timeout: Duration,
     abort: Shutdown,
+    /// Fires when an export task stops before shutdown (a panic).
+    failed: Shutdown,
 }
 
 /// What the service delivered, summed over exporters.
@@ -144,6 +146,11 @@ impl Service {
     /// of the running graph's pool, so unchanged addresses keep their sockets.
     pub async fn build_with(config: &Config, listeners: &Listeners) -> Result<Service, BuildError> {
         let abort = Shutdown::new();
+        let failed = Shutdown::new();
+        // Every export task runs watched: one that panics stops the service.
+        let spawn = |id: &ComponentId, run: BoxFuture<'static, ExportStats>| {
+            tokio::spawn(export_task::watched(id.to_string(), failed.clone(), run))
+        };
         let used = |kind: Kind| -> Vec<ComponentId> {
             let mut ids: Vec<ComponentId> = config
                 .service
@@ -195,7 +202,7 @@ impl Service {
                 })?;
                 let task =
                     ExportTask::durable(id.to_string(), built.exporter, built.retry, abort.clone());
-                export_tasks.push((id.clone(), tokio::spawn(task.run_durable(reader))));
+                export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run_durable(reader)))));
                 durable_inputs.insert(id, writer);
                 continue;
             }
@@ -215,7 +222,7 @@ impl Service {
                 built.retry,
                 abort.clone(),
             );
-            export_tasks.push((id.clone(), tokio::spawn(task.run())));
+            export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run()))));
             exporter_inputs.insert(id, (tx, accepts_encoded));
         }
 
@@ -313,7 +320,7 @@ impl Service {
                 Default::default(),
                 abort.clone(),
             );
-            export_tasks.push((id, tokio::spawn(task.run())));
+            export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run()))));
         }
 
         // Only the chains' fan-outs hold exporter senders now, and only the
@@ -339,6 +346,7 @@ impl Service {
             export_tasks,
             shutdown_timeout: config.service.shutdown_timeout,
             abort,
+            failed,
         })
     }
 
@@ -363,6 +371,7 @@ impl Service {
             export_tasks,
             shutdown_timeout,
             abort,
+            failed,
         } = self;
 
         let mut receiver_tasks = tokio::task::JoinSet::new();
@@ -375,6 +384,13 @@ impl Service {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {}
+            // Accepting data that no exporter will send is worse than stopping.
+            _ = failed.cancelled() => {
+                let f = "an export task panicked (see above); stopping so no more data is accepted".to_owned();
+                tracing::error!("{f}");
+                failure = Some(f);
+                shutdown.cancel();
+            }
             Some(done) = receiver_tasks.join_next() => {
                 // A receiver returning on its own, before shutdown, is a failure.
                 if !shutdown.is_cancelled() {
