@@ -29,6 +29,8 @@ const PIPELINE_QUEUE_BYTES: usize = 8 << 20;
 /// exporter backpressures long before memory grows (batches of thousands of
 /// decoded records are tens of MB each).
 const EXPORT_QUEUE_BYTES: usize = 16 << 20;
+// The batch processor cuts batches to fit the exporter queue twice over.
+const _: () = assert!(2 * ccpipe_pipeline::batcher::MAX_BATCH_BYTES <= EXPORT_QUEUE_BYTES);
 
 /// How long export tasks get to finish after the shutdown deadline aborted them.
 const ABORT_GRACE: Duration = Duration::from_secs(2);

@@ -391,6 +391,102 @@ service:
     assert_eq!(answer.map(|a| a.status), Some(200));
 }
 
+// ------------------------------------------ item 7: overload, large requests
+
+/// Records per request and bytes per record: requests of ~4.4 MB, as in
+/// the issue.
+const LARGE_RECORDS: usize = 1100;
+const LARGE_PAD: usize = 4000;
+const LARGE_SENDERS: usize = 4;
+
+/// What ccpipe may hold beyond its idle resident set with large requests
+/// (src/service.rs, pipeline/src/batcher.rs), by the queues' estimates:
+/// - the pipeline's input queue, 8 MiB of requests as received;
+/// - the exporter's queue, 16 MiB by weight;
+/// - the batch being filled, at most `MAX_BATCH_BYTES` (8 MiB) plus the
+///   request just appended, and the batch in export with its request body:
+///   here one 4.4 MB request each, ~13 MB together;
+/// - each sender's request being read and made contiguous: 2 x 4.4 MB each.
+///
+/// That is 72 MiB; twice that for allocator slack and the estimates. Before
+/// batches were capped in bytes, one batch held up to 8192 records (32 MB
+/// here) and could sit in the exporter queue, another fill behind it and a
+/// third be exported: the peak went well past this.
+fn large_bound(idle: u64) -> u64 {
+    let request = (LARGE_RECORDS * LARGE_PAD) as u64;
+    let queues = 8 * MIB + 16 * MIB;
+    let batches = 3 * request;
+    let reading = LARGE_SENDERS as u64 * 2 * request;
+    idle + 2 * (queues + batches + reading)
+}
+
+#[test]
+fn large_requests_under_overload_stay_within_the_bound() {
+    let dest = FakeDestination::start_slow(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_vec(),
+        Duration::from_millis(200),
+    );
+    let ccpipe = start(
+        "mem-large",
+        &format!(
+            r#"
+receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }} }}
+processors:
+  batch: {{}}
+exporters:
+  otlp_http:
+    logs_endpoint: "http://{}/v1/logs"
+    compression: none
+    retry_on_failure: {{ initial_interval: 10ms, max_interval: 50ms, max_elapsed_time: 0 }}
+service:
+{QUIET}
+  pipelines: {{ logs: {{ receivers: [otlp], processors: [batch], exporters: [otlp_http] }} }}
+"#,
+            dest.addr
+        ),
+    );
+    let (addr, pid) = (ccpipe.http.unwrap(), ccpipe.pid());
+    let idle = rss(pid);
+    let senders: Vec<_> = (0..LARGE_SENDERS)
+        .map(|s| {
+            std::thread::spawn(move || {
+                let mut conn = None;
+                let mut statuses = Vec::new();
+                for r in 0..6 {
+                    let ids: Vec<String> = (0..LARGE_RECORDS)
+                        .map(|i| format!("s{s}-r{r}-{i}"))
+                        .collect();
+                    let answer = post_body(&mut conn, addr, &request(&ids, LARGE_PAD));
+                    statuses.push(answer.map(|a| a.status));
+                }
+                statuses
+            })
+        })
+        .collect();
+    let statuses: Vec<Option<u16>> = senders
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    let peak = peak_rss(pid);
+    eprintln!(
+        "large requests: idle {} MiB, peak {} MiB, bound {} MiB, answers {statuses:?}",
+        idle / MIB,
+        peak / MIB,
+        large_bound(idle) / MIB
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, Some(200 | 503))),
+        "every request answered 200 or 503: {statuses:?}"
+    );
+    assert!(
+        peak <= large_bound(idle),
+        "peak RSS {} MiB with {LARGE_SENDERS} senders of 4.4 MB requests: over the bound {} MiB",
+        peak / MIB,
+        large_bound(idle) / MIB
+    );
+}
+
 // ------------------------------------------- item 8: validate numeric ranges
 
 #[test]
@@ -443,6 +539,11 @@ struct FakeDestination {
 
 impl FakeDestination {
     fn start(answer: Vec<u8>) -> FakeDestination {
+        FakeDestination::start_slow(answer, Duration::ZERO)
+    }
+
+    /// Takes `delay` over each request before answering.
+    fn start_slow(answer: Vec<u8>, delay: Duration) -> FakeDestination {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicUsize::new(0));
@@ -452,7 +553,7 @@ impl FakeDestination {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { return };
                 let (count, answer) = (count.clone(), answer.clone());
-                std::thread::spawn(move || serve(conn, &count, &answer));
+                std::thread::spawn(move || serve(conn, &count, &answer, delay));
             }
         });
         FakeDestination { addr, requests }
@@ -463,7 +564,7 @@ impl FakeDestination {
     }
 }
 
-fn serve(conn: TcpStream, count: &AtomicUsize, answer: &[u8]) {
+fn serve(conn: TcpStream, count: &AtomicUsize, answer: &[u8], delay: Duration) {
     let mut r = BufReader::new(conn);
     loop {
         let mut len = 0usize;
@@ -488,6 +589,7 @@ fn serve(conn: TcpStream, count: &AtomicUsize, answer: &[u8]) {
         if r.read_exact(&mut body).is_err() {
             return;
         }
+        std::thread::sleep(delay);
         count.fetch_add(1, Ordering::SeqCst);
         if r.get_mut().write_all(answer).is_err() {
             return;
