@@ -275,6 +275,11 @@ service:
         statuses
     });
     let peak = peak_rss(pid);
+    eprintln!(
+        "gRPC in flight: idle {} MiB, peak {} MiB, statuses {statuses:?}",
+        idle / MIB,
+        peak / MIB
+    );
     assert!(
         peak <= in_flight_bound(idle),
         "peak RSS {} MiB with {STREAMS} x 4 MiB messages in flight: over idle {} MiB + the bound",
@@ -367,6 +372,11 @@ service:
     let peak = peak_rss(pid);
     release.store(true, Ordering::SeqCst);
     let answers: Vec<Option<u16>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    eprintln!(
+        "HTTP in flight: idle {} MiB, peak {} MiB, answers {answers:?}",
+        idle / MIB,
+        peak / MIB
+    );
     assert!(
         peak <= in_flight_bound(idle),
         "peak RSS {} MiB with {CLIENTS} x 8 MiB uploads in flight: over idle {} MiB + the bound",
@@ -381,6 +391,10 @@ service:
     // The clients are gone: the memory goes back (malloc_trim), and ccpipe
     // still serves.
     let settled = eventually(Duration::from_secs(30), || rss(pid) <= idle + 16 * MIB);
+    eprintln!(
+        "HTTP in flight: RSS {} MiB after the clients left",
+        rss(pid) / MIB
+    );
     assert!(
         settled,
         "RSS {} MiB after the clients left, idle was {} MiB",
@@ -637,6 +651,7 @@ fn retry_after_zero_waits_the_backoff() {
     // About 1 s / 100 ms of backoff: ~10 tries. With the 0 s the
     // destination asked for, it was hundreds.
     let tries = dest.requests();
+    eprintln!("Retry-After: 0: {tries} tries");
     assert!(
         (2..=30).contains(&tries),
         "{tries} tries in 1 s of retrying"

@@ -39,8 +39,7 @@ impl OtlpClient {
             ExportError::retryable(format!(
                 "cannot reach {} at {}: {}",
                 settings.peer,
-                ccpipe_pipeline::config::mask_url_secrets(&url.to_string())
-                    .unwrap_or_else(|| url.to_string()),
+                ccpipe_pipeline::config::mask_url_secrets(url).unwrap_or_else(|| url.to_string()),
                 error_chain(&e)
             ))
         })?;

@@ -69,8 +69,8 @@ fn table() -> Vec<(&'static str, Expect)> {
                     GrpcSettings {
                         max_recv_msg_size: 16 << 20,
                         max_concurrent_streams: Some(32),
-                        read_timeout: Duration::from_secs(30),
-                        idle_timeout: Duration::from_secs(300),
+                        read_timeout: Duration::from_secs(10),
+                        idle_timeout: Duration::from_secs(120),
                     },
                 )),
                 http: Some((
@@ -82,7 +82,7 @@ fn table() -> Vec<(&'static str, Expect)> {
                         traces_path: "/otlp/traces".to_owned(),
                         read_header_timeout: Duration::from_secs(5),
                         read_timeout: Duration::from_secs(15),
-                        idle_timeout: Duration::from_secs(60),
+                        idle_timeout: Duration::from_secs(90),
                     },
                 )),
                 backpressure_wait: Duration::from_millis(250),
@@ -220,6 +220,10 @@ fn table() -> Vec<(&'static str, Expect)> {
         (
             "zero_read_timeout.yaml",
             Err("zero_read_timeout.yaml:5: receivers.otlp.protocols.http.read_header_timeout: must be greater than 0"),
+        ),
+        (
+            "zero_idle_timeout.yaml",
+            Err("zero_idle_timeout.yaml:5: receivers.otlp.protocols.grpc.idle_timeout: must be greater than 0"),
         ),
         (
             "zero_body_size.yaml",
