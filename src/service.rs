@@ -408,6 +408,9 @@ impl Service {
             }
         }
         tracing::info!("shutting down: receivers stop accepting, queues drain");
+        // From here an export task that ends unfinished was aborted at the
+        // deadline (and is logged below), not a failure to report again.
+        failed.cancel();
 
         let drain = async {
             while let Some(done) = receiver_tasks.join_next().await {

@@ -286,7 +286,8 @@ impl ExportTask {
 /// Runs an export task's future and fires `failed` if the task stops before
 /// it finishes: a panic (tokio catches it and drops the task) or an abort.
 /// The service then stops taking data rather than acknowledging requests
-/// into a queue that nobody reads any more.
+/// into a queue that nobody reads any more. Once shutdown has begun the
+/// service cancels `failed` itself, which silences the alarm.
 pub async fn watched<F>(exporter: String, failed: Shutdown, task: F) -> ExportStats
 where
     F: std::future::Future<Output = ExportStats>,
