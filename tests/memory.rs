@@ -20,7 +20,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::agent::{peak_rss, post_body, request, rss};
+use common::agent::{peak_rss, post_body, read_request, request, rss};
 use common::process::{bin, Ccpipe};
 use common::{temp_dir, write_config};
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -35,6 +35,17 @@ const QUIET: &str = r#"  telemetry: { metrics: { address: "" } }
 
 fn start(name: &str, yaml: &str) -> Ccpipe {
     Ccpipe::start(&write_config(&temp_dir(name), yaml))
+}
+
+/// ccpipe with an `otlp` receiver of `protocols` (a YAML flow mapping's
+/// entries) and `service` settings, exporting logs to `nop`.
+fn start_to_nop(name: &str, protocols: &str, service: &str) -> Ccpipe {
+    start(
+        name,
+        &format!(
+            "receivers:\n  otlp:\n    protocols: {{ {protocols} }}\nexporters: {{ nop: {{}} }}\nservice:\n{service}{QUIET}\n  pipelines: {{ logs: {{ receivers: [otlp], exporters: [nop] }} }}\n"
+        ),
+    )
 }
 
 /// Polls `done` every 100 ms until it holds or `within` passes.
@@ -55,21 +66,10 @@ fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn silent_sockets_do_not_lock_out_real_clients() {
-    let ccpipe = start(
+    let ccpipe = start_to_nop(
         "mem-silent",
-        &format!(
-            r#"
-receivers:
-  otlp:
-    protocols:
-      grpc: {{ endpoint: "127.0.0.1:0", read_timeout: 2s }}
-      http: {{ endpoint: "127.0.0.1:0", read_header_timeout: 2s }}
-exporters: {{ nop: {{}} }}
-service:
-{QUIET}
-  pipelines: {{ logs: {{ receivers: [otlp], exporters: [nop] }} }}
-"#
-        ),
+        r#"grpc: { endpoint: "127.0.0.1:0", read_timeout: 2s }, http: { endpoint: "127.0.0.1:0", read_header_timeout: 2s }"#,
+        "",
     );
     let (http, grpc) = (ccpipe.http.unwrap(), ccpipe.grpc.unwrap());
     // As many sockets as max_connections (1024, the default) on each
@@ -117,19 +117,10 @@ service:
 
 #[test]
 fn sigterm_with_a_silent_grpc_socket_stops_at_once() {
-    let ccpipe = start(
+    let ccpipe = start_to_nop(
         "mem-sigterm",
-        &format!(
-            r#"
-receivers:
-  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
-exporters: {{ nop: {{}} }}
-service:
-  shutdown_timeout: 20s
-{QUIET}
-  pipelines: {{ logs: {{ receivers: [otlp], exporters: [nop] }} }}
-"#
-        ),
+        r#"grpc: { endpoint: "127.0.0.1:0" }"#,
+        "  shutdown_timeout: 20s\n",
     );
     let silent = TcpStream::connect(ccpipe.grpc.unwrap()).unwrap();
     // Give the accept loop a moment to take the connection.
@@ -193,18 +184,10 @@ async fn h2_connect(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
 
 #[test]
 fn stalled_grpc_messages_time_out() {
-    let ccpipe = start(
+    let ccpipe = start_to_nop(
         "mem-grpc-stall",
-        &format!(
-            r#"
-receivers:
-  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0", read_timeout: 1s }} }} }}
-exporters: {{ nop: {{}} }}
-service:
-{QUIET}
-  pipelines: {{ logs: {{ receivers: [otlp], exporters: [nop] }} }}
-"#
-        ),
+        r#"grpc: { endpoint: "127.0.0.1:0", read_timeout: 1s }"#,
+        "",
     );
     let addr = ccpipe.grpc.unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -235,21 +218,10 @@ fn in_flight_bound(idle: u64) -> u64 {
 
 #[test]
 fn grpc_messages_in_flight_count_against_the_memory_limit() {
-    let ccpipe = start(
+    let ccpipe = start_to_nop(
         "mem-grpc-flight",
-        &format!(
-            r#"
-receivers:
-  otlp:
-    protocols:
-      grpc: {{ endpoint: "127.0.0.1:0", max_recv_msg_size_mib: 8, read_timeout: 20s }}
-exporters: {{ nop: {{}} }}
-service:
-  memory_limit_mib: {LIMIT_MIB}
-{QUIET}
-  pipelines: {{ logs: {{ receivers: [otlp], exporters: [nop] }} }}
-"#
-        ),
+        r#"grpc: { endpoint: "127.0.0.1:0", max_recv_msg_size_mib: 8, read_timeout: 20s }"#,
+        &format!("  memory_limit_mib: {LIMIT_MIB}\n"),
     );
     let addr = ccpipe.grpc.unwrap();
     let pid = ccpipe.pid();
@@ -340,19 +312,10 @@ fn stalled_upload(
 
 #[test]
 fn http_bodies_in_flight_count_against_the_memory_limit_and_memory_comes_back() {
-    let ccpipe = start(
+    let ccpipe = start_to_nop(
         "mem-http-flight",
-        &format!(
-            r#"
-receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0", read_timeout: 60s }} }} }}
-exporters: {{ nop: {{}} }}
-service:
-  memory_limit_mib: {LIMIT_MIB}
-{QUIET}
-  pipelines: {{ logs: {{ receivers: [otlp], exporters: [nop] }} }}
-"#
-        ),
+        r#"http: { endpoint: "127.0.0.1:0", read_timeout: 60s }"#,
+        &format!("  memory_limit_mib: {LIMIT_MIB}\n"),
     );
     let addr = ccpipe.http.unwrap();
     let pid = ccpipe.pid();
@@ -580,29 +543,7 @@ impl FakeDestination {
 
 fn serve(conn: TcpStream, count: &AtomicUsize, answer: &[u8], delay: Duration) {
     let mut r = BufReader::new(conn);
-    loop {
-        let mut len = 0usize;
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
+    while read_request(&mut r).is_some() {
         std::thread::sleep(delay);
         count.fetch_add(1, Ordering::SeqCst);
         if r.get_mut().write_all(answer).is_err() {
@@ -723,19 +664,7 @@ service:
 
 #[test]
 fn otlp_json_with_a_duplicate_key_is_refused_naming_it() {
-    let ccpipe = start(
-        "mem-json-dup",
-        &format!(
-            r#"
-receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }} }}
-exporters: {{ nop: {{}} }}
-service:
-{QUIET}
-  pipelines: {{ logs: {{ receivers: [otlp], exporters: [nop] }} }}
-"#
-        ),
-    );
+    let ccpipe = start_to_nop("mem-json-dup", r#"http: { endpoint: "127.0.0.1:0" }"#, "");
     let body = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityText":"INFO","severityText":"ERROR"}]}]}]}"#;
     let mut s = TcpStream::connect(ccpipe.http.unwrap()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -96,34 +96,38 @@ fn check(body: String) -> (String, bool) {
     (id.to_owned(), intact)
 }
 
+/// Reads one HTTP/1.1 request from a keep-alive connection: its body and
+/// whether it is gzip'd; `None` once the connection ends.
+pub fn read_request(r: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, bool)> {
+    let mut line = String::new();
+    if r.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let (mut len, mut gzip) = (0usize, false);
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap_or(0) == 0 {
+            return None;
+        }
+        let h = h.trim_end().to_ascii_lowercase();
+        if h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+        if h.starts_with("content-encoding:") && h.contains("gzip") {
+            gzip = true;
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some((body, gzip))
+}
+
 fn serve(conn: TcpStream, state: Arc<Mutex<AgentState>>) {
     let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let (mut len, mut gzip) = (0usize, false);
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap();
-            }
-            if h.starts_with("content-encoding:") && h.contains("gzip") {
-                gzip = true;
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some((mut body, gzip)) = read_request(&mut r) {
         let (up, delay) = {
             let st = state.lock().unwrap();
             (st.up, st.delay)
