@@ -505,6 +505,66 @@ fn validate_refuses_values_that_used_to_panic_at_run_time() {
     }
 }
 
+/// The largest value `validate` accepts for every numeric key of the
+/// components used here: ccpipe must start, serve and stop with them.
+#[test]
+fn the_largest_values_validate_accepts_run() {
+    let dir = temp_dir("mem-extremes");
+    let out = dir.join("out.jsonl");
+    let path = write_config(
+        &dir,
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0", max_recv_msg_size_mib: 4096, max_concurrent_streams: 4294967295, read_timeout: 8760h, idle_timeout: 8760h }}
+      http: {{ endpoint: "127.0.0.1:0", max_request_body_size: 1TiB, read_header_timeout: 8760h, read_timeout: 8760h, idle_timeout: 8760h }}
+    backpressure_wait: 8760h
+    max_connections: 18446744073709551615
+    limits: {{ max_attribute_depth: 24, max_attributes: 18446744073709551615 }}
+processors:
+  batch: {{ send_batch_size: 18446744073709551615, send_batch_max_size: 18446744073709551615, timeout: 8760h }}
+exporters:
+  file:
+    path: {out:?}
+    sending_queue: {{ queue_size: 1048576 }}
+    retry_on_failure: {{ initial_interval: 8760h, max_interval: 8760h, max_elapsed_time: 8760h, multiplier: 1000 }}
+service:
+  shutdown_timeout: 8760h
+  memory_limit_mib: 1048576
+{QUIET}
+  pipelines: {{ logs: {{ receivers: [otlp], processors: [batch], exporters: [file] }} }}
+"#
+        ),
+    );
+    let check = Command::new(bin())
+        .args(["validate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let ccpipe = Ccpipe::start(&path);
+    let answer = post_body(
+        &mut None,
+        ccpipe.http.unwrap(),
+        &request(&["extreme".into()], 0),
+    );
+    assert_eq!(answer.map(|a| a.status), Some(200), "{}", ccpipe.stderr());
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        std::fs::read_to_string(&out).unwrap().contains("extreme"),
+        "flushed at shutdown"
+    );
+}
+
 // ------------------------ item 9 and smaller: a fake OTLP/HTTP destination
 
 /// An OTLP/HTTP destination on 127.0.0.1 that answers every request with
