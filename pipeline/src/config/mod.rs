@@ -74,9 +74,10 @@ pub struct ServiceConfig {
     /// `service.health.address`: `/healthz` and `/readyz`; default
     /// 127.0.0.1:13133; `None` when `address: ""`.
     pub health: Option<AdminEndpoint>,
-    /// `service.memory_limit_mib`: what all queues together may hold, by
-    /// their byte estimates, before receivers answer 503; `None` (absent or
-    /// 0) leaves only the per-queue budgets.
+    /// `service.memory_limit_mib`: what all queues and the request bodies
+    /// being read together may hold, by their byte estimates, before
+    /// receivers answer 503; `None` (absent or 0) leaves only the per-queue
+    /// budgets. At most 1048576 (1 TiB).
     pub memory_limit_mib: Option<u64>,
 }
 
