@@ -64,17 +64,48 @@ fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 // ------------------------------------------------------- item 6: idle sockets
 
+/// Raises this process's open-file limit (ccpipe inherits it) toward
+/// `want`, as far as the hard limit allows; the soft limit now.
+fn raise_open_files(want: u64) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    let target = want.min(limit.maximum.unwrap_or(u64::MAX));
+    if limit.current.is_some_and(|now| now < target) {
+        limit.current = Some(target);
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
 #[test]
 fn silent_sockets_do_not_lock_out_real_clients() {
-    let ccpipe = start_to_nop(
+    // All of max_connections (1024 by default) silent on each port; fewer,
+    // with max_connections lowered to match, where the open-file limit
+    // cannot be raised that far.
+    let files = raise_open_files(4096);
+    let slots = usize::try_from(files.saturating_sub(256) / 2)
+        .unwrap_or(1024)
+        .min(1024);
+    let ccpipe = start(
         "mem-silent",
-        r#"grpc: { endpoint: "127.0.0.1:0", read_timeout: 2s }, http: { endpoint: "127.0.0.1:0", read_header_timeout: 2s }"#,
-        "",
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0", read_timeout: 2s }}
+      http: {{ endpoint: "127.0.0.1:0", read_header_timeout: 2s }}
+    max_connections: {slots}
+exporters: {{ nop: {{}} }}
+service:
+{QUIET}
+  pipelines: {{ logs: {{ receivers: [otlp], exporters: [nop] }} }}
+"#
+        ),
     );
     let (http, grpc) = (ccpipe.http.unwrap(), ccpipe.grpc.unwrap());
-    // As many sockets as max_connections (1024, the default) on each
-    // port, none of which ever sends a byte.
-    let silent: Vec<TcpStream> = (0..1024)
+    // None of these ever sends a byte.
+    let silent: Vec<TcpStream> = (0..slots)
         .flat_map(|_| [TcpStream::connect(http), TcpStream::connect(grpc)])
         .map(Result::unwrap)
         .collect();
