@@ -10,14 +10,13 @@
 //! `max_connections`. A connection that never sent a byte ends at once on
 //! shutdown: there is nothing of its to finish.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-use std::future::Future;
 
 use ccpipe_pipeline::Shutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
