@@ -10,13 +10,13 @@ use std::time::Duration;
 use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::channel::{self, QueueSender};
 use ccpipe_pipeline::config::{Config, PipelineId};
-use ccpipe_pipeline::export_task::{ExportStats, ExportTask};
+use ccpipe_pipeline::export_task::{self, ExportStats, ExportTask};
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
 use ccpipe_pipeline::payload::Shared;
 use ccpipe_pipeline::wal::{self, ack::ack_queue, WalWriter};
-use ccpipe_pipeline::{BuildError, ComponentId, Kind, Receiver, Shutdown};
+use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown};
 use tokio::task::JoinHandle;
 
 /// Capacity of each pipeline's input queue, in requests and in bytes (as
@@ -29,6 +29,8 @@ const PIPELINE_QUEUE_BYTES: usize = 8 << 20;
 /// exporter backpressures long before memory grows (batches of thousands of
 /// decoded records are tens of MB each).
 const EXPORT_QUEUE_BYTES: usize = 16 << 20;
+// The batch processor cuts batches to fit the exporter queue twice over.
+const _: () = assert!(2 * ccpipe_pipeline::batcher::MAX_BATCH_BYTES <= EXPORT_QUEUE_BYTES);
 
 /// How long export tasks get to finish after the shutdown deadline aborted them.
 const ABORT_GRACE: Duration = Duration::from_secs(2);
@@ -41,6 +43,8 @@ pub struct Service {
     export_tasks: Vec<(ComponentId, JoinHandle<ExportStats>)>,
     shutdown_timeout: Duration,
     abort: Shutdown,
+    /// Fires when an export task stops before shutdown (a panic).
+    failed: Shutdown,
 }
 
 /// What the service delivered, summed over exporters.
@@ -144,6 +148,11 @@ impl Service {
     /// of the running graph's pool, so unchanged addresses keep their sockets.
     pub async fn build_with(config: &Config, listeners: &Listeners) -> Result<Service, BuildError> {
         let abort = Shutdown::new();
+        let failed = Shutdown::new();
+        // Every export task runs watched: one that panics stops the service.
+        let spawn = |id: &ComponentId, run: BoxFuture<'static, ExportStats>| {
+            tokio::spawn(export_task::watched(id.to_string(), failed.clone(), run))
+        };
         let used = |kind: Kind| -> Vec<ComponentId> {
             let mut ids: Vec<ComponentId> = config
                 .service
@@ -195,7 +204,7 @@ impl Service {
                 })?;
                 let task =
                     ExportTask::durable(id.to_string(), built.exporter, built.retry, abort.clone());
-                export_tasks.push((id.clone(), tokio::spawn(task.run_durable(reader))));
+                export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run_durable(reader)))));
                 durable_inputs.insert(id, writer);
                 continue;
             }
@@ -215,7 +224,7 @@ impl Service {
                 built.retry,
                 abort.clone(),
             );
-            export_tasks.push((id.clone(), tokio::spawn(task.run())));
+            export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run()))));
             exporter_inputs.insert(id, (tx, accepts_encoded));
         }
 
@@ -313,7 +322,7 @@ impl Service {
                 Default::default(),
                 abort.clone(),
             );
-            export_tasks.push((id, tokio::spawn(task.run())));
+            export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run()))));
         }
 
         // Only the chains' fan-outs hold exporter senders now, and only the
@@ -339,6 +348,7 @@ impl Service {
             export_tasks,
             shutdown_timeout: config.service.shutdown_timeout,
             abort,
+            failed,
         })
     }
 
@@ -363,6 +373,7 @@ impl Service {
             export_tasks,
             shutdown_timeout,
             abort,
+            failed,
         } = self;
 
         let mut receiver_tasks = tokio::task::JoinSet::new();
@@ -375,6 +386,13 @@ impl Service {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {}
+            // Accepting data that no exporter will send is worse than stopping.
+            _ = failed.cancelled() => {
+                let f = "an export task panicked (see above); stopping so no more data is accepted".to_owned();
+                tracing::error!("{f}");
+                failure = Some(f);
+                shutdown.cancel();
+            }
             Some(done) = receiver_tasks.join_next() => {
                 // A receiver returning on its own, before shutdown, is a failure.
                 if !shutdown.is_cancelled() {
@@ -390,6 +408,9 @@ impl Service {
             }
         }
         tracing::info!("shutting down: receivers stop accepting, queues drain");
+        // From here an export task that ends unfinished was aborted at the
+        // deadline (and is logged below), not a failure to report again.
+        failed.cancel();
 
         let drain = async {
             while let Some(done) = receiver_tasks.join_next().await {

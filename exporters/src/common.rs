@@ -73,6 +73,15 @@ pub enum WhenFullConfig {
     DropOldest,
 }
 
+/// The largest `queue_size`: far past any useful backlog of batches (the
+/// byte budget stops the queue long before), and small enough for every
+/// queue and semaphore implementation to hold as a count.
+pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+
+/// The largest `retry_on_failure.multiplier`: the interval reaches
+/// `max_interval` within a few retries at any value above a handful.
+pub const MAX_MULTIPLIER: f64 = 1000.0;
+
 /// The smallest `max_size`: a few requests of Claude Code's size.
 const MIN_QUEUE_BYTES: u64 = 1 << 20;
 
@@ -95,10 +104,10 @@ impl QueueConfig {
 
     /// The durable queue's settings, when `storage` is set.
     pub fn durable(&self) -> Result<Option<WalConfig>, Invalid> {
-        if self.queue_size == 0 {
+        if self.queue_size == 0 || self.queue_size > MAX_QUEUE_SIZE {
             return Err(Invalid::new(
                 "sending_queue.queue_size",
-                "must be at least 1",
+                format!("must be from 1 to {MAX_QUEUE_SIZE}"),
             ));
         }
         if self.max_size.0 < MIN_QUEUE_BYTES {
@@ -173,10 +182,10 @@ impl RetryConfig {
                 ),
             ));
         }
-        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
+        if !(self.multiplier.is_finite() && (1.0..=MAX_MULTIPLIER).contains(&self.multiplier)) {
             return Err(Invalid::new(
                 "retry_on_failure.multiplier",
-                "must be a number of at least 1",
+                format!("must be a number from 1 to {MAX_MULTIPLIER}"),
             ));
         }
         Ok(())

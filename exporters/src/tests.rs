@@ -30,7 +30,7 @@ fn debug_config_table() {
             ),
             (
                 "debug/queue_size_zero",
-                Err("debug.yaml:26: exporters.debug/queue_size_zero.sending_queue.queue_size: must be at least 1"),
+                Err("debug.yaml:26: exporters.debug/queue_size_zero.sending_queue.queue_size: must be from 1 to 1048576"),
             ),
             (
                 "debug/bad_retry",
@@ -43,6 +43,18 @@ fn debug_config_table() {
             (
                 "debug/nested_typo",
                 Err("debug.yaml:35: exporters.debug/nested_typo.retry_on_failure.max_elapsed: unknown field `max_elapsed`, expected one of `enabled`, `initial_interval`, `max_interval`, `max_elapsed_time`, `multiplier`"),
+            ),
+            (
+                "debug/queue_size_huge",
+                Err("debug.yaml:39: exporters.debug/queue_size_huge.sending_queue.queue_size: must be from 1 to 1048576"),
+            ),
+            (
+                "debug/multiplier_huge",
+                Err("debug.yaml:42: exporters.debug/multiplier_huge.retry_on_failure.multiplier: must be a number from 1 to 1000"),
+            ),
+            (
+                "debug/interval_huge",
+                Err("debug.yaml:45: exporters.debug/interval_huge.retry_on_failure.max_interval: invalid duration \"100000000000h\": must be at most 8760h (a year)"),
             ),
         ],
     );
@@ -109,7 +121,7 @@ fn file_config_table() {
             ),
             (
                 "file/queue_size_zero",
-                Err("file.yaml:42: exporters.file/queue_size_zero.sending_queue.queue_size: must be at least 1"),
+                Err("file.yaml:42: exporters.file/queue_size_zero.sending_queue.queue_size: must be from 1 to 1048576"),
             ),
             (
                 "file/typo",

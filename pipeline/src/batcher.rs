@@ -1,11 +1,19 @@
 //! The batch processor's logic: merge small batches of one signal until
 //! `send_batch_size` items or `timeout`, and split above `send_batch_max_size`.
 //! Batches are appended in arrival order, so records of one request are never
-//! reordered.
+//! reordered. A batch never weighs more than [`MAX_BATCH_BYTES`], whatever
+//! its item count, so large records cannot make one batch outgrow the
+//! exporter queue's byte budget.
 
 use std::time::{Duration, Instant};
 
+use crate::channel::Weigh;
 use crate::payload::{DecodeError, Payload};
+
+/// The most one emitted batch weighs (by [`Weigh`], the queues' estimate):
+/// half an exporter queue's byte budget (16 MiB in the service), so a
+/// batch always fits next to another. Above it the pending batch is split.
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
 
 /// Settings of the batch processor, as the Collector names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +40,9 @@ pub struct Batcher {
     settings: BatchSettings,
     pending: Option<Payload>,
     pending_items: usize,
+    /// The pending batch's weight, summed as batches arrive.
+    pending_bytes: usize,
+    max_bytes: usize,
     first_arrival: Option<Instant>,
 }
 
@@ -41,8 +52,16 @@ impl Batcher {
             settings,
             pending: None,
             pending_items: 0,
+            pending_bytes: 0,
+            max_bytes: MAX_BATCH_BYTES,
             first_arrival: None,
         }
+    }
+
+    /// Caps each emitted batch at `max_bytes` instead of [`MAX_BATCH_BYTES`].
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes.max(1);
+        self
     }
 
     pub fn settings(&self) -> BatchSettings {
@@ -71,6 +90,7 @@ impl Batcher {
         if items == 0 {
             return Ok(());
         }
+        let bytes = batch.weight();
         match &mut self.pending {
             Some(p) => p.append(batch)?,
             None => {
@@ -79,6 +99,8 @@ impl Batcher {
             }
         }
         self.pending_items += items;
+        self.pending_bytes = self.pending_bytes.saturating_add(bytes);
+        self.emit_over_weight(out)?;
 
         let size = self.settings.send_batch_size;
         if self.settings.timeout.is_zero() {
@@ -123,12 +145,38 @@ impl Batcher {
         Ok(())
     }
 
+    /// Emits slices of the pending batch while it weighs more than
+    /// `max_bytes`: encoded, whole requests up to `max_bytes` (one request
+    /// larger than that goes alone, as the receiver took it; cutting inside
+    /// would decode it to about three times its size); decoded, as many
+    /// items as fit by their average weight.
+    fn emit_over_weight(&mut self, out: &mut dyn FnMut(Payload)) -> Result<(), DecodeError> {
+        while self.pending_items > 0 && self.pending_bytes > self.max_bytes {
+            let Some(pending) = &self.pending else { break };
+            let take = match pending.leading_items_within(self.max_bytes) {
+                Some(items) => items,
+                None => {
+                    let share = self.pending_items as u128 * self.max_bytes as u128
+                        / self.pending_bytes as u128;
+                    usize::try_from(share).unwrap_or(usize::MAX)
+                }
+            };
+            let mut take = take.clamp(1, self.pending_items);
+            if self.settings.send_batch_max_size > 0 {
+                take = take.min(self.settings.send_batch_max_size);
+            }
+            self.emit(take, out)?;
+        }
+        Ok(())
+    }
+
     fn emit(&mut self, items: usize, out: &mut dyn FnMut(Payload)) -> Result<(), DecodeError> {
         let Some(pending) = self.pending.as_mut() else {
             return Ok(());
         };
         if items >= self.pending_items {
             self.pending_items = 0;
+            self.pending_bytes = 0;
             self.first_arrival = None;
             if let Some(all) = self.pending.take() {
                 out(all);
@@ -141,10 +189,15 @@ impl Batcher {
                 // Undecodable: give up on what is pending rather than loop.
                 self.pending = None;
                 self.pending_items = 0;
+                self.pending_bytes = 0;
                 self.first_arrival = None;
                 return Err(e);
             }
         };
+        // What stays weighs its share of the estimate.
+        let kept = self.pending_items - items;
+        self.pending_bytes =
+            (self.pending_bytes as u128 * kept as u128 / self.pending_items as u128) as usize;
         self.pending_items -= items;
         // What stays behind has waited since the first arrival already; keep
         // that deadline so a steady trickle cannot postpone it forever.
@@ -272,6 +325,67 @@ mod tests {
             assert_eq!(b.pending_items(), 0, "case {i}");
             assert!(b.deadline().is_none(), "case {i}");
         }
+    }
+
+    #[test]
+    fn no_batch_outweighs_the_byte_cap() {
+        // 64 records of ~1 KiB each, decoded (~3 KiB each by the estimate),
+        // against a 16 KiB cap: batches of a few records, none over the cap,
+        // every record once and in order.
+        let big: Vec<String> = (0..64)
+            .map(|i| format!("{i:04}{}", "x".repeat(1020)))
+            .collect();
+        let refs: Vec<&str> = big.iter().map(String::as_str).collect();
+        let mut b = Batcher::new(settings(8192, 0, 1000)).with_max_bytes(16 << 10);
+        let mut out = Vec::new();
+        for pair in refs.chunks(2) {
+            b.push(logs(pair), &mut |x| out.push(x)).unwrap();
+        }
+        b.flush(&mut |x| out.push(x)).unwrap();
+        assert!(out.len() > 4, "split into several batches: {}", out.len());
+        for batch in &out {
+            assert!(
+                batch.weight() <= 16 << 10,
+                "a batch of {} bytes",
+                batch.weight()
+            );
+        }
+        let all: Vec<String> = out.iter().flat_map(bodies).collect();
+        assert_eq!(all, big);
+
+        // Encoded requests are cut between requests, staying encoded: two
+        // 600-byte requests per batch under a 1300-byte cap.
+        let encode = |id: &str| {
+            let Payload::Decoded(b) = logs(&[&format!("{id}{}", "z".repeat(590))]) else {
+                unreachable!()
+            };
+            let bytes = match b {
+                Batch::Logs(r) => prost::Message::encode_to_vec(&r),
+                _ => unreachable!(),
+            };
+            Payload::Encoded(
+                crate::payload::Encoded::new(crate::Signal::Logs, bytes.into()).unwrap(),
+            )
+        };
+        let mut b = Batcher::new(settings(8192, 0, 1000)).with_max_bytes(1300);
+        let mut out = Vec::new();
+        for id in ["a", "b", "c", "d", "e"] {
+            b.push(encode(id), &mut |x| out.push(x)).unwrap();
+        }
+        b.flush(&mut |x| out.push(x)).unwrap();
+        let sizes: Vec<usize> = out.iter().map(Payload::item_count).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert!(out
+            .iter()
+            .all(|p| matches!(p, Payload::Encoded(_)) && p.weight() <= 1300));
+
+        // One record over the cap still goes, alone.
+        let mut b = Batcher::new(settings(8192, 0, 1000)).with_max_bytes(100);
+        let mut out = Vec::new();
+        b.push(logs(&[&"y".repeat(1000)]), &mut |x| out.push(x))
+            .unwrap();
+        assert_eq!(out.len(), 1, "emitted at once");
+        assert_eq!(b.pending_items(), 0);
     }
 
     #[test]

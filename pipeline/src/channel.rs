@@ -53,6 +53,33 @@ impl MemoryLimit {
         self.0.used.load(Ordering::Relaxed)
     }
 
+    /// Counts `n` bytes held outside the queues (a request body being
+    /// read) if they fit, by the same rule as [`admits`](Self::admits);
+    /// give them back with [`release`](Self::release).
+    pub fn try_hold(&self, n: usize) -> bool {
+        let state = &self.0;
+        let mut used = state.used.load(Ordering::Relaxed);
+        loop {
+            if used != 0 && used.saturating_add(n) > state.limit {
+                return false;
+            }
+            match state.used.compare_exchange_weak(
+                used,
+                used.saturating_add(n),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Gives back bytes counted by [`try_hold`](Self::try_hold).
+    pub fn release(&self, n: usize) {
+        self.sub(n);
+    }
+
     fn add(&self, n: usize) {
         self.0.used.fetch_add(n, Ordering::Relaxed);
     }

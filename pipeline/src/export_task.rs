@@ -256,7 +256,10 @@ impl ExportTask {
                 tracing::error!(exporter = %self.id, items, error = %message, "export failed after {:?} of retries; dropping {items} {}", elapsed, batch.signal().item_noun());
                 return Err("retries_exhausted");
             }
-            let wait = asked.unwrap_or_else(|| jitter.apply(interval));
+            // A destination's Retry-After is honoured, but never below the
+            // backoff: `Retry-After: 0` must not turn into a busy loop.
+            let backoff = jitter.apply(interval);
+            let wait = asked.map_or(backoff, |asked| asked.max(backoff));
             tracing::warn!(exporter = %self.id, items, error = %message, "export failed; retrying in {:?}", wait);
             metrics::counter!(telemetry::EXPORTER_RETRIES, "exporter" => self.id.clone())
                 .increment(1);
@@ -275,11 +278,52 @@ impl ExportTask {
                     }
                 }
             }
-            interval = interval
-                .mul_f64(self.retry.multiplier)
-                .min(self.retry.max_interval);
+            interval = grow(interval, self.retry.multiplier, self.retry.max_interval);
         }
     }
+}
+
+/// Runs an export task's future and fires `failed` if the task stops before
+/// it finishes: a panic (tokio catches it and drops the task) or an abort.
+/// The service then stops taking data rather than acknowledging requests
+/// into a queue that nobody reads any more. Once shutdown has begun the
+/// service cancels `failed` itself, which silences the alarm.
+pub async fn watched<F>(exporter: String, failed: Shutdown, task: F) -> ExportStats
+where
+    F: std::future::Future<Output = ExportStats>,
+{
+    let mut alarm = Alarm {
+        exporter,
+        failed,
+        armed: true,
+    };
+    let stats = task.await;
+    alarm.armed = false;
+    stats
+}
+
+/// Fires its token when dropped armed: the task it guards never finished.
+struct Alarm {
+    exporter: String,
+    failed: Shutdown,
+    armed: bool,
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        if self.armed && !self.failed.is_cancelled() {
+            tracing::error!(exporter = %self.exporter, "export task stopped before it finished (panicked); ccpipe stops accepting data and shuts down");
+            self.failed.cancel();
+        }
+    }
+}
+
+/// The next backoff interval: `interval × multiplier`, at most `max`. Never
+/// panics, whatever the multiplier (`Duration::mul_f64` does on overflow).
+fn grow(interval: Duration, multiplier: f64, max: Duration) -> Duration {
+    Duration::try_from_secs_f64(interval.as_secs_f64() * multiplier)
+        .unwrap_or(max)
+        .min(max)
 }
 
 /// ±20% randomisation of backoff intervals so many exporters do not retry in
@@ -300,7 +344,7 @@ impl Jitter {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         let unit = (self.0 >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-        d.mul_f64(0.8 + 0.4 * unit)
+        Duration::try_from_secs_f64(d.as_secs_f64() * (0.8 + 0.4 * unit)).unwrap_or(d)
     }
 }
 
@@ -478,6 +522,80 @@ mod tests {
         assert_eq!(
             stats.items_failed, 2,
             "the retried batch and the queued one"
+        );
+    }
+
+    #[test]
+    fn backoff_growth_saturates_instead_of_panicking() {
+        let max = Duration::from_secs(30);
+        let one = Duration::from_secs(1);
+        assert_eq!(grow(one, 1.5, max), Duration::from_millis(1500));
+        assert_eq!(grow(one, 1e308, max), max);
+        assert_eq!(grow(Duration::MAX, 2.0, Duration::MAX), Duration::MAX);
+        assert_eq!(grow(one, f64::INFINITY, max), max);
+    }
+
+    /// Fails every call with `Retry-After: 0`.
+    struct AsksForZero(Arc<AtomicUsize>);
+
+    impl Exporter for AsksForZero {
+        fn export(&mut self, _b: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {
+                Err(ExportError::Retryable {
+                    message: "throttled".into(),
+                    retry_after: Some(Duration::ZERO),
+                })
+            })
+        }
+        fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_fires_the_alarm() {
+        let failed = Shutdown::new();
+        let task = watched("boom".into(), failed.clone(), async { panic!("boom") });
+        assert!(tokio::spawn(task).await.is_err());
+        assert!(failed.is_cancelled(), "a panic must be seen");
+        let quiet = Shutdown::new();
+        let done = watched("ok".into(), quiet.clone(), async { ExportStats::default() });
+        tokio::spawn(done).await.unwrap();
+        assert!(!quiet.is_cancelled(), "a task that finished is no failure");
+    }
+
+    #[tokio::test]
+    async fn retry_after_zero_waits_the_backoff() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let retry = RetryPolicy {
+            enabled: true,
+            initial_interval: Duration::from_millis(50),
+            max_interval: Duration::from_millis(50),
+            max_elapsed_time: Duration::from_millis(500),
+            multiplier: 1.0,
+        };
+        let (tx, rx) = export_queue(4);
+        let task = ExportTask::new(
+            "zero",
+            Box::new(AsksForZero(calls.clone())),
+            rx,
+            retry,
+            Shutdown::new(),
+        );
+        // Queued (and the queue closed) from a plain thread, before the task runs.
+        std::thread::spawn(move || tx.send_blocking(one_log()).ok().unwrap())
+            .join()
+            .unwrap();
+        let handle = tokio::spawn(task.run());
+        let stats = handle.await.unwrap();
+        assert_eq!(stats.items_failed, 1);
+        let calls = calls.load(Ordering::SeqCst);
+        // One try per ~50 ms of backoff for 500 ms: about 10, not the
+        // hundreds of thousands a zero wait gives (a count, not a timing).
+        assert!(
+            (2..=100).contains(&calls),
+            "{calls} calls in 500 ms of backoff"
         );
     }
 

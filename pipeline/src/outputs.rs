@@ -58,6 +58,11 @@ impl Outputs {
         self.memory_limit = Some(limit);
     }
 
+    /// The process-wide limit, when `service.memory_limit_mib` is set.
+    pub fn memory_limit(&self) -> Option<&MemoryLimit> {
+        self.memory_limit.as_ref()
+    }
+
     pub fn accepts(&self, signal: Signal) -> bool {
         !self.for_signal(signal).is_empty()
     }

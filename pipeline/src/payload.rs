@@ -183,6 +183,24 @@ impl Payload {
     /// Splits off the first `n` items (see [`Batch::split_front`]). Encoded
     /// payloads split between requests when a boundary falls exactly at `n`,
     /// and are decoded otherwise.
+    /// For an encoded payload: the items of its leading whole requests that
+    /// together stay within `max_bytes` (at least the first request), so a
+    /// cut there keeps it encoded. `None` when decoded.
+    pub fn leading_items_within(&self, max_bytes: usize) -> Option<usize> {
+        let Payload::Encoded(e) = self else {
+            return None;
+        };
+        let (mut bytes, mut items) = (0usize, 0usize);
+        for (i, p) in e.parts.iter().enumerate() {
+            bytes = bytes.saturating_add(p.len());
+            if i > 0 && bytes > max_bytes {
+                break;
+            }
+            items += wire::scan(e.signal, p).unwrap_or(0);
+        }
+        Some(items)
+    }
+
     pub fn split_front(&mut self, n: usize) -> Result<Payload, DecodeError> {
         if let Payload::Encoded(e) = self {
             let mut items = 0;

@@ -44,7 +44,7 @@ impl OtlpClient {
                 (p.rejected_spans, p.error_message)
             }
         };
-        self.partial_success(payload.signal(), rejected, &message);
+        self.partial_success(payload.signal(), payload.item_count(), rejected, &message);
         Ok(())
     }
 

@@ -37,8 +37,9 @@ impl OtlpClient {
             .map_err(|e| ExportError::permanent(format!("cannot build the request: {e}")))?;
         let response = client.request(request).await.map_err(|e| {
             ExportError::retryable(format!(
-                "cannot reach {} at {url}: {}",
+                "cannot reach {} at {}: {}",
                 settings.peer,
+                ccpipe_pipeline::config::mask_url_secrets(url).unwrap_or_else(|| url.to_string()),
                 error_chain(&e)
             ))
         })?;
@@ -69,7 +70,7 @@ impl OtlpClient {
             }
             // An answer that is not OTLP protobuf (an empty `{}`) is a full success.
             .unwrap_or_default();
-            self.partial_success(signal, rejected, &message);
+            self.partial_success(signal, payload.item_count(), rejected, &message);
             return Ok(());
         }
         let reason = format!("HTTP {status}: {}", error_text(&body, protobuf));

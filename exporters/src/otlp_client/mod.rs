@@ -220,8 +220,15 @@ impl OtlpClient {
     }
 
     /// Logs once per answer and counts the items the destination turned away.
-    fn partial_success(&self, signal: Signal, rejected: i64, message: &str) {
+    /// Logs and counts a partial success. The count is clamped to the
+    /// `sent` items: a destination cannot reject more than it was sent.
+    fn partial_success(&self, signal: Signal, sent: usize, rejected: i64, message: &str) {
         let peer = self.settings.peer;
+        let claimed = rejected;
+        let rejected = rejected.clamp(0, i64::try_from(sent).unwrap_or(i64::MAX));
+        if claimed != rejected {
+            tracing::warn!(exporter = %self.id, claimed, sent, "{peer} claimed {claimed} rejected {} of the {sent} sent; counting {rejected}", signal.item_noun());
+        }
         if rejected > 0 {
             tracing::warn!(exporter = %self.id, rejected, "{peer} rejected {rejected} {}: {message}", signal.item_noun());
             metrics::counter!(ccpipe_pipeline::telemetry::exporter_rejected(signal), "exporter" => self.id.clone())

@@ -45,6 +45,10 @@ struct ServiceRaw {
     memory_limit_mib: Option<u64>,
 }
 
+/// The largest `service.memory_limit_mib`: 1 TiB, so the limit in bytes
+/// fits every counter it is compared with.
+pub const MAX_MEMORY_LIMIT_MIB: u64 = 1 << 20;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TelemetryRaw {
@@ -203,6 +207,13 @@ fn service(value: Option<&Value>, origins: &Origins, problems: &mut Vec<Problem>
         origins,
         problems,
     );
+    let memory_limit_mib = raw.memory_limit_mib.filter(|&m| m > 0);
+    if memory_limit_mib.is_some_and(|m| m > MAX_MEMORY_LIMIT_MIB) {
+        problems.push(origins.problem(
+            &["service", "memory_limit_mib"].map(str::to_owned),
+            format!("must be at most {MAX_MEMORY_LIMIT_MIB} (1 TiB); 0 turns the limit off"),
+        ));
+    }
     ServiceConfig {
         metrics,
         health,
@@ -211,7 +222,7 @@ fn service(value: Option<&Value>, origins: &Origins, problems: &mut Vec<Problem>
             .shutdown_timeout
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
         log_level: log_level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
-        memory_limit_mib: raw.memory_limit_mib.filter(|&m| m > 0),
+        memory_limit_mib,
     }
 }
 

@@ -20,6 +20,17 @@ const SECRET_KEYS: [&str; 7] = [
 ];
 // Also hides `client_secret`, `access_token`, `private_key` and the like.
 const SECRET_SUFFIXES: [&str; 4] = ["_key", "_token", "_password", "_secret"];
+/// URL query parameters that carry credentials besides the keys above
+/// (`?sig=` of signed URLs, `?apikey=`, `?dd-api-key=`, ...).
+const SECRET_QUERY_NAMES: [&str; 7] = [
+    "sig",
+    "signature",
+    "apikey",
+    "api-key",
+    "dd-api-key",
+    "auth",
+    "credential",
+];
 
 pub(crate) fn to_masked_yaml(config: &Config) -> String {
     let mut root = Mapping::new();
@@ -95,12 +106,71 @@ fn mask(value: &mut Y, secret: bool, item: bool) {
         Y::Null => {}
         scalar if secret => *scalar = REDACTED.into(),
         Y::String(text) => {
-            if let Some(masked) = mask_url_passwords(text) {
+            if let Some(masked) = mask_url_secrets(text) {
                 *text = masked;
             }
         }
         _ => {}
     }
+}
+
+/// `text` with the secrets of every URL in it replaced: the password of
+/// `scheme://user:password@host` and the values of query parameters such as
+/// `api_key`, `token` or `sig`; `None` when there is none. For config values
+/// and for URLs in log lines alike.
+pub fn mask_url_secrets(text: &str) -> Option<String> {
+    let passwords = mask_url_passwords(text);
+    let text = passwords.as_deref().unwrap_or(text);
+    mask_query_secrets(text).or(passwords)
+}
+
+/// `text` with the value of every secret-named query parameter of a URL in
+/// it replaced; `None` when there is none.
+fn mask_query_secrets(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("://") {
+        let url_len = rest[at..]
+            .find([' ', '"', '\'', '\n'])
+            .map_or(rest.len(), |n| at + n);
+        let (url, after) = rest.split_at(url_len);
+        match url.split_once('?') {
+            None => out.push_str(url),
+            Some((base, query)) => {
+                let (query, fragment) = query
+                    .split_once('#')
+                    .map_or((query, None), |(q, f)| (q, Some(f)));
+                out.push_str(base);
+                out.push('?');
+                for (i, param) in query.split('&').enumerate() {
+                    if i > 0 {
+                        out.push('&');
+                    }
+                    match param.split_once('=') {
+                        Some((name, value)) if !value.is_empty() && is_secret_query_name(name) => {
+                            out.push_str(name);
+                            out.push('=');
+                            out.push_str(REDACTED);
+                            changed = true;
+                        }
+                        _ => out.push_str(param),
+                    }
+                }
+                if let Some(f) = fragment {
+                    out.push('#');
+                    out.push_str(f);
+                }
+            }
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+fn is_secret_query_name(name: &str) -> bool {
+    is_secret_key(name) || SECRET_QUERY_NAMES.contains(&name.to_ascii_lowercase().as_str())
 }
 
 /// `text` with the password of every `scheme://user:password@host` in it
@@ -141,7 +211,31 @@ fn is_secret_key(key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_url_passwords;
+    use super::{mask_url_passwords, mask_url_secrets};
+
+    #[test]
+    fn secret_query_parameters_are_masked() {
+        let cases = [
+            (
+                "https://h/v1/logs?api_key=abc123&region=eu",
+                Some("https://h/v1/logs?api_key=[REDACTED]&region=eu"),
+            ),
+            (
+                "https://h/x?sig=s1g&token=t0k&Key=k&dd-api-key=d#frag",
+                Some("https://h/x?sig=[REDACTED]&token=[REDACTED]&Key=[REDACTED]&dd-api-key=[REDACTED]#frag"),
+            ),
+            (
+                "https://u:pw@h/x?apikey=z",
+                Some("https://u:[REDACTED]@h/x?apikey=[REDACTED]"),
+            ),
+            ("https://h/x?region=eu&keys=", None),
+            ("https://h/x?monkey=banana", None),
+            ("no url?api_key=1", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(mask_url_secrets(text).as_deref(), want, "{text}");
+        }
+    }
 
     #[test]
     fn url_passwords_are_masked_wherever_they_are() {

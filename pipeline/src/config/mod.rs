@@ -37,6 +37,7 @@ use source::Origins;
 pub use decode::{DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS};
 pub use error::ConfigError;
 pub use load::{load, load_str};
+pub use mask::mask_url_secrets;
 
 /// The configuration used when no `--config` is given: OTLP in on
 /// 127.0.0.1:4317 (gRPC) and :4318 (HTTP), batched, printed and written to a
@@ -73,9 +74,10 @@ pub struct ServiceConfig {
     /// `service.health.address`: `/healthz` and `/readyz`; default
     /// 127.0.0.1:13133; `None` when `address: ""`.
     pub health: Option<AdminEndpoint>,
-    /// `service.memory_limit_mib`: what all queues together may hold, by
-    /// their byte estimates, before receivers answer 503; `None` (absent or
-    /// 0) leaves only the per-queue budgets.
+    /// `service.memory_limit_mib`: what all queues and the request bodies
+    /// being read together may hold, by their byte estimates, before
+    /// receivers answer 503; `None` (absent or 0) leaves only the per-queue
+    /// budgets. At most 1048576 (1 TiB).
     pub memory_limit_mib: Option<u64>,
 }
 

@@ -670,6 +670,13 @@ fn memory_limit_is_optional_and_zero_means_off() {
     );
     assert_eq!(limit("memory_limit_mib: 64").unwrap(), Some(64));
     assert_eq!(limit("memory_limit_mib: 0").unwrap(), None);
+    let err = limit("memory_limit_mib: 18446744073709551615")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mem.yaml:5: service.memory_limit_mib: must be at most 1048576 (1 TiB)"),
+        "{err}"
+    );
     let err = limit("memory_limit_mib: lots").unwrap_err().to_string();
     assert!(
         err.starts_with("mem.yaml:5: service.memory_limit_mib:"),

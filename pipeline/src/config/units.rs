@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(pub std::time::Duration);
 
+/// The longest duration any key accepts: a year. Longer values would
+/// overflow the clock when added to "now" (a panic at run time), and no
+/// timeout or interval needs more.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 fn missing_unit(n: impl fmt::Display) -> String {
     format!("invalid duration {n}: add a unit, e.g. \"{n}s\" or \"{n}ms\"")
 }
@@ -30,9 +35,13 @@ impl FromStr for Duration {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return Err(missing_unit(s));
         }
-        humantime::parse_duration(s)
-            .map(Duration)
-            .map_err(|e| format!("invalid duration {s:?}: {e}"))
+        let d = humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+        if d > MAX_DURATION {
+            return Err(format!(
+                "invalid duration {s:?}: must be at most 8760h (a year)"
+            ));
+        }
+        Ok(Duration(d))
     }
 }
 
@@ -245,6 +254,13 @@ mod tests {
         let ninety = Duration(std::time::Duration::from_secs(90));
         assert_eq!(ninety.to_string(), "1m30s");
         assert_eq!(ninety.to_string().parse(), Ok(ninety));
+        // Anything past a year would overflow "now + d" somewhere at run time.
+        assert_eq!(d("365days"), Ok(365 * 24 * 3600 * 1000));
+        assert_eq!(
+            d("366days"),
+            Err("invalid duration \"366days\": must be at most 8760h (a year)".into())
+        );
+        assert!(d("100000000000000h").is_err());
     }
 
     #[test]

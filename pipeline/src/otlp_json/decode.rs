@@ -91,8 +91,20 @@ impl<'de, T: Message> Visitor<'de> for MsgSeed<T> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut message = T::default();
+        // A key given twice is refused, as the Collector's parser does:
+        // "last one wins" would silently drop data. Objects have a handful
+        // of keys, so a list is the cheapest set.
+        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key {:?} in {}",
+                    super::scalars::truncate(&key, 100),
+                    T::NAME
+                )));
+            }
             message.field(&key, &mut map, self.depth)?;
+            seen.push(key);
         }
         Ok(message)
     }

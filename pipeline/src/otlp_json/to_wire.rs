@@ -188,9 +188,16 @@ impl<'de> Visitor<'de> for MsgSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = 0u32;
         let mut oneofs = 0u8;
+        // Unknown keys seen, kept only to find one given twice (rare).
+        let mut unknown: Vec<std::borrow::Cow<'de, str>> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let Some((tag, f)) = lookup(self.m, &key) else {
+                // A duplicate key is refused; the decoder says which.
+                if unknown.contains(&key) {
+                    return Err(unusual());
+                }
                 map.next_value::<IgnoredAny>()?;
+                unknown.push(key);
                 continue;
             };
             if seen & (1 << tag) != 0 {

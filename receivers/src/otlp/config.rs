@@ -6,10 +6,11 @@
 //! receivers:
 //!   otlp:
 //!     protocols:
-//!       grpc: { endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4, max_concurrent_streams: 100 }
+//!       grpc: { endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4, max_concurrent_streams: 100,
+//!               read_timeout: 30s, idle_timeout: 5m }
 //!       http: { endpoint: 127.0.0.1:4318, max_request_body_size: 20MiB,
 //!               logs_url_path: /v1/logs, metrics_url_path: /v1/metrics, traces_url_path: /v1/traces,
-//!               read_header_timeout: 30s, read_timeout: 30s }
+//!               read_header_timeout: 30s, read_timeout: 30s, idle_timeout: 1m }
 //!     backpressure_wait: 100ms
 //!     max_connections: 1024            # per listener
 //!     auth: { bearer_token: ${env:CCPIPE_TOKEN} }
@@ -42,6 +43,10 @@ pub const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4096;
 pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 << 20;
 pub const DEFAULT_BACKPRESSURE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// HTTP clients keep connections open between exports (a few seconds apart).
+pub const DEFAULT_HTTP_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// gRPC clients keep one channel open; Claude Code exports metrics once a minute.
+pub const DEFAULT_GRPC_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 pub const DEFAULT_MAX_ATTRIBUTE_DEPTH: usize = 16;
 pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
 /// The deepest `max_attribute_depth` accepted: deeper values would reach the
@@ -137,6 +142,11 @@ pub struct GrpcConfig {
     /// HTTP/2 streams in flight per connection; 0 lifts the limit. 100 is the
     /// floor RFC 9113 recommends, far above a client's unary export calls.
     pub max_concurrent_streams: u32,
+    /// How long a client may take to send its first byte (the HTTP/2
+    /// preface) and each request message.
+    pub read_timeout: Duration,
+    /// A connection silent this long is closed (the client reconnects).
+    pub idle_timeout: Duration,
 }
 
 /// `protocols.http`.
@@ -154,6 +164,8 @@ pub struct HttpConfig {
     pub read_header_timeout: Duration,
     /// How long a client may take to send a request's body.
     pub read_timeout: Duration,
+    /// A keep-alive connection silent this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for GrpcConfig {
@@ -162,6 +174,8 @@ impl Default for GrpcConfig {
             endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
             max_recv_msg_size_mib: DEFAULT_MAX_RECV_MSG_SIZE_MIB,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            read_timeout: Duration(DEFAULT_READ_TIMEOUT),
+            idle_timeout: Duration(DEFAULT_GRPC_IDLE_TIMEOUT),
         }
     }
 }
@@ -176,6 +190,7 @@ impl Default for HttpConfig {
             traces_url_path: "/v1/traces".to_owned(),
             read_header_timeout: Duration(DEFAULT_READ_TIMEOUT),
             read_timeout: Duration(DEFAULT_READ_TIMEOUT),
+            idle_timeout: Duration(DEFAULT_HTTP_IDLE_TIMEOUT),
         }
     }
 }
@@ -345,12 +360,22 @@ impl GrpcConfig {
                 format!("must be between 1 and {MAX_RECV_MSG_SIZE_MIB_LIMIT}, got {mib}"),
             ));
         }
+        for (key, d) in [
+            ("protocols.grpc.read_timeout", self.read_timeout),
+            ("protocols.grpc.idle_timeout", self.idle_timeout),
+        ] {
+            if d.0.is_zero() {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
         let settings = GrpcSettings {
             max_recv_msg_size: usize::try_from(mib << 20).unwrap_or(usize::MAX),
             max_concurrent_streams: match self.max_concurrent_streams {
                 0 => None,
                 n => Some(n),
             },
+            read_timeout: self.read_timeout.0,
+            idle_timeout: self.idle_timeout.0,
         };
         Ok((endpoint, settings))
     }
@@ -406,6 +431,7 @@ impl HttpConfig {
                 self.read_header_timeout,
             ),
             ("protocols.http.read_timeout", self.read_timeout),
+            ("protocols.http.idle_timeout", self.idle_timeout),
         ] {
             if d.0.is_zero() {
                 return Err(invalid(key, "must be greater than 0"));
@@ -418,6 +444,7 @@ impl HttpConfig {
             traces_path: self.traces_url_path.clone(),
             read_header_timeout: self.read_header_timeout.0,
             read_timeout: self.read_timeout.0,
+            idle_timeout: self.idle_timeout.0,
         };
         Ok((endpoint, settings))
     }

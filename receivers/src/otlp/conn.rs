@@ -3,7 +3,14 @@
 //! costing memory), and the TLS handshake, when configured, done off the
 //! accept loop under a deadline so a slow or silent client holds nothing but
 //! its own slot.
+//!
+//! A connection must send its first byte within [`Timeouts::first_byte`] and
+//! then never stay silent longer than [`Timeouts::idle`]; otherwise it is
+//! closed and its slot freed, so silent sockets cannot use up
+//! `max_connections`. A connection that never sent a byte ends at once on
+//! shutdown: there is nothing of its to finish.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -15,8 +22,10 @@ use ccpipe_pipeline::Shutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 /// Connections open at once on one listener, unless configured.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -25,12 +34,31 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// How long a connection may stay silent (after its TLS handshake).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the connection's start to its first byte.
+    pub first_byte: Duration,
+    /// Between any two bytes after that.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            first_byte: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
 /// A bound listener with its connection limit and optional TLS.
 pub struct Acceptor {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     slots: Arc<Semaphore>,
     max_connections: usize,
+    timeouts: Timeouts,
 }
 
 impl From<TcpListener> for Acceptor {
@@ -52,7 +80,14 @@ impl Acceptor {
             tls: tls.map(TlsAcceptor::from),
             slots: Arc::new(Semaphore::new(max_connections)),
             max_connections,
+            timeouts: Timeouts::default(),
         }
+    }
+
+    /// Closes connections silent for longer than `timeouts`.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Acceptor {
+        self.timeouts = timeouts;
+        self
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -88,7 +123,13 @@ impl Acceptor {
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, _peer)) => {
                         let _ = tcp.set_nodelay(true);
-                        return Some(Incoming { tcp, tls: self.tls.clone(), slot });
+                        return Some(Incoming {
+                            tcp,
+                            tls: self.tls.clone(),
+                            slot,
+                            timeouts: self.timeouts,
+                            shutdown: shutdown.clone(),
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(protocol, error = %e, "cannot accept a connection");
@@ -105,13 +146,21 @@ pub struct Incoming {
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     slot: OwnedSemaphorePermit,
+    timeouts: Timeouts,
+    shutdown: Shutdown,
 }
 
 impl Incoming {
     /// Completes the TLS handshake (when configured) within
     /// [`TLS_HANDSHAKE_TIMEOUT`].
     pub async fn establish(self) -> io::Result<Conn> {
-        let Incoming { tcp, tls, slot } = self;
+        let Incoming {
+            tcp,
+            tls,
+            slot,
+            timeouts,
+            shutdown,
+        } = self;
         let io = match tls {
             None => Io::Plain(tcp),
             Some(tls) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
@@ -125,14 +174,70 @@ impl Incoming {
                 }
             },
         };
-        Ok(Conn { io, _slot: slot })
+        Ok(Conn {
+            io,
+            watch: Watch::new(timeouts, shutdown),
+            _slot: slot,
+        })
     }
 }
 
 /// An established connection; its slot frees when it is dropped.
 pub struct Conn {
     io: Io,
+    watch: Watch,
     _slot: OwnedSemaphorePermit,
+}
+
+/// Watches a connection's reads for silence, and for shutdown before its
+/// first byte.
+struct Watch {
+    timeouts: Timeouts,
+    last_read: Instant,
+    seen_byte: bool,
+    timer: Pin<Box<Sleep>>,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl Watch {
+    fn new(timeouts: Timeouts, shutdown: Shutdown) -> Watch {
+        let now = Instant::now();
+        Watch {
+            timeouts,
+            last_read: now,
+            seen_byte: false,
+            timer: Box::pin(tokio::time::sleep_until(now + timeouts.first_byte)),
+            shutdown: Box::pin(shutdown.cancelled_owned()),
+        }
+    }
+
+    fn read(&mut self) {
+        self.seen_byte = true;
+        self.last_read = Instant::now();
+    }
+
+    /// Called when a read is pending: an error once the connection has been
+    /// silent too long, end-of-stream when shutdown came before any byte.
+    fn poll_silence(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.seen_byte && self.shutdown.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(()));
+        }
+        let (limit, what) = match self.seen_byte {
+            false => (self.timeouts.first_byte, "sent nothing"),
+            true => (self.timeouts.idle, "was idle"),
+        };
+        let deadline = self.last_read + limit;
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        match self.timer.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the connection {what} for {limit:?}; closed"),
+            ))),
+        }
+    }
 }
 
 enum Io {
@@ -152,9 +257,19 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.watch.read();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => this.watch.poll_silence(cx),
+            done => done,
         }
     }
 }

@@ -14,6 +14,7 @@ use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use ccpipe_pipeline::outputs::Refused;
 use ccpipe_pipeline::payload::{Encoded, Payload};
@@ -35,9 +36,11 @@ use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
+use super::body::BodyError;
 use super::conn::{Acceptor, Conn};
 use super::grpc_zstd;
 use super::{Sink, Transport, UNAUTHENTICATED};
+use http_body_util::BodyExt;
 
 /// What the gRPC server needs beyond its listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,11 @@ pub struct GrpcSettings {
     pub max_recv_msg_size: usize,
     /// HTTP/2 streams per connection; `None` leaves the server's default.
     pub max_concurrent_streams: Option<u32>,
+    /// How long a client may take to send its HTTP/2 preface (its first
+    /// byte) and each request message.
+    pub read_timeout: Duration,
+    /// How long a connection may stay silent between requests.
+    pub idle_timeout: Duration,
 }
 
 /// The value of `grpc-accept-encoding` on every answer.
@@ -59,7 +67,7 @@ pub async fn serve(
     sink: Arc<Sink>,
     shutdown: Shutdown,
 ) -> Result<(), String> {
-    let max = settings.max_recv_msg_size;
+    let max = (settings.max_recv_msg_size, settings.read_timeout);
     let incoming = incoming(listener.into(), shutdown.clone());
     tonic::transport::Server::builder()
         .max_concurrent_streams(settings.max_concurrent_streams)
@@ -142,15 +150,16 @@ export_request!(
 /// under `/{SERVICE}/`.
 struct ExportService<R> {
     sink: Arc<Sink>,
-    max_recv_msg_size: usize,
+    /// The largest message, and how long it may take to arrive.
+    max: (usize, Duration),
     _request: PhantomData<fn() -> R>,
 }
 
 impl<R> ExportService<R> {
-    fn new(sink: Arc<Sink>, max_recv_msg_size: usize) -> Self {
+    fn new(sink: Arc<Sink>, max: (usize, Duration)) -> Self {
         ExportService {
             sink,
-            max_recv_msg_size,
+            max,
             _request: PhantomData,
         }
     }
@@ -158,7 +167,7 @@ impl<R> ExportService<R> {
 
 impl<R> Clone for ExportService<R> {
     fn clone(&self) -> Self {
-        ExportService::new(self.sink.clone(), self.max_recv_msg_size)
+        ExportService::new(self.sink.clone(), self.max)
     }
 }
 
@@ -177,7 +186,10 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         let sink = self.sink.clone();
-        let max = self.max_recv_msg_size;
+        let (max, within) = self.max;
+        // The message counts against the memory limit while it is read, and
+        // a stalled one fails after read_timeout instead of holding its buffer.
+        let req = req.map(|body| Body::new(sink.meter(body, Some(within)).map_err(body_status)));
         Box::pin(async move {
             let mut response = if !sink.admits(req.headers().get("authorization"), Transport::Grpc)
             {
@@ -207,6 +219,18 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
             );
             Ok(response)
         })
+    }
+}
+
+/// A body that could not be read, as the client's status: over the memory
+/// limit is UNAVAILABLE (retry later), a stall DEADLINE_EXCEEDED.
+fn body_status(e: BodyError) -> Status {
+    match e {
+        BodyError::OverMemory => Status::unavailable(e.to_string()),
+        BodyError::Timeout => {
+            Status::deadline_exceeded(format!("{e} (protocols.grpc.read_timeout)"))
+        }
+        BodyError::Read(e) => Status::from_error(e),
     }
 }
 

@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::body::BodyError;
 use super::conn::Acceptor;
 use super::decode::{self, DecodeError, Encoding, Format};
 use super::{Sink, Transport, UNAUTHENTICATED};
@@ -37,8 +38,11 @@ pub struct HttpSettings {
     pub logs_path: String,
     pub metrics_path: String,
     pub traces_path: String,
-    /// How long a client may take to send a request's headers (HTTP/1).
+    /// How long a client may take to send a request's headers (HTTP/1),
+    /// and its first byte after connecting.
     pub read_header_timeout: Duration,
+    /// How long a connection may stay silent between requests.
+    pub idle_timeout: Duration,
     /// How long a client may take to send a request's body.
     pub read_timeout: Duration,
 }
@@ -188,8 +192,17 @@ impl Handler {
             );
             return reply.after_draining(body, limit, within, http1).await;
         };
+        // Bodies in flight count against the memory limit until decoded.
+        if !self.sink.has_room_for(body.size_hint().lower()) {
+            return Reply::refused(format, &Refused::MemoryLimit).closing();
+        }
+        let body = self.sink.meter(body, None);
+        let held = body.held();
         let raw = match read_body(body, limit, within).await {
             Ok(raw) => raw,
+            Err(ReadError::OverMemory) => {
+                return Reply::refused(format, &Refused::MemoryLimit).closing();
+            }
             Err(ReadError::TooLarge) => {
                 let msg = format!("the body is larger than max_request_body_size ({limit} bytes)");
                 return Reply::error(
@@ -246,6 +259,8 @@ impl Handler {
                 }
             }
         };
+        // Decoded: the queues count the batch from here.
+        drop(held);
         let batch = match decoded {
             Ok(batch) => batch,
             Err(e @ DecodeError::TooLarge { .. }) => {
@@ -318,17 +333,22 @@ fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
 enum ReadError {
     TooLarge,
     Timeout,
+    OverMemory,
     Io(String),
 }
 
 /// Reads the whole body, up to `limit` bytes. A `content-length` over the
 /// limit is refused before reading anything. The chunks are kept as they
 /// came: decoding reads across them.
-async fn read_body(
-    body: Incoming,
+async fn read_body<B>(
+    body: B,
     limit: usize,
     within: Duration,
-) -> Result<impl Buf + Send + 'static, ReadError> {
+) -> Result<impl Buf + Send + 'static, ReadError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if body.size_hint().lower() > limit as u64 {
         return Err(ReadError::TooLarge);
     }
@@ -337,6 +357,9 @@ async fn read_body(
         Err(_) => Err(ReadError::Timeout),
         Ok(Ok(collected)) => Ok(collected.aggregate()),
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(ReadError::TooLarge),
+        Ok(Err(e)) if matches!(e.downcast_ref(), Some(BodyError::OverMemory)) => {
+            Err(ReadError::OverMemory)
+        }
         Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
     }
 }

@@ -10,6 +10,7 @@
 //! `http.rs` serve from a bound listener and a [`Sink`] and know nothing of
 //! the config; this file binds the sockets and runs both servers.
 
+pub mod body;
 pub mod config;
 pub mod conn;
 pub mod decode;
@@ -34,7 +35,7 @@ use metrics::SharedString;
 use tokio::net::TcpListener;
 
 use config::{Endpoint, Host, Settings};
-use conn::Acceptor;
+use conn::{Acceptor, Timeouts};
 use grpc::GrpcSettings;
 use http::HttpSettings;
 use security::BearerToken;
@@ -88,6 +89,19 @@ impl Sink {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// `body`, counted against `service.memory_limit_mib` while it is read
+    /// and decoded, and failing if not received `within`.
+    pub fn meter<B>(&self, body: B, within: Option<Duration>) -> body::Metered<B> {
+        body::Metered::new(body, self.outputs.memory_limit(), within)
+    }
+
+    /// Whether a body of `len` bytes would fit the memory limit now.
+    pub fn has_room_for(&self, len: u64) -> bool {
+        self.outputs
+            .memory_limit()
+            .is_none_or(|limit| limit.admits(usize::try_from(len).unwrap_or(usize::MAX)))
     }
 
     /// Counts a request over the limits, with its `items`, as refused, and
@@ -226,7 +240,11 @@ impl OtlpReceiver {
                         .map_err(fail)?,
                     grpc_tls,
                     max,
-                ),
+                )
+                .with_timeouts(Timeouts {
+                    first_byte: s.read_timeout,
+                    idle: s.idle_timeout,
+                }),
                 s,
             )),
             None => None,
@@ -239,7 +257,11 @@ impl OtlpReceiver {
                         .map_err(fail)?,
                     http_tls,
                     max,
-                ),
+                )
+                .with_timeouts(Timeouts {
+                    first_byte: s.read_header_timeout,
+                    idle: s.idle_timeout,
+                }),
                 s,
             )),
             None => None,

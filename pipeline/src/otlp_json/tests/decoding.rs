@@ -211,6 +211,17 @@ fn bad_input_is_rejected_with_a_reason() {
             log_json(r#"{"body":{"bytesValue":"!!"}}"#),
             "invalid base64 in bytesValue",
         ),
+        // Duplicate keys are refused, as the Collector does, not "last wins".
+        (
+            Signal::Logs,
+            log_json(r#"{"severityText":"INFO","severityText":"ERROR"}"#),
+            r#"duplicate key "severityText" in LogRecord"#,
+        ),
+        (
+            Signal::Logs,
+            r#"{"resourceLogs":[],"resourceLogs":[]}"#.into(),
+            r#"duplicate key "resourceLogs" in ExportLogsServiceRequest"#,
+        ),
         (
             Signal::Logs,
             log_json(r#"{"body":{"doubleValue":"fast"}}"#),

@@ -201,6 +201,8 @@ fn grpc_settings() -> GrpcSettings {
     GrpcSettings {
         max_recv_msg_size: 4 << 20,
         max_concurrent_streams: None,
+        read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(300),
     }
 }
 

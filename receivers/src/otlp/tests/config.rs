@@ -30,6 +30,8 @@ fn default_grpc() -> (Endpoint, GrpcSettings) {
     let settings = GrpcSettings {
         max_recv_msg_size: 4 << 20,
         max_concurrent_streams: Some(100),
+        read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(300),
     };
     (ip(IpAddr::V4(Ipv4Addr::LOCALHOST), 4317), settings)
 }
@@ -67,6 +69,8 @@ fn table() -> Vec<(&'static str, Expect)> {
                     GrpcSettings {
                         max_recv_msg_size: 16 << 20,
                         max_concurrent_streams: Some(32),
+                        read_timeout: Duration::from_secs(10),
+                        idle_timeout: Duration::from_secs(120),
                     },
                 )),
                 http: Some((
@@ -78,6 +82,7 @@ fn table() -> Vec<(&'static str, Expect)> {
                         traces_path: "/otlp/traces".to_owned(),
                         read_header_timeout: Duration::from_secs(5),
                         read_timeout: Duration::from_secs(15),
+                        idle_timeout: Duration::from_secs(90),
                     },
                 )),
                 backpressure_wait: Duration::from_millis(250),
@@ -114,6 +119,8 @@ fn table() -> Vec<(&'static str, Expect)> {
                     GrpcSettings {
                         max_recv_msg_size: 4 << 20,
                         max_concurrent_streams: None,
+                        read_timeout: Duration::from_secs(30),
+                        idle_timeout: Duration::from_secs(300),
                     },
                 )),
                 http: None,
@@ -215,6 +222,10 @@ fn table() -> Vec<(&'static str, Expect)> {
             Err("zero_read_timeout.yaml:5: receivers.otlp.protocols.http.read_header_timeout: must be greater than 0"),
         ),
         (
+            "zero_idle_timeout.yaml",
+            Err("zero_idle_timeout.yaml:5: receivers.otlp.protocols.grpc.idle_timeout: must be greater than 0"),
+        ),
+        (
             "zero_body_size.yaml",
             Err("zero_body_size.yaml:5: receivers.otlp.protocols.http.max_request_body_size: must be greater than 0"),
         ),
@@ -224,7 +235,7 @@ fn table() -> Vec<(&'static str, Expect)> {
         ),
         (
             "typo_grpc_key.yaml",
-            Err("typo_grpc_key.yaml:5: receivers.otlp.protocols.grpc.endpont: unknown field `endpont`, expected one of `endpoint`, `max_recv_msg_size_mib`, `max_concurrent_streams`"),
+            Err("typo_grpc_key.yaml:5: receivers.otlp.protocols.grpc.endpont: unknown field `endpont`, expected one of `endpoint`, `max_recv_msg_size_mib`, `max_concurrent_streams`, `read_timeout`, `idle_timeout`"),
         ),
         (
             "typo_top_key.yaml",

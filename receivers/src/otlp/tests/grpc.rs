@@ -48,6 +48,8 @@ async fn server(
     let settings = GrpcSettings {
         max_recv_msg_size,
         max_concurrent_streams: Some(8),
+        read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(300),
     };
     let server = start_grpc(settings, sink(name, outputs, Duration::from_millis(50))).await;
     (server, queues)

@@ -238,6 +238,8 @@ async fn grpc_refuses_over_the_limits_with_invalid_argument_then_serves_the_chan
     let settings = GrpcSettings {
         max_recv_msg_size: 4 << 20,
         max_concurrent_streams: Some(8),
+        read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(300),
     };
     let server = start_grpc(settings, limited_sink("limits-grpc", outputs)).await;
     let mut client = LogsServiceClient::new(channel(server.addr).await);

@@ -89,6 +89,7 @@ pub(super) fn http_settings(max_request_body_size: usize) -> HttpSettings {
         traces_path: "/v1/traces".to_owned(),
         read_header_timeout: Duration::from_secs(30),
         read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
     }
 }
 

@@ -64,6 +64,8 @@ async fn serve_grpc(acceptor: Acceptor, sink: Arc<Sink>) -> Running {
     let settings = GrpcSettings {
         max_recv_msg_size: 4 << 20,
         max_concurrent_streams: None,
+        read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(300),
     };
     start_grpc_on(acceptor, settings, sink)
 }
