@@ -32,7 +32,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let (tick, _) = clock_ticks();
-    let captures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/claude-code/captures");
+    let captures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/claude-code/captures");
     let pool = RecordPool::load(&captures).expect("the Claude Code captures beside the project");
     // The receiver's defaults.
     let limits = Limits {

@@ -42,8 +42,8 @@ impl XorshiftStar {
 /// Every captured request's protobuf body (`<variant>/otlp/*-<signal>.bin`
 /// under `tests/fixtures/claude-code/captures`), with its signal.
 pub fn capture_bins() -> Vec<(Signal, Vec<u8>)> {
-    let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/claude-code/captures");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/claude-code/captures");
     let mut out = Vec::new();
     for variant in std::fs::read_dir(&root).expect("captures beside the project") {
         let dir = variant.unwrap().path().join("otlp");
