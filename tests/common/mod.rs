@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod process;
+pub mod prometheus;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
