@@ -18,7 +18,7 @@ local-stack is up:
   Prometheus  http://127.0.0.1:9090
   Loki        http://127.0.0.1:3100
 Point Claude Code at ccpipe:
-  ccpipe claude-settings --config configs/prometheus-loki.yaml --write
+  ccpipe claude-settings --config configs/prometheus-loki.yaml --write ~/.claude/settings.json
 or export CLAUDE_CODE_ENABLE_TELEMETRY=1 OTEL_METRICS_EXPORTER=otlp OTEL_LOGS_EXPORTER=otlp \\
   OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
 Stop with deploy/local-stack/stop.sh (--wipe also deletes the stored data).

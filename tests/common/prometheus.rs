@@ -97,6 +97,15 @@ pub fn get(addr: SocketAddr, path: &str) -> Option<String> {
 
 /// The `data` of a PromQL instant query's answer, once Prometheus answers.
 pub fn query_json(prometheus: SocketAddr, promql: &str) -> Option<serde_json::Value> {
+    query_json_at(prometheus, promql, None)
+}
+
+/// As [`query_json`], evaluated at `time` (Unix seconds) when given.
+pub fn query_json_at(
+    prometheus: SocketAddr,
+    promql: &str,
+    time: Option<f64>,
+) -> Option<serde_json::Value> {
     let encoded: String = promql
         .bytes()
         .map(|b| match b {
@@ -104,7 +113,8 @@ pub fn query_json(prometheus: SocketAddr, promql: &str) -> Option<serde_json::Va
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let body = get(prometheus, &format!("/api/v1/query?query={encoded}"))?;
+    let at = time.map(|t| format!("&time={t:.3}")).unwrap_or_default();
+    let body = get(prometheus, &format!("/api/v1/query?query={encoded}{at}"))?;
     // Chunked transfer: the JSON is the part between the first '{' and last '}'.
     let json = &body[body.find('{')?..=body.rfind('}')?];
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
@@ -120,7 +130,16 @@ pub struct Sample {
 
 /// The samples of a PromQL query returning an instant vector.
 pub fn query_vector(prometheus: SocketAddr, promql: &str) -> Option<Vec<Sample>> {
-    let data = query_json(prometheus, promql)?;
+    query_vector_at(prometheus, promql, None)
+}
+
+/// As [`query_vector`], evaluated at `time` (Unix seconds) when given.
+pub fn query_vector_at(
+    prometheus: SocketAddr,
+    promql: &str,
+    time: Option<f64>,
+) -> Option<Vec<Sample>> {
+    let data = query_json_at(prometheus, promql, time)?;
     let samples = data["result"].as_array()?;
     samples
         .iter()
