@@ -1,4 +1,5 @@
-//! deploy/local-stack as far as it can be checked without a container engine
+//! deploy/local-stack and deploy/clickhouse as far as they can be checked
+//! without a container engine
 //! pulling images (none can here): the compose file, Prometheus, Loki and
 //! Grafana provisioning files parse, and every reference between them holds
 //! — mounted files exist, ports and host names match the configs, the
@@ -13,6 +14,10 @@ use serde_yaml::Value;
 
 fn stack() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local-stack")
+}
+
+fn clickhouse_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/clickhouse")
 }
 
 fn yaml(path: &Path) -> Value {
@@ -33,12 +38,16 @@ fn strings(v: &Value) -> Vec<String> {
 /// `(host file, container path)` of a service's bind mounts, host paths
 /// resolved against deploy/local-stack.
 fn mounts(service: &Value) -> Vec<(PathBuf, String)> {
+    mounts_in(&stack(), service)
+}
+
+fn mounts_in(dir: &Path, service: &Value) -> Vec<(PathBuf, String)> {
     strings(&service["volumes"])
         .iter()
         .filter(|v| v.starts_with('.'))
         .map(|v| {
             let mut parts = v.split(':');
-            let host = stack().join(parts.next().unwrap());
+            let host = dir.join(parts.next().unwrap());
             (host, parts.next().expect("a container path").to_owned())
         })
         .collect()
@@ -226,6 +235,68 @@ fn grafana_provisioning_serves_the_dashboard_with_its_datasources() {
     });
     assert!(used > 20, "{used} datasource references");
     assert!(types.contains("loki") && types.contains("prometheus"));
+}
+
+#[test]
+fn the_clickhouse_compose_runs_the_shipped_config_against_its_server() {
+    let compose = yaml(&clickhouse_dir().join("compose.yaml"));
+    let services = &compose["services"];
+    for (name, service) in services.as_mapping().unwrap() {
+        for p in strings(&service["ports"]) {
+            assert!(
+                p.starts_with("127.0.0.1:"),
+                "{name:?} publishes {p} beyond loopback"
+            );
+        }
+    }
+    let ccpipe = &services["ccpipe"];
+    let (config_path, target) = mounts_in(&clickhouse_dir(), ccpipe)
+        .into_iter()
+        .next()
+        .expect("a config mount");
+    assert_eq!(target, "/etc/ccpipe/config.yaml");
+    assert!(config_path.ends_with("configs/clickhouse.yaml") && config_path.exists());
+    let config = yaml(&config_path);
+    let exporter = &config["exporters"]["clickhouse"];
+    let env = &ccpipe["environment"];
+    // Each ${env:X:-…} the config reads is set to what the compose's server takes.
+    for (key, var) in [
+        ("endpoint", "CLICKHOUSE_ENDPOINT"),
+        ("username", "CLICKHOUSE_USER"),
+        ("password", "CLICKHOUSE_PASSWORD"),
+        ("schema", "CLICKHOUSE_SCHEMA"),
+    ] {
+        let value = exporter[key].as_str().unwrap();
+        assert!(
+            value.contains(&format!("${{env:{var}")),
+            "{key} reads {var}"
+        );
+        assert!(env[var].is_string(), "compose sets {var}");
+    }
+    assert_eq!(env["CLICKHOUSE_ENDPOINT"], "http://clickhouse:8123");
+    assert_eq!(env["CLICKHOUSE_SCHEMA"], "modern");
+    assert_eq!(env["CCPIPE_HOST"], "0.0.0.0");
+    let server = &services["clickhouse"];
+    assert_eq!(
+        server["environment"]["CLICKHOUSE_USER"],
+        env["CLICKHOUSE_USER"]
+    );
+    assert_eq!(
+        server["environment"]["CLICKHOUSE_PASSWORD"],
+        env["CLICKHOUSE_PASSWORD"]
+    );
+    // The modern schema needs ClickHouse 22 or newer.
+    let image = server["image"].as_str().unwrap();
+    let major: u32 = image
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(major >= 22, "{image}");
 }
 
 #[test]
