@@ -26,34 +26,9 @@ use common::*;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The venv's python, with chDB installed (once; `.installed` marks it).
+/// The venv's python, with chDB installed.
 fn venv_python() -> PathBuf {
-    let venv = Path::new(ROOT).join("target/chdb-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".installed");
-    if !ready.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is needed for this test");
-        assert!(ok.success(), "python3 -m venv failed");
-        let ok = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(Path::new(ROOT).join("tests/python/chdb_requirements.txt"))
-            .status()
-            .unwrap();
-        assert!(ok.success(), "pip install chdb failed");
-        std::fs::write(&ready, "").unwrap();
-    }
-    python
+    common::python::venv_python("chdb-venv", "tests/python/chdb_requirements.txt")
 }
 
 /// tests/python/chdb_run.py: one embedded ClickHouse answering SQL a line at

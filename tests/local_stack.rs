@@ -302,11 +302,30 @@ fn the_clickhouse_compose_runs_the_shipped_config_against_its_server() {
 #[test]
 fn the_start_and_stop_scripts_parse_and_are_executable() {
     use std::os::unix::fs::PermissionsExt;
+    // A PATH with neither docker nor podman: the scripts say so and exit 1.
+    let bin = std::env::temp_dir().join(format!("ccpipe-test-no-engine-{}", std::process::id()));
+    std::fs::create_dir_all(&bin).unwrap();
+    let dirname = bin.join("dirname");
+    if !dirname.exists() {
+        std::os::unix::fs::symlink("/usr/bin/dirname", &dirname).unwrap();
+    }
     for script in ["start.sh", "stop.sh"] {
         let path = stack().join(script);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert!(mode & 0o111 != 0, "{script} is not executable");
         let ok = Command::new("sh").arg("-n").arg(&path).status().unwrap();
         assert!(ok.success(), "{script} does not parse");
+        let out = Command::new("/bin/sh")
+            .arg(&path)
+            .env("PATH", &bin)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{script}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "local-stack: needs docker compose or podman compose\n",
+            "{script}"
+        );
     }
+    let _ = std::fs::remove_dir_all(bin);
 }

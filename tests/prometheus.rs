@@ -31,7 +31,32 @@ fn write_prometheus_config(dir: &Path, target: SocketAddr) -> std::path::PathBuf
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_captured_totals() {
-    let dir = temp_dir("prometheus");
+    scrape_the_captures(
+        true,
+        "claude_code_cost_usage_USD_total",
+        "claude_code_token_usage_tokens_total",
+    )
+    .await;
+}
+
+/// `add_metric_suffixes: false`: the names dashboards written for the
+/// Collector with that option use, as Prometheus stores them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_suffixes_prometheus_stores_claude_code_cost_usage_total() {
+    scrape_the_captures(
+        false,
+        "claude_code_cost_usage_total",
+        "claude_code_token_usage_total",
+    )
+    .await;
+}
+
+async fn scrape_the_captures(add_suffixes: bool, cost_name: &str, tokens_name: &str) {
+    let dir = temp_dir(if add_suffixes {
+        "prometheus"
+    } else {
+        "prometheus-no-suffixes"
+    });
     let exporter_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
 
     let yaml = format!(
@@ -41,7 +66,7 @@ receivers:
     protocols:
       http: {{ endpoint: "127.0.0.1:0" }}
 exporters:
-  prometheus: {{ endpoint: "{exporter_addr}" }}
+  prometheus: {{ endpoint: "{exporter_addr}", add_metric_suffixes: {add_suffixes} }}
 service:
   pipelines:
     metrics: {{ receivers: [otlp], exporters: [prometheus] }}
@@ -70,10 +95,12 @@ service:
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut got_cost, mut got_tokens) = (None, None);
     while Instant::now() < deadline {
+        let (cost_query, tokens_query) =
+            (format!("sum({cost_name})"), format!("sum({tokens_name})"));
         let (c, t) = tokio::task::spawn_blocking(move || {
             (
-                query(prometheus_addr, "sum(claude_code_cost_usage_USD_total)"),
-                query(prometheus_addr, "sum(claude_code_token_usage_tokens_total)"),
+                query(prometheus_addr, &cost_query),
+                query(prometheus_addr, &tokens_query),
             )
         })
         .await

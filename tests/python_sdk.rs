@@ -13,34 +13,7 @@ use common::process::Ccpipe;
 use common::*;
 
 fn venv_python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-otel-sdk");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".installed");
-    if !ready.exists() {
-        let ok = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .expect("python3 is needed for this test");
-        assert!(ok.success(), "python3 -m venv failed");
-        let reqs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
-        let ok = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(reqs)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "pip install of the OpenTelemetry SDK failed");
-        std::fs::write(&ready, "").unwrap();
-    }
-    python
+    common::python::venv_python("python-otel-sdk", "tests/python/requirements.txt")
 }
 
 #[test]

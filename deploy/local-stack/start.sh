@@ -3,14 +3,7 @@
 # background with docker compose, else podman compose, and says where to look.
 set -eu
 cd "$(dirname "$0")"
-if docker compose version >/dev/null 2>&1; then
-  compose="docker compose"
-elif podman compose version >/dev/null 2>&1; then
-  compose="podman compose"
-else
-  echo "local-stack: needs docker compose or podman compose" >&2
-  exit 1
-fi
+. ./compose-command.sh
 $compose -f compose.yaml up -d --build
 cat <<MSG
 local-stack is up:

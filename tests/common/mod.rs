@@ -8,6 +8,7 @@ pub mod clickhouse;
 pub mod loki;
 pub mod process;
 pub mod prometheus;
+pub mod python;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

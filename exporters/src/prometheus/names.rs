@@ -81,6 +81,18 @@ fn push_unit(tokens: &mut Vec<String>, unit: &str) {
     }
 }
 
+/// The warning for a `namespace` that repeats the prefix Claude Code's
+/// metric names already have (`claude_code_claude_code_…`), if it does.
+pub fn double_prefix(namespace: Option<&str>) -> Option<String> {
+    let ns = clean(namespace?);
+    (ns == "claude_code" || ns.ends_with("_claude_code")).then(|| {
+        format!(
+            "namespace {ns:?} doubles Claude Code's prefix: {} — no shipped dashboard or query matches it; leave namespace unset (docs/prometheus.md)",
+            metric_name("claude_code.cost.usage", "USD", Suffix::Counter, Some(&ns))
+        )
+    })
+}
+
 /// A label name Prometheus accepts: `[a-zA-Z_][a-zA-Z0-9_]*`, with the
 /// Collector's prefixes: `key_` before a digit, `key` before one `_`.
 pub fn label_name(key: &str) -> String {
@@ -307,6 +319,19 @@ mod tests {
                 "{name} {unit}"
             );
         }
+    }
+
+    #[test]
+    fn the_double_prefix_is_warned_about() {
+        assert_eq!(double_prefix(None), None);
+        assert_eq!(double_prefix(Some("cc")), None);
+        assert_eq!(double_prefix(Some("claude_codes")), None);
+        let w = double_prefix(Some("claude.code")).unwrap();
+        assert!(
+            w.contains("claude_code_claude_code_cost_usage_USD_total"),
+            "{w}"
+        );
+        assert!(double_prefix(Some("team_claude_code")).is_some());
     }
 
     #[test]
