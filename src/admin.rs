@@ -79,10 +79,21 @@ pub async fn start(service: &ServiceConfig, readiness: Readiness) -> Result<List
 async fn bind(what: &str, endpoint: AdminEndpoint) -> Result<Option<TcpListener>, String> {
     match TcpListener::bind(endpoint.address).await {
         Ok(listener) => Ok(Some(listener)),
-        Err(e) if endpoint.configured => Err(format!(
-            "cannot listen on the {what} endpoint {}: {e}",
-            endpoint.address
-        )),
+        Err(e) if endpoint.configured => {
+            let mut message = format!(
+                "cannot listen on the {what} endpoint {}: {e}",
+                endpoint.address
+            );
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                let key = match what {
+                    "metrics" => "service.telemetry.metrics.address",
+                    _ => "service.health.address",
+                };
+                let hint = ccpipe_pipeline::port_holder::in_use_hint(endpoint.address.port(), key);
+                message.push_str(&format!("; {hint}"));
+            }
+            Err(message)
+        }
         Err(e) => {
             tracing::warn!(
                 address = %endpoint.address,

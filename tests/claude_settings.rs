@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::process::bin;
-use common::{temp_dir, write_config};
+use common::process::{bin, Ccpipe};
+use common::{free_port, temp_dir, write_config};
 use serde_json::{Map, Value};
 
 fn fixture(name: &str) -> PathBuf {
@@ -27,9 +27,24 @@ receivers:
 exporters:
   nop: {}
 service:
+  telemetry: { metrics: { address: "" } }
+  health: { address: "" }
   pipelines:
     logs: { receivers: [otlp], exporters: [nop] }
+    metrics: { receivers: [otlp], exporters: [nop] }
+    traces: { receivers: [otlp], exporters: [nop] }
 "#;
+
+/// `yaml` with its ports 14317/14318 moved to free ones, written and run:
+/// `--check` sends a request, so a good file needs a ccpipe that answers.
+fn serving(dir: &Path, yaml: &str) -> (PathBuf, Ccpipe) {
+    let yaml = yaml
+        .replace(":14317", &format!(":{}", free_port()))
+        .replace(":14318", &format!(":{}", free_port()));
+    let cfg = write_config(dir, &yaml);
+    let ccpipe = Ccpipe::start(&cfg);
+    (cfg, ccpipe)
+}
 
 fn ccpipe(config: Option<&Path>, args: &[&str]) -> Output {
     let mut cmd = Command::new(bin());
@@ -237,7 +252,7 @@ fn assert_written(original: &Map<String, Value>, written: &Map<String, Value>, c
 #[test]
 fn write_merges_into_each_fixture_and_is_idempotent() {
     let dir = temp_dir("write");
-    let cfg = write_config(&dir, CONFIG);
+    let (cfg, _ccpipe) = serving(&dir, CONFIG);
     for name in [
         "empty.json",
         "empty-object.json",
@@ -300,6 +315,14 @@ fn write_merges_into_each_fixture_and_is_idempotent() {
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stdout));
         assert!(
             text(&out.stdout).starts_with("OK: "),
+            "{}",
+            text(&out.stdout)
+        );
+        assert_eq!(
+            text(&out.stdout)
+                .matches("OK, it accepted an empty OTLP request")
+                .count(),
+            3,
             "{}",
             text(&out.stdout)
         );
@@ -472,7 +495,7 @@ fn check_explains_what_is_wrong() {
 #[test]
 fn a_bearer_token_goes_into_the_headers_but_not_into_summaries() {
     let dir = temp_dir("token");
-    let cfg = write_config(
+    let (cfg, _ccpipe) = serving(
         &dir,
         &CONFIG.replace(
             "receivers:\n  otlp:\n",
@@ -498,23 +521,399 @@ fn a_bearer_token_goes_into_the_headers_but_not_into_summaries() {
     let out = ccpipe(Some(&cfg), &["--check", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 
-    // Without the header, --check says so without quoting the token.
-    let plain = dir.join("plain.json");
-    let out = ccpipe(
-        Some(&write_config(&dir, CONFIG)),
-        &["--write", plain.to_str().unwrap()],
+    // Without the header, or with another token, --check says so without
+    // quoting the token, and the real ccpipe's 401 is explained.
+    let written: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (name, headers, words) in [
+        (
+            "plain.json",
+            None,
+            "FAILED: the endpoint wants credentials (401 / UNAUTHENTICATED): set OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer <token>\"",
+        ),
+        (
+            "wrong.json",
+            Some("Authorization=Bearer wrong-token"),
+            "FAILED: the endpoint refused the credentials (401 / UNAUTHENTICATED)",
+        ),
+    ] {
+        let mut doc = written.clone();
+        let env = doc["env"].as_object_mut().unwrap();
+        match headers {
+            None => env.shift_remove("OTEL_EXPORTER_OTLP_HEADERS"),
+            Some(h) => env.insert("OTEL_EXPORTER_OTLP_HEADERS".into(), Value::from(h)),
+        };
+        let file = dir.join(name);
+        std::fs::write(&file, doc.to_string()).unwrap();
+        let out = ccpipe(Some(&cfg), &["--check", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("requires a bearer token"), "{stdout}");
+        assert!(stdout.contains(words), "{name}: {stdout}");
+        assert!(!stdout.contains("tok-9f8e7d"), "{stdout}");
+    }
+}
+
+/// A config that takes metrics and logs only, like configs/prometheus.yaml,
+/// over HTTP (where a missing pipeline is a 404).
+fn no_traces() -> String {
+    CONFIG
+        .replace("      grpc: { endpoint: \"127.0.0.1:14317\" }\n", "")
+        .replace("    traces: { receivers: [otlp], exporters: [nop] }\n", "")
+}
+
+#[test]
+fn only_the_signals_the_pipelines_take_are_turned_on() {
+    // The shipped Prometheus config has no traces pipeline.
+    let prometheus = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/prometheus.yaml");
+    let out = ccpipe(Some(&prometheus), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let env = env_of(&out.stdout);
+    assert_eq!(s(&env, "OTEL_METRICS_EXPORTER"), Some("otlp"));
+    assert_eq!(s(&env, "OTEL_LOGS_EXPORTER"), Some("otlp"));
+    assert_eq!(s(&env, "OTEL_TRACES_EXPORTER"), None, "{env:?}");
+    assert_eq!(s(&env, "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA"), None);
+
+    // --write takes a stale traces exporter out, saying why.
+    let dir = temp_dir("signals");
+    let (cfg, _ccpipe) = serving(&dir, &no_traces());
+    let path = dir.join("settings.json");
+    std::fs::write(
+        &path,
+        r#"{"env":{"OTEL_TRACES_EXPORTER":"otlp","CLAUDE_CODE_ENHANCED_TELEMETRY_BETA":"1"}}"#,
+    )
+    .unwrap();
+    let out = ccpipe(Some(&cfg), &["--write", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "- OTEL_TRACES_EXPORTER (was otlp; this ccpipe takes no such data, it would get 404s)"
+        ),
+        "{stdout}"
     );
-    assert!(out.status.success());
-    let cfg = write_config(
+    let written: Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let env = written["env"].as_object().unwrap();
+    assert_eq!(s(env, "OTEL_TRACES_EXPORTER"), None);
+    assert_eq!(s(env, "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA"), None);
+    let out = ccpipe(Some(&cfg), &["--check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // A file that still sends traces: the check names it, and the real
+    // ccpipe's 404 is explained.
+    let mut doc = written.clone();
+    let env = doc["env"].as_object_mut().unwrap();
+    env.insert("OTEL_TRACES_EXPORTER".into(), Value::from("otlp"));
+    env.insert(
+        "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA".into(),
+        Value::from("1"),
+    );
+    std::fs::write(&path, Value::Object(doc).to_string()).unwrap();
+    let out = ccpipe(Some(&cfg), &["--check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    for want in [
+        "OTEL_TRACES_EXPORTER is \"otlp\", but this ccpipe takes no traces (receiver \"otlp\" is in no traces pipeline)",
+        "connection: metrics to http://127.0.0.1:",
+        "(http/protobuf): OK, it accepted an empty OTLP request",
+        "/v1/traces (http/protobuf): FAILED: nothing takes traces there (404 / UNIMPLEMENTED)",
+    ] {
+        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
+    }
+}
+
+#[test]
+fn a_users_content_choice_is_kept_unless_content_is_given() {
+    let dir = temp_dir("content");
+    let cfg = write_config(&dir, CONFIG);
+    let path = dir.join("settings.json");
+    std::fs::write(
+        &path,
+        r#"{"env":{"OTEL_LOG_USER_PROMPTS":"1","OTEL_LOG_TOOL_DETAILS":"1"}}"#,
+    )
+    .unwrap();
+    let out = ccpipe(Some(&cfg), &["--write", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let read = || -> Map<String, Value> {
+        let doc: Map<String, Value> =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        doc["env"].as_object().unwrap().clone()
+    };
+    let env = read();
+    assert_eq!(s(&env, "OTEL_LOG_USER_PROMPTS"), Some("1"));
+    assert_eq!(s(&env, "OTEL_LOG_TOOL_DETAILS"), Some("1"));
+    assert_eq!(s(&env, "OTEL_LOG_TOOL_CONTENT"), Some("0"), "absent: off");
+
+    let out = ccpipe(
+        Some(&cfg),
+        &["--write", path.to_str().unwrap(), "--content", "off"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("~ OTEL_LOG_USER_PROMPTS: 1 -> 0"),
+        "{}",
+        text(&out.stdout)
+    );
+    let env = read();
+    assert_eq!(s(&env, "OTEL_LOG_USER_PROMPTS"), Some("0"));
+    assert_eq!(s(&env, "OTEL_LOG_TOOL_DETAILS"), Some("0"));
+}
+
+fn with_token(token: &str, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("claude-settings")
+        .args(args)
+        .env("CC_GATEWAY_TOKEN", token)
+        .output()
+        .expect("run ccpipe")
+}
+
+#[test]
+fn team_rollout_to_a_gateway() {
+    let rollout = [
+        "--endpoint",
+        "https://otel.example.com",
+        "--bearer-token-env",
+        "CC_GATEWAY_TOKEN",
+        "--header",
+        "x-tenant=acme",
+        "--resource",
+        "team=platform",
+        "--resource",
+        "department=engineering",
+        "--resource",
+        "cost_center=CC-1042",
+        "--metrics-interval",
+        "60s",
+        "--logs-interval",
+        "5s",
+        "--metrics-include",
+        "session_id=false",
+        "--metrics-include",
+        "version=true",
+    ];
+    let mut args = rollout.to_vec();
+    args.push("--shell");
+    let out = with_token("s3cr3t-team", &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        [
+            "export CLAUDE_CODE_ENABLE_TELEMETRY='1'",
+            "export OTEL_METRICS_EXPORTER='otlp'",
+            "export OTEL_LOGS_EXPORTER='otlp'",
+            "export OTEL_TRACES_EXPORTER='otlp'",
+            "export CLAUDE_CODE_ENHANCED_TELEMETRY_BETA='1'",
+            "export OTEL_EXPORTER_OTLP_PROTOCOL='http/protobuf'",
+            "export OTEL_EXPORTER_OTLP_ENDPOINT='https://otel.example.com:443'",
+            "export OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer s3cr3t-team,x-tenant=acme'",
+            "export OTEL_LOG_USER_PROMPTS='0'",
+            "export OTEL_LOG_TOOL_DETAILS='0'",
+            "export OTEL_LOG_TOOL_CONTENT='0'",
+            "export OTEL_METRIC_EXPORT_INTERVAL='60000'",
+            "export OTEL_LOGS_EXPORT_INTERVAL='5000'",
+            "export OTEL_METRICS_INCLUDE_SESSION_ID='false'",
+            "export OTEL_METRICS_INCLUDE_VERSION='true'",
+            "export OTEL_RESOURCE_ATTRIBUTES='team=platform,department=engineering,cost_center=CC-1042'",
+        ]
+    );
+
+    // The managed settings file: the same block, but each user keeps their
+    // own content-logging choice; the token is not echoed.
+    let dir = temp_dir("rollout");
+    let managed = dir.join("managed-settings.json");
+    let mut args = rollout.to_vec();
+    args.extend(["--managed", "--write", managed.to_str().unwrap()]);
+    let out = with_token("s3cr3t-team", &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("s3cr3t-team"),
+        "{}",
+        text(&out.stdout)
+    );
+    let doc: Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(&managed).unwrap()).unwrap();
+    let env = doc["env"].as_object().unwrap();
+    assert_eq!(
+        s(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+        Some("Authorization=Bearer s3cr3t-team,x-tenant=acme")
+    );
+    for k in [
+        "OTEL_LOG_USER_PROMPTS",
+        "OTEL_LOG_TOOL_DETAILS",
+        "OTEL_LOG_TOOL_CONTENT",
+    ] {
+        assert_eq!(s(env, k), None, "{k} is each user's choice");
+    }
+
+    // Bad input is refused with the reason.
+    for (args, want) in [
+        (
+            vec!["--endpoint", "otel.example.com:4318"],
+            "--endpoint \"otel.example.com:4318\": not an http:// or https:// URL",
+        ),
+        (
+            vec![
+                "--endpoint",
+                "https://gw",
+                "--bearer-token-env",
+                "CC_UNSET_VAR",
+            ],
+            "--bearer-token-env CC_UNSET_VAR: the variable is not set or empty",
+        ),
+        (
+            vec!["--bearer-token-env", "CC_GATEWAY_TOKEN"],
+            "--bearer-token-env goes with --endpoint",
+        ),
+    ] {
+        let out = with_token("t", &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    }
+    for (args, want) in [
+        (vec!["--metrics-interval", "10"], "add a unit"),
+        (vec!["--metrics-interval", "100ms"], "under a second"),
+        (
+            vec!["--metrics-include", "user=false"],
+            "expected session_id, version or account_uuid",
+        ),
+        (vec!["--header", "x=a,b"], "may not hold ','"),
+    ] {
+        let out = with_token("t", &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn check_tests_the_connection_to_a_gateway() {
+    let dir = temp_dir("gateway");
+    // The gateway: a real ccpipe that wants a bearer token, over gRPC.
+    let (gateway_cfg, gateway) = serving(
         &dir,
         &CONFIG.replace(
             "receivers:\n  otlp:\n",
-            "receivers:\n  otlp:\n    auth: { bearer_token: tok-9f8e7d }\n",
+            "receivers:\n  otlp:\n    auth: { bearer_token: team-token-1 }\n",
         ),
     );
-    let out = ccpipe(Some(&cfg), &["--check", plain.to_str().unwrap()]);
+    let grpc = format!("http://{}", gateway.grpc.unwrap());
+    let path = dir.join("settings.json");
+    let args = [
+        "--endpoint",
+        grpc.as_str(),
+        "--protocol",
+        "grpc",
+        "--bearer-token-env",
+        "CC_GATEWAY_TOKEN",
+        "--write",
+        path.to_str().unwrap(),
+    ];
+    let out = with_token("team-token-1", &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let check = |token: &str| {
+        let out = Command::new(bin())
+            .arg("--config")
+            .arg(&gateway_cfg)
+            .args(["claude-settings", "--endpoint", &grpc, "--protocol", "grpc"])
+            .args(["--bearer-token-env", "CC_GATEWAY_TOKEN", "--check"])
+            .arg(&path)
+            .env("CC_GATEWAY_TOKEN", token)
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out.stdout))
+    };
+    let (code, stdout) = check("team-token-1");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(
+        stdout.matches("(grpc): OK, it accepted").count(),
+        3,
+        "{stdout}"
+    );
+
+    // The gateway rotated its token: the file's is refused (UNAUTHENTICATED).
+    drop(gateway);
+    let (_cfg2, _rotated) = serving(
+        &dir,
+        &CONFIG
+            .replace(
+                "receivers:\n  otlp:\n",
+                "receivers:\n  otlp:\n    auth: { bearer_token: team-token-2 }\n",
+            )
+            .replace(":14317", &format!(":{}", grpc.rsplit(':').next().unwrap())),
+    );
+    let (code, stdout) = check("team-token-1");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "(grpc): FAILED: the endpoint refused the credentials (401 / UNAUTHENTICATED)"
+        ),
+        "{stdout}"
+    );
+
+    // Nothing listens: a closed port.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let file = dir.join("closed.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"env":{{"CLAUDE_CODE_ENABLE_TELEMETRY":"1","OTEL_METRICS_EXPORTER":"otlp","OTEL_LOGS_EXPORTER":"otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL":"http/protobuf","OTEL_EXPORTER_OTLP_ENDPOINT":"{closed}"}}}}"#
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["claude-settings", "--endpoint", &closed, "--check"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("requires a bearer token"), "{stdout}");
-    assert!(!stdout.contains("tok-9f8e7d"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "FAILED: nothing listens at {}: start ccpipe (or the gateway)",
+            closed.trim_start_matches("http://")
+        )),
+        "{stdout}"
+    );
+}
+
+/// docs/rollout.md's gateway config is a valid config, and claude-settings
+/// generated from it turns on every signal it takes.
+#[test]
+fn the_documented_gateway_config_validates() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rollout.md"))
+            .unwrap();
+    let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let yaml = &doc[start..start + doc[start..].find("```").unwrap()];
+    let dir = temp_dir("rollout-doc");
+    let cfg = write_config(&dir, yaml);
+    let out = Command::new(bin())
+        .args(["validate", "--config"])
+        .arg(&cfg)
+        .env("CCPIPE_GATEWAY_TOKEN", "t")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "claude-settings",
+            "--endpoint",
+            "https://otel.example.com:4318",
+        ])
+        .args(["--bearer-token-env", "CC_GATEWAY_TOKEN"])
+        .env("CCPIPE_GATEWAY_TOKEN", "t")
+        .env("CC_GATEWAY_TOKEN", "t")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let env = env_of(&out.stdout);
+    assert_eq!(s(&env, "OTEL_TRACES_EXPORTER"), Some("otlp"));
+    assert_eq!(
+        s(&env, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        Some("https://otel.example.com:4318")
+    );
 }

@@ -1,5 +1,8 @@
 //! The Datadog dashboard: `configs/dashboards/datadog-claude-code.json` only
-//! queries what Claude Code sends (TELEMETRY.md and the captures), and
+//! queries what Claude Code sends (TELEMETRY.md and the captures), what the
+//! `claude_code_metrics` connector of configs/datadog.yaml derives from it
+//! (docs/claude_code_metrics.md), and the `repository` attribute a rollout
+//! adds (docs/rollout.md); and
 //! `ccpipe datadog dashboard push` against a fake Datadog API on 127.0.0.1.
 
 use std::collections::BTreeSet;
@@ -32,6 +35,37 @@ struct Known {
     /// Log attribute keys as the Agent stores them (record and resource
     /// attributes, from the captures and TELEMETRY.md).
     log_attrs: BTreeSet<String>,
+    /// The connector's metrics → (histogram, their tags).
+    derived: Vec<(String, bool, BTreeSet<String>)>,
+}
+
+/// `claude_code_metrics`' table in docs/claude_code_metrics.md, with the
+/// connector's `dimensions` in configs/datadog.yaml (and `service`).
+fn derived_metrics() -> Vec<(String, bool, BTreeSet<String>)> {
+    let doc = std::fs::read_to_string(root().join("docs/claude_code_metrics.md")).unwrap();
+    let config: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("configs/datadog.yaml")).unwrap(),
+    )
+    .unwrap();
+    let dimensions: Vec<String> = config["connectors"]["claude_code_metrics"]["dimensions"]
+        .as_sequence()
+        .expect("configs/datadog.yaml: claude_code_metrics.dimensions")
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    let mut out = Vec::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (names, kind, labels) = (cells[2], cells[3], cells[4]);
+        let mut tags: BTreeSet<String> = backticked(labels).into_iter().collect();
+        tags.extend(dimensions.iter().cloned());
+        tags.insert("service".into());
+        for name in backticked(names) {
+            out.push((name, kind.starts_with("histogram"), tags.clone()));
+        }
+    }
+    assert!(out.len() >= 8, "{out:?}");
+    out
 }
 
 fn backticked(line: &str) -> Vec<String> {
@@ -122,12 +156,20 @@ fn known() -> Known {
         metrics,
         events,
         log_attrs,
+        derived: derived_metrics(),
     }
 }
 
 /// Tags the Agent puts on every metric besides the data-point attributes
 /// (from service.name, deployment.environment.name, service.version, host).
 const AGENT_TAGS: &[&str] = &["env", "service", "version", "host"];
+/// Resource attributes a rollout sets through OTEL_RESOURCE_ATTRIBUTES
+/// (`claude-settings --resource`), which Claude Code copies onto every point.
+const ROLLOUT_TAGS: &[&str] = &["repository"];
+/// Aggregators of a distribution (an OTLP histogram through the Agent).
+const DISTRIBUTION_AGGREGATORS: &[&str] = &[
+    "avg", "count", "max", "min", "p50", "p75", "p90", "p95", "p99",
+];
 /// `FormulaAndFunctionEventAggregation` in the Dashboards API.
 const EVENT_AGGREGATIONS: &[&str] = &[
     "count",
@@ -170,16 +212,23 @@ fn definitions(widgets: &Value, out: &mut Vec<Value>) {
     }
 }
 
-/// Checks one metrics query: `sum:NAME{filters} [by {tags}].as_count()`.
+/// Checks one metrics query: `sum:NAME{filters} [by {tags}].as_count()`, or
+/// `pNN:NAME{filters} [by {tags}]` for the connector's histograms.
 fn check_metric_query(q: &str, known: &Known, vars: &[(String, String)]) {
-    let (_, rest) = q.split_once(':').unwrap_or_else(|| panic!("{q}"));
+    let (aggregator, rest) = q.split_once(':').unwrap_or_else(|| panic!("{q}"));
     let (name, rest) = rest.split_once('{').unwrap_or_else(|| panic!("{q}"));
-    let (_, tags) = known
-        .metrics
-        .iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("{q}: {name} is not a metric Claude Code sends"));
-    let tag_ok = |t: &str| tags.contains(t) || AGENT_TAGS.contains(&t);
+    let (histogram, tags) = match known.metrics.iter().find(|(n, _)| n == name) {
+        Some((_, tags)) => (false, tags),
+        None => known
+            .derived
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, h, tags)| (*h, tags))
+            .unwrap_or_else(|| {
+                panic!("{q}: {name} is neither a metric Claude Code sends nor one the connector derives")
+            }),
+    };
+    let tag_ok = |t: &str| tags.contains(t) || AGENT_TAGS.contains(&t) || ROLLOUT_TAGS.contains(&t);
     let (filters, rest) = rest.split_once('}').unwrap();
     for f in filters.split(',') {
         if let Some(var) = f.strip_prefix('$') {
@@ -201,7 +250,14 @@ fn check_metric_query(q: &str, known: &Known, vars: &[(String, String)]) {
             assert!(tag_ok(t), "{q}: {name} has no tag {t}");
         }
     }
-    assert!(q.ends_with(".as_count()"), "{q}: counts need .as_count()");
+    if histogram {
+        assert!(
+            DISTRIBUTION_AGGREGATORS.contains(&aggregator) && !q.contains(".as_count()"),
+            "{q}: a distribution takes {DISTRIBUTION_AGGREGATORS:?}"
+        );
+    } else {
+        assert!(q.ends_with(".as_count()"), "{q}: counts need .as_count()");
+    }
 }
 
 fn check_attr(a: &str, known: &Known, q: &str) {
@@ -284,6 +340,7 @@ fn the_dashboard_queries_only_what_claude_code_sends() {
             ("service".to_owned(), "service".to_owned()),
             ("model".to_owned(), "model".to_owned()),
             ("user".to_owned(), "user.id".to_owned()),
+            ("repository".to_owned(), "repository".to_owned()),
         ]
     );
 
@@ -348,7 +405,16 @@ fn the_dashboard_queries_only_what_claude_code_sends() {
     assert!(queries >= 20, "{queries} queries");
     // The widgets: every metric, and the three events.
     let all: BTreeSet<String> = known.metrics.iter().map(|(n, _)| n.clone()).collect();
-    assert_eq!(metrics_used, all, "every Claude Code metric has a widget");
+    let missing: Vec<&String> = all.difference(&metrics_used).collect();
+    assert!(
+        missing.is_empty(),
+        "Claude Code metrics without a widget: {missing:?}"
+    );
+    // API latency from the connector's histogram: no log measure to create.
+    assert!(
+        metrics_used.contains("claude_code.api.duration"),
+        "{metrics_used:?}"
+    );
     assert_eq!(
         events_used,
         ["api_error", "api_request", "tool_result"]
@@ -370,6 +436,8 @@ fn the_dashboard_queries_only_what_claude_code_sends() {
         "Tool calls by tool",
         "Tool failure rate by tool",
         "API latency p50 / p95",
+        "Cost by repository",
+        "Tokens by repository",
         "API errors by status code",
         "Top users by cost",
         "Top sessions by cost",

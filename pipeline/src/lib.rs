@@ -27,6 +27,7 @@ pub mod limits;
 pub mod listeners;
 pub mod outputs;
 pub mod payload;
+pub mod port_holder;
 pub mod telemetry;
 #[doc(hidden)]
 pub mod testing;

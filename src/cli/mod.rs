@@ -2,16 +2,19 @@
 //! Datadog for this ccpipe.
 //!
 //! - `ccpipe claude-settings`: the `env` block of Claude Code's
-//!   `settings.json` that points it at this ccpipe; `--write` merges it into a
-//!   file, `--check` explains what a file gets wrong ([`claude_settings`]).
+//!   `settings.json` that points it at this ccpipe or a remote gateway;
+//!   `--write` / `--managed` merge it into a file, `--check` explains what a
+//!   file gets wrong and tests the connection ([`claude_settings`]).
 //! - `ccpipe datadog dashboard push`: creates or updates the shipped Datadog
 //!   dashboard through the Datadog API ([`dashboard`]).
 
 pub mod claude_settings;
 pub mod dashboard;
 mod datadog_api;
+mod gateway;
 mod settings_check;
 mod settings_file;
+mod settings_probe;
 
 use std::process::ExitCode;
 

@@ -56,19 +56,20 @@ impl Report {
         if self.problems.is_empty() {
             let _ = writeln!(
                 out,
-                "OK: {} sends {} to this ccpipe (receiver {:?})",
+                "OK: {} sends {} to {}",
                 path.display(),
                 self.signals.join(", "),
-                listen.receiver
+                listen.described()
             );
         } else {
             let _ = writeln!(
                 out,
-                "{}: {} problem{} keep{} Claude Code's telemetry from reaching this ccpipe:",
+                "{}: {} problem{} keep{} Claude Code's telemetry from reaching {}:",
                 path.display(),
                 self.problems.len(),
                 if self.problems.len() == 1 { "" } else { "s" },
                 if self.problems.len() == 1 { "s" } else { "" },
+                listen.what(),
             );
             for p in &self.problems {
                 let _ = writeln!(out, "  - {p}");
@@ -134,42 +135,55 @@ pub fn check_env(env: &Map<String, Value>, listen: &Listen) -> Report {
     }
 
     let mut active = Vec::new();
-    for s in [Signal::Metrics, Signal::Logs] {
+    for s in Signal::ALL {
         let var = s.exporter_var();
-        match get(&var) {
-            None => r.add(format!(
+        let value = get(&var);
+        if !listen.signals.contains(&s) {
+            if has_otlp(value) {
+                r.add(format!(
+                    "{var} is \"otlp\", but {} takes no {} ({}): Claude Code would get 404s \
+                     (UNIMPLEMENTED over gRPC); remove it",
+                    listen.what(),
+                    s.name(),
+                    listen.pipelines_hint(s)
+                ));
+            }
+            continue;
+        }
+        match (s, value) {
+            (Signal::Traces, Some(v)) if has_otlp(Some(v)) => {
+                if truthy(get(ENHANCED_BETA)) {
+                    active.push(Signal::Traces);
+                } else {
+                    r.add(format!(
+                        "{var} is \"otlp\" but {ENHANCED_BETA} is not \"1\": Claude Code \
+                         sends no traces without it"
+                    ));
+                }
+            }
+            (Signal::Traces, None) => r.note(format!(
+                "traces are off ({var} is not set); `ccpipe claude-settings --write` turns them on"
+            )),
+            (Signal::Traces, Some(v)) => {
+                r.note(format!("traces do not go out over OTLP ({var} is {v:?})"))
+            }
+            (_, None) => r.add(format!(
                 "{var} is not set: no {} are exported (set it to \"otlp\")",
                 s.name()
             )),
-            Some(v) if !has_otlp(Some(v)) => r.add(format!(
+            (_, Some(v)) if !has_otlp(Some(v)) => r.add(format!(
                 "{var} is {v:?}: {} do not go out over OTLP (set it to \"otlp\")",
                 s.name()
             )),
-            Some(_) => active.push(s),
+            (_, Some(_)) => active.push(s),
         }
-    }
-    let traces_var = Signal::Traces.exporter_var();
-    match get(&traces_var) {
-        Some(v) if has_otlp(Some(v)) => {
-            if truthy(get(ENHANCED_BETA)) {
-                active.push(Signal::Traces);
-            } else {
-                r.add(format!(
-                    "{traces_var} is \"otlp\" but {ENHANCED_BETA} is not \"1\": Claude Code \
-                     sends no traces without it"
-                ));
-            }
-        }
-        None => r.note(format!(
-            "traces are off ({traces_var} is not set); `ccpipe claude-settings --write` turns them on"
-        )),
-        Some(v) => r.note(format!("traces do not go out over OTLP ({traces_var} is {v:?})")),
     }
 
     // Metrics and logs are checked even when their exporter is off: the
     // list then holds everything to fix at once.
     for s in Signal::ALL {
-        if s != Signal::Traces || active.contains(&s) {
+        let taken = listen.signals.contains(&s);
+        if taken && (s != Signal::Traces || active.contains(&s)) {
             check_signal(&mut r, env, s, listen);
         }
     }
@@ -265,7 +279,8 @@ fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Li
     }
     if url.port != expected.port || !host_matches(&url.host, expected) {
         r.add(format!(
-            "{evar} is {eval:?}, which is not this ccpipe (it takes {} on {})",
+            "{evar} is {eval:?}, which is not {} (it takes {} on {})",
+            listen.what(),
             protocol.as_str(),
             listen.url(expected)
         ));
@@ -287,8 +302,9 @@ fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Li
         };
         if !carries_token(headers.unwrap_or(""), token) {
             r.add(format!(
-                "this ccpipe requires a bearer token, and {hvar} does not carry it: set \
-                 {hvar}=\"Authorization=Bearer <auth.bearer_token of the config>\""
+                "{} requires a bearer token, and {hvar} does not carry it: set \
+                 {hvar}=\"Authorization=Bearer <auth.bearer_token of the config>\"",
+                listen.what()
             ));
         }
     }
@@ -301,8 +317,9 @@ fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Li
         let want = listen.http_path(s).unwrap_or(s.default_path());
         if path != want {
             r.add(format!(
-                "{} go to the path {path:?} ({evar} is {eval:?}), but this ccpipe takes them on {want:?}",
-                s.name()
+                "{} go to the path {path:?} ({evar} is {eval:?}), but {} takes them on {want:?}",
+                s.name(),
+                listen.what()
             ));
         }
     }
@@ -400,6 +417,7 @@ mod tests {
             tls: false,
             mtls: false,
             token: None,
+            signals: Signal::ALL.to_vec(),
         }
     }
 
@@ -520,6 +538,39 @@ mod tests {
         );
         assert!(!r.problems[0].contains("s3cret"));
         assert!(carries_token("Authorization=Bearer%20s3cret", "s3cret"));
+    }
+
+    #[test]
+    fn a_gateway_is_named_as_such() {
+        let gateway = Listen {
+            receiver: "--endpoint http://gw:4317".into(),
+            grpc: Some("gw:4317".parse().unwrap()),
+            http: None,
+            signals: vec![Signal::Metrics, Signal::Logs],
+            ..listen()
+        };
+        let r = check_env(&env(GOOD), &gateway);
+        assert_eq!(
+            r.problems,
+            [
+                "OTEL_TRACES_EXPORTER is \"otlp\", but the gateway takes no traces (no otlp receiver is in a traces pipeline): Claude Code would get 404s (UNIMPLEMENTED over gRPC); remove it",
+                "OTEL_EXPORTER_OTLP_ENDPOINT is \"http://localhost:4317\", which is not the gateway (it takes grpc on http://gw:4317)"
+            ]
+        );
+    }
+
+    #[test]
+    fn signals_without_a_pipeline_are_problems() {
+        let mut metrics_and_logs = listen();
+        metrics_and_logs.signals = vec![Signal::Metrics, Signal::Logs];
+        let r = check_env(&env(GOOD), &metrics_and_logs);
+        assert_eq!(
+            r.problems,
+            ["OTEL_TRACES_EXPORTER is \"otlp\", but this ccpipe takes no traces (receiver \"otlp\" is in no traces pipeline): Claude Code would get 404s (UNIMPLEMENTED over gRPC); remove it"]
+        );
+        let r = check_env(&with(&[("OTEL_TRACES_EXPORTER", "")]), &metrics_and_logs);
+        assert!(r.problems.is_empty() && r.notes.is_empty(), "{r:?}");
+        assert_eq!(r.signals, ["metrics", "logs"]);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! block into it.
 //!
 //! The merge keeps every other key and every unknown `env` key, in their
-//! order; `OTEL_RESOURCE_ATTRIBUTES` pairs are merged pair by pair. Per-signal
+//! order; `OTEL_RESOURCE_ATTRIBUTES` pairs are merged pair by pair; a user's
+//! content-logging choice stays unless `--content` is given. Per-signal
 //! endpoint and protocol variables that this block does not set are removed:
-//! they would override the general ones. A file that is not JSON, whose top
+//! they would override the general ones; so are the exporters of signals
+//! this ccpipe does not take. A file that is not JSON, whose top
 //! level is not an object, or whose `env` is not an object is left alone.
 //!
 //! Writing is atomic: the new text goes to a temporary file in the same
@@ -77,11 +79,31 @@ pub enum Change {
     Removed(String, String),
 }
 
-/// Merges `wanted` into the document's `env`, creating it when absent.
-pub fn merge(
-    doc: &mut Map<String, Value>,
-    wanted: &[(String, String)],
-) -> Result<Vec<Change>, String> {
+/// What `--write` merges into a file.
+pub struct Merge<'a> {
+    /// The block, in order.
+    pub wanted: &'a [(String, String)],
+    /// Keys of `wanted` set only where the file has none.
+    pub keep_existing: &'a [&'static str],
+    /// Keys to remove.
+    pub unwanted: &'a [String],
+}
+
+/// The managed settings file Claude Code reads on this platform (it takes
+/// precedence over every user's own settings).
+pub fn managed_path() -> PathBuf {
+    if cfg!(target_os = "macos") {
+        PathBuf::from("/Library/Application Support/ClaudeCode/managed-settings.json")
+    } else if cfg!(windows) {
+        PathBuf::from(r"C:\ProgramData\ClaudeCode\managed-settings.json")
+    } else {
+        PathBuf::from("/etc/claude-code/managed-settings.json")
+    }
+}
+
+/// Merges `m` into the document's `env`, creating it when absent.
+pub fn merge(doc: &mut Map<String, Value>, m: &Merge) -> Result<Vec<Change>, String> {
+    let wanted = m.wanted;
     let env = doc
         .entry("env")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -91,6 +113,9 @@ pub fn merge(
     let mut changes = Vec::new();
     for (key, value) in wanted {
         let old = env.get(key);
+        if old.is_some() && m.keep_existing.contains(&key.as_str()) {
+            continue;
+        }
         let new = if key == RESOURCE_ATTRIBUTES {
             match old {
                 Some(Value::String(old)) => merge_pairs(old, value),
@@ -111,14 +136,16 @@ pub fn merge(
             }
         }
     }
-    for s in Signal::ALL {
-        for var in [s.endpoint_var(), s.protocol_var()] {
-            if wanted.iter().any(|(k, _)| *k == var) {
-                continue;
-            }
-            if let Some(old) = env.shift_remove(&var) {
-                changes.push(Change::Removed(var, show(&old)));
-            }
+    let stale = Signal::ALL
+        .into_iter()
+        .flat_map(|s| [s.endpoint_var(), s.protocol_var()])
+        .chain(m.unwanted.iter().cloned());
+    for var in stale {
+        if wanted.iter().any(|(k, _)| *k == var) {
+            continue;
+        }
+        if let Some(old) = env.shift_remove(&var) {
+            changes.push(Change::Removed(var, show(&old)));
         }
     }
     Ok(changes)
@@ -154,14 +181,14 @@ fn merge_pairs(old: &str, new: &str) -> String {
 }
 
 /// `--write PATH`: merges and writes; returns what to print.
-pub fn write(path: &Path, wanted: &[(String, String)], listen: &Listen) -> Result<String, String> {
+pub fn write(path: &Path, m: &Merge, listen: &Listen) -> Result<String, String> {
     let existing = read(path)?;
     let (original, mut doc) = match existing {
         Some(d) => (Some(d.bytes), d.value),
         None => (None, Map::new()),
     };
-    let changes = merge(&mut doc, wanted)
-        .map_err(|e| format!("{}: {e}; nothing was changed", path.display()))?;
+    let changes =
+        merge(&mut doc, m).map_err(|e| format!("{}: {e}; nothing was changed", path.display()))?;
     let mut out = String::new();
     if changes.is_empty() {
         let _ = writeln!(
@@ -198,6 +225,10 @@ pub fn write(path: &Path, wanted: &[(String, String)], listen: &Listen) -> Resul
             Change::Changed(k, o, n) => {
                 writeln!(out, "  ~ {k}: {} -> {}", masked(k, o), masked(k, n))
             }
+            Change::Removed(k, o) if m.unwanted.contains(k) => writeln!(
+                out,
+                "  - {k} (was {o}; this ccpipe takes no such data, it would get 404s)"
+            ),
             Change::Removed(k, o) => writeln!(
                 out,
                 "  - {k} (was {o}; it would override the general setting)"
@@ -290,7 +321,13 @@ mod tests {
         let mut doc: Map<String, Value> =
             serde_json::from_str(r#"{"model":"x","env":{"FOO":"1","OTEL_EXPORTER_OTLP_LOGS_ENDPOINT":"http://x"},"z":2}"#)
                 .unwrap();
-        let changes = merge(&mut doc, &[("A".into(), "1".into())]).unwrap();
+        let wanted = [("A".to_owned(), "1".to_owned())];
+        let m = Merge {
+            wanted: &wanted,
+            keep_existing: &[],
+            unwanted: &[],
+        };
+        let changes = merge(&mut doc, &m).unwrap();
         assert_eq!(
             changes,
             vec![
@@ -302,8 +339,36 @@ mod tests {
             serde_json::to_string(&doc).unwrap(),
             r#"{"model":"x","env":{"FOO":"1","A":"1"},"z":2}"#
         );
-        assert!(merge(&mut doc, &[("A".into(), "1".into())])
-            .unwrap()
-            .is_empty());
+        assert!(merge(&mut doc, &m).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_users_content_choice_stays_and_unwanted_exporters_go() {
+        let mut doc: Map<String, Value> = serde_json::from_str(
+            r#"{"env":{"OTEL_LOG_USER_PROMPTS":"1","OTEL_TRACES_EXPORTER":"otlp"}}"#,
+        )
+        .unwrap();
+        let wanted = [
+            ("OTEL_LOG_USER_PROMPTS".to_owned(), "0".to_owned()),
+            ("OTEL_LOG_TOOL_DETAILS".to_owned(), "0".to_owned()),
+        ];
+        let unwanted = ["OTEL_TRACES_EXPORTER".to_owned()];
+        let m = Merge {
+            wanted: &wanted,
+            keep_existing: &["OTEL_LOG_USER_PROMPTS", "OTEL_LOG_TOOL_DETAILS"],
+            unwanted: &unwanted,
+        };
+        let changes = merge(&mut doc, &m).unwrap();
+        assert_eq!(
+            changes,
+            [
+                Change::Added("OTEL_LOG_TOOL_DETAILS".into(), "0".into()),
+                Change::Removed("OTEL_TRACES_EXPORTER".into(), "otlp".into())
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&doc).unwrap(),
+            r#"{"env":{"OTEL_LOG_USER_PROMPTS":"1","OTEL_LOG_TOOL_DETAILS":"0"}}"#
+        );
     }
 }

@@ -96,48 +96,97 @@ fn check(body: String) -> (String, bool) {
     (id.to_owned(), intact)
 }
 
+/// One HTTP/1.1 request as an OTLP intake receives it.
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    pub path: String,
+    pub content_type: String,
+    /// The body as it came over the wire.
+    pub raw: Vec<u8>,
+    /// The body after its content-encoding (gzip).
+    pub body: Vec<u8>,
+}
+
+/// Reads the next request of a keep-alive connection (content-length or
+/// chunked); `None` when the peer closed it.
+pub fn read_request(r: &mut BufReader<TcpStream>) -> Option<RawRequest> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let path = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let (mut len, mut gzip, mut chunked, mut content_type) = (0, false, false, String::new());
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end().to_ascii_lowercase();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+        match k.trim() {
+            "content-length" => len = v.trim().parse().ok()?,
+            "content-encoding" => gzip = v.contains("gzip"),
+            "transfer-encoding" => chunked = v.contains("chunked"),
+            "content-type" => content_type = v.trim().to_owned(),
+            _ => {}
+        }
+    }
+    let raw = if chunked {
+        read_chunked(r)?
+    } else {
+        let mut b = vec![0; len];
+        r.read_exact(&mut b).ok()?;
+        b
+    };
+    let body = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .expect("a gzip body");
+        out
+    } else {
+        raw.clone()
+    };
+    Some(RawRequest {
+        path,
+        content_type,
+        raw,
+        body,
+    })
+}
+
+fn read_chunked(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let mut size = String::new();
+        r.read_line(&mut size).ok()?;
+        let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+        let mut chunk = vec![0; n + 2];
+        r.read_exact(&mut chunk).ok()?;
+        if n == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
 fn serve(conn: TcpStream, state: Arc<Mutex<AgentState>>) {
     let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let (mut len, mut gzip) = (0usize, false);
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap();
-            }
-            if h.starts_with("content-encoding:") && h.contains("gzip") {
-                gzip = true;
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(request) = read_request(&mut r) {
         let (up, delay) = {
             let st = state.lock().unwrap();
             (st.up, st.delay)
         };
         let status = if up {
             std::thread::sleep(delay);
-            if gzip {
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&body[..])
-                    .read_to_end(&mut out)
-                    .unwrap();
-                body = out;
-            }
-            let req = ExportLogsServiceRequest::decode(&body[..]).expect("a logs request");
+            let req = ExportLogsServiceRequest::decode(&request.body[..]).expect("a logs request");
             let mut st = state.lock().unwrap();
             for rl in req.resource_logs {
                 for sl in rl.scope_logs {

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod agent;
+pub mod claude;
 pub mod clickhouse;
 pub mod loki;
 pub mod process;

@@ -289,6 +289,11 @@ async fn listen(
                 }
                 return Ok(listener);
             }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                let key = format!("receivers.{id}.protocols.{protocol}.endpoint");
+                let hint = ccpipe_pipeline::port_holder::in_use_hint(addr.port(), &key);
+                last_error = Some(format!("{addr}: {e}; {hint}"));
+            }
             Err(e) => last_error = Some(format!("{addr}: {e}")),
         }
     }
