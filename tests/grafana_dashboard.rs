@@ -255,6 +255,32 @@ fn grafana_dashboard_uses_only_produced_metrics() {
         !text.contains("processor)") && titles.iter().any(|t| t.contains("connector")),
         "claude_code_metrics is a connector"
     );
+    // Unique panel ids and no two panels on the same grid cell.
+    let mut ids = BTreeSet::new();
+    let mut cells = BTreeSet::new();
+    for p in dash["panels"].as_array().unwrap() {
+        assert!(
+            ids.insert(p["id"].as_u64().unwrap()),
+            "panel id {} twice",
+            p["id"]
+        );
+        let g = &p["gridPos"];
+        let n = |k: &str| g[k].as_u64().unwrap();
+        assert!(
+            n("x") + n("w") <= 24,
+            "{} is wider than the grid",
+            p["title"]
+        );
+        for x in n("x")..n("x") + n("w") {
+            for y in n("y")..n("y") + n("h") {
+                assert!(
+                    cells.insert((x, y)),
+                    "{} overlaps another panel",
+                    p["title"]
+                );
+            }
+        }
+    }
     for name in [
         "claude_code_cost_usage_USD_total",
         "claude_code_token_usage_tokens_total",
