@@ -9,5 +9,6 @@ pub mod pidfile;
 pub mod reload;
 pub mod self_metrics;
 pub mod service;
+pub mod sigpipe;
 
 pub use service::{RunSummary, Service};

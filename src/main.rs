@@ -64,7 +64,12 @@ struct ReloadArgs {
 }
 
 fn main() -> ExitCode {
+    // Before parsing: --help and --version print too.
+    ccpipe::sigpipe::end_quietly_on_closed_stdout();
     let cli = Cli::parse();
+    if cli.command.is_none() {
+        ccpipe::sigpipe::ignore();
+    }
     if let Some(Command::Reload(args)) = &cli.command {
         return reload(&cli.config, args);
     }

@@ -130,6 +130,49 @@ fn print_config_masks_secrets_and_expands_env() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Attribute names in resource/attributes actions and filter matches are
+/// shown; the API key, hash key, header and URL password are not.
+#[test]
+fn print_config_shows_attribute_names_and_hides_secrets() {
+    let cfg = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/print-config/names-and-secrets.yaml"
+    );
+    let out = Command::new(bin())
+        .args(["print-config", "--config", cfg])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown = [
+        "key: deployment.environment.name",
+        "key: user.id",
+        "key: terminal.type",
+        "key: event.kind",
+        "value: chatter",
+        "key: '[REDACTED]'",
+        "hash_key: '[REDACTED]'",
+        "Authorization: '[REDACTED]'",
+        "https://user:[REDACTED]@127.0.0.1:1/v1",
+    ];
+    for want in shown {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    let secrets = [
+        "dd-api-key-secret-2",
+        "hash-key-secret-1",
+        "header-token-4",
+        "url-password-3",
+    ];
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+}
+
 #[test]
 fn taken_port_fails_at_startup_with_a_clear_message() {
     let dir = temp_dir("porttaken");

@@ -28,7 +28,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The venv's python, with chDB installed.
 fn venv_python() -> PathBuf {
-    common::python::venv_python("chdb-venv", "tests/python/chdb_requirements.txt")
+    common::venv::install("chdb-venv", "tests/python/chdb_requirements.txt").join("bin/python")
 }
 
 /// tests/python/chdb_run.py: one embedded ClickHouse answering SQL a line at

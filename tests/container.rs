@@ -4,9 +4,9 @@
 //! file the image copies to /etc/ccpipe/config.yaml); the Kubernetes and
 //! compose files parse, and the ccpipe config in the ConfigMap validates.
 //!
-//! `scripts/container-check.sh` runs this file against the binary built the
-//! way the Dockerfile builds it (CCPIPE_CONTAINER_BIN); plain `cargo test`
-//! uses the test build of the same source.
+//! Plain `cargo test` runs it against the test build of the same source;
+//! CCPIPE_CONTAINER_BIN names another binary. The image itself, built and run
+//! with podman, is tests/container_image.rs.
 
 mod common;
 
@@ -72,9 +72,9 @@ fn in_repo(args: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// The binary is built by the script CI runs, copied from its output, and
-/// started as `ccpipe --config /etc/ccpipe/config.yaml`, which is
-/// configs/container.yaml.
+/// The image's root filesystem is built by the script CI runs, the final
+/// stage is FROM scratch and copies only that, and the image is started as
+/// `ccpipe --config /etc/ccpipe/config.yaml`, which is configs/container.yaml.
 #[test]
 fn dockerfile_builds_with_the_shared_script_and_runs_the_container_config() {
     let d = dockerfile();
@@ -84,9 +84,14 @@ fn dockerfile_builds_with_the_shared_script_and_runs_the_container_config() {
             .any(|r| r.ends_with("scripts/container-build.sh /out")),
         "the image is built by scripts/container-build.sh: {runs:?}"
     );
+    let froms = instruction(&d, "FROM");
+    assert_eq!(
+        froms.last().map(String::as_str),
+        Some("scratch"),
+        "{froms:?}"
+    );
     let copies = instruction(&d, "COPY");
-    assert!(copies.contains(&"--from=build /out/ccpipe /usr/local/bin/ccpipe".to_owned()));
-    assert!(copies.contains(&format!("configs/container.yaml {IMAGE_CONFIG}")));
+    assert!(copies.contains(&"--from=build /out/rootfs/ /".to_owned()));
     assert_eq!(instruction(&d, "ENTRYPOINT"), [r#"["ccpipe"]"#]);
     assert_eq!(
         exec_form(&instruction(&d, "CMD")[0]),
@@ -100,7 +105,8 @@ fn dockerfile_builds_with_the_shared_script_and_runs_the_container_config() {
     );
     let script =
         std::fs::read_to_string(Path::new(ROOT).join("scripts/container-build.sh")).unwrap();
-    assert!(script.contains("cargo build --locked --profile container --bin ccpipe"));
+    assert!(script.contains("cargo build --locked --profile container"));
+    assert!(script.contains("cp configs/container.yaml \"$rootfs/etc/ccpipe/config.yaml\""));
     let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
     assert!(manifest.contains("[profile.container]"));
 }

@@ -13,7 +13,7 @@ use common::process::Ccpipe;
 use common::*;
 
 fn venv_python() -> PathBuf {
-    common::python::venv_python("python-otel-sdk", "tests/python/requirements.txt")
+    common::venv::install("python-otel-sdk", "tests/python/requirements.txt").join("bin/python")
 }
 
 #[test]

@@ -9,7 +9,7 @@ pub mod clickhouse;
 pub mod loki;
 pub mod process;
 pub mod prometheus;
-pub mod python;
+pub mod venv;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -78,7 +78,7 @@ fn decode_bin(signal: Signal, bytes: &[u8]) -> Batch {
 pub fn load_variant(variant: &str) -> Vec<Capture> {
     let dir = captures_root().join(variant).join("otlp");
     let index = std::fs::read_to_string(dir.join("index.jsonl"))
-        .unwrap_or_else(|e| panic!("{}: {e} (is ../shared beside the project?)", dir.display()));
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut out = Vec::new();
     for line in index.lines().filter(|l| !l.trim().is_empty()) {
         let entry: serde_json::Value = serde_json::from_str(line).expect("index line is JSON");

@@ -427,6 +427,7 @@ async fn grpc_partial_success_is_accepted() {
     assert_eq!(agent.fake.calls().len(), 1);
 }
 
+/// Retryable, and the error names the Agent endpoint it tried.
 #[tokio::test]
 async fn an_agent_that_is_down_is_retryable() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -443,6 +444,10 @@ async fn an_agent_that_is_down_is_retryable() {
             matches!(err, ExportError::Retryable { .. }),
             "{protocol:?}: {err:?}"
         );
+        let text = err.to_string();
+        let tried = format!("cannot reach the Agent at {endpoint}");
+        assert!(text.contains(&tried), "{protocol:?}: {text}");
+        assert!(text.contains("Connection refused"), "{protocol:?}: {text}");
         exporter.shutdown().await.unwrap();
     }
 }

@@ -437,6 +437,7 @@ async fn grpc_unavailable_is_retried_invalid_argument_dropped() {
     assert_eq!(dest.fake.calls().len(), 3);
 }
 
+/// Retryable, and the error names the endpoint it tried, over gRPC and HTTP.
 #[tokio::test]
 async fn a_destination_that_is_down_is_retryable() {
     // A port with nothing listening: bind, note it, close.
@@ -456,5 +457,8 @@ async fn a_destination_that_is_down_is_retryable() {
             matches!(err, ccpipe_pipeline::ExportError::Retryable { .. }),
             "{target:?}: {err}"
         );
+        let text = err.to_string();
+        let endpoint = format!("cannot reach the OTLP destination at http://127.0.0.1:{port}");
+        assert!(text.contains(&endpoint), "{target:?}: {text}");
     }
 }

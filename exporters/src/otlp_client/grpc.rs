@@ -86,7 +86,20 @@ impl OtlpClient {
             .await
         {
             Ok(r) => Ok(r.into_inner()),
-            Err(status) => Err(classify_status(&status)),
+            // The channel connects lazily, so a destination that is down
+            // fails here rather than in `ready`, with the transport error as
+            // the status's source: say where, as `ready` does.
+            Err(status) => match std::error::Error::source(&status) {
+                Some(cause) => {
+                    let at = format!(
+                        "cannot reach {} at {}",
+                        settings.peer,
+                        settings.target.url(payload.signal())
+                    );
+                    Err(classify_status(&status).unanswered(&at, cause))
+                }
+                None => Err(classify_status(&status)),
+            },
         }
     }
 }

@@ -21,6 +21,36 @@ pub(super) enum Failure {
     Error(ExportError),
 }
 
+impl Failure {
+    /// The same failure for a call that got no answer: `at` says where it
+    /// was going, and the transport's root cause ("Connection refused")
+    /// follows the message unless the message already says it.
+    pub(super) fn unanswered(self, at: &str, cause: &dyn std::error::Error) -> Failure {
+        let mut root = cause;
+        while let Some(next) = root.source() {
+            root = next;
+        }
+        let root = root.to_string();
+        let reword = |message: String| match message.contains(&root) {
+            true => format!("{at}: {message}"),
+            false => format!("{at}: {message}: {root}"),
+        };
+        match self {
+            Failure::TooLarge(m) => Failure::TooLarge(reword(m)),
+            Failure::Error(ExportError::Retryable {
+                message,
+                retry_after,
+            }) => Failure::Error(ExportError::Retryable {
+                message: reword(message),
+                retry_after,
+            }),
+            Failure::Error(ExportError::Permanent(m)) => {
+                Failure::Error(ExportError::Permanent(reword(m)))
+            }
+        }
+    }
+}
+
 impl From<ExportError> for Failure {
     fn from(e: ExportError) -> Self {
         Failure::Error(e)

@@ -7,6 +7,8 @@ use super::units::Duration;
 use super::Config;
 
 const REDACTED: &str = "[REDACTED]";
+/// `key` alone is the Datadog `api.key`; in a list item it names an attribute
+/// (`actions: [{ key: deployment.environment.name, ... }]`) and is shown.
 const SECRET_KEYS: [&str; 7] = [
     "key",
     "api_key",
@@ -40,7 +42,7 @@ pub(crate) fn to_masked_yaml(config: &Config) -> String {
     }
     root.insert("service".into(), service(config));
     let mut root = Y::Mapping(root);
-    mask(&mut root, false);
+    mask(&mut root, false, false);
     serde_yaml::to_string(&root).unwrap_or_else(|e| format!("# cannot print the config: {e}\n"))
 }
 
@@ -76,17 +78,20 @@ fn service(config: &Config) -> Y {
 
 /// Replaces every non-null scalar under a secret-looking key, every header
 /// value, and the password of a URL anywhere, keeping the keys so the shape
-/// stays visible.
-fn mask(value: &mut Y, secret: bool) {
+/// stays visible. `item` says `value` is an element of a list.
+fn mask(value: &mut Y, secret: bool, item: bool) {
     match value {
         Y::Mapping(map) => {
             for (key, v) in map.iter_mut() {
-                let hide = secret || key.as_str().is_some_and(is_secret_key);
-                mask(v, hide);
+                let hide = secret
+                    || key
+                        .as_str()
+                        .is_some_and(|k| is_secret_key(k) && !(item && k == "key"));
+                mask(v, hide, false);
             }
         }
-        Y::Sequence(items) => items.iter_mut().for_each(|v| mask(v, secret)),
-        Y::Tagged(tagged) => mask(&mut tagged.value, secret),
+        Y::Sequence(items) => items.iter_mut().for_each(|v| mask(v, secret, true)),
+        Y::Tagged(tagged) => mask(&mut tagged.value, secret, item),
         Y::Null => {}
         scalar if secret => *scalar = REDACTED.into(),
         Y::String(text) => {

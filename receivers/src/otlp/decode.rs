@@ -1,5 +1,5 @@
-//! Decoding an OTLP/HTTP body: inflate (with a cap, so a gzip bomb cannot
-//! grow past the body limit), then a protobuf check or a JSON decode into a
+//! Decoding an OTLP/HTTP body: decompress (with a cap, so a gzip, deflate or
+//! zstd bomb cannot grow past the body limit), then a protobuf check or a JSON decode into a
 //! [`Payload`], refusing attributes over the [`Limits`].
 
 use std::io::Read;
@@ -10,7 +10,7 @@ use ccpipe_pipeline::limits::{self, LimitError, Limits};
 use ccpipe_pipeline::payload::{Encoded, Payload};
 use ccpipe_pipeline::wire::{self, ScanError, WireError};
 use ccpipe_pipeline::{otlp_json, Signal};
-use flate2::read::MultiGzDecoder;
+use flate2::read::{MultiGzDecoder, ZlibDecoder};
 
 /// The body's media type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,14 +33,32 @@ impl Format {
 pub enum Encoding {
     Identity,
     Gzip,
+    /// HTTP's `deflate`: a zlib stream (RFC 9110), as the Collector reads it.
+    Deflate,
+    Zstd,
+}
+
+impl Encoding {
+    /// The `content-encoding` token, as errors name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Identity => "identity",
+            Encoding::Gzip => "gzip",
+            Encoding::Deflate => "deflate",
+            Encoding::Zstd => "zstd",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("the decompressed body is larger than max_request_body_size ({limit} bytes)")]
     TooLarge { limit: usize },
-    #[error("malformed gzip body: {0}")]
-    Gzip(std::io::Error),
+    #[error("malformed {} body: {error}", encoding.name())]
+    Compressed {
+        encoding: Encoding,
+        error: std::io::Error,
+    },
     #[error("malformed protobuf body: {0}")]
     Protobuf(WireError),
     #[error("malformed JSON body: {0}")]
@@ -94,7 +112,7 @@ pub fn decode_within(
     let bytes = match encoding {
         // A body that arrived in one chunk is not copied.
         Encoding::Identity => body.copy_to_bytes(body.remaining()),
-        Encoding::Gzip => Bytes::from(inflate(body, limit)?),
+        compressed => Bytes::from(decompress(compressed, body, limit)?),
     };
     match format {
         Format::Protobuf => match Encoded::within(signal, bytes.clone(), limits) {
@@ -138,17 +156,39 @@ fn json_error(e: otlp_json::JsonError) -> DecodeError {
     }
 }
 
-/// Inflates a gzip body (one or more members), reading at most `limit + 1`
-/// bytes of output so memory stays bounded by the limit.
-fn inflate(body: impl Buf, limit: usize) -> Result<Vec<u8>, DecodeError> {
+/// The largest zstd window a body may ask for (log2): 8 MiB. Encoders use at
+/// most that for the levels up to 19 (OTLP clients use the default, 3), and
+/// the decoder allocates the window before it writes a byte, so without this a
+/// tiny frame could reserve zstd's own default maximum of 128 MiB.
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+
+/// Decompresses a gzip (one or more members), deflate or zstd body, reading at
+/// most `limit + 1` bytes of output so memory stays bounded by the limit.
+/// gRPC's zstd messages come here too (`grpc_zstd`).
+pub(super) fn decompress(
+    encoding: Encoding,
+    body: impl Buf,
+    limit: usize,
+) -> Result<Vec<u8>, DecodeError> {
     // Protobuf compresses about 5:1; start there and let the Vec grow.
     let guess = body.remaining().saturating_mul(5).min(limit);
     let mut out = Vec::with_capacity(guess);
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    MultiGzDecoder::new(body.reader())
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(DecodeError::Gzip)?;
+    let malformed = |error| DecodeError::Compressed { encoding, error };
+    let reader = body.reader();
+    let read = match encoding {
+        Encoding::Identity => reader.take(cap).read_to_end(&mut out),
+        Encoding::Gzip => MultiGzDecoder::new(reader).take(cap).read_to_end(&mut out),
+        Encoding::Deflate => ZlibDecoder::new(reader).take(cap).read_to_end(&mut out),
+        Encoding::Zstd => {
+            let mut decoder = zstd::stream::read::Decoder::new(reader).map_err(malformed)?;
+            decoder
+                .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(malformed)?;
+            decoder.take(cap).read_to_end(&mut out)
+        }
+    };
+    read.map_err(malformed)?;
     if out.len() > limit {
         return Err(DecodeError::TooLarge { limit });
     }

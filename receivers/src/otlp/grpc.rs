@@ -5,7 +5,7 @@
 //! answered INVALID_ARGUMENT (tonic's prost codec says INTERNAL), an
 //! over-size message RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE, which OTLP
 //! clients treat as retryable), and every answer carries
-//! `grpc-accept-encoding: gzip,identity` (tonic only sends it with an
+//! `grpc-accept-encoding: gzip,zstd,deflate,identity` (tonic only sends it with an
 //! "unsupported encoding" error). grpc-js splits that header on bare commas
 //! and stops compressing when its encoding is missing from the list, so the
 //! value must have no spaces.
@@ -36,6 +36,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
 use super::conn::{Acceptor, Conn};
+use super::grpc_zstd;
 use super::{Sink, Transport, UNAUTHENTICATED};
 
 /// What the gRPC server needs beyond its listener.
@@ -48,7 +49,7 @@ pub struct GrpcSettings {
 }
 
 /// The value of `grpc-accept-encoding` on every answer.
-pub const ACCEPT_ENCODING: &str = "gzip,identity";
+pub const ACCEPT_ENCODING: &str = "gzip,zstd,deflate,identity";
 
 /// Serves the logs, metrics and traces `Export` services on `listener` until
 /// `shutdown` fires, then lets in-flight calls finish.
@@ -184,7 +185,13 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
             } else if req.uri().path() == R::PATH {
                 let mut grpc = Grpc::new(ProstCodec::<R>(sink.clone(), PhantomData))
                     .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Deflate)
                     .max_decoding_message_size(max);
+                // zstd is ours: tonic's decoder cannot bound its window.
+                let req = match grpc_zstd::is_zstd(req.headers()) {
+                    true => grpc_zstd::decompressed(req, max),
+                    false => req,
+                };
                 grpc.unary(Export::<R>(sink, PhantomData), req).await
             } else {
                 Status::unimplemented(format!("unknown method {}", req.uri().path())).into_http()

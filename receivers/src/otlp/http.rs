@@ -184,7 +184,7 @@ impl Handler {
                 Some(format),
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Code::InvalidArgument,
-                "unsupported content-encoding; use gzip or identity",
+                "unsupported content-encoding; use gzip, zstd, deflate or identity",
             );
             return reply.after_draining(body, limit, within, http1).await;
         };
@@ -221,10 +221,12 @@ impl Handler {
                 .closing();
             }
         };
-        // Gzip'd protobuf inflates about 5-10x: count compressed bytes 8 times.
+        // Compressed protobuf inflates about 5-10x: count compressed bytes 8 times.
         let work_estimate = match encoding {
             Encoding::Identity => raw.remaining(),
-            Encoding::Gzip => raw.remaining().saturating_mul(8),
+            Encoding::Gzip | Encoding::Deflate | Encoding::Zstd => {
+                raw.remaining().saturating_mul(8)
+            }
         };
         let limits = *self.sink.limits();
         let decoded = if work_estimate <= INLINE_DECODE_MAX {
@@ -294,7 +296,7 @@ fn content_type(headers: &HeaderMap) -> Option<Format> {
     }
 }
 
-/// `content-encoding`: absent or identity, or gzip.
+/// `content-encoding`: absent or identity, gzip, deflate or zstd.
 fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
     let Some(value) = headers.get(CONTENT_ENCODING) else {
         return Some(Encoding::Identity);
@@ -304,6 +306,10 @@ fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
         Some(Encoding::Identity)
     } else if value.eq_ignore_ascii_case("gzip") || value.eq_ignore_ascii_case("x-gzip") {
         Some(Encoding::Gzip)
+    } else if value.eq_ignore_ascii_case("deflate") {
+        Some(Encoding::Deflate)
+    } else if value.eq_ignore_ascii_case("zstd") {
+        Some(Encoding::Zstd)
     } else {
         None
     }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod conn;
 pub mod decode;
 pub mod grpc;
+mod grpc_zstd;
 pub mod http;
 pub mod security;
 #[cfg(test)]

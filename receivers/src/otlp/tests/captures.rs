@@ -217,7 +217,7 @@ pub(super) fn assert_accept_encoding(metadata: &tonic::metadata::MetadataMap) {
     let value = metadata
         .get("grpc-accept-encoding")
         .map(|v| v.to_str().unwrap());
-    assert_eq!(value, Some("gzip,identity"));
+    assert_eq!(value, Some("gzip,zstd,deflate,identity"));
 }
 
 /// Sends every request of a gRPC capture through tonic's generated clients.

@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsSe
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use prost::Message;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
@@ -169,6 +170,154 @@ async fn oversize_message_is_resource_exhausted() {
     server.stop().await;
 }
 
+/// Each encoding tonic clients send is accepted, and inflating past the
+/// limit is RESOURCE_EXHAUSTED for each, as for gzip.
+#[tokio::test]
+async fn gzip_zstd_and_deflate_messages_are_accepted_within_the_limit() {
+    let encodings = [
+        CompressionEncoding::Gzip,
+        CompressionEncoding::Zstd,
+        CompressionEncoding::Deflate,
+    ];
+    let (server, queues) = server("grpc-encodings", 64 << 10, &Signal::ALL, 4).await;
+    // 1 MiB of one letter in a log body: a few KiB compressed, 16 times the limit.
+    let mut bomb = logs_request();
+    let record = &mut bomb.resource_logs[0].scope_logs[0].log_records[0];
+    record.body = Some(AnyValue {
+        value: Some(any_value::Value::StringValue("a".repeat(1 << 20))),
+    });
+    for encoding in encodings {
+        let mut client =
+            TraceServiceClient::new(channel(server.addr).await).send_compressed(encoding);
+        let request = traces_request();
+        assert!(request.encoded_len() < 64 << 10);
+        let spans: usize = (request.resource_spans.iter())
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        let response = client.export(request).await;
+        assert!(response.is_ok(), "{encoding:?}: {response:?}");
+        let got = queues.take(Signal::Traces).item_count();
+        assert_eq!(got, spans, "{encoding:?}");
+
+        let mut client =
+            LogsServiceClient::new(channel(server.addr).await).send_compressed(encoding);
+        let status = client.export(bomb.clone()).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::ResourceExhausted,
+            "{encoding:?}: {status:?}"
+        );
+        assert_accept_encoding(status.metadata());
+        assert!(queues.all_empty(), "{encoding:?}");
+    }
+    server.stop().await;
+}
+
+/// What a raw gRPC call was answered: grpc-status, grpc-message (decoded)
+/// and the response headers' grpc-accept-encoding.
+struct RawAnswer {
+    code: String,
+    message: String,
+    accept_encoding: String,
+}
+
+/// One raw gRPC call to the logs service with `body` as the request body.
+async fn raw_export(addr: std::net::SocketAddr, encoding: &str, body: Vec<u8>) -> RawAnswer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::post(format!("http://{addr}{LOGS_EXPORT}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-encoding", encoding)
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let text = |headers: &http::HeaderMap, name: &str| {
+        (headers.get(name))
+            .map_or("", |v| v.to_str().unwrap())
+            .to_owned()
+    };
+    let accept_encoding = text(response.headers(), "grpc-accept-encoding");
+    let mut headers = response.headers().clone();
+    if headers.get("grpc-status").is_none() {
+        let collected = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+        headers = collected.trailers().cloned().unwrap_or_default();
+    }
+    RawAnswer {
+        code: text(&headers, "grpc-status"),
+        message: percent_decoded(&text(&headers, "grpc-message")),
+        accept_encoding,
+    }
+}
+
+/// grpc-message is percent-encoded.
+fn percent_decoded(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hex: String = bytes.by_ref().take(2).map(char::from).collect();
+                out.push(u8::from_str_radix(&hex, 16).unwrap());
+            }
+            _ => out.push(b),
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A gRPC message: the compressed flag, the length, the bytes.
+fn grpc_message(compressed: bool, bytes: &[u8]) -> Vec<u8> {
+    let mut frame = vec![u8::from(compressed)];
+    frame.extend((bytes.len() as u32).to_be_bytes());
+    frame.extend(bytes);
+    frame
+}
+
+/// zstd over gRPC is decompressed by the receiver itself: a frame asking for
+/// a 128 MiB window is refused before any is reserved, a bomb stops at the
+/// limit, a length over the limit is refused unread, and a good message
+/// arrives.
+#[tokio::test]
+async fn zstd_messages_are_bounded_in_window_and_size() {
+    let (server, queues) = server("grpc-zstd", 64 << 10, &Signal::ALL, 4).await;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    encoder.long_distance_matching(true).unwrap();
+    encoder.window_log(27).unwrap();
+    encoder.include_contentsize(false).unwrap();
+    encoder.write_all(&logs_request().encode_to_vec()).unwrap();
+    let wide = encoder.finish().unwrap();
+    let answer = raw_export(server.addr, "zstd", grpc_message(true, &wide)).await;
+    let message = answer.message;
+    assert_eq!(answer.code, "3", "INVALID_ARGUMENT: {message}");
+    assert!(message.starts_with("malformed zstd body: "), "{message}");
+
+    let bomb = zstd::encode_all(&vec![0u8; 8 << 20][..], 3).unwrap();
+    let answer = raw_export(server.addr, "zstd", grpc_message(true, &bomb)).await;
+    assert_eq!(answer.code, "8", "RESOURCE_EXHAUSTED: {}", answer.message);
+
+    let mut huge = grpc_message(true, b"x");
+    huge[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+    let answer = raw_export(server.addr, "zstd", huge).await;
+    assert_eq!(answer.code, "8", "RESOURCE_EXHAUSTED: {}", answer.message);
+    assert!(queues.all_empty());
+
+    let good = zstd::encode_all(&logs_request().encode_to_vec()[..], 3).unwrap();
+    let answer = raw_export(server.addr, "ZSTD", grpc_message(true, &good)).await;
+    assert_eq!(answer.code, "0", "{}", answer.message);
+    assert_eq!(queues.take(Signal::Logs).item_count(), 10);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn gzip_bomb_is_resource_exhausted() {
     let (server, queues) = server("grpc-bomb", 4 << 20, &Signal::ALL, 4).await;
@@ -177,35 +326,10 @@ async fn gzip_bomb_is_resource_exhausted() {
     let mut zipped = GzEncoder::new(Vec::new(), Compression::default());
     zipped.write_all(&vec![0u8; 8 << 20]).unwrap();
     let zipped = zipped.finish().unwrap();
-    let mut frame = vec![1u8];
-    frame.extend((zipped.len() as u32).to_be_bytes());
-    frame.extend(zipped);
-    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let request = http::Request::post(format!("http://{}{LOGS_EXPORT}", server.addr))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("grpc-encoding", "gzip")
-        .body(http_body_util::Full::new(bytes::Bytes::from(frame)))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert_eq!(
-        response.headers().get("grpc-status").unwrap(),
-        "8",
-        "RESOURCE_EXHAUSTED"
-    );
-    assert_eq!(
-        response.headers().get("grpc-accept-encoding").unwrap(),
-        "gzip,identity"
-    );
+    let answer = raw_export(server.addr, "gzip", grpc_message(true, &zipped)).await;
+    assert_eq!(answer.code, "8", "RESOURCE_EXHAUSTED: {}", answer.message);
+    assert_eq!(answer.accept_encoding, "gzip,zstd,deflate,identity");
     assert!(queues.all_empty());
-    drop(sender);
     server.stop().await;
 }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use ccpipe_pipeline::telemetry::receiver_refused;
 use ccpipe_pipeline::testing::XorshiftStar as Rng;
 use ccpipe_pipeline::{Batch, Signal};
-use flate2::write::GzEncoder;
+use flate2::write::{GzEncoder, ZlibEncoder};
 use flate2::Compression;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -40,6 +40,20 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
+}
+
+/// `data` in each `content-encoding` the receiver takes besides identity.
+fn compressed(encoding: &str, data: &[u8]) -> Vec<u8> {
+    match encoding {
+        "gzip" => gzip(data),
+        "deflate" => {
+            let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
+            encoder.write_all(data).unwrap();
+            encoder.finish().unwrap()
+        }
+        "zstd" => zstd::encode_all(data, 3).unwrap(),
+        other => panic!("no encoder for {other}"),
+    }
 }
 
 /// google.rpc.Status, decoded independently of the receiver's own struct.
@@ -263,6 +277,71 @@ async fn gzip_bomb_is_413_after_inflating_at_most_the_limit() {
     server.stop().await;
 }
 
+/// gzip, deflate (zlib) and zstd: a real request is accepted, a bomb stops at
+/// the same limit as gzip's, and a broken stream is a 400 naming the encoding.
+#[tokio::test]
+async fn every_content_encoding_decompresses_within_the_limit() {
+    let (server, queues) = server("encodings").await;
+    let mut client = H1::connect(server.addr).await;
+    for encoding in ["gzip", "deflate", "zstd", "ZSTD"] {
+        let name = encoding.to_ascii_lowercase();
+        let body = compressed(&name, &logs_bin());
+        let answer = client
+            .post("/v1/logs", PROTOBUF, Some(encoding), &body)
+            .await;
+        assert_eq!(answer.status, 200, "{encoding}: {}", answer.text());
+        assert_eq!(queues.take(Signal::Logs).item_count(), 13, "{encoding}");
+
+        let bomb = compressed(&name, &vec![0u8; 8 << 20]);
+        assert!(
+            bomb.len() < 64 << 10,
+            "{encoding}: the bomb is under the limit"
+        );
+        let answer = client
+            .post("/v1/logs", PROTOBUF, Some(encoding), &bomb)
+            .await;
+        assert_eq!(answer.status, 413, "{encoding}");
+        assert_eq!(
+            protobuf_status(&answer).message,
+            "the decompressed body is larger than max_request_body_size (65536 bytes)",
+            "{encoding}"
+        );
+
+        let truncated = &body[..body.len() / 2];
+        let answer = client
+            .post("/v1/logs", PROTOBUF, Some(encoding), truncated)
+            .await;
+        assert_eq!(answer.status, 400, "{encoding}");
+        let message = protobuf_status(&answer).message;
+        let want = format!("malformed {name} body: ");
+        assert!(message.starts_with(&want), "{encoding}: {message}");
+        assert!(queues.all_empty(), "{encoding}");
+    }
+    assert_still_usable(&mut client, &queues).await;
+    server.stop().await;
+}
+
+/// A zstd frame that asks for a window larger than 8 MiB is refused before
+/// the decoder reserves it.
+#[tokio::test]
+async fn zstd_frame_with_a_huge_window_is_refused() {
+    let (server, queues) = server("zstd-window").await;
+    let mut client = H1::connect(server.addr).await;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    encoder.long_distance_matching(true).unwrap();
+    encoder.window_log(27).unwrap();
+    // No content size in the header, so the frame declares the full window.
+    encoder.include_contentsize(false).unwrap();
+    encoder.write_all(&logs_bin()).unwrap();
+    let body = encoder.finish().unwrap();
+    let answer = client.post("/v1/logs", PROTOBUF, Some("zstd"), &body).await;
+    assert_eq!(answer.status, 400);
+    let message = protobuf_status(&answer).message;
+    assert!(message.starts_with("malformed zstd body: "), "{message}");
+    assert!(queues.all_empty());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn unsupported_content_type_is_415_in_plain_text() {
     let (server, queues) = server("bad-type").await;
@@ -294,7 +373,7 @@ async fn unsupported_content_encoding_is_415() {
     let status = json_status(&answer);
     assert_eq!(
         status["message"],
-        "unsupported content-encoding; use gzip or identity"
+        "unsupported content-encoding; use gzip, zstd, deflate or identity"
     );
     assert_still_usable(&mut client, &queues).await;
     server.stop().await;

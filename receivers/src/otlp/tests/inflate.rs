@@ -102,3 +102,74 @@ fn mutated_gzip_bodies_never_panic() {
         );
     }
 }
+
+/// The same for deflate (zlib) and zstd: mutated captures and random bytes
+/// (half of them with the format's magic) never panic, and bombs stop at
+/// the limit.
+#[test]
+fn mutated_deflate_and_zstd_bodies_never_panic() {
+    let deflate = |data: &[u8]| {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let zstd = |data: &[u8]| zstd::encode_all(data, 3).unwrap();
+    type Compress<'a> = &'a dyn Fn(&[u8]) -> Vec<u8>;
+    let formats: [(Encoding, Compress, &[u8]); 2] = [
+        (Encoding::Deflate, &deflate, &[0x78, 0x9c]),
+        (Encoding::Zstd, &zstd, &[0x28, 0xb5, 0x2f, 0xfd]),
+    ];
+    let mut rng = Rng(0x9A1F_5EED_0000_0002);
+    for (encoding, compress, magic) in formats {
+        let bomb = compress(&vec![0u8; 16 << 20]);
+        let got = decode(
+            Signal::Logs,
+            Format::Protobuf,
+            encoding,
+            Bytes::from(bomb),
+            1 << 20,
+        );
+        assert!(
+            matches!(got, Err(DecodeError::TooLarge { limit: 1048576 })),
+            "{encoding:?}: {got:?}"
+        );
+        let seed = compress(&capture("0002-http-logs.bin"));
+        let mut bad = 0;
+        for round in 0..1000 {
+            let mut body = seed.clone();
+            let at = rng.below(body.len());
+            match rng.below(2) {
+                0 => body[at] = rng.next_u64() as u8,
+                _ => body.truncate(at.max(1)),
+            }
+            let limit = 1 + rng.below(64 << 10);
+            let result = std::panic::catch_unwind(|| {
+                decode(
+                    Signal::Logs,
+                    Format::Protobuf,
+                    encoding,
+                    Bytes::from(body),
+                    limit,
+                )
+            });
+            let result =
+                result.unwrap_or_else(|_| panic!("{encoding:?} panicked on round {round}"));
+            bad += usize::from(result.is_err());
+        }
+        assert!(bad > 0, "{encoding:?}: no mutation was refused");
+        for _ in 0..1000 {
+            let len = rng.below(256);
+            let mut body: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            if rng.below(2) == 0 && body.len() > magic.len() {
+                body[..magic.len()].copy_from_slice(magic);
+            }
+            let _ = decode(
+                Signal::Logs,
+                Format::Json,
+                encoding,
+                Bytes::from(body),
+                1 << 16,
+            );
+        }
+    }
+}

@@ -1,26 +1,24 @@
-//! Python venvs under target/ for the tests that drive a Python package
-//! (the OpenTelemetry SDK, chDB): made and filled from the package registry
-//! on first use; `.installed` marks a finished install.
+//! Python tools the tests install from the registry, each into a venv under
+//! target/ on first use; `.installed` marks a finished install.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The python of `target/<name>`, with `requirements` (a file under the
-/// project) installed.
-pub fn venv_python(name: &str, requirements: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = root.join("target").join(name);
-    let python = venv.join("bin/python");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The venv `target/<name>`, with `requirements` (relative to the
+/// repository) installed in it.
+pub fn install(name: &str, requirements: &str) -> PathBuf {
+    let venv = Path::new(ROOT).join("target").join(name);
     let ready = venv.join(".installed");
     if !ready.exists() {
         let ok = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
+            .args(["-m", "venv"])
             .arg(&venv)
             .status()
             .expect("python3 is needed for this test");
         assert!(ok.success(), "python3 -m venv failed");
-        let ok = Command::new(&python)
+        let ok = Command::new(venv.join("bin/python"))
             .args([
                 "-m",
                 "pip",
@@ -29,11 +27,11 @@ pub fn venv_python(name: &str, requirements: &str) -> PathBuf {
                 "--disable-pip-version-check",
                 "-r",
             ])
-            .arg(root.join(requirements))
+            .arg(Path::new(ROOT).join(requirements))
             .status()
             .unwrap();
         assert!(ok.success(), "pip install -r {requirements} failed");
         std::fs::write(&ready, "").unwrap();
     }
-    python
+    venv
 }
