@@ -1,8 +1,10 @@
 //! configs/dashboards/grafana-claude-code.json: it parses, takes its
-//! datasource from a `datasource` variable (no hard-coded UID), and its
-//! PromQL names only metrics the prometheus exporter produces for Claude
-//! Code: the captured metrics, and the ones the claude_code_metrics
-//! processor (issue 7) derives from events, named by the exporter's own rules.
+//! datasources from the `datasource` (Prometheus) and `loki` variables (no
+//! hard-coded UID), filters by team and department, and its PromQL names
+//! only metrics the prometheus exporter produces for Claude Code: the
+//! captured metrics, and the ones the claude_code_metrics connector derives
+//! from events, named by the exporter's own rules. (Its LogQL is played
+//! against a fake Loki in tests/prometheus_loki.rs.)
 
 mod common;
 
@@ -166,12 +168,30 @@ fn grafana_dashboard_uses_only_produced_metrics() {
             && v["query"] == "prometheus"),
         "a datasource variable of type prometheus"
     );
-    // Every datasource reference is the variable.
+    assert!(
+        vars.iter()
+            .any(|v| v["type"] == "datasource" && v["name"] == "loki" && v["query"] == "loki"),
+        "a datasource variable of type loki"
+    );
+    for name in ["team", "department"] {
+        let var = vars.iter().find(|v| v["name"] == name);
+        assert!(
+            var.is_some_and(|v| v["type"] == "query"
+                && v["includeAll"] == true
+                && v["allValue"] == ".*"),
+            "a {name} variable with All matching series without the label"
+        );
+    }
+    // Every datasource reference is one of the two variables.
     fn check_uids(v: &serde_json::Value) {
         match v {
             serde_json::Value::Object(m) => {
                 if let Some(ds) = m.get("datasource") {
-                    assert_eq!(ds["uid"], "${datasource}", "hard-coded datasource: {ds}");
+                    let want = match ds["type"].as_str() {
+                        Some("loki") => "${loki}",
+                        _ => "${datasource}",
+                    };
+                    assert_eq!(ds["uid"], want, "hard-coded datasource: {ds}");
                 }
                 m.values().for_each(check_uids);
             }
@@ -188,9 +208,20 @@ fn grafana_dashboard_uses_only_produced_metrics() {
         let Some(targets) = panel["targets"].as_array() else {
             continue;
         };
+        if panel["datasource"]["type"] == "loki" {
+            continue;
+        }
         panels += 1;
         for t in targets {
             let expr = t["expr"].as_str().unwrap();
+            if expr.contains("$job") {
+                assert!(
+                    expr.contains(r#"team=~"$team""#)
+                        && expr.contains(r#"department=~"$department""#),
+                    "{}: not filtered by team and department: {expr}",
+                    panel["title"]
+                );
+            }
             let refs = metric_refs(expr);
             assert!(!refs.is_empty(), "{}: no metric in {expr}", panel["title"]);
             for r in refs {
@@ -203,7 +234,53 @@ fn grafana_dashboard_uses_only_produced_metrics() {
             }
         }
     }
-    assert!(panels >= 15, "{panels} panels");
+    assert!(panels >= 18, "{panels} panels");
+    let titles: BTreeSet<&str> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    for title in [
+        "Total tokens",
+        "Lines of code",
+        "Commits in 24h",
+        "Recent prompts",
+        "Tool results",
+        "API errors",
+    ] {
+        assert!(titles.contains(title), "no panel {title:?}");
+    }
+    assert!(
+        !text.contains("processor)") && titles.iter().any(|t| t.contains("connector")),
+        "claude_code_metrics is a connector"
+    );
+    // Unique panel ids and no two panels on the same grid cell.
+    let mut ids = BTreeSet::new();
+    let mut cells = BTreeSet::new();
+    for p in dash["panels"].as_array().unwrap() {
+        assert!(
+            ids.insert(p["id"].as_u64().unwrap()),
+            "panel id {} twice",
+            p["id"]
+        );
+        let g = &p["gridPos"];
+        let n = |k: &str| g[k].as_u64().unwrap();
+        assert!(
+            n("x") + n("w") <= 24,
+            "{} is wider than the grid",
+            p["title"]
+        );
+        for x in n("x")..n("x") + n("w") {
+            for y in n("y")..n("y") + n("h") {
+                assert!(
+                    cells.insert((x, y)),
+                    "{} overlaps another panel",
+                    p["title"]
+                );
+            }
+        }
+    }
     for name in [
         "claude_code_cost_usage_USD_total",
         "claude_code_token_usage_tokens_total",

@@ -5,7 +5,10 @@
 
 pub mod agent;
 pub mod claude;
+pub mod clickhouse;
+pub mod loki;
 pub mod process;
+pub mod prometheus;
 pub mod venv;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -9,6 +9,7 @@ use ccpipe_pipeline::config::units;
 use http::Uri;
 use serde::Deserialize;
 
+use super::schema::Schema;
 use crate::common::{Invalid, QueueConfig, RetryConfig};
 use crate::tls::{Tls, TlsConfig};
 
@@ -34,6 +35,10 @@ pub struct ClickhouseConfig {
     /// Create the database, tables and views at the first export.
     #[serde(default = "default_true")]
     pub create_schema: bool,
+    /// `modern` (the Collector's tables: Map, DateTime64, TTL) or
+    /// `compat_18_16` (tables ClickHouse 18.16 can hold).
+    #[serde(default = "default_schema")]
+    pub schema: String,
     /// Drop data older than this (whole days); 0 keeps everything.
     #[serde(default)]
     pub ttl: units::Duration,
@@ -60,6 +65,7 @@ impl fmt::Debug for ClickhouseConfig {
             .field("username", &self.username)
             .field("password", &"[REDACTED]")
             .field("create_schema", &self.create_schema)
+            .field("schema", &self.schema)
             .field("ttl", &self.ttl)
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
@@ -84,6 +90,10 @@ fn default_true() -> bool {
     true
 }
 
+fn default_schema() -> String {
+    "modern".into()
+}
+
 fn default_timeout() -> units::Duration {
     units::Duration(Duration::from_secs(10))
 }
@@ -102,6 +112,7 @@ pub struct ClickhouseSettings {
     pub username: String,
     pub password: String,
     pub create_schema: bool,
+    pub schema: Schema,
     /// `None`: keep everything.
     pub ttl: Option<Duration>,
     pub timeout: Duration,
@@ -117,6 +128,7 @@ impl fmt::Debug for ClickhouseSettings {
             .field("username", &self.username)
             .field("password", &"[REDACTED]")
             .field("create_schema", &self.create_schema)
+            .field("schema", &self.schema)
             .field("ttl", &self.ttl)
             .field("timeout", &self.timeout)
             .field("gzip", &self.gzip)
@@ -134,6 +146,7 @@ impl ClickhouseSettings {
             username: default_username(),
             password: String::new(),
             create_schema: true,
+            schema: Schema::default(),
             ttl: None,
             timeout: default_timeout().0,
             gzip: true,
@@ -197,6 +210,16 @@ impl ClickhouseConfig {
                 ),
             ));
         }
+        let schema = Schema::parse(&self.schema).ok_or_else(|| {
+            Invalid::new(
+                "schema",
+                format!(
+                    "must be one of {}; got {:?}",
+                    Schema::NAMES.join(", "),
+                    self.schema
+                ),
+            )
+        })?;
         self.sending_queue.validate()?;
         self.retry_on_failure.validate()?;
         Ok(ClickhouseSettings {
@@ -205,6 +228,7 @@ impl ClickhouseConfig {
             username: self.username.clone(),
             password: self.password.clone(),
             create_schema: self.create_schema,
+            schema,
             ttl: (!ttl.is_zero()).then_some(ttl),
             timeout: self.timeout.0,
             gzip,

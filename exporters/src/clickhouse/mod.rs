@@ -25,7 +25,7 @@ use ccpipe_pipeline::{Batch, BoxFuture, ExportError};
 pub use client::{Client, SendError};
 pub use config::{ClickhouseConfig, ClickhouseSettings};
 use rows::Insert;
-pub use schema::Table;
+pub use schema::{Schema, Table};
 
 pub struct ClickhouseExporter {
     client: Client,
@@ -56,9 +56,10 @@ impl ClickhouseExporter {
             .execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
             .await?;
         for table in Table::ALL {
-            self.client.execute(&table.create_sql(db)).await?;
+            let sql = table.create_sql(db, self.settings.schema, self.settings.ttl);
+            self.client.execute(&sql).await?;
         }
-        for view in schema::view_sql(db) {
+        for view in schema::view_sql(db, self.settings.schema) {
             self.client.execute(&view).await?;
         }
         Ok(())
@@ -87,7 +88,9 @@ impl ClickhouseExporter {
                 .map_err(|e| export_error(e, "creating the schema"))?;
             self.schema_ready = true;
         }
+        // The modern tables expire by their TTL clause; 18.16's by dropping partitions.
         if self.settings.ttl.is_some()
+            && self.settings.schema == Schema::Compat1816
             && self
                 .last_expiry
                 .is_none_or(|t| t.elapsed() >= expire::INTERVAL)
@@ -102,7 +105,7 @@ impl ClickhouseExporter {
         }
         let inserts = match self.pending.take() {
             Some((b, rest)) if Arc::ptr_eq(&b, &batch) => rest,
-            _ => rows::encode(&batch),
+            _ => rows::encode(&batch, self.settings.schema),
         };
         let mut rest = inserts.into_iter();
         let mut sent_any = false;

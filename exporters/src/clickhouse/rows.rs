@@ -5,7 +5,10 @@
 //! does not depend on column order and columns a user adds keep their
 //! defaults; ClickHouse's parse errors name the column; JSON escaping is one
 //! well-defined rule (TabSeparated has its own, and arrays inside it another).
-//! The larger body is what gzip is good at. Values follow the Collector:
+//! The larger body is what gzip is good at. The modern schema takes
+//! attributes as JSON objects (`Map` columns) and times as `"s.nnnnnnnnn"`
+//! (`DateTime64(9)`); the 18.16 one as `.Key`/`.Value` arrays and whole
+//! seconds plus a `…UnixNano` column. Values follow the Collector:
 //! attribute values as text (`AsString`: numbers in decimal, arrays and maps as
 //! JSON, bytes as base64), ids in lower-case hex, kinds and status codes as
 //! words. Non-finite doubles go as `"nan"`, `"inf"`, `"-inf"`, which
@@ -23,7 +26,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 
-use super::schema::Table;
+use super::schema::{Schema, Table};
 use crate::text::{write_hex, write_int, write_json_list as json_list};
 
 /// The rows of one table, ready to send.
@@ -35,8 +38,9 @@ pub struct Insert {
     pub body: Vec<u8>,
 }
 
-/// The inserts for `batch`, in table order, without empty ones.
-pub fn encode(batch: &Batch) -> Vec<Insert> {
+/// The inserts for `batch` into `schema`'s tables, in table order, without
+/// empty ones.
+pub fn encode(batch: &Batch, schema: Schema) -> Vec<Insert> {
     let mut inserts: Vec<Insert> = Vec::new();
     let mut add = |table: Table, write: &mut dyn FnMut(&mut Vec<u8>)| {
         let i = match inserts.iter().position(|x| x.table == table) {
@@ -60,8 +64,13 @@ pub fn encode(batch: &Batch) -> Vec<Insert> {
             for rl in &r.resource_logs {
                 for sl in &rl.scope_logs {
                     let mut common = Vec::new();
-                    resource_columns(rl.resource.as_ref(), Some(&rl.schema_url), &mut common);
-                    scope_columns(sl.scope.as_ref(), &mut common);
+                    resource_columns(
+                        rl.resource.as_ref(),
+                        Some(&rl.schema_url),
+                        schema,
+                        &mut common,
+                    );
+                    scope_columns(sl.scope.as_ref(), schema, &mut common);
                     string(&mut common, "ScopeSchemaUrl", &sl.schema_url);
                     for rec in &sl.log_records {
                         add(Table::Logs, &mut |out| {
@@ -72,7 +81,7 @@ pub fn encode(batch: &Batch) -> Vec<Insert> {
                             } else {
                                 rec.observed_time_unix_nano
                             };
-                            time(out, "Timestamp", "TimestampUnixNano", ns);
+                            time(out, "Timestamp", "TimestampUnixNano", ns, schema);
                             hex(out, "TraceId", &rec.trace_id);
                             hex(out, "SpanId", &rec.span_id);
                             uint(out, "TraceFlags", u64::from(rec.flags & 0xff));
@@ -85,7 +94,7 @@ pub fn encode(batch: &Batch) -> Vec<Insert> {
                             field(out, "Body");
                             any_text(rec.body.as_ref(), out);
                             out.push(b',');
-                            attributes(out, "LogAttributes", &rec.attributes);
+                            attributes(out, "LogAttributes", &rec.attributes, schema);
                             field(out, "EventName");
                             let name = if rec.event_name.is_empty() {
                                 string_attribute(&rec.attributes, "event.name").unwrap_or("")
@@ -104,7 +113,7 @@ pub fn encode(batch: &Batch) -> Vec<Insert> {
                 for ss in &rs.scope_spans {
                     let mut common = Vec::new();
                     // The Collector's otel_traces has no schema URL columns.
-                    resource_columns(rs.resource.as_ref(), None, &mut common);
+                    resource_columns(rs.resource.as_ref(), None, schema, &mut common);
                     let scope = ss.scope.as_ref();
                     string(&mut common, "ScopeName", scope.map_or("", |s| &s.name));
                     string(
@@ -116,7 +125,7 @@ pub fn encode(batch: &Batch) -> Vec<Insert> {
                         add(Table::Traces, &mut |out| {
                             out.push(b'{');
                             out.extend_from_slice(&common);
-                            span(s, out);
+                            span(s, schema, out);
                             out.push(b'}');
                         });
                     }
@@ -127,13 +136,18 @@ pub fn encode(batch: &Batch) -> Vec<Insert> {
             for rm in &r.resource_metrics {
                 for sm in &rm.scope_metrics {
                     let mut common = Vec::new();
-                    resource_columns(rm.resource.as_ref(), Some(&rm.schema_url), &mut common);
-                    scope_columns(sm.scope.as_ref(), &mut common);
+                    resource_columns(
+                        rm.resource.as_ref(),
+                        Some(&rm.schema_url),
+                        schema,
+                        &mut common,
+                    );
+                    scope_columns(sm.scope.as_ref(), schema, &mut common);
                     string(&mut common, "ScopeSchemaUrl", &sm.schema_url);
                     let dropped = sm.scope.as_ref().map_or(0, |s| s.dropped_attributes_count);
                     uint(&mut common, "ScopeDroppedAttrCount", u64::from(dropped));
                     for m in &sm.metrics {
-                        metric(m, &common, &mut add);
+                        metric(m, &common, schema, &mut add);
                     }
                 }
             }
@@ -144,7 +158,7 @@ pub fn encode(batch: &Batch) -> Vec<Insert> {
 
 type Add<'a> = dyn FnMut(Table, &mut dyn FnMut(&mut Vec<u8>)) + 'a;
 
-fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
+fn metric(m: &Metric, common: &[u8], schema: Schema, add: &mut Add<'_>) {
     let mut head = common.to_vec();
     string(&mut head, "MetricName", &m.name);
     string(&mut head, "MetricDescription", &m.description);
@@ -152,9 +166,9 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
     let start = |out: &mut Vec<u8>, attrs: &[KeyValue], start: u64, t: u64, flags: u32| {
         out.push(b'{');
         out.extend_from_slice(&head);
-        attributes(out, "Attributes", attrs);
-        time(out, "StartTimeUnix", "StartTimeUnixNano", start);
-        time(out, "TimeUnix", "TimeUnixNano", t);
+        attributes(out, "Attributes", attrs, schema);
+        time(out, "StartTimeUnix", "StartTimeUnixNano", start, schema);
+        time(out, "TimeUnix", "TimeUnixNano", t, schema);
         uint(out, "Flags", u64::from(flags));
     };
     // The point types share these fields but no trait.
@@ -176,7 +190,7 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
                 add(Table::MetricsGauge, &mut |out| {
                     start!(out, p);
                     float(out, "Value", number(p.value));
-                    exemplars(out, &p.exemplars);
+                    exemplars(out, &p.exemplars, schema);
                     close(out);
                 });
             }
@@ -186,7 +200,7 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
                 add(Table::MetricsSum, &mut |out| {
                     start!(out, p);
                     float(out, "Value", number(p.value));
-                    exemplars(out, &p.exemplars);
+                    exemplars(out, &p.exemplars, schema);
                     int(
                         out,
                         "AggregationTemporality",
@@ -209,7 +223,8 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
                     list(out, "ExplicitBounds", &p.explicit_bounds, |v, o| {
                         write_float(*v, o)
                     });
-                    histogram_tail(out, &p.exemplars, p.min, p.max, h.aggregation_temporality);
+                    let temporality = h.aggregation_temporality;
+                    histogram_tail(out, &p.exemplars, p.min, p.max, temporality, schema);
                 });
             }
         }
@@ -223,7 +238,8 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
                     uint(out, "ZeroCount", p.zero_count);
                     buckets(out, "Positive", p.positive.as_ref());
                     buckets(out, "Negative", p.negative.as_ref());
-                    histogram_tail(out, &p.exemplars, p.min, p.max, h.aggregation_temporality);
+                    let temporality = h.aggregation_temporality;
+                    histogram_tail(out, &p.exemplars, p.min, p.max, temporality, schema);
                 });
             }
         }
@@ -247,12 +263,13 @@ fn metric(m: &Metric, common: &[u8], add: &mut Add<'_>) {
     }
 }
 
-fn span(s: &Span, out: &mut Vec<u8>) {
+fn span(s: &Span, schema: Schema, out: &mut Vec<u8>) {
     time(
         out,
         "Timestamp",
         "TimestampUnixNano",
         s.start_time_unix_nano,
+        schema,
     );
     hex(out, "TraceId", &s.trace_id);
     hex(out, "SpanId", &s.span_id);
@@ -260,7 +277,7 @@ fn span(s: &Span, out: &mut Vec<u8>) {
     string(out, "TraceState", &s.trace_state);
     string(out, "SpanName", &s.name);
     string(out, "SpanKind", span_kind(s.kind));
-    attributes(out, "SpanAttributes", &s.attributes);
+    attributes(out, "SpanAttributes", &s.attributes, schema);
     uint(
         out,
         "Duration",
@@ -272,6 +289,9 @@ fn span(s: &Span, out: &mut Vec<u8>) {
         .map_or((0, ""), |st| (st.code, st.message.as_str()));
     string(out, "StatusCode", status_code(code));
     string(out, "StatusMessage", message);
+    if schema == Schema::Modern {
+        return modern_events_and_links(s, out);
+    }
     let ev = &s.events;
     list(out, "Events.Timestamp", ev, |e, o| {
         write_int(seconds(e.time_unix_nano), o)
@@ -302,6 +322,25 @@ fn span(s: &Span, out: &mut Vec<u8>) {
     });
 }
 
+/// `Events.*` and `Links.*` of the modern schema: attributes as maps.
+fn modern_events_and_links(s: &Span, out: &mut Vec<u8>) {
+    let ev = &s.events;
+    list(out, "Events.Timestamp", ev, |e, o| {
+        datetime64(e.time_unix_nano, o)
+    });
+    list(out, "Events.Name", ev, |e, o| write_json_string(&e.name, o));
+    list(out, "Events.Attributes", ev, |e, o| map(&e.attributes, o));
+    let links = &s.links;
+    list(out, "Links.TraceId", links, |l, o| {
+        hex_string(&l.trace_id, o)
+    });
+    list(out, "Links.SpanId", links, |l, o| hex_string(&l.span_id, o));
+    list(out, "Links.TraceState", links, |l, o| {
+        write_json_string(&l.trace_state, o)
+    });
+    last(out, "Links.Attributes", links, |l, o| map(&l.attributes, o));
+}
+
 /// The Collector's words for span kinds (`traceutil.SpanKindStr`).
 pub fn span_kind(kind: i32) -> &'static str {
     match SpanKind::try_from(kind) {
@@ -325,7 +364,12 @@ pub fn status_code(code: i32) -> &'static str {
 
 /// `ServiceName`, `ResourceSchemaUrl` (when given), `ResourceAttributes.*`,
 /// each followed by a comma.
-fn resource_columns(resource: Option<&Resource>, schema_url: Option<&str>, out: &mut Vec<u8>) {
+fn resource_columns(
+    resource: Option<&Resource>,
+    schema_url: Option<&str>,
+    schema: Schema,
+    out: &mut Vec<u8>,
+) {
     let attrs = resource.map_or(&[][..], |r| &r.attributes[..]);
     string(
         out,
@@ -335,15 +379,15 @@ fn resource_columns(resource: Option<&Resource>, schema_url: Option<&str>, out: 
     if let Some(url) = schema_url {
         string(out, "ResourceSchemaUrl", url);
     }
-    attributes(out, "ResourceAttributes", attrs);
+    attributes(out, "ResourceAttributes", attrs, schema);
 }
 
 /// `ScopeName`, `ScopeVersion`, `ScopeAttributes.*`, each followed by a comma.
-fn scope_columns(scope: Option<&InstrumentationScope>, out: &mut Vec<u8>) {
+fn scope_columns(scope: Option<&InstrumentationScope>, schema: Schema, out: &mut Vec<u8>) {
     string(out, "ScopeName", scope.map_or("", |s| &s.name));
     string(out, "ScopeVersion", scope.map_or("", |s| &s.version));
     let attrs = scope.map_or(&[][..], |s| &s.attributes[..]);
-    attributes(out, "ScopeAttributes", attrs);
+    attributes(out, "ScopeAttributes", attrs, schema);
 }
 
 fn string_attribute<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
@@ -412,18 +456,40 @@ fn histogram_tail(
     min: Option<f64>,
     max: Option<f64>,
     temporality: i32,
+    schema: Schema,
 ) {
-    exemplars(out, ex);
+    exemplars(out, ex, schema);
     float(out, "Min", min.unwrap_or(0.0));
     float(out, "Max", max.unwrap_or(0.0));
     int(out, "AggregationTemporality", i64::from(temporality));
     close(out);
 }
 
-/// A `DateTime` column (whole seconds) and its exact `UInt64` companion.
-fn time(out: &mut Vec<u8>, seconds_column: &str, nanos_column: &str, ns: u64) {
-    uint(out, seconds_column, seconds(ns));
-    uint(out, nanos_column, ns);
+/// A time: modern, one `DateTime64(9)` column; 18.16, a `DateTime` column
+/// (whole seconds) and its exact `UInt64` companion.
+fn time(out: &mut Vec<u8>, seconds_column: &str, nanos_column: &str, ns: u64, schema: Schema) {
+    match schema {
+        Schema::Modern => {
+            field(out, seconds_column);
+            datetime64(ns, out);
+            out.push(b',');
+        }
+        Schema::Compat1816 => {
+            uint(out, seconds_column, seconds(ns));
+            uint(out, nanos_column, ns);
+        }
+    }
+}
+
+/// `"s.nnnnnnnnn"` for a `DateTime64(9)` column, which ends at i64::MAX ns
+/// (2262-04-11): later times are stored as that.
+fn datetime64(ns: u64, out: &mut Vec<u8>) {
+    let ns = ns.min(i64::MAX as u64);
+    out.push(b'"');
+    write_int(ns / 1_000_000_000, out);
+    let frac = ns % 1_000_000_000;
+    out.extend_from_slice(format!(".{frac:09}").as_bytes());
+    out.push(b'"');
 }
 
 /// Unix seconds for a `DateTime` column, which holds 1970 to 2106 (UInt32).
@@ -452,14 +518,34 @@ fn number(v: Option<number_data_point::Value>) -> f64 {
     }
 }
 
-/// `"name.Key":[…],"name.Value":[…],`
-fn attributes(out: &mut Vec<u8>, name: &str, attrs: &[KeyValue]) {
+/// Modern: `"name":{"k":"v",…},`; 18.16: `"name.Key":[…],"name.Value":[…],`
+fn attributes(out: &mut Vec<u8>, name: &str, attrs: &[KeyValue], schema: Schema) {
+    if schema == Schema::Modern {
+        field(out, name);
+        map(attrs, out);
+        out.push(b',');
+        return;
+    }
     field(out, &format!("{name}.Key"));
     keys(attrs, out);
     out.push(b',');
     field(out, &format!("{name}.Value"));
     values(attrs, out);
     out.push(b',');
+}
+
+/// `{"k":"v",…}` for a `Map(LowCardinality(String), String)` column.
+fn map(attrs: &[KeyValue], out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, kv) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_string(&kv.key, out);
+        out.push(b':');
+        any_text(kv.value.as_ref(), out);
+    }
+    out.push(b'}');
 }
 
 fn keys(attrs: &[KeyValue], out: &mut Vec<u8>) {
@@ -496,21 +582,30 @@ fn buckets(out: &mut Vec<u8>, side: &str, b: Option<&Buckets>) {
     });
 }
 
-fn exemplars(out: &mut Vec<u8>, ex: &[Exemplar]) {
+fn exemplars(out: &mut Vec<u8>, ex: &[Exemplar], schema: Schema) {
     let value = |e: &Exemplar| match e.value {
         Some(exemplar::Value::AsDouble(d)) => d,
         Some(exemplar::Value::AsInt(i)) => i as f64,
         None => 0.0,
     };
-    list(out, "Exemplars.FilteredAttributesKey", ex, |e, o| {
-        keys(&e.filtered_attributes, o)
-    });
-    list(out, "Exemplars.FilteredAttributesValue", ex, |e, o| {
-        values(&e.filtered_attributes, o)
-    });
-    list(out, "Exemplars.TimeUnix", ex, |e, o| {
-        write_int(seconds(e.time_unix_nano), o)
-    });
+    if schema == Schema::Modern {
+        list(out, "Exemplars.FilteredAttributes", ex, |e, o| {
+            map(&e.filtered_attributes, o)
+        });
+        list(out, "Exemplars.TimeUnix", ex, |e, o| {
+            datetime64(e.time_unix_nano, o)
+        });
+    } else {
+        list(out, "Exemplars.FilteredAttributesKey", ex, |e, o| {
+            keys(&e.filtered_attributes, o)
+        });
+        list(out, "Exemplars.FilteredAttributesValue", ex, |e, o| {
+            values(&e.filtered_attributes, o)
+        });
+        list(out, "Exemplars.TimeUnix", ex, |e, o| {
+            write_int(seconds(e.time_unix_nano), o)
+        });
+    }
     list(out, "Exemplars.Value", ex, |e, o| write_float(value(e), o));
     list(out, "Exemplars.SpanId", ex, |e, o| {
         hex_string(&e.span_id, o)

@@ -10,7 +10,7 @@ use http::StatusCode;
 use super::client::{classify, error_code, SendError};
 use super::config::ClickhouseSettings;
 use super::rows::{encode, seconds};
-use super::schema::Table;
+use super::schema::{Schema, Table};
 use super::ClickhouseConfig;
 use crate::testutil::{captures, load_config};
 
@@ -22,47 +22,51 @@ fn config_table() {
         ("clickhouse/all_keys", Ok(())),
         (
             "clickhouse/bad_scheme",
-            Err("clickhouse.yaml:24: exporters.clickhouse/bad_scheme.endpoint: must start with http:// or https://; got \"tcp://127.0.0.1:9000\""),
+            Err("clickhouse.yaml:25: exporters.clickhouse/bad_scheme.endpoint: must start with http:// or https://; got \"tcp://127.0.0.1:9000\""),
         ),
         (
             "clickhouse/with_path",
-            Err("clickhouse.yaml:26: exporters.clickhouse/with_path.endpoint: must not have a path or query; got \"http://127.0.0.1:8123/ch\""),
+            Err("clickhouse.yaml:27: exporters.clickhouse/with_path.endpoint: must not have a path or query; got \"http://127.0.0.1:8123/ch\""),
         ),
         (
             "clickhouse/credentials_in_url",
-            Err("clickhouse.yaml:28: exporters.clickhouse/credentials_in_url.endpoint: must not hold credentials; use username and password"),
+            Err("clickhouse.yaml:29: exporters.clickhouse/credentials_in_url.endpoint: must not hold credentials; use username and password"),
         ),
         (
             "clickhouse/bad_database",
-            Err("clickhouse.yaml:30: exporters.clickhouse/bad_database.database: must be a plain name (letters, digits and '_', not starting with a digit); got \"otel-prod\""),
+            Err("clickhouse.yaml:31: exporters.clickhouse/bad_database.database: must be a plain name (letters, digits and '_', not starting with a digit); got \"otel-prod\""),
         ),
         (
             "clickhouse/bad_username",
-            Err("clickhouse.yaml:32: exporters.clickhouse/bad_username.username: must be non-empty and without ':' (HTTP basic auth)"),
+            Err("clickhouse.yaml:33: exporters.clickhouse/bad_username.username: must be non-empty and without ':' (HTTP basic auth)"),
         ),
         (
             "clickhouse/short_ttl",
-            Err("clickhouse.yaml:34: exporters.clickhouse/short_ttl.ttl: must be 0 (keep everything) or at least 1h; got 30m"),
+            Err("clickhouse.yaml:35: exporters.clickhouse/short_ttl.ttl: must be 0 (keep everything) or at least 1h; got 30m"),
         ),
         (
             "clickhouse/bad_compression",
-            Err("clickhouse.yaml:36: exporters.clickhouse/bad_compression.compression: must be one of gzip, none; got \"zstd\""),
+            Err("clickhouse.yaml:37: exporters.clickhouse/bad_compression.compression: must be one of gzip, none; got \"zstd\""),
         ),
         (
             "clickhouse/zero_timeout",
-            Err("clickhouse.yaml:38: exporters.clickhouse/zero_timeout.timeout: must be greater than 0"),
+            Err("clickhouse.yaml:39: exporters.clickhouse/zero_timeout.timeout: must be greater than 0"),
         ),
         (
             "clickhouse/typo",
-            Err("clickhouse.yaml:40: exporters.clickhouse/typo.databse: unknown field `databse`, expected one of `endpoint`, `database`, `username`, `password`, `create_schema`, `ttl`, `timeout`, `compression`, `tls`, `sending_queue`, `retry_on_failure`"),
+            Err("clickhouse.yaml:41: exporters.clickhouse/typo.databse: unknown field `databse`, expected one of `endpoint`, `database`, `username`, `password`, `create_schema`, `schema`, `ttl`, `timeout`, `compression`, `tls`, `sending_queue`, `retry_on_failure`"),
         ),
         (
             "clickhouse/tls_on_http",
-            Err("clickhouse.yaml:42: exporters.clickhouse/tls_on_http.tls: applies to https:// endpoints only; the endpoint is \"http://127.0.0.1:8123\""),
+            Err("clickhouse.yaml:43: exporters.clickhouse/tls_on_http.tls: applies to https:// endpoints only; the endpoint is \"http://127.0.0.1:8123\""),
         ),
         (
             "clickhouse/tls_empty_ca",
-            Err("clickhouse.yaml:45: exporters.clickhouse/tls_empty_ca.tls.ca_file: must not be empty"),
+            Err("clickhouse.yaml:46: exporters.clickhouse/tls_empty_ca.tls.ca_file: must not be empty"),
+        ),
+        (
+            "clickhouse/bad_schema",
+            Err("clickhouse.yaml:48: exporters.clickhouse/bad_schema.schema: must be one of modern, compat_18_16; got \"18.16\""),
         ),
     ];
     let listed: Vec<String> = config.exporters.keys().map(|id| id.to_string()).collect();
@@ -101,6 +105,7 @@ fn defaults_and_all_keys() {
             username: "ccpipe".into(),
             password: "s3cret".into(),
             create_schema: false,
+            schema: Schema::Compat1816,
             ttl: Some(Duration::from_secs(72 * 3600)),
             timeout: Duration::from_secs(5),
             gzip: false,
@@ -133,7 +138,7 @@ fn build_and_shutdown_without_data() {
 #[test]
 fn rows_cover_every_item() {
     for (signal, batch) in captures("http-protobuf") {
-        let inserts = encode(&batch);
+        let inserts = encode(&batch, Schema::Compat1816);
         let rows: usize = inserts.iter().map(|i| i.rows).sum();
         assert_eq!(rows, batch.item_count(), "{signal}");
         for insert in &inserts {
@@ -166,7 +171,7 @@ fn log_rows_follow_the_collector() {
         unreachable!()
     };
     let rec = &req.resource_logs[0].scope_logs[0].log_records[0];
-    let inserts = encode(&batch);
+    let inserts = encode(&batch, Schema::Compat1816);
     assert_eq!(inserts[0].table, Table::Logs);
     let first = std::str::from_utf8(&inserts[0].body)
         .unwrap()
@@ -232,7 +237,7 @@ fn values_as_text_and_floats() {
             ..Default::default()
         }],
     });
-    let inserts = encode(&batch);
+    let inserts = encode(&batch, Schema::Compat1816);
     assert_eq!(inserts.len(), 1);
     assert_eq!(inserts[0].table, Table::MetricsGauge);
     let text = String::from_utf8(inserts[0].body.clone()).unwrap();
@@ -248,6 +253,51 @@ fn values_as_text_and_floats() {
     assert!(lines[0].contains(r#""TimeUnix":1700000000,"TimeUnixNano":1700000000123456789"#));
     // Far-future times stop at DateTime's last second instead of wrapping.
     assert_eq!(seconds(u64::MAX), u64::from(u32::MAX));
+}
+
+/// The modern schema's rows: attributes as JSON objects, times as
+/// DateTime64(9) text, no `…UnixNano` columns.
+#[test]
+fn modern_rows_use_maps_and_datetime64() {
+    for (signal, batch) in captures("http-protobuf") {
+        let inserts = encode(&batch, Schema::Modern);
+        let rows: usize = inserts.iter().map(|i| i.rows).sum();
+        assert_eq!(rows, batch.item_count(), "{signal}");
+        for insert in &inserts {
+            for line in std::str::from_utf8(&insert.body).unwrap().lines() {
+                let row: serde_json::Value = serde_json::from_str(line).unwrap();
+                let obj = row.as_object().unwrap();
+                assert_eq!(obj["ResourceAttributes"]["service.name"], "claude-code");
+                assert!(
+                    obj.keys()
+                        .all(|k| !k.ends_with("UnixNano") && !k.ends_with(".Key")),
+                    "{line}"
+                );
+                let time = obj
+                    .get("Timestamp")
+                    .or_else(|| obj.get("TimeUnix"))
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_else(|| panic!("no DateTime64 text: {line}"));
+                let (s, ns) = time.split_once('.').unwrap();
+                assert!(s.parse::<u64>().is_ok() && ns.len() == 9, "{time}");
+            }
+        }
+    }
+    let (_, batch) = captures("http-protobuf")
+        .into_iter()
+        .find(|(_, b)| matches!(b, Batch::Logs(_)))
+        .unwrap();
+    let Batch::Logs(req) = &batch else {
+        unreachable!()
+    };
+    let ns = req.resource_logs[0].scope_logs[0].log_records[0].time_unix_nano;
+    let body = String::from_utf8(encode(&batch, Schema::Modern)[0].body.clone()).unwrap();
+    let row: serde_json::Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        row["Timestamp"],
+        format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+    );
+    assert_eq!(row["EventName"], row["LogAttributes"]["event.name"]);
 }
 
 #[test]

@@ -21,6 +21,10 @@ pub struct PrometheusConfig {
     /// Put before every metric name (`namespace_…`).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// The Collector's option: `false` leaves the unit and `_ratio` off the
+    /// names (`claude_code_cost_usage_total`); counters keep `_total`.
+    #[serde(default = "default_true")]
+    pub add_metric_suffixes: bool,
     #[serde(default)]
     pub resource_to_telemetry_conversion: ResourceConversion,
     /// Series not updated for this long disappear.
@@ -40,6 +44,10 @@ pub struct ResourceConversion {
 
 fn default_endpoint() -> String {
     DEFAULT_ENDPOINT.into()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_expiration() -> units::Duration {
@@ -83,6 +91,7 @@ impl PrometheusConfig {
             endpoint,
             store: StoreSettings {
                 namespace: namespace.map(str::to_owned),
+                add_suffixes: self.add_metric_suffixes,
                 resource_labels: self.resource_to_telemetry_conversion.enabled,
                 expiration: self.metric_expiration.0,
                 max_series: self.max_series,

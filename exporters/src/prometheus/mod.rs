@@ -40,6 +40,9 @@ impl PrometheusExporter {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| "must be started inside the service's runtime".to_owned())?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        if let Some(warning) = names::double_prefix(settings.namespace.as_deref()) {
+            tracing::warn!(exporter = id, "prometheus: {warning}");
+        }
         let store = Arc::new(Mutex::new(Store::new(settings)));
         let stop = Shutdown::new();
         let server = runtime.spawn(server::serve(listener, Arc::clone(&store), stop.clone()));

@@ -8,6 +8,11 @@
 //!
 //! `claude_code.cost.usage` (USD, monotonic sum) → `claude_code_cost_usage_USD_total`;
 //! `claude_code.active_time.total` (s) → `claude_code_active_time_seconds_total`.
+//!
+//! With the Collector's `add_metric_suffixes: false` the unit and `_ratio`
+//! are left off: `claude_code_cost_usage_total`. Counters keep `_total`,
+//! because OpenMetrics requires it on their samples and so Prometheus,
+//! which scrapes OpenMetrics first, stores the Collector's counters that way.
 
 /// How a metric is exposed, which decides its suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +25,43 @@ pub enum Suffix {
     Other,
 }
 
-/// The Prometheus name of an OpenTelemetry metric.
+/// The Prometheus name of an OpenTelemetry metric, unit and type suffixes added.
 pub fn metric_name(name: &str, unit: &str, suffix: Suffix, namespace: Option<&str>) -> String {
+    metric_name_with(name, unit, suffix, namespace, true)
+}
+
+/// The Prometheus name; `add_suffixes` is the exporter's `add_metric_suffixes`.
+pub fn metric_name_with(
+    name: &str,
+    unit: &str,
+    suffix: Suffix,
+    namespace: Option<&str>,
+    add_suffixes: bool,
+) -> String {
     let mut tokens: Vec<String> = tokens(name);
+    if add_suffixes {
+        push_unit(&mut tokens, unit);
+    }
+    if suffix == Suffix::Counter {
+        tokens.retain(|t| t != "total");
+        tokens.push("total".into());
+    }
+    if add_suffixes && suffix == Suffix::Gauge && unit == "1" {
+        tokens.retain(|t| t != "ratio");
+        tokens.push("ratio".into());
+    }
+    if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
+        tokens.insert(0, clean(ns));
+    }
+    let mut out = tokens.join("_");
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// Appends the unit in Prometheus words (`m/s` → `meters_per_second`).
+fn push_unit(tokens: &mut Vec<String>, unit: &str) {
     let mut units = unit.splitn(2, '/');
     let main = units.next().unwrap_or_default().trim();
     if !main.is_empty() && !main.contains(['{', '}']) {
@@ -40,22 +79,18 @@ pub fn metric_name(name: &str, unit: &str, suffix: Suffix, namespace: Option<&st
             }
         }
     }
-    if suffix == Suffix::Counter {
-        tokens.retain(|t| t != "total");
-        tokens.push("total".into());
-    }
-    if suffix == Suffix::Gauge && unit == "1" {
-        tokens.retain(|t| t != "ratio");
-        tokens.push("ratio".into());
-    }
-    if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
-        tokens.insert(0, clean(ns));
-    }
-    let mut out = tokens.join("_");
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
+}
+
+/// The warning for a `namespace` that repeats the prefix Claude Code's
+/// metric names already have (`claude_code_claude_code_…`), if it does.
+pub fn double_prefix(namespace: Option<&str>) -> Option<String> {
+    let ns = clean(namespace?);
+    (ns == "claude_code" || ns.ends_with("_claude_code")).then(|| {
+        format!(
+            "namespace {ns:?} doubles Claude Code's prefix: {} — no shipped dashboard or query matches it; leave namespace unset (docs/prometheus.md)",
+            metric_name("claude_code.cost.usage", "USD", Suffix::Counter, Some(&ns))
+        )
+    })
 }
 
 /// A label name Prometheus accepts: `[a-zA-Z_][a-zA-Z0-9_]*`, with the
@@ -243,6 +278,74 @@ mod tests {
         assert_eq!(
             metric_name("claude_code.cost.usage", "USD", Counter, Some("team.a")),
             "team_a_claude_code_cost_usage_USD_total"
+        );
+    }
+
+    #[test]
+    fn without_suffixes_the_unit_and_ratio_are_left_off() {
+        use Suffix::*;
+        let cases = [
+            (
+                "claude_code.cost.usage",
+                "USD",
+                Counter,
+                "claude_code_cost_usage_total",
+            ),
+            (
+                "claude_code.token.usage",
+                "tokens",
+                Counter,
+                "claude_code_token_usage_total",
+            ),
+            (
+                "claude_code.active_time.total",
+                "s",
+                Counter,
+                "claude_code_active_time_total",
+            ),
+            (
+                "system.memory.utilization",
+                "1",
+                Gauge,
+                "system_memory_utilization",
+            ),
+            ("http.server.duration", "ms", Other, "http_server_duration"),
+            ("speed", "m/s", Gauge, "speed"),
+        ];
+        for (name, unit, suffix, want) in cases {
+            assert_eq!(
+                metric_name_with(name, unit, suffix, None, false),
+                want,
+                "{name} {unit}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_double_prefix_is_warned_about() {
+        assert_eq!(double_prefix(None), None);
+        assert_eq!(double_prefix(Some("cc")), None);
+        assert_eq!(double_prefix(Some("claude_codes")), None);
+        let w = double_prefix(Some("claude.code")).unwrap();
+        assert!(
+            w.contains("claude_code_claude_code_cost_usage_USD_total"),
+            "{w}"
+        );
+        assert!(double_prefix(Some("team_claude_code")).is_some());
+    }
+
+    #[test]
+    fn a_namespace_equal_to_the_prefix_doubles_it() {
+        // The trap docs/prometheus.md warns about.
+        assert_eq!(
+            metric_name_with(
+                "claude_code.cost.usage",
+                "USD",
+                Suffix::Counter,
+                Some("claude_code"),
+                false
+            ),
+            "claude_code_claude_code_cost_usage_total"
         );
     }
 

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumberValue;
 use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, NumberDataPoint};
 
-use super::names::{label_name, metric_name, Suffix};
+use super::names::{label_name, metric_name_with, Suffix};
 
 /// Label pairs, sorted by name, names unique.
 pub type Labels = Vec<(String, String)>;
@@ -83,6 +83,8 @@ impl Refused {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSettings {
     pub namespace: Option<String>,
+    /// `add_metric_suffixes`: unit and `_ratio` suffixes in names.
+    pub add_suffixes: bool,
     pub resource_labels: bool,
     pub expiration: Duration,
     pub max_series: usize,
@@ -209,11 +211,12 @@ impl Store {
                             continue;
                         }
                     };
-                    let name = metric_name(
+                    let name = metric_name_with(
                         &metric.name,
                         &metric.unit,
                         suffix,
                         self.settings.namespace.as_deref(),
+                        self.settings.add_suffixes,
                     );
                     for (attributes, point) in points {
                         let labels = labels(attributes, resource);

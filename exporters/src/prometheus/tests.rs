@@ -30,23 +30,23 @@ fn config_table() {
         ("prometheus/localhost", Ok(())),
         (
             "prometheus/bad_endpoint",
-            Err("prometheus.yaml:18: exporters.prometheus/bad_endpoint.endpoint: must be host:port with an IP address or localhost, e.g. 127.0.0.1:8889; got \"prometheus.example.com\""),
+            Err("prometheus.yaml:19: exporters.prometheus/bad_endpoint.endpoint: must be host:port with an IP address or localhost, e.g. 127.0.0.1:8889; got \"prometheus.example.com\""),
         ),
         (
             "prometheus/empty_namespace",
-            Err("prometheus.yaml:20: exporters.prometheus/empty_namespace.namespace: must not be empty when set"),
+            Err("prometheus.yaml:21: exporters.prometheus/empty_namespace.namespace: must not be empty when set"),
         ),
         (
             "prometheus/zero_expiration",
-            Err("prometheus.yaml:22: exporters.prometheus/zero_expiration.metric_expiration: must be greater than 0"),
+            Err("prometheus.yaml:23: exporters.prometheus/zero_expiration.metric_expiration: must be greater than 0"),
         ),
         (
             "prometheus/no_series",
-            Err("prometheus.yaml:24: exporters.prometheus/no_series.max_series: must be at least 1"),
+            Err("prometheus.yaml:25: exporters.prometheus/no_series.max_series: must be at least 1"),
         ),
         (
             "prometheus/typo",
-            Err("prometheus.yaml:26: exporters.prometheus/typo.resource_to_telemetry_conversion.enable: unknown field `enable`, expected `enabled`"),
+            Err("prometheus.yaml:27: exporters.prometheus/typo.resource_to_telemetry_conversion.enable: unknown field `enable`, expected `enabled`"),
         ),
     ];
     crate::testutil::assert_config_table(&config, cases);
@@ -63,6 +63,7 @@ fn config_table() {
         default.store,
         StoreSettings {
             namespace: None,
+            add_suffixes: true,
             resource_labels: false,
             expiration: Duration::from_secs(300),
             max_series: 10_000,
@@ -74,6 +75,7 @@ fn config_table() {
         all.store,
         StoreSettings {
             namespace: Some("cc".into()),
+            add_suffixes: false,
             resource_labels: true,
             expiration: Duration::from_secs(600),
             max_series: 500,
@@ -99,6 +101,7 @@ fn config_table() {
 fn settings() -> StoreSettings {
     StoreSettings {
         namespace: None,
+        add_suffixes: true,
         resource_labels: false,
         expiration: Duration::from_secs(300),
         max_series: 100,
@@ -321,6 +324,36 @@ fn openmetrics_names_counter_families_without_total() {
         Format::OpenMetrics
     );
     assert_eq!(Format::from_accept(Some("text/plain")), Format::Text);
+}
+
+#[test]
+fn without_suffixes_counters_read_the_same_in_both_formats() {
+    // add_metric_suffixes: false — what dashboards written as
+    // claude_code_cost_usage_total expect, whichever format Prometheus asks for.
+    let mut store = Store::new(StoreSettings {
+        add_suffixes: false,
+        ..settings()
+    });
+    let m = sum(
+        "claude_code.cost.usage",
+        "USD",
+        AggregationTemporality::Delta,
+        vec![number(1, 2, 0.5, &[("model", "opus")])],
+    );
+    store.ingest(&request(vec![m], &[]), std::time::Instant::now());
+    assert_eq!(
+        text(&store),
+        "# HELP claude_code_cost_usage_total Cost of the Claude Code session\n\
+         # TYPE claude_code_cost_usage_total counter\n\
+         claude_code_cost_usage_total{model=\"opus\"} 0.5\n"
+    );
+    assert_eq!(
+        render(store.families(), Format::OpenMetrics),
+        "# HELP claude_code_cost_usage Cost of the Claude Code session\n\
+         # TYPE claude_code_cost_usage counter\n\
+         claude_code_cost_usage_total{model=\"opus\"} 0.5\n\
+         # EOF\n"
+    );
 }
 
 #[test]
