@@ -46,14 +46,25 @@ service:
     )
 }
 
-/// `senders` threads, each posting one record per request until an answer
-/// is not 200 (or none comes) or `stop` is set: the acknowledged ids and the
-/// unanswered one.
+/// `senders` threads, each posting one record per request until `stop` is
+/// set, or until an answer is not 200 (or none comes) unless `stop` says to
+/// go on (on a new connection, with the next id): the acknowledged ids and
+/// the unacknowledged ones.
 fn load(
     http: SocketAddr,
     senders: usize,
     prefix: &'static str,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<(Vec<String>, Vec<String>)>> {
+    load_with(http, senders, prefix, stop, false)
+}
+
+fn load_with(
+    http: SocketAddr,
+    senders: usize,
+    prefix: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    go_on_after_failures: bool,
 ) -> Vec<std::thread::JoinHandle<(Vec<String>, Vec<String>)>> {
     (0..senders)
         .map(|s| {
@@ -70,7 +81,10 @@ fn load(
                         Some(200) => acked.push(id),
                         _ => {
                             unacked.push(id);
-                            break;
+                            if !go_on_after_failures || unacked.len() > 100 {
+                                break;
+                            }
+                            conn = None;
                         }
                     }
                 }
@@ -224,5 +238,165 @@ fn file_exporter_on_a_full_disk_keeps_the_records_queued() {
     assert_eq!(duplicated, 0);
     assert_eq!(got, ids, "in order");
     stop(restarted);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A logs pipeline into the fake Agent through a durable queue in `queue`.
+fn agent_config(dir: &Path, agent: SocketAddr, queue: &Path) -> PathBuf {
+    write_config(
+        dir,
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: "127.0.0.1:0" }}
+exporters:
+  datadog:
+    agent: {{ endpoint: "http://{agent}", protocol: http/protobuf }}
+    retry_on_failure: {{ initial_interval: 10ms, max_interval: 50ms, max_elapsed_time: 0 }}
+    sending_queue: {{ storage: "{}", fsync: batch }}
+service:
+  shutdown_timeout: 2s
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [datadog] }}
+"#,
+            queue.display()
+        ),
+    )
+}
+
+/// Four senders while ccpipe reloads three times; the Agent up throughout
+/// or down until the last reload has settled. Returns the figures.
+fn reload_under_load(name: &str, agent_up: bool) -> (Vec<String>, usize, String) {
+    let dir = temp_dir(name);
+    let agent = FakeAgent::start(agent_up);
+    let ccpipe = Ccpipe::start(&agent_config(&dir, agent.addr, &dir.join("queue")));
+    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A reload closes idle keep-alive connections (issue 12, "Smaller"):
+    // a sender that loses its connection goes on with a new one.
+    let senders = load_with(ccpipe.http.unwrap(), 4, "r", stop_flag.clone(), true);
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(600));
+        let mark = ccpipe.stderr().len();
+        ccpipe.signal("HUP");
+        ccpipe.wait_for_stderr(mark, "config reloaded", Duration::from_secs(10));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (acked, unacked) = join(senders);
+    assert!(acked.len() > 20, "load ran: {}", acked.len());
+    agent.set_up(true);
+    let got = wait_for(&agent, &acked, Duration::from_secs(30));
+    let (lost, duplicated) = tally(name, acked.len() + unacked.len(), &acked, &got);
+    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+    assert_in_order_per_sender(&got, 4);
+    let stderr = stop(ccpipe);
+    let _ = std::fs::remove_dir_all(dir);
+    (got, duplicated, stderr)
+}
+
+#[test]
+fn sighup_under_load_hands_the_queue_over_with_the_agent_up() {
+    let (_, duplicated, stderr) = reload_under_load("ack-reload-up", true);
+    assert!(
+        !stderr.contains("cannot record the acknowledged position"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("taken over from the previous config"),
+        "{stderr}"
+    );
+    // At most the batch in flight at each hand-over is exported again.
+    assert!(duplicated <= 3 * 8192, "duplicates: {duplicated}");
+}
+
+#[test]
+fn sighup_under_load_hands_the_queue_over_with_the_agent_down() {
+    let (_, duplicated, stderr) = reload_under_load("ack-reload-down", false);
+    // Nothing reached the Agent before the reloads, so nothing may repeat:
+    // before the hand-over, both graphs exported the whole backlog.
+    assert_eq!(duplicated, 0, "{stderr}");
+}
+
+#[test]
+fn a_second_process_on_a_queue_directory_fails_naming_it() {
+    let dir = temp_dir("ack-lock");
+    let agent = FakeAgent::start(true);
+    let queue = dir.join("queue");
+    let first = Ccpipe::start(&agent_config(&dir, agent.addr, &queue));
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut second = std::process::Command::new(common::process::bin())
+        .arg("--config")
+        .arg(agent_config(&other, agent.addr, &queue))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            second.kill().unwrap();
+            second.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the second ccpipe must fail at startup, not run ({status:?}):\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("queue directory {}", queue.display()))
+            && stderr.contains("in use by another process"),
+        "{stderr}"
+    );
+    stop(first);
+    // Once the first is gone the directory is free again.
+    let again = Ccpipe::start(&agent_config(&other, agent.addr, &queue));
+    stop(again);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn two_exporters_on_one_queue_directory_fail_validate_naming_both() {
+    let dir = temp_dir("ack-shared-dir");
+    let cfg = write_config(
+        &dir,
+        r#"receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0" }
+exporters:
+  datadog:
+    agent: { endpoint: "http://127.0.0.1:9" }
+    sending_queue: { storage: ./data/queue }
+  otlp_http:
+    endpoint: "http://127.0.0.1:9"
+    sending_queue:
+      storage: ./data/../data/queue/
+service:
+  pipelines:
+    logs: { receivers: [otlp], exporters: [datadog, otlp_http] }
+"#,
+    );
+    let out = std::process::Command::new(common::process::bin())
+        .args(["validate", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("ccpipe.yaml:12: exporters.otlp_http.sending_queue.storage: queue directory ./data/../data/queue/ is also the queue of exporter \"datadog\" (")
+            && stderr.contains("ccpipe.yaml:8: exporters.datadog.sending_queue.storage)"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

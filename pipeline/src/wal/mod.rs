@@ -16,6 +16,7 @@
 pub mod ack;
 pub(crate) mod export;
 pub mod frame;
+mod owner;
 mod reader;
 mod segments;
 #[cfg(test)]
@@ -31,7 +32,8 @@ use std::time::Duration;
 use crate::batch::Signal;
 use crate::telemetry;
 
-pub use reader::{Backlog, BacklogProbe, Read, WalReader};
+pub use owner::Owner;
+pub use reader::{Backlog, BacklogProbe, Read, Start, WalReader};
 
 /// What to do when the queue holds `max_size` bytes and another record comes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +163,13 @@ pub(crate) struct State {
     /// Bumped when a failed append is cut off the file, so the reader drops
     /// bytes it may have buffered from it.
     pub cuts: u64,
+    /// The graph that owns the log now (see [`owner`]).
+    pub owner: Owner,
+    /// Bumped when a new graph takes the reading side over; a reader of an
+    /// older epoch stops and touches nothing.
+    pub reader_epoch: u64,
+    /// Set by [`owner::claim`] when a later graph claimed the open log.
+    pub owner_changed: bool,
 }
 
 pub(crate) struct Shared {
@@ -172,6 +181,10 @@ pub(crate) struct Shared {
     pub room: Condvar,
     /// Signalled when a record is appended or the last writer goes.
     pub data: tokio::sync::Notify,
+    /// Signalled (to all) when a new graph takes the reading side over.
+    pub handover: tokio::sync::Notify,
+    /// The OS lock on the directory, held as long as the log is open.
+    _lock: File,
 }
 
 impl Shared {
@@ -224,15 +237,56 @@ impl State {
 }
 
 /// Opens (creating if needed) the log in `cfg.dir`, recovering what a
-/// previous run left there.
+/// previous run left there, as a new [`Owner`].
 pub fn open(exporter: &str, cfg: WalConfig) -> Result<(WalWriter, WalReader), OpenError> {
-    let state = segments::recover(&cfg)?;
+    open_as(Owner::next(), exporter, cfg)
+}
+
+/// Opens the log in `cfg.dir` for the graph `owner`. A log this process
+/// already has open for an earlier graph is taken over (see [`owner`]); one
+/// open for the same graph, or locked by another process, is an error
+/// naming the directory.
+pub fn open_as(
+    owner: Owner,
+    exporter: &str,
+    cfg: WalConfig,
+) -> Result<(WalWriter, WalReader), OpenError> {
+    let shared = owner::claim(owner, exporter, &cfg.clone(), |claim| match claim {
+        owner::Claim::Open(shared) => Ok(shared),
+        owner::Claim::Locked(lock) => start(exporter, cfg, owner, lock),
+    })?;
+    let (epoch, taken_over) = {
+        let mut st = shared.lock();
+        st.writers += 1;
+        (st.reader_epoch, st.owner_changed)
+    };
+    let reader = match taken_over {
+        // Inert until its export task starts (see `WalReader::activate`):
+        // if the new graph fails to build, the old one keeps reading.
+        true => WalReader::pending(shared.clone()),
+        false => WalReader::new(shared.clone(), epoch),
+    };
+    shared.lock().owner_changed = false;
+    Ok((WalWriter { shared }, reader))
+}
+
+/// Recovers the log and starts its fsync thread.
+fn start(
+    exporter: &str,
+    cfg: WalConfig,
+    owner: Owner,
+    lock: File,
+) -> Result<Arc<Shared>, OpenError> {
+    let mut state = segments::recover(&cfg)?;
+    state.owner = owner;
     let shared = Arc::new(Shared {
         exporter: exporter.to_owned(),
         cfg,
         state: Mutex::new(state),
         room: Condvar::new(),
         data: tokio::sync::Notify::new(),
+        handover: tokio::sync::Notify::new(),
+        _lock: lock,
     });
     if let Fsync::Interval(every) = shared.cfg.fsync {
         let weak = Arc::downgrade(&shared);
@@ -251,13 +305,30 @@ pub fn open(exporter: &str, cfg: WalConfig) -> Result<(WalWriter, WalReader), Op
                 message: format!("cannot start its fsync thread: {e}"),
             })?;
     }
-    shared.lock().writers = 1;
-    Ok((
-        WalWriter {
-            shared: shared.clone(),
-        },
-        WalReader::new(shared),
-    ))
+    Ok(shared)
+}
+
+/// Hands the reading side to a new graph: the old reader stops, leaving a
+/// batch it had in flight unacknowledged, and the new one reads on from the
+/// acknowledged position. Returns the new reader epoch.
+pub(crate) fn take_over(shared: &Shared) -> u64 {
+    let mut st = shared.lock();
+    st.reader_epoch += 1;
+    let epoch = st.reader_epoch;
+    st.next_read = st.acked;
+    st.in_flight = None;
+    st.reader_gone = false;
+    let backlog = st.write_seq - st.acked.seq;
+    drop(st);
+    shared.handover.notify_waiters();
+    // The old reader may have taken the last wake-up.
+    shared.data.notify_one();
+    tracing::info!(
+        exporter = %shared.exporter,
+        "queue {}: taken over from the previous config with {backlog} records waiting",
+        shared.dir()
+    );
+    epoch
 }
 
 fn sync(st: &mut State) -> std::io::Result<()> {

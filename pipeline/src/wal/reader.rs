@@ -58,6 +58,24 @@ pub struct WalReader {
     shared: Arc<Shared>,
     cursor: Option<Cursor>,
     cuts: u64,
+    /// The reader epoch this reader belongs to; once a new graph took the
+    /// log over, this reader yields nothing and acknowledges nothing.
+    epoch: u64,
+    /// Opened by a later graph while an earlier one still reads: inert
+    /// until [`activate`](Self::activate) takes the log over.
+    pending: bool,
+    /// Set by [`gate`](Self::gate): reading waits for the graph to start.
+    gate: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+/// Lets a gated reader start (see [`WalReader::gate`]); dropping it
+/// unused (the graph was never started) stops the reader untouched.
+pub struct Start(tokio::sync::oneshot::Sender<()>);
+
+impl Start {
+    pub fn go(self) {
+        let _ = self.0.send(());
+    }
 }
 
 /// What one pass over a segment produced.
@@ -69,21 +87,76 @@ struct Pass {
 }
 
 impl WalReader {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, epoch: u64) -> Self {
         WalReader {
             shared,
             cursor: None,
             cuts: 0,
+            epoch,
+            pending: false,
+            gate: None,
+        }
+    }
+
+    /// A reader of a log an earlier graph still reads.
+    pub(crate) fn pending(shared: Arc<Shared>) -> Self {
+        // Its epoch matches none until it is activated.
+        let mut r = WalReader::new(shared, u64::MAX);
+        r.pending = true;
+        r
+    }
+
+    /// Makes reading wait until the returned [`Start`] says go, so a graph
+    /// that fails to build never takes a queue over from the running one.
+    pub fn gate(&mut self) -> Start {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.gate = Some(rx);
+        Start(tx)
+    }
+
+    /// Waits for the gate, if any, then takes the log over if an earlier
+    /// graph still reads it. False if the graph was dropped unstarted.
+    pub(crate) async fn activate(&mut self) -> bool {
+        if let Some(gate) = self.gate.take() {
+            if gate.await.is_err() {
+                return false;
+            }
+        }
+        if self.pending {
+            self.pending = false;
+            self.epoch = super::take_over(&self.shared);
+        }
+        true
+    }
+
+    /// Whether a new graph took the log over from this reader.
+    pub fn is_handed_over(&self) -> bool {
+        self.shared.lock().reader_epoch != self.epoch
+    }
+
+    /// Completes once a new graph took the log over from this reader.
+    pub async fn handed_over(&self) {
+        loop {
+            // Created before the check, so a hand-over in between still wakes it.
+            let woken = self.shared.handover.notified();
+            if self.is_handed_over() {
+                return;
+            }
+            woken.await;
         }
     }
 
     /// The next records to export: up to `max_items` items and `max_bytes`
     /// bytes (at least one record), all of one signal. Waits for records;
-    /// `None` once every writer is gone and everything was read.
+    /// `None` once every writer is gone and everything was read, or once a
+    /// new graph took the log over.
     pub async fn next(&mut self, max_items: u64, max_bytes: u64) -> Option<Read> {
         loop {
             let snapshot = {
                 let mut st = self.shared.lock();
+                if st.reader_epoch != self.epoch {
+                    return None;
+                }
                 if st.cuts != self.cuts {
                     self.cuts = st.cuts;
                     self.cursor = None;
@@ -107,11 +180,17 @@ impl WalReader {
                 }
             };
             let Some((start, seg_len, seg_end_seq)) = snapshot else {
-                self.shared.data.notified().await;
+                tokio::select! {
+                    _ = self.shared.data.notified() => {}
+                    _ = self.handed_over() => {}
+                }
                 continue;
             };
             let pass = self.read_segment(start, seg_len, seg_end_seq, max_items, max_bytes);
             let mut st = self.shared.lock();
+            if st.reader_epoch != self.epoch {
+                return None;
+            }
             if st.next_read != start {
                 // The oldest records were dropped meanwhile (queue full).
                 continue;
@@ -137,6 +216,9 @@ impl WalReader {
     /// The batch returned by [`next`](Self::next) is exported or given up on.
     pub fn ack(&mut self) {
         let mut st = self.shared.lock();
+        if st.reader_epoch != self.epoch {
+            return;
+        }
         if st.in_flight.take().is_some() {
             st.acked = st.next_read;
             release_acked(&self.shared, &mut st);
@@ -286,7 +368,11 @@ impl WalReader {
 
 impl Drop for WalReader {
     fn drop(&mut self) {
-        self.shared.lock().reader_gone = true;
-        self.shared.room.notify_all();
+        let mut st = self.shared.lock();
+        if st.reader_epoch == self.epoch {
+            st.reader_gone = true;
+            drop(st);
+            self.shared.room.notify_all();
+        }
     }
 }

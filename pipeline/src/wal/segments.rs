@@ -105,6 +105,9 @@ pub(crate) fn recover(cfg: &WalConfig) -> Result<State, OpenError> {
         writers: 0,
         reader_gone: false,
         cuts: 0,
+        owner: super::Owner::next(),
+        reader_epoch: 0,
+        owner_changed: false,
     })
 }
 

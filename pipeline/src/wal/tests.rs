@@ -249,3 +249,42 @@ fn an_unwritable_directory_is_an_error_naming_it() {
     assert!(err.to_string().contains("not-a-dir/q"), "{err}");
     assert!(err.to_string().contains("cannot create it"), "{err}");
 }
+
+#[tokio::test]
+async fn a_later_owner_takes_the_log_over_and_the_same_owner_is_refused() {
+    let d = dir("owner");
+    let first = Owner::next();
+    let (w1, mut r1) = open_as(first, "a", cfg(&d, Fsync::Batch)).unwrap();
+    let err = open_as(first, "b", cfg(&d, Fsync::Batch)).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("is already the queue of exporter \"a\""),
+        "{err}"
+    );
+    append_n(&w1, 0..10);
+    let read = r1.next(3, 1 << 20).await.unwrap();
+    assert_eq!(read.records.iter().map(id).collect::<Vec<_>>(), [0, 1, 2]);
+    r1.ack();
+    // The old reader has 3..6 in flight when the new graph takes over.
+    let in_flight = r1.next(3, 1 << 20).await.unwrap();
+    assert_eq!(in_flight.records.len(), 3);
+
+    let (w2, mut r2) = open_as(Owner::next(), "a", cfg(&d, Fsync::Batch)).unwrap();
+    let start = r2.gate();
+    // Not started yet: the old reader still owns the log.
+    assert!(!r1.is_handed_over());
+    start.go();
+    assert!(r2.activate().await);
+    assert!(r1.is_handed_over());
+    r1.ack(); // too late: touches nothing
+    assert!(r1.next(3, 1 << 20).await.is_none(), "the old reader stops");
+    append_n(&w2, 10..12);
+    drop((w1, w2, r1));
+    assert_eq!(drain(&mut r2).await, (3..12).collect::<Vec<_>>());
+    drop(r2);
+    // Everything is closed: the directory can be opened again.
+    let (_w, mut r) = open("a", cfg(&d, Fsync::Batch)).unwrap();
+    assert_eq!(r.backlog_records(), 0);
+    drop(_w);
+    assert!(drain(&mut r).await.is_empty());
+}
