@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::agent::{
-    assert_in_order_per_sender, copies, get, metrics_addr, post, series, wait_for, FakeAgent,
+    assert_in_order_per_sender, copies, get, metrics_addr, post, post_body, request, series,
+    wait_for, FakeAgent,
 };
 use common::process::Ccpipe;
 use common::{temp_dir, write_config};
@@ -258,6 +259,7 @@ exporters:
     sending_queue: {{ storage: "{}", fsync: batch }}
 service:
   shutdown_timeout: 2s
+  telemetry: {{ metrics: {{ address: "127.0.0.1:0" }} }}
   pipelines:
     logs: {{ receivers: [otlp], exporters: [datadog] }}
 "#,
@@ -397,6 +399,118 @@ service:
         stderr.contains("ccpipe.yaml:12: exporters.otlp_http.sending_queue.storage: queue directory ./data/../data/queue/ is also the queue of exporter \"datadog\" (")
             && stderr.contains("ccpipe.yaml:8: exporters.datadog.sending_queue.storage)"),
         "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The segment files of a queue directory with the number of their first
+/// record, in order.
+fn segments(queue: &Path) -> Vec<(u64, PathBuf)> {
+    let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(queue)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let seq = p
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".wal")?
+                .parse()
+                .ok()?;
+            Some((seq, p))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_damaged_queue_recovers_every_intact_record_and_counts_each_loss() {
+    let dir = temp_dir("ack-corrupt");
+    let queue = dir.join("queue");
+    let agent = FakeAgent::start(false);
+    let cfg = agent_config(&dir, agent.addr, &queue);
+    // max_size 1MiB: segments of 128 KiB.
+    let yaml = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        yaml.replace("fsync: batch", "fsync: batch, max_size: 1MiB"),
+    )
+    .unwrap();
+    let ccpipe = Ccpipe::start(&cfg);
+    let http = ccpipe.http.unwrap();
+    // 2 KiB records, one per request: about 60 per segment.
+    let ids: Vec<String> = (0..300).map(|i| format!("c0-{i:06}")).collect();
+    let mut conn = None;
+    for id in &ids {
+        let answer = post_body(&mut conn, http, &request(std::slice::from_ref(id), 2048));
+        assert_eq!(answer.map(|a| a.status), Some(200), "{id}");
+    }
+    // The Agent is down: everything stays in the queue.
+    stop(ccpipe);
+    let segs = segments(&queue);
+    assert!(segs.len() >= 4, "{segs:?}");
+    let seq_of = |i: usize| segs[i].0 as usize;
+
+    // Three kinds of damage: the first segment truncated to 0 bytes, a
+    // middle segment deleted, one byte flipped in the body of record 10 of
+    // the last segment.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segs[0].1)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::fs::remove_file(&segs[2].1).unwrap();
+    let last = &segs[segs.len() - 1].1;
+    let mut data = std::fs::read(last).unwrap();
+    let mut at = 8; // past the segment's magic
+    for _ in 0..10 {
+        let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        at += 8 + len;
+    }
+    data[at + 8 + 100] ^= 0x20;
+    std::fs::write(last, &data).unwrap();
+    let damaged_id = seq_of(segs.len() - 1) + 10;
+    let lost_ids: Vec<usize> = (0..seq_of(1))
+        .chain(seq_of(2)..seq_of(3))
+        .chain([damaged_id])
+        .collect();
+
+    agent.set_up(true);
+    let restarted = Ccpipe::start(&cfg);
+    let want: Vec<String> = (0..ids.len())
+        .filter(|i| !lost_ids.contains(i))
+        .map(|i| ids[i].clone())
+        .collect();
+    let got = wait_for(&agent, &want, Duration::from_secs(30));
+    let (lost, duplicated) = tally("damaged queue", ids.len(), &ids, &got);
+    eprintln!(
+        "damaged queue: expected losses {} (first segment {}, middle segment {}, 1 damaged record)",
+        lost_ids.len(),
+        seq_of(1),
+        seq_of(3) - seq_of(2)
+    );
+    assert_eq!(got, want, "every intact record, once, in order");
+    assert_eq!(lost.len(), lost_ids.len());
+    assert_eq!(duplicated, 0);
+
+    let metrics = metrics_addr(&restarted.stderr());
+    let text = get(metrics, "/metrics");
+    let l = [("exporter", "datadog")];
+    assert_eq!(
+        series(&text, "ccpipe_exporter_queue_corrupt_records_total", &l),
+        lost_ids.len() as f64,
+        "every lost record counted:\n{text}"
+    );
+    assert!(series(&text, "ccpipe_exporter_queue_corrupt_bytes_total", &l) > 2048.0);
+    let stderr = stop(restarted);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains(&queue.display().to_string()))
+        .collect();
+    assert!(
+        errors.len() >= 3,
+        "each loss logged at ERROR naming the queue:\n{stderr}"
     );
     let _ = std::fs::remove_dir_all(dir);
 }

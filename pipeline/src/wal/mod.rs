@@ -219,7 +219,11 @@ impl State {
     }
 
     /// Moves a position at the end of a closed segment to the next one.
-    pub fn normalize(&self, p: &mut Pos) {
+    /// Returns the records skipped on the way: numbers between where a
+    /// segment's records ended and where the next one starts, held by a
+    /// segment file that is missing or by damage counted short.
+    pub fn normalize(&self, p: &mut Pos) -> u64 {
+        let mut missing = 0;
         while let Some(i) = self.segments.iter().position(|s| s.first_seq == p.seg) {
             let Some(next) = self.segments.get(i + 1) else {
                 break;
@@ -227,12 +231,14 @@ impl State {
             if p.offset < self.segments[i].len {
                 break;
             }
+            missing += next.first_seq.saturating_sub(p.seq);
             *p = Pos {
                 seg: next.first_seq,
                 offset: frame::MAGIC.len() as u64,
                 seq: next.first_seq,
             };
         }
+        missing
     }
 }
 
@@ -277,7 +283,7 @@ fn start(
     owner: Owner,
     lock: File,
 ) -> Result<Arc<Shared>, OpenError> {
-    let mut state = segments::recover(&cfg)?;
+    let mut state = segments::recover(exporter, &cfg)?;
     state.owner = owner;
     let shared = Arc::new(Shared {
         exporter: exporter.to_owned(),
@@ -458,6 +464,19 @@ impl WalWriter {
     }
 }
 
+/// Logs and counts records the read position skipped because their segment
+/// is missing (see [`State::normalize`]).
+pub(crate) fn report_missing(shared: &Shared, missing: u64, before: u64) {
+    if missing > 0 {
+        tracing::error!(
+            exporter = %shared.exporter,
+            "queue {}: {missing} records before record {before} are missing (a segment file was deleted or damaged); they are lost",
+            shared.dir()
+        );
+        count_corrupt(&shared.exporter, missing, 0);
+    }
+}
+
 /// Counts items a queue dropped, by signal (indexed as [`Signal::ALL`]).
 pub(crate) fn count_dropped(shared: &Shared, items: [u64; 3], reason: &'static str) {
     for (signal, n) in Signal::ALL.into_iter().zip(items) {
@@ -472,11 +491,19 @@ pub(crate) fn count_dropped(shared: &Shared, items: [u64; 3], reason: &'static s
     }
 }
 
-/// Counts records found damaged on disk (their items cannot be known).
-pub(crate) fn count_corrupt(shared: &Shared, records: u64) {
+/// Counts records found damaged or missing on disk (their items cannot be
+/// known), and the damaged bytes.
+pub(crate) fn count_corrupt(exporter: &str, records: u64, bytes: u64) {
     metrics::counter!(
         telemetry::EXPORTER_QUEUE_CORRUPT_RECORDS,
-        "exporter" => shared.exporter.clone()
+        "exporter" => exporter.to_owned()
     )
     .increment(records);
+    if bytes > 0 {
+        metrics::counter!(
+            telemetry::EXPORTER_QUEUE_CORRUPT_BYTES,
+            "exporter" => exporter.to_owned()
+        )
+        .increment(bytes);
+    }
 }

@@ -82,8 +82,45 @@ impl Start {
 struct Pass {
     records: Vec<Record>,
     end: Pos,
-    /// Damaged records skipped, and whether their item count is known.
+    /// Damaged stretches skipped (one record each), and their bytes.
     skipped: u64,
+    skipped_bytes: u64,
+}
+
+/// The frame at `at` (the file is positioned there), or why it is damaged.
+fn read_frame(file: &mut BufReader<File>, at: Pos, seg_len: u64) -> Result<Record, String> {
+    let mut h = [0u8; HEADER];
+    if seg_len - at.offset < HEADER as u64 {
+        return Err("a truncated header".into());
+    }
+    file.read_exact(&mut h)
+        .map_err(|e| format!("a read error: {e}"))?;
+    let h = Header::parse(&h);
+    if h.implausible() || at.offset + h.frame_len() as u64 > seg_len {
+        return Err(format!("an impossible length {}", h.len));
+    }
+    let mut body = vec![0u8; h.len];
+    file.read_exact(&mut body)
+        .map_err(|e| format!("a read error: {e}"))?;
+    frame::decode_body(h, Bytes::from(body)).map_err(|e| e.to_string())
+}
+
+/// How many bytes from `at` to the next intact frame of the segment (or to
+/// its end): the segment's rest is read and searched (damage is rare).
+fn skip_damage(shared: &Shared, at: Pos, seg_len: u64) -> u64 {
+    let rest = seg_len - at.offset;
+    let path = segment_path(&shared.cfg.dir, at.seg);
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut f = File::open(&path)?;
+        f.seek(SeekFrom::Start(at.offset))?;
+        let mut data = Vec::with_capacity(rest as usize);
+        f.take(rest).read_to_end(&mut data)?;
+        Ok(data)
+    };
+    match read() {
+        Ok(data) => frame::resync(&data) as u64,
+        Err(_) => rest,
+    }
 }
 
 impl WalReader {
@@ -162,7 +199,8 @@ impl WalReader {
                     self.cursor = None;
                 }
                 let mut p = st.next_read;
-                st.normalize(&mut p);
+                let missing = st.normalize(&mut p);
+                super::report_missing(&self.shared, missing, p.seq);
                 st.next_read = p;
                 if p.seq >= st.write_seq {
                     if st.writers == 0 {
@@ -197,7 +235,7 @@ impl WalReader {
             }
             st.next_read = pass.end;
             if pass.skipped > 0 {
-                count_corrupt(&self.shared, pass.skipped);
+                count_corrupt(&self.shared.exporter, pass.skipped, pass.skipped_bytes);
             }
             if pass.records.is_empty() {
                 if st.in_flight.is_none() {
@@ -249,85 +287,78 @@ impl WalReader {
         max_bytes: u64,
     ) -> Pass {
         let shared = self.shared.clone();
-        let skip_rest = |why: String, at: Pos, records: Vec<Record>, skipped: u64| {
-            let lost = seg_end_seq - at.seq;
-            tracing::error!(
-                exporter = %shared.exporter,
-                "queue {}: segment {} is damaged at byte {} ({why}); skipping its last {lost} records",
-                shared.dir(), at.seg, at.offset
-            );
-            Pass {
-                records,
-                end: Pos {
-                    seg: at.seg,
-                    offset: seg_len,
-                    seq: seg_end_seq,
-                },
-                skipped: skipped + lost,
-            }
-        };
         let mut cur = match self.take_cursor(start) {
             Ok(c) => c,
-            Err(why) => return skip_rest(why, start, Vec::new(), 0),
+            Err(why) => {
+                let lost = seg_end_seq.saturating_sub(start.seq).max(1);
+                tracing::error!(
+                    exporter = %shared.exporter,
+                    "queue {}: segment {} cannot be read ({why}); its {lost} records are lost",
+                    shared.dir(), start.seg
+                );
+                return Pass {
+                    records: Vec::new(),
+                    end: Pos {
+                        seg: start.seg,
+                        offset: seg_len.max(start.offset),
+                        seq: seg_end_seq.max(start.seq),
+                    },
+                    skipped: lost,
+                    skipped_bytes: 0,
+                };
+            }
         };
-        let file = &mut cur.file;
         let mut at = start;
         let mut records: Vec<Record> = Vec::new();
-        let (mut items, mut bytes, mut skipped) = (0u64, 0u64, 0u64);
+        let (mut items, mut bytes, mut skipped, mut skipped_bytes) = (0u64, 0u64, 0u64, 0u64);
         while at.offset < seg_len && at.seq < seg_end_seq {
             if !records.is_empty() && (items >= max_items || bytes >= max_bytes) {
                 break;
             }
-            let mut h = [0u8; HEADER];
-            if seg_len - at.offset < HEADER as u64 || file.read_exact(&mut h).is_err() {
-                return skip_rest("a truncated header".into(), at, records, skipped);
-            }
-            let h = Header::parse(&h);
-            if h.implausible() || at.offset + h.frame_len() as u64 > seg_len {
-                return skip_rest(
-                    format!("an impossible length {}", h.len),
-                    at,
-                    records,
-                    skipped,
-                );
-            }
-            let mut body = vec![0u8; h.len];
-            if let Err(e) = file.read_exact(&mut body) {
-                return skip_rest(format!("a read error: {e}"), at, records, skipped);
-            }
-            let next = Pos {
-                seg: at.seg,
-                offset: at.offset + h.frame_len() as u64,
-                seq: at.seq + 1,
-            };
-            match frame::decode_body(h, Bytes::from(body)) {
+            let damage = match read_frame(&mut cur.file, at, seg_len) {
                 Ok(r) => {
                     if records.first().is_some_and(|f| f.signal != r.signal) {
                         // Leave it for the next batch.
-                        if file.seek_relative(-(h.frame_len() as i64)).is_err() {
+                        if cur.file.seek(SeekFrom::Start(at.offset)).is_err() {
                             return Pass {
                                 records,
                                 end: at,
                                 skipped,
+                                skipped_bytes,
                             };
                         }
                         break;
                     }
+                    let len = HEADER as u64 + 5 + r.bytes.len() as u64;
                     items += u64::from(r.items);
                     bytes += r.bytes.len() as u64;
                     records.push(r);
+                    at = Pos {
+                        seg: at.seg,
+                        offset: at.offset + len,
+                        seq: at.seq + 1,
+                    };
+                    continue;
                 }
-                Err(e) => {
-                    tracing::error!(
-                        exporter = %shared.exporter,
-                        "queue {}: record {} is damaged ({e}); skipping it",
-                        shared.dir(),
-                        at.seq
-                    );
-                    skipped += 1;
-                }
+                Err(why) => why,
+            };
+            // Skip only the damage: on to the next intact frame.
+            let skip = skip_damage(&shared, at, seg_len);
+            tracing::error!(
+                exporter = %shared.exporter,
+                "queue {}: record {} in segment {} is damaged ({damage}); skipping {skip} bytes to the next intact record",
+                shared.dir(), at.seq, at.seg
+            );
+            skipped += 1;
+            skipped_bytes += skip;
+            at = Pos {
+                seg: at.seg,
+                offset: at.offset + skip,
+                seq: at.seq + 1,
+            };
+            if cur.file.seek(SeekFrom::Start(at.offset)).is_err() {
+                break;
             }
-            at = next;
         }
         cur.offset = at.offset;
         self.cursor = Some(cur);
@@ -335,6 +366,7 @@ impl WalReader {
             records,
             end: at,
             skipped,
+            skipped_bytes,
         }
     }
 
