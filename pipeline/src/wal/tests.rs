@@ -285,6 +285,11 @@ async fn a_later_owner_takes_the_log_over_and_the_same_owner_is_refused() {
     assert!(drain(&mut r).await.is_empty());
 }
 
+/// The number of a segment file's first record, from its name.
+fn first_of(seg: &std::path::Path) -> u32 {
+    seg.file_stem().unwrap().to_str().unwrap().parse().unwrap()
+}
+
 /// Writes 30 records in segments of a few records each, then closes the log.
 fn sealed_log(name: &str) -> (PathBuf, WalConfig) {
     let d = dir(name);
@@ -309,7 +314,7 @@ async fn a_damaged_length_resynchronises_on_the_next_intact_record() {
         let seg = if last { files.last() } else { files.first() }
             .unwrap()
             .clone();
-        let first: u32 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let first = first_of(&seg);
         let mut data = std::fs::read(&seg).unwrap();
         // The length of the segment's second record: its frame end is lost.
         data[frame::MAGIC.len() + frame_len + 2] = 0x33;
@@ -326,14 +331,7 @@ async fn a_missing_middle_segment_loses_only_its_records() {
     let files = segment_files(&d);
     assert!(files.len() >= 3, "{files:?}");
     let gone = &files[1];
-    let from: u32 = gone.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-    let to: u32 = files[2]
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (from, to) = (first_of(gone), first_of(&files[2]));
     std::fs::remove_file(gone).unwrap();
     let got = reopen_and_drain(&c).await;
     let want: Vec<u32> = (0..30).filter(|i| !(from..to).contains(i)).collect();
@@ -344,13 +342,7 @@ async fn a_missing_middle_segment_loses_only_its_records() {
 async fn a_zero_length_first_segment_loses_only_its_records() {
     let (d, c) = sealed_log("zero-first");
     let files = segment_files(&d);
-    let second: u32 = files[1]
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let second = first_of(&files[1]);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&files[0])
