@@ -5,13 +5,15 @@
 //! (`00000000000000000042.wal`). The export task reads them in order,
 //! exports, and acknowledges; the acknowledged position is kept in the file
 //! `ack` and segments wholly before it are deleted. On open, the last
-//! segment is checked record by record and a torn or damaged tail is cut
-//! off (logged); older segments are checked as they are read, and a damaged
-//! record there is skipped and counted, never the intact ones around it.
+//! segment is checked record by record and what follows its last intact
+//! record is cut off (logged); damage anywhere else is skipped up to the
+//! next intact record when it is read ([`frame::walk`]), and every loss,
+//! a missing segment included, is logged at ERROR and counted.
 //!
 //! One writer side ([`WalWriter`], cloned into every chain that feeds the
 //! exporter, blocking calls on the chain threads) and one reader side
-//! ([`WalReader`], owned by the async export task).
+//! ([`WalReader`], owned by the async export task). A directory has one
+//! owner: an OS lock across processes, a hand-over on reload ([`owner`]).
 
 pub mod ack;
 pub(crate) mod export;
