@@ -45,6 +45,9 @@ pub struct Service {
     abort: Shutdown,
     /// Fires when an export task stops before shutdown (a panic).
     failed: Shutdown,
+    /// Durable export tasks wait for these before reading their queues, so
+    /// a graph that is built but never run takes no queue over.
+    queue_starts: Vec<wal::Start>,
 }
 
 /// What the service delivered, summed over exporters.
@@ -73,6 +76,7 @@ pub fn validate(config: &Config) -> Result<(), Vec<String>> {
         }
     }
     errors.extend(connector_signals(config));
+    errors.extend(shared_queue_dirs(config));
     for (pid, p) in &config.service.pipelines {
         for id in p
             .exporters
@@ -94,6 +98,69 @@ pub fn validate(config: &Config) -> Result<(), Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// Each durable queue directory belongs to one exporter: two exporters on
+/// one log would each export half of the other's records (the run-time lock
+/// in `wal::owner` backs this up).
+fn shared_queue_dirs(config: &Config) -> Vec<String> {
+    let mut used: Vec<&ComponentId> = config
+        .service
+        .pipelines
+        .values()
+        .flat_map(|p| &p.exporters)
+        .filter(|id| config.exporters.contains_key(*id))
+        .collect();
+    used.sort();
+    used.dedup();
+    let mut seen: Vec<(std::path::PathBuf, &ComponentId)> = Vec::new();
+    let mut errors = Vec::new();
+    for id in used {
+        let cfg = &config.exporters[id];
+        let Some(dir) = ccpipe_exporters::queue_storage(cfg) else {
+            continue;
+        };
+        let key = same_dir_key(&dir);
+        match seen.iter().find(|(k, _)| *k == key) {
+            Some((_, first)) => {
+                let key_of = |id: &ComponentId| {
+                    let e = config.exporters[id].error("sending_queue.storage", "");
+                    e.to_string().trim_end_matches([':', ' ']).to_owned()
+                };
+                errors.push(
+                    cfg.error(
+                        "sending_queue.storage",
+                        format!(
+                            "queue directory {} is also the queue of exporter \"{first}\" ({}); each exporter needs its own directory",
+                            dir.display(),
+                            key_of(first)
+                        ),
+                    )
+                    .to_string(),
+                );
+            }
+            None => seen.push((key, id)),
+        }
+    }
+    errors
+}
+
+/// `dir` made absolute with `.` and `..` resolved, and symbolic links too
+/// when it exists, so two spellings of one directory compare equal.
+fn same_dir_key(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let mut out = std::path::PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out.canonicalize().unwrap_or(out)
 }
 
 /// Each connector joins signals it supports, in the Collector's words: every
@@ -153,6 +220,9 @@ impl Service {
         let spawn = |id: &ComponentId, run: BoxFuture<'static, ExportStats>| {
             tokio::spawn(export_task::watched(id.to_string(), failed.clone(), run))
         };
+        // This graph's claim on its queue directories (see wal::owner).
+        let owner = wal::Owner::next();
+        let mut queue_starts = Vec::new();
         let used = |kind: Kind| -> Vec<ComponentId> {
             let mut ids: Vec<ComponentId> = config
                 .service
@@ -199,9 +269,11 @@ impl Service {
             }
             if let Some(wal) = built.durable.take() {
                 // The queue is a log on disk (docs/durability.md).
-                let (writer, reader) = wal::open(&id.to_string(), wal).map_err(|e| {
-                    BuildError::new(Kind::Exporter, &id, format!("sending_queue.storage: {e}"))
-                })?;
+                let (writer, mut reader) =
+                    wal::open_as(owner, &id.to_string(), wal).map_err(|e| {
+                        BuildError::new(Kind::Exporter, &id, format!("sending_queue.storage: {e}"))
+                    })?;
+                queue_starts.push(reader.gate());
                 let task =
                     ExportTask::durable(id.to_string(), built.exporter, built.retry, abort.clone());
                 export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run_durable(reader)))));
@@ -349,6 +421,7 @@ impl Service {
             shutdown_timeout: config.service.shutdown_timeout,
             abort,
             failed,
+            queue_starts,
         })
     }
 
@@ -374,7 +447,11 @@ impl Service {
             shutdown_timeout,
             abort,
             failed,
+            queue_starts,
         } = self;
+        for start in queue_starts {
+            start.go();
+        }
 
         let mut receiver_tasks = tokio::task::JoinSet::new();
         for (id, r) in receivers {

@@ -109,6 +109,25 @@ pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The directory of this exporter's durable queue (`sending_queue.storage`),
+/// if it has one; `None` for a config that does not parse (reported by
+/// [`validate`]).
+pub fn queue_storage(cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
+    let queue = match type_of(cfg).ok()? {
+        Type::Clickhouse => {
+            cfg.parse::<clickhouse::ClickhouseConfig>()
+                .ok()?
+                .sending_queue
+        }
+        Type::Datadog => cfg.parse::<datadog::DatadogConfig>().ok()?.sending_queue,
+        Type::Debug => cfg.parse::<debug::DebugConfig>().ok()?.sending_queue,
+        Type::File => cfg.parse::<file::FileConfig>().ok()?.sending_queue,
+        Type::Otlp | Type::OtlpHttp => cfg.parse::<otlp::OtlpConfig>().ok()?.sending_queue,
+        Type::Nop | Type::Prometheus => return None,
+    };
+    queue.storage.filter(|d| !d.as_os_str().is_empty())
+}
+
 /// Why this exporter cannot take `signal`, if it cannot (checked by the
 /// service for every pipeline, before anything starts).
 pub fn unsupported_signal(

@@ -8,7 +8,7 @@ use ccpipe_pipeline::export_task::RetryPolicy;
 
 use super::*;
 use crate::debug::{DebugConfig, DebugSettings, Output, Verbosity};
-use crate::file::{FileConfig, FileSettings, Format, Rotation};
+use crate::file::{AckWhen, FileConfig, FileSettings, Format, Rotation};
 use crate::testutil::{assert_config_table, component, load_config, runtime, TempDir};
 
 /// Loads `testdata/<name>/config.yaml`, named `<name>.yaml` in messages.
@@ -127,6 +127,8 @@ fn file_config_table() {
                 "file/typo",
                 Err("file.yaml:46: exporters.file/typo.rotation.max_megabyte: unknown field `max_megabyte`, expected `max_megabytes` or `max_backups`"),
             ),
+            ("file/durable", Ok(())),
+            ("file/durable_interval", Ok(())),
         ],
     );
 
@@ -144,6 +146,7 @@ fn file_config_table() {
             format: Format::OtlpJson,
             rotation: None,
             flush_interval: Some(Duration::from_secs(1)),
+            ack: AckWhen::Buffered,
         }
     );
     assert_eq!(
@@ -156,8 +159,11 @@ fn file_config_table() {
                 max_backups: 3
             }),
             flush_interval: Some(Duration::from_millis(250)),
+            ack: AckWhen::Buffered,
         }
     );
+    assert_eq!(settings("file/durable").ack, AckWhen::Synced);
+    assert_eq!(settings("file/durable_interval").ack, AckWhen::Written);
     assert_eq!(
         settings("file/rotation_defaults").rotation,
         Some(Rotation {

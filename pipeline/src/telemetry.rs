@@ -105,9 +105,13 @@ pub const EXPORTER_QUEUE_BYTES: &str = "ccpipe_exporter_queue_bytes";
 /// The byte bound of an exporter's queue: its memory budget, or a durable
 /// queue's `max_size` (gauge). Labels: exporter.
 pub const EXPORTER_QUEUE_CAPACITY_BYTES: &str = "ccpipe_exporter_queue_capacity_bytes";
-/// Records a durable queue found damaged on disk and skipped (their items
-/// cannot be read). Labels: exporter.
+/// Records a durable queue found damaged or missing on disk and skipped
+/// (their items cannot be read); a damaged stretch counts as one record, a
+/// missing segment as the records it held. Labels: exporter.
 pub const EXPORTER_QUEUE_CORRUPT_RECORDS: &str = "ccpipe_exporter_queue_corrupt_records_total";
+/// Bytes of the damaged stretches a durable queue skipped (missing segments
+/// add none: their size is unknown). Labels: exporter.
+pub const EXPORTER_QUEUE_CORRUPT_BYTES: &str = "ccpipe_exporter_queue_corrupt_bytes_total";
 /// Attributes a redaction processor removed or replaced, and secrets it
 /// masked in values. Labels: processor, reason (content | blocked_key |
 /// not_allowed | secret).

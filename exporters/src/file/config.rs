@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ccpipe_pipeline::config::units;
+use ccpipe_pipeline::wal::{Fsync, WalConfig};
 use serde::Deserialize;
 
 use super::writer::Rotation;
@@ -73,6 +74,32 @@ pub struct FileSettings {
     pub rotation: Option<Rotation>,
     /// `None`: write after every batch.
     pub flush_interval: Option<Duration>,
+    /// When an export counts as done; set from `sending_queue`.
+    pub ack: AckWhen,
+}
+
+/// When the exporter tells its queue a batch is done, and the queue may
+/// forget it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckWhen {
+    /// In-memory queue: once buffered; written within `flush_interval`.
+    Buffered,
+    /// Durable queue with `fsync: interval:…`: once written (in the OS page
+    /// cache, so it survives a crash of ccpipe); fsynced on `flush_interval`.
+    Written,
+    /// Durable queue with `fsync: always | batch`: once written and fsynced.
+    Synced,
+}
+
+impl AckWhen {
+    /// What a queue with these settings needs before it may drop a batch.
+    pub fn for_queue(durable: Option<&WalConfig>) -> AckWhen {
+        match durable.map(|w| w.fsync) {
+            None => AckWhen::Buffered,
+            Some(Fsync::Interval(_)) => AckWhen::Written,
+            Some(Fsync::Always | Fsync::Batch) => AckWhen::Synced,
+        }
+    }
 }
 
 impl FileSettings {
@@ -83,6 +110,7 @@ impl FileSettings {
             format: Format::OtlpJson,
             rotation: None,
             flush_interval: Some(Duration::from_secs(1)),
+            ack: AckWhen::Buffered,
         }
     }
 }
@@ -121,12 +149,14 @@ impl FileConfig {
         };
         self.sending_queue.validate()?;
         self.retry_on_failure.validate()?;
+        let durable = self.sending_queue.durable()?;
         let interval = self.flush_interval.0;
         Ok(FileSettings {
             path: PathBuf::from(&self.path),
             format,
             rotation,
             flush_interval: (!interval.is_zero()).then_some(interval),
+            ack: AckWhen::for_queue(durable.as_ref()),
         })
     }
 }

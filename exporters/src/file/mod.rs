@@ -10,6 +10,10 @@
 //! is about 14 MB of JSON as one line). When the disk refuses a write the buffer is kept and new
 //! batches are turned away with a retryable error until it is written, so
 //! nothing accepted is lost and memory stays bounded by the export queue.
+//!
+//! Under a durable queue (`sending_queue.storage`) an export is written, and
+//! fsynced as the queue's `fsync` says, before it returns: the queue forgets
+//! a batch once the exporter answers, so the file must hold it by then.
 
 mod config;
 mod flat;
@@ -26,7 +30,7 @@ use ccpipe_pipeline::otlp_json;
 use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Signal};
 
-pub use config::{FileConfig, FileSettings, Format, RotationConfig};
+pub use config::{AckWhen, FileConfig, FileSettings, Format, RotationConfig};
 pub use flat::FlatEncoder;
 use writer::LineFile;
 pub use writer::Rotation;
@@ -52,6 +56,9 @@ pub struct FileExporter {
     /// The last write failed; `pending` holds what it could not write.
     failing: bool,
     flush_interval: Option<Duration>,
+    ack: AckWhen,
+    /// `AckWhen::Written`: written since the last fsync.
+    unsynced: bool,
 }
 
 impl FileExporter {
@@ -64,6 +71,8 @@ impl FileExporter {
             pending: Vec::with_capacity(64 * 1024),
             failing: false,
             flush_interval: settings.flush_interval,
+            ack: settings.ack,
+            unsynced: false,
         })
     }
 
@@ -103,37 +112,80 @@ impl FileExporter {
         Ok(())
     }
 
-    /// Writes the buffer out when it is due; a batch is buffered either way.
-    fn after_buffering(&mut self) {
-        if self.flush_interval.is_none() || self.pending.len() >= WRITE_AT {
-            // The batch is buffered either way; a failure here is retried by
-            // the next flush or export and must not make this batch repeat.
-            if let Err(e) = self.write_pending() {
+    /// Writes the buffer out when it is due. With an in-memory queue a
+    /// failure here is only logged: the batch is buffered either way, the
+    /// next flush or export retries, and the batch must not repeat. With a
+    /// durable queue the failure fails the batch (see [`Self::export_with`]).
+    fn after_buffering(&mut self) -> Result<(), ExportError> {
+        let buffered = self.ack == AckWhen::Buffered;
+        let due = self.pending.len() >= WRITE_AT || (buffered && self.flush_interval.is_none());
+        if !due {
+            return Ok(());
+        }
+        match self.write_pending() {
+            Err(e) if buffered => {
                 tracing::warn!(error = %e, "file write failed; will retry");
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// Buffers a batch with `fill`, then, under a durable queue, writes it
+    /// (and fsyncs it with `fsync: always | batch`) before answering: the
+    /// queue drops a batch once this returns, so the file must have it. A
+    /// batch that fails is cut back off the file, so its retry writes it
+    /// once; the error is retryable and the queue keeps the batch.
+    fn export_with(
+        &mut self,
+        fill: impl FnOnce(&mut Self) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
+        if self.ack == AckWhen::Buffered {
+            // While the disk refuses data, take no more: the batch goes back
+            // to the export queue, which retries it and backpressures.
+            if self.failing {
+                self.write_pending()?;
+            }
+            return fill(self);
+        }
+        let mark = self.file.mark();
+        let result = fill(self)
+            .and_then(|()| self.write_pending())
+            .and_then(|()| match self.ack {
+                AckWhen::Synced => self.file.sync().map_err(|e| {
+                    self.failing = true;
+                    ExportError::retryable(e.to_string())
+                }),
+                _ => {
+                    self.unsynced = true;
+                    Ok(())
+                }
+            });
+        if result.is_err() {
+            self.pending.clear();
+            if let Err(e) = self.file.rollback(mark) {
+                tracing::error!(error = %e, "cannot take a failed batch back; it may be written twice");
             }
         }
+        result
     }
 }
 
 impl BlockingExporter for FileExporter {
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        // While the disk refuses data, take no more: the batch goes back to
-        // the export queue, which retries it and backpressures the pipeline.
-        if self.failing {
-            self.write_pending()?;
-        }
         if batch.is_empty() {
             return Ok(());
         }
-        match self.format {
-            Format::OtlpJson => {
-                otlp_json::encode(batch, &mut self.pending);
-                self.pending.push(b'\n');
+        self.export_with(|me| {
+            match me.format {
+                Format::OtlpJson => {
+                    otlp_json::encode(batch, &mut me.pending);
+                    me.pending.push(b'\n');
+                }
+                Format::Flat => me.flat.encode(batch, &mut me.pending),
             }
-            Format::Flat => self.flat.encode(batch, &mut self.pending),
-        }
-        self.after_buffering();
-        Ok(())
+            me.after_buffering()
+        })
     }
 
     /// OTLP/JSON lines are written straight from the protobuf bytes, so the
@@ -143,26 +195,34 @@ impl BlockingExporter for FileExporter {
     }
 
     fn export_encoded(&mut self, batch: &Encoded) -> Result<(), ExportError> {
-        if self.failing {
-            self.write_pending()?;
-        }
         if batch.is_empty() {
             return Ok(());
         }
-        let mut parts = batch.parts();
-        while !parts.is_empty() {
-            let (line, rest) = parts.split_at(line_len(parts));
-            // Parts passed the receiver's check, so decoding cannot fail;
-            // if it did, the lines before stay written.
-            self.buffer_line(batch.signal(), line)?;
-            self.after_buffering();
-            parts = rest;
-        }
-        Ok(())
+        self.export_with(|me| {
+            let mut parts = batch.parts();
+            while !parts.is_empty() {
+                let (line, rest) = parts.split_at(line_len(parts));
+                // Parts passed the receiver's check, so decoding cannot fail;
+                // if it did, the lines before stay written.
+                me.buffer_line(batch.signal(), line)?;
+                me.after_buffering()?;
+                parts = rest;
+            }
+            Ok(())
+        })
     }
 
+    /// Writes what is buffered; under `fsync: interval` also forces what was
+    /// written to disk, so it is synced within `flush_interval`.
     fn flush(&mut self) -> Result<(), ExportError> {
-        self.write_pending()
+        self.write_pending()?;
+        if self.unsynced {
+            self.file
+                .sync()
+                .map_err(|e| ExportError::retryable(e.to_string()))?;
+            self.unsynced = false;
+        }
+        Ok(())
     }
 
     /// Never `None`, even with `flush_interval: 0` (export writes at once

@@ -317,6 +317,41 @@ fn a_full_disk_keeps_the_data_and_asks_for_retries() {
     }
 }
 
+/// Under a durable queue the queue forgets a batch once export returns Ok,
+/// so the file must hold it by then, whatever `flush_interval` says; and a
+/// batch the disk refused must fail, not count as written.
+#[test]
+fn under_a_durable_queue_an_export_is_written_before_it_returns() {
+    let dir = TempDir::new("durable-ack");
+    let path = dir.join("out.jsonl");
+    let [(_, logs), ..] = golden_batches();
+    for ack in [AckWhen::Written, AckWhen::Synced] {
+        let _ = std::fs::remove_file(&path);
+        let mut s = settings(path.clone(), Format::Flat);
+        s.flush_interval = Some(Duration::from_secs(3600));
+        s.ack = ack;
+        let mut exporter = FileExporter::open(&s).unwrap();
+        exporter.export(&logs).unwrap();
+        assert_eq!(read_lines(&path).len(), logs.item_count(), "{ack:?}");
+        assert!(exporter.pending.is_empty());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let mut s = settings("/dev/full".into(), Format::OtlpJson);
+        s.ack = AckWhen::Synced;
+        let mut exporter = FileExporter::open(&s).unwrap();
+        for _ in 0..2 {
+            let err = exporter.export(&logs).unwrap_err();
+            assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
+            assert!(err.to_string().contains("cannot write /dev/full"), "{err}");
+            assert!(
+                exporter.pending.is_empty(),
+                "the retry brings the batch again"
+            );
+        }
+    }
+}
+
 #[test]
 fn flush_interval_zero_writes_at_every_export() {
     let dir = TempDir::new("no-interval");

@@ -31,6 +31,16 @@ pub struct LineFile {
     /// that line must go into this file before anything else happens.
     mid_line: bool,
     rotation: Option<Rotation>,
+    /// Bumped at every rotation, so a [`Mark`] knows whether its file is
+    /// still the current one.
+    generation: u64,
+}
+
+/// Where the file ended at some moment, to cut a failed batch back off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    generation: u64,
+    size: u64,
 }
 
 impl LineFile {
@@ -51,7 +61,47 @@ impl LineFile {
             size,
             mid_line: false,
             rotation,
+            generation: 0,
         })
+    }
+
+    /// Where the file ends now.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            generation: self.generation,
+            size: self.size,
+        }
+    }
+
+    /// Cuts off what was written since `mark`, so a batch that failed
+    /// part-way leaves nothing behind and its retry writes it once. Lines
+    /// that went into a file rotated away since cannot be taken back: the
+    /// new file is emptied and those lines will be written again.
+    pub fn rollback(&mut self, mark: Mark) -> io::Result<()> {
+        let keep = if mark.generation == self.generation {
+            mark.size
+        } else {
+            0
+        };
+        self.mid_line = false;
+        if self.size == keep {
+            return Ok(());
+        }
+        if mark.generation != self.generation {
+            tracing::warn!(file = %self.path.display(), "a failed batch was partly written into a rotated file; those lines will be written again");
+        }
+        self.file
+            .set_len(keep)
+            .map_err(|e| context(e, format!("cannot cut {} back", self.path.display())))?;
+        self.size = keep;
+        Ok(())
+    }
+
+    /// Forces what was written to disk.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| context(e, format!("cannot fsync {}", self.path.display())))
     }
 
     pub fn path(&self) -> &Path {
@@ -137,6 +187,7 @@ impl LineFile {
             .map_err(|e| context(e, format!("cannot open {}", self.path.display())))?;
         self.size = 0;
         self.mid_line = false;
+        self.generation += 1;
         tracing::debug!(file = %self.path.display(), backup = %backup.display(), "rotated");
         if let Some(r) = self.rotation.filter(|r| r.max_backups > 0) {
             if let Err(e) = prune_backups(&self.path, r.max_backups) {

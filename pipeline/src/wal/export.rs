@@ -20,6 +20,9 @@ pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportSt
     let mut stats = ExportStats::default();
     let mut jitter = Jitter::seeded();
     let accepts_encoded = task.exporter.accepts_encoded();
+    if !reader.activate().await {
+        return stats;
+    }
     loop {
         let read = tokio::select! {
             biased;
@@ -44,7 +47,14 @@ pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportSt
                 continue;
             }
         };
-        match task.deliver(batch, &mut jitter).await {
+        let delivered = tokio::select! {
+            biased;
+            // A new graph took the queue over: this batch is not
+            // acknowledged, and the new export task exports it.
+            _ = reader.handed_over() => break,
+            r = task.deliver(batch, &mut jitter) => r,
+        };
+        match delivered {
             Ok(()) => {
                 stats.items_sent += items;
                 metrics::counter!(telemetry::exporter_sent(signal), "exporter" => task.id.clone())
@@ -64,7 +74,9 @@ pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportSt
         }
     }
     let left = reader.backlog_records();
-    if left > 0 {
+    if reader.is_handed_over() {
+        tracing::info!(exporter = %task.id, "queue {} handed over to the new config with {left} records waiting", reader.dir());
+    } else if left > 0 {
         tracing::warn!(exporter = %task.id, "{left} records stay in queue {} and are exported after the next start", reader.dir());
     }
     if let Err(e) = task.exporter.shutdown().await {

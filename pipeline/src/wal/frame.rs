@@ -121,36 +121,126 @@ pub fn body_items(prefix: &[u8; BODY_PREFIX]) -> Option<(Signal, u32)> {
     byte_signal(prefix[0]).map(|s| (s, items))
 }
 
+/// While looking for the next intact frame after damage, longer bodies are
+/// not considered: it bounds the work on a long damaged stretch (a
+/// checksum per candidate), and Claude Code's requests are far smaller.
+pub const RESYNC_MAX_BODY: usize = 8 << 20;
+
+/// The length of the intact frame at the front of `data`, if one is there.
+pub fn intact_at(data: &[u8]) -> Option<usize> {
+    intact_within(data, MAX_BODY)
+}
+
+fn intact_within(data: &[u8], max_body: usize) -> Option<usize> {
+    let h = Header::parse(data.get(..HEADER)?.try_into().expect("8 bytes"));
+    if h.implausible() || h.len > max_body || data.len() < h.frame_len() {
+        return None;
+    }
+    let body = &data[HEADER..h.frame_len()];
+    (byte_signal(body[0]).is_some() && crc32c::crc32c(body) == h.crc).then_some(h.frame_len())
+}
+
+/// `data` starts with damage: how many bytes to skip to the next intact
+/// frame, or `data.len()` if none follows. The damaged frame's own length
+/// is tried first (a damaged body behind an intact header), then every
+/// byte.
+pub fn resync(data: &[u8]) -> usize {
+    if let Some(h) = data.get(..HEADER) {
+        let h = Header::parse(h.try_into().expect("8 bytes"));
+        let next = h.frame_len();
+        if !h.implausible() && next < data.len() && intact_at(&data[next..]).is_some() {
+            return next;
+        }
+    }
+    (1..data.len())
+        .find(|&i| intact_within(&data[i..], RESYNC_MAX_BODY).is_some())
+        .unwrap_or(data.len())
+}
+
+/// One step of a walk over a segment's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// An intact frame of this many bytes.
+    Intact(usize),
+    /// Damaged bytes up to the next intact frame (or the end). They count
+    /// as one record: how many records they held cannot be known.
+    Damaged(usize),
+}
+
+/// Walks `data` (a segment after its magic) frame by frame, skipping
+/// damage up to the next intact frame.
+pub fn walk(data: &[u8]) -> impl Iterator<Item = (usize, Step)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= data.len() {
+            return None;
+        }
+        let step = match intact_at(&data[at..]) {
+            Some(n) => Step::Intact(n),
+            None => Step::Damaged(resync(&data[at..])),
+        };
+        let here = at;
+        at += match step {
+            Step::Intact(n) | Step::Damaged(n) => n,
+        };
+        Some((here, step))
+    })
+}
+
+/// Whether damaged bytes at the end of the last segment are a torn append
+/// (a crash in the middle of writing a frame: its length runs past the
+/// end) rather than damage to written data.
+pub fn is_torn(tail: &[u8]) -> bool {
+    match tail.get(..HEADER) {
+        Some(h) => {
+            let h = Header::parse(h.try_into().expect("8 bytes"));
+            !h.implausible() && h.frame_len() > tail.len()
+        }
+        None => true,
+    }
+}
+
 /// What [`scan`] found in a segment's bytes (after the magic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scan {
-    /// Intact records from the start.
+    /// Records up to `valid_len`, each damaged stretch before it counting
+    /// as one (as the reader counts them).
     pub records: u64,
     /// Where the last intact record ends (offset into the scanned bytes).
     pub valid_len: usize,
+    /// Damaged stretches before `valid_len`, and their bytes: left in place
+    /// for the reader to skip, log and count.
+    pub damaged: u64,
+    pub damaged_bytes: u64,
 }
 
-/// Walks frames from the start of `data` and stops at the first that is
-/// incomplete or damaged.
+/// Walks the frames of `data` to the end of its last intact one.
 pub fn scan(data: &[u8]) -> Scan {
-    let mut at = 0;
-    let mut records = 0;
-    while data.len() - at >= HEADER {
-        let h = Header::parse(data[at..at + HEADER].try_into().expect("8 bytes"));
-        if h.implausible() || data.len() - at < h.frame_len() {
-            break;
-        }
-        let body = &data[at + HEADER..at + h.frame_len()];
-        if crc32c::crc32c(body) != h.crc || byte_signal(body[0]).is_none() {
-            break;
-        }
-        at += h.frame_len();
+    let mut scan = Scan {
+        records: 0,
+        valid_len: 0,
+        damaged: 0,
+        damaged_bytes: 0,
+    };
+    let (mut records, mut damaged, mut damaged_bytes) = (0, 0, 0);
+    for (at, step) in walk(data) {
         records += 1;
+        match step {
+            Step::Intact(n) => {
+                scan = Scan {
+                    records,
+                    valid_len: at + n,
+                    damaged,
+                    damaged_bytes,
+                }
+            }
+            Step::Damaged(n) => {
+                damaged += 1;
+                damaged_bytes += n as u64;
+            }
+        }
     }
-    Scan {
-        records,
-        valid_len: at,
-    }
+    scan
 }
 
 #[cfg(test)]
@@ -185,36 +275,45 @@ mod tests {
     }
 
     #[test]
-    fn scan_stops_before_a_torn_or_damaged_frame() {
-        let mut data = [frame(1), frame(2), frame(3)].concat();
+    fn scan_stops_after_the_last_intact_frame_and_resyncs_past_damage() {
+        let (f1, f2, f3) = (frame(1), frame(2), frame(3));
+        let mut data = [f1.clone(), f2.clone(), f3.clone()].concat();
         let whole = data.len();
-        assert_eq!(
-            scan(&data),
-            Scan {
-                records: 3,
-                valid_len: whole
-            }
-        );
+        let clean = Scan {
+            records: 3,
+            valid_len: whole,
+            damaged: 0,
+            damaged_bytes: 0,
+        };
+        assert_eq!(scan(&data), clean);
         data.truncate(whole - 4); // torn: the last frame runs past the end
-        let two = frame(1).len() * 2;
+        let s = scan(&data);
+        assert_eq!((s.records, s.valid_len), (2, f1.len() * 2));
+        assert!(is_torn(&data[s.valid_len..]));
+
+        // A damaged body: only that frame is skipped.
+        let mut bad = [f1.clone(), f2.clone(), f3.clone()].concat();
+        bad[f1.len() + HEADER + 6] ^= 1;
+        let s = scan(&bad);
+        assert_eq!((s.records, s.valid_len, s.damaged), (3, whole, 1));
+        assert_eq!(s.damaged_bytes, f2.len() as u64);
+        // A damaged length: resynchronised on the next intact frame.
+        let mut bad_len = [f1.clone(), f2.clone(), f3.clone()].concat();
+        bad_len[f1.len() + 3] = 0x7f;
+        let steps: Vec<Step> = walk(&bad_len).map(|(_, s)| s).collect();
         assert_eq!(
-            scan(&data),
-            Scan {
-                records: 2,
-                valid_len: two
-            }
+            steps,
+            [
+                Step::Intact(f1.len()),
+                Step::Damaged(f2.len()),
+                Step::Intact(f3.len())
+            ]
         );
-        let mut bad = [frame(1), frame(2), frame(3)].concat();
-        bad[frame(1).len() + HEADER + 6] ^= 1; // damage the second body
-        assert_eq!(
-            scan(&bad),
-            Scan {
-                records: 1,
-                valid_len: frame(1).len()
-            }
-        );
+        // Damage at the very end, not torn: nothing intact after it.
         let mut garbage_len = frame(1);
         garbage_len[3] = 0xff;
-        assert_eq!(scan(&garbage_len).records, 0);
+        let s = scan(&garbage_len);
+        assert_eq!((s.records, s.valid_len), (0, 0));
+        assert!(!is_torn(&garbage_len));
     }
 }

@@ -5,17 +5,20 @@
 //! (`00000000000000000042.wal`). The export task reads them in order,
 //! exports, and acknowledges; the acknowledged position is kept in the file
 //! `ack` and segments wholly before it are deleted. On open, the last
-//! segment is checked record by record and a torn or damaged tail is cut
-//! off (logged); older segments are checked as they are read, and a damaged
-//! record there is skipped and counted, never the intact ones around it.
+//! segment is checked record by record and what follows its last intact
+//! record is cut off (logged); damage anywhere else is skipped up to the
+//! next intact record when it is read ([`frame::walk`]), and every loss,
+//! a missing segment included, is logged at ERROR and counted.
 //!
 //! One writer side ([`WalWriter`], cloned into every chain that feeds the
 //! exporter, blocking calls on the chain threads) and one reader side
-//! ([`WalReader`], owned by the async export task).
+//! ([`WalReader`], owned by the async export task). A directory has one
+//! owner: an OS lock across processes, a hand-over on reload ([`owner`]).
 
 pub mod ack;
 pub(crate) mod export;
 pub mod frame;
+mod owner;
 mod reader;
 mod segments;
 #[cfg(test)]
@@ -31,7 +34,8 @@ use std::time::Duration;
 use crate::batch::Signal;
 use crate::telemetry;
 
-pub use reader::{Backlog, BacklogProbe, Read, WalReader};
+pub use owner::Owner;
+pub use reader::{Backlog, BacklogProbe, Read, Start, WalReader};
 
 /// What to do when the queue holds `max_size` bytes and another record comes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +165,13 @@ pub(crate) struct State {
     /// Bumped when a failed append is cut off the file, so the reader drops
     /// bytes it may have buffered from it.
     pub cuts: u64,
+    /// The graph that owns the log now (see [`owner`]).
+    pub owner: Owner,
+    /// Bumped when a new graph takes the reading side over; a reader of an
+    /// older epoch stops and touches nothing.
+    pub reader_epoch: u64,
+    /// Set by [`owner::claim`] when a later graph claimed the open log.
+    pub owner_changed: bool,
 }
 
 pub(crate) struct Shared {
@@ -172,6 +183,10 @@ pub(crate) struct Shared {
     pub room: Condvar,
     /// Signalled when a record is appended or the last writer goes.
     pub data: tokio::sync::Notify,
+    /// Signalled (to all) when a new graph takes the reading side over.
+    pub handover: tokio::sync::Notify,
+    /// The OS lock on the directory, held as long as the log is open.
+    _lock: File,
 }
 
 impl Shared {
@@ -206,7 +221,11 @@ impl State {
     }
 
     /// Moves a position at the end of a closed segment to the next one.
-    pub fn normalize(&self, p: &mut Pos) {
+    /// Returns the records skipped on the way: numbers between where a
+    /// segment's records ended and where the next one starts, held by a
+    /// segment file that is missing or by damage counted short.
+    pub fn normalize(&self, p: &mut Pos) -> u64 {
+        let mut missing = 0;
         while let Some(i) = self.segments.iter().position(|s| s.first_seq == p.seg) {
             let Some(next) = self.segments.get(i + 1) else {
                 break;
@@ -214,25 +233,68 @@ impl State {
             if p.offset < self.segments[i].len {
                 break;
             }
+            missing += next.first_seq.saturating_sub(p.seq);
             *p = Pos {
                 seg: next.first_seq,
                 offset: frame::MAGIC.len() as u64,
                 seq: next.first_seq,
             };
         }
+        missing
     }
 }
 
 /// Opens (creating if needed) the log in `cfg.dir`, recovering what a
-/// previous run left there.
+/// previous run left there, as a new [`Owner`].
 pub fn open(exporter: &str, cfg: WalConfig) -> Result<(WalWriter, WalReader), OpenError> {
-    let state = segments::recover(&cfg)?;
+    open_as(Owner::next(), exporter, cfg)
+}
+
+/// Opens the log in `cfg.dir` for the graph `owner`. A log this process
+/// already has open for an earlier graph is taken over (see [`owner`]); one
+/// open for the same graph, or locked by another process, is an error
+/// naming the directory.
+pub fn open_as(
+    owner: Owner,
+    exporter: &str,
+    cfg: WalConfig,
+) -> Result<(WalWriter, WalReader), OpenError> {
+    let shared = owner::claim(owner, exporter, &cfg.clone(), |claim| match claim {
+        owner::Claim::Open(shared) => Ok(shared),
+        owner::Claim::Locked(lock) => start(exporter, cfg, owner, lock),
+    })?;
+    let (epoch, taken_over) = {
+        let mut st = shared.lock();
+        st.writers += 1;
+        (st.reader_epoch, st.owner_changed)
+    };
+    let reader = match taken_over {
+        // Inert until its export task starts (see `WalReader::activate`):
+        // if the new graph fails to build, the old one keeps reading.
+        true => WalReader::pending(shared.clone()),
+        false => WalReader::new(shared.clone(), epoch),
+    };
+    shared.lock().owner_changed = false;
+    Ok((WalWriter { shared }, reader))
+}
+
+/// Recovers the log and starts its fsync thread.
+fn start(
+    exporter: &str,
+    cfg: WalConfig,
+    owner: Owner,
+    lock: File,
+) -> Result<Arc<Shared>, OpenError> {
+    let mut state = segments::recover(exporter, &cfg)?;
+    state.owner = owner;
     let shared = Arc::new(Shared {
         exporter: exporter.to_owned(),
         cfg,
         state: Mutex::new(state),
         room: Condvar::new(),
         data: tokio::sync::Notify::new(),
+        handover: tokio::sync::Notify::new(),
+        _lock: lock,
     });
     if let Fsync::Interval(every) = shared.cfg.fsync {
         let weak = Arc::downgrade(&shared);
@@ -251,13 +313,30 @@ pub fn open(exporter: &str, cfg: WalConfig) -> Result<(WalWriter, WalReader), Op
                 message: format!("cannot start its fsync thread: {e}"),
             })?;
     }
-    shared.lock().writers = 1;
-    Ok((
-        WalWriter {
-            shared: shared.clone(),
-        },
-        WalReader::new(shared),
-    ))
+    Ok(shared)
+}
+
+/// Hands the reading side to a new graph: the old reader stops, leaving a
+/// batch it had in flight unacknowledged, and the new one reads on from the
+/// acknowledged position. Returns the new reader epoch.
+pub(crate) fn take_over(shared: &Shared) -> u64 {
+    let mut st = shared.lock();
+    st.reader_epoch += 1;
+    let epoch = st.reader_epoch;
+    st.next_read = st.acked;
+    st.in_flight = None;
+    st.reader_gone = false;
+    let backlog = st.write_seq - st.acked.seq;
+    drop(st);
+    shared.handover.notify_waiters();
+    // The old reader may have taken the last wake-up.
+    shared.data.notify_one();
+    tracing::info!(
+        exporter = %shared.exporter,
+        "queue {}: taken over from the previous config with {backlog} records waiting",
+        shared.dir()
+    );
+    epoch
 }
 
 fn sync(st: &mut State) -> std::io::Result<()> {
@@ -387,6 +466,19 @@ impl WalWriter {
     }
 }
 
+/// Logs and counts records the read position skipped because their segment
+/// is missing (see [`State::normalize`]).
+pub(crate) fn report_missing(shared: &Shared, missing: u64, before: u64) {
+    if missing > 0 {
+        tracing::error!(
+            exporter = %shared.exporter,
+            "queue {}: {missing} records before record {before} are missing (a segment file was deleted or damaged); they are lost",
+            shared.dir()
+        );
+        count_corrupt(&shared.exporter, missing, 0);
+    }
+}
+
 /// Counts items a queue dropped, by signal (indexed as [`Signal::ALL`]).
 pub(crate) fn count_dropped(shared: &Shared, items: [u64; 3], reason: &'static str) {
     for (signal, n) in Signal::ALL.into_iter().zip(items) {
@@ -401,11 +493,19 @@ pub(crate) fn count_dropped(shared: &Shared, items: [u64; 3], reason: &'static s
     }
 }
 
-/// Counts records found damaged on disk (their items cannot be known).
-pub(crate) fn count_corrupt(shared: &Shared, records: u64) {
+/// Counts records found damaged or missing on disk (their items cannot be
+/// known), and the damaged bytes.
+pub(crate) fn count_corrupt(exporter: &str, records: u64, bytes: u64) {
     metrics::counter!(
         telemetry::EXPORTER_QUEUE_CORRUPT_RECORDS,
-        "exporter" => shared.exporter.clone()
+        "exporter" => exporter.to_owned()
     )
     .increment(records);
+    if bytes > 0 {
+        metrics::counter!(
+            telemetry::EXPORTER_QUEUE_CORRUPT_BYTES,
+            "exporter" => exporter.to_owned()
+        )
+        .increment(bytes);
+    }
 }

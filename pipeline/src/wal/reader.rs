@@ -58,38 +58,149 @@ pub struct WalReader {
     shared: Arc<Shared>,
     cursor: Option<Cursor>,
     cuts: u64,
+    /// The reader epoch this reader belongs to; once a new graph took the
+    /// log over, this reader yields nothing and acknowledges nothing.
+    epoch: u64,
+    /// Opened by a later graph while an earlier one still reads: inert
+    /// until [`activate`](Self::activate) takes the log over.
+    pending: bool,
+    /// Set by [`gate`](Self::gate): reading waits for the graph to start.
+    gate: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+/// Lets a gated reader start (see [`WalReader::gate`]); dropping it
+/// unused (the graph was never started) stops the reader untouched.
+pub struct Start(tokio::sync::oneshot::Sender<()>);
+
+impl Start {
+    pub fn go(self) {
+        let _ = self.0.send(());
+    }
 }
 
 /// What one pass over a segment produced.
 struct Pass {
     records: Vec<Record>,
     end: Pos,
-    /// Damaged records skipped, and whether their item count is known.
+    /// Damaged stretches skipped (one record each), and their bytes.
     skipped: u64,
+    skipped_bytes: u64,
+}
+
+/// The frame at `at` (the file is positioned there), or why it is damaged.
+fn read_frame(file: &mut BufReader<File>, at: Pos, seg_len: u64) -> Result<Record, String> {
+    let mut h = [0u8; HEADER];
+    if seg_len - at.offset < HEADER as u64 {
+        return Err("a truncated header".into());
+    }
+    file.read_exact(&mut h)
+        .map_err(|e| format!("a read error: {e}"))?;
+    let h = Header::parse(&h);
+    if h.implausible() || at.offset + h.frame_len() as u64 > seg_len {
+        return Err(format!("an impossible length {}", h.len));
+    }
+    let mut body = vec![0u8; h.len];
+    file.read_exact(&mut body)
+        .map_err(|e| format!("a read error: {e}"))?;
+    frame::decode_body(h, Bytes::from(body)).map_err(|e| e.to_string())
+}
+
+/// How many bytes from `at` to the next intact frame of the segment (or to
+/// its end): the segment's rest is read and searched (damage is rare).
+fn skip_damage(shared: &Shared, at: Pos, seg_len: u64) -> u64 {
+    let rest = seg_len - at.offset;
+    let path = segment_path(&shared.cfg.dir, at.seg);
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut f = File::open(&path)?;
+        f.seek(SeekFrom::Start(at.offset))?;
+        let mut data = Vec::with_capacity(rest as usize);
+        f.take(rest).read_to_end(&mut data)?;
+        Ok(data)
+    };
+    match read() {
+        Ok(data) => frame::resync(&data) as u64,
+        Err(_) => rest,
+    }
 }
 
 impl WalReader {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, epoch: u64) -> Self {
         WalReader {
             shared,
             cursor: None,
             cuts: 0,
+            epoch,
+            pending: false,
+            gate: None,
+        }
+    }
+
+    /// A reader of a log an earlier graph still reads.
+    pub(crate) fn pending(shared: Arc<Shared>) -> Self {
+        // Its epoch matches none until it is activated.
+        let mut r = WalReader::new(shared, u64::MAX);
+        r.pending = true;
+        r
+    }
+
+    /// Makes reading wait until the returned [`Start`] says go, so a graph
+    /// that fails to build never takes a queue over from the running one.
+    pub fn gate(&mut self) -> Start {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.gate = Some(rx);
+        Start(tx)
+    }
+
+    /// Waits for the gate, if any, then takes the log over if an earlier
+    /// graph still reads it. False if the graph was dropped unstarted.
+    pub(crate) async fn activate(&mut self) -> bool {
+        if let Some(gate) = self.gate.take() {
+            if gate.await.is_err() {
+                return false;
+            }
+        }
+        if self.pending {
+            self.pending = false;
+            self.epoch = super::take_over(&self.shared);
+        }
+        true
+    }
+
+    /// Whether a new graph took the log over from this reader.
+    pub fn is_handed_over(&self) -> bool {
+        self.shared.lock().reader_epoch != self.epoch
+    }
+
+    /// Completes once a new graph took the log over from this reader.
+    pub async fn handed_over(&self) {
+        loop {
+            // Created before the check, so a hand-over in between still wakes it.
+            let woken = self.shared.handover.notified();
+            if self.is_handed_over() {
+                return;
+            }
+            woken.await;
         }
     }
 
     /// The next records to export: up to `max_items` items and `max_bytes`
     /// bytes (at least one record), all of one signal. Waits for records;
-    /// `None` once every writer is gone and everything was read.
+    /// `None` once every writer is gone and everything was read, or once a
+    /// new graph took the log over.
     pub async fn next(&mut self, max_items: u64, max_bytes: u64) -> Option<Read> {
         loop {
             let snapshot = {
                 let mut st = self.shared.lock();
+                if st.reader_epoch != self.epoch {
+                    return None;
+                }
                 if st.cuts != self.cuts {
                     self.cuts = st.cuts;
                     self.cursor = None;
                 }
                 let mut p = st.next_read;
-                st.normalize(&mut p);
+                let missing = st.normalize(&mut p);
+                super::report_missing(&self.shared, missing, p.seq);
                 st.next_read = p;
                 if p.seq >= st.write_seq {
                     if st.writers == 0 {
@@ -107,18 +218,24 @@ impl WalReader {
                 }
             };
             let Some((start, seg_len, seg_end_seq)) = snapshot else {
-                self.shared.data.notified().await;
+                tokio::select! {
+                    _ = self.shared.data.notified() => {}
+                    _ = self.handed_over() => {}
+                }
                 continue;
             };
             let pass = self.read_segment(start, seg_len, seg_end_seq, max_items, max_bytes);
             let mut st = self.shared.lock();
+            if st.reader_epoch != self.epoch {
+                return None;
+            }
             if st.next_read != start {
                 // The oldest records were dropped meanwhile (queue full).
                 continue;
             }
             st.next_read = pass.end;
             if pass.skipped > 0 {
-                count_corrupt(&self.shared, pass.skipped);
+                count_corrupt(&self.shared.exporter, pass.skipped, pass.skipped_bytes);
             }
             if pass.records.is_empty() {
                 if st.in_flight.is_none() {
@@ -137,6 +254,9 @@ impl WalReader {
     /// The batch returned by [`next`](Self::next) is exported or given up on.
     pub fn ack(&mut self) {
         let mut st = self.shared.lock();
+        if st.reader_epoch != self.epoch {
+            return;
+        }
         if st.in_flight.take().is_some() {
             st.acked = st.next_read;
             release_acked(&self.shared, &mut st);
@@ -167,85 +287,78 @@ impl WalReader {
         max_bytes: u64,
     ) -> Pass {
         let shared = self.shared.clone();
-        let skip_rest = |why: String, at: Pos, records: Vec<Record>, skipped: u64| {
-            let lost = seg_end_seq - at.seq;
-            tracing::error!(
-                exporter = %shared.exporter,
-                "queue {}: segment {} is damaged at byte {} ({why}); skipping its last {lost} records",
-                shared.dir(), at.seg, at.offset
-            );
-            Pass {
-                records,
-                end: Pos {
-                    seg: at.seg,
-                    offset: seg_len,
-                    seq: seg_end_seq,
-                },
-                skipped: skipped + lost,
-            }
-        };
         let mut cur = match self.take_cursor(start) {
             Ok(c) => c,
-            Err(why) => return skip_rest(why, start, Vec::new(), 0),
+            Err(why) => {
+                let lost = seg_end_seq.saturating_sub(start.seq).max(1);
+                tracing::error!(
+                    exporter = %shared.exporter,
+                    "queue {}: segment {} cannot be read ({why}); its {lost} records are lost",
+                    shared.dir(), start.seg
+                );
+                return Pass {
+                    records: Vec::new(),
+                    end: Pos {
+                        seg: start.seg,
+                        offset: seg_len.max(start.offset),
+                        seq: seg_end_seq.max(start.seq),
+                    },
+                    skipped: lost,
+                    skipped_bytes: 0,
+                };
+            }
         };
-        let file = &mut cur.file;
         let mut at = start;
         let mut records: Vec<Record> = Vec::new();
-        let (mut items, mut bytes, mut skipped) = (0u64, 0u64, 0u64);
+        let (mut items, mut bytes, mut skipped, mut skipped_bytes) = (0u64, 0u64, 0u64, 0u64);
         while at.offset < seg_len && at.seq < seg_end_seq {
             if !records.is_empty() && (items >= max_items || bytes >= max_bytes) {
                 break;
             }
-            let mut h = [0u8; HEADER];
-            if seg_len - at.offset < HEADER as u64 || file.read_exact(&mut h).is_err() {
-                return skip_rest("a truncated header".into(), at, records, skipped);
-            }
-            let h = Header::parse(&h);
-            if h.implausible() || at.offset + h.frame_len() as u64 > seg_len {
-                return skip_rest(
-                    format!("an impossible length {}", h.len),
-                    at,
-                    records,
-                    skipped,
-                );
-            }
-            let mut body = vec![0u8; h.len];
-            if let Err(e) = file.read_exact(&mut body) {
-                return skip_rest(format!("a read error: {e}"), at, records, skipped);
-            }
-            let next = Pos {
-                seg: at.seg,
-                offset: at.offset + h.frame_len() as u64,
-                seq: at.seq + 1,
-            };
-            match frame::decode_body(h, Bytes::from(body)) {
+            let damage = match read_frame(&mut cur.file, at, seg_len) {
                 Ok(r) => {
                     if records.first().is_some_and(|f| f.signal != r.signal) {
                         // Leave it for the next batch.
-                        if file.seek_relative(-(h.frame_len() as i64)).is_err() {
+                        if cur.file.seek(SeekFrom::Start(at.offset)).is_err() {
                             return Pass {
                                 records,
                                 end: at,
                                 skipped,
+                                skipped_bytes,
                             };
                         }
                         break;
                     }
+                    let len = HEADER as u64 + 5 + r.bytes.len() as u64;
                     items += u64::from(r.items);
                     bytes += r.bytes.len() as u64;
                     records.push(r);
+                    at = Pos {
+                        seg: at.seg,
+                        offset: at.offset + len,
+                        seq: at.seq + 1,
+                    };
+                    continue;
                 }
-                Err(e) => {
-                    tracing::error!(
-                        exporter = %shared.exporter,
-                        "queue {}: record {} is damaged ({e}); skipping it",
-                        shared.dir(),
-                        at.seq
-                    );
-                    skipped += 1;
-                }
+                Err(why) => why,
+            };
+            // Skip only the damage: on to the next intact frame.
+            let skip = skip_damage(&shared, at, seg_len);
+            tracing::error!(
+                exporter = %shared.exporter,
+                "queue {}: record {} in segment {} is damaged ({damage}); skipping {skip} bytes to the next intact record",
+                shared.dir(), at.seq, at.seg
+            );
+            skipped += 1;
+            skipped_bytes += skip;
+            at = Pos {
+                seg: at.seg,
+                offset: at.offset + skip,
+                seq: at.seq + 1,
+            };
+            if cur.file.seek(SeekFrom::Start(at.offset)).is_err() {
+                break;
             }
-            at = next;
         }
         cur.offset = at.offset;
         self.cursor = Some(cur);
@@ -253,6 +366,7 @@ impl WalReader {
             records,
             end: at,
             skipped,
+            skipped_bytes,
         }
     }
 
@@ -286,7 +400,11 @@ impl WalReader {
 
 impl Drop for WalReader {
     fn drop(&mut self) {
-        self.shared.lock().reader_gone = true;
-        self.shared.room.notify_all();
+        let mut st = self.shared.lock();
+        if st.reader_epoch == self.epoch {
+            st.reader_gone = true;
+            drop(st);
+            self.shared.room.notify_all();
+        }
     }
 }

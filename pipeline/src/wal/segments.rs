@@ -27,7 +27,8 @@ fn segment_seq(name: &str) -> Option<u64> {
 }
 
 /// Reads the log's files, cuts off a torn tail, deletes acknowledged segments.
-pub(crate) fn recover(cfg: &WalConfig) -> Result<State, OpenError> {
+/// Damage that loses records is logged at ERROR and counted for `exporter`.
+pub(crate) fn recover(exporter: &str, cfg: &WalConfig) -> Result<State, OpenError> {
     let dir = &cfg.dir;
     let err = |message: String| OpenError {
         path: dir.display().to_string(),
@@ -55,7 +56,7 @@ pub(crate) fn recover(cfg: &WalConfig) -> Result<State, OpenError> {
     let acked_seq = read_ack(dir);
 
     let write_seq = match segments.back_mut() {
-        Some(last) => recover_last(dir, last).map_err(err)?,
+        Some(last) => recover_last(exporter, dir, last).map_err(err)?,
         None => {
             let first_seq = acked_seq.unwrap_or(0);
             create_segment(dir, first_seq, true)
@@ -69,7 +70,33 @@ pub(crate) fn recover(cfg: &WalConfig) -> Result<State, OpenError> {
     };
 
     let first = segments[0].first_seq;
-    let acked_seq = acked_seq.unwrap_or(first).clamp(first, write_seq);
+    let acked_seq = match acked_seq {
+        None => first,
+        Some(a) if a > write_seq => {
+            // Records are never acknowledged before they are written: the
+            // ack file is wrong, so export everything again (duplicates,
+            // not a loss).
+            tracing::error!(
+                exporter,
+                "queue {}: the ack file says {a} records were exported but the log ends at record {write_seq}; exporting all {} records in it again",
+                dir.display(),
+                write_seq - first
+            );
+            first
+        }
+        Some(a) if a < first => {
+            tracing::error!(
+                exporter,
+                "queue {}: records {a} to {} are missing (the first segment file was deleted or damaged); {} records are lost",
+                dir.display(),
+                first - 1,
+                first - a
+            );
+            count_corrupt(exporter, first - a, 0);
+            first
+        }
+        Some(a) => a,
+    };
     while segments.len() > 1 && segments[1].first_seq <= acked_seq {
         let gone = segments.pop_front().expect("two segments");
         remove_segment(dir, gone.first_seq);
@@ -105,12 +132,16 @@ pub(crate) fn recover(cfg: &WalConfig) -> Result<State, OpenError> {
         writers: 0,
         reader_gone: false,
         cuts: 0,
+        owner: super::Owner::next(),
+        reader_epoch: 0,
+        owner_changed: false,
     })
 }
 
 /// Checks the last segment record by record and cuts a torn or damaged
-/// tail; returns the sequence number the next record gets.
-fn recover_last(dir: &Path, last: &mut Segment) -> Result<u64, String> {
+/// tail; returns the sequence number the next record gets. Damage with
+/// intact records after it stays for the reader to skip (and count).
+fn recover_last(exporter: &str, dir: &Path, last: &mut Segment) -> Result<u64, String> {
     let path = segment_path(dir, last.first_seq);
     let data = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
@@ -126,16 +157,29 @@ fn recover_last(dir: &Path, last: &mut Segment) -> Result<u64, String> {
         last.len = MAGIC_LEN;
         return Ok(last.first_seq);
     }
-    let scan = frame::scan(&data[MAGIC.len()..]);
+    let body = &data[MAGIC.len()..];
+    let scan = frame::scan(body);
     let valid = MAGIC.len() + scan.valid_len;
     if valid < data.len() {
-        tracing::warn!(
-            "queue {}: segment {} has a torn or damaged tail: keeping its {} intact records, cutting {} bytes after them",
-            dir.display(),
-            path.display(),
-            scan.records,
-            data.len() - valid
-        );
+        let cut = data.len() - valid;
+        if frame::is_torn(&body[scan.valid_len..]) {
+            tracing::warn!(
+                exporter,
+                "queue {}: segment {} ends in a torn append (a crash while writing it, never acknowledged): keeping its {} records, cutting {cut} bytes after them",
+                dir.display(),
+                path.display(),
+                scan.records,
+            );
+        } else {
+            tracing::error!(
+                exporter,
+                "queue {}: segment {} is damaged after record {}: {cut} bytes with no intact record in them are lost",
+                dir.display(),
+                path.display(),
+                last.first_seq + scan.records,
+            );
+            count_corrupt(exporter, 1, cut as u64);
+        }
         let f = OpenOptions::new()
             .write(true)
             .open(&path)
@@ -148,30 +192,27 @@ fn recover_last(dir: &Path, last: &mut Segment) -> Result<u64, String> {
     Ok(last.first_seq + scan.records)
 }
 
-/// The offset of record `seq` in `seg`, found by walking frame headers.
-/// Stops early at a damaged header, returning where it stopped.
+/// The offset of record `seq` in `seg`, found by walking its frames as the
+/// reader does (a damaged stretch counts as one record).
 fn locate(dir: &Path, seg: Segment, seq: u64) -> Result<(u64, u64), String> {
     let path = segment_path(dir, seg.first_seq);
-    let file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut r = BufReader::new(file);
+    let data = match fs::read(&path) {
+        Ok(d) => d,
+        // Unreadable: the reader reports it when it gets there.
+        Err(_) => return Ok((MAGIC_LEN, seg.first_seq)),
+    };
+    let end = (seg.len as usize).min(data.len());
     let mut at = MAGIC_LEN;
     let mut cur = seg.first_seq;
-    r.seek(SeekFrom::Start(at))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    while cur < seq {
-        let mut h = [0u8; HEADER];
-        if seg.len - at < HEADER as u64 || r.read_exact(&mut h).is_err() {
-            break;
+    if end > MAGIC.len() {
+        for (offset, step) in frame::walk(&data[MAGIC.len()..end]) {
+            if cur >= seq {
+                break;
+            }
+            let (frame::Step::Intact(n) | frame::Step::Damaged(n)) = step;
+            at = MAGIC_LEN + (offset + n) as u64;
+            cur += 1;
         }
-        let h = Header::parse(&h);
-        if h.implausible() || at + h.frame_len() as u64 > seg.len {
-            break;
-        }
-        if r.seek_relative(h.len as i64).is_err() {
-            break;
-        }
-        at += h.frame_len() as u64;
-        cur += 1;
     }
     Ok((at, cur))
 }
@@ -229,14 +270,17 @@ pub(crate) fn rotate(shared: &Shared, st: &mut State) -> std::io::Result<()> {
 pub(crate) fn release_acked(shared: &Shared, st: &mut State) {
     let (mut acked, mut next) = (st.acked, st.next_read);
     st.normalize(&mut acked);
-    st.normalize(&mut next);
+    let missing = st.normalize(&mut next);
+    super::report_missing(shared, missing, next.seq);
     st.acked = acked;
     st.next_read = next;
+    // The position first, then the files: a crash in between leaves an ack
+    // that points into a deleted segment's successor, never before it.
+    write_ack(&shared.cfg.dir, st.acked.seq);
     while st.segments.len() > 1 && st.segments[0].first_seq < st.acked.seg {
         let gone = st.segments.pop_front().expect("two segments");
         remove_segment(&shared.cfg.dir, gone.first_seq);
     }
-    write_ack(&shared.cfg.dir, st.acked.seq);
     shared.room.notify_all();
 }
 
@@ -273,7 +317,8 @@ fn read_ack(dir: &Path) -> Option<u64> {
 /// nothing to drop (the backlog is the batch in flight).
 pub(crate) fn drop_oldest(shared: &Shared, st: &mut State) -> bool {
     let mut from = st.next_read;
-    st.normalize(&mut from);
+    let missing = st.normalize(&mut from);
+    super::report_missing(shared, missing, from.seq);
     if from.seq >= st.write_seq {
         return false;
     }
@@ -308,7 +353,7 @@ pub(crate) fn drop_oldest(shared: &Shared, st: &mut State) -> bool {
     );
     match counted {
         Some(items) => count_dropped(shared, items, "queue_full"),
-        None => count_corrupt(shared, records),
+        None => count_corrupt(&shared.exporter, records, 0),
     }
     true
 }

@@ -118,19 +118,15 @@ async fn a_corrupt_record_in_the_middle_is_skipped_alone() {
     let frame_len = frame::HEADER + 5 + record(0).len();
     data[frame::MAGIC.len() + frame_len * 2 + frame::HEADER + 7] ^= 0x40; // body of record 2
     std::fs::write(&seg, &data).unwrap();
-    // Append after it, so the damage is not the tail: the reader finds it.
+    // Open keeps the intact records after the damage in the last segment,
+    // and the reader skips the damaged one alone (it used to cut 3 and 4).
     let (w, mut r) = open("t", c.clone()).unwrap();
-    // The damaged record ends the valid prefix, so open cut it as a tail...
     append_n(&w, 5..6);
     drop(w);
     let got = drain(&mut r).await;
-    assert_eq!(
-        got,
-        vec![0, 1, 5],
-        "open treats damage in the last segment as a tail"
-    );
+    assert_eq!(got, vec![0, 1, 3, 4, 5]);
 
-    // ...while in an older segment, only the damaged record is skipped.
+    // In an older segment too, only the damaged record is skipped.
     let d = dir("corrupt-sealed");
     let c = cfg(&d, Fsync::Batch);
     {
@@ -248,4 +244,138 @@ fn an_unwritable_directory_is_an_error_naming_it() {
     .expect("cannot create a directory under a file");
     assert!(err.to_string().contains("not-a-dir/q"), "{err}");
     assert!(err.to_string().contains("cannot create it"), "{err}");
+}
+
+#[tokio::test]
+async fn a_later_owner_takes_the_log_over_and_the_same_owner_is_refused() {
+    let d = dir("owner");
+    let first = Owner::next();
+    let (w1, mut r1) = open_as(first, "a", cfg(&d, Fsync::Batch)).unwrap();
+    let err = open_as(first, "b", cfg(&d, Fsync::Batch)).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("is already the queue of exporter \"a\""),
+        "{err}"
+    );
+    append_n(&w1, 0..10);
+    let read = r1.next(3, 1 << 20).await.unwrap();
+    assert_eq!(read.records.iter().map(id).collect::<Vec<_>>(), [0, 1, 2]);
+    r1.ack();
+    // The old reader has 3..6 in flight when the new graph takes over.
+    let in_flight = r1.next(3, 1 << 20).await.unwrap();
+    assert_eq!(in_flight.records.len(), 3);
+
+    let (w2, mut r2) = open_as(Owner::next(), "a", cfg(&d, Fsync::Batch)).unwrap();
+    let start = r2.gate();
+    // Not started yet: the old reader still owns the log.
+    assert!(!r1.is_handed_over());
+    start.go();
+    assert!(r2.activate().await);
+    assert!(r1.is_handed_over());
+    r1.ack(); // too late: touches nothing
+    assert!(r1.next(3, 1 << 20).await.is_none(), "the old reader stops");
+    append_n(&w2, 10..12);
+    drop((w1, w2, r1));
+    assert_eq!(drain(&mut r2).await, (3..12).collect::<Vec<_>>());
+    drop(r2);
+    // Everything is closed: the directory can be opened again.
+    let (_w, mut r) = open("a", cfg(&d, Fsync::Batch)).unwrap();
+    assert_eq!(r.backlog_records(), 0);
+    drop(_w);
+    assert!(drain(&mut r).await.is_empty());
+}
+
+/// The number of a segment file's first record, from its name.
+fn first_of(seg: &std::path::Path) -> u32 {
+    seg.file_stem().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// Writes 30 records in segments of a few records each, then closes the log.
+fn sealed_log(name: &str) -> (PathBuf, WalConfig) {
+    let d = dir(name);
+    let c = cfg(&d, Fsync::Batch);
+    let (w, _r) = open("t", c.clone()).unwrap();
+    append_n(&w, 0..30);
+    (d, c)
+}
+
+async fn reopen_and_drain(c: &WalConfig) -> Vec<u32> {
+    let (w, mut r) = open("t", c.clone()).unwrap();
+    drop(w);
+    drain(&mut r).await
+}
+
+#[tokio::test]
+async fn a_damaged_length_resynchronises_on_the_next_intact_record() {
+    let frame_len = frame::HEADER + 5 + record(0).len();
+    for last in [false, true] {
+        let (d, c) = sealed_log(if last { "len-last" } else { "len-older" });
+        let files = segment_files(&d);
+        let seg = if last { files.last() } else { files.first() }
+            .unwrap()
+            .clone();
+        let first = first_of(&seg);
+        let mut data = std::fs::read(&seg).unwrap();
+        // The length of the segment's second record: its frame end is lost.
+        data[frame::MAGIC.len() + frame_len + 2] = 0x33;
+        std::fs::write(&seg, &data).unwrap();
+        let got = reopen_and_drain(&c).await;
+        let want: Vec<u32> = (0..30).filter(|&i| i != first + 1).collect();
+        assert_eq!(got, want, "last segment: {last}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_middle_segment_loses_only_its_records() {
+    let (d, c) = sealed_log("missing-middle");
+    let files = segment_files(&d);
+    assert!(files.len() >= 3, "{files:?}");
+    let gone = &files[1];
+    let (from, to) = (first_of(gone), first_of(&files[2]));
+    std::fs::remove_file(gone).unwrap();
+    let got = reopen_and_drain(&c).await;
+    let want: Vec<u32> = (0..30).filter(|i| !(from..to).contains(i)).collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn a_zero_length_first_segment_loses_only_its_records() {
+    let (d, c) = sealed_log("zero-first");
+    let files = segment_files(&d);
+    let second = first_of(&files[1]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[0])
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let got = reopen_and_drain(&c).await;
+    assert_eq!(got, (second..30).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn an_ack_past_the_end_exports_everything_again() {
+    let (d, c) = sealed_log("ack-past-end");
+    // A well-formed ack file that claims record 3000.
+    let mut buf = [0u8; 12];
+    buf[..8].copy_from_slice(&3000u64.to_le_bytes());
+    let crc = crc32c::crc32c(&buf[..8]);
+    buf[8..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(d.join("ack"), buf).unwrap();
+    assert_eq!(reopen_and_drain(&c).await, (0..30).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_second_open_of_a_locked_directory_fails_naming_it() {
+    let d = dir("locked");
+    let c = cfg(&d, Fsync::Batch);
+    // Another process's lock, as far as this log is concerned.
+    std::fs::create_dir_all(&d).unwrap();
+    let holder = std::fs::File::create(d.join("lock")).unwrap();
+    holder.lock().unwrap();
+    let err = open("t", c).err().unwrap().to_string();
+    assert!(
+        err.contains(&d.display().to_string()) && err.contains("in use by another process"),
+        "{err}"
+    );
 }
