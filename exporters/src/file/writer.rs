@@ -90,6 +90,24 @@ impl LineFile {
         if mark.generation != self.generation {
             tracing::warn!(file = %self.path.display(), "a failed batch was partly written into a rotated file; those lines will be written again");
         }
+        // Another writer of the same file (the old and the new graph for a
+        // moment during a reload) may have appended after us: cutting would
+        // take its acknowledged lines away. Keep everything instead; the
+        // failed batch's lines may then be written twice.
+        let on_disk = self
+            .file
+            .metadata()
+            .map_err(|e| context(e, format!("cannot check {}", self.path.display())))?
+            .len();
+        if on_disk != self.size {
+            let grown = on_disk.saturating_sub(self.size);
+            self.size = on_disk;
+            self.mid_line = false;
+            return Err(io::Error::other(format!(
+                "{} grew by {grown} bytes from another writer; a failed batch is left in it",
+                self.path.display()
+            )));
+        }
         self.file
             .set_len(keep)
             .map_err(|e| context(e, format!("cannot cut {} back", self.path.display())))?;
@@ -352,6 +370,33 @@ mod tests {
             Cut::At(n) => Some(n),
             Cut::Rotate => None,
         }
+    }
+
+    #[test]
+    fn a_rollback_never_cuts_lines_another_writer_appended() {
+        let dir = std::env::temp_dir().join(format!("ccpipe-exporters-two-{}", std::process::id()));
+        let path = dir.join("out.jsonl");
+        let _ = fs::remove_dir_all(&dir);
+        let mut old = LineFile::open(&path, None).unwrap();
+        let mut new = LineFile::open(&path, None).unwrap();
+        old.write_lines(&mut b"acknowledged\n".to_vec()).unwrap();
+        let mark = old.mark();
+        old.write_lines(&mut b"failed batch\n".to_vec()).unwrap();
+        new.write_lines(&mut b"the new graph's line\n".to_vec())
+            .unwrap();
+        assert!(old.rollback(mark).is_err(), "the cut is refused");
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text, "acknowledged\nfailed batch\nthe new graph's line\n",
+            "nothing another writer put there is cut"
+        );
+        // Alone again, a rollback cuts as before.
+        let mark = old.mark();
+        old.write_lines(&mut b"another failed batch\n".to_vec())
+            .unwrap();
+        old.rollback(mark).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
