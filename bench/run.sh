@@ -88,7 +88,7 @@ stop_server() {
 }
 cleanup() {
     stop_server
-    stop_sink >/dev/null
+    stop_sink
     rm -rf "$OUT"
 }
 trap cleanup EXIT
@@ -222,14 +222,17 @@ start_sink() { # sets SINK_GRPC and SINK_HTTP: the ports the sink chose (port 0:
         exit 1
     }
 }
-stop_sink() { # prints the sink's counts (one JSON object) or {}
-    [ -n "$SINK_PID" ] || { echo '{}'; return 0; }
+stop_sink() { # sets SINK_COUNTS: what the sink received (one JSON object), or {}
+    SINK_COUNTS='{}'
+    [ -n "$SINK_PID" ] || return 0
     kill -TERM "$SINK_PID" 2>/dev/null || true
+    # Not in a $(...) subshell: only this shell can wait for its child.
     wait "$SINK_PID" 2>/dev/null || true
     SINK_PID=
     local counts
-    counts=$(tail -n 1 "$TMP/sink.out" 2>/dev/null)
-    echo "${counts:-{\}}"
+    counts=$(tail -n 1 "$TMP/sink.out" 2>/dev/null || true)
+    [ -n "$counts" ] && SINK_COUNTS=$counts
+    return 0
 }
 forwards() { case $1 in rotel-otlp | ccpipe-datadog*) return 0 ;; *) return 1 ;; esac; }
 
@@ -297,7 +300,7 @@ run_cell() { # run_cell SERVER PROTOCOL RECORDS
         echo "run.sh: $label did not listen on $port; its log:" >&2
         tail -n 20 "$TMP/$server.log" >&2 || true
         stop_server
-        stop_sink >/dev/null
+        stop_sink
         printf '{"label":"%s","protocol":"%s","records_per_request":%s,"error":"server did not start"}\n' \
             "$label" "$protocol" "$n" >>"$RESULTS_JSONL"
         return 0
@@ -321,9 +324,10 @@ run_cell() { # run_cell SERVER PROTOCOL RECORDS
     stop_server
     if forwards "$server"; then
         # What reached the destination (after the server drained on SIGTERM).
+        stop_sink
         out=$(python3 -c 'import json, sys
 row = json.loads(sys.argv[1]); row["sink"] = json.loads(sys.argv[2]); print(json.dumps(row))' \
-            "$out" "$(stop_sink)")
+            "$out" "$SINK_COUNTS")
     fi
     echo "$out" >>"$RESULTS_JSONL"
     rm -rf "$OUT"

@@ -170,6 +170,17 @@ mod tests {
         }
     }
 
+    /// No env, host or tags: only a missing service.name is filled.
+    fn bare_settings() -> EnrichSettings {
+        EnrichSettings {
+            env: None,
+            service: "claude-code".into(),
+            override_service: false,
+            hostname: None,
+            tags: vec![],
+        }
+    }
+
     fn logs(resources: Vec<Option<Vec<(&str, &str)>>>) -> Arc<Batch> {
         Arc::new(Batch::Logs(ExportLogsServiceRequest {
             resource_logs: resources
@@ -271,13 +282,7 @@ mod tests {
         let out = Enrichment::new(&settings()).apply(&done);
         assert!(Arc::ptr_eq(&out, &done));
 
-        let bare = EnrichSettings {
-            env: None,
-            service: "claude-code".into(),
-            override_service: false,
-            hostname: None,
-            tags: vec![],
-        };
+        let bare = bare_settings();
         let input = logs(vec![Some(vec![("service.name", "claude-code")])]);
         assert!(Arc::ptr_eq(&Enrichment::new(&bare).apply(&input), &input));
     }
@@ -312,13 +317,7 @@ mod tests {
         ]));
         let mut forced = settings();
         forced.override_service = true;
-        let bare = EnrichSettings {
-            env: None,
-            service: "claude-code".into(),
-            override_service: false,
-            hostname: None,
-            tags: vec![],
-        };
+        let bare = bare_settings();
         for s in [settings(), forced, bare] {
             let e = Enrichment::new(&s);
             for b in &batches {

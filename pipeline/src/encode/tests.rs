@@ -97,79 +97,70 @@ fn scope(rng: &mut Xorshift) -> Option<InstrumentationScope> {
     })
 }
 
-/// A random request of `signal`: 0–3 groups of 0–3 scope groups of 0–4
-/// items; captured records mixed with made-up ones of varint-boundary sizes.
+/// 0–3 groups of 0–3 scope groups of 0–4 items made by `$item`, with
+/// resources, scopes and schema URLs present or absent at random.
+macro_rules! random_groups {
+    ($rng:ident, $group:ident, $scopes:ident, $scope:ident, $items:ident, $item:expr) => {
+        (0..$rng.below(4))
+            .map(|_| $group {
+                resource: resource($rng),
+                $scopes: (0..$rng.below(4))
+                    .map(|_| $scope {
+                        scope: scope($rng),
+                        $items: (0..$rng.below(5)).map(|_| $item).collect(),
+                        schema_url: maybe_text($rng),
+                    })
+                    .collect(),
+                schema_url: maybe_text($rng),
+            })
+            .collect()
+    };
+}
+
+/// A random request of `signal`; log records are captured ones mixed with
+/// made-up ones of varint-boundary sizes.
 fn random_batch(rng: &mut Xorshift, signal: Signal, records: &[LogRecord]) -> Batch {
-    let n = |rng: &mut Xorshift, max: usize| rng.below(max + 1);
     match signal {
         Signal::Logs => Batch::Logs(ExportLogsServiceRequest {
-            resource_logs: (0..n(rng, 3))
-                .map(|_| ResourceLogs {
-                    resource: resource(rng),
-                    scope_logs: (0..n(rng, 3))
-                        .map(|_| ScopeLogs {
-                            scope: scope(rng),
-                            log_records: (0..n(rng, 4))
-                                .map(|_| {
-                                    if rng.below(2) == 0 && !records.is_empty() {
-                                        records[rng.below(records.len())].clone()
-                                    } else {
-                                        LogRecord {
-                                            event_name: text(rng),
-                                            attributes: attrs(rng),
-                                            ..Default::default()
-                                        }
-                                    }
-                                })
-                                .collect(),
-                            schema_url: maybe_text(rng),
-                        })
-                        .collect(),
-                    schema_url: maybe_text(rng),
-                })
-                .collect(),
+            resource_logs: random_groups!(rng, ResourceLogs, scope_logs, ScopeLogs, log_records, {
+                if rng.below(2) == 0 && !records.is_empty() {
+                    records[rng.below(records.len())].clone()
+                } else {
+                    LogRecord {
+                        event_name: text(rng),
+                        attributes: attrs(rng),
+                        ..Default::default()
+                    }
+                }
+            }),
         }),
         Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest {
-            resource_metrics: (0..n(rng, 3))
-                .map(|_| ResourceMetrics {
-                    resource: resource(rng),
-                    scope_metrics: (0..n(rng, 3))
-                        .map(|_| ScopeMetrics {
-                            scope: scope(rng),
-                            metrics: (0..n(rng, 4))
-                                .map(|_| Metric {
-                                    name: text(rng),
-                                    metadata: attrs(rng),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                            schema_url: maybe_text(rng),
-                        })
-                        .collect(),
-                    schema_url: maybe_text(rng),
-                })
-                .collect(),
+            resource_metrics: random_groups!(
+                rng,
+                ResourceMetrics,
+                scope_metrics,
+                ScopeMetrics,
+                metrics,
+                Metric {
+                    name: text(rng),
+                    metadata: attrs(rng),
+                    ..Default::default()
+                }
+            ),
         }),
         Signal::Traces => Batch::Traces(ExportTraceServiceRequest {
-            resource_spans: (0..n(rng, 3))
-                .map(|_| ResourceSpans {
-                    resource: resource(rng),
-                    scope_spans: (0..n(rng, 3))
-                        .map(|_| ScopeSpans {
-                            scope: scope(rng),
-                            spans: (0..n(rng, 4))
-                                .map(|_| Span {
-                                    name: text(rng),
-                                    attributes: attrs(rng),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                            schema_url: maybe_text(rng),
-                        })
-                        .collect(),
-                    schema_url: maybe_text(rng),
-                })
-                .collect(),
+            resource_spans: random_groups!(
+                rng,
+                ResourceSpans,
+                scope_spans,
+                ScopeSpans,
+                spans,
+                Span {
+                    name: text(rng),
+                    attributes: attrs(rng),
+                    ..Default::default()
+                }
+            ),
         }),
     }
 }
