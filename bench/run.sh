@@ -5,6 +5,7 @@
 #   bench/run.sh                       # the whole matrix (about 3 minutes)
 #   bench/run.sh grpc 100              # a subset: any protocols, record counts, servers
 #   bench/run.sh rotel ccpipe-nop http-json
+#   bench/run.sh rotel-otlp ccpipe-datadog ccpipe-datadog-gzip   # the forwarding rows
 #   DURATION=30s bench/run.sh          # longer measured window per cell
 #
 # Env: DURATION (5s), WARMUP (2s), CONNECTIONS (4), SERVER_CPU (0), CLIENT_CPU (1),
@@ -24,10 +25,10 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 
 ALL_PROTOCOLS=(http-protobuf http-json grpc)
 ALL_RECORDS=(100 1000)
-ALL_SERVERS=(rotel ccpipe-nop ccpipe-file)
+ALL_SERVERS=(rotel ccpipe-nop ccpipe-file rotel-otlp ccpipe-datadog ccpipe-datadog-gzip)
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -35,7 +36,8 @@ protocols=() records=() servers=()
 for arg in "$@"; do
     case $arg in
         http-protobuf | http-json | grpc) protocols+=("$arg") ;;
-        rotel | ccpipe-nop | ccpipe-file) servers+=("$arg") ;;
+        rotel | ccpipe-nop | ccpipe-file | rotel-otlp | ccpipe-datadog | ccpipe-datadog-gzip)
+            servers+=("$arg") ;;
         -h | --help) usage ;;
         '' | *[!0-9]*)
             echo "run.sh: unknown argument '$arg'" >&2
@@ -86,6 +88,7 @@ stop_server() {
 }
 cleanup() {
     stop_server
+    stop_sink
     rm -rf "$OUT"
 }
 trap cleanup EXIT
@@ -103,25 +106,34 @@ fi
 # ---------------------------------------------------------------- build
 if [ -z "${SKIP_BUILD:-}" ]; then
     log "cargo build --release (loadgen)"
-    cargo build --release -p ccpipe-bench --bin loadgen
-    if wants ccpipe-nop ccpipe-file; then
+    cargo build --release -p ccpipe-bench --bin loadgen --bin sink
+    if wants ccpipe-nop ccpipe-file ccpipe-datadog ccpipe-datadog-gzip; then
         log "cargo build --release (ccpipe)"
         if ! cargo build --release -p ccpipe --bin ccpipe; then
             echo "run.sh: ccpipe does not build; measuring rotel only" >&2
             NOTES+=("ccpipe did not build: no ccpipe rows")
             drop_server ccpipe-nop
             drop_server ccpipe-file
+            drop_server ccpipe-datadog
+            drop_server ccpipe-datadog-gzip
         fi
     fi
 fi
 LOADGEN=$TARGET/release/loadgen
+SINK=$TARGET/release/sink
 CCPIPE=${CCPIPE_BIN:-$TARGET/release/ccpipe}
 [ -x "$LOADGEN" ] || { echo "run.sh: $LOADGEN missing" >&2; exit 1; }
-if wants ccpipe-nop ccpipe-file && [ ! -x "$CCPIPE" ]; then
+if wants ccpipe-nop ccpipe-file ccpipe-datadog ccpipe-datadog-gzip && [ ! -x "$CCPIPE" ]; then
     echo "run.sh: $CCPIPE missing; measuring rotel only" >&2
     NOTES+=("no ccpipe binary: no ccpipe rows")
     drop_server ccpipe-nop
     drop_server ccpipe-file
+    drop_server ccpipe-datadog
+    drop_server ccpipe-datadog-gzip
+fi
+if wants rotel-otlp ccpipe-datadog ccpipe-datadog-gzip && [ ! -x "$SINK" ]; then
+    echo "run.sh: $SINK missing (cargo build --release -p ccpipe-bench --bin sink)" >&2
+    exit 1
 fi
 
 # ---------------------------------------------------------------- rotel
@@ -131,7 +143,7 @@ find_rotel() {
     { find "$VENV" -type f -name rotel-agent -path '*site-packages/rotel/*' 2>/dev/null || true; } | head -n 1
 }
 ROTEL=
-if wants rotel; then
+if wants rotel rotel-otlp; then
     ROTEL=$(find_rotel)
     if [ -z "$ROTEL" ]; then
         log "pip install rotel (into $VENV)"
@@ -164,6 +176,15 @@ if wants ccpipe-nop; then
     fi
 fi
 
+DATADOG_CONFIG=$ROOT/bench/ccpipe-datadog.yaml
+if wants ccpipe-datadog ccpipe-datadog-gzip; then
+    # The row measures the shipped chain: its processors must be the shipped ones.
+    if ! diff <(sed -n '/^processors:/,/^exporters:/p' "$ROOT/configs/datadog.yaml") \
+        <(sed -n '/^processors:/,/^exporters:/p' "$DATADOG_CONFIG") >/dev/null; then
+        NOTES+=("bench/ccpipe-datadog.yaml's processors differ from configs/datadog.yaml's: copy them again")
+    fi
+fi
+
 # ---------------------------------------------------------------- one cell
 free_ports() { # two distinct free ports on 127.0.0.1
     python3 -c 'import socket
@@ -182,7 +203,40 @@ wait_port() { # wait_port PORT: until it accepts (10 s at most) while the server
     return 1
 }
 
-start_server() { # start_server NAME GRPC_PORT HTTP_PORT
+# The forwarding rows' destination, on the load generator's core.
+SINK_PID=
+start_sink() { # sets SINK_GRPC and SINK_HTTP: the ports the sink chose (port 0: no race)
+    local _
+    rm -f "$TMP/sink.ports"
+    (exec "${PIN_CLIENT[@]}" "$SINK" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
+        --ports-file "$TMP/sink.ports" >"$TMP/sink.out" 2>"$TMP/sink.log") &
+    SINK_PID=$!
+    for _ in $(seq 100); do
+        [ -s "$TMP/sink.ports" ] && break
+        kill -0 "$SINK_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    read -r SINK_GRPC SINK_HTTP <"$TMP/sink.ports" || {
+        echo "run.sh: the sink did not start; its log:" >&2
+        tail -n 5 "$TMP/sink.log" >&2
+        exit 1
+    }
+}
+stop_sink() { # sets SINK_COUNTS: what the sink received (one JSON object), or {}
+    SINK_COUNTS='{}'
+    [ -n "$SINK_PID" ] || return 0
+    kill -TERM "$SINK_PID" 2>/dev/null || true
+    # Not in a $(...) subshell: only this shell can wait for its child.
+    wait "$SINK_PID" 2>/dev/null || true
+    SINK_PID=
+    local counts
+    counts=$(tail -n 1 "$TMP/sink.out" 2>/dev/null || true)
+    [ -n "$counts" ] && SINK_COUNTS=$counts
+    return 0
+}
+forwards() { case $1 in rotel-otlp | ccpipe-datadog*) return 0 ;; *) return 1 ;; esac; }
+
+start_server() { # start_server NAME GRPC_PORT HTTP_PORT SINK_GRPC_PORT SINK_HTTP_PORT
     local name=$1 grpc=$2 http=$3 logf=$TMP/$1.log
     case $name in
         rotel)
@@ -192,6 +246,26 @@ start_server() { # start_server NAME GRPC_PORT HTTP_PORT
                 --exporter blackhole \
                 --pid-file "$TMP/rotel.pid" --log-file "$TMP/rotel-agent.log" \
                 >"$logf" 2>&1) &
+            ;;
+        rotel-otlp)
+            # Forwards over OTLP/gRPC, uncompressed, to the sink.
+            (exec "${PIN_SERVER[@]}" "$ROTEL" start \
+                --otlp-grpc-endpoint "127.0.0.1:$grpc" \
+                --otlp-http-endpoint "127.0.0.1:$http" \
+                --exporter otlp --otlp-exporter-protocol grpc \
+                --otlp-exporter-endpoint "http://127.0.0.1:$4" \
+                --otlp-exporter-compression none \
+                --pid-file "$TMP/rotel.pid" --log-file "$TMP/rotel-agent.log" \
+                >"$logf" 2>&1) &
+            ;;
+        ccpipe-datadog | ccpipe-datadog-gzip)
+            local compression=none
+            [ "$name" = ccpipe-datadog-gzip ] && compression=gzip
+            (
+                export BENCH_GRPC_ENDPOINT="127.0.0.1:$grpc" BENCH_HTTP_ENDPOINT="127.0.0.1:$http"
+                export BENCH_SINK_HTTP_ENDPOINT="127.0.0.1:$5" BENCH_COMPRESSION=$compression
+                exec "${PIN_SERVER[@]}" "$CCPIPE" --config "$DATADOG_CONFIG" >"$logf" 2>&1
+            ) &
             ;;
         ccpipe-nop | ccpipe-file)
             local cfg=$NOP_CONFIG
@@ -216,14 +290,17 @@ listener_pid() { # listener_pid PORT: the pid listening on it, if ss can tell
 run_cell() { # run_cell SERVER PROTOCOL RECORDS
     local server=$1 protocol=$2 n=$3 label=$1 grpc http port out
     [ "$server" = ccpipe-nop ] && label=$NOP_NAME
+    SINK_GRPC= SINK_HTTP=
+    forwards "$server" && start_sink
     read -r grpc http < <(free_ports)
     port=$http
     [ "$protocol" = grpc ] && port=$grpc
-    start_server "$server" "$grpc" "$http"
+    start_server "$server" "$grpc" "$http" "$SINK_GRPC" "$SINK_HTTP"
     if ! wait_port "$port"; then
         echo "run.sh: $label did not listen on $port; its log:" >&2
         tail -n 20 "$TMP/$server.log" >&2 || true
         stop_server
+        stop_sink
         printf '{"label":"%s","protocol":"%s","records_per_request":%s,"error":"server did not start"}\n' \
             "$label" "$protocol" "$n" >>"$RESULTS_JSONL"
         return 0
@@ -239,12 +316,20 @@ run_cell() { # run_cell SERVER PROTOCOL RECORDS
         --addr "127.0.0.1:$port" --connections "$CONNECTIONS" \
         --duration "$DURATION" --warmup "$WARMUP" \
         --server-pid "$SERVER_PID" --label "$label"); then
-        echo "$out" >>"$RESULTS_JSONL"
+        :
     else
-        printf '{"label":"%s","protocol":"%s","records_per_request":%s,"error":"loadgen failed"}\n' \
-            "$label" "$protocol" "$n" >>"$RESULTS_JSONL"
+        out=$(printf '{"label":"%s","protocol":"%s","records_per_request":%s,"error":"loadgen failed"}' \
+            "$label" "$protocol" "$n")
     fi
     stop_server
+    if forwards "$server"; then
+        # What reached the destination (after the server drained on SIGTERM).
+        stop_sink
+        out=$(python3 -c 'import json, sys
+row = json.loads(sys.argv[1]); row["sink"] = json.loads(sys.argv[2]); print(json.dumps(row))' \
+            "$out" "$SINK_COUNTS")
+    fi
+    echo "$out" >>"$RESULTS_JSONL"
     rm -rf "$OUT"
 }
 
@@ -275,8 +360,12 @@ RESULTS_JSONL=$RESULTS_JSONL DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONN
 import json, os, time
 
 rows = [json.loads(l) for l in open(os.environ["RESULTS_JSONL"]) if l.strip()]
-rotel = {(r["protocol"], r["records_per_request"]): r
-         for r in rows if r.get("label") == "rotel" and "error" not in r}
+# Each row is compared with rotel doing the same job: forwarding rows with rotel
+# forwarding to the same sink, the others with rotel's blackhole.
+BASELINE = {"rotel-otlp": None, "ccpipe-datadog": "rotel-otlp",
+            "ccpipe-datadog-gzip": "rotel-otlp", "rotel": None}
+rotel = {(r["label"], r["protocol"], r["records_per_request"]): r
+         for r in rows if r.get("label", "").startswith("rotel") and "error" not in r}
 
 def num(v, fmt):
     return "–" if v is None else format(v, fmt)
@@ -298,18 +387,20 @@ for n in filter(None, e.get("NOTES_TEXT", "").split("\n")):
     print(f"- note: {n}")
 print()
 print("| server | protocol | records/req | records/s | CPU µs/record | server cores | p99 ms "
-      "| peak RSS MB | failed | records/s ÷ rotel | CPU/record ÷ rotel |")
-print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+      "| peak RSS MB | failed | sink MB | records/s ÷ rotel | CPU/record ÷ rotel |")
+print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 for r in rows:
     key = (r["protocol"], r["records_per_request"])
     if "error" in r:
-        print(f"| {r['label']} | {key[0]} | {key[1]} | {r['error']} | | | | | | | |")
+        print(f"| {r['label']} | {key[0]} | {key[1]} | {r['error']} | | | | | | | | |")
         continue
-    base = rotel.get(key)
-    rel = r.get("label") != "rotel" and base is not None
+    base_label = BASELINE.get(r["label"], "rotel")
+    base = rotel.get((base_label, *key)) if base_label else None
+    rel = base is not None
+    sink = r.get("sink")
     cores = r.get("server_cpu_cores")
     idle = cores is not None and cores < 0.8
-    print("| {} | {} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} |".format(
+    print("| {} | {} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} |".format(
         r["label"], key[0], key[1],
         num(r["records_per_s"], ",.0f"),
         num(r.get("cpu_us_per_record"), ".2f"),
@@ -317,6 +408,7 @@ for r in rows:
         num(r["latency_ms"]["p99"], ".2f"),
         num(r.get("server_peak_rss_mb"), ".1f"),
         r["requests_failed"],
+        num(sink["body_bytes"] / 2**20, ",.1f") if sink and "body_bytes" in sink else "",
         ratio(r["records_per_s"], base["records_per_s"]) if rel else "",
         ratio(r.get("cpu_us_per_record"), base.get("cpu_us_per_record")) if rel else "",
     ))
@@ -324,6 +416,9 @@ if any((r.get("server_cpu_cores") or 1) < 0.8 for r in rows if "error" not in r)
     print("\n\\* the server used under 0.8 of its core: it was not CPU-bound in that row "
           "(waiting on the network or on its own timers, or its core was shared with "
           "other work), so records/s understates what it can do; CPU µs/record still holds.")
+print("\nratios: ccpipe-datadog rows against rotel-otlp (rotel forwarding over OTLP/gRPC, "
+      "uncompressed, to the same sink), the others against rotel's blackhole. sink MB: "
+      "request bodies the sink received, the whole run (warm-up and drain included).")
 busy = [r for r in rows if r.get("client_cpu_cores", 0) > 0.9]
 if busy:
     print("\nWarning: the load generator used over 90% of its core in "

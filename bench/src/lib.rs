@@ -5,3 +5,4 @@
 pub mod client;
 pub mod proc;
 pub mod request;
+pub mod sink;

@@ -21,6 +21,7 @@ pub mod blocking;
 pub mod chain;
 pub mod channel;
 pub mod connector;
+pub mod encode;
 pub mod export_task;
 pub mod fanout;
 pub mod limits;

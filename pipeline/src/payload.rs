@@ -53,8 +53,8 @@ impl Encoded {
     }
 
     /// Bytes that are a valid export request of `signal` holding `items`
-    /// items, as the JSON transcode knows of what it wrote (it counts them
-    /// as [`wire::scan`] would).
+    /// items, as the JSON transcode and [`crate::encode`] know of what they
+    /// wrote (they count them as [`wire::scan`] would).
     pub(crate) fn counted(signal: Signal, bytes: Bytes, items: usize) -> Encoded {
         debug_assert_eq!(wire::scan(signal, &bytes), Ok(items));
         Encoded {

@@ -3,11 +3,10 @@
 //! (`crate::otlp_client`, which also documents how answers are classified).
 //! Plain HTTP for a local Agent; TLS (`agent.tls`) for an `https://` one.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ccpipe_pipeline::payload::Shared;
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError};
+use ccpipe_pipeline::{BoxFuture, ExportError};
 
 use super::config::{AgentSettings, Protocol};
 use crate::otlp_client::{ClientSettings, OtlpClient, Target};
@@ -43,8 +42,8 @@ impl AgentExporter {
         Ok(AgentExporter(client))
     }
 
-    /// Sends `batch`, splitting it when it is too large.
-    pub fn send(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
-        self.0.send(Shared::Decoded(batch))
+    /// Sends `payload`, splitting it when it is too large.
+    pub fn send(&mut self, payload: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        self.0.send(payload)
     }
 }

@@ -4,11 +4,16 @@
 //! Claude Code sends neither env nor host.
 //!
 //! The batch is shared with other exporters through an `Arc`, so it is never
-//! changed in place: when every resource already has the wanted values it is
-//! passed on as is, otherwise it is cloned once and the clone changed.
+//! changed in place. Agent mode sends it as protobuf: [`Enrichment::encode`]
+//! writes the request with each changed resource in place of the shared one,
+//! copying nothing else. Agentless mode formats the batch itself:
+//! [`Enrichment::apply`] passes it on as is when every resource already has
+//! the wanted values, otherwise clones it once and changes the clone.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::Batch;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
@@ -62,6 +67,20 @@ impl Enrichment {
             });
         }
         out
+    }
+
+    /// The batch as one export request with every resource enriched, equal
+    /// to encoding [`Enrichment::apply`]'s batch, without copying the batch.
+    pub fn encode(&self, batch: &Batch) -> Encoded {
+        ccpipe_pipeline::encode::to_encoded(batch, |r| {
+            if self.needs_change(r) {
+                let mut r = r.cloned().unwrap_or_default();
+                self.change(&mut r);
+                Some(Cow::Owned(r))
+            } else {
+                r.map(Cow::Borrowed)
+            }
+        })
     }
 
     fn needs_change(&self, r: Option<&Resource>) -> bool {
@@ -148,6 +167,17 @@ mod tests {
             override_service: false,
             hostname: Some("laptop".into()),
             tags: vec![("team".into(), "platform".into())],
+        }
+    }
+
+    /// No env, host or tags: only a missing service.name is filled.
+    fn bare_settings() -> EnrichSettings {
+        EnrichSettings {
+            env: None,
+            service: "claude-code".into(),
+            override_service: false,
+            hostname: None,
+            tags: vec![],
         }
     }
 
@@ -252,14 +282,49 @@ mod tests {
         let out = Enrichment::new(&settings()).apply(&done);
         assert!(Arc::ptr_eq(&out, &done));
 
-        let bare = EnrichSettings {
-            env: None,
-            service: "claude-code".into(),
-            override_service: false,
-            hostname: None,
-            tags: vec![],
-        };
+        let bare = bare_settings();
         let input = logs(vec![Some(vec![("service.name", "claude-code")])]);
         assert!(Arc::ptr_eq(&Enrichment::new(&bare).apply(&input), &input));
+    }
+
+    /// Agent mode's encoding with resources replaced on the way out: the same
+    /// bytes as the enriched copy, for every capture and every shape of
+    /// resources above, with each kind of settings.
+    #[test]
+    fn encode_equals_the_enriched_copy_encoded() {
+        use ccpipe_pipeline::payload::Encoded as Wire;
+        use prost::Message;
+        let bytes = |b: &Batch| match b {
+            Batch::Logs(r) => r.encode_to_vec(),
+            Batch::Metrics(r) => r.encode_to_vec(),
+            Batch::Traces(r) => r.encode_to_vec(),
+        };
+        let mut batches: Vec<Arc<Batch>> = ccpipe_pipeline::testing::capture_bins()
+            .into_iter()
+            .map(|(signal, b)| Arc::new(Wire::new(signal, b.into()).unwrap().decode().unwrap()))
+            .collect();
+        batches.push(logs(vec![
+            Some(vec![("service.name", "other"), ("team", "x")]),
+            None,
+            Some(vec![]),
+            Some(vec![
+                ("service.name", "claude-code"),
+                ("deployment.environment.name", "prod"),
+                ("deployment.environment", "prod"),
+                ("datadog.host.name", "laptop"),
+                ("team", "platform"),
+            ]),
+        ]));
+        let mut forced = settings();
+        forced.override_service = true;
+        let bare = bare_settings();
+        for s in [settings(), forced, bare] {
+            let e = Enrichment::new(&s);
+            for b in &batches {
+                let got = e.encode(b);
+                assert_eq!(got.parts().concat(), bytes(&e.apply(b)), "{s:?}");
+                assert_eq!(got.item_count(), b.item_count());
+            }
+        }
     }
 }

@@ -19,6 +19,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ccpipe_pipeline::payload::Shared;
 use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Signal};
 
 pub use agent::AgentExporter;
@@ -42,9 +43,9 @@ pub struct DatadogExporter {
     enrich: Enrichment,
     delta: Option<CumulativeToDelta>,
     /// The batch being exported and what was made of it, so that a retry of
-    /// the same batch sends the same data: cumulative_to_delta must not see
-    /// its points twice.
-    prepared: Option<(Arc<Batch>, Arc<Batch>)>,
+    /// the same batch sends the same data (cumulative_to_delta must not see
+    /// its points twice) without encoding it again.
+    prepared: Option<(Arc<Batch>, Shared)>,
 }
 
 impl DatadogExporter {
@@ -66,19 +67,32 @@ impl DatadogExporter {
         })
     }
 
-    fn prepare(&mut self, batch: Arc<Batch>) -> Arc<Batch> {
+    /// What is sent for `batch`: enriched (and, for metrics with
+    /// `cumulative_to_delta`, converted). Agent mode gets protobuf encoded
+    /// straight from the shared batch unless the delta conversion has to
+    /// change its points; agentless mode gets a batch.
+    fn prepare(&mut self, batch: Arc<Batch>) -> Shared {
         if let Some((input, out)) = &self.prepared {
             if Arc::ptr_eq(input, &batch) {
-                return Arc::clone(out);
+                return out.clone();
             }
         }
-        let mut out = self.enrich.apply(&batch);
-        if let Some(delta) = &mut self.delta {
-            if CumulativeToDelta::applies(&out) {
-                delta.convert(Arc::make_mut(&mut out), Instant::now());
+        let converts = self
+            .delta
+            .as_ref()
+            .is_some_and(|_| CumulativeToDelta::applies(&batch));
+        let out = if matches!(self.transport, Transport::Agent(_)) && !converts {
+            Shared::Encoded(Arc::new(self.enrich.encode(&batch)))
+        } else {
+            let mut out = self.enrich.apply(&batch);
+            if let Some(delta) = &mut self.delta {
+                if CumulativeToDelta::applies(&out) {
+                    delta.convert(Arc::make_mut(&mut out), Instant::now());
+                }
             }
-        }
-        self.prepared = Some((batch, Arc::clone(&out)));
+            Shared::Decoded(out)
+        };
+        self.prepared = Some((batch, out.clone()));
         out
     }
 }
@@ -114,13 +128,14 @@ impl Exporter for DatadogExporter {
                 ));
             }
             let prepared = self.prepare(batch);
-            let result = if prepared.is_empty() {
-                Ok(())
-            } else {
-                match &mut self.transport {
-                    Transport::Agent(a) => a.send(prepared).await,
-                    Transport::Agentless(x) => x.export(prepared).await,
-                }
+            let result = match (&mut self.transport, prepared) {
+                (_, p) if p.item_count() == 0 => Ok(()),
+                (Transport::Agent(a), p) => a.send(p).await,
+                (Transport::Agentless(x), Shared::Decoded(b)) => x.export(b).await,
+                // `prepare` gives agentless mode a batch; never bytes.
+                (Transport::Agentless(_), Shared::Encoded(_)) => Err(ExportError::permanent(
+                    "internal: agentless mode was given encoded data",
+                )),
             };
             // Keep the prepared batch only for a retry of the same one.
             if !matches!(result, Err(ExportError::Retryable { .. })) {

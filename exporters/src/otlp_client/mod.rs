@@ -28,12 +28,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ccpipe_pipeline::payload::{Payload, Shared};
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Signal};
+use ccpipe_pipeline::{BoxFuture, ExportError, Signal};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use prost::Message;
 use tonic::transport::Channel;
 
 use crate::tls;
@@ -273,10 +272,6 @@ fn singular(signal: Signal) -> &'static str {
 fn request_parts(payload: &Shared) -> Vec<Bytes> {
     match payload {
         Shared::Encoded(e) => e.parts().to_vec(),
-        Shared::Decoded(b) => vec![Bytes::from(match &**b {
-            Batch::Logs(r) => r.encode_to_vec(),
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Traces(r) => r.encode_to_vec(),
-        })],
+        Shared::Decoded(b) => vec![Bytes::from(ccpipe_pipeline::encode::encode(b))],
     }
 }
