@@ -203,6 +203,26 @@ fn connector_signals(config: &Config) -> Vec<String> {
     errors
 }
 
+/// Cancels the export tasks' alarm token when dropped before [`built`]: a
+/// graph that failed to build drops its tasks on purpose.
+///
+/// [`built`]: SilenceUnlessBuilt::built
+struct SilenceUnlessBuilt(Option<Shutdown>);
+
+impl SilenceUnlessBuilt {
+    fn built(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for SilenceUnlessBuilt {
+    fn drop(&mut self) {
+        if let Some(failed) = self.0.take() {
+            failed.cancel();
+        }
+    }
+}
+
 impl Service {
     /// Starts exporters and chains and binds the receivers. Must be called
     /// inside the tokio runtime.
@@ -216,6 +236,9 @@ impl Service {
     pub async fn build_with(config: &Config, listeners: &Listeners) -> Result<Service, BuildError> {
         let abort = Shutdown::new();
         let failed = Shutdown::new();
+        // A build that fails part-way drops the export tasks it started: that
+        // is no panic, so their alarms are silenced until the build succeeds.
+        let silenced = SilenceUnlessBuilt(Some(failed.clone()));
         // Every export task runs watched: one that panics stops the service.
         let spawn = |id: &ComponentId, run: BoxFuture<'static, ExportStats>| {
             tokio::spawn(export_task::watched(id.to_string(), failed.clone(), run))
@@ -414,6 +437,7 @@ impl Service {
             receivers.push((id, receiver));
         }
 
+        silenced.built();
         Ok(Service {
             receivers,
             chains,
