@@ -429,6 +429,12 @@ fn flushes_on_the_interval_without_shutdown() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(sent.elapsed() >= interval, "flushed before the interval");
+        // The flush may still be writing the line (a loaded machine saw the
+        // file mid-line): wait for its end before reading it.
+        while !std::fs::read(&path).unwrap().ends_with(b"\n") {
+            assert!(Instant::now() < deadline, "the line not complete after 10s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let lines = read_lines(&path);
         assert_eq!(lines.len(), 1);
         assert_eq!(
