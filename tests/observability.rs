@@ -280,3 +280,62 @@ service:
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("cannot connect"), "{text}");
 }
+
+/// Sends a POST to /v1/logs whose `content-length` is `declared` but whose
+/// body is only `sent` bytes, and returns the status of the answer.
+fn post_partial(addr: SocketAddr, declared: usize, sent: usize) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n\
+         content-length: {declared}\r\n\r\n"
+    )
+    .unwrap();
+    // The server may answer (and close) before it reads what we send.
+    let _ = s.write_all(&vec![0u8; sent]);
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+}
+
+#[test]
+fn requests_refused_before_decoding_are_counted_with_their_reason() {
+    let dir = temp_dir("observability-unread");
+    let config = write_config(
+        &dir,
+        r#"
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0", max_request_body_size: 4MiB, read_timeout: 1s }
+exporters:
+  nop: {}
+service:
+  telemetry: { metrics: { address: "127.0.0.1:0" } }
+  health: { address: "127.0.0.1:0" }
+  pipelines:
+    logs: { receivers: [otlp], exporters: [nop] }
+"#,
+    );
+    // (`memory_limit` is counted by the same call; tests/memory.rs plays
+    // that refusal, which needs many bodies in flight at once.)
+    let ccpipe = start(&config);
+    let http = ccpipe.addrs["otlp_http"];
+    // Over max_request_body_size.
+    assert_eq!(post_partial(http, 8 << 20, 0), 413);
+    // Stalls part-way through its body.
+    assert_eq!(post_partial(http, 100, 10), 408);
+
+    let (status, text) = get(ccpipe.addrs["metrics"], "/metrics");
+    assert_eq!(status, 200);
+    let name = "ccpipe_receiver_refused_unread_requests_total";
+    for reason in ["too_large", "read_timeout"] {
+        let labels = [
+            ("receiver", "otlp"),
+            ("transport", "http"),
+            ("reason", reason),
+        ];
+        assert_eq!(series(&text, name, &labels), 1, "{reason}:\n{text}");
+    }
+}

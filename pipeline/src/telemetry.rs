@@ -121,6 +121,11 @@ pub const BUILD_INFO: &str = "ccpipe_build_info";
 /// HTTP requests refused before decoding because their credentials were
 /// missing or wrong. Labels: receiver, transport.
 pub const RECEIVER_UNAUTHENTICATED: &str = "ccpipe_receiver_unauthenticated_requests_total";
+/// Requests refused while their body was still being read, so their items
+/// are unknown: `memory_limit` (bodies in flight reached
+/// `service.memory_limit_mib`), `too_large` (over the body size limit) or
+/// `read_timeout` (not received in time). Labels: receiver, transport, reason.
+pub const RECEIVER_REFUSED_UNREAD: &str = "ccpipe_receiver_refused_unread_requests_total";
 /// Events a connector folded into its overflow series because an interval
 /// already had its maximum of series (`max_series`). Labels: connector.
 pub const CONNECTOR_OVERFLOW_EVENTS: &str = "ccpipe_connector_overflow_events_total";

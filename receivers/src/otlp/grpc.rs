@@ -189,7 +189,15 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
         let (max, within) = self.max;
         // The message counts against the memory limit while it is read, and
         // a stalled one fails after read_timeout instead of holding its buffer.
-        let req = req.map(|body| Body::new(sink.meter(body, Some(within)).map_err(body_status)));
+        let counted = sink.clone();
+        let req = req.map(|body| {
+            Body::new(sink.meter(body, Some(within)).map_err(move |e| {
+                if let Some(reason) = unread_reason(&e) {
+                    counted.refused_unread(Transport::Grpc, reason);
+                }
+                body_status(e)
+            }))
+        });
         Box::pin(async move {
             let mut response = if !sink.admits(req.headers().get("authorization"), Transport::Grpc)
             {
@@ -224,6 +232,15 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
 
 /// A body that could not be read, as the client's status: over the memory
 /// limit is UNAVAILABLE (retry later), a stall DEADLINE_EXCEEDED.
+/// The `reason` label of a message refused while it was read, if it was.
+fn unread_reason(e: &BodyError) -> Option<&'static str> {
+    match e {
+        BodyError::OverMemory => Some("memory_limit"),
+        BodyError::Timeout => Some("read_timeout"),
+        BodyError::Read(_) => None,
+    }
+}
+
 fn body_status(e: BodyError) -> Status {
     match e {
         BodyError::OverMemory => Status::unavailable(e.to_string()),

@@ -194,6 +194,7 @@ impl Handler {
         };
         // Bodies in flight count against the memory limit until decoded.
         if !self.sink.has_room_for(body.size_hint().lower()) {
+            self.sink.refused_unread(Transport::Http, "memory_limit");
             return Reply::refused(format, &Refused::MemoryLimit).closing();
         }
         let body = self.sink.meter(body, None);
@@ -201,9 +202,11 @@ impl Handler {
         let raw = match read_body(body, limit, within).await {
             Ok(raw) => raw,
             Err(ReadError::OverMemory) => {
+                self.sink.refused_unread(Transport::Http, "memory_limit");
                 return Reply::refused(format, &Refused::MemoryLimit).closing();
             }
             Err(ReadError::TooLarge) => {
+                self.sink.refused_unread(Transport::Http, "too_large");
                 let msg = format!("the body is larger than max_request_body_size ({limit} bytes)");
                 return Reply::error(
                     Some(format),
@@ -214,6 +217,7 @@ impl Handler {
                 .closing();
             }
             Err(ReadError::Timeout) => {
+                self.sink.refused_unread(Transport::Http, "read_timeout");
                 let msg = "the body was not received in time";
                 return Reply::error(
                     Some(format),

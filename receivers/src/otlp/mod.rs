@@ -97,6 +97,18 @@ impl Sink {
         body::Metered::new(body, self.outputs.memory_limit(), within)
     }
 
+    /// Counts a request refused before its body could be decoded (its items
+    /// are unknown), so the refusal shows in ccpipe's own metrics.
+    pub fn refused_unread(&self, transport: Transport, reason: &'static str) {
+        metrics::counter!(
+            telemetry::RECEIVER_REFUSED_UNREAD,
+            "receiver" => self.receiver.clone(),
+            "transport" => transport.as_str(),
+            "reason" => reason,
+        )
+        .increment(1);
+    }
+
     /// Whether a body of `len` bytes would fit the memory limit now.
     pub fn has_room_for(&self, len: u64) -> bool {
         self.outputs
