@@ -3,15 +3,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The venv `target/<name>`, with `requirements` (relative to the
 /// repository) installed in it.
 pub fn install(name: &str, requirements: &str) -> PathBuf {
+    // The tests of one binary run in parallel threads and may all ask for
+    // the same venv: two `python3 -m venv` on one folder fail.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let venv = Path::new(ROOT).join("target").join(name);
     let ready = venv.join(".installed");
     if !ready.exists() {
+        // What an interrupted install left is started again from nothing.
+        let _ = std::fs::remove_dir_all(&venv);
         let ok = Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv)
