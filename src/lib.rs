@@ -10,5 +10,6 @@ pub mod reload;
 pub mod self_metrics;
 pub mod service;
 pub mod sigpipe;
+pub mod view;
 
 pub use service::{RunSummary, Service};

@@ -192,9 +192,14 @@ fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Re
             .await
             .map_err(anyhow::Error::msg)?;
         let service = Service::build_with(&config, &listeners).await?;
+        // After the graph: the sqlite exporter has created its database.
+        let view = ccpipe::view::start(&config)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let endpoints = admin.banner() + &ccpipe::view::banner(view);
         eprint!(
             "{}",
-            ccpipe::banner::render(files, &config, &service, &admin.banner())
+            ccpipe::banner::render(files, &config, &service, &endpoints)
         );
         readiness.ready_until(&shutdown);
         let supervisor = Supervisor::new(files.to_vec(), config, listeners);

@@ -76,6 +76,9 @@ pub fn validate(config: &Config) -> Result<(), Vec<String>> {
         }
     }
     errors.extend(connector_signals(config));
+    if let Err(e) = crate::view::validate(config) {
+        errors.push(e);
+    }
     errors.extend(shared_queue_dirs(config));
     for (pid, p) in &config.service.pipelines {
         for id in p

@@ -10,7 +10,10 @@ use serde::Deserialize;
 use super::error::{ConfigError, Problem};
 use super::source::Origins;
 use super::units::Duration;
-use super::{AdminEndpoint, ComponentConfig, Config, PipelineConfig, PipelineId, ServiceConfig};
+use super::{
+    AdminEndpoint, ComponentConfig, Config, PipelineConfig, PipelineId, ServiceConfig,
+    ServiceSection,
+};
 use crate::component::{ComponentId, Kind};
 
 const SECTIONS: [&str; 5] = [
@@ -43,6 +46,10 @@ struct ServiceRaw {
     health: Option<HealthRaw>,
     #[serde(default)]
     memory_limit_mib: Option<u64>,
+    /// Taken raw from the tree (present even when empty) and typed by the
+    /// binary (src/view/config.rs).
+    #[serde(default)]
+    view: Option<serde::de::IgnoredAny>,
 }
 
 /// The largest `service.memory_limit_mib`: 1 TiB, so the limit in bytes
@@ -144,7 +151,11 @@ fn components(
     out
 }
 
-fn service(value: Option<&Value>, origins: &Origins, problems: &mut Vec<Problem>) -> ServiceConfig {
+fn service(
+    value: Option<&Value>,
+    origins: &Arc<Origins>,
+    problems: &mut Vec<Problem>,
+) -> ServiceConfig {
     let base = ["service".to_owned()];
     let raw = match value {
         None | Some(Value::Empty(..)) => ServiceRaw::default(),
@@ -223,6 +234,12 @@ fn service(value: Option<&Value>, origins: &Origins, problems: &mut Vec<Problem>
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
         log_level: log_level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
         memory_limit_mib,
+        view: value
+            .and_then(|v| v.as_dict()?.get("view").cloned())
+            .map(|value| {
+                let path = ["service", "view"].map(str::to_owned).to_vec();
+                ServiceSection::new(path, value, Arc::clone(origins))
+            }),
     }
 }
 

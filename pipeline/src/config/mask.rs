@@ -83,6 +83,11 @@ fn service(config: &Config) -> Y {
     if let Some(mib) = service.memory_limit_mib {
         out.insert("memory_limit_mib".into(), mib.into());
     }
+    if let Some(view) = &service.view {
+        let mut value = serde_yaml::to_value(view.value()).unwrap_or(Y::Null);
+        mask(&mut value, false, false);
+        out.insert("view".into(), value);
+    }
     out.insert("pipelines".into(), pipelines.into());
     out.into()
 }

@@ -14,6 +14,7 @@ mod load;
 mod locate;
 mod mask;
 mod references;
+mod section;
 mod source;
 pub mod units;
 
@@ -38,6 +39,7 @@ pub use decode::{DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS};
 pub use error::ConfigError;
 pub use load::{load, load_str};
 pub use mask::mask_url_secrets;
+pub use section::ServiceSection;
 
 /// The configuration used when no `--config` is given: OTLP in on
 /// 127.0.0.1:4317 (gRPC) and :4318 (HTTP), batched, printed and written to a
@@ -79,6 +81,8 @@ pub struct ServiceConfig {
     /// receivers answer 503; `None` (absent or 0) leaves only the per-queue
     /// budgets. At most 1048576 (1 TiB).
     pub memory_limit_mib: Option<u64>,
+    /// `service.view`, kept raw: the binary's web view types and checks it.
+    pub view: Option<ServiceSection>,
 }
 
 /// Where one of ccpipe's own HTTP endpoints (metrics, health) listens.

@@ -68,7 +68,7 @@ fn invalid_configs_give_exact_errors() {
         ),
         (
             "typo-service-key.yaml",
-            ":7: service.pipelinez: unknown field `pipelinez`, expected one of `pipelines`, `shutdown_timeout`, `telemetry`, `health`, `memory_limit_mib`",
+            ":7: service.pipelinez: unknown field `pipelinez`, expected one of `pipelines`, `shutdown_timeout`, `telemetry`, `health`, `memory_limit_mib`, `view`",
         ),
         (
             "typo-pipeline-key.yaml",

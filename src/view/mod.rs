@@ -1,0 +1,70 @@
+//! The web view (`service.view`, docs/view.md): one page with charts of what
+//! the `sqlite` exporter stored, and the JSON API it reads, served by ccpipe
+//! on loopback unless a bearer token is configured.
+//!
+//! - config.rs: `service.view`, checked at validate
+//! - server.rs: the HTTP/1.1 server; auth.rs: who may read the API
+//! - api.rs: API paths; params.rs: their query string; queries.rs: the store
+//! - assets.rs: the embedded page (page/), uPlot vendored in page/vendor/
+
+pub mod api;
+mod assets;
+pub mod auth;
+pub mod config;
+pub mod params;
+mod queries;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ccpipe_pipeline::config::Config;
+use tokio::net::TcpListener;
+
+pub use config::{from_config, ViewConfig};
+pub use queries::Filter;
+
+/// `service.view` checked against the rest of the config; opens nothing.
+pub fn validate(config: &Config) -> Result<(), String> {
+    let view = from_config(config).map_err(|e| e.to_string())?;
+    if let Some(view) = view {
+        queries::database_path(config, &view.store)?;
+    }
+    Ok(())
+}
+
+/// Binds and serves the view when the config asks for one; its address for
+/// the banner.
+pub async fn start(config: &Config) -> Result<Option<SocketAddr>, String> {
+    let Some(view) = from_config(config).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let db = queries::database_path(config, &view.store)?;
+    let listener = TcpListener::bind(view.endpoint).await.map_err(|e| {
+        let mut message = format!(
+            "cannot listen on the view's endpoint {} (service.view.endpoint): {e}",
+            view.endpoint
+        );
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            let hint = ccpipe_pipeline::port_holder::in_use_hint(
+                view.endpoint.port(),
+                "service.view.endpoint",
+            );
+            message.push_str(&format!("; {hint}"));
+        }
+        message
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = server::State {
+        token: view.token,
+        assets: assets::all(),
+        api: api::Api::new(db),
+    };
+    server::spawn(listener, Arc::new(state));
+    Ok(Some(addr))
+}
+
+/// The banner's line for the view.
+pub fn banner(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(String::new, |a| format!("  view:      http://{a}/\n"))
+}

@@ -1,0 +1,97 @@
+// Opens ccpipe's view in headless Chromium the way a person would and
+// prints, as one JSON object on stdout, what the page shows; the Rust test
+// (tests/view_browser.rs) compares it with sums computed from the data.
+//
+// usage: node view.mjs <view-url> <screenshot.png> <model> <user> [token]
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [url, screenshot, model, user, token] = process.argv.slice(2);
+const STEP_MS = 30000;
+const profile = mkdtempSync(join(tmpdir(), "ccpipe-view-chromium-"));
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  timeout: 60000,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    `--user-data-dir=${profile}`,
+  ],
+});
+const out = { console_errors: [] };
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.setDefaultTimeout(STEP_MS);
+  page.on("pageerror", (e) => out.console_errors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && out.console_errors.push(m.text()));
+
+  const loads = () => page.evaluate(() => Number(document.body.dataset.loads || 0));
+  // Does `action`, then waits until the page has drawn what the hash asks for.
+  async function andWait(action) {
+    const before = await loads();
+    await action();
+    await page.waitForFunction(
+      (n) => Number(document.body.dataset.loads || 0) > n && document.body.dataset.loadedHash === location.hash,
+      before,
+    );
+  }
+  const read = (id) => page.locator(`[data-testid="${id}"]`).first().innerText();
+  async function headline() {
+    const ids = ["cost-usd", "tokens-input", "tokens-output", "tokens-cacheRead", "tokens-cacheCreation",
+      "sessions", "active-time", "api-requests", "api-errors", "tool-calls", "tool-failures",
+      "lines-added", "lines-removed", "commits", "pull-requests", "edit-accept-rate"];
+    const shown = {};
+    for (const id of ids) shown[id] = await read(id);
+    shown.tools = {};
+    for (const row of await page.locator("#tools tr").all()) {
+      const cells = await row.locator("td").allInnerTexts();
+      shown.tools[cells[0]] = cells[1];
+    }
+    shown.top_sessions = await page.locator('[data-testid="session-link"]').allInnerTexts();
+    shown.charts = await page.locator(".chart canvas").count();
+    return shown;
+  }
+
+  if (token) {
+    await page.goto(url);
+    await page.locator("#token-form").waitFor({ state: "visible" });
+    await andWait(async () => {
+      await page.fill("#token", token);
+      await page.click('#token-form button[type="submit"]');
+    });
+  } else {
+    await andWait(() => page.goto(url));
+  }
+  // Watching is on by default; a person comparing numbers turns it off.
+  await page.uncheck('[data-testid="filter-live"]');
+  await andWait(() => page.selectOption('[data-testid="filter-range"]', "all"));
+  out.all = await headline();
+  await page.screenshot({ path: screenshot, fullPage: true });
+
+  await andWait(() => page.selectOption('[data-testid="filter-model"]', model));
+  out.model = await headline();
+  await andWait(() => page.selectOption('[data-testid="filter-model"]', ""));
+  await andWait(() => page.selectOption('[data-testid="filter-user"]', user));
+  out.user = await headline();
+  await andWait(() => page.selectOption('[data-testid="filter-user"]', ""));
+
+  // The top session by cost, opened from its link.
+  const first = page.locator('[data-testid="session-link"]').first();
+  out.session_link = await first.innerText();
+  await andWait(() => first.click());
+  out.session = {
+    id: await read("session-id"),
+    user: await read("session-user"),
+    events: await page.locator('[data-testid="session-event"]').evaluateAll((rows) =>
+      rows.map((r) => ({ kind: r.dataset.kind, cells: [...r.cells].map((c) => c.innerText) }))),
+  };
+  out.status = await read("status");
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(out) + "\n");
