@@ -10,6 +10,7 @@ pub mod loki;
 pub mod process;
 pub mod prometheus;
 pub mod venv;
+pub mod view;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

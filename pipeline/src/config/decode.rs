@@ -46,10 +46,10 @@ struct ServiceRaw {
     health: Option<HealthRaw>,
     #[serde(default)]
     memory_limit_mib: Option<u64>,
-    /// Taken raw from the tree (present even when empty) and typed by the
-    /// binary (src/view/config.rs).
-    #[serde(default)]
-    view: Option<serde::de::IgnoredAny>,
+    /// Only accepted here: taken raw from the tree (so `view:` alone counts
+    /// as present) and typed by the binary (src/view/config.rs).
+    #[serde(default, rename = "view")]
+    _view: Option<serde::de::IgnoredAny>,
 }
 
 /// The largest `service.memory_limit_mib`: 1 TiB, so the limit in bytes
