@@ -12,19 +12,20 @@ const [url, screenshot, model, user, token] = process.argv.slice(2);
 const STEP_MS = 30000;
 const profile = mkdtempSync(join(tmpdir(), "ccpipe-view-chromium-"));
 
-const browser = await chromium.launch({
+// A fresh profile (--user-data-dir) for every run.
+const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
   timeout: 60000,
+  viewport: { width: 1400, height: 1000 },
   args: [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    `--user-data-dir=${profile}`,
   ],
 });
 const out = { console_errors: [] };
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const page = browser.pages()[0] || (await browser.newPage());
   page.setDefaultTimeout(STEP_MS);
   page.on("pageerror", (e) => out.console_errors.push(String(e)));
   page.on("console", (m) => m.type() === "error" && out.console_errors.push(m.text()));

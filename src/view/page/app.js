@@ -25,8 +25,12 @@ function seconds(s) {
   return m < 60 ? m + " min " + Math.round(s % 60) + " s" : Math.floor(m / 60) + " h " + (m % 60) + " min";
 }
 const when = (t) => new Date(t).toISOString().replace("T", " ").slice(0, 19) + " UTC";
-const daySecs = (day) => Date.parse(day + "T00:00:00Z") / 1000;
+// Noon: a day's bar stands over its day.
+const daySecs = (day) => Date.parse(day + "T12:00:00Z") / 1000;
 const tokenTotal = (t) => (t == null ? null : typeof t === "number" ? t : TOKEN_TYPES.reduce((a, k) => a + (t[k] || 0), 0));
+
+// user.id is a 64-character hash: its start tells users apart.
+const short = (id) => (!id ? "–" : id.length > 16 ? id.slice(0, 12) + "…" : id);
 
 function text(el, value) {
   el.textContent = value;
@@ -114,7 +118,14 @@ function chart(id, series, data, opts) {
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
   };
-  state.charts[id] = new uPlot(options, data, el);
+  const u = new uPlot(options, data, el);
+  // Half a step of room each side, so one day's bar is a bar: uPlot spans
+  // a single point over years on its own.
+  const xs = data[0];
+  const step = opts.step || 86400;
+  const pad = step / 2 + (xs[xs.length - 1] - xs[0]) * 0.02;
+  u.setScale("x", { min: xs[0] - pad, max: xs[xs.length - 1] + pad });
+  state.charts[id] = u;
 }
 function line(label, color, extra) {
   return Object.assign({ label, stroke: color, width: 2, points: { show: true, size: 6 } }, extra || {});
@@ -178,12 +189,15 @@ function showApiRequests(rows) {
   const keys = ["requests", ...statuses.map((s) => "err:" + s), "p50_ms", "p95_ms"];
   const data = columns(rows, (r) => r.bucket_ms / 1000, keys, (r, k) =>
     k.startsWith("err:") ? (r.errors_by_status || {})[k.slice(4)] || 0 : r[k]);
+  const hourly = rows.length > 1 && rows.some((r, i) => i > 0 && r.bucket_ms - rows[i - 1].bucket_ms < 864e5);
+  const range = RANGES[$("f-range").value];
+  const step = hourly || (range && range <= 3 * 864e5) ? 3600 : 86400;
   chart("c-api", [
     bars("requests", PALETTE[1], { scale: "n", value: (u, v) => int(v) }),
     ...statuses.map((s, i) => line("errors " + s, PALETTE[(i + 6) % PALETTE.length], { scale: "n", value: (u, v) => int(v) })),
     line("p50", PALETTE[2], { scale: "ms", value: (u, v) => ms(v) }),
     line("p95", PALETTE[0], { scale: "ms", dash: [6, 4], value: (u, v) => ms(v) }),
-  ], data, { axes: [{}, { scale: "n", size: 50 }, { scale: "ms", side: 1, size: 70, grid: { show: false }, values: (u, vs) => vs.map(ms) }] });
+  ], data, { step, axes: [{}, { scale: "n", size: 50 }, { scale: "ms", side: 1, size: 70, grid: { show: false }, values: (u, vs) => vs.map(ms) }] });
 }
 
 function showCode(rows) {
@@ -222,7 +236,7 @@ function showTopSessions(rows) {
     a.dataset.testid = "session-link";
     text(a, r.session_id);
     tr.insertCell().appendChild(a);
-    cell(tr, r.user || "–");
+    cell(tr, short(r.user)).title = r.user || "";
     cell(tr, r.started_ms ? when(r.started_ms) : "–");
     cell(tr, r.started_ms && r.ended_ms ? seconds((r.ended_ms - r.started_ms) / 1000) : "–", "n");
     cell(tr, usd(r.cost_usd), "n");
@@ -242,7 +256,7 @@ async function loadFilters() {
     ensureOption(select, keep);
     select.value = keep;
   };
-  fill($("f-user"), f.users || []);
+  fill($("f-user"), f.users || [], short);
   fill($("f-model"), f.models || []);
   const attrs = Object.entries(f.attrs || {}).flatMap(([k, vs]) => vs.map((v) => k + ":" + v));
   fill($("f-attr"), attrs, (kv) => kv.replace(":", " = "));
