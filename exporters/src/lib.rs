@@ -14,6 +14,7 @@ pub mod nop;
 pub mod otlp;
 pub mod otlp_client;
 pub mod prometheus;
+pub mod sqlite;
 mod text;
 pub mod tls;
 
@@ -40,6 +41,7 @@ pub const TYPES: &[&str] = &[
     "otlp",
     "otlp_http",
     "prometheus",
+    "sqlite",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,7 @@ enum Type {
     Otlp,
     OtlpHttp,
     Prometheus,
+    Sqlite,
 }
 
 fn type_of(cfg: &ComponentConfig) -> Result<Type, ConfigError> {
@@ -64,6 +67,7 @@ fn type_of(cfg: &ComponentConfig) -> Result<Type, ConfigError> {
         "otlp" => Ok(Type::Otlp),
         "otlp_http" => Ok(Type::OtlpHttp),
         "prometheus" => Ok(Type::Prometheus),
+        "sqlite" => Ok(Type::Sqlite),
         other => Err(cfg.error(
             "",
             format!(
@@ -105,6 +109,10 @@ pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
             let c: prometheus::PrometheusConfig = cfg.parse()?;
             c.settings().map_err(|e| located(cfg, e))?;
         }
+        Type::Sqlite => {
+            let c: sqlite::SqliteConfig = cfg.parse()?;
+            c.settings().map_err(|e| located(cfg, e))?;
+        }
     }
     Ok(())
 }
@@ -123,6 +131,7 @@ pub fn queue_storage(cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
         Type::Debug => cfg.parse::<debug::DebugConfig>().ok()?.sending_queue,
         Type::File => cfg.parse::<file::FileConfig>().ok()?.sending_queue,
         Type::Otlp | Type::OtlpHttp => cfg.parse::<otlp::OtlpConfig>().ok()?.sending_queue,
+        Type::Sqlite => cfg.parse::<sqlite::SqliteConfig>().ok()?.sending_queue,
         Type::Nop | Type::Prometheus => return None,
     };
     queue.storage.filter(|d| !d.as_os_str().is_empty())
@@ -149,7 +158,7 @@ pub fn unsupported_signal(
                 "it serves metrics only; send logs and traces to another exporter".to_owned()
             })
         }
-        Type::Clickhouse | Type::Debug | Type::File | Type::Nop | Type::Otlp => None,
+        Type::Clickhouse | Type::Debug | Type::File | Type::Nop | Type::Otlp | Type::Sqlite => None,
     })
 }
 
@@ -205,6 +214,13 @@ pub fn build_with(
             let c: file::FileConfig = cfg.parse()?;
             let settings = c.settings().map_err(|e| located(cfg, e))?;
             let exporter = file::FileExporter::open(&settings)
+                .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
+            start(cfg, exporter, &c.sending_queue, &c.retry_on_failure)
+        }
+        Type::Sqlite => {
+            let c: sqlite::SqliteConfig = cfg.parse()?;
+            let settings = c.settings().map_err(|e| located(cfg, e))?;
+            let exporter = sqlite::SqliteExporter::open(&cfg.id().to_string(), &settings)
                 .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
             start(cfg, exporter, &c.sending_queue, &c.retry_on_failure)
         }

@@ -64,14 +64,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the same write can succeed later (disk full, database busy).
-    pub fn is_retryable(&self) -> bool {
+    /// Whether writing the same data again can never succeed (a value too
+    /// large for SQLite). Everything else (disk full, busy, I/O) may pass later.
+    pub fn is_permanent(&self) -> bool {
         match self {
-            StoreError::Full { .. } => true,
             StoreError::Sql { source, .. } => matches!(
                 source.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                    | Some(rusqlite::ErrorCode::SystemIoFailure)
+                Some(rusqlite::ErrorCode::TooBig)
             ),
             _ => false,
         }
@@ -176,6 +175,17 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Rows in one of the store's tables (for tests and `ccpipe usage`'s
+    /// summary line); `None` for a name that is not a table of the schema.
+    pub fn count_rows(&self, table: &str) -> Option<i64> {
+        if !schema::TABLES.contains(&table) {
+            return None;
+        }
+        self.conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .ok()
     }
 
     /// An SQL failure, classified (disk full is retryable) and located.

@@ -16,6 +16,22 @@ use crate::{sql_error, StoreError};
 /// The version this build writes and reads.
 pub const VERSION: i64 = 1;
 
+/// Every table of the current schema.
+pub const TABLES: &[&str] = &[
+    "resources",
+    "resource_attrs",
+    "events",
+    "metric_points",
+    "spans",
+    "rollup_hour",
+    "rollup_day",
+    "latency_hour",
+    "latency_day",
+    "sessions",
+    "session_models",
+    "cumulative_series",
+];
+
 /// `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[V1];
 
