@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ccpipe_pipeline::config::Config;
+use ccpipe_exporters::sqlite::SqliteConfig;
 use ccpipe_pipeline::ComponentId;
 use ccpipe_store::{Store, StoreError};
 use http::StatusCode;
@@ -14,19 +15,13 @@ use super::params::Params;
 
 pub use ccpipe_store::Filter;
 
-/// Only the key the view needs; the exporter checks the rest.
-#[derive(serde::Deserialize)]
-struct StorePath {
-    path: String,
-}
-
 /// The database file of the sqlite exporter `id`.
 pub fn database_path(config: &Config, id: &ComponentId) -> Result<PathBuf, String> {
     let cfg = config
         .exporters
         .get(id)
         .ok_or_else(|| format!("service.view.store: exporter \"{id}\" is not configured"))?;
-    let store: StorePath = cfg.parse().map_err(|e| e.to_string())?;
+    let store: SqliteConfig = cfg.parse().map_err(|e| e.to_string())?;
     Ok(PathBuf::from(store.path))
 }
 

@@ -63,7 +63,13 @@ function filtersFromHash() {
 function filterQuery() {
   const q = new URLSearchParams();
   const range = RANGES[$("f-range").value];
-  if (range) q.set("from", String(Date.now() - range));
+  if (range) {
+    // The store cuts bounds at hour starts and answers ranges up to 3 days
+    // by the hour: `to` at the next hour keeps the current hour in view.
+    const now = Date.now();
+    q.set("from", String(now - range));
+    q.set("to", String(Math.ceil(now / 36e5) * 36e5));
+  }
   if ($("f-user").value) q.set("user", $("f-user").value);
   if ($("f-model").value) q.set("model", $("f-model").value);
   if ($("f-attr").value) q.set("attr", $("f-attr").value);
@@ -185,13 +191,13 @@ function showSessionsDaily(rows) {
 }
 
 function showApiRequests(rows) {
+  const range = RANGES[$("f-range").value];
+  const step = range && range <= 3 * 864e5 ? 3600 : 86400;
   const statuses = [...new Set(rows.flatMap((r) => Object.keys(r.errors_by_status || {})))].sort();
   const keys = ["requests", ...statuses.map((s) => "err:" + s), "p50_ms", "p95_ms"];
-  const data = columns(rows, (r) => r.bucket_ms / 1000, keys, (r, k) =>
+  // Each bucket drawn at its middle, as days are.
+  const data = columns(rows, (r) => r.bucket_ms / 1000 + step / 2, keys, (r, k) =>
     k.startsWith("err:") ? (r.errors_by_status || {})[k.slice(4)] || 0 : r[k]);
-  const hourly = rows.length > 1 && rows.some((r, i) => i > 0 && r.bucket_ms - rows[i - 1].bucket_ms < 864e5);
-  const range = RANGES[$("f-range").value];
-  const step = hourly || (range && range <= 3 * 864e5) ? 3600 : 86400;
   chart("c-api", [
     bars("requests", PALETTE[1], { scale: "n", value: (u, v) => int(v) }),
     ...statuses.map((s, i) => line("errors " + s, PALETTE[(i + 6) % PALETTE.length], { scale: "n", value: (u, v) => int(v) })),
