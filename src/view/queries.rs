@@ -22,7 +22,11 @@ pub fn database_path(config: &Config, id: &ComponentId) -> Result<PathBuf, Strin
         .get(id)
         .ok_or_else(|| format!("service.view.store: exporter \"{id}\" is not configured"))?;
     let store: SqliteConfig = cfg.parse().map_err(|e| e.to_string())?;
-    Ok(PathBuf::from(store.path))
+    // The exporter's own reading of its settings (defaults included).
+    let settings = store
+        .settings()
+        .map_err(|e| cfg.error(e.key, &e.message).to_string())?;
+    Ok(settings.path)
 }
 
 /// Runs the query of `endpoint` on a read-only connection (a new one per
