@@ -26,7 +26,10 @@ fn a_view_beyond_loopback_without_a_token_is_refused_at_validate() {
             "ccpipe.yaml:{line}: service.view.endpoint: 0.0.0.0:0 is reachable from other machines"
         );
         assert!(stderr.contains(&want), "{args:?}: {stderr}");
-        assert!(!stderr.contains("view: http"), "{args:?}: it served: {stderr}");
+        assert!(
+            !stderr.contains("view: http"),
+            "{args:?}: it served: {stderr}"
+        );
     }
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -45,8 +48,15 @@ fn with_auth_the_api_answers_only_the_token() {
     let none = get(addr, "/api/summary");
     assert_eq!(none.status, 401, "{}", String::from_utf8_lossy(&none.body));
     assert!(none.json()["error"].as_str().unwrap().contains("token"));
-    assert_eq!(none.header("www-authenticate"), Some("Bearer realm=\"ccpipe view\""));
-    for wrong in ["Bearer correct horse", "Bearer correct horse battery!", "Basic Y29ycmVjdA=="] {
+    assert_eq!(
+        none.header("www-authenticate"),
+        Some("Bearer realm=\"ccpipe view\"")
+    );
+    for wrong in [
+        "Bearer correct horse",
+        "Bearer correct horse battery!",
+        "Basic Y29ycmVjdA==",
+    ] {
         let r = request(addr, "GET", "/api/summary", &[("authorization", wrong)]);
         assert_eq!(r.status, 401, "{wrong}");
     }
@@ -55,7 +65,12 @@ fn with_auth_the_api_answers_only_the_token() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["tool_calls"], 0, "an empty store sums to zero");
     // With a token, any Host may ask (the token is the check).
-    let r = request(addr, "GET", "/api/filters", &[good[0], ("host", "ccpipe.internal")]);
+    let r = request(
+        addr,
+        "GET",
+        "/api/filters",
+        &[good[0], ("host", "ccpipe.internal")],
+    );
     assert_eq!(r.status, 200);
     // The page holds no data and loads without the token; it asks for it.
     let page = get(addr, "/");
@@ -83,7 +98,12 @@ fn bad_requests_get_errors_that_name_the_problem() {
     ];
     for (path, status, needle) in cases {
         let r = get(addr, path);
-        assert_eq!(r.status, *status, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            *status,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
         let error = r.json()["error"].as_str().unwrap_or_default().to_owned();
         assert!(error.contains(needle), "{path}: {error}");
@@ -93,7 +113,12 @@ fn bad_requests_get_errors_that_name_the_problem() {
     assert_eq!(post.header("allow"), Some("GET, HEAD"));
     // Without a token, a page on another site cannot read the API through
     // a name it points at 127.0.0.1 (DNS rebinding).
-    let foreign = request(addr, "GET", "/api/summary", &[("host", "attacker.example:80")]);
+    let foreign = request(
+        addr,
+        "GET",
+        "/api/summary",
+        &[("host", "attacker.example:80")],
+    );
     assert_eq!(foreign.status, 403);
     for host in ["localhost", "127.0.0.1"] {
         let r = request(addr, "GET", "/api/summary", &[("host", host)]);
@@ -105,13 +130,24 @@ fn bad_requests_get_errors_that_name_the_problem() {
         ("/", "text/html; charset=utf-8"),
         ("/assets/app.js", "text/javascript; charset=utf-8"),
         ("/assets/app.css", "text/css; charset=utf-8"),
-        ("/assets/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+        (
+            "/assets/uPlot.iife.min.js",
+            "text/javascript; charset=utf-8",
+        ),
         ("/assets/uPlot.min.css", "text/css; charset=utf-8"),
     ] {
         let r = get(addr, path);
-        assert_eq!((r.status, r.header("content-type")), (200, Some(kind)), "{path}");
+        assert_eq!(
+            (r.status, r.header("content-type")),
+            (200, Some(kind)),
+            "{path}"
+        );
         assert_eq!(r.header("cache-control"), Some("no-cache"), "{path}");
-        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
         let etag = r.header("etag").expect("etag").to_owned();
         let again = request(addr, "GET", path, &[("if-none-match", &etag)]);
         assert_eq!((again.status, again.body.len()), (304, 0), "{path}");
@@ -119,9 +155,15 @@ fn bad_requests_get_errors_that_name_the_problem() {
         assert_eq!((head.status, head.body.len()), (200, 0), "{path}");
     }
     let page = get(addr, "/");
-    assert!(page.header("content-security-policy").unwrap().contains("script-src 'self'"));
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("script-src 'self'"));
     let html = String::from_utf8(page.body).unwrap();
-    assert!(!html.contains("http://") && !html.contains("https://"), "no CDN: {html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no CDN: {html}"
+    );
 
     // A garbage request line does not take the server down.
     {

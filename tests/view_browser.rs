@@ -221,7 +221,11 @@ fn assert_events(what: &str, screen: &serde_json::Value, want: &Sums) {
         .values()
         .map(|v| shown(v.as_str().unwrap()))
         .sum();
-    assert_eq!(per_tool, count("tool_result"), "{what}: the tools table's calls");
+    assert_eq!(
+        per_tool,
+        count("tool_result"),
+        "{what}: the tools table's calls"
+    );
 }
 
 fn browser_dir() -> PathBuf {
@@ -232,7 +236,10 @@ fn browser_dir() -> PathBuf {
 /// it; a developer's first run does here).
 fn ensure_playwright() {
     let dir = browser_dir();
-    if dir.join("node_modules/playwright-core/package.json").exists() {
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
         return;
     }
     let status = Command::new("npm")
@@ -262,8 +269,10 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
             continue;
         }
         let http = ccpipe.http.unwrap();
-        let bodies: Vec<(Signal, Wire, Vec<u8>)> =
-            captures.iter().map(|c| (c.signal, c.wire, c.body.clone())).collect();
+        let bodies: Vec<(Signal, Wire, Vec<u8>)> = captures
+            .iter()
+            .map(|c| (c.signal, c.wire, c.body.clone()))
+            .collect();
         tokio::task::spawn_blocking(move || {
             let mut conn = HttpConn::connect(http);
             for (signal, wire, body) in bodies {
@@ -283,7 +292,10 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
     }
 
     let all = sums(&data, Only::All);
-    assert!(all.events["api_error"] == 2 && all.events["tool_result"] > 0, "{all:?}");
+    assert!(
+        all.events["api_error"] == 2 && all.events["tool_result"] > 0,
+        "{all:?}"
+    );
     // Stored once the API counts every tool call and error (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -309,13 +321,21 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
     assert!(out.status.success(), "the browser run failed:\n{stderr}");
     let screen: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
-    assert_eq!(screen["console_errors"], serde_json::json!([]), "page errors");
+    assert_eq!(
+        screen["console_errors"],
+        serde_json::json!([]),
+        "page errors"
+    );
     assert_eq!(screen["status"], "", "the page reported an error");
 
     // Everything.
     assert_cost_and_tokens("all", &screen["all"], &all);
     assert_events("all", &screen["all"], &all);
-    assert!(screen["all"]["charts"].as_u64().unwrap() >= 5, "charts drawn: {}", screen["all"]);
+    assert!(
+        screen["all"]["charts"].as_u64().unwrap() >= 5,
+        "charts drawn: {}",
+        screen["all"]
+    );
     // One model: cost and tokens narrow to it (tool calls carry no model).
     let model = sums(&data, Only::Model(MODEL_B));
     assert!(model.cost > 0.0 && model.cost < all.cost, "{model:?}");
@@ -335,7 +355,10 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
         .map(|id| sums(&data, Only::Session(id)).cost)
         .fold(0.0, f64::max);
     let session = sums(&data, Only::Session(link));
-    assert!((session.cost - top).abs() < 1e-9, "{link} is not a top session by cost");
+    assert!(
+        (session.cost - top).abs() < 1e-9,
+        "{link} is not a top session by cost"
+    );
     let rows = page["events"].as_array().unwrap();
     for kind in ["api_request", "tool_result", "tool_decision"] {
         let on_page = rows.iter().filter(|r| r["kind"] == kind).count();
@@ -343,7 +366,10 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
         assert_eq!(on_page, sent, "{link}: {kind} rows on the session page");
     }
     let prompts: Vec<&serde_json::Value> = rows.iter().filter(|r| r["kind"] == "prompt").collect();
-    assert_eq!(prompts.len(), session.events.get("user_prompt").copied().unwrap_or(0));
+    assert_eq!(
+        prompts.len(),
+        session.events.get("user_prompt").copied().unwrap_or(0)
+    );
 
     if std::env::var_os("CCPIPE_UPDATE_SCREENSHOT").is_some() {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/view.png");

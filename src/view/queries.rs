@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ccpipe_pipeline::config::Config;
 use ccpipe_exporters::sqlite::SqliteConfig;
+use ccpipe_pipeline::config::Config;
 use ccpipe_pipeline::ComponentId;
 use ccpipe_store::{Store, StoreError};
 use http::StatusCode;
