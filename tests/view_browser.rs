@@ -21,12 +21,15 @@ use common::view::{config, get, view_addr};
 use common::*;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::resource::v1::Resource;
 
 const USER_A: &str = "c1a0de0000000000000000000000000000000000000000000000000000c0ffee";
 /// The second developer: the http-json capture, re-attributed.
 const USER_B: &str = "c1a0de0000000000000000000000000000000000000000000000000000beef00";
 const MODEL_A: &str = "claude-opus-5-5";
 const MODEL_B: &str = "claude-haiku-5-1";
+/// The second developer's machine, a resource attribute.
+const ENV_B: &str = "staging";
 const TOKEN_TYPES: [&str; 4] = ["input", "output", "cacheRead", "cacheCreation"];
 
 /// Two API errors for the second developer's session, as Claude Code
@@ -48,14 +51,14 @@ fn api_errors_json(session: &str) -> String {
         )
     };
     format!(
-        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"claude-code"}}}}]}},"scopeLogs":[{{"scope":{{"name":"com.anthropic.claude_code.events"}},"logRecords":[{},{}]}}]}}]}}"#,
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"claude-code"}}}},{{"key":"deployment.environment","value":{{"stringValue":"{ENV_B}"}}}}]}},"scopeLogs":[{{"scope":{{"name":"com.anthropic.claude_code.events"}},"logRecords":[{},{}]}}]}}]}}"#,
         record(1, 429),
         record(2, 529)
     )
 }
 
 /// Every variant as captured, except http-json: a second user on a second
-/// model; then the API errors.
+/// model in another deployment environment; then the API errors.
 fn data_to_send() -> Vec<Vec<Capture>> {
     let mut out = Vec::new();
     for variant in VARIANTS {
@@ -63,7 +66,13 @@ fn data_to_send() -> Vec<Vec<Capture>> {
         if *variant == "http-json" {
             for c in &mut captures {
                 let text = String::from_utf8(c.body.clone()).unwrap();
-                let text = text.replace(USER_A, USER_B).replace(MODEL_A, MODEL_B);
+                let text = text
+                    .replace(USER_A, USER_B)
+                    .replace(MODEL_A, MODEL_B)
+                    .replace(
+                        r#"{"stringValue":"harness"}"#,
+                        &format!(r#"{{"stringValue":"{ENV_B}"}}"#),
+                    );
                 c.expected = ccpipe_pipeline::otlp_json::decode(c.signal, text.as_bytes()).unwrap();
                 c.body = text.into_bytes();
             }
@@ -118,16 +127,24 @@ enum Only<'a> {
     Model(&'a str),
     User(&'a str),
     Session(&'a str),
+    /// A resource attribute's value.
+    Resource(&'a str, &'a str),
 }
 
 impl Only<'_> {
-    fn keeps(&self, attrs: &[KeyValue]) -> bool {
+    fn keeps(&self, resource: Option<&Resource>, attrs: &[KeyValue]) -> bool {
         let is = |key: &str, want: &str| text_attr(attrs, key).as_deref() == Some(want);
         match *self {
             Only::All => true,
             Only::Model(m) => is("model", m),
             Only::User(u) => is("user.id", u),
             Only::Session(s) => is("session.id", s),
+            Only::Resource(k, v) => {
+                resource
+                    .and_then(|r| text_attr(&r.attributes, k))
+                    .as_deref()
+                    == Some(v)
+            }
         }
     }
 }
@@ -145,16 +162,20 @@ fn sums(all: &[Vec<Capture>], only: Only) -> Sums {
     for c in all.iter().flatten() {
         match &c.expected {
             Batch::Metrics(r) => {
-                for m in r
-                    .resource_metrics
-                    .iter()
-                    .flat_map(|r| &r.scope_metrics)
-                    .flat_map(|s| &s.metrics)
-                {
+                for (res, m) in r.resource_metrics.iter().flat_map(|rm| {
+                    rm.scope_metrics
+                        .iter()
+                        .flat_map(|s| &s.metrics)
+                        .map(move |m| (rm.resource.as_ref(), m))
+                }) {
                     let Some(Data::Sum(sum)) = &m.data else {
                         continue;
                     };
-                    for p in sum.data_points.iter().filter(|p| only.keeps(&p.attributes)) {
+                    for p in sum
+                        .data_points
+                        .iter()
+                        .filter(|p| only.keeps(res, &p.attributes))
+                    {
                         let v = point_value(p.value);
                         match m.name.as_str() {
                             "claude_code.cost.usage" => s.cost += v,
@@ -168,13 +189,15 @@ fn sums(all: &[Vec<Capture>], only: Only) -> Sums {
                 }
             }
             Batch::Logs(r) => {
-                for rec in r
-                    .resource_logs
-                    .iter()
-                    .flat_map(|r| &r.scope_logs)
-                    .flat_map(|s| &s.log_records)
-                    .filter(|rec| only.keeps(&rec.attributes))
-                {
+                for (res, rec) in r.resource_logs.iter().flat_map(|rl| {
+                    rl.scope_logs
+                        .iter()
+                        .flat_map(|s| &s.log_records)
+                        .map(move |rec| (rl.resource.as_ref(), rec))
+                }) {
+                    if !only.keeps(res, &rec.attributes) {
+                        continue;
+                    }
                     if let Some(name) = text_attr(&rec.attributes, "event.name") {
                         *s.events.entry(name).or_default() += 1;
                     }
@@ -315,6 +338,7 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
         .arg(&shot)
         .arg(MODEL_B)
         .arg(USER_B)
+        .arg(format!("deployment.environment:{ENV_B}"))
         .output()
         .expect("node (Debian's nodejs) runs the browser");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -344,6 +368,11 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
     let user = sums(&data, Only::User(USER_B));
     assert_cost_and_tokens("user filter", &screen["user"], &user);
     assert_events("user filter", &screen["user"], &user);
+    // One resource attribute (the second developer's environment).
+    let env = sums(&data, Only::Resource("deployment.environment", ENV_B));
+    assert_eq!(env.events["api_error"], 2, "{env:?}");
+    assert_cost_and_tokens("attribute filter", &screen["attr"], &env);
+    assert_events("attribute filter", &screen["attr"], &env);
 
     // The top session by cost opens, with its events.
     let link = screen["session_link"].as_str().unwrap();

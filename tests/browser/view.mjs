@@ -2,13 +2,13 @@
 // prints, as one JSON object on stdout, what the page shows; the Rust test
 // (tests/view_browser.rs) compares it with sums computed from the data.
 //
-// usage: node view.mjs <view-url> <screenshot.png> <model> <user> [token]
+// usage: node view.mjs <view-url> <screenshot.png> <model> <user> <key:value> [token]
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [url, screenshot, model, user, token] = process.argv.slice(2);
+const [url, screenshot, model, user, attr, token] = process.argv.slice(2);
 const STEP_MS = 30000;
 const profile = mkdtempSync(join(tmpdir(), "ccpipe-view-chromium-"));
 
@@ -79,6 +79,9 @@ try {
   await andWait(() => page.selectOption('[data-testid="filter-user"]', user));
   out.user = await headline();
   await andWait(() => page.selectOption('[data-testid="filter-user"]', ""));
+  await andWait(() => page.selectOption('[data-testid="filter-attr"]', attr));
+  out.attr = await headline();
+  await andWait(() => page.selectOption('[data-testid="filter-attr"]', ""));
 
   // The top session by cost, opened from its link.
   const first = page.locator('[data-testid="session-link"]').first();
