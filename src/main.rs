@@ -20,7 +20,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     /// Config file (YAML, OpenTelemetry Collector shape). Repeat to merge
     /// several: later files override earlier ones. Without it, the built-in
-    /// default runs (OTLP on 127.0.0.1:4317/4318 -> debug + ./ccpipe-data/claude-code.jsonl).
+    /// default runs (OTLP on 127.0.0.1:4317/4318 -> debug, ./ccpipe-data/claude-code.jsonl
+    /// and the store ~/.local/share/ccpipe/ccpipe.db).
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
     config: Vec<PathBuf>,
 
@@ -50,6 +51,9 @@ enum Command {
     /// Ask a running ccpipe's health endpoint; exit 0 when healthy (or ready
     /// with --ready), 1 otherwise. For container HEALTHCHECKs: no curl needed.
     Healthcheck(ccpipe::health::CheckArgs),
+    /// Cost and tokens per day (default), month or session, from the store
+    /// the sqlite exporter writes; --json for scripts.
+    Usage(ccpipe::cli::usage::Args),
 }
 
 #[derive(clap::Args)]
@@ -79,6 +83,20 @@ fn main() -> ExitCode {
     if let Some(Command::Healthcheck(args)) = &cli.command {
         return ccpipe::health::healthcheck(&cli.config, args);
     }
+    if let Some(Command::Usage(args)) = &cli.command {
+        // A config is read only when given: it names the database.
+        let config = match cli.config.is_empty() {
+            true => None,
+            false => match config::load(&cli.config) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("ccpipe: invalid config:\n{e}");
+                    return ExitCode::from(2);
+                }
+            },
+        };
+        return ccpipe::cli::usage::run(args, config.as_ref());
+    }
     let config = match config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -95,6 +113,7 @@ fn main() -> ExitCode {
         Some(Command::Reload(_)) => unreachable!("handled before loading the config"),
         Some(Command::Datadog(_)) => unreachable!("handled before loading the config"),
         Some(Command::Healthcheck(_)) => unreachable!("handled before loading the config"),
+        Some(Command::Usage(_)) => unreachable!("handled before loading the config"),
         Some(Command::ClaudeSettings(args)) => ccpipe::cli::claude_settings::run(args, &config),
         None => match run(&cli.config, cli.pid_file.as_deref(), config) {
             Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,8 @@
 //!   file gets wrong and tests the connection ([`claude_settings`]).
 //! - `ccpipe datadog dashboard push`: creates or updates the shipped Datadog
 //!   dashboard through the Datadog API ([`dashboard`]).
+//! - `ccpipe usage`: daily, monthly and per-session cost and tokens from the
+//!   embedded store ([`usage`]).
 
 pub mod claude_settings;
 pub mod dashboard;
@@ -15,6 +17,7 @@ mod gateway;
 mod settings_check;
 mod settings_file;
 mod settings_probe;
+pub mod usage;
 
 use std::process::ExitCode;
 

@@ -303,8 +303,10 @@ fn logs(
                     Some(Value::StringValue(s)) => Some(s.as_str()),
                     _ => None,
                 };
+                // Claude Code's event name, else its `claude_code.<name>`
+                // body; any other log is a plain `log` (its body is in attrs).
                 let name = str_attr(a, "event.name")
-                    .or_else(|| body.map(|b| b.strip_prefix("claude_code.").unwrap_or(b)))
+                    .or_else(|| body.and_then(|b| b.strip_prefix("claude_code.")))
                     .unwrap_or("log")
                     .to_owned();
                 let row = Row {

@@ -24,6 +24,16 @@ use rusqlite::{Connection, OpenFlags};
 pub use ingest::Ingested;
 pub use query::Filter;
 
+/// Where the store lives when no path is given: `$XDG_DATA_HOME/ccpipe/ccpipe.db`,
+/// else `~/.local/share/ccpipe/ccpipe.db`; `None` when neither variable is set.
+pub fn default_path() -> Option<PathBuf> {
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let data = non_empty("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("ccpipe").join("ccpipe.db"))
+}
+
 /// Why the store could not be opened, written or read. Every variant names
 /// the database file and, where the user can act, says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -259,7 +259,8 @@ fn quantile(buckets: &[(i64, i64)], q: f64) -> Option<f64> {
     None
 }
 
-fn day_of(ms: i64) -> String {
+/// The UTC day (`YYYY-MM-DD`) of a time in Unix milliseconds.
+pub fn day_of(ms: i64) -> String {
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = ms.div_euclid(DAY_MS) + 719_468;
     let era = z.div_euclid(146_097);

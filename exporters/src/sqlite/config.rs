@@ -13,8 +13,10 @@ use crate::common::{Invalid, QueueConfig, RetryConfig};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteConfig {
-    /// Required: the database file. Its folder is created.
-    pub path: String,
+    /// The database file; its folder is created. Absent: the per-user
+    /// default, `$XDG_DATA_HOME/ccpipe/ccpipe.db` or `~/.local/share/ccpipe/ccpipe.db`.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Data older than this is deleted; 0 keeps everything.
     #[serde(default = "default_max_age")]
     pub max_age: units::Duration,
@@ -23,8 +25,17 @@ pub struct SqliteConfig {
     pub max_size: units::ByteSize,
     #[serde(default)]
     pub sending_queue: QueueConfig,
-    #[serde(default)]
+    /// Default: retry a batch until it is stored (`max_elapsed_time: 0`):
+    /// the store is local, so giving up would only throw the data away.
+    #[serde(default = "default_retry")]
     pub retry_on_failure: RetryConfig,
+}
+
+fn default_retry() -> RetryConfig {
+    RetryConfig {
+        max_elapsed_time: units::Duration(Duration::ZERO),
+        ..RetryConfig::default()
+    }
 }
 
 /// A year: the longest any duration key accepts, and what `ccpipe usage
@@ -54,9 +65,19 @@ pub struct SqliteSettings {
 impl SqliteConfig {
     /// Checks every setting (no IO) and returns the typed settings.
     pub fn settings(&self) -> Result<SqliteSettings, Invalid> {
-        if self.path.trim().is_empty() {
-            return Err(Invalid::new("path", "must not be empty"));
-        }
+        let path = match &self.path {
+            Some(p) if p.trim().is_empty() => {
+                return Err(Invalid::new("path", "must not be empty"))
+            }
+            Some(p) => PathBuf::from(p),
+            None => ccpipe_store::default_path().ok_or_else(|| {
+                Invalid::new(
+                    "path",
+                    "is not set and neither XDG_DATA_HOME nor HOME is set to find the \
+                     default (~/.local/share/ccpipe/ccpipe.db): set path",
+                )
+            })?,
+        };
         let age = self.max_age.0;
         if !age.is_zero() && age < MIN_MAX_AGE {
             return Err(Invalid::new(
@@ -75,7 +96,7 @@ impl SqliteConfig {
         self.retry_on_failure.validate()?;
         self.sending_queue.durable()?;
         Ok(SqliteSettings {
-            path: PathBuf::from(&self.path),
+            path,
             retention: Retention {
                 max_age: (!age.is_zero()).then_some(age),
                 max_size: (size != 0).then_some(size),

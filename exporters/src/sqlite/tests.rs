@@ -23,25 +23,22 @@ fn sqlite_config_table() {
                 "sqlite/empty_path",
                 Err("sqlite.yaml:24: exporters.sqlite/empty_path.path: must not be empty"),
             ),
-            (
-                "sqlite/no_path",
-                Err("sqlite.yaml:25: exporters.sqlite/no_path: missing field `path`"),
-            ),
+            ("sqlite/no_path", Ok(())),
             (
                 "sqlite/max_age_short",
-                Err("sqlite.yaml:29: exporters.sqlite/max_age_short.max_age: must be 0 (keep everything) or at least 1h"),
+                Err("sqlite.yaml:30: exporters.sqlite/max_age_short.max_age: must be 0 (keep everything) or at least 1h"),
             ),
             (
                 "sqlite/max_age_huge",
-                Err("sqlite.yaml:32: exporters.sqlite/max_age_huge.max_age: invalid duration \"100000h\": must be at most 8760h (a year)"),
+                Err("sqlite.yaml:33: exporters.sqlite/max_age_huge.max_age: invalid duration \"100000h\": must be at most 8760h (a year)"),
             ),
             (
                 "sqlite/max_size_small",
-                Err("sqlite.yaml:35: exporters.sqlite/max_size_small.max_size: must be 0 (no limit) or at least 1MiB"),
+                Err("sqlite.yaml:36: exporters.sqlite/max_size_small.max_size: must be 0 (no limit) or at least 1MiB"),
             ),
             (
                 "sqlite/typo",
-                Err("sqlite.yaml:38: exporters.sqlite/typo.max_ages: unknown field `max_ages`, expected one of `path`, `max_age`, `max_size`, `sending_queue`, `retry_on_failure`"),
+                Err("sqlite.yaml:39: exporters.sqlite/typo.max_ages: unknown field `max_ages`, expected one of `path`, `max_age`, `max_size`, `sending_queue`, `retry_on_failure`"),
             ),
             ("sqlite/durable", Ok(())),
         ],
@@ -64,9 +61,20 @@ fn sqlite_config_table() {
         Some(Duration::from_secs(365 * 86_400))
     );
     assert_eq!(defaults.retention.max_size, Some(2 << 30));
+    let parsed: SqliteConfig = component(&config, "sqlite").parse().unwrap();
+    assert_eq!(
+        parsed.retry_on_failure.policy().max_elapsed_time,
+        Duration::ZERO,
+        "a local store retries until stored"
+    );
     let all = settings("sqlite/all_keys");
     assert_eq!(all.retention.max_age, Some(Duration::from_secs(720 * 3600)));
     assert_eq!(all.retention.max_size, Some(512 << 20));
+    assert_eq!(
+        Some(settings("sqlite/no_path").path),
+        ccpipe_store::default_path(),
+        "the per-user default"
+    );
     let none = settings("sqlite/keep_everything");
     assert_eq!(none.retention, Retention::default());
 }

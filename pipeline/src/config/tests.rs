@@ -266,7 +266,7 @@ fn default_config_loads_with_three_pipelines() {
     for pipeline in config.service.pipelines.values() {
         assert_eq!(pipeline.receivers, ids(&["otlp"]));
         assert_eq!(pipeline.processors, ids(&["batch"]));
-        assert_eq!(pipeline.exporters, ids(&["debug", "file"]));
+        assert_eq!(pipeline.exporters, ids(&["debug", "file", "sqlite"]));
     }
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     let file = &config.exporters[&id("file")];

@@ -1,0 +1,399 @@
+//! The embedded store as a user meets it: the built-in default config (no
+//! --config) stores every capture, `ccpipe usage --json` reads it while
+//! ccpipe runs and its totals equal the sums in the data; a full disk
+//! answers 503 upstream and loses nothing acknowledged.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ccpipe_pipeline::batch::Batch;
+use common::agent::{post_body, request};
+use common::process::{bin, Ccpipe};
+use common::*;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+/// Tokens per `type`, sessions, tool results and API errors, summed from
+/// the captures' decoded requests.
+#[derive(Debug, Default, PartialEq)]
+struct Sums {
+    tokens: BTreeMap<String, f64>,
+    tool_results: u64,
+    api_errors: u64,
+    session_ids: BTreeSet<String>,
+}
+
+fn str_value(v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> Option<&str> {
+    match v.as_ref()?.value.as_ref()? {
+        Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn sums(captures: &[Capture]) -> Sums {
+    let mut s = Sums::default();
+    for c in captures {
+        match &c.expected {
+            Batch::Metrics(r) => {
+                for m in r
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|r| &r.scope_metrics)
+                    .flat_map(|s| &s.metrics)
+                    .filter(|m| m.name == "claude_code.token.usage")
+                {
+                    let Some(Data::Sum(sum)) = &m.data else {
+                        continue;
+                    };
+                    for p in &sum.data_points {
+                        let kind = p
+                            .attributes
+                            .iter()
+                            .find(|kv| kv.key == "type")
+                            .and_then(|kv| str_value(&kv.value))
+                            .unwrap();
+                        *s.tokens.entry(kind.to_owned()).or_default() += point_value(p.value);
+                    }
+                }
+            }
+            Batch::Logs(r) => {
+                for rec in r
+                    .resource_logs
+                    .iter()
+                    .flat_map(|r| &r.scope_logs)
+                    .flat_map(|s| &s.log_records)
+                {
+                    let attr = |k: &str| {
+                        rec.attributes
+                            .iter()
+                            .find(|kv| kv.key == k)
+                            .and_then(|kv| str_value(&kv.value))
+                    };
+                    match attr("event.name") {
+                        Some("tool_result") => s.tool_results += 1,
+                        Some("api_error") => s.api_errors += 1,
+                        _ => {}
+                    }
+                    if let Some(id) = attr("session.id") {
+                        s.session_ids.insert(id.to_owned());
+                    }
+                }
+            }
+            Batch::Traces(_) => {}
+        }
+    }
+    s
+}
+
+/// `ccpipe usage <args>` with the test's data folder; (exit code, stdout, stderr).
+fn usage(data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin())
+        .arg("usage")
+        .args(args)
+        .env("XDG_DATA_HOME", data)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn usage_json(data: &Path, args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = usage(data, args);
+    assert_eq!(code, Some(0), "ccpipe usage {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The built-in default config, with every port the OS's choice.
+fn default_ccpipe(dir: &Path, data: &Path) -> Ccpipe {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir)
+        .env("XDG_DATA_HOME", data)
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__HTTP__ENDPOINT",
+            "127.0.0.1:0",
+        )
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__GRPC__ENDPOINT",
+            "127.0.0.1:0",
+        )
+        .env("CCPIPE_SERVICE__TELEMETRY__METRICS__ADDRESS", "127.0.0.1:0")
+        .env("CCPIPE_SERVICE__HEALTH__ADDRESS", "127.0.0.1:0");
+    Ccpipe::start_command(cmd)
+}
+
+#[test]
+fn usage_totals_equal_the_sums_of_every_capture_replayed_through_the_default_config() {
+    let dir = temp_dir("store-usage");
+    let data = dir.join("data");
+    let ccpipe = default_ccpipe(&dir, &data);
+    let http = ccpipe.http.expect("http listener");
+    let grpc = ccpipe.grpc.expect("grpc listener");
+
+    let mut all = Vec::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for variant in VARIANTS {
+        let captures = load_variant(variant);
+        if captures.iter().all(|c| matches!(c.wire, Wire::Grpc { .. })) {
+            runtime.block_on(send_grpc(grpc, &captures));
+        } else {
+            let mut conn = HttpConn::connect(http);
+            for c in &captures {
+                assert_eq!(conn.send_capture(c).status, 200, "{variant}/{}", c.file);
+            }
+        }
+        all.extend(captures);
+    }
+    let want = sums(&all);
+    let cost = captured_sum(&all, "claude_code.cost.usage");
+    let sessions = captured_sum(&all, "claude_code.session.count");
+    assert_eq!(
+        want.session_ids.len(),
+        VARIANTS.len(),
+        "one session per run"
+    );
+    assert!(cost > 0.0 && want.tool_results > 0);
+
+    // Read while ccpipe runs (and writes): wait, bounded, for the batch
+    // processor to pass everything on.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let daily = loop {
+        let v = usage_json(&data, &["--json"]);
+        let done = v["totals"]["sessions"].as_f64() == Some(sessions)
+            && (v["totals"]["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-9;
+        if done || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let totals = &daily["totals"];
+    assert!(
+        (totals["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-9,
+        "{totals} vs {cost}"
+    );
+    for (kind, n) in &want.tokens {
+        assert_eq!(
+            totals["tokens"][kind].as_f64(),
+            Some(*n),
+            "{kind}: {totals}"
+        );
+    }
+    assert_eq!(totals["sessions"].as_f64(), Some(sessions));
+    let day_cost: f64 = daily["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!((day_cost - cost).abs() < 1e-9);
+
+    let per_session = usage_json(&data, &["session", "--json"]);
+    let listed: BTreeSet<String> = per_session["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, want.session_ids);
+    let monthly = usage_json(&data, &["monthly", "--json", "--breakdown"]);
+    assert_eq!(monthly["totals"], daily["totals"]);
+    assert_eq!(
+        monthly["monthly"][0]["breakdown"][0]["model"],
+        "claude-opus-5-5"
+    );
+
+    // The ranges: a day after the data holds nothing, the data's day all.
+    let day = daily["daily"][0]["period"].as_str().unwrap().to_owned();
+    let later = usage_json(&data, &["--json", "--since", "2099-01-01"]);
+    assert_eq!(later["totals"]["cost_usd"].as_f64(), Some(0.0));
+    let that_day = usage_json(&data, &["--json", "--since", &day, "--until", &day]);
+    assert_eq!(that_day["totals"], daily["totals"]);
+
+    // The view's sums, from the same file.
+    let store = ccpipe_store::Store::open_read_only(data.join("ccpipe/ccpipe.db")).unwrap();
+    let summary = store.summary(&ccpipe_store::Filter::default()).unwrap();
+    assert_eq!(summary.tool_calls as u64, want.tool_results);
+    assert_eq!(summary.api_errors as u64, want.api_errors);
+
+    let (code, table, _) = usage(&data, &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        table.contains(&day) && table.contains("claude-opus-5-5"),
+        "{table}"
+    );
+
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn usage_names_a_missing_database_and_a_bad_date() {
+    let dir = temp_dir("store-usage-errors");
+    let (code, _, err) = usage(&dir, &["--json"]);
+    assert_eq!(code, Some(1));
+    let path = dir.join("ccpipe/ccpipe.db");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("check that the file exists"), "{err}");
+
+    let (code, _, err) = usage(&dir, &["--since", "2026-02-30"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("2026-02-30") && err.contains("YYYY-MM-DD"),
+        "{err}"
+    );
+    let (code, _, err) = usage(&dir, &["--since", "2026-02-02", "--until", "2026-02-01"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--since is after --until"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Unmounts a test's tmpfs when the test ends, however it ends.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    /// Mounts a tmpfs of `size` on `at`; fails the test, saying why, where
+    /// mounting is not permitted (this test needs root with CAP_SYS_ADMIN).
+    fn tmpfs(at: &Path, size: &str) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "cannot test a full disk: `mount -t tmpfs` on {} failed: {}; this test needs root with CAP_SYS_ADMIN",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Mount(at.to_owned())
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "remount {} to {size}", self.0.display());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The ids (record bodies up to `|`) of every log stored in the database.
+fn stored_ids(db: &Path) -> BTreeSet<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut st = conn
+        .prepare("SELECT json_extract(attrs, '$.body') FROM events WHERE name = 'log'")
+        .unwrap();
+    let rows = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.map(|b| b.unwrap().split('|').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_full_disk_answers_503_and_loses_nothing_acknowledged() {
+    let dir = temp_dir("store-disk-full");
+    let mount = Mount::tmpfs(&dir.join("small"), "512k");
+    let db = dir.join("small/ccpipe.db");
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: "127.0.0.1:0" }}
+exporters:
+  sqlite:
+    path: "{}"
+    sending_queue: {{ queue_size: 4 }}
+    retry_on_failure: {{ initial_interval: 20ms, max_interval: 100ms }}
+service:
+  shutdown_timeout: 5s
+  telemetry: {{ metrics: {{ address: "127.0.0.1:0" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [sqlite] }}
+"#,
+            db.display()
+        ),
+    );
+    let ccpipe = Ccpipe::start(&cfg);
+    let http = ccpipe.http.expect("http listener");
+
+    // 4 KiB records, one per request, until the disk is full and the
+    // queue behind it too.
+    let mut conn = None;
+    let (mut acked, mut refused) = (Vec::new(), 0);
+    let mut n = 0;
+    while refused < 3 && n < 2000 {
+        let id = format!("rec-{n:05}");
+        n += 1;
+        let answer = post_body(&mut conn, http, &request(std::slice::from_ref(&id), 4096))
+            .expect("ccpipe answers (no crash)");
+        match answer.status {
+            200 => acked.push(id),
+            503 => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => panic!("{id}: answered {other}"),
+        }
+    }
+    assert_eq!(refused, 3, "the 512 KiB disk never filled ({n} sent)");
+    let stderr = ccpipe.stderr();
+    assert!(
+        stderr.contains(&db.display().to_string()) && stderr.contains("full"),
+        "the log says which file is full:\n{stderr}"
+    );
+
+    // Room again: everything acknowledged gets stored, nothing twice.
+    mount.resize("64m");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stored = loop {
+        let stored = stored_ids(&db);
+        if acked.iter().all(|id| stored.contains(id)) || Instant::now() > deadline {
+            break stored;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    assert_eq!(
+        post_body(&mut conn, http, &request(&["after".into()], 0))
+            .unwrap()
+            .status,
+        200
+    );
+
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        rows as usize,
+        stored_ids(&db).len(),
+        "no record stored twice"
+    );
+    drop(conn);
+    drop(mount);
+    let _ = std::fs::remove_dir_all(dir);
+}
