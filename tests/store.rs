@@ -124,7 +124,8 @@ fn default_ccpipe(dir: &Path, data: &Path) -> Ccpipe {
             "127.0.0.1:0",
         )
         .env("CCPIPE_SERVICE__TELEMETRY__METRICS__ADDRESS", "127.0.0.1:0")
-        .env("CCPIPE_SERVICE__HEALTH__ADDRESS", "127.0.0.1:0");
+        .env("CCPIPE_SERVICE__HEALTH__ADDRESS", "127.0.0.1:0")
+        .env("CCPIPE_SERVICE__VIEW__ENDPOINT", "127.0.0.1:0");
     Ccpipe::start_command(cmd)
 }
 

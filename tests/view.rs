@@ -175,3 +175,36 @@ fn bad_requests_get_errors_that_name_the_problem() {
     assert_eq!(get(addr, "/api/summary").status, 200, "still serving");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `ccpipe` with no config stores and serves the view (ports moved to the
+/// OS's choice so tests run side by side).
+#[test]
+fn the_built_in_default_stores_and_serves_the_view() {
+    let dir = temp_dir("view-default");
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(&dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__HTTP__ENDPOINT",
+            "127.0.0.1:0",
+        )
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__GRPC__ENDPOINT",
+            "127.0.0.1:0",
+        )
+        .env("CCPIPE_SERVICE__TELEMETRY__METRICS__ADDRESS", "")
+        .env("CCPIPE_SERVICE__HEALTH__ADDRESS", "")
+        .env("CCPIPE_SERVICE__VIEW__ENDPOINT", "127.0.0.1:0");
+    let ccpipe = Ccpipe::start_command(cmd);
+    let addr = view_addr(&ccpipe.stderr());
+    assert_eq!(get(addr, "/").status, 200);
+    let summary = get(addr, "/api/summary");
+    assert_eq!(
+        summary.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&summary.body)
+    );
+    assert_eq!(summary.json()["sessions"], 0);
+    let _ = std::fs::remove_dir_all(dir);
+}

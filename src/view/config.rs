@@ -37,6 +37,9 @@ struct AuthRaw {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewConfig {
     pub endpoint: SocketAddr,
+    /// `endpoint` was written in the config: failing to listen there is an
+    /// error, while a taken default port (a second ccpipe) only warns.
+    pub endpoint_configured: bool,
     /// The sqlite exporter whose database is shown.
     pub store: ComponentId,
     /// Requests to `/api/` must carry `Authorization: Bearer <token>`.
@@ -90,6 +93,7 @@ pub fn from_env(
     match (endpoint, store, token, exposed) {
         (Ok(endpoint), Ok(store), Ok(token), Ok(())) => Ok(Some(ViewConfig {
             endpoint,
+            endpoint_configured: raw.endpoint.is_some(),
             store,
             token,
         })),
@@ -209,19 +213,30 @@ mod tests {
     #[test]
     fn good_configs() {
         let sqlite: ComponentId = "sqlite".parse().unwrap();
-        let local = |addr: &str| ViewConfig {
+        let local = |addr: &str, configured: bool| ViewConfig {
             endpoint: addr.parse().unwrap(),
+            endpoint_configured: configured,
             store: sqlite.clone(),
             token: None,
         };
-        assert_eq!(check("ok-default.yaml"), Ok(Some(local("127.0.0.1:4319"))));
-        assert_eq!(check("ok-empty.yaml"), Ok(Some(local("127.0.0.1:4319"))));
-        assert_eq!(check("ok-localhost.yaml"), Ok(Some(local("127.0.0.1:0"))));
+        assert_eq!(
+            check("ok-default.yaml"),
+            Ok(Some(local("127.0.0.1:4319", false)))
+        );
+        assert_eq!(
+            check("ok-empty.yaml"),
+            Ok(Some(local("127.0.0.1:4319", false)))
+        );
+        assert_eq!(
+            check("ok-localhost.yaml"),
+            Ok(Some(local("127.0.0.1:0", true)))
+        );
         assert_eq!(check("ok-disabled.yaml"), Ok(None));
         assert_eq!(
             check("ok-token-anywhere.yaml"),
             Ok(Some(ViewConfig {
                 endpoint: "0.0.0.0:4319".parse().unwrap(),
+                endpoint_configured: true,
                 store: sqlite.clone(),
                 token: Some(Token("s3cret".into())),
             }))

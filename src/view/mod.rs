@@ -37,20 +37,30 @@ pub async fn start(config: &Config) -> Result<Option<SocketAddr>, String> {
         return Ok(None);
     };
     let db = queries::database_path(config, &view.store)?;
-    let listener = TcpListener::bind(view.endpoint).await.map_err(|e| {
-        let mut message = format!(
-            "cannot listen on the view's endpoint {} (service.view.endpoint): {e}",
-            view.endpoint
-        );
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            let hint = ccpipe_pipeline::port_holder::in_use_hint(
-                view.endpoint.port(),
-                "service.view.endpoint",
+    let listener = match TcpListener::bind(view.endpoint).await {
+        Ok(listener) => listener,
+        Err(e) if !view.endpoint_configured => {
+            tracing::warn!(
+                address = %view.endpoint,
+                "the view is off: cannot listen on its default address: {e}"
             );
-            message.push_str(&format!("; {hint}"));
+            return Ok(None);
         }
-        message
-    })?;
+        Err(e) => {
+            let mut message = format!(
+                "cannot listen on the view's endpoint {} (service.view.endpoint): {e}",
+                view.endpoint
+            );
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                let hint = ccpipe_pipeline::port_holder::in_use_hint(
+                    view.endpoint.port(),
+                    "service.view.endpoint",
+                );
+                message.push_str(&format!("; {hint}"));
+            }
+            return Err(message);
+        }
+    };
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = server::State {
         token: view.token,
