@@ -407,3 +407,43 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
     drop(ccpipe);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// With `auth`, the page opens without the token, asks for it, refuses a
+/// wrong one and shows the numbers with the right one.
+#[test]
+fn with_auth_the_page_asks_for_the_token() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "needs Debian's chromium"
+    );
+    ensure_playwright();
+    let dir = temp_dir("view-browser-auth");
+    let auth = "    auth: { bearer_token_env: CCPIPE_VIEW_TEST_TOKEN }";
+    let mut cmd = Command::new(common::process::bin());
+    cmd.arg("--config")
+        .arg(write_config(&dir, &config(&dir.join("ccpipe.db"), auth)))
+        .env("CCPIPE_VIEW_TEST_TOKEN", "open sesame");
+    let ccpipe = Ccpipe::start_command(cmd);
+    let view = view_addr(&ccpipe.stderr());
+    let out = Command::new("node")
+        .arg(browser_dir().join("view.mjs"))
+        .arg(format!("http://{view}/"))
+        .arg(dir.join("auth.png"))
+        .args(["-", "-", "-", "open sesame"])
+        .output()
+        .expect("node runs the browser");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the browser run failed:\n{stderr}");
+    let screen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(screen["wrong_token_status"], "that token was refused");
+    assert_eq!(screen["token_form_hidden"], true);
+    assert_eq!(screen["all"]["tool-calls"], "0", "an empty store, shown");
+    // The browser logs each refused request; nothing else may go wrong.
+    let errors = screen["console_errors"].as_array().unwrap();
+    assert!(
+        errors.len() == 2 && errors.iter().all(|e| e.as_str().unwrap().contains("401")),
+        "{errors:?}"
+    );
+    drop(ccpipe);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -3,6 +3,8 @@
 // (tests/view_browser.rs) compares it with sums computed from the data.
 //
 // usage: node view.mjs <view-url> <screenshot.png> <model> <user> <key:value> [token]
+// With a token, the page is first opened without it; a model of "-" stops
+// after the first page.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -58,14 +60,27 @@ try {
   }
 
   if (token) {
+    // The page loads without the token and asks for it; a wrong one is refused.
     await page.goto(url);
     await page.locator("#token-form").waitFor({ state: "visible" });
+    await page.fill("#token", "not-the-token");
+    await page.click('#token-form button[type="submit"]');
+    await page.waitForFunction(() => document.getElementById("status").textContent !== "");
+    out.wrong_token_status = await read("status");
     await andWait(async () => {
       await page.fill("#token", token);
       await page.click('#token-form button[type="submit"]');
     });
   } else {
     await andWait(() => page.goto(url));
+  }
+  if (model === "-") {
+    out.all = await headline();
+    out.token_form_hidden = await page.locator("#token-form").isHidden();
+    process.stdout.write(JSON.stringify(out) + "\n");
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+    process.exit(0);
   }
   // Watching is on by default; a person comparing numbers turns it off.
   await page.uncheck('[data-testid="filter-live"]');

@@ -380,7 +380,8 @@ function start() {
     resized = setTimeout(load, 200);
   });
   setInterval(() => {
-    if ($("f-live").checked && !document.hidden) load();
+    // Not while the page waits for its token: each try would be a 401.
+    if ($("f-live").checked && !document.hidden && $("token-form").hidden) load();
   }, REFRESH_MS);
   load();
 }
