@@ -7,6 +7,8 @@ use super::Filter;
 
 /// The most rows `limit` may ask for.
 pub const MAX_LIMIT: usize = 1000;
+/// The most `attr` filters one request may carry (each is a query term).
+pub const MAX_ATTRS: usize = 32;
 const DEFAULT_LIMIT: usize = 20;
 
 /// A parsed query string.
@@ -41,6 +43,9 @@ pub fn parse(query: Option<&str>) -> Result<Params, String> {
                     .ok_or_else(|| {
                         format!("parameter `attr`: expected key:value, got {value:?}")
                     })?;
+                if f.attrs.len() == MAX_ATTRS {
+                    return Err(format!("parameter `attr`: at most {MAX_ATTRS} per request"));
+                }
                 f.attrs.push((k.to_owned(), v.to_owned()));
             }
             "limit" => {
@@ -132,6 +137,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_parameter() {
+        let many_attrs = "attr=a:b&".repeat(MAX_ATTRS + 1);
         let cases = [
             ("from=yesterday", "parameter `from`"),
             ("to=-5", "parameter `to`"),
@@ -145,11 +151,38 @@ mod tests {
             ("model=%4", "parameter `model`"),
             ("modle=x", "unknown parameter `modle`"),
             ("from=99999999999999999999999", "parameter `from`"),
+            (
+                many_attrs.as_str(),
+                "parameter `attr`: at most 32 per request",
+            ),
         ];
         for (query, want) in cases {
             let err = parse(Some(query)).unwrap_err();
             assert!(err.contains(want), "{query}: {err}");
         }
+    }
+
+    /// Every query string of up to four characters from an alphabet of the
+    /// characters that matter parses or fails with a message, never panics.
+    #[test]
+    fn no_query_string_panics() {
+        let alphabet = [
+            "%", "=", "&", ":", "+", "a", "é", "\0", "4", "from", "attr", "limit",
+        ];
+        let mut query = Vec::new();
+        fn walk(alphabet: &[&str], query: &mut Vec<String>, depth: usize) {
+            let text = query.concat();
+            let _ = parse(Some(&text));
+            if depth == 4 {
+                return;
+            }
+            for c in alphabet {
+                query.push((*c).to_owned());
+                walk(alphabet, query, depth + 1);
+                query.pop();
+            }
+        }
+        walk(&alphabet, &mut query, 0);
     }
 
     #[test]
