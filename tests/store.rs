@@ -112,21 +112,7 @@ fn usage_json(data: &Path, args: &[&str]) -> serde_json::Value {
 
 /// The built-in default config, with every port the OS's choice.
 fn default_ccpipe(dir: &Path, data: &Path) -> Ccpipe {
-    let mut cmd = Command::new(bin());
-    cmd.current_dir(dir)
-        .env("XDG_DATA_HOME", data)
-        .env(
-            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__HTTP__ENDPOINT",
-            "127.0.0.1:0",
-        )
-        .env(
-            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__GRPC__ENDPOINT",
-            "127.0.0.1:0",
-        )
-        .env("CCPIPE_SERVICE__TELEMETRY__METRICS__ADDRESS", "127.0.0.1:0")
-        .env("CCPIPE_SERVICE__HEALTH__ADDRESS", "127.0.0.1:0")
-        .env("CCPIPE_SERVICE__VIEW__ENDPOINT", "127.0.0.1:0");
-    Ccpipe::start_command(cmd)
+    Ccpipe::start_command(common::process::default_command(dir, data))
 }
 
 #[test]

@@ -181,20 +181,7 @@ fn bad_requests_get_errors_that_name_the_problem() {
 #[test]
 fn the_built_in_default_stores_and_serves_the_view() {
     let dir = temp_dir("view-default");
-    let mut cmd = Command::new(bin());
-    cmd.current_dir(&dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env(
-            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__HTTP__ENDPOINT",
-            "127.0.0.1:0",
-        )
-        .env(
-            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__GRPC__ENDPOINT",
-            "127.0.0.1:0",
-        )
-        .env("CCPIPE_SERVICE__TELEMETRY__METRICS__ADDRESS", "")
-        .env("CCPIPE_SERVICE__HEALTH__ADDRESS", "")
-        .env("CCPIPE_SERVICE__VIEW__ENDPOINT", "127.0.0.1:0");
+    let cmd = common::process::default_command(&dir, &dir.join("data"));
     let ccpipe = Ccpipe::start_command(cmd);
     let addr = view_addr(&ccpipe.stderr());
     assert_eq!(get(addr, "/").status, 200);

@@ -19,6 +19,26 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ccpipe")
 }
 
+/// `ccpipe` on the built-in default config in `dir`, its store under
+/// `data` (XDG_DATA_HOME), every port the OS's choice.
+pub fn default_command(dir: &Path, data: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir)
+        .env("XDG_DATA_HOME", data)
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__HTTP__ENDPOINT",
+            "127.0.0.1:0",
+        )
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__GRPC__ENDPOINT",
+            "127.0.0.1:0",
+        )
+        .env("CCPIPE_SERVICE__TELEMETRY__METRICS__ADDRESS", "127.0.0.1:0")
+        .env("CCPIPE_SERVICE__HEALTH__ADDRESS", "127.0.0.1:0")
+        .env("CCPIPE_SERVICE__VIEW__ENDPOINT", "127.0.0.1:0");
+    cmd
+}
+
 impl Ccpipe {
     /// Starts `ccpipe --config <config>` and waits for its banner.
     pub fn start(config: &Path) -> Ccpipe {
