@@ -4,8 +4,9 @@
 //! (Debian's `chromium`, driven by playwright-core from tests/browser/)
 //! opens the page, and the numbers on screen must equal sums computed here
 //! from the data sent: cost, tokens per type, tool calls, API errors; a
-//! model and a user filter must change them to the filtered sums; the top
-//! session's page must list its events. The screenshot lands in
+//! model, a user and a resource-attribute filter must change them to the
+//! filtered sums; the top session's page must list its events; an error sent
+//! while the page watches must appear without a click. The screenshot lands in
 //! target/view.png (docs/view.png with CCPIPE_UPDATE_SCREENSHOT=1).
 
 mod common;
@@ -32,10 +33,10 @@ const MODEL_B: &str = "claude-haiku-5-1";
 const ENV_B: &str = "staging";
 const TOKEN_TYPES: [&str; 4] = ["input", "output", "cacheRead", "cacheCreation"];
 
-/// Two API errors for the second developer's session, as Claude Code
-/// reports them (TELEMETRY.md: `api_error`).
-fn api_errors_json(session: &str) -> String {
-    let record = |i: u64, status: i64| {
+/// API errors (attempt number, status) for the second developer's session,
+/// as Claude Code reports them (TELEMETRY.md: `api_error`).
+fn api_errors_json(session: &str, errors: &[(u64, i64)]) -> String {
+    let record = |&(i, status): &(u64, i64)| {
         format!(
             r#"{{"timeUnixNano":"{}","body":{{"stringValue":"claude_code.api_error"}},"attributes":[
   {{"key":"event.name","value":{{"stringValue":"api_error"}}}},
@@ -51,9 +52,8 @@ fn api_errors_json(session: &str) -> String {
         )
     };
     format!(
-        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"claude-code"}}}},{{"key":"deployment.environment","value":{{"stringValue":"{ENV_B}"}}}}]}},"scopeLogs":[{{"scope":{{"name":"com.anthropic.claude_code.events"}},"logRecords":[{},{}]}}]}}]}}"#,
-        record(1, 429),
-        record(2, 529)
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"claude-code"}}}},{{"key":"deployment.environment","value":{{"stringValue":"{ENV_B}"}}}}]}},"scopeLogs":[{{"scope":{{"name":"com.anthropic.claude_code.events"}},"logRecords":[{}]}}]}}]}}"#,
+        errors.iter().map(record).collect::<Vec<_>>().join(",")
     )
 }
 
@@ -77,7 +77,7 @@ fn data_to_send() -> Vec<Vec<Capture>> {
                 c.body = text.into_bytes();
             }
             let session = session_ids(&captures).into_iter().next().unwrap();
-            let body = api_errors_json(&session).into_bytes();
+            let body = api_errors_json(&session, &[(1, 429), (2, 529)]).into_bytes();
             let expected = ccpipe_pipeline::otlp_json::decode(Signal::Logs, &body).unwrap();
             captures.push(Capture {
                 file: "api-errors".into(),
@@ -331,8 +331,17 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    // Sent while the page watches: one more API error.
+    let live = dir.join("live.json");
+    let http_json = VARIANTS.iter().position(|v| *v == "http-json").unwrap();
+    let session_b = session_ids(&data[http_json]).into_iter().next().unwrap();
+    std::fs::write(&live, api_errors_json(&session_b, &[(3, 500)])).unwrap();
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/view.png");
     let out = Command::new("node")
+        .env(
+            "VIEW_LIVE_POST",
+            format!("http://{}/v1/logs|{}", ccpipe.http.unwrap(), live.display()),
+        )
         .arg(browser_dir().join("view.mjs"))
         .arg(format!("http://{view}/"))
         .arg(&shot)
@@ -399,6 +408,10 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
         prompts.len(),
         session.events.get("user_prompt").copied().unwrap_or(0)
     );
+
+    // Watching: the error sent while the page was open appeared unasked.
+    assert_eq!(screen["live_post_status"], 200);
+    assert_eq!(shown(screen["live_api_errors"].as_str().unwrap()), 3.0);
 
     if std::env::var_os("CCPIPE_UPDATE_SCREENSHOT").is_some() {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/view.png");

@@ -6,7 +6,7 @@
 // With a token, the page is first opened without it; a model of "-" stops
 // after the first page.
 import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -109,6 +109,28 @@ try {
       rows.map((r) => ({ kind: r.dataset.kind, cells: [...r.cells].map((c) => c.innerText) }))),
   };
   out.status = await read("status");
+
+  // Refresh while you watch: back on the overview with refreshing on, one
+  // more request reaches ccpipe and the page shows it without a click.
+  const live = process.env.VIEW_LIVE_POST; // "<OTLP/HTTP logs URL>|<OTLP/JSON file>"
+  if (live) {
+    const [postUrl, file] = live.split("|");
+    await andWait(() => page.evaluate(() => { location.hash = "#/?range=all"; }));
+    await page.check('[data-testid="filter-live"]');
+    const before = await read("api-errors");
+    const res = await fetch(postUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: readFileSync(file),
+    });
+    out.live_post_status = res.status;
+    await page.waitForFunction(
+      (b) => document.querySelector('[data-testid="api-errors"]').textContent !== b,
+      before,
+      { timeout: 30000 },
+    );
+    out.live_api_errors = await read("api-errors");
+  }
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });
