@@ -107,16 +107,25 @@ async function api(path, query) {
 // ---- charts ------------------------------------------------------------------
 function chart(id, series, data, opts) {
   const el = $(id);
-  if (state.charts[id]) state.charts[id].destroy();
-  el.textContent = "";
+  const width = Math.max(300, el.clientWidth || 460);
+  const shape = JSON.stringify([width, opts.step || 86400, series.map((s) => s.label)]);
+  const old = state.charts[id];
   const empty = !data[0] || data[0].length === 0;
+  if (old && old.shape === shape && !empty) {
+    // Same series at the same size (a refresh): new data, no flicker.
+    old.u.setData(data);
+    fitX(old.u, data[0], opts.step);
+    return;
+  }
+  if (old) old.u.destroy();
+  delete state.charts[id];
+  el.textContent = "";
   if (empty) {
     text(el.appendChild(document.createElement("div")), "no data in this range").className = "empty";
-    delete state.charts[id];
     return;
   }
   const options = {
-    width: Math.max(300, el.clientWidth || 460),
+    width,
     height: 220,
     series: [{}, ...series],
     axes: opts.axes || [{}, { size: 60 }],
@@ -125,13 +134,14 @@ function chart(id, series, data, opts) {
     cursor: { drag: { x: false, y: false } },
   };
   const u = new uPlot(options, data, el);
-  // Half a step of room each side, so one day's bar is a bar: uPlot spans
-  // a single point over years on its own.
-  const xs = data[0];
-  const step = opts.step || 86400;
-  const pad = step / 2 + (xs[xs.length - 1] - xs[0]) * 0.02;
+  fitX(u, data[0], opts.step);
+  state.charts[id] = { u, shape };
+}
+// Half a step of room each side, so one day's bar is a bar: uPlot spans a
+// single point over years on its own.
+function fitX(u, xs, step) {
+  const pad = (step || 86400) / 2 + (xs[xs.length - 1] - xs[0]) * 0.02;
   u.setScale("x", { min: xs[0] - pad, max: xs[xs.length - 1] + pad });
-  state.charts[id] = u;
 }
 function line(label, color, extra) {
   return Object.assign({ label, stroke: color, width: 2, points: { show: true, size: 6 } }, extra || {});
