@@ -377,6 +377,8 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
     let user = sums(&data, Only::User(USER_B));
     assert_cost_and_tokens("user filter", &screen["user"], &user);
     assert_events("user filter", &screen["user"], &user);
+    assert_cost_and_tokens("bookmarked user filter", &screen["bookmarked_user"], &user);
+    assert_events("bookmarked user filter", &screen["bookmarked_user"], &user);
     // One resource attribute (the second developer's environment).
     let env = sums(&data, Only::Resource("deployment.environment", ENV_B));
     assert_eq!(env.events["api_error"], 2, "{env:?}");

@@ -98,6 +98,13 @@ try {
   out.attr = await headline();
   await andWait(() => page.selectOption('[data-testid="filter-attr"]', ""));
 
+  // A bookmarked filter: the address alone brings the filtered page back.
+  await page.goto("about:blank");
+  await andWait(() => page.goto(`${url}#/?range=all&user=${encodeURIComponent(user)}`));
+  out.bookmarked_user = await headline();
+  await page.uncheck('[data-testid="filter-live"]');
+  await andWait(() => page.selectOption('[data-testid="filter-user"]', ""));
+
   // The top session by cost, opened from its link.
   const first = page.locator('[data-testid="session-link"]').first();
   out.session_link = await first.innerText();

@@ -53,7 +53,7 @@ function route() {
 function filtersFromHash() {
   const q = route().query;
   if (![...q].length) return;
-  $("f-range").value = q.get("range") in RANGES ? q.get("range") : "30d";
+  $("f-range").value = Object.hasOwn(RANGES, q.get("range") || "") ? q.get("range") : "30d";
   for (const [id, key] of [["f-user", "user"], ["f-model", "model"], ["f-attr", "attr"]]) {
     const v = q.get(key) || "";
     ensureOption($(id), v);
