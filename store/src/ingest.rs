@@ -26,6 +26,10 @@ pub const DAY_MS: i64 = 86_400_000;
 /// place of text it does not log.
 const REDACTED: &str = "<REDACTED>";
 
+/// Attributes kept in their own columns (`user`, `session_id`, `name`) and
+/// so left out of the rows' `attrs` JSON: the largest repeated values.
+const IN_COLUMNS: &[&str] = &["user.id", "session.id", "event.name"];
+
 /// What one request brought in.
 pub enum Data<'a> {
     Logs(&'a ExportLogsServiceRequest),
@@ -335,7 +339,7 @@ fn logs(
                     "tool_result" => str_attr(a, "error"),
                     _ => None,
                 };
-                let mut obj = attrs::to_json(a);
+                let mut obj = attrs::to_json_without(a, IN_COLUMNS);
                 if let Some(b) = body {
                     obj.entry("body")
                         .or_insert_with(|| serde_json::Value::String(b.to_owned()));
@@ -598,7 +602,7 @@ fn raw_point(
         str_attr(a, "session.id"),
         str_attr(a, "user.id"),
         value,
-        serde_json::Value::Object(attrs::to_json(a)).to_string(),
+        serde_json::Value::Object(attrs::to_json_without(a, IN_COLUMNS)).to_string(),
     ])?;
     Ok(())
 }

@@ -64,7 +64,7 @@ CREATE TABLE events (
     cost_usd REAL,
     prompt TEXT,                        -- prompt or response text, only when it arrived unredacted
     detail TEXT,                        -- api_error's error, tool_decision's decision
-    attrs TEXT NOT NULL                 -- JSON object of every attribute
+    attrs TEXT NOT NULL                 -- JSON object of the other attributes
 );
 CREATE INDEX events_time ON events (time_ms);
 CREATE INDEX events_session ON events (session_id, time_ms);
@@ -77,7 +77,7 @@ CREATE TABLE metric_points (
     session_id TEXT,
     user TEXT,
     value REAL NOT NULL,
-    attrs TEXT NOT NULL
+    attrs TEXT NOT NULL                 -- JSON: the point's attributes but user.id, session.id
 );
 CREATE INDEX metric_points_time ON metric_points (time_ms);
 
