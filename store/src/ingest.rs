@@ -3,7 +3,7 @@
 //! so a batch the exporter acknowledges is wholly stored and a failed one
 //! leaves nothing behind to double-count on retry.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -64,15 +64,14 @@ struct RollupKey {
     resource_id: i64,
 }
 
-#[derive(Hash, PartialEq, Eq)]
+#[derive(Hash, PartialEq, Eq, Clone)]
 struct LatencyKey {
-    hour_ms: i64,
+    bucket_ms: i64,
     what: &'static str,
     name: String,
     model: String,
     user: String,
     resource_id: i64,
-    le: i64,
 }
 
 #[derive(Default)]
@@ -92,7 +91,7 @@ struct SessionTally {
 #[derive(Default)]
 struct Tally {
     rollup: HashMap<RollupKey, (f64, i64)>,
-    latency: HashMap<LatencyKey, i64>,
+    latency: HashMap<LatencyKey, Histogram>,
     sessions: HashMap<String, SessionTally>,
     session_models: HashSet<(String, String)>,
 }
@@ -124,15 +123,19 @@ impl Tally {
 
     fn duration(&mut self, r: &Row<'_>, what: &'static str, name: &str, ms: f64) {
         let key = LatencyKey {
-            hour_ms: r.time_ms.div_euclid(HOUR_MS) * HOUR_MS,
+            bucket_ms: r.time_ms.div_euclid(HOUR_MS) * HOUR_MS,
             what,
             name: name.to_owned(),
             model: r.model.clone().unwrap_or_default(),
             user: r.user.to_owned(),
             resource_id: r.resource_id,
-            le: latency_bucket(ms),
         };
-        *self.latency.entry(key).or_default() += 1;
+        *self
+            .latency
+            .entry(key)
+            .or_default()
+            .entry(latency_bucket(ms))
+            .or_default() += 1;
     }
 
     /// The session's row, touched at `time_ms`.
@@ -161,6 +164,30 @@ impl Tally {
 /// the buckets are within ~5% of the exact value.
 pub fn latency_bucket(ms: f64) -> i64 {
     ((ms.max(0.0) + 1.0).ln() * 20.0).round() as i64
+}
+
+/// Counts by [`latency_bucket`].
+pub type Histogram = BTreeMap<i64, i64>;
+
+/// A histogram as stored: (bucket u16, count u32) little-endian pairs,
+/// buckets ascending. One row per key keeps a year of a tool's durations
+/// in a few hundred rows instead of a row per bucket.
+pub fn encode_histogram(h: &Histogram) -> Vec<u8> {
+    let mut out = Vec::with_capacity(h.len() * 6);
+    for (&le, &n) in h {
+        out.extend_from_slice(&(le.clamp(0, i64::from(u16::MAX)) as u16).to_le_bytes());
+        out.extend_from_slice(&(n.clamp(0, i64::from(u32::MAX)) as u32).to_le_bytes());
+    }
+    out
+}
+
+/// Adds a stored histogram into `into`; a torn trailing pair is ignored.
+pub fn merge_histogram(into: &mut Histogram, blob: &[u8]) {
+    for pair in blob.chunks_exact(6) {
+        let le = u16::from_le_bytes([pair[0], pair[1]]);
+        let n = u32::from_le_bytes([pair[2], pair[3], pair[4], pair[5]]);
+        *into.entry(i64::from(le)).or_default() += i64::from(n);
+    }
 }
 
 /// The duration a bucket stands for.
@@ -716,28 +743,40 @@ fn write_tally(tx: &Transaction<'_>, tally: Tally) -> rusqlite::Result<()> {
             ])?;
         }
     }
-    for table in ["latency_hour", "latency_day"] {
-        let width = if table == "latency_hour" {
-            HOUR_MS
-        } else {
-            DAY_MS
-        };
-        let mut st = tx.prepare_cached(&format!(
-            "INSERT INTO {table} (bucket_ms, what, name, model, user, resource_id, le, n)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (bucket_ms, what, name, model, user, resource_id, le)
-             DO UPDATE SET n = n + excluded.n"
+    for (table, width) in [("latency_hour", HOUR_MS), ("latency_day", DAY_MS)] {
+        // Hours of one day share its row: merge them before the row is read.
+        let mut rows: HashMap<LatencyKey, Histogram> = HashMap::new();
+        for (k, h) in &tally.latency {
+            let key = LatencyKey {
+                bucket_ms: k.bucket_ms.div_euclid(width) * width,
+                ..k.clone()
+            };
+            let row = rows.entry(key).or_default();
+            for (le, n) in h {
+                *row.entry(*le).or_default() += n;
+            }
+        }
+        let mut read = tx.prepare_cached(&format!(
+            "SELECT histogram FROM {table} WHERE bucket_ms = ?1 AND what = ?2 AND name = ?3
+               AND model = ?4 AND user = ?5 AND resource_id = ?6"
         ))?;
-        for (k, n) in &tally.latency {
-            st.execute(params![
-                k.hour_ms.div_euclid(width) * width,
+        let mut write = tx.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO {table} (bucket_ms, what, name, model, user, resource_id, histogram)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        ))?;
+        for (k, mut h) in rows {
+            let key = params![k.bucket_ms, k.what, k.name, k.model, k.user, k.resource_id];
+            if let Some(blob) = read.query_row(key, |r| r.get::<_, Vec<u8>>(0)).optional()? {
+                merge_histogram(&mut h, &blob);
+            }
+            write.execute(params![
+                k.bucket_ms,
                 k.what,
                 k.name,
                 k.model,
                 k.user,
                 k.resource_id,
-                k.le,
-                n
+                encode_histogram(&h)
             ])?;
         }
     }

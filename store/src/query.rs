@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use rusqlite::types::Value as Sql;
 use serde::Serialize;
 
-use crate::ingest::{bucket_ms, DAY_MS, HOUR_MS};
+use crate::ingest::{bucket_ms, merge_histogram, Histogram, DAY_MS, HOUR_MS};
 use crate::{Store, StoreError};
 
 /// Ranges up to this long are answered from hourly rollups (and
@@ -372,22 +372,24 @@ impl Store {
         let mut c = rollup_clause(f, width);
         c.and("what = ?", [Sql::Text(what.to_owned())]);
         let sql = format!(
-            "SELECT CAST({group} AS TEXT) AS g, le, sum(n) FROM latency_{table}{}
-             GROUP BY g, le ORDER BY g, le",
+            "SELECT CAST({group} AS TEXT), histogram FROM latency_{table}{}",
             c.sql
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
-        let mut out: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        let mut merged: BTreeMap<String, Histogram> = BTreeMap::new();
         let rows = st
             .query_map(rusqlite::params_from_iter(c.params.iter()), |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get::<_, String>(0)?, r.get_ref(1)?.as_blob()?.to_vec()))
             })
             .map_err(|e| self.sql(e))?;
         for row in rows {
-            let (key, le, n) = row.map_err(|e| self.sql(e))?;
-            out.entry(key).or_default().push((le, n));
+            let (key, blob) = row.map_err(|e| self.sql(e))?;
+            merge_histogram(merged.entry(key).or_default(), &blob);
         }
-        Ok(out)
+        Ok(merged
+            .into_iter()
+            .map(|(k, h)| (k, h.into_iter().collect()))
+            .collect())
     }
 
     /// `GET /api/summary`.

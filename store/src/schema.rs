@@ -123,8 +123,8 @@ CREATE TABLE rollup_day (
     PRIMARY KEY (bucket_ms, measure, kind, model, user, resource_id)
 ) WITHOUT ROWID;
 
--- Duration histograms (log buckets, ~5% wide) for p50/p95: what = tool|api,
--- name = the tool ('' for API requests).
+-- Duration histograms (log buckets, ~5% wide) for p50/p95, one per row:
+-- what = tool|api, name = the tool ('' for API requests).
 CREATE TABLE latency_hour (
     bucket_ms INTEGER NOT NULL,
     what TEXT NOT NULL,
@@ -132,9 +132,8 @@ CREATE TABLE latency_hour (
     model TEXT NOT NULL,
     user TEXT NOT NULL,
     resource_id INTEGER NOT NULL,
-    le INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ms, what, name, model, user, resource_id, le)
+    histogram BLOB NOT NULL,            -- (bucket u16, count u32) LE pairs (ingest::encode_histogram)
+    PRIMARY KEY (bucket_ms, what, name, model, user, resource_id)
 ) WITHOUT ROWID;
 CREATE TABLE latency_day (
     bucket_ms INTEGER NOT NULL,
@@ -143,9 +142,8 @@ CREATE TABLE latency_day (
     model TEXT NOT NULL,
     user TEXT NOT NULL,
     resource_id INTEGER NOT NULL,
-    le INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ms, what, name, model, user, resource_id, le)
+    histogram BLOB NOT NULL,            -- (bucket u16, count u32) LE pairs (ingest::encode_histogram)
+    PRIMARY KEY (bucket_ms, what, name, model, user, resource_id)
 ) WITHOUT ROWID;
 
 -- One row per session.id, with its running totals.
