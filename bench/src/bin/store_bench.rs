@@ -54,7 +54,9 @@ enum Cmd {
 }
 
 const DAY_MS: i64 = 86_400_000;
-const TOOLS: [&str; 8] = ["Bash", "Read", "Edit", "Write", "Grep", "Glob", "WebFetch", "Task"];
+const TOOLS: [&str; 8] = [
+    "Bash", "Read", "Edit", "Write", "Grep", "Glob", "WebFetch", "Task",
+];
 const MODELS: [&str; 3] = ["claude-opus-5-5", "claude-sonnet-5", "claude-haiku-5"];
 /// Turns per request: a request holds ~10 turns' events (5 each) or points (6 each).
 const TURNS_PER_REQUEST: u64 = 10;
@@ -144,7 +146,13 @@ fn turn_events(sess: &Session, rng: &mut Rng, t_ms: i64, turn: u64) -> Vec<LogRe
     let tool_ms = 5 + rng.below(2000);
     let ok = rng.below(20) != 0;
     let mut out = vec![
-        event(sess, t_ms, seq, "user_prompt", vec![s("prompt_length", "75"), s("prompt", "<REDACTED>")]),
+        event(
+            sess,
+            t_ms,
+            seq,
+            "user_prompt",
+            vec![s("prompt_length", "75"), s("prompt", "<REDACTED>")],
+        ),
         event(
             sess,
             t_ms + 10,
@@ -166,7 +174,11 @@ fn turn_events(sess: &Session, rng: &mut Rng, t_ms: i64, turn: u64) -> Vec<LogRe
             t_ms + 20,
             seq + 2,
             "tool_decision",
-            vec![s("decision", "accept"), s("source", "config"), s("tool_name", tool)],
+            vec![
+                s("decision", "accept"),
+                s("source", "config"),
+                s("tool_name", tool),
+            ],
         ),
         event(
             sess,
@@ -202,7 +214,11 @@ fn turn_events(sess: &Session, rng: &mut Rng, t_ms: i64, turn: u64) -> Vec<LogRe
             t_ms + 40,
             seq + 4,
             "assistant_response",
-            vec![s("model", sess.model), s("response_length", "120"), s("response", "<REDACTED>")],
+            vec![
+                s("model", sess.model),
+                s("response_length", "120"),
+                s("response", "<REDACTED>"),
+            ],
         ));
     }
     out
@@ -235,13 +251,24 @@ fn point(sess: &Session, t_ms: i64, v: f64, extra: Vec<KeyValue>) -> NumberDataP
 /// One turn's six points: cost, four token types, active time.
 fn turn_metrics(sess: &Session, t_ms: i64) -> Vec<Metric> {
     let m = s("model", sess.model);
-    let tokens = [("input", 12.0), ("output", 400.0), ("cacheRead", 24000.0), ("cacheCreation", 1600.0)]
-        .map(|(k, v)| point(sess, t_ms, v, vec![m.clone(), s("type", k)]))
-        .to_vec();
+    let tokens = [
+        ("input", 12.0),
+        ("output", 400.0),
+        ("cacheRead", 24000.0),
+        ("cacheCreation", 1600.0),
+    ]
+    .map(|(k, v)| point(sess, t_ms, v, vec![m.clone(), s("type", k)]))
+    .to_vec();
     vec![
-        sum("claude_code.cost.usage", vec![point(sess, t_ms, 0.0123, vec![m.clone()])]),
+        sum(
+            "claude_code.cost.usage",
+            vec![point(sess, t_ms, 0.0123, vec![m.clone()])],
+        ),
         sum("claude_code.token.usage", tokens),
-        sum("claude_code.active_time.total", vec![point(sess, t_ms, 42.0, vec![s("type", "user")])]),
+        sum(
+            "claude_code.active_time.total",
+            vec![point(sess, t_ms, 42.0, vec![s("type", "user")])],
+        ),
     ]
 }
 
@@ -297,7 +324,10 @@ fn generate(db: &Path, records: u64, span_days: i64) -> anyhow::Result<(u64, Dur
         let sess = Session {
             id: format!("{n:08x}-5e55-4000-8000-{:012x}", rng.below(1 << 40)),
             user: "c1a0de00000000000000000000000000000000000000000000000000000c0ffee".into(),
-            start_ms: start + day * DAY_MS + (8 * 3_600_000) + (n % sessions_per_day) as i64 * 1_800_000,
+            start_ms: start
+                + day * DAY_MS
+                + (8 * 3_600_000)
+                + (n % sessions_per_day) as i64 * 1_800_000,
             model: MODELS[(n % 7).min(2) as usize],
         };
         let mut t = sess.start_ms;
@@ -311,10 +341,14 @@ fn generate(db: &Path, records: u64, span_days: i64) -> anyhow::Result<(u64, Dur
                 t += 5_000;
                 turn += 1;
             }
-            let n_records = events.len() as u64 + points.iter().map(|m| match &m.data {
-                Some(metric::Data::Sum(s)) => s.data_points.len() as u64,
-                _ => 0,
-            }).sum::<u64>();
+            let n_records = events.len() as u64
+                + points
+                    .iter()
+                    .map(|m| match &m.data {
+                        Some(metric::Data::Sum(s)) => s.data_points.len() as u64,
+                        _ => 0,
+                    })
+                    .sum::<u64>();
             let (l, m) = (logs(events), metrics(points));
             let began = Instant::now();
             store.ingest(Data::Logs(&l))?;
