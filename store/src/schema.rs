@@ -169,6 +169,7 @@ CREATE TABLE session_models (
     model TEXT NOT NULL,
     PRIMARY KEY (model, session_id)
 ) WITHOUT ROWID;
+CREATE INDEX session_models_session ON session_models (session_id);
 
 -- The last value of every CUMULATIVE series, to turn the next one into a delta.
 CREATE TABLE cumulative_series (

@@ -289,12 +289,15 @@ impl Store {
         }
         c.attrs(f, "s.resource_id");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The models are looked up for the chosen rows only: in the select
+        // list of the sorted query SQLite would run it for every session.
         let sql = format!(
             "SELECT s.session_id, s.user, s.started_ms, s.ended_ms, s.cost_usd, s.input, s.output,
                     s.cache_read, s.cache_creation, s.api_requests, s.tool_calls, s.errors,
                     (SELECT group_concat(model, char(31)) FROM session_models m
                       WHERE m.session_id = s.session_id)
-             FROM sessions s{} ORDER BY {order} LIMIT {limit}",
+             FROM (SELECT * FROM sessions s{} ORDER BY {order} LIMIT {limit}) s
+             ORDER BY {order}",
             c.sql
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
