@@ -220,12 +220,18 @@ fn json(v: &serde_json::Value) -> String {
 /// `1234567` as `1,234,567`.
 fn grouped(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    // The leading group holds 1 to 3 digits; every later one 3.
+    let head = match digits.len() % 3 {
+        0 => 3,
+        short => short,
+    }
+    .min(digits.len());
+    let mut out = digits[..head].to_owned();
+    let mut at = head;
+    while at < digits.len() {
+        out.push(',');
+        out.push_str(&digits[at..at + 3]);
+        at += 3;
     }
     if n < 0 {
         out.insert(0, '-');

@@ -46,6 +46,15 @@ pub fn to_json(attrs: &[KeyValue]) -> Map<String, Json> {
     map
 }
 
+/// [`to_json`] leaving out the keys in `skip`.
+pub fn to_json_without(attrs: &[KeyValue], skip: &[&str]) -> Map<String, Json> {
+    let mut map = Map::new();
+    for kv in attrs.iter().filter(|kv| !skip.contains(&kv.key.as_str())) {
+        map.insert(kv.key.clone(), any_to_json(kv.value.as_ref()));
+    }
+    map
+}
+
 fn any_to_json(v: Option<&AnyValue>) -> Json {
     match v.and_then(|v| v.value.as_ref()) {
         None => Json::Null,

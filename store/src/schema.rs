@@ -64,7 +64,7 @@ CREATE TABLE events (
     cost_usd REAL,
     prompt TEXT,                        -- prompt or response text, only when it arrived unredacted
     detail TEXT,                        -- api_error's error, tool_decision's decision
-    attrs TEXT NOT NULL                 -- JSON object of every attribute
+    attrs TEXT NOT NULL                 -- JSON object of the other attributes
 );
 CREATE INDEX events_time ON events (time_ms);
 CREATE INDEX events_session ON events (session_id, time_ms);
@@ -77,7 +77,7 @@ CREATE TABLE metric_points (
     session_id TEXT,
     user TEXT,
     value REAL NOT NULL,
-    attrs TEXT NOT NULL
+    attrs TEXT NOT NULL                 -- JSON: the point's attributes but user.id, session.id
 );
 CREATE INDEX metric_points_time ON metric_points (time_ms);
 
@@ -123,8 +123,8 @@ CREATE TABLE rollup_day (
     PRIMARY KEY (bucket_ms, measure, kind, model, user, resource_id)
 ) WITHOUT ROWID;
 
--- Duration histograms (log buckets, ~5% wide) for p50/p95: what = tool|api,
--- name = the tool ('' for API requests).
+-- Duration histograms (log buckets, ~5% wide) for p50/p95, one per row:
+-- what = tool|api, name = the tool ('' for API requests).
 CREATE TABLE latency_hour (
     bucket_ms INTEGER NOT NULL,
     what TEXT NOT NULL,
@@ -132,9 +132,8 @@ CREATE TABLE latency_hour (
     model TEXT NOT NULL,
     user TEXT NOT NULL,
     resource_id INTEGER NOT NULL,
-    le INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ms, what, name, model, user, resource_id, le)
+    histogram BLOB NOT NULL,            -- (bucket u16, count u32) LE pairs (ingest::encode_histogram)
+    PRIMARY KEY (bucket_ms, what, name, model, user, resource_id)
 ) WITHOUT ROWID;
 CREATE TABLE latency_day (
     bucket_ms INTEGER NOT NULL,
@@ -143,9 +142,8 @@ CREATE TABLE latency_day (
     model TEXT NOT NULL,
     user TEXT NOT NULL,
     resource_id INTEGER NOT NULL,
-    le INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ms, what, name, model, user, resource_id, le)
+    histogram BLOB NOT NULL,            -- (bucket u16, count u32) LE pairs (ingest::encode_histogram)
+    PRIMARY KEY (bucket_ms, what, name, model, user, resource_id)
 ) WITHOUT ROWID;
 
 -- One row per session.id, with its running totals.
@@ -171,6 +169,7 @@ CREATE TABLE session_models (
     model TEXT NOT NULL,
     PRIMARY KEY (model, session_id)
 ) WITHOUT ROWID;
+CREATE INDEX session_models_session ON session_models (session_id);
 
 -- The last value of every CUMULATIVE series, to turn the next one into a delta.
 CREATE TABLE cumulative_series (

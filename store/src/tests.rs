@@ -505,3 +505,28 @@ fn days_are_written_and_read_in_utc() {
     assert_eq!(day_start_ms("2026-13-01"), None);
     assert_eq!(day_start_ms("26-1-1"), None);
 }
+
+#[test]
+fn histograms_round_trip_and_merge_and_their_quantiles_are_within_a_bucket() {
+    use crate::ingest::{bucket_ms, encode_histogram, latency_bucket, merge_histogram, Histogram};
+    let mut h = Histogram::new();
+    for ms in 1..=1000 {
+        *h.entry(latency_bucket(ms as f64)).or_default() += 1;
+    }
+    let mut merged = Histogram::new();
+    merge_histogram(&mut merged, &encode_histogram(&h));
+    merge_histogram(&mut merged, &encode_histogram(&h));
+    assert_eq!(merged.len(), h.len());
+    assert!(merged.iter().all(|(le, n)| *n == 2 * h[le]));
+    // A torn trailing pair is ignored, not misread.
+    let mut torn = encode_histogram(&h);
+    torn.truncate(torn.len() - 3);
+    let mut partial = Histogram::new();
+    merge_histogram(&mut partial, &torn);
+    assert_eq!(partial.len(), h.len() - 1);
+    // Each bucket stands for a value within ~5% of what fell in it.
+    for ms in [3.0, 50.0, 337.0, 12_000.0] {
+        let back = bucket_ms(latency_bucket(ms));
+        assert!((back - ms).abs() / ms < 0.06, "{ms} -> {back}");
+    }
+}

@@ -9,12 +9,19 @@
 //! a model filter narrows cost, tokens, lines and API requests, and leaves
 //! those as they are.
 
+mod days;
+mod shapes;
+mod sql;
+
 use std::collections::BTreeMap;
 
 use rusqlite::types::Value as Sql;
-use serde::Serialize;
 
-use crate::ingest::{bucket_ms, DAY_MS, HOUR_MS};
+pub use days::{day_of, day_start_ms};
+pub use shapes::*;
+use sql::{grain, quantile, rollup_clause, By, Clause, Sums};
+
+use crate::ingest::{merge_histogram, Histogram, DAY_MS};
 use crate::{Store, StoreError};
 
 /// Ranges up to this long are answered from hourly rollups (and
@@ -32,298 +39,8 @@ pub struct Filter {
     pub attrs: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Tokens {
-    pub input: i64,
-    pub output: i64,
-    #[serde(rename = "cacheRead")]
-    pub cache_read: i64,
-    #[serde(rename = "cacheCreation")]
-    pub cache_creation: i64,
-}
-
-impl Tokens {
-    fn add(&mut self, kind: &str, v: f64) {
-        let v = v.round() as i64;
-        match kind {
-            "input" => self.input += v,
-            "output" => self.output += v,
-            "cacheRead" => self.cache_read += v,
-            "cacheCreation" => self.cache_creation += v,
-            _ => {}
-        }
-    }
-
-    pub fn total(&self) -> i64 {
-        self.input + self.output + self.cache_read + self.cache_creation
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Summary {
-    pub cost_usd: f64,
-    pub tokens: Tokens,
-    pub sessions: i64,
-    pub active_time_s: f64,
-    pub api_requests: i64,
-    pub api_errors: i64,
-    pub tool_calls: i64,
-    pub tool_failures: i64,
-    pub lines_added: i64,
-    pub lines_removed: i64,
-    pub commits: i64,
-    pub pull_requests: i64,
-    /// accepts / (accepts + rejects); `None` without decisions.
-    pub edit_accept_rate: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DailyCost {
-    pub day: String,
-    pub model: String,
-    pub cost_usd: f64,
-    pub tokens: Tokens,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DailySessions {
-    pub day: String,
-    pub sessions: i64,
-    pub active_time_s: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ToolStats {
-    pub tool: String,
-    pub calls: i64,
-    pub failures: i64,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ApiBucket {
-    pub bucket_ms: i64,
-    pub requests: i64,
-    pub errors_by_status: BTreeMap<String, i64>,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DailyCode {
-    pub day: String,
-    pub lines_added: i64,
-    pub lines_removed: i64,
-    pub commits: i64,
-    pub pull_requests: i64,
-    pub accepts: i64,
-    pub rejects: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SessionRow {
-    pub session_id: String,
-    pub user: String,
-    pub started_ms: i64,
-    pub ended_ms: i64,
-    pub cost_usd: f64,
-    pub tokens: Tokens,
-    pub api_requests: i64,
-    pub tool_calls: i64,
-    /// API errors.
-    pub errors: i64,
-    /// The models the session used, for `ccpipe usage session`.
-    pub models: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SessionDetail {
-    pub session_id: String,
-    pub user: String,
-    /// The resource attributes of the session's sender.
-    pub attrs: serde_json::Map<String, serde_json::Value>,
-    pub events: Vec<TimelineEvent>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TimelineEvent {
-    pub time_ms: i64,
-    /// prompt | api_request | api_error | tool_result | tool_decision
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost_usd: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub success: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<i64>,
-    /// The prompt's text, only when it was stored.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prompt: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Filters {
-    pub users: Vec<String>,
-    pub models: Vec<String>,
-    pub attrs: BTreeMap<String, Vec<String>>,
-}
-
 /// The most events a session page lists (the earliest ones).
 pub const SESSION_EVENTS_MAX: usize = 10_000;
-
-/// Which rollup tables answer a filter's range.
-fn grain(f: &Filter) -> (&'static str, i64) {
-    match (f.from_ms, f.to_ms) {
-        (Some(a), Some(b)) if b - a <= HOURLY_MAX_MS => ("hour", HOUR_MS),
-        _ => ("day", DAY_MS),
-    }
-}
-
-/// A WHERE clause and its parameters.
-#[derive(Default)]
-struct Clause {
-    sql: String,
-    params: Vec<Sql>,
-}
-
-impl Clause {
-    fn and(&mut self, sql: &str, params: impl IntoIterator<Item = Sql>) {
-        self.sql.push_str(if self.sql.is_empty() {
-            " WHERE "
-        } else {
-            " AND "
-        });
-        self.sql.push_str(sql);
-        self.params.extend(params);
-    }
-
-    /// Resource attribute filters on the `resource_id` column of `table`.
-    fn attrs(&mut self, f: &Filter, column: &str) {
-        for (k, v) in &f.attrs {
-            self.and(
-                &format!(
-                    "{column} IN (SELECT resource_id FROM resource_attrs WHERE key = ? AND value = ?)"
-                ),
-                [Sql::Text(k.clone()), Sql::Text(v.clone())],
-            );
-        }
-    }
-}
-
-/// The filter for a rollup or latency table of bucket width `width`.
-fn rollup_clause(f: &Filter, width: i64) -> Clause {
-    let mut c = Clause::default();
-    if let Some(from) = f.from_ms {
-        c.and(
-            "bucket_ms >= ?",
-            [Sql::Integer(from.div_euclid(width) * width)],
-        );
-    }
-    if let Some(to) = f.to_ms {
-        c.and("bucket_ms < ?", [Sql::Integer(to)]);
-    }
-    if let Some(u) = &f.user {
-        c.and("user = ?", [Sql::Text(u.clone())]);
-    }
-    if let Some(m) = &f.model {
-        // '' rows carry no model (tool calls, sessions, ...): kept.
-        c.and("(model = ? OR model = '')", [Sql::Text(m.clone())]);
-    }
-    c.attrs(f, "resource_id");
-    c
-}
-
-/// The value at quantile `q` of a histogram given as (bucket, count), sorted.
-fn quantile(buckets: &[(i64, i64)], q: f64) -> Option<f64> {
-    let total: i64 = buckets.iter().map(|b| b.1).sum();
-    if total == 0 {
-        return None;
-    }
-    let rank = ((q * total as f64).ceil() as i64).max(1);
-    let mut seen = 0;
-    for (le, n) in buckets {
-        seen += n;
-        if seen >= rank {
-            return Some((bucket_ms(*le) * 10.0).round() / 10.0);
-        }
-    }
-    None
-}
-
-/// The UTC day (`YYYY-MM-DD`) of a time in Unix milliseconds.
-pub fn day_of(ms: i64) -> String {
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = ms.div_euclid(DAY_MS) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Milliseconds of a `YYYY-MM-DD` day's start (UTC); `None` if malformed.
-pub fn day_start_ms(day: &str) -> Option<i64> {
-    let mut it = day.splitn(3, '-');
-    let y: i64 = it.next()?.parse().ok()?;
-    let m: i64 = it.next()?.parse().ok()?;
-    let d: i64 = it.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || day.len() != 10 {
-        return None;
-    }
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let ms = days * DAY_MS;
-    (day_of(ms) == day).then_some(ms)
-}
-
-/// How rollup rows are grouped.
-#[derive(Clone, Copy)]
-enum By {
-    Total,
-    Day,
-    DayModel,
-    /// The table's own buckets (hour or day).
-    Bucket,
-}
-
-impl By {
-    fn sql(self) -> (&'static str, &'static str) {
-        match self {
-            By::Total => ("0", "''"),
-            By::Day => ("bucket_ms / 86400000 * 86400000", "''"),
-            By::DayModel => ("bucket_ms / 86400000 * 86400000", "model"),
-            By::Bucket => ("bucket_ms", "''"),
-        }
-    }
-}
-
-/// One group of a rollup: sum of `value` and of `n`.
-struct Sums {
-    at_ms: i64,
-    measure: String,
-    kind: String,
-    model: String,
-    value: f64,
-    n: i64,
-}
 
 impl Store {
     fn sql(&self, e: rusqlite::Error) -> StoreError {
@@ -372,22 +89,24 @@ impl Store {
         let mut c = rollup_clause(f, width);
         c.and("what = ?", [Sql::Text(what.to_owned())]);
         let sql = format!(
-            "SELECT CAST({group} AS TEXT) AS g, le, sum(n) FROM latency_{table}{}
-             GROUP BY g, le ORDER BY g, le",
+            "SELECT CAST({group} AS TEXT), histogram FROM latency_{table}{}",
             c.sql
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
-        let mut out: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        let mut merged: BTreeMap<String, Histogram> = BTreeMap::new();
         let rows = st
             .query_map(rusqlite::params_from_iter(c.params.iter()), |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get::<_, String>(0)?, r.get_ref(1)?.as_blob()?.to_vec()))
             })
             .map_err(|e| self.sql(e))?;
         for row in rows {
-            let (key, le, n) = row.map_err(|e| self.sql(e))?;
-            out.entry(key).or_default().push((le, n));
+            let (key, blob) = row.map_err(|e| self.sql(e))?;
+            merge_histogram(merged.entry(key).or_default(), &blob);
         }
-        Ok(out)
+        Ok(merged
+            .into_iter()
+            .map(|(k, h)| (k, h.into_iter().collect()))
+            .collect())
     }
 
     /// `GET /api/summary`.
@@ -570,12 +289,15 @@ impl Store {
         }
         c.attrs(f, "s.resource_id");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The models are looked up for the chosen rows only: in the select
+        // list of the sorted query SQLite would run it for every session.
         let sql = format!(
             "SELECT s.session_id, s.user, s.started_ms, s.ended_ms, s.cost_usd, s.input, s.output,
                     s.cache_read, s.cache_creation, s.api_requests, s.tool_calls, s.errors,
                     (SELECT group_concat(model, char(31)) FROM session_models m
                       WHERE m.session_id = s.session_id)
-             FROM sessions s{} ORDER BY {order} LIMIT {limit}",
+             FROM (SELECT * FROM sessions s{} ORDER BY {order} LIMIT {limit}) s
+             ORDER BY {order}",
             c.sql
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
