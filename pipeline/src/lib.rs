@@ -2,10 +2,14 @@
 //! channels, the processor chain, fan-out and export tasks, and the config
 //! schema. It depends on no component crate.
 
-pub mod batch;
 pub mod component;
 pub mod config;
-pub mod otlp_json;
+
+// The OTLP codec lives in `ccpipe-otlp`; its modules are re-exported under
+// their old paths so the component crates keep their imports unchanged.
+#[doc(hidden)]
+pub use ccpipe_otlp::testing;
+pub use ccpipe_otlp::{batch, encode, limits, otlp_json, payload, wire};
 
 pub use batch::{Batch, Signal};
 pub use component::{
@@ -21,16 +25,10 @@ pub mod blocking;
 pub mod chain;
 pub mod channel;
 pub mod connector;
-pub mod encode;
 pub mod export_task;
 pub mod fanout;
-pub mod limits;
 pub mod listeners;
 pub mod outputs;
-pub mod payload;
 pub mod port_holder;
 pub mod telemetry;
-#[doc(hidden)]
-pub mod testing;
 pub mod wal;
-pub mod wire;

@@ -269,8 +269,10 @@ impl Batch {
     }
 }
 
-impl crate::channel::Weigh for Payload {
-    fn weight(&self) -> usize {
+impl Payload {
+    /// About how much memory this payload holds: its bytes when encoded, an
+    /// estimate from its protobuf size when decoded. Queues weigh it by this.
+    pub fn memory_weight(&self) -> usize {
         match self {
             Payload::Encoded(e) => e.len(),
             Payload::Decoded(b) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
@@ -278,8 +280,9 @@ impl crate::channel::Weigh for Payload {
     }
 }
 
-impl crate::channel::Weigh for Shared {
-    fn weight(&self) -> usize {
+impl Shared {
+    /// [`Payload::memory_weight`] of the shared payload.
+    pub fn memory_weight(&self) -> usize {
         match self {
             Shared::Encoded(e) => e.len(),
             Shared::Decoded(b) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
