@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 use crate::batch::{Batch, Signal};
-use crate::limits::Limits;
+use crate::limits::{self, LimitError, Limits};
 use crate::wire::{self, ScanError, WireError};
 
 /// Validated, still-encoded export requests of one signal.
@@ -146,6 +146,26 @@ impl Payload {
         match self {
             Payload::Decoded(b) => b.item_count(),
             Payload::Encoded(e) => e.items,
+        }
+    }
+
+    /// Checks the payload against `limits`: a decoded batch with
+    /// [`limits::check`], encoded requests with the wire walk (exact per
+    /// part: parts only concatenate at the top level, where nothing merges).
+    pub fn check_limits(&self, limits: &Limits) -> Result<(), LimitError> {
+        match self {
+            Payload::Decoded(batch) => limits::check(batch, limits),
+            Payload::Encoded(encoded) => {
+                for part in encoded.parts() {
+                    match wire::scan_within(encoded.signal(), part, limits) {
+                        Ok(_) => {}
+                        Err(ScanError::Limit(e)) => return Err(e),
+                        // Checked when the payload was built; not a limit.
+                        Err(ScanError::Malformed(_)) => {}
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

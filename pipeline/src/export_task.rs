@@ -43,6 +43,16 @@ pub struct ExportStats {
     pub items_failed: u64,
 }
 
+/// An exporter with the queue and retry settings its export task should use.
+pub struct BuiltExporter {
+    pub exporter: Box<dyn Exporter>,
+    /// Capacity of its queue, in batches.
+    pub queue_size: usize,
+    pub retry: RetryPolicy,
+    /// `sending_queue.storage` is set: the queue is a log on disk.
+    pub durable: Option<crate::wal::WalConfig>,
+}
+
 pub struct ExportTask {
     pub(crate) id: String,
     pub(crate) exporter: Box<dyn Exporter>,
@@ -120,7 +130,7 @@ impl ExportTask {
     }
 
     /// Sets the byte bound gauge (and, for an in-memory queue, the count bound).
-    fn set_capacity_gauges(&self) {
+    pub(crate) fn set_capacity_gauges(&self) {
         let id = self.id.clone();
         let bytes = match &self.durable {
             Some(probe) => Some(probe.read().max_bytes as f64),
@@ -145,15 +155,6 @@ impl ExportTask {
     ) -> Self {
         let (_, closed) = crate::channel::export_queue(1);
         ExportTask::new(id, exporter, closed, retry, abort)
-    }
-
-    /// Exports what `reader` yields, acknowledging each batch once it is
-    /// delivered or given up on; see [`crate::wal::export`].
-    pub async fn run_durable(mut self, reader: crate::wal::WalReader) -> ExportStats {
-        self.durable = Some(reader.probe());
-        self.set_capacity_gauges();
-        self.refresh_gauges();
-        crate::wal::export::run(self, reader).await
     }
 
     pub async fn run(mut self) -> ExportStats {

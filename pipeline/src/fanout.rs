@@ -47,10 +47,6 @@ impl Fanout {
         self
     }
 
-    pub fn is_durable(&self) -> bool {
-        !self.durable.is_empty()
-    }
-
     /// Forces what was appended to the logs to disk (`fsync: batch`).
     pub fn commit(&self) -> Result<(), String> {
         for (exporter, wal) in &self.durable {

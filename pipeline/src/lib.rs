@@ -13,9 +13,10 @@ pub use ccpipe_otlp::{batch, encode, limits, otlp_json, payload, wire};
 
 pub use batch::{Batch, Signal};
 pub use component::{
-    BlockingExporter, BoxFuture, BuildError, BuiltExporter, ComponentId, ExportError, Exporter,
-    Kind, Processor, Receiver, Verdict,
+    BlockingExporter, BoxFuture, BuildError, ExportError, Exporter, Processor, Receiver, Verdict,
 };
+pub use export_task::BuiltExporter;
+pub use id::{ComponentId, Kind};
 
 /// Fires once when the service starts shutting down; cheap to clone.
 pub type Shutdown = tokio_util::sync::CancellationToken;
@@ -27,6 +28,7 @@ pub mod channel;
 pub mod connector;
 pub mod export_task;
 pub mod fanout;
+pub mod id;
 pub mod listeners;
 pub mod outputs;
 pub mod port_holder;

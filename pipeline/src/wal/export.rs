@@ -16,7 +16,19 @@ const MAX_ITEMS: u64 = 8192;
 /// At most this many request bytes per export (the Agent takes 4 MiB).
 const MAX_BYTES: u64 = 2 << 20;
 
-pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
+impl ExportTask {
+    /// Exports what `reader` yields, acknowledging each batch once it is
+    /// delivered or given up on. (Here rather than in `export_task.rs`, so
+    /// the export task does not depend on the durable queue's loop.)
+    pub async fn run_durable(mut self, reader: WalReader) -> ExportStats {
+        self.durable = Some(reader.probe());
+        self.set_capacity_gauges();
+        self.refresh_gauges();
+        run(self, reader).await
+    }
+}
+
+async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
     let mut stats = ExportStats::default();
     let mut jitter = Jitter::seeded();
     let accepts_encoded = task.exporter.accepts_encoded();
