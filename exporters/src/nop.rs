@@ -2,10 +2,8 @@
 //! exporter. For benchmarks and for pipelines that only need processors'
 //! side effects. It counts what it discards as sent, so nothing is silent.
 
-use std::sync::Arc;
-
-use ccpipe_pipeline::payload::Encoded;
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter};
+use ccpipe_pipeline::payload::{Form, Shared};
+use ccpipe_pipeline::{BoxFuture, ExportError, Exporter};
 use serde::Deserialize;
 
 /// `nop` takes no settings.
@@ -16,16 +14,12 @@ pub struct NopConfig {}
 pub struct NopExporter;
 
 impl Exporter for NopExporter {
-    fn export(&mut self, _batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
-        Box::pin(async { Ok(()) })
-    }
-
     // Discarding needs no structure: never make the pipeline decode for it.
-    fn accepts_encoded(&self) -> bool {
-        true
+    fn prefers(&self) -> Form {
+        Form::Encoded
     }
 
-    fn export_encoded(&mut self, _batch: Arc<Encoded>) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, _batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async { Ok(()) })
     }
 

@@ -5,10 +5,10 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use crate::batch::{Batch, Signal};
 pub use crate::id::{ComponentId, IdError, Kind};
+pub use crate::payload::{Form, Shared};
 
 /// A boxed, sendable future: the shape of every async trait method here, so the
 /// traits stay object safe without pulling in a macro crate.
@@ -64,28 +64,16 @@ pub trait Exporter: Send {
         &[Signal::Logs, Signal::Metrics, Signal::Traces]
     }
 
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>>;
-
-    /// Whether this exporter takes still-encoded protobuf requests through
-    /// [`export_encoded`](Self::export_encoded) (forwarders, discards), so the
-    /// pipeline need not decode them for it.
-    fn accepts_encoded(&self) -> bool {
-        false
+    /// The form this exporter works with best (see [`Form`]); decoded
+    /// unless it says otherwise.
+    fn prefers(&self) -> Form {
+        Form::Decoded
     }
 
-    /// Exports validated protobuf requests as they were received. Only called
-    /// when [`accepts_encoded`](Self::accepts_encoded) is true.
-    fn export_encoded(
-        &mut self,
-        batch: Arc<crate::payload::Encoded>,
-    ) -> BoxFuture<'_, Result<(), ExportError>> {
-        let _ = batch;
-        Box::pin(async {
-            Err(ExportError::permanent(
-                "this exporter takes decoded batches only",
-            ))
-        })
-    }
+    /// Exports one batch. [`Shared::decoded`] gives its records (decoding
+    /// at most once for all exporters), [`Shared::encoded`] the request
+    /// bytes when it still has them.
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>>;
 
     /// Flush buffered data and release resources. Called once, also when
     /// nothing was ever exported.
@@ -96,20 +84,13 @@ pub trait Exporter: Send {
 /// a thread of its own so it never blocks the async runtime; see
 /// [`crate::blocking::spawn`].
 pub trait BlockingExporter: Send + 'static {
-    fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
-
-    /// See [`Exporter::accepts_encoded`].
-    fn accepts_encoded(&self) -> bool {
-        false
+    /// See [`Exporter::prefers`].
+    fn prefers(&self) -> Form {
+        Form::Decoded
     }
 
-    /// See [`Exporter::export_encoded`]; only called when `accepts_encoded`.
-    fn export_encoded(&mut self, batch: &crate::payload::Encoded) -> Result<(), ExportError> {
-        let _ = batch;
-        Err(ExportError::permanent(
-            "this exporter takes decoded batches only",
-        ))
-    }
+    /// See [`Exporter::export`].
+    fn export(&mut self, batch: &Shared) -> Result<(), ExportError>;
 
     /// Make everything exported so far visible at the destination.
     fn flush(&mut self) -> Result<(), ExportError>;
@@ -151,5 +132,13 @@ impl From<crate::config::ConfigError> for BuildError {
         BuildError {
             message: e.to_string(),
         }
+    }
+}
+
+impl From<crate::payload::DecodeError> for ExportError {
+    /// Bytes that passed the wire check but not prost (ruled out by the
+    /// property tests): retrying cannot help.
+    fn from(e: crate::payload::DecodeError) -> Self {
+        ExportError::permanent(e)
     }
 }

@@ -219,10 +219,7 @@ impl ExportTask {
         loop {
             let items = batch.item_count();
             let attempt = {
-                let export = match &batch {
-                    Shared::Decoded(b) => self.exporter.export(b.clone()),
-                    Shared::Encoded(e) => self.exporter.export_encoded(e.clone()),
-                };
+                let export = self.exporter.export(batch.clone());
                 tokio::pin!(export);
                 let mut refresh = gauge_ticks();
                 loop {
@@ -365,7 +362,7 @@ mod tests {
     }
 
     impl Exporter for Flaky {
-        fn export(&mut self, _b: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+        fn export(&mut self, _b: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = n < self.fail;
             let permanent = self.permanent;
@@ -389,7 +386,7 @@ mod tests {
     fn one_log() -> Shared {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
         use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-        Shared::Decoded(Arc::new(Batch::Logs(ExportLogsServiceRequest {
+        Shared::from(Batch::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: vec![LogRecord::default()],
@@ -397,7 +394,7 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-        })))
+        }))
     }
 
     fn fast_retry(max_elapsed_ms: u64) -> RetryPolicy {
@@ -540,7 +537,7 @@ mod tests {
     struct AsksForZero(Arc<AtomicUsize>);
 
     impl Exporter for AsksForZero {
-        fn export(&mut self, _b: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+        fn export(&mut self, _b: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Box::pin(async {
                 Err(ExportError::Retryable {

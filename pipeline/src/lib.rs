@@ -17,6 +17,7 @@ pub use component::{
 };
 pub use export_task::BuiltExporter;
 pub use id::{ComponentId, Kind};
+pub use payload::{Form, Shared};
 
 /// Fires once when the service starts shutting down; cheap to clone.
 pub type Shutdown = tokio_util::sync::CancellationToken;
