@@ -10,6 +10,11 @@
 //! Each batch is formatted into a buffer first and written with one call, so
 //! lines of concurrent batches (or other stdout users) never interleave.
 
+use crate::common;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ExporterFactory;
+use ccpipe_pipeline::listeners::Listeners;
+use ccpipe_pipeline::{BuildError, BuiltExporter};
 use std::io::{self, Write};
 
 use ccpipe_pipeline::{Batch, BlockingExporter, ExportError};
@@ -860,6 +865,43 @@ fn status_name(n: i32) -> &'static str {
         1 => "Ok",
         2 => "Error",
         _ => "Unset",
+    }
+}
+
+impl crate::common::ExporterConfig for DebugConfig {
+    type Settings = DebugSettings;
+    fn settings(&self) -> Result<DebugSettings, crate::common::Invalid> {
+        DebugConfig::settings(self)
+    }
+    fn sending_queue(&self) -> &crate::common::QueueConfig {
+        &self.sending_queue
+    }
+    fn retry_on_failure(&self) -> &crate::common::RetryConfig {
+        &self.retry_on_failure
+    }
+}
+
+/// `debug`: prints what it is sent, at one of three verbosities.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "debug"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        common::parse_settings::<DebugConfig>(cfg).map(drop)
+    }
+}
+
+impl ExporterFactory for Factory {
+    fn queue_storage(&self, cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
+        common::queue_storage::<DebugConfig>(cfg)
+    }
+
+    fn build(&self, cfg: &ComponentConfig, _: &Listeners) -> Result<BuiltExporter, BuildError> {
+        let (c, settings) = common::parse_settings::<DebugConfig>(cfg)?;
+        common::spawned(cfg, &c, DebugExporter::new(settings))
     }
 }
 

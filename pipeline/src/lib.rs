@@ -23,6 +23,7 @@ pub mod channel;
 pub mod connector;
 pub mod encode;
 pub mod export_task;
+pub mod factory;
 pub mod fanout;
 pub mod limits;
 pub mod listeners;

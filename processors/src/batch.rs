@@ -16,6 +16,10 @@ use ccpipe_pipeline::config::units::Duration;
 use serde::Deserialize;
 
 use crate::Invalid;
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{BuildError, Signal};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -61,5 +65,33 @@ impl BatchConfig {
     pub fn build(&self) -> Result<Batcher, Invalid> {
         self.validate()?;
         Ok(Batcher::new(self.settings()))
+    }
+}
+
+/// `batch`: merges requests into larger batches. It holds records between
+/// requests, so a pipeline with a durable queue refuses it (see
+/// [`ProcessorFactory::holds_records`]).
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "batch"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: BatchConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
+        let c: BatchConfig = cfg.parse()?;
+        let batcher = c.build().map_err(|e| cfg.locate(e))?;
+        Ok(Stage::Batch(batcher))
+    }
+
+    fn holds_records(&self) -> bool {
+        true
     }
 }

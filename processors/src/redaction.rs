@@ -45,6 +45,11 @@
 //! `content`, `blocked_key`, `not_allowed` (by key) or `secret` (in a value),
 //! resource and scope attributes included.
 
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::BuildError;
+use ccpipe_pipeline::Signal;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use regex::RegexSet;
@@ -549,5 +554,30 @@ impl Processor for RedactionProcessor {
         }
         tally.flush(&self.id);
         Verdict::Keep
+    }
+}
+
+/// `redaction`: removes prompt text and secrets.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "redaction"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: RedactionConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
+        let c: RedactionConfig = cfg.parse()?;
+        let processor = c
+            .build()
+            .map(|p| p.with_id(cfg.id().to_string()))
+            .map_err(|e| cfg.locate(e))?;
+        Ok(crate::stage(cfg, processor))
     }
 }

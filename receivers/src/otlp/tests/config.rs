@@ -307,7 +307,9 @@ fn testdata_table() {
     let mut failures = Vec::new();
     for (file, expect) in &table {
         let cfg = receiver(file);
-        let validated = crate::validate(&cfg).map_err(|e| e.to_string());
+        let validated = ccpipe_pipeline::factory::lookup(crate::FACTORIES, &cfg)
+            .and_then(|f| f.validate(&cfg))
+            .map_err(|e| e.to_string());
         match expect {
             Expect::Ok(settings) => {
                 assert_eq!(validated, Ok(()), "{file}");
