@@ -233,3 +233,23 @@ impl Chain {
         self.drain_batchers(None);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batcher::BatchSettings;
+    use crate::wal::ack::ack_queue;
+
+    #[test]
+    fn a_durable_chain_refuses_a_batch_stage() {
+        let stages = vec![Stage::Batch(Batcher::new(BatchSettings::default()))];
+        let chain = Chain::new("logs/d", stages, Fanout::new("logs/d", Vec::new()));
+        let err = chain.durable(ack_queue().1).err().expect("refused");
+        assert_eq!(
+            err,
+            "pipeline \"logs/d\" has a durable queue, so it cannot hold a batch processor"
+        );
+        let chain = Chain::new("logs", Vec::new(), Fanout::new("logs", Vec::new()));
+        assert!(chain.durable(ack_queue().1).is_ok());
+    }
+}
