@@ -21,6 +21,8 @@ pub mod tls;
 #[cfg(test)]
 mod fake_otlp;
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod testutil;
