@@ -21,4 +21,6 @@ pub static FACTORIES: &[&dyn ConnectorFactory] =
     &[&claude_code_metrics::Factory, &langfuse_traces::Factory];
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
