@@ -70,7 +70,10 @@ async fn lifecycle(factory: &dyn ConnectorFactory, from: Signal, to: Signal) {
     }
     exporter.shutdown().await.unwrap();
     drop(exporter);
-    assert!(items(&downstream, to) > 0, "{ty}: nothing sent on at shutdown");
+    assert!(
+        items(&downstream, to) > 0,
+        "{ty}: nothing sent on at shutdown"
+    );
 }
 
 /// One captured request body of `signal`.

@@ -37,9 +37,8 @@ fn every_exporter_builds_exports_each_signal_and_shuts_down() {
 async fn lifecycle(factory: &dyn ExporterFactory) {
     let ty = factory.type_name();
     let path = Path::new(TESTDATA).join(ty).join("lifecycle.yaml");
-    let template = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{ty}: every exporter needs {}: {e}", path.display())
-    });
+    let template = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{ty}: every exporter needs {}: {e}", path.display()));
     let uses = |placeholder: &str| template.contains(placeholder);
     let grpc = start_grpc().await;
     let http = start_http(|_, _| (200, None)).await;
@@ -145,7 +144,9 @@ fn whole_config(ty: &str, settings: &str, signals: &[Signal]) -> String {
         .iter()
         .map(|s| format!("    {s}: {{ receivers: [otlp], exporters: [{ty}] }}\n"))
         .collect();
-    format!("receivers:\n  otlp:\nexporters:\n  {ty}:\n{indented}service:\n  pipelines:\n{pipelines}")
+    format!(
+        "receivers:\n  otlp:\nexporters:\n  {ty}:\n{indented}service:\n  pipelines:\n{pipelines}"
+    )
 }
 
 /// `GET /metrics` on 127.0.0.1:`port`, the whole answer as text.
@@ -242,7 +243,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(b)) => {
                 out.push(b);

@@ -6,6 +6,9 @@
 
 pub mod otlp;
 
+#[cfg(test)]
+mod lifecycle_tests;
+
 use ccpipe_pipeline::factory::ReceiverFactory;
 
 /// Every receiver type, in the order `unknown receiver type` lists them.

@@ -88,7 +88,9 @@ fn whole_config(ty: &str, settings: &str, signals: &[Signal]) -> String {
     let indented: String = settings.lines().map(|l| format!("    {l}\n")).collect();
     let pipelines: String = signals
         .iter()
-        .map(|s| format!("    {s}: {{ receivers: [otlp], processors: [{ty}], exporters: [debug] }}\n"))
+        .map(|s| {
+            format!("    {s}: {{ receivers: [otlp], processors: [{ty}], exporters: [debug] }}\n")
+        })
         .collect();
     format!(
         "receivers:\n  otlp:\nprocessors:\n  {ty}:\n{indented}exporters:\n  debug:\nservice:\n  pipelines:\n{pipelines}"
