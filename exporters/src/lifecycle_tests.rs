@@ -230,7 +230,7 @@ async fn answer(
         .uri()
         .query()
         .and_then(|q| q.strip_prefix("query="))
-        .map(|q| percent_decode(q));
+        .map(percent_decode);
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let statement = query.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
     seen.lock().unwrap().push(statement);
