@@ -6,7 +6,6 @@
 //! its flush must send the signal it produces downstream. A new connector
 //! is covered by its line in the list; a missing `lifecycle.yaml` fails here.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use ccpipe_pipeline::channel::{self, Receiver};
@@ -15,7 +14,7 @@ use ccpipe_pipeline::connector;
 use ccpipe_pipeline::factory::ConnectorFactory;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
 use ccpipe_pipeline::payload::Payload;
-use ccpipe_pipeline::testing::capture_bins;
+use ccpipe_pipeline::testing::{capture_bins, indented, lifecycle_yaml};
 use ccpipe_pipeline::{Batch, ComponentId, Exporter, Signal};
 
 use crate::FACTORIES;
@@ -36,13 +35,7 @@ fn every_connector_starts_consumes_and_flushes_on_shutdown() {
 
 async fn lifecycle(factory: &dyn ConnectorFactory, from: Signal, to: Signal) {
     let ty = factory.type_name();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(ty)
-        .join("lifecycle.yaml");
-    let settings = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{ty}: every connector needs {}: {e}", path.display()));
-    let indented: String = settings.lines().map(|l| format!("    {l}\n")).collect();
+    let indented = indented(&lifecycle_yaml(env!("CARGO_MANIFEST_DIR"), ty));
     let yaml = format!(
         "receivers:\n  otlp:\nexporters:\n  debug:\nconnectors:\n  {ty}:\n{indented}service:\n  pipelines:\n    {from}: {{ receivers: [otlp], exporters: [{ty}] }}\n    {to}: {{ receivers: [{ty}], exporters: [debug] }}\n"
     );

@@ -10,20 +10,20 @@
 //! OTLP servers), `{clickhouse}` (a fake ClickHouse HTTP interface), `{dir}`
 //! (a fresh directory), `{free_port}` (a port nothing listens on).
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::factory::ExporterFactory;
 use ccpipe_pipeline::listeners::Listeners;
+use ccpipe_pipeline::testing::{indented, lifecycle_yaml};
 use ccpipe_pipeline::{Batch, ComponentId, Signal};
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::fake_otlp::{start_grpc, start_http};
-use crate::testutil::{golden_batches, runtime, TempDir, TESTDATA};
+use crate::testutil::{golden_batches, runtime, TempDir};
 use crate::FACTORIES;
 
 #[test]
@@ -36,9 +36,7 @@ fn every_exporter_builds_exports_each_signal_and_shuts_down() {
 
 async fn lifecycle(factory: &dyn ExporterFactory) {
     let ty = factory.type_name();
-    let path = Path::new(TESTDATA).join(ty).join("lifecycle.yaml");
-    let template = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{ty}: every exporter needs {}: {e}", path.display()));
+    let template = lifecycle_yaml(env!("CARGO_MANIFEST_DIR"), ty);
     let uses = |placeholder: &str| template.contains(placeholder);
     let grpc = start_grpc().await;
     let http = start_http(|_, _| (200, None)).await;
@@ -139,7 +137,7 @@ async fn lifecycle(factory: &dyn ExporterFactory) {
 
 /// `settings` as exporter `ty` of a config with one pipeline per signal.
 fn whole_config(ty: &str, settings: &str, signals: &[Signal]) -> String {
-    let indented: String = settings.lines().map(|l| format!("    {l}\n")).collect();
+    let indented = indented(settings);
     let pipelines: String = signals
         .iter()
         .map(|s| format!("    {s}: {{ receivers: [otlp], exporters: [{ty}] }}\n"))
@@ -209,8 +207,8 @@ impl FakeClickhouse {
             .lock()
             .unwrap()
             .iter()
-            .filter_map(|q| q.strip_prefix("INSERT INTO "))
-            .map(|rest| rest.split(' ').next().unwrap_or_default().to_owned())
+            .filter_map(|q| q.strip_prefix("INSERT%20INTO%20"))
+            .map(|rest| rest.split('%').next().unwrap_or_default().to_owned())
             .collect()
     }
 }
@@ -221,7 +219,8 @@ impl Drop for FakeClickhouse {
     }
 }
 
-/// Records the statement (from `?query=`, else the body) and answers 200.
+/// Records the statement (from `?query=`, still %-escaped, else the body)
+/// and answers 200.
 async fn answer(
     req: http::Request<hyper::body::Incoming>,
     seen: &Mutex<Vec<String>>,
@@ -230,36 +229,9 @@ async fn answer(
         .uri()
         .query()
         .and_then(|q| q.strip_prefix("query="))
-        .map(percent_decode);
+        .map(str::to_owned);
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let statement = query.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
     seen.lock().unwrap().push(statement);
     http::Response::new(Full::new(Bytes::new()))
-}
-
-/// `%20` and the like, as the exporter escapes its query strings.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use ccpipe_pipeline::channel::{self, Receiver as Queue};
@@ -18,7 +17,7 @@ use ccpipe_pipeline::factory::ReceiverFactory;
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
 use ccpipe_pipeline::payload::Payload;
-use ccpipe_pipeline::testing::capture_bins;
+use ccpipe_pipeline::testing::{capture_bins, lifecycle_yaml};
 use ccpipe_pipeline::{ComponentId, Shutdown, Signal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -36,12 +35,7 @@ async fn every_receiver_builds_serves_each_signal_and_shuts_down() {
 
 async fn lifecycle(factory: &dyn ReceiverFactory) {
     let ty = factory.type_name();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(ty)
-        .join("lifecycle.yaml");
-    let yaml = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{ty}: every receiver needs {}: {e}", path.display()));
+    let yaml = lifecycle_yaml(env!("CARGO_MANIFEST_DIR"), ty);
     let signals = factory.signals();
     let pipelines: String = signals
         .iter()

@@ -6,12 +6,11 @@
 //! new processor is covered by its line in the list; a missing
 //! `lifecycle.yaml` fails here.
 
-use std::path::Path;
-
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::factory::ProcessorFactory;
 use ccpipe_pipeline::payload::Payload;
+use ccpipe_pipeline::testing::{indented, lifecycle_yaml};
 use ccpipe_pipeline::{Batch, ComponentId, Signal, Verdict};
 
 use super::captures::load_captures;
@@ -27,12 +26,7 @@ fn every_processor_builds_processes_each_signal_and_shuts_down() {
 
 fn lifecycle(factory: &dyn ProcessorFactory, captures: &[(String, Batch)]) {
     let ty = factory.type_name();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(ty)
-        .join("lifecycle.yaml");
-    let settings = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{ty}: every processor needs {}: {e}", path.display()));
+    let settings = lifecycle_yaml(env!("CARGO_MANIFEST_DIR"), ty);
     let signals = factory.signals();
     let config = load_str("lifecycle.yaml", &whole_config(ty, &settings, signals))
         .unwrap_or_else(|e| panic!("{ty}: {e}"));
@@ -85,7 +79,7 @@ fn run(stage: Stage, batch: Option<Batch>) -> usize {
 
 /// `settings` as processor `ty` of a config with one pipeline per signal.
 fn whole_config(ty: &str, settings: &str, signals: &[Signal]) -> String {
-    let indented: String = settings.lines().map(|l| format!("    {l}\n")).collect();
+    let indented = indented(settings);
     let pipelines: String = signals
         .iter()
         .map(|s| {
