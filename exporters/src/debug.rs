@@ -10,11 +10,6 @@
 //! Each batch is formatted into a buffer first and written with one call, so
 //! lines of concurrent batches (or other stdout users) never interleave.
 
-use crate::common;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ExporterFactory;
-use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::{BuildError, BuiltExporter};
 use std::io::{self, Write};
 
 use ccpipe_pipeline::{Batch, BlockingExporter, ExportError};
@@ -27,9 +22,12 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde::Deserialize;
 
-use crate::common::{Invalid, QueueConfig, RetryConfig};
+use crate::common::{self, Invalid, QueueConfig, RetryConfig};
 use crate::text::{write_escaped, write_f64, write_hex, write_int, Utc};
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::otlp_json::write_plain_value;
+use ccpipe_pipeline::{factory, BuildError, BuiltExporter};
 
 /// The `debug` exporter's config, as written in YAML.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -868,15 +866,15 @@ fn status_name(n: i32) -> &'static str {
     }
 }
 
-impl crate::common::ExporterConfig for DebugConfig {
+impl common::ExporterConfig for DebugConfig {
     type Settings = DebugSettings;
-    fn settings(&self) -> Result<DebugSettings, crate::common::Invalid> {
+    fn settings(&self) -> Result<DebugSettings, Invalid> {
         DebugConfig::settings(self)
     }
-    fn sending_queue(&self) -> &crate::common::QueueConfig {
+    fn sending_queue(&self) -> &QueueConfig {
         &self.sending_queue
     }
-    fn retry_on_failure(&self) -> &crate::common::RetryConfig {
+    fn retry_on_failure(&self) -> &RetryConfig {
         &self.retry_on_failure
     }
 }
@@ -884,7 +882,7 @@ impl crate::common::ExporterConfig for DebugConfig {
 /// `debug`: prints what it is sent, at one of three verbosities.
 pub struct Factory;
 
-impl ccpipe_pipeline::factory::Factory for Factory {
+impl factory::Factory for Factory {
     fn type_name(&self) -> &'static str {
         "debug"
     }
@@ -894,7 +892,7 @@ impl ccpipe_pipeline::factory::Factory for Factory {
     }
 }
 
-impl ExporterFactory for Factory {
+impl factory::ExporterFactory for Factory {
     fn queue_storage(&self, cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
         common::queue_storage::<DebugConfig>(cfg)
     }

@@ -2,17 +2,16 @@
 //! exporter. For benchmarks and for pipelines that only need processors'
 //! side effects. It counts what it discards as sent, so nothing is silent.
 
+use std::sync::Arc;
+
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ExporterFactory;
 use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::{BuildError, BuiltExporter};
+use ccpipe_pipeline::payload::Encoded;
+use ccpipe_pipeline::{Batch, BoxFuture, BuildError, BuiltExporter, ExportError, Exporter};
+use serde::Deserialize;
 
 use crate::common::{QueueConfig, RetryConfig};
-use std::sync::Arc;
-
-use ccpipe_pipeline::payload::Encoded;
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter};
-use serde::Deserialize;
 
 /// `nop` takes no settings.
 #[derive(Debug, Default, Deserialize)]

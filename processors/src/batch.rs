@@ -1,7 +1,9 @@
 //! `batch`: merges small batches of one signal into larger ones, as the
 //! Collector's batch processor does. The merging itself lives in the pipeline
 //! core ([`ccpipe_pipeline::batcher`]) because the chain drives its timer;
-//! this file is its config.
+//! this file is its config and its factory, which builds a
+//! [`Stage::Batch`]. It holds records between requests, so a pipeline with a
+//! durable queue refuses it at validate (see docs/durability.md).
 //!
 //! ```yaml
 //! processors:
@@ -12,14 +14,14 @@
 //! ```
 
 use ccpipe_pipeline::batcher::{BatchSettings, Batcher};
-use ccpipe_pipeline::config::units::Duration;
-use serde::Deserialize;
-
-use crate::Invalid;
 use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::units::Duration;
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ProcessorFactory;
 use ccpipe_pipeline::{BuildError, Signal};
+use serde::Deserialize;
+
+use crate::Invalid;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

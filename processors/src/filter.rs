@@ -18,8 +18,7 @@
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::BuildError;
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::attributes::resource_attrs;

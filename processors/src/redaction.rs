@@ -45,17 +45,15 @@
 //! `content`, `blocked_key`, `not_allowed` (by key) or `secret` (in a value),
 //! resource and scope attributes included.
 
-use ccpipe_pipeline::chain::Stage;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::BuildError;
-use ccpipe_pipeline::Signal;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use regex::RegexSet;
 use serde::Deserialize;
 
-use ccpipe_pipeline::{telemetry, Batch, Processor, Verdict};
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{telemetry, Batch, BuildError, Processor, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};

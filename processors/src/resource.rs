@@ -15,9 +15,7 @@
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::BuildError;
-use ccpipe_pipeline::Signal;
-use ccpipe_pipeline::{Batch, Processor, Verdict};
+use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;

@@ -11,18 +11,13 @@
 pub mod client;
 pub mod config;
 pub mod expire;
+mod factory;
 pub mod rows;
 pub mod schema;
 
 #[cfg(test)]
 mod tests;
 
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ExporterFactory;
-use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::{BuildError, BuiltExporter};
-
-use crate::common;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -30,6 +25,7 @@ use ccpipe_pipeline::{Batch, BoxFuture, ExportError};
 
 pub use client::{Client, SendError};
 pub use config::{ClickhouseConfig, ClickhouseSettings};
+pub use factory::Factory;
 use rows::Insert;
 pub use schema::{Schema, Table};
 
@@ -158,31 +154,5 @@ impl ccpipe_pipeline::Exporter for ClickhouseExporter {
         // Nothing is buffered: every export inserts before it returns.
         self.pending = None;
         Box::pin(async { Ok(()) })
-    }
-}
-
-/// `clickhouse`: rows into ClickHouse tables over its HTTP interface.
-pub struct Factory;
-
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "clickhouse"
-    }
-
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        common::parse_settings::<ClickhouseConfig>(cfg).map(drop)
-    }
-}
-
-impl ExporterFactory for Factory {
-    fn queue_storage(&self, cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
-        common::queue_storage::<ClickhouseConfig>(cfg)
-    }
-
-    fn build(&self, cfg: &ComponentConfig, _: &Listeners) -> Result<BuiltExporter, BuildError> {
-        let (c, settings) = common::parse_settings::<ClickhouseConfig>(cfg)?;
-        let exporter =
-            ClickhouseExporter::new(settings).map_err(|e| common::build_error(cfg, e))?;
-        common::built(cfg, &c, Box::new(exporter))
     }
 }

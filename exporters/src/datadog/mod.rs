@@ -12,16 +12,11 @@ pub mod agentless;
 pub mod config;
 pub mod cumulative;
 pub mod enrich;
+mod factory;
 
 #[cfg(test)]
 mod tests;
 
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ExporterFactory;
-use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::{BuildError, BuiltExporter};
-
-use crate::common;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,6 +30,7 @@ pub use config::{
 };
 use cumulative::CumulativeToDelta;
 use enrich::Enrichment;
+pub use factory::Factory;
 
 /// What agentless mode sends; traces need the Agent.
 const AGENTLESS_SIGNALS: &[Signal] = &[Signal::Logs, Signal::Metrics];
@@ -157,40 +153,5 @@ impl Exporter for DatadogExporter {
             Transport::Agent(_) => Box::pin(async { Ok(()) }),
             Transport::Agentless(x) => x.shutdown(),
         }
-    }
-}
-
-/// `datadog`: to a Datadog Agent over OTLP, or agentless to the intake.
-pub struct Factory;
-
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "datadog"
-    }
-
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        common::parse_settings::<DatadogConfig>(cfg).map(drop)
-    }
-}
-
-impl ExporterFactory for Factory {
-    fn unsupported(
-        &self,
-        cfg: &ComponentConfig,
-        signal: Signal,
-    ) -> Result<Option<String>, ConfigError> {
-        let c: DatadogConfig = cfg.parse()?;
-        Ok(c.unsupported(signal).map(str::to_owned))
-    }
-
-    fn queue_storage(&self, cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
-        common::queue_storage::<DatadogConfig>(cfg)
-    }
-
-    fn build(&self, cfg: &ComponentConfig, _: &Listeners) -> Result<BuiltExporter, BuildError> {
-        let (c, settings) = common::parse_settings::<DatadogConfig>(cfg)?;
-        let exporter = DatadogExporter::new(&cfg.id().to_string(), settings)
-            .map_err(|e| common::build_error(cfg, e))?;
-        common::built(cfg, &c, Box::new(exporter))
     }
 }

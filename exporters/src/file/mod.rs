@@ -16,18 +16,13 @@
 //! a batch once the exporter answers, so the file must hold it by then.
 
 mod config;
+mod factory;
 mod flat;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ExporterFactory;
-use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::{BuildError, BuiltExporter};
-
-use crate::common;
 use std::io;
 use std::time::Duration;
 
@@ -37,6 +32,7 @@ use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Signal};
 
 pub use config::{AckWhen, FileConfig, FileSettings, Format, RotationConfig};
+pub use factory::Factory;
 pub use flat::FlatEncoder;
 use writer::LineFile;
 pub use writer::Rotation;
@@ -261,30 +257,4 @@ fn decode_parts(signal: Signal, parts: &[Bytes]) -> Result<Batch, String> {
         batch.append(encoded.decode().map_err(|e| e.to_string())?);
     }
     Ok(batch)
-}
-
-/// `file`: one JSON line per request (or per record) to a rotated file.
-pub struct Factory;
-
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "file"
-    }
-
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        common::parse_settings::<FileConfig>(cfg).map(drop)
-    }
-}
-
-impl ExporterFactory for Factory {
-    fn queue_storage(&self, cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
-        common::queue_storage::<FileConfig>(cfg)
-    }
-
-    /// Opens the file here, so a path that cannot be written fails at startup.
-    fn build(&self, cfg: &ComponentConfig, _: &Listeners) -> Result<BuiltExporter, BuildError> {
-        let (c, settings) = common::parse_settings::<FileConfig>(cfg)?;
-        let exporter = FileExporter::open(&settings).map_err(|e| common::build_error(cfg, e))?;
-        common::spawned(cfg, &c, exporter)
-    }
 }
