@@ -15,7 +15,7 @@ use ccpipe_pipeline::factory;
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::Shared;
+use ccpipe_pipeline::payload::{Form, Shared};
 use ccpipe_pipeline::wal::{self, ack::ack_queue, WalWriter};
 use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown};
 use tokio::task::JoinHandle;
@@ -284,7 +284,7 @@ impl Service {
             .map(|mib| channel::MemoryLimit::new(usize::try_from(mib << 20).unwrap_or(usize::MAX)));
 
         // 1. Exporters and their export tasks.
-        let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Shared>, bool)> =
+        let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Shared>, Form)> =
             BTreeMap::new();
         let mut durable_inputs: BTreeMap<ComponentId, WalWriter> = BTreeMap::new();
         let mut export_tasks = Vec::new();
@@ -318,7 +318,7 @@ impl Service {
                 durable_inputs.insert(id, writer);
                 continue;
             }
-            let accepts_encoded = built.exporter.accepts_encoded();
+            let prefers = built.exporter.prefers();
             let (tx, rx) = match &memory_limit {
                 Some(total) => {
                     channel::export_queue_bytes_within(built.queue_size, EXPORT_QUEUE_BYTES, total)
@@ -335,7 +335,7 @@ impl Service {
                 abort.clone(),
             );
             export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run()))));
-            exporter_inputs.insert(id, (tx, accepts_encoded));
+            exporter_inputs.insert(id, (tx, prefers));
         }
 
         // Connector queues now; their tasks start once the pipelines they feed exist.
@@ -349,7 +349,7 @@ impl Service {
         };
         for id in config.connectors.keys().filter(|id| fed(id)) {
             let (tx, rx) = channel::export_queue_bytes(PIPELINE_QUEUE, EXPORT_QUEUE_BYTES);
-            exporter_inputs.insert(id.clone(), (tx, false));
+            exporter_inputs.insert(id.clone(), (tx, Form::Decoded));
             connector_inputs.push((id.clone(), rx));
         }
 
@@ -376,7 +376,7 @@ impl Service {
                 .map(|id| ExporterInput {
                     exporter: id.to_string(),
                     sender: exporter_inputs[id].0.clone(),
-                    accepts_encoded: exporter_inputs[id].1,
+                    prefers: exporter_inputs[id].1,
                 })
                 .collect();
             let (tx, rx) = match &memory_limit {

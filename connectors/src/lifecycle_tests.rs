@@ -6,8 +6,6 @@
 //! its flush must send the signal it produces downstream. A new connector
 //! is covered by its line in the list; a missing `lifecycle.yaml` fails here.
 
-use std::sync::Arc;
-
 use ccpipe_pipeline::channel::{self, Receiver};
 use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::connector;
@@ -15,7 +13,7 @@ use ccpipe_pipeline::factory::ConnectorFactory;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
 use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::testing::{capture_bins, indented, lifecycle_yaml};
-use ccpipe_pipeline::{Batch, ComponentId, Exporter, Signal};
+use ccpipe_pipeline::{Batch, ComponentId, Exporter, Shared, Signal};
 
 use crate::FACTORIES;
 
@@ -59,7 +57,7 @@ async fn lifecycle(factory: &dyn ConnectorFactory, from: Signal, to: Signal) {
     let mut exporter = connector::start(&id, factory.build(cfg).unwrap(), outputs);
     for (signal, bytes) in capture_bins().into_iter().filter(|(s, _)| *s == from) {
         let batch = decode(signal, &bytes);
-        exporter.export(Arc::new(batch)).await.unwrap();
+        exporter.export(Shared::from(batch)).await.unwrap();
     }
     exporter.shutdown().await.unwrap();
     drop(exporter);

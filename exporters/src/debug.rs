@@ -12,7 +12,7 @@
 
 use std::io::{self, Write};
 
-use ccpipe_pipeline::{Batch, BlockingExporter, ExportError};
+use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Shared};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -131,9 +131,9 @@ impl DebugExporter {
 }
 
 impl BlockingExporter for DebugExporter {
-    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &Shared) -> Result<(), ExportError> {
         self.buf.clear();
-        format_batch(self.verbosity, batch, &mut self.buf);
+        format_batch(self.verbosity, batch.decoded()?, &mut self.buf);
         // A closed stdout will not open again: retrying cannot help.
         self.out
             .write_all(&self.buf)
@@ -938,7 +938,7 @@ mod tests {
             for (signal, batch) in crate::testutil::golden_batches() {
                 let capture = Capture::default();
                 let mut exporter = DebugExporter::with_writer(verbosity, Box::new(capture.clone()));
-                exporter.export(&batch).unwrap();
+                exporter.export(&Shared::from(batch.clone())).unwrap();
                 exporter.flush().unwrap();
                 let text = capture.text();
                 assert!(text.ends_with('\n'), "{name} {signal}: every line ends");

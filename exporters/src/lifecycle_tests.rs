@@ -17,7 +17,7 @@ use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::factory::ExporterFactory;
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::testing::{indented, lifecycle_yaml};
-use ccpipe_pipeline::{Batch, ComponentId, Signal};
+use ccpipe_pipeline::{Batch, ComponentId, Shared, Signal};
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -91,7 +91,7 @@ async fn lifecycle(factory: &dyn ExporterFactory) {
         let signal = batch.signal();
         built
             .exporter
-            .export(Arc::new(batch))
+            .export(Shared::from(batch))
             .await
             .unwrap_or_else(|e| panic!("{ty}: export {signal}: {e}"));
     }

@@ -18,10 +18,9 @@ pub mod schema;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError};
+use ccpipe_pipeline::{BoxFuture, ExportError, Shared};
 
 pub use client::{Client, SendError};
 pub use config::{ClickhouseConfig, ClickhouseSettings};
@@ -36,7 +35,7 @@ pub struct ClickhouseExporter {
     last_expiry: Option<Instant>,
     /// The batch being exported and the inserts it still needs, so a retry
     /// does not insert rows twice.
-    pending: Option<(Arc<Batch>, Vec<Insert>)>,
+    pending: Option<(Shared, Vec<Insert>)>,
 }
 
 impl ClickhouseExporter {
@@ -83,7 +82,7 @@ impl ClickhouseExporter {
         }
     }
 
-    async fn export_batch(&mut self, batch: Arc<Batch>) -> Result<(), ExportError> {
+    async fn export_batch(&mut self, batch: Shared) -> Result<(), ExportError> {
         if self.settings.create_schema && !self.schema_ready {
             self.create_schema()
                 .await
@@ -106,8 +105,8 @@ impl ClickhouseExporter {
             }
         }
         let inserts = match self.pending.take() {
-            Some((b, rest)) if Arc::ptr_eq(&b, &batch) => rest,
-            _ => rows::encode(&batch, self.settings.schema),
+            Some((b, rest)) if b.ptr_eq(&batch) => rest,
+            _ => rows::encode(batch.decoded()?, self.settings.schema),
         };
         let mut rest = inserts.into_iter();
         let mut sent_any = false;
@@ -146,7 +145,7 @@ fn export_error(e: SendError, doing: &str) -> ExportError {
 }
 
 impl ccpipe_pipeline::Exporter for ClickhouseExporter {
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(self.export_batch(batch))
     }
 

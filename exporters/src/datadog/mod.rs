@@ -17,11 +17,11 @@ mod factory;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::borrow::Cow;
 use std::time::Instant;
 
 use ccpipe_pipeline::payload::Shared;
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Signal};
+use ccpipe_pipeline::{BoxFuture, ExportError, Exporter, Signal};
 
 pub use agent::AgentExporter;
 pub use config::{
@@ -47,7 +47,7 @@ pub struct DatadogExporter {
     /// The batch being exported and what was made of it, so that a retry of
     /// the same batch sends the same data (cumulative_to_delta must not see
     /// its points twice) without encoding it again.
-    prepared: Option<(Arc<Batch>, Shared)>,
+    prepared: Option<(Shared, Shared)>,
 }
 
 impl DatadogExporter {
@@ -73,29 +73,34 @@ impl DatadogExporter {
     /// `cumulative_to_delta`, converted). Agent mode gets protobuf encoded
     /// straight from the shared batch unless the delta conversion has to
     /// change its points; agentless mode gets a batch.
-    fn prepare(&mut self, batch: Arc<Batch>) -> Shared {
+    fn prepare(&mut self, batch: &Shared) -> Result<Shared, ExportError> {
         if let Some((input, out)) = &self.prepared {
-            if Arc::ptr_eq(input, &batch) {
-                return out.clone();
+            if input.ptr_eq(batch) {
+                return Ok(out.clone());
             }
         }
+        let records = batch.decoded()?;
         let converts = self
             .delta
             .as_ref()
-            .is_some_and(|_| CumulativeToDelta::applies(&batch));
+            .is_some_and(|_| CumulativeToDelta::applies(records));
         let out = if matches!(self.transport, Transport::Agent(_)) && !converts {
-            Shared::Encoded(Arc::new(self.enrich.encode(&batch)))
+            Shared::from(self.enrich.encode(records))
         } else {
-            let mut out = self.enrich.apply(&batch);
+            let mut out = self.enrich.apply(records);
             if let Some(delta) = &mut self.delta {
                 if CumulativeToDelta::applies(&out) {
-                    delta.convert(Arc::make_mut(&mut out), Instant::now());
+                    delta.convert(out.to_mut(), Instant::now());
                 }
             }
-            Shared::Decoded(out)
+            match out {
+                // Unchanged: the shared batch itself, not a copy.
+                Cow::Borrowed(_) => batch.clone(),
+                Cow::Owned(b) => Shared::from(b),
+            }
         };
-        self.prepared = Some((batch, out.clone()));
-        out
+        self.prepared = Some((batch.clone(), out.clone()));
+        Ok(out)
     }
 }
 
@@ -121,7 +126,7 @@ impl Exporter for DatadogExporter {
         }
     }
 
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async move {
             if matches!(self.transport, Transport::Agentless(_)) && batch.signal() == Signal::Traces
             {
@@ -129,15 +134,11 @@ impl Exporter for DatadogExporter {
                     "agentless mode (api) cannot send traces; use Agent mode (agent) for traces",
                 ));
             }
-            let prepared = self.prepare(batch);
-            let result = match (&mut self.transport, prepared) {
-                (_, p) if p.item_count() == 0 => Ok(()),
-                (Transport::Agent(a), p) => a.send(p).await,
-                (Transport::Agentless(x), Shared::Decoded(b)) => x.export(b).await,
-                // `prepare` gives agentless mode a batch; never bytes.
-                (Transport::Agentless(_), Shared::Encoded(_)) => Err(ExportError::permanent(
-                    "internal: agentless mode was given encoded data",
-                )),
+            let prepared = self.prepare(&batch)?;
+            let result = match &mut self.transport {
+                _ if prepared.item_count() == 0 => Ok(()),
+                Transport::Agent(a) => a.send(prepared).await,
+                Transport::Agentless(x) => x.export(prepared).await,
             };
             // Keep the prepared batch only for a retry of the same one.
             if !matches!(result, Err(ExportError::Retryable { .. })) {

@@ -2,7 +2,6 @@
 //! Agent (a tonic OTLP server and a hyper OTLP/HTTP intake on 127.0.0.1:0),
 //! driven through the pipeline's export task.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::config::Config;
@@ -247,8 +246,7 @@ async fn run(settings: DatadogSettings, retry: RetryPolicy, batches: Vec<Batch>)
     let handle = tokio::spawn(task.run());
     tokio::task::spawn_blocking(move || {
         for b in batches {
-            tx.send_blocking(ccpipe_pipeline::payload::Shared::Decoded(Arc::new(b)))
-                .unwrap();
+            tx.send_blocking(ccpipe_pipeline::Shared::from(b)).unwrap();
         }
     })
     .await
@@ -436,10 +434,13 @@ async fn an_agent_that_is_down_is_retryable() {
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
         let mut exporter =
             DatadogExporter::new("datadog", agent_settings(&endpoint, protocol)).unwrap();
-        let err = tokio::time::timeout(Duration::from_secs(10), exporter.export(Arc::new(logs(1))))
-            .await
-            .unwrap()
-            .unwrap_err();
+        let err = tokio::time::timeout(
+            Duration::from_secs(10),
+            exporter.export(ccpipe_pipeline::Shared::from(logs(1))),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
         assert!(
             matches!(err, ExportError::Retryable { .. }),
             "{protocol:?}: {err:?}"

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ccpipe_pipeline::otlp_json;
-use ccpipe_pipeline::payload::Encoded;
+use ccpipe_pipeline::payload::{Encoded, Form, Shared};
 use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Signal};
 
 pub use config::{AckWhen, FileConfig, FileSettings, Format, RotationConfig};
@@ -173,8 +173,8 @@ impl FileExporter {
     }
 }
 
-impl BlockingExporter for FileExporter {
-    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+impl FileExporter {
+    fn export_decoded(&mut self, batch: &Batch) -> Result<(), ExportError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -188,12 +188,6 @@ impl BlockingExporter for FileExporter {
             }
             me.after_buffering()
         })
-    }
-
-    /// OTLP/JSON lines are written straight from the protobuf bytes, so the
-    /// pipeline never decodes for this exporter; flat lines need records.
-    fn accepts_encoded(&self) -> bool {
-        self.format == Format::OtlpJson
     }
 
     fn export_encoded(&mut self, batch: &Encoded) -> Result<(), ExportError> {
@@ -212,6 +206,24 @@ impl BlockingExporter for FileExporter {
             }
             Ok(())
         })
+    }
+}
+
+impl BlockingExporter for FileExporter {
+    /// OTLP/JSON lines are written straight from the protobuf bytes, so the
+    /// pipeline never decodes for this exporter; flat lines need records.
+    fn prefers(&self) -> Form {
+        match self.format {
+            Format::OtlpJson => Form::Encoded,
+            Format::Flat => Form::Decoded,
+        }
+    }
+
+    fn export(&mut self, batch: &Shared) -> Result<(), ExportError> {
+        match (self.format, batch.encoded()) {
+            (Format::OtlpJson, Some(encoded)) => self.export_encoded(encoded),
+            _ => self.export_decoded(batch.decoded()?),
+        }
     }
 
     /// Writes what is buffered; under `fsync: interval` also forces what was

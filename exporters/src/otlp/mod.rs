@@ -9,10 +9,8 @@ mod factory;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-
-use ccpipe_pipeline::payload::{Encoded, Shared};
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter};
+use ccpipe_pipeline::payload::{Form, Shared};
+use ccpipe_pipeline::{BoxFuture, ExportError, Exporter};
 
 pub use config::{OtlpConfig, TlsConfig};
 pub use factory::{Factory, GRPC, HTTP};
@@ -33,16 +31,13 @@ impl OtlpExporter {
 }
 
 impl Exporter for OtlpExporter {
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
-        self.client.send(Shared::Decoded(batch))
+    // A forwarder: the request bytes as received go out as they are.
+    fn prefers(&self) -> Form {
+        Form::Encoded
     }
 
-    fn accepts_encoded(&self) -> bool {
-        true
-    }
-
-    fn export_encoded(&mut self, batch: Arc<Encoded>) -> BoxFuture<'_, Result<(), ExportError>> {
-        self.client.send(Shared::Encoded(batch))
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        self.client.send(batch)
     }
 
     fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {

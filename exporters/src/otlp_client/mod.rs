@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ccpipe_pipeline::payload::{Payload, Shared};
+use ccpipe_pipeline::payload::Shared;
 use ccpipe_pipeline::{BoxFuture, ExportError, Signal};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
@@ -242,21 +242,9 @@ impl OtlpClient {
 /// encoded, inside a request it is decoded.
 fn halves(payload: Shared) -> Result<(Shared, Shared), ExportError> {
     let items = payload.item_count();
-    let mut back = match payload {
-        Shared::Decoded(b) => Payload::Decoded(Arc::unwrap_or_clone(b)),
-        Shared::Encoded(e) => Payload::Encoded(Arc::unwrap_or_clone(e)),
-    };
-    let front = back
-        .split_front(items / 2)
-        .map_err(|e| ExportError::permanent(e.to_string()))?;
-    Ok((shared(front), shared(back)))
-}
-
-fn shared(p: Payload) -> Shared {
-    match p {
-        Payload::Decoded(b) => Shared::Decoded(Arc::new(b)),
-        Payload::Encoded(e) => Shared::Encoded(Arc::new(e)),
-    }
+    let mut back = payload.into_payload()?;
+    let front = back.split_front(items / 2)?;
+    Ok((Shared::from(front), Shared::from(back)))
 }
 
 fn singular(signal: Signal) -> &'static str {
@@ -269,9 +257,11 @@ fn singular(signal: Signal) -> &'static str {
 
 /// The request bytes as parts whose concatenation is one export request:
 /// the received parts when still encoded, else one fresh encoding.
-fn request_parts(payload: &Shared) -> Vec<Bytes> {
-    match payload {
-        Shared::Encoded(e) => e.parts().to_vec(),
-        Shared::Decoded(b) => vec![Bytes::from(ccpipe_pipeline::encode::encode(b))],
-    }
+fn request_parts(payload: &Shared) -> Result<Vec<Bytes>, ExportError> {
+    Ok(match payload.encoded() {
+        Some(e) => e.parts().to_vec(),
+        None => vec![Bytes::from(ccpipe_pipeline::encode::encode(
+            payload.decoded()?,
+        ))],
+    })
 }

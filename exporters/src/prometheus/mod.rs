@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Shutdown, Signal};
+use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Shared, Shutdown, Signal};
 
 pub use config::{PrometheusConfig, PrometheusSettings};
 pub use factory::Factory;
@@ -71,9 +71,10 @@ impl Exporter for PrometheusExporter {
         &[Signal::Metrics]
     }
 
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
-        let result = match &*batch {
-            Batch::Metrics(request) => {
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        let result = match batch.decoded() {
+            Err(e) => Err(e.into()),
+            Ok(Batch::Metrics(request)) => {
                 let now = Instant::now();
                 let refused = {
                     let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
@@ -94,7 +95,7 @@ impl Exporter for PrometheusExporter {
                 }
                 Ok(())
             }
-            other => Err(ExportError::permanent(format!(
+            Ok(other) => Err(ExportError::permanent(format!(
                 "the prometheus exporter takes metrics only, not {}",
                 other.signal()
             ))),

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use figment::value::{Dict, Tag, Value};
 
-use crate::component::{ComponentId, IdError, Kind};
+use crate::id::{ComponentId, IdError, Kind};
 use crate::Signal;
 use locate::KeyPath;
 use source::Origins;

@@ -459,11 +459,6 @@ impl WalWriter {
             error,
         })
     }
-
-    /// Bytes of records waiting to be exported.
-    pub fn backlog_bytes(&self) -> u64 {
-        self.shared.lock().backlog()
-    }
 }
 
 /// Logs and counts records the read position skipped because their segment

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use bytes::Buf;
 use bytes::Bytes;
-use ccpipe_pipeline::limits::{self, LimitError, Limits};
+use ccpipe_pipeline::limits::{LimitError, Limits};
 use ccpipe_pipeline::payload::{Encoded, Payload};
 use ccpipe_pipeline::wire::{self, ScanError, WireError};
 use ccpipe_pipeline::{otlp_json, Signal};
@@ -135,7 +135,7 @@ pub fn decode_within(
             let payload = otlp_json::decode(signal, &bytes)
                 .map(Payload::Decoded)
                 .map_err(json_error)?;
-            match limits::check_payload(&payload, limits) {
+            match payload.check_limits(limits) {
                 Ok(()) => Ok(payload),
                 Err(error) => Err(DecodeError::OverLimits {
                     error,

@@ -34,7 +34,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Signal};
+use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Shared, Signal};
 use http::Uri;
 
 use client::{Client, SendError};
@@ -163,7 +163,7 @@ impl fmt::Debug for AgentlessExporter {
 }
 
 struct Pending {
-    batch: Arc<Batch>,
+    batch: Shared,
     payloads: Vec<Payload>,
     /// Bodies before this index were answered (accepted or rejected).
     next: usize,
@@ -183,7 +183,7 @@ impl AgentlessExporter {
         })
     }
 
-    async fn send(&mut self, batch: Arc<Batch>) -> Result<(), ExportError> {
+    async fn send(&mut self, batch: Shared) -> Result<(), ExportError> {
         let uri = match batch.signal() {
             Signal::Metrics => self.metrics_uri.clone(),
             Signal::Logs => self.logs_uri.clone(),
@@ -193,13 +193,13 @@ impl AgentlessExporter {
                 ))
             }
         };
-        let resume = matches!(&self.pending, Some(p) if Arc::ptr_eq(&p.batch, &batch));
+        let resume = matches!(&self.pending, Some(p) if p.batch.ptr_eq(&batch));
         if !resume {
             self.pending = None;
-            let encoded = Arc::clone(&batch);
-            let payloads = tokio::task::spawn_blocking(move || encode(&encoded))
+            let encoded = batch.clone();
+            let payloads = tokio::task::spawn_blocking(move || encoded.decoded().map(encode))
                 .await
-                .map_err(|e| ExportError::permanent(format!("encoding failed: {e}")))?;
+                .map_err(|e| ExportError::permanent(format!("encoding failed: {e}")))??;
             self.pending = Some(Pending {
                 batch,
                 payloads,
@@ -320,7 +320,7 @@ impl Exporter for AgentlessExporter {
         &[Signal::Logs, Signal::Metrics]
     }
 
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(self.send(batch))
     }
 

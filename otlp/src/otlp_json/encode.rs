@@ -108,9 +108,7 @@ pub(super) fn write_bool(b: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
-pub(super) fn write_int(i: impl itoa::Integer, out: &mut Vec<u8>) {
-    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
-}
+pub(super) use crate::write::write_int;
 
 /// 64-bit integers are strings in proto3 JSON (JavaScript loses precision).
 pub(super) fn write_quoted_int(i: impl itoa::Integer, out: &mut Vec<u8>) {
@@ -131,14 +129,11 @@ pub(super) fn write_double(d: f64, out: &mut Vec<u8>) {
     }
 }
 
-pub(super) fn write_hex(bytes: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+/// A byte id as proto3 JSON writes it for OTLP: quoted lower-case hex.
+pub(super) fn write_quoted_hex(bytes: &[u8], out: &mut Vec<u8>) {
     out.reserve(bytes.len() * 2 + 2);
     out.push(b'"');
-    for &b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0xf)]);
-    }
+    crate::write::write_hex(bytes, out);
     out.push(b'"');
 }
 
@@ -235,7 +230,7 @@ impl<'a> Obj<'a> {
 
     pub(super) fn hex(&mut self, key: &str, v: &[u8]) {
         if !v.is_empty() {
-            write_hex(v, self.key(key));
+            write_quoted_hex(v, self.key(key));
         }
     }
 

@@ -14,7 +14,7 @@ use crate::payload::Encoded;
 use crate::wire::{self, Field, Ty, M};
 
 use super::encode::{
-    write_base64, write_bool, write_double, write_hex, write_int, write_quoted_int,
+    write_base64, write_bool, write_double, write_int, write_quoted_hex, write_quoted_int,
 };
 use super::write_json_string;
 
@@ -145,7 +145,7 @@ fn message(m: M, mut b: &[u8], out: &mut Vec<u8>) -> Result<(), Unusual> {
                 let s = std::str::from_utf8(delimited(&mut b)?).map_err(|_| Unusual)?;
                 write_json_string(s, out);
             }
-            (Ty::Id, wire::LEN) => write_hex(delimited(&mut b)?, out),
+            (Ty::Id, wire::LEN) => write_quoted_hex(delimited(&mut b)?, out),
             (Ty::Bytes, wire::LEN) => write_base64(delimited(&mut b)?, out),
             (Ty::Msg(sub), wire::LEN) => {
                 sep(out);

@@ -22,8 +22,6 @@ use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use crate::batch::Batch;
-use crate::payload::Payload;
-use crate::wire::{self, ScanError};
 
 /// The limits a receiver enforces; [`Limits::NONE`] enforces nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,26 +213,6 @@ pub fn check(batch: &Batch, limits: &Limits) -> Result<(), LimitError> {
         }
     }
     Ok(())
-}
-
-/// Checks a payload: a decoded batch with [`check`], encoded requests with
-/// the wire walk (exact per part: parts only concatenate at the top level,
-/// where nothing merges).
-pub fn check_payload(payload: &Payload, limits: &Limits) -> Result<(), LimitError> {
-    match payload {
-        Payload::Decoded(batch) => check(batch, limits),
-        Payload::Encoded(encoded) => {
-            for part in encoded.parts() {
-                match wire::scan_within(encoded.signal(), part, limits) {
-                    Ok(_) => {}
-                    Err(ScanError::Limit(e)) => return Err(e),
-                    // Checked when the payload was built; not a limit.
-                    Err(ScanError::Malformed(_)) => {}
-                }
-            }
-            Ok(())
-        }
-    }
 }
 
 struct Checker<'a>(&'a Limits);

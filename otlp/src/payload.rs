@@ -9,7 +9,7 @@
 //! stays decoded. Batching encoded requests concatenates them, which protobuf
 //! defines as merging their repeated fields.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 use crate::batch::{Batch, Signal};
-use crate::limits::Limits;
+use crate::limits::{self, LimitError, Limits};
 use crate::wire::{self, ScanError, WireError};
 
 /// Validated, still-encoded export requests of one signal.
@@ -149,6 +149,26 @@ impl Payload {
         }
     }
 
+    /// Checks the payload against `limits`: a decoded batch with
+    /// [`limits::check`], encoded requests with the wire walk (exact per
+    /// part: parts only concatenate at the top level, where nothing merges).
+    pub fn check_limits(&self, limits: &Limits) -> Result<(), LimitError> {
+        match self {
+            Payload::Decoded(batch) => limits::check(batch, limits),
+            Payload::Encoded(encoded) => {
+                for part in encoded.parts() {
+                    match wire::scan_within(encoded.signal(), part, limits) {
+                        Ok(_) => {}
+                        Err(ScanError::Limit(e)) => return Err(e),
+                        // Checked when the payload was built; not a limit.
+                        Err(ScanError::Malformed(_)) => {}
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The decoded batch, decoding in place the first time.
     pub fn decoded_mut(&mut self) -> Result<&mut Batch, DecodeError> {
         if let Payload::Encoded(e) = self {
@@ -231,26 +251,116 @@ impl Payload {
     }
 }
 
-/// How an exporter's queue holds a payload: shared, never copied per exporter.
+/// The form an exporter works with best. Fan-out decodes a batch (once, on
+/// the processor thread, off the async I/O threads) before handing it to an
+/// exporter that prefers it decoded; one that prefers it encoded gets the
+/// request bytes as received whenever the batch still has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Encoded,
+    Decoded,
+}
+
+/// What an exporter's queue holds and its `export` receives: one payload,
+/// shared by every exporter of a pipeline and never copied per exporter.
+/// It keeps the request bytes it arrived as (if it arrived encoded) and
+/// decodes them at most once, the first time anyone asks for the records.
 #[derive(Debug, Clone)]
-pub enum Shared {
-    Decoded(Arc<Batch>),
-    Encoded(Arc<Encoded>),
+pub struct Shared(Arc<SharedInner>);
+
+#[derive(Debug)]
+struct SharedInner {
+    signal: Signal,
+    items: usize,
+    encoded: Option<Encoded>,
+    decoded: OnceLock<Result<Batch, prost::DecodeError>>,
+}
+
+impl From<Payload> for Shared {
+    fn from(payload: Payload) -> Self {
+        match payload {
+            Payload::Decoded(b) => Shared::from(b),
+            Payload::Encoded(e) => Shared::from(e),
+        }
+    }
+}
+
+impl From<Batch> for Shared {
+    fn from(batch: Batch) -> Self {
+        Shared(Arc::new(SharedInner {
+            signal: batch.signal(),
+            items: batch.item_count(),
+            encoded: None,
+            decoded: OnceLock::from(Ok(batch)),
+        }))
+    }
+}
+
+impl From<Encoded> for Shared {
+    fn from(encoded: Encoded) -> Self {
+        Shared(Arc::new(SharedInner {
+            signal: encoded.signal,
+            items: encoded.items,
+            encoded: Some(encoded),
+            decoded: OnceLock::new(),
+        }))
+    }
 }
 
 impl Shared {
     pub fn signal(&self) -> Signal {
-        match self {
-            Shared::Decoded(b) => b.signal(),
-            Shared::Encoded(e) => e.signal,
+        self.0.signal
+    }
+
+    /// Items as [`Batch::item_count`] counts them.
+    pub fn item_count(&self) -> usize {
+        self.0.items
+    }
+
+    /// The request bytes as received, if the batch arrived encoded.
+    pub fn encoded(&self) -> Option<&Encoded> {
+        self.0.encoded.as_ref()
+    }
+
+    /// The decoded records, decoding the first time (for every holder of
+    /// this batch) and never again.
+    pub fn decoded(&self) -> Result<&Batch, DecodeError> {
+        let inner = &*self.0;
+        let decoded = inner.decoded.get_or_init(|| match &inner.encoded {
+            Some(e) => e.decode(),
+            None => unreachable!("a batch built without bytes is built decoded"),
+        });
+        decoded.as_ref().map_err(|e| DecodeError(e.clone()))
+    }
+
+    /// The batch as a payload of its own, to cut or merge: its bytes if it
+    /// has them, else its records (moved out when no one else holds them).
+    pub fn into_payload(self) -> Result<Payload, DecodeError> {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| SharedInner {
+            signal: shared.signal,
+            items: shared.items,
+            encoded: shared.encoded.clone(),
+            decoded: match (&shared.encoded, shared.decoded.get()) {
+                (None, Some(d)) => OnceLock::from(d.clone()),
+                _ => OnceLock::new(),
+            },
+        });
+        match (inner.encoded, inner.decoded.into_inner()) {
+            (Some(e), _) => Ok(Payload::Encoded(e)),
+            (None, Some(Ok(b))) => Ok(Payload::Decoded(b)),
+            (None, Some(Err(e))) => Err(DecodeError(e)),
+            (None, None) => unreachable!("a batch built without bytes is built decoded"),
         }
     }
 
-    pub fn item_count(&self) -> usize {
-        match self {
-            Shared::Decoded(b) => b.item_count(),
-            Shared::Encoded(e) => e.items,
-        }
+    /// Whether `self` and `other` are the same batch (not copies).
+    pub fn ptr_eq(&self, other: &Shared) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether the records have been decoded already.
+    pub fn is_decoded(&self) -> bool {
+        self.0.decoded.get().is_some()
     }
 }
 
@@ -269,8 +379,10 @@ impl Batch {
     }
 }
 
-impl crate::channel::Weigh for Payload {
-    fn weight(&self) -> usize {
+impl Payload {
+    /// About how much memory this payload holds: its bytes when encoded, an
+    /// estimate from its protobuf size when decoded. Queues weigh it by this.
+    pub fn memory_weight(&self) -> usize {
         match self {
             Payload::Encoded(e) => e.len(),
             Payload::Decoded(b) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
@@ -278,11 +390,14 @@ impl crate::channel::Weigh for Payload {
     }
 }
 
-impl crate::channel::Weigh for Shared {
-    fn weight(&self) -> usize {
-        match self {
-            Shared::Encoded(e) => e.len(),
-            Shared::Decoded(b) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
+impl Shared {
+    /// [`Payload::memory_weight`] of the shared payload: its bytes while only
+    /// encoded, the decoded estimate once decoded (the records dominate).
+    pub fn memory_weight(&self) -> usize {
+        match (self.0.decoded.get(), self.encoded()) {
+            (Some(Ok(b)), _) => b.encoded_len() * DECODED_BYTES_PER_ENCODED_BYTE,
+            (_, Some(e)) => e.len(),
+            (_, None) => 0,
         }
     }
 }
@@ -352,5 +467,45 @@ mod tests {
     #[test]
     fn malformed_bytes_are_refused_up_front() {
         assert!(Encoded::new(Signal::Logs, Bytes::from_static(&[0x0a, 0x05, 0x01])).is_err());
+    }
+
+    #[test]
+    fn a_shared_batch_decodes_once_for_all_its_holders() {
+        let Payload::Encoded(e) = encoded(3) else {
+            unreachable!()
+        };
+        let bytes = e.len();
+        let batch = Shared::from(e);
+        let other = batch.clone();
+        assert!(batch.ptr_eq(&other));
+        assert!(!batch.is_decoded());
+        assert_eq!(batch.memory_weight(), bytes, "undecoded: weighs its bytes");
+
+        let first: *const Batch = other.decoded().unwrap();
+        assert!(batch.is_decoded(), "decoded for every holder");
+        let second: *const Batch = batch.decoded().unwrap();
+        assert_eq!(first, second, "decoded once, not per call");
+        assert_eq!(batch.decoded().unwrap(), &Batch::Logs(logs(3)));
+        assert!(batch.encoded().is_some(), "the bytes stay for forwarders");
+        assert_eq!(batch.item_count(), 3);
+    }
+
+    #[test]
+    fn a_decoded_batch_has_no_bytes_and_comes_back_out_whole() {
+        let batch = Shared::from(Batch::Logs(logs(2)));
+        assert!(batch.is_decoded() && batch.encoded().is_none());
+        let kept = batch.clone();
+        let Payload::Decoded(b) = batch.into_payload().unwrap() else {
+            panic!("decoded expected")
+        };
+        assert_eq!(b, Batch::Logs(logs(2)));
+        assert_eq!(kept.decoded().unwrap(), &b, "other holders keep theirs");
+
+        let Payload::Encoded(e) = encoded(2) else {
+            unreachable!()
+        };
+        let batch = Shared::from(e.clone());
+        batch.decoded().unwrap();
+        assert_eq!(batch.into_payload().unwrap(), Payload::Encoded(e));
     }
 }

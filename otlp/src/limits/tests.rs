@@ -19,7 +19,7 @@ use prost::Message;
 
 use super::*;
 use crate::batch::Signal;
-use crate::payload::Encoded;
+use crate::payload::{Encoded, Payload};
 use crate::testing::Xorshift;
 use crate::wire::{scan, scan_within, ScanError};
 
@@ -211,9 +211,9 @@ fn verdict(batch: &Batch, limits: &Limits) -> Result<(), LimitError> {
         "the wire walk and the decoded check disagree"
     );
     let encoded = Encoded::new(batch.signal(), bytes.clone().into()).unwrap();
-    assert_eq!(check_payload(&Payload::Encoded(encoded), limits), decoded);
+    assert_eq!(Payload::Encoded(encoded).check_limits(limits), decoded);
     assert_eq!(
-        check_payload(&Payload::Decoded(batch.clone()), limits),
+        Payload::Decoded(batch.clone()).check_limits(limits),
         decoded
     );
     assert_eq!(
