@@ -22,7 +22,10 @@ use std::time::{Duration as StdDuration, Instant, UNIX_EPOCH};
 
 use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::config::units::Duration;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError, Invalid};
 use ccpipe_pipeline::connector::{Aggregate, BuiltConnector};
+use ccpipe_pipeline::factory::ConnectorFactory;
+use ccpipe_pipeline::BuildError;
 use ccpipe_pipeline::{telemetry, Signal};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -64,12 +67,12 @@ fn default_max_traces() -> usize {
 
 impl Config {
     /// Pure checks; an error names the key it is about.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.wait.0.is_zero() {
-            return Err(("wait", "must be greater than 0".to_owned()));
+            return Err(Invalid::new("wait", "must be greater than 0"));
         }
         if self.max_traces == 0 {
-            return Err(("max_traces", "must be at least 1".to_owned()));
+            return Err(Invalid::new("max_traces", "must be at least 1"));
         }
         Ok(())
     }
@@ -547,6 +550,32 @@ pub fn number(attrs: &[KeyValue], key: &str) -> Option<f64> {
         _ => return None,
     };
     (v.is_finite() && v >= 0.0).then_some(v)
+}
+
+/// `langfuse_traces`: one trace per prompt from Claude Code events (logs → traces).
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "langfuse_traces"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: Config = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ConnectorFactory for Factory {
+    fn pairs(&self) -> &'static [(Signal, Signal)] {
+        &[(Signal::Logs, Signal::Traces)]
+    }
+
+    fn build(&self, cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError> {
+        let c: Config = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))?;
+        Ok(c.build(&cfg.id().to_string()))
+    }
 }
 
 #[cfg(test)]

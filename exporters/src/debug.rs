@@ -22,9 +22,12 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde::Deserialize;
 
-use crate::common::{Invalid, QueueConfig, RetryConfig};
+use crate::common::{self, Invalid, QueueConfig, RetryConfig};
 use crate::text::{write_escaped, write_f64, write_hex, write_int, Utc};
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::otlp_json::write_plain_value;
+use ccpipe_pipeline::{factory, BuildError, BuiltExporter};
 
 /// The `debug` exporter's config, as written in YAML.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -860,6 +863,43 @@ fn status_name(n: i32) -> &'static str {
         1 => "Ok",
         2 => "Error",
         _ => "Unset",
+    }
+}
+
+impl common::ExporterConfig for DebugConfig {
+    type Settings = DebugSettings;
+    fn settings(&self) -> Result<DebugSettings, Invalid> {
+        DebugConfig::settings(self)
+    }
+    fn sending_queue(&self) -> &QueueConfig {
+        &self.sending_queue
+    }
+    fn retry_on_failure(&self) -> &RetryConfig {
+        &self.retry_on_failure
+    }
+}
+
+/// `debug`: prints what it is sent, at one of three verbosities.
+pub struct Factory;
+
+impl factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "debug"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        common::parse_settings::<DebugConfig>(cfg).map(drop)
+    }
+}
+
+impl factory::ExporterFactory for Factory {
+    fn queue_storage(&self, cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
+        common::queue_storage::<DebugConfig>(cfg)
+    }
+
+    fn build(&self, cfg: &ComponentConfig, _: &Listeners) -> Result<BuiltExporter, BuildError> {
+        let (c, settings) = common::parse_settings::<DebugConfig>(cfg)?;
+        common::spawned(cfg, &c, DebugExporter::new(settings))
     }
 }
 

@@ -63,3 +63,21 @@ pub fn capture_bins() -> Vec<(Signal, Vec<u8>)> {
     }
     out
 }
+
+/// `testdata/<ty>/lifecycle.yaml` below `manifest_dir` (a component
+/// crate's): what the lifecycle test over that crate's factories builds
+/// `ty` from. Panics naming the file when it is missing, so every
+/// registered component needs one.
+pub fn lifecycle_yaml(manifest_dir: &str, ty: &str) -> String {
+    let path = std::path::Path::new(manifest_dir)
+        .join("testdata")
+        .join(ty)
+        .join("lifecycle.yaml");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{ty}: every component needs {}: {e}", path.display()))
+}
+
+/// `settings` indented to sit under `  <type>:` in a config section.
+pub fn indented(settings: &str) -> String {
+    settings.lines().map(|l| format!("    {l}\n")).collect()
+}

@@ -28,6 +28,7 @@ pub mod chain;
 pub mod channel;
 pub mod connector;
 pub mod export_task;
+pub mod factory;
 pub mod fanout;
 pub mod id;
 pub mod listeners;

@@ -17,7 +17,10 @@
 //! became the same series are merged (values added), so no duplicate series
 //! leaves the processor; see [`crate::points`] for why other kinds are not.
 
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
@@ -125,4 +128,26 @@ pub(crate) fn resource_attrs(
     r: &Option<opentelemetry_proto::tonic::resource::v1::Resource>,
 ) -> &[opentelemetry_proto::tonic::common::v1::KeyValue] {
     r.as_ref().map_or(&[], |r| &r.attributes)
+}
+
+/// `attributes`: actions on record, data point and span attributes.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "attributes"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: AttributesConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError> {
+        let c: AttributesConfig = cfg.parse()?;
+        let processor = c.build(signal).map_err(|e| cfg.locate(e))?;
+        Ok(crate::stage(cfg, processor))
+    }
 }

@@ -50,7 +50,10 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use regex::RegexSet;
 use serde::Deserialize;
 
-use ccpipe_pipeline::{telemetry, Batch, Processor, Verdict};
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{telemetry, Batch, BuildError, Processor, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};
@@ -549,5 +552,30 @@ impl Processor for RedactionProcessor {
         }
         tally.flush(&self.id);
         Verdict::Keep
+    }
+}
+
+/// `redaction`: removes prompt text and secrets.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "redaction"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: RedactionConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
+        let c: RedactionConfig = cfg.parse()?;
+        let processor = c
+            .build()
+            .map(|p| p.with_id(cfg.id().to_string()))
+            .map_err(|e| cfg.locate(e))?;
+        Ok(crate::stage(cfg, processor))
     }
 }

@@ -271,3 +271,16 @@ pub fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && s.len() <= 128
 }
+
+impl crate::common::ExporterConfig for ClickhouseConfig {
+    type Settings = ClickhouseSettings;
+    fn settings(&self) -> Result<ClickhouseSettings, crate::common::Invalid> {
+        ClickhouseConfig::settings(self)
+    }
+    fn sending_queue(&self) -> &crate::common::QueueConfig {
+        &self.sending_queue
+    }
+    fn retry_on_failure(&self) -> &crate::common::RetryConfig {
+        &self.retry_on_failure
+    }
+}

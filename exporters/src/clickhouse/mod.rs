@@ -11,6 +11,7 @@
 pub mod client;
 pub mod config;
 pub mod expire;
+mod factory;
 pub mod rows;
 pub mod schema;
 
@@ -23,6 +24,7 @@ use ccpipe_pipeline::{BoxFuture, ExportError, Shared};
 
 pub use client::{Client, SendError};
 pub use config::{ClickhouseConfig, ClickhouseSettings};
+pub use factory::Factory;
 use rows::Insert;
 pub use schema::{Schema, Table};
 

@@ -355,3 +355,16 @@ fn check_url(key: &'static str, url: &str, need_port: bool) -> Result<http::Uri,
     }
     Ok(uri)
 }
+
+impl crate::common::ExporterConfig for DatadogConfig {
+    type Settings = DatadogSettings;
+    fn settings(&self) -> Result<DatadogSettings, crate::common::Invalid> {
+        DatadogConfig::settings(self)
+    }
+    fn sending_queue(&self) -> &crate::common::QueueConfig {
+        &self.sending_queue
+    }
+    fn retry_on_failure(&self) -> &crate::common::RetryConfig {
+        &self.retry_on_failure
+    }
+}

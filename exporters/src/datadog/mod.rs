@@ -12,6 +12,7 @@ pub mod agentless;
 pub mod config;
 pub mod cumulative;
 pub mod enrich;
+mod factory;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,7 @@ pub use config::{
 };
 use cumulative::CumulativeToDelta;
 use enrich::Enrichment;
+pub use factory::Factory;
 
 /// What agentless mode sends; traces need the Agent.
 const AGENTLESS_SIGNALS: &[Signal] = &[Signal::Logs, Signal::Metrics];

@@ -180,9 +180,9 @@ fn config_defaults_and_all_keys() {
 #[test]
 fn agentless_mode_takes_no_traces() {
     let config = load_config("datadog");
-    let built = crate::build(component(&config, "datadog/api")).unwrap();
+    let built = crate::testutil::build(component(&config, "datadog/api")).unwrap();
     assert_eq!(built.exporter.signals(), &[Signal::Logs, Signal::Metrics]);
-    let built = crate::build(component(&config, "datadog")).unwrap();
+    let built = crate::testutil::build(component(&config, "datadog")).unwrap();
     assert_eq!(built.exporter.signals(), &Signal::ALL);
     let api: DatadogConfig = component(&config, "datadog/api").parse().unwrap();
     assert_eq!(
@@ -197,7 +197,7 @@ fn build_then_shutdown_without_data() {
     let config = load_config("datadog");
     let rt = runtime();
     for id in ["datadog", "datadog/http", "datadog/api"] {
-        let built = crate::build(component(&config, id)).unwrap();
+        let built = crate::testutil::build(component(&config, id)).unwrap();
         let mut exporter = built.exporter;
         rt.block_on(async {
             exporter.shutdown().await.unwrap();

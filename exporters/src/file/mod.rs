@@ -16,6 +16,7 @@
 //! a batch once the exporter answers, so the file must hold it by then.
 
 mod config;
+mod factory;
 mod flat;
 mod writer;
 
@@ -31,6 +32,7 @@ use ccpipe_pipeline::payload::{Encoded, Form, Shared};
 use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Signal};
 
 pub use config::{AckWhen, FileConfig, FileSettings, Format, RotationConfig};
+pub use factory::Factory;
 pub use flat::FlatEncoder;
 use writer::LineFile;
 pub use writer::Rotation;

@@ -4,6 +4,7 @@
 //! nothing is decoded on the way through.
 
 pub mod config;
+mod factory;
 
 #[cfg(test)]
 mod tests;
@@ -12,6 +13,7 @@ use ccpipe_pipeline::payload::{Form, Shared};
 use ccpipe_pipeline::{BoxFuture, ExportError, Exporter};
 
 pub use config::{OtlpConfig, TlsConfig};
+pub use factory::{Factory, GRPC, HTTP};
 
 use crate::otlp_client::{ClientSettings, OtlpClient};
 

@@ -166,7 +166,7 @@ fn build_then_shutdown_without_data() {
     let rt = runtime();
     let config = load_config("otlp");
     for id in ["otlp", "otlp_http"] {
-        let mut built = crate::build(component(&config, id)).unwrap();
+        let mut built = crate::testutil::build(component(&config, id)).unwrap();
         assert_eq!(built.exporter.prefers(), Form::Encoded);
         rt.block_on(built.exporter.shutdown()).unwrap();
         rt.block_on(built.exporter.shutdown()).unwrap();

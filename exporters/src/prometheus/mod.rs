@@ -4,6 +4,7 @@
 //! a Prometheus server to scrape. It takes metrics only.
 
 pub mod config;
+mod factory;
 pub mod names;
 pub mod render;
 mod server;
@@ -19,6 +20,7 @@ use std::time::Instant;
 use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Shared, Shutdown, Signal};
 
 pub use config::{PrometheusConfig, PrometheusSettings};
+pub use factory::Factory;
 use store::{Store, StoreSettings};
 
 pub struct PrometheusExporter {

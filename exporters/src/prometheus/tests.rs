@@ -86,7 +86,7 @@ fn config_table() {
         "127.0.0.1:9464".parse().unwrap()
     );
     assert_eq!(
-        crate::unsupported_signal(
+        crate::testutil::unsupported_signal(
             component(&config, "prometheus"),
             ccpipe_pipeline::Signal::Logs
         )

@@ -10,6 +10,7 @@
 mod decode;
 mod error;
 mod expand;
+mod invalid;
 mod load;
 mod locate;
 mod mask;
@@ -36,6 +37,7 @@ use source::Origins;
 
 pub use decode::{DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS};
 pub use error::ConfigError;
+pub use invalid::Invalid;
 pub use load::{load, load_str};
 pub use mask::mask_url_secrets;
 
@@ -185,6 +187,11 @@ impl ComponentConfig {
     /// "" is the component itself), naming the file, line and full key path.
     pub fn error(&self, key: &str, message: impl fmt::Display) -> ConfigError {
         ConfigError::one(self.origins.problem(&self.path(key), message))
+    }
+
+    /// A settings problem found by the component, located at its key.
+    pub fn locate(&self, e: Invalid) -> ConfigError {
+        self.error(&e.key, e.message)
     }
 
     fn path(&self, key: &str) -> KeyPath {

@@ -212,28 +212,10 @@ where
     Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
-/// A setting that failed validation: its key below the receiver's own
-/// (`protocols.http.endpoint`, "" for the receiver itself) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.key {
-            "" => f.write_str(&self.message),
-            key => write!(f, "{key}: {}", self.message),
-        }
-    }
-}
+pub use ccpipe_pipeline::config::Invalid;
 
 fn invalid(key: &'static str, message: impl fmt::Display) -> Invalid {
-    Invalid {
-        key,
-        message: message.to_string(),
-    }
+    Invalid::new(key, message)
 }
 
 /// Everything the receiver needs to bind and serve, resolved from a valid config.
@@ -454,7 +436,7 @@ impl HttpConfig {
 /// file, line and key.
 pub fn from_component(cfg: &ComponentConfig) -> Result<Settings, ConfigError> {
     let config: OtlpConfig = cfg.parse()?;
-    config.settings().map_err(|e| cfg.error(e.key, e.message))
+    config.settings().map_err(|e| cfg.locate(e))
 }
 
 /// Where to listen: `127.0.0.1:4317`, `localhost:4317`, `[::1]:4317`,

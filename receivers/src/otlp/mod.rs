@@ -25,6 +25,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ReceiverFactory;
 use ccpipe_pipeline::limits::{LimitError, Limits};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, Refused};
@@ -383,6 +385,34 @@ impl Receiver for OtlpReceiver {
                 true => Ok(()),
                 false => Err(format!("receiver \"{id}\": {}", errors.join("; "))),
             }
+        })
+    }
+}
+
+/// `otlp`: OTLP over gRPC and HTTP (protobuf and JSON), as Claude Code sends it.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        config::from_component(cfg).map(drop)
+    }
+}
+
+impl ReceiverFactory for Factory {
+    fn build<'a>(
+        &'a self,
+        cfg: &'a ComponentConfig,
+        outputs: Outputs,
+        listeners: &'a Listeners,
+    ) -> BoxFuture<'a, Result<Box<dyn Receiver>, BuildError>> {
+        Box::pin(async move {
+            let settings = config::from_component(cfg)?;
+            let receiver = OtlpReceiver::bind(cfg.id(), settings, outputs, listeners).await?;
+            Ok(Box::new(receiver) as Box<dyn Receiver>)
         })
     }
 }
