@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ccpipe_pipeline::config::{AdminEndpoint, ServiceConfig};
-use http::{header, Method, Request, Response, StatusCode};
+use http::{header, Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -19,14 +19,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use crate::answer::Answer;
 use crate::health::{self, Readiness};
 use crate::self_metrics;
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What an endpoint answers: status, content type, body.
-pub type Answer = (StatusCode, &'static str, String);
 
 /// The addresses the endpoints listen on, for the startup banner.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -143,24 +141,3 @@ where
         }
     });
 }
-
-/// 405 for anything but GET and HEAD, 404 for unknown paths.
-pub fn not_served(method: &Method, path: &str, paths: &str) -> Option<Answer> {
-    if method != Method::GET && method != Method::HEAD {
-        return Some((
-            StatusCode::METHOD_NOT_ALLOWED,
-            TEXT,
-            format!("{method} is not allowed; use GET\n"),
-        ));
-    }
-    if !paths.split(' ').any(|p| p == path) {
-        return Some((
-            StatusCode::NOT_FOUND,
-            TEXT,
-            format!("unknown path {path:?}; try {paths}\n"),
-        ));
-    }
-    None
-}
-
-pub const TEXT: &str = "text/plain; charset=utf-8";

@@ -8,7 +8,8 @@
 
 use ccpipe_receivers::otlp::config::Endpoint;
 
-use super::claude_settings::{Listen, Protocol, Signal};
+use super::listen::Listen;
+use super::otel_env::{Protocol, Signal};
 
 /// The gateway at `url`, spoken to with `protocol`; `signals` are those the
 /// gateway takes (from the config given with it, else all).

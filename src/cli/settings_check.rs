@@ -15,10 +15,10 @@ use std::path::Path;
 use ccpipe_receivers::otlp::config::{Endpoint, Host};
 use serde_json::{Map, Value};
 
-use super::claude_settings::{
-    Listen, Protocol, Signal, ENABLE_TELEMETRY, ENDPOINT, ENHANCED_BETA, HEADERS, PROTOCOL,
+use super::listen::Listen;
+use super::otel_env::{
+    kind, show, Protocol, Signal, ENABLE_TELEMETRY, ENDPOINT, ENHANCED_BETA, HEADERS, PROTOCOL,
 };
-use super::settings_file::kind;
 
 /// What a check found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -191,13 +191,6 @@ pub fn check_env(env: &Map<String, Value>, listen: &Listen) -> Report {
         r.signals = active.iter().map(|s| s.name()).collect();
     }
     r
-}
-
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// Where one signal goes, compared with where this ccpipe listens.
