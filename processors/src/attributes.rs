@@ -17,6 +17,7 @@
 //! became the same series are merged (values added), so no duplicate series
 //! leaves the processor; see [`crate::points`] for why other kinds are not.
 
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
 use serde::Deserialize;
 
@@ -34,7 +35,7 @@ pub struct AttributesConfig {
     #[serde(default)]
     pub exclude: Option<MatchConfig>,
     #[serde(default)]
-    pub hash_key: Option<String>,
+    pub hash_key: Option<Secret>,
 }
 
 impl AttributesConfig {
@@ -46,7 +47,11 @@ impl AttributesConfig {
 
     pub fn build(&self, signal: Signal) -> Result<AttributesProcessor, Invalid> {
         Ok(AttributesProcessor {
-            actions: Actions::compile(&self.actions, self.hash_key.as_deref(), "actions")?,
+            actions: Actions::compile(
+                &self.actions,
+                self.hash_key.as_ref().map(Secret::expose),
+                "actions",
+            )?,
             selector: Selector::compile(self.include.as_ref(), self.exclude.as_ref(), signal, "")?,
         })
     }

@@ -12,6 +12,7 @@
 //!       - { key: service.namespace, from_attribute: team, action: upsert }
 //! ```
 
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::{Batch, Processor, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -26,7 +27,7 @@ pub struct ResourceConfig {
     #[serde(default)]
     pub attributes: Vec<ActionConfig>,
     #[serde(default)]
-    pub hash_key: Option<String>,
+    pub hash_key: Option<Secret>,
 }
 
 impl ResourceConfig {
@@ -36,7 +37,11 @@ impl ResourceConfig {
 
     pub fn build(&self) -> Result<ResourceProcessor, Invalid> {
         Ok(ResourceProcessor {
-            actions: Actions::compile(&self.attributes, self.hash_key.as_deref(), "attributes")?,
+            actions: Actions::compile(
+                &self.attributes,
+                self.hash_key.as_ref().map(Secret::expose),
+                "attributes",
+            )?,
         })
     }
 }

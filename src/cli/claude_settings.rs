@@ -269,7 +269,7 @@ impl Wanted {
         if let Some(token) = &listen.token {
             // The form Claude Code's documentation shows; the SDK trims and
             // splits on the first '='.
-            headers.push(format!("Authorization=Bearer {token}"));
+            headers.push(format!("Authorization=Bearer {}", token.expose()));
         }
         headers.extend(self.headers.iter().map(|(k, v)| format!("{k}={v}")));
         if !headers.is_empty() {

@@ -10,6 +10,7 @@ use ccpipe_receivers::otlp::config::Endpoint;
 
 use super::listen::Listen;
 use super::otel_env::{Protocol, Signal};
+use ccpipe_pipeline::config::Secret;
 
 /// The gateway at `url`, spoken to with `protocol`; `signals` are those the
 /// gateway takes (from the config given with it, else all).
@@ -56,7 +57,7 @@ pub fn listen(
         http,
         tls,
         mtls: false,
-        token,
+        token: token.map(Secret::new),
         signals,
     })
 }

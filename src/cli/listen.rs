@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ccpipe_pipeline::config::Config;
+use ccpipe_pipeline::config::{Config, Secret};
 use ccpipe_receivers::otlp::config::{self as otlp, Endpoint, Host};
 
 use super::otel_env::{Protocol, Signal};
@@ -22,7 +22,7 @@ pub struct Listen {
     /// Clients must show a certificate (`tls.client_ca_file`).
     pub mtls: bool,
     /// The bearer token clients must send (`auth.bearer_token`).
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// The signals whose pipelines take data from this receiver.
     pub signals: Vec<Signal>,
 }

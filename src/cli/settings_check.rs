@@ -293,7 +293,7 @@ fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Li
             Some(h) => (header_var, Some(h)),
             None => (HEADERS.to_owned(), get(HEADERS)),
         };
-        if !carries_token(headers.unwrap_or(""), token) {
+        if !carries_token(headers.unwrap_or(""), token.expose()) {
             r.add(format!(
                 "{} requires a bearer token, and {hvar} does not carry it: set \
                  {hvar}=\"Authorization=Bearer <auth.bearer_token of the config>\"",

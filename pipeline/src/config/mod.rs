@@ -14,6 +14,7 @@ mod load;
 mod locate;
 mod mask;
 mod references;
+mod secret;
 mod source;
 pub mod units;
 
@@ -38,6 +39,7 @@ pub use decode::{DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS};
 pub use error::ConfigError;
 pub use load::{load, load_str};
 pub use mask::mask_url_secrets;
+pub use secret::Secret;
 
 /// The configuration used when no `--config` is given: OTLP in on
 /// 127.0.0.1:4317 (gRPC) and :4318 (HTTP), batched, printed and written to a

@@ -25,6 +25,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use ccpipe_pipeline::config::units::{ByteSize, Duration};
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::limits::Limits;
 use serde::{Deserialize, Deserializer};
@@ -102,7 +103,7 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    pub bearer_token: String,
+    pub bearer_token: Secret,
 }
 
 /// `tls`: PEM files; `client_ca_file` turns on mutual TLS.
@@ -273,6 +274,7 @@ impl OtlpConfig {
         let auth = match &self.auth {
             None => None,
             Some(AuthConfig { bearer_token }) => {
+                let bearer_token = bearer_token.expose();
                 if bearer_token.trim().is_empty() {
                     return Err(invalid(
                         "auth.bearer_token",
