@@ -15,6 +15,7 @@ use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::connector::BuiltConnector;
 use ccpipe_pipeline::{BuildError, Signal};
 
+mod attributes;
 pub mod claude_code_metrics;
 pub mod langfuse_traces;
 
