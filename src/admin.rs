@@ -26,6 +26,17 @@ use crate::self_metrics;
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A configured admin address that cannot be bound; `hint` says who holds
+/// the port when it is taken, and which key to change.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on the {what} endpoint {address}: {source}{hint}")]
+pub struct BindError {
+    pub what: &'static str,
+    pub address: SocketAddr,
+    pub source: std::io::Error,
+    pub hint: String,
+}
+
 /// The addresses the endpoints listen on, for the startup banner.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Listening {
@@ -51,7 +62,7 @@ impl Listening {
 /// recorder first). A configured address that cannot be bound is an error;
 /// a taken default address only warns, so a second ccpipe on one machine
 /// still runs.
-pub async fn start(service: &ServiceConfig, readiness: Readiness) -> Result<Listening, String> {
+pub async fn start(service: &ServiceConfig, readiness: Readiness) -> Result<Listening, BindError> {
     let mut listening = Listening::default();
     if let Some(endpoint) = service.metrics {
         let handle = self_metrics::install();
@@ -74,23 +85,29 @@ pub async fn start(service: &ServiceConfig, readiness: Readiness) -> Result<List
     Ok(listening)
 }
 
-async fn bind(what: &str, endpoint: AdminEndpoint) -> Result<Option<TcpListener>, String> {
+async fn bind(
+    what: &'static str,
+    endpoint: AdminEndpoint,
+) -> Result<Option<TcpListener>, BindError> {
     match TcpListener::bind(endpoint.address).await {
         Ok(listener) => Ok(Some(listener)),
         Err(e) if endpoint.configured => {
-            let mut message = format!(
-                "cannot listen on the {what} endpoint {}: {e}",
-                endpoint.address
-            );
+            let mut hint = String::new();
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 let key = match what {
                     "metrics" => "service.telemetry.metrics.address",
                     _ => "service.health.address",
                 };
-                let hint = ccpipe_pipeline::port_holder::in_use_hint(endpoint.address.port(), key);
-                message.push_str(&format!("; {hint}"));
+                let holder =
+                    ccpipe_pipeline::port_holder::in_use_hint(endpoint.address.port(), key);
+                hint = format!("; {holder}");
             }
-            Err(message)
+            Err(BindError {
+                what,
+                address: endpoint.address,
+                source: e,
+                hint,
+            })
         }
         Err(e) => {
             tracing::warn!(
