@@ -112,7 +112,7 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
 
 /// `--metrics-interval 60s`: milliseconds, as Claude Code reads them.
 pub fn parse_interval(s: &str) -> Result<u64, String> {
-    let d: ccpipe_pipeline::config::units::Duration = s.parse()?;
+    let d: ccpipe_pipeline::config::units::Duration = s.parse().map_err(|e| format!("{e}"))?;
     let ms = d.0.as_millis();
     if ms < 1000 {
         return Err(format!(
