@@ -1,6 +1,6 @@
 //! Where both servers hand their batches: the receiver's pipelines, the wait
 //! for room in them, the bearer-token check and the accepted/refused
-//! counters. Apart from `mod.rs` so that `grpc.rs` and `http.rs` need not
+//! counters. Apart from `otlp.rs` so that `grpc.rs` and `http.rs` need not
 //! import the module that starts them.
 
 use std::sync::Arc;
