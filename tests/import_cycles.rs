@@ -16,12 +16,7 @@ use std::path::{Path, PathBuf};
 /// Circles still being removed elsewhere this round; each entry is a circle's
 /// files, sorted, joined by " <-> ". A circle not listed fails the test; a
 /// listed one that is gone is reported so the entry gets deleted.
-const KNOWN: &[&str] = &[
-    // Issue 13 item 4: the `house` branch removes these three.
-    "receivers/src/otlp/config.rs <-> receivers/src/otlp/decode.rs <-> receivers/src/otlp/grpc.rs <-> receivers/src/otlp/grpc_zstd.rs <-> receivers/src/otlp/http.rs",
-    "src/admin.rs <-> src/health.rs <-> src/self_metrics.rs",
-    "src/cli/claude_settings.rs <-> src/cli/gateway.rs <-> src/cli/settings_check.rs <-> src/cli/settings_file.rs <-> src/cli/settings_probe.rs",
-];
+const KNOWN: &[&str] = &[];
 
 /// The workspace's crates: (name, source root).
 fn crates() -> Vec<(String, PathBuf)> {

@@ -34,6 +34,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
 
+use crate::attributes::{event_name, find, number, text as label};
+
 /// Upper bounds of the millisecond histograms: 5ms to 5min.
 pub const MS_BOUNDS: &[f64] = &[
     5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 30_000.0,
@@ -500,49 +502,6 @@ fn key_values(labels: &Labels) -> Vec<KeyValue> {
             ..Default::default()
         })
         .collect()
-}
-
-/// `event.name`, or the body `claude_code.<name>` without its prefix.
-fn event_name(record: &LogRecord) -> Option<&str> {
-    if let Some(Value::StringValue(s)) = find(&record.attributes, "event.name") {
-        return Some(s.strip_prefix("claude_code.").unwrap_or(s));
-    }
-    match record.body.as_ref().and_then(|b| b.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.strip_prefix("claude_code."),
-        _ => None,
-    }
-}
-
-fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
-/// A label value: strings as they are, numbers and booleans as text; lists,
-/// maps and bytes are not labels.
-fn label(value: &Value) -> Option<String> {
-    match value {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::BoolValue(b) => Some(b.to_string()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
-    }
-}
-
-/// A number from an int, a double or a numeric string (`"28"`, `"1.5"`);
-/// negative and non-finite values are not observations.
-fn number(attrs: &[KeyValue], key: &str) -> Option<f64> {
-    let v = match find(attrs, key)? {
-        Value::IntValue(i) => *i as f64,
-        Value::DoubleValue(d) => *d,
-        Value::StringValue(s) => s.trim().parse().ok()?,
-        _ => return None,
-    };
-    (v.is_finite() && v >= 0.0).then_some(v)
 }
 
 /// `claude_code_metrics`: counters and histograms from Claude Code events (logs → metrics).

@@ -37,6 +37,8 @@ use opentelemetry_proto::tonic::trace::v1::{
 };
 use serde::Deserialize;
 
+use crate::attributes::{event_name, find, number, text};
+
 /// The root span's name (and the Langfuse trace name).
 pub const ROOT_NAME: &str = "claude_code.interaction";
 const SCOPE: &str = "ccpipe/langfuse_traces";
@@ -509,47 +511,6 @@ fn copy(attrs: &[KeyValue], from: &str, to: &str) -> KeyValue {
         }),
         ..Default::default()
     }
-}
-
-/// `event.name`, or the body `claude_code.<name>` without its prefix.
-fn event_name(record: &LogRecord) -> Option<&str> {
-    if let Some(Value::StringValue(s)) = find(&record.attributes, "event.name") {
-        return Some(s.strip_prefix("claude_code.").unwrap_or(s));
-    }
-    match record.body.as_ref().and_then(|b| b.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.strip_prefix("claude_code."),
-        _ => None,
-    }
-}
-
-fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::BoolValue(b) => Some(b.to_string()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
-    }
-}
-
-/// A number from an int, a double or a numeric string; negative and
-/// non-finite values are not numbers here.
-pub fn number(attrs: &[KeyValue], key: &str) -> Option<f64> {
-    let v = match find(attrs, key)? {
-        Value::IntValue(i) => *i as f64,
-        Value::DoubleValue(d) => *d,
-        Value::StringValue(s) => s.trim().parse().ok()?,
-        _ => return None,
-    };
-    (v.is_finite() && v >= 0.0).then_some(v)
 }
 
 /// `langfuse_traces`: one trace per prompt from Claude Code events (logs → traces).

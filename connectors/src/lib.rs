@@ -13,6 +13,7 @@
 
 use ccpipe_pipeline::factory::ConnectorFactory;
 
+mod attributes;
 pub mod claude_code_metrics;
 pub mod langfuse_traces;
 

@@ -18,6 +18,7 @@
 //! leaves the processor; see [`crate::points`] for why other kinds are not.
 
 use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ProcessorFactory;
 use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
@@ -37,7 +38,7 @@ pub struct AttributesConfig {
     #[serde(default)]
     pub exclude: Option<MatchConfig>,
     #[serde(default)]
-    pub hash_key: Option<String>,
+    pub hash_key: Option<Secret>,
 }
 
 impl AttributesConfig {
@@ -49,7 +50,11 @@ impl AttributesConfig {
 
     pub fn build(&self, signal: Signal) -> Result<AttributesProcessor, Invalid> {
         Ok(AttributesProcessor {
-            actions: Actions::compile(&self.actions, self.hash_key.as_deref(), "actions")?,
+            actions: Actions::compile(
+                &self.actions,
+                self.hash_key.as_ref().map(Secret::expose),
+                "actions",
+            )?,
             selector: Selector::compile(self.include.as_ref(), self.exclude.as_ref(), signal, "")?,
         })
     }

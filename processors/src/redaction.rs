@@ -51,6 +51,7 @@ use regex::RegexSet;
 use serde::Deserialize;
 
 use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ProcessorFactory;
 use ccpipe_pipeline::{telemetry, Batch, BuildError, Processor, Signal, Verdict};
@@ -146,7 +147,7 @@ pub struct RedactionConfig {
     #[serde(default)]
     pub content_keys: Vec<String>,
     #[serde(default)]
-    pub hash_key: Option<String>,
+    pub hash_key: Option<Secret>,
     #[serde(default)]
     pub secrets: SecretsMode,
     #[serde(default)]
@@ -188,12 +189,12 @@ impl RedactionConfig {
             ));
         }
         if let Some(k) = &self.hash_key {
-            hashing::check_key(k).map_err(|m| Invalid::new("hash_key", m))?;
+            hashing::check_key(k.expose()).map_err(|m| Invalid::new("hash_key", m))?;
         }
         let content = match (self.content.unwrap_or_default(), &self.hash_key) {
             (ContentAction::Drop, _) => Content::Drop,
             (ContentAction::Mask, _) => Content::Mask,
-            (ContentAction::Hash, Some(k)) => Content::Hash(KeyedHash::new(k)),
+            (ContentAction::Hash, Some(k)) => Content::Hash(KeyedHash::new(k.expose())),
             (ContentAction::Hash, None) => {
                 return Err(Invalid::new(
                     "hash_key",

@@ -13,6 +13,7 @@
 //! ```
 
 use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ProcessorFactory;
 use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
@@ -29,7 +30,7 @@ pub struct ResourceConfig {
     #[serde(default)]
     pub attributes: Vec<ActionConfig>,
     #[serde(default)]
-    pub hash_key: Option<String>,
+    pub hash_key: Option<Secret>,
 }
 
 impl ResourceConfig {
@@ -39,7 +40,11 @@ impl ResourceConfig {
 
     pub fn build(&self) -> Result<ResourceProcessor, Invalid> {
         Ok(ResourceProcessor {
-            actions: Actions::compile(&self.attributes, self.hash_key.as_deref(), "attributes")?,
+            actions: Actions::compile(
+                &self.attributes,
+                self.hash_key.as_ref().map(Secret::expose),
+                "attributes",
+            )?,
         })
     }
 }

@@ -17,7 +17,7 @@ use ccpipe_pipeline::{Batch, ExportError};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-use super::claude_settings::{Protocol, Signal, ENDPOINT, HEADERS, PROTOCOL};
+use super::otel_env::{Protocol, Signal, ENDPOINT, HEADERS, PROTOCOL};
 
 /// How long one request may take, connection included.
 const TIMEOUT: Duration = Duration::from_secs(5);

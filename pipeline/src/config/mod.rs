@@ -15,6 +15,7 @@ mod load;
 mod locate;
 mod mask;
 mod references;
+mod secret;
 mod source;
 pub mod units;
 
@@ -40,6 +41,7 @@ pub use error::ConfigError;
 pub use invalid::Invalid;
 pub use load::{load, load_str};
 pub use mask::mask_url_secrets;
+pub use secret::Secret;
 
 /// The configuration used when no `--config` is given: OTLP in on
 /// 127.0.0.1:4317 (gRPC) and :4318 (HTTP), batched, printed and written to a

@@ -649,7 +649,7 @@ fn bad_settings_are_refused_without_quoting_the_key() {
             ..ok.clone()
         },
         AgentlessSettings {
-            api_key: format!("{KEY}\n"),
+            api_key: format!("{KEY}\n").into(),
             ..ok.clone()
         },
     ];

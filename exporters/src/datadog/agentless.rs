@@ -34,6 +34,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Shared, Signal};
 use http::Uri;
 
@@ -58,9 +59,9 @@ pub const LOGS_LIMITS: Limits = Limits {
 };
 
 /// How to reach the intake.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentlessSettings {
-    pub api_key: String,
+    pub api_key: Secret,
     /// `datadoghq.com`, `datadoghq.eu`, `us3.datadoghq.com`, …
     pub site: String,
     /// Full URL replacing `https://api.<site>/api/v2/series`.
@@ -69,18 +70,6 @@ pub struct AgentlessSettings {
     pub logs_endpoint: Option<String>,
     /// Bound on each request, connecting included.
     pub timeout: Duration,
-}
-
-impl fmt::Debug for AgentlessSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentlessSettings")
-            .field("api_key", &format_args!("[REDACTED]"))
-            .field("site", &self.site)
-            .field("metrics_endpoint", &self.metrics_endpoint)
-            .field("logs_endpoint", &self.logs_endpoint)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 impl AgentlessSettings {
@@ -102,7 +91,7 @@ impl AgentlessSettings {
 
     /// Checks the settings without touching the network.
     pub fn validate(&self) -> Result<(Uri, Uri), String> {
-        if self.api_key.trim().is_empty() {
+        if self.api_key.expose().trim().is_empty() {
             return Err("the API key is empty".into());
         }
         if self.metrics_endpoint.is_none() || self.logs_endpoint.is_none() {
@@ -174,7 +163,7 @@ struct Pending {
 impl AgentlessExporter {
     pub fn new(settings: AgentlessSettings) -> Result<Self, String> {
         let (metrics_uri, logs_uri) = settings.validate()?;
-        let client = Client::new(&settings.api_key, settings.timeout)?;
+        let client = Client::new(settings.api_key.expose(), settings.timeout)?;
         Ok(AgentlessExporter {
             client: Arc::new(client),
             metrics_uri,

@@ -12,6 +12,8 @@ pub mod claude_settings;
 pub mod dashboard;
 mod datadog_api;
 mod gateway;
+mod listen;
+mod otel_env;
 mod settings_check;
 mod settings_file;
 mod settings_probe;
