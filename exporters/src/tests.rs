@@ -6,10 +6,11 @@ use std::time::Duration;
 use ccpipe_pipeline::config::{self, Config};
 use ccpipe_pipeline::export_task::RetryPolicy;
 
-use super::*;
 use crate::debug::{DebugConfig, DebugSettings, Output, Verbosity};
 use crate::file::{AckWhen, FileConfig, FileSettings, Format, Rotation};
-use crate::testutil::{assert_config_table, component, load_config, runtime, TempDir};
+use crate::testutil::{
+    assert_config_table, build, component, load_config, runtime, validate, TempDir,
+};
 
 /// Loads `testdata/<name>/config.yaml`, named `<name>.yaml` in messages.
 #[test]
@@ -288,8 +289,8 @@ fn nop_accepts_and_discards() {
     let config = one_exporter("  nop:");
     let cfg = config.exporters.values().next().unwrap();
     runtime().block_on(async {
-        let mut built = crate::build(cfg).unwrap();
-        let batch = std::sync::Arc::new(ccpipe_pipeline::Batch::empty(Signal::Logs));
+        let mut built = crate::testutil::build(cfg).unwrap();
+        let batch = ccpipe_pipeline::Shared::from(ccpipe_pipeline::Batch::empty(Signal::Logs));
         built.exporter.export(batch).await.unwrap();
         built.exporter.shutdown().await.unwrap();
     });

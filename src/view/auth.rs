@@ -8,7 +8,7 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::config::Token;
+use ccpipe_pipeline::config::Secret;
 
 /// Why a request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub enum Refusal {
     ForeignHost,
 }
 
-pub fn check(token: Option<&Token>, headers: &HeaderMap) -> Result<(), Refusal> {
+pub fn check(token: Option<&Secret>, headers: &HeaderMap) -> Result<(), Refusal> {
     match token {
         Some(token) => bearer_matches(token, headers),
         None => loopback_host(headers),
@@ -28,7 +28,7 @@ pub fn check(token: Option<&Token>, headers: &HeaderMap) -> Result<(), Refusal> 
 
 /// Compares digests in constant time, so neither the token's bytes nor its
 /// length show in the time a wrong guess takes.
-fn bearer_matches(token: &Token, headers: &HeaderMap) -> Result<(), Refusal> {
+fn bearer_matches(token: &Secret, headers: &HeaderMap) -> Result<(), Refusal> {
     let given = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -37,7 +37,7 @@ fn bearer_matches(token: &Token, headers: &HeaderMap) -> Result<(), Refusal> {
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         })
         .ok_or(Refusal::Unauthorized)?;
-    let want = Sha256::digest(token.0.as_bytes());
+    let want = Sha256::digest(token.expose().as_bytes());
     let got = Sha256::digest(given.as_bytes());
     match bool::from(want.ct_eq(&got)) {
         true => Ok(()),
@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn bearer_token_must_match_exactly() {
-        let token = Token("s3cret-token".into());
+        let token = Secret::new("s3cret-token");
         let cases = [
             (vec![], Err(Refusal::Unauthorized)),
             (vec![(AUTHORIZATION, "Bearer s3cret-token")], Ok(())),

@@ -2,10 +2,9 @@
 //! database it reads, and the bearer token it asks for. Checked without
 //! opening anything (`ccpipe validate`).
 
-use std::fmt;
 use std::net::SocketAddr;
 
-use ccpipe_pipeline::config::{Config, ConfigError, ServiceSection};
+use ccpipe_pipeline::config::{Config, ConfigError, Secret, ServiceSection};
 use ccpipe_pipeline::ComponentId;
 use serde::Deserialize;
 
@@ -43,17 +42,7 @@ pub struct ViewConfig {
     /// The sqlite exporter whose database is shown.
     pub store: ComponentId,
     /// Requests to `/api/` must carry `Authorization: Bearer <token>`.
-    pub token: Option<Token>,
-}
-
-/// The bearer token, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(pub(crate) String);
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token([REDACTED])")
-    }
+    pub token: Option<Secret>,
 }
 
 /// The view `config` asks for: `None` when `service.view` is absent or
@@ -174,7 +163,7 @@ fn token(
     section: &ServiceSection,
     var: &str,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<Token, ConfigError> {
+) -> Result<Secret, ConfigError> {
     let key = "auth.bearer_token_env";
     if var.is_empty() {
         return Err(section.error(key, "name the environment variable that holds the token"));
@@ -184,7 +173,7 @@ fn token(
         Some(value) if value.trim().is_empty() => {
             Err(section.error(key, format!("environment variable {var} is empty")))
         }
-        Some(value) => Ok(Token(value.trim().to_owned())),
+        Some(value) => Ok(Secret::new(value.trim())),
     }
 }
 
@@ -238,7 +227,7 @@ mod tests {
                 endpoint: "0.0.0.0:4319".parse().unwrap(),
                 endpoint_configured: true,
                 store: sqlite.clone(),
-                token: Some(Token("s3cret".into())),
+                token: Some(Secret::new("s3cret")),
             }))
         );
         let yaml = "receivers: {otlp: {protocols: {http: {}}}}\nexporters: {debug: {}}\nservice: {pipelines: {logs: {receivers: [otlp], exporters: [debug]}}}";

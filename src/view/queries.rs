@@ -23,9 +23,7 @@ pub fn database_path(config: &Config, id: &ComponentId) -> Result<PathBuf, Strin
         .ok_or_else(|| format!("service.view.store: exporter \"{id}\" is not configured"))?;
     let store: SqliteConfig = cfg.parse().map_err(|e| e.to_string())?;
     // The exporter's own reading of its settings (defaults included).
-    let settings = store
-        .settings()
-        .map_err(|e| cfg.error(e.key, &e.message).to_string())?;
+    let settings = store.settings().map_err(|e| cfg.locate(e).to_string())?;
     Ok(settings.path)
 }
 

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use super::api::{self, Answer};
 use super::assets::{self, Asset};
 use super::auth::{self, Refusal};
-use super::config::Token;
+use ccpipe_pipeline::config::Secret;
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,7 +31,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 
 /// What every connection shares.
 pub struct State {
-    pub token: Option<Token>,
+    pub token: Option<Secret>,
     pub assets: Vec<Asset>,
     pub api: api::Api,
 }

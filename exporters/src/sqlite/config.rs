@@ -7,7 +7,7 @@ use ccpipe_pipeline::config::units;
 use ccpipe_store::retention::Retention;
 use serde::Deserialize;
 
-use crate::common::{Invalid, QueueConfig, RetryConfig};
+use crate::common::{ExporterConfig, Invalid, QueueConfig, RetryConfig};
 
 /// The `sqlite` exporter's config, as written in YAML.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -60,6 +60,22 @@ pub const MIN_MAX_SIZE: u64 = 1 << 20;
 pub struct SqliteSettings {
     pub path: PathBuf,
     pub retention: Retention,
+}
+
+impl ExporterConfig for SqliteConfig {
+    type Settings = SqliteSettings;
+
+    fn settings(&self) -> Result<SqliteSettings, Invalid> {
+        SqliteConfig::settings(self)
+    }
+
+    fn sending_queue(&self) -> &QueueConfig {
+        &self.sending_queue
+    }
+
+    fn retry_on_failure(&self) -> &RetryConfig {
+        &self.retry_on_failure
+    }
 }
 
 impl SqliteConfig {

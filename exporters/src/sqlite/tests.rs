@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use ccpipe_pipeline::{Batch, BlockingExporter};
+use ccpipe_pipeline::factory::ExporterFactory;
+use ccpipe_pipeline::listeners::Listeners;
+use ccpipe_pipeline::{Batch, BlockingExporter, Shared};
 use ccpipe_store::{Filter, Store};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
@@ -115,7 +117,7 @@ fn stores_every_signal_with_secrets_masked_and_leaves_the_batch_alone() {
             _ => batch,
         };
         let before = batch.clone();
-        exporter.export(&batch).unwrap();
+        exporter.export(&Shared::from(batch.clone())).unwrap();
         assert_eq!(batch, before, "other exporters see the batch unchanged");
         items += batch.item_count();
     }
@@ -188,12 +190,13 @@ fn build_through_the_registry_then_shutdown() {
         dir.join("x/ccpipe.db").display()
     );
     let config = ccpipe_pipeline::config::load_str("sqlite.yaml", &yaml).unwrap();
-    let built = crate::build(component(&config, "sqlite")).unwrap();
+    let built = Factory
+        .build(component(&config, "sqlite"), &Listeners::new())
+        .unwrap();
     let mut exporter = built.exporter;
     let rt = runtime();
     let (_, batch) = captures("http-protobuf").remove(1);
-    rt.block_on(exporter.export(std::sync::Arc::new(batch)))
-        .unwrap();
+    rt.block_on(exporter.export(Shared::from(batch))).unwrap();
     rt.block_on(exporter.shutdown()).unwrap();
     let store = Store::open_read_only(dir.join("x/ccpipe.db")).unwrap();
     assert!(store.summary(&Filter::default()).unwrap().api_requests > 0);

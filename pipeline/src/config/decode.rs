@@ -14,7 +14,7 @@ use super::{
     AdminEndpoint, ComponentConfig, Config, PipelineConfig, PipelineId, ServiceConfig,
     ServiceSection,
 };
-use crate::component::{ComponentId, Kind};
+use crate::id::{ComponentId, Kind};
 
 const SECTIONS: [&str; 5] = [
     "receivers",
