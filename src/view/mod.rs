@@ -4,13 +4,15 @@
 //!
 //! - config.rs: `service.view`, checked at validate
 //! - server.rs: the HTTP/1.1 server; auth.rs: who may read the API
-//! - api.rs: API paths; params.rs: their query string; queries.rs: the store
+//! - api.rs: runs a request; endpoint.rs: what a path asks and its answer;
+//!   params.rs: the query string; queries.rs: the store
 //! - assets.rs: the embedded page (page/), uPlot vendored in page/vendor/
 
 pub mod api;
 mod assets;
 pub mod auth;
 pub mod config;
+pub mod endpoint;
 pub mod params;
 mod queries;
 mod server;

@@ -10,7 +10,7 @@ use ccpipe_store::{Store, StoreError};
 use http::StatusCode;
 use serde::Serialize;
 
-use super::api::{Answer, Endpoint};
+use super::endpoint::{Answer, Endpoint};
 use super::params::Params;
 
 pub use ccpipe_store::Filter;

@@ -17,9 +17,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use super::api::{self, Answer};
+use super::api;
 use super::assets::{self, Asset};
 use super::auth::{self, Refusal};
+use super::endpoint::Answer;
 use ccpipe_pipeline::config::Secret;
 
 /// How long a client may take to send its request headers.
