@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::batch::Batch;
 use common::agent::{post_body, request};
+use common::mount::Mount;
 use common::process::{bin, Ccpipe};
 use common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -240,44 +241,6 @@ fn usage_names_a_missing_database_and_a_bad_date() {
     assert_eq!(code, Some(1));
     assert!(err.contains("--since is after --until"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// Unmounts a test's tmpfs when the test ends, however it ends.
-struct Mount(std::path::PathBuf);
-
-impl Mount {
-    /// Mounts a tmpfs of `size` on `at`; fails the test, saying why, where
-    /// mounting is not permitted (this test needs root with CAP_SYS_ADMIN).
-    fn tmpfs(at: &Path, size: &str) -> Mount {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "cannot test a full disk: `mount -t tmpfs` on {} failed: {}; this test needs root with CAP_SYS_ADMIN",
-            at.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        Mount(at.to_owned())
-    }
-
-    fn resize(&self, size: &str) {
-        let ok = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "remount {} to {size}", self.0.display());
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 /// The ids (record bodies up to `|`) of every log stored in the database.

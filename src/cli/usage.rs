@@ -276,6 +276,13 @@ fn table(header: &[&str], left: usize, rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `first` cells, then the token counts and the cost.
+fn with_sums(mut first: Vec<String>, t: &Tokens, cost_usd: f64) -> Vec<String> {
+    first.extend(token_cells(t));
+    first.push(format!("${cost_usd:.2}"));
+    first
+}
+
 fn token_cells(t: &Tokens) -> [String; 5] {
     [
         grouped(t.input),
@@ -296,24 +303,27 @@ fn sessions_note(n: i64) -> String {
 fn period_table(title: &str, rows: &[Row], totals: &Totals) -> String {
     let mut cells = Vec::new();
     for r in rows {
-        let mut c = vec![r.period.clone(), r.models.join(", ")];
-        c.extend(token_cells(&r.tokens));
-        c.push(format!("${:.2}", r.cost_usd));
-        cells.push(c);
+        cells.push(with_sums(
+            vec![r.period.clone(), r.models.join(", ")],
+            &r.tokens,
+            r.cost_usd,
+        ));
         for b in &r.breakdown {
-            let mut c = vec![
-                String::new(),
-                format!("  {}", b.model.as_deref().unwrap_or("")),
-            ];
-            c.extend(token_cells(&b.tokens));
-            c.push(format!("${:.2}", b.cost_usd));
-            cells.push(c);
+            cells.push(with_sums(
+                vec![
+                    String::new(),
+                    format!("  {}", b.model.as_deref().unwrap_or("")),
+                ],
+                &b.tokens,
+                b.cost_usd,
+            ));
         }
     }
-    let mut c = vec!["Total".to_owned(), sessions_note(totals.sessions)];
-    c.extend(token_cells(&totals.tokens));
-    c.push(format!("${:.2}", totals.cost_usd));
-    cells.push(c);
+    cells.push(with_sums(
+        vec!["Total".to_owned(), sessions_note(totals.sessions)],
+        &totals.tokens,
+        totals.cost_usd,
+    ));
     table(
         &[
             title,
@@ -339,25 +349,27 @@ fn utc_time(ms: i64) -> String {
 fn session_table(sessions: &[SessionRow], totals: &Totals) -> String {
     let mut cells = Vec::new();
     for s in sessions {
-        let mut c = vec![
-            s.session_id.clone(),
-            utc_time(s.started_ms),
-            utc_time(s.ended_ms),
-            s.models.join(", "),
-        ];
-        c.extend(token_cells(&s.tokens));
-        c.push(format!("${:.2}", s.cost_usd));
-        cells.push(c);
+        cells.push(with_sums(
+            vec![
+                s.session_id.clone(),
+                utc_time(s.started_ms),
+                utc_time(s.ended_ms),
+                s.models.join(", "),
+            ],
+            &s.tokens,
+            s.cost_usd,
+        ));
     }
-    let mut c = vec![
-        "Total".to_owned(),
-        String::new(),
-        String::new(),
-        sessions_note(sessions.len() as i64),
-    ];
-    c.extend(token_cells(&totals.tokens));
-    c.push(format!("${:.2}", totals.cost_usd));
-    cells.push(c);
+    cells.push(with_sums(
+        vec![
+            "Total".to_owned(),
+            String::new(),
+            String::new(),
+            sessions_note(sessions.len() as i64),
+        ],
+        &totals.tokens,
+        totals.cost_usd,
+    ));
     table(
         &[
             "Session",

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod claude;
 pub mod clickhouse;
 pub mod loki;
+pub mod mount;
 pub mod process;
 pub mod prometheus;
 pub mod venv;

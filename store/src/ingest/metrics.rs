@@ -62,44 +62,21 @@ pub(super) fn metrics(
                             n.points += 1;
                         }
                     }
+                    // Not sent by Claude Code: kept raw, valued by their sum.
                     Some(MetricData::Histogram(h)) => {
-                        for p in &h.data_points {
-                            raw_point(
-                                tx,
-                                &m.name,
-                                resource_id,
-                                p.time_unix_nano,
-                                &p.attributes,
-                                p.sum.unwrap_or(0.0),
-                            )?;
-                            n.points += 1;
-                        }
+                        let points = h.data_points.iter();
+                        let raw = points.map(|p| (p.time_unix_nano, &p.attributes, p.sum));
+                        n.points += raw_points(tx, &m.name, resource_id, raw)?;
                     }
                     Some(MetricData::ExponentialHistogram(h)) => {
-                        for p in &h.data_points {
-                            raw_point(
-                                tx,
-                                &m.name,
-                                resource_id,
-                                p.time_unix_nano,
-                                &p.attributes,
-                                p.sum.unwrap_or(0.0),
-                            )?;
-                            n.points += 1;
-                        }
+                        let points = h.data_points.iter();
+                        let raw = points.map(|p| (p.time_unix_nano, &p.attributes, p.sum));
+                        n.points += raw_points(tx, &m.name, resource_id, raw)?;
                     }
                     Some(MetricData::Summary(s)) => {
-                        for p in &s.data_points {
-                            raw_point(
-                                tx,
-                                &m.name,
-                                resource_id,
-                                p.time_unix_nano,
-                                &p.attributes,
-                                p.sum,
-                            )?;
-                            n.points += 1;
-                        }
+                        let points = s.data_points.iter();
+                        let raw = points.map(|p| (p.time_unix_nano, &p.attributes, Some(p.sum)));
+                        n.points += raw_points(tx, &m.name, resource_id, raw)?;
                     }
                     None => {}
                 }
@@ -154,6 +131,21 @@ fn to_delta(
         .cumulative
         .insert(series, (p.start_time_unix_nano, value));
     Ok(delta)
+}
+
+/// Stores points of a kind the rollups do not read; returns how many.
+fn raw_points<'a>(
+    tx: &Transaction<'_>,
+    name: &str,
+    resource_id: i64,
+    points: impl Iterator<Item = (u64, &'a Vec<KeyValue>, Option<f64>)>,
+) -> rusqlite::Result<usize> {
+    let mut n = 0;
+    for (time_ns, attrs, sum) in points {
+        raw_point(tx, name, resource_id, time_ns, attrs, sum.unwrap_or(0.0))?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn raw_point(
