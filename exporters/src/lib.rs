@@ -10,6 +10,7 @@ pub mod datadog;
 pub mod debug;
 pub mod file;
 pub mod http_client;
+pub mod kafka;
 pub mod nop;
 pub mod otlp;
 pub mod otlp_client;
@@ -36,6 +37,7 @@ pub const TYPES: &[&str] = &[
     "datadog",
     "debug",
     "file",
+    "kafka",
     "nop",
     "otlp",
     "otlp_http",
@@ -48,6 +50,7 @@ enum Type {
     Datadog,
     Debug,
     File,
+    Kafka,
     Nop,
     Otlp,
     OtlpHttp,
@@ -60,6 +63,7 @@ fn type_of(cfg: &ComponentConfig) -> Result<Type, ConfigError> {
         "datadog" => Ok(Type::Datadog),
         "debug" => Ok(Type::Debug),
         "file" => Ok(Type::File),
+        "kafka" => Ok(Type::Kafka),
         "nop" => Ok(Type::Nop),
         "otlp" => Ok(Type::Otlp),
         "otlp_http" => Ok(Type::OtlpHttp),
@@ -93,6 +97,10 @@ pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
             let c: file::FileConfig = cfg.parse()?;
             c.settings().map_err(|e| located(cfg, e))?;
         }
+        Type::Kafka => {
+            let c: kafka::KafkaConfig = cfg.parse()?;
+            c.settings().map_err(|e| located(cfg, e))?;
+        }
         Type::Nop => {
             let _: nop::NopConfig = cfg.parse()?;
         }
@@ -122,6 +130,7 @@ pub fn queue_storage(cfg: &ComponentConfig) -> Option<std::path::PathBuf> {
         Type::Datadog => cfg.parse::<datadog::DatadogConfig>().ok()?.sending_queue,
         Type::Debug => cfg.parse::<debug::DebugConfig>().ok()?.sending_queue,
         Type::File => cfg.parse::<file::FileConfig>().ok()?.sending_queue,
+        Type::Kafka => cfg.parse::<kafka::KafkaConfig>().ok()?.sending_queue,
         Type::Otlp | Type::OtlpHttp => cfg.parse::<otlp::OtlpConfig>().ok()?.sending_queue,
         Type::Nop | Type::Prometheus => return None,
     };
@@ -149,7 +158,7 @@ pub fn unsupported_signal(
                 "it serves metrics only; send logs and traces to another exporter".to_owned()
             })
         }
-        Type::Clickhouse | Type::Debug | Type::File | Type::Nop | Type::Otlp => None,
+        Type::Clickhouse | Type::Debug | Type::File | Type::Kafka | Type::Nop | Type::Otlp => None,
     })
 }
 
@@ -207,6 +216,18 @@ pub fn build_with(
             let exporter = file::FileExporter::open(&settings)
                 .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
             start(cfg, exporter, &c.sending_queue, &c.retry_on_failure)
+        }
+        Type::Kafka => {
+            let c: kafka::KafkaConfig = cfg.parse()?;
+            let settings = c.settings().map_err(|e| located(cfg, e))?;
+            let exporter = kafka::KafkaExporter::new(&cfg.id().to_string(), settings)
+                .map_err(|e| BuildError::new(Kind::Exporter, cfg.id(), e))?;
+            Ok(BuiltExporter {
+                exporter: Box::new(exporter),
+                queue_size: c.sending_queue.queue_size,
+                retry: c.retry_on_failure.policy(),
+                durable: c.sending_queue.durable().map_err(|e| located(cfg, e))?,
+            })
         }
         Type::Nop => {
             let _: nop::NopConfig = cfg.parse()?;
