@@ -24,6 +24,11 @@ impl Message {
     pub fn new(key: Option<String>, signal: Signal, bytes: Vec<u8>) -> Self {
         Message { key, signal, bytes }
     }
+
+    #[cfg(test)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 pub struct Producer {
@@ -148,7 +153,7 @@ impl Settled {
 
 /// The message's request split in two halves by items, each re-encoded, or
 /// a permanent error for a single record over the size limit.
-fn halves(settings: &KafkaSettings, m: Message) -> Result<Vec<Message>, ExportError> {
+pub(super) fn halves(settings: &KafkaSettings, m: Message) -> Result<Vec<Message>, ExportError> {
     let encoding = settings.topics.encoding(m.signal);
     let mut batch = super::decode(m.signal, encoding, &m.bytes).map_err(|e| {
         ExportError::permanent(format!(

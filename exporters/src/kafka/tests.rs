@@ -303,3 +303,91 @@ fn failures_are_classified_as_for_the_otlp_exporters() {
         );
     }
 }
+
+/// An exporter for the encoding tests: creating a producer connects to
+/// nothing yet.
+fn exporter(yaml_encoding: Encoding) -> super::KafkaExporter {
+    let config = load_config("kafka");
+    let c: KafkaConfig = component(&config, "kafka").parse().unwrap();
+    let mut settings = c.settings().unwrap();
+    let none = ccpipe_kafka::SignalTopic::default();
+    settings.topics =
+        ccpipe_kafka::Topics::new(None, Some(yaml_encoding), &none, &none, &none).unwrap();
+    super::KafkaExporter::new("kafka", settings).unwrap()
+}
+
+#[test]
+fn encoded_requests_are_produced_as_their_bytes_or_as_otlp_json() {
+    use bytes::Bytes;
+    use ccpipe_pipeline::payload::{Encoded, Payload};
+    use prost::Message as _;
+    let (signal, batch) = captures("http-protobuf")
+        .into_iter()
+        .find(|(s, _)| *s == Signal::Logs)
+        .unwrap();
+    let Batch::Logs(req) = &batch else {
+        unreachable!()
+    };
+    let bytes = Bytes::from(req.encode_to_vec());
+    let mut two = Payload::Encoded(Encoded::new(signal, bytes.clone()).unwrap());
+    two.append(Payload::Encoded(
+        Encoded::new(signal, bytes.clone()).unwrap(),
+    ))
+    .unwrap();
+    let Payload::Encoded(two) = two else {
+        unreachable!()
+    };
+
+    let proto = exporter(Encoding::OtlpProto).encoded_message(&two).unwrap();
+    assert_eq!(
+        proto.bytes(),
+        [&bytes[..], &bytes[..]].concat(),
+        "the received bytes, concatenated"
+    );
+
+    let json = exporter(Encoding::OtlpJson).encoded_message(&two).unwrap();
+    let decoded = ccpipe_pipeline::otlp_json::decode(Signal::Logs, json.bytes()).unwrap();
+    let mut want = batch.clone();
+    want.append(batch);
+    assert_eq!(decoded, want);
+}
+
+#[test]
+fn a_message_too_large_splits_in_halves_down_to_one_record() {
+    use super::produce::{halves, Message};
+    use ccpipe_pipeline::ExportError;
+    let (signal, batch) = captures("http-protobuf")
+        .into_iter()
+        .find(|(s, _)| *s == Signal::Logs)
+        .unwrap();
+    let items = batch.item_count();
+    assert!(items > 2);
+    let exporter = exporter(Encoding::OtlpProto);
+    let settings = &exporter.settings;
+    let m = Message::new(
+        Some("s".into()),
+        signal,
+        ccpipe_pipeline::encode::encode(&batch),
+    );
+    let parts = halves(settings, m).unwrap();
+    let counts: Vec<usize> = parts
+        .iter()
+        .map(|p| {
+            super::decode(signal, Encoding::OtlpProto, p.bytes())
+                .unwrap()
+                .item_count()
+        })
+        .collect();
+    assert_eq!(counts, [items / 2, items - items / 2]);
+
+    let mut one = batch.clone();
+    let single = one.split_front(1);
+    let m = Message::new(None, signal, ccpipe_pipeline::encode::encode(&single));
+    let Err(err) = halves(settings, m) else {
+        panic!("one record cannot be split")
+    };
+    assert!(
+        matches!(&err, ExportError::Permanent(m) if m.contains("a single record")),
+        "{err:?}"
+    );
+}
