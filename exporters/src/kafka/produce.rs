@@ -4,6 +4,7 @@
 //! refused size splits, a malformed or unauthorized request is permanent,
 //! anything else, an outage or a timeout, is retried by the export task).
 
+use ccpipe_kafka::rdkafka::config::ClientConfig;
 use ccpipe_kafka::rdkafka::error::KafkaError;
 use ccpipe_kafka::rdkafka::message::{Header, OwnedHeaders};
 use ccpipe_kafka::rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -33,6 +34,12 @@ impl Message {
 
 pub struct Producer {
     inner: FutureProducer,
+    /// To create a fresh producer after one went stale.
+    config: ClientConfig,
+    /// The last round failed in a way a new producer (a new producer id)
+    /// gets past: the brokers lost its idempotence state, or it hit a fatal
+    /// error. Replaced before the next round.
+    stale: bool,
     exporter: String,
 }
 
@@ -45,11 +52,11 @@ impl Producer {
         for (key, value) in &settings.producer {
             config.set(*key, value);
         }
-        let inner = config
-            .create()
-            .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
+        let inner = create(&config)?;
         Ok(Producer {
             inner,
+            config,
+            stale: false,
             exporter: exporter.to_owned(),
         })
     }
@@ -58,10 +65,15 @@ impl Producer {
     /// them. On a retryable error some may already be in Kafka; the retry
     /// produces them again (at least once, as every exporter).
     pub async fn produce(
-        &self,
+        &mut self,
         settings: &KafkaSettings,
         mut messages: Vec<Message>,
     ) -> Result<(), ExportError> {
+        if self.stale {
+            self.inner = create(&self.config).map_err(ExportError::retryable)?;
+            self.stale = false;
+            tracing::info!(exporter = %self.exporter, "kafka: replaced the producer after the last failure");
+        }
         while !messages.is_empty() {
             let mut in_flight: Vec<InFlight> = Vec::with_capacity(messages.len());
             let mut settled = Settled::default();
@@ -78,10 +90,13 @@ impl Producer {
                 match sent {
                     Ok(delivery) => in_flight.push((m, delivery)),
                     Err(e) if too_large(&e) => settled.too_large.push(m),
-                    Err(e) => settled.fail(classify(&e)),
+                    Err(e) => settled.fail_with(&e),
                 }
             }
             self.settle(settings, in_flight, &mut settled).await;
+            if settled.needs_new_producer {
+                self.stale = true;
+            }
             if let Some(e) = settled.error {
                 return Err(e);
             }
@@ -125,7 +140,7 @@ impl Producer {
                     .increment(1);
                 }
                 Ok(Err((e, _))) if too_large(&e) => settled.too_large.push(m),
-                Ok(Err((e, _))) => settled.fail(classify(&e)),
+                Ok(Err((e, _))) => settled.fail_with(&e),
                 Err(_) => settled.fail(ExportError::retryable("the Kafka producer closed")),
             }
         }
@@ -138,9 +153,15 @@ struct Settled {
     /// The first failure; a permanent one wins over a retryable one.
     error: Option<ExportError>,
     too_large: Vec<Message>,
+    needs_new_producer: bool,
 }
 
 impl Settled {
+    fn fail_with(&mut self, e: &KafkaError) {
+        self.needs_new_producer |= needs_new_producer(e);
+        self.fail(classify(e));
+    }
+
     fn fail(&mut self, e: ExportError) {
         match (&self.error, &e) {
             (None, _) | (Some(ExportError::Retryable { .. }), ExportError::Permanent(_)) => {
@@ -173,6 +194,31 @@ pub(super) fn halves(settings: &KafkaSettings, m: Message) -> Result<Vec<Message
         .into_iter()
         .map(|b| Message::new(m.key.clone(), m.signal, super::encode(&b, encoding)))
         .collect())
+}
+
+fn create(config: &ClientConfig) -> Result<FutureProducer, String> {
+    config
+        .create()
+        .map_err(|e| format!("cannot create the Kafka producer: {e}"))
+}
+
+/// Failures a producer does not get past by itself: librdkafka keeps
+/// retrying with a producer id the brokers no longer know (a broker that
+/// lost its state, an expired producer id) until the message times out,
+/// and a fatal error ends the producer. A new one starts clean.
+pub fn needs_new_producer(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code(e),
+        Some(
+            C::MessageTimedOut
+                | C::Fatal
+                | C::UnknownProducerId
+                | C::OutOfOrderSequenceNumber
+                | C::InvalidProducerEpoch
+                | C::InvalidProducerIdMapping
+        )
+    )
 }
 
 fn code(e: &KafkaError) -> Option<RDKafkaErrorCode> {

@@ -302,6 +302,16 @@ fn failures_are_classified_as_for_the_otlp_exporters() {
             "{code:?}: {e:?}"
         );
     }
+    // A broker that lost the producer's id: retried with a new producer.
+    for (code, renew) in [
+        (C::UnknownProducerId, true),
+        (C::MessageTimedOut, true),
+        (C::Fatal, true),
+        (C::AllBrokersDown, false),
+    ] {
+        let e = KafkaError::MessageProduction(code);
+        assert_eq!(super::produce::needs_new_producer(&e), renew, "{code:?}");
+    }
 }
 
 /// An exporter for the encoding tests: creating a producer connects to
