@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod claude;
 pub mod clickhouse;
+pub mod kafka;
 pub mod loki;
 pub mod process;
 pub mod prometheus;
