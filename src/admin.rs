@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ccpipe_pipeline::config::{AdminEndpoint, ServiceConfig};
-use http::{header, Method, Request, Response, StatusCode};
+use http::{header, Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -19,14 +19,23 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use crate::answer::Answer;
 use crate::health::{self, Readiness};
 use crate::self_metrics;
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What an endpoint answers: status, content type, body.
-pub type Answer = (StatusCode, &'static str, String);
+/// A configured admin address that cannot be bound; `hint` says who holds
+/// the port when it is taken, and which key to change.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on the {what} endpoint {address}: {source}{hint}")]
+pub struct BindError {
+    pub what: &'static str,
+    pub address: SocketAddr,
+    pub source: std::io::Error,
+    pub hint: String,
+}
 
 /// The addresses the endpoints listen on, for the startup banner.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +62,7 @@ impl Listening {
 /// recorder first). A configured address that cannot be bound is an error;
 /// a taken default address only warns, so a second ccpipe on one machine
 /// still runs.
-pub async fn start(service: &ServiceConfig, readiness: Readiness) -> Result<Listening, String> {
+pub async fn start(service: &ServiceConfig, readiness: Readiness) -> Result<Listening, BindError> {
     let mut listening = Listening::default();
     if let Some(endpoint) = service.metrics {
         let handle = self_metrics::install();
@@ -76,23 +85,29 @@ pub async fn start(service: &ServiceConfig, readiness: Readiness) -> Result<List
     Ok(listening)
 }
 
-async fn bind(what: &str, endpoint: AdminEndpoint) -> Result<Option<TcpListener>, String> {
+async fn bind(
+    what: &'static str,
+    endpoint: AdminEndpoint,
+) -> Result<Option<TcpListener>, BindError> {
     match TcpListener::bind(endpoint.address).await {
         Ok(listener) => Ok(Some(listener)),
         Err(e) if endpoint.configured => {
-            let mut message = format!(
-                "cannot listen on the {what} endpoint {}: {e}",
-                endpoint.address
-            );
+            let mut hint = String::new();
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 let key = match what {
                     "metrics" => "service.telemetry.metrics.address",
                     _ => "service.health.address",
                 };
-                let hint = ccpipe_pipeline::port_holder::in_use_hint(endpoint.address.port(), key);
-                message.push_str(&format!("; {hint}"));
+                let holder =
+                    ccpipe_pipeline::port_holder::in_use_hint(endpoint.address.port(), key);
+                hint = format!("; {holder}");
             }
-            Err(message)
+            Err(BindError {
+                what,
+                address: endpoint.address,
+                source: e,
+                hint,
+            })
         }
         Err(e) => {
             tracing::warn!(
@@ -143,24 +158,3 @@ where
         }
     });
 }
-
-/// 405 for anything but GET and HEAD, 404 for unknown paths.
-pub fn not_served(method: &Method, path: &str, paths: &str) -> Option<Answer> {
-    if method != Method::GET && method != Method::HEAD {
-        return Some((
-            StatusCode::METHOD_NOT_ALLOWED,
-            TEXT,
-            format!("{method} is not allowed; use GET\n"),
-        ));
-    }
-    if !paths.split(' ').any(|p| p == path) {
-        return Some((
-            StatusCode::NOT_FOUND,
-            TEXT,
-            format!("unknown path {path:?}; try {paths}\n"),
-        ));
-    }
-    None
-}
-
-pub const TEXT: &str = "text/plain; charset=utf-8";

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
-use crate::admin::{self, Answer, TEXT};
+use crate::answer::{self, Answer, TEXT};
 
 const STARTING: u8 = 0;
 const READY: u8 = 1;
@@ -67,7 +67,7 @@ impl Readiness {
 
 /// `GET /healthz` and `GET /readyz`.
 pub fn answer(readiness: &Readiness, method: &Method, path: &str) -> Answer {
-    if let Some(refusal) = admin::not_served(method, path, "/healthz /readyz") {
+    if let Some(refusal) = answer::not_served(method, path, "/healthz /readyz") {
         return refusal;
     }
     let state = readiness.state();

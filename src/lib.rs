@@ -2,6 +2,7 @@
 //! config and runs them, usable in-process by the end-to-end tests.
 
 pub mod admin;
+pub mod answer;
 pub mod banner;
 pub mod cli;
 pub mod health;

@@ -180,17 +180,12 @@ fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Re
         let signals = install_signal_handlers()?;
         let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(wait_for_signal(signals, shutdown.clone(), reload_tx));
-        let _pid_file = pid_file
-            .map(ccpipe::pidfile::PidFile::create)
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
+        let _pid_file = pid_file.map(ccpipe::pidfile::PidFile::create).transpose()?;
         let listeners = Listeners::new();
         // Metrics and health first: the recorder must be in before the
         // graph registers its counters, and /healthz answers during startup.
         let readiness = ccpipe::health::Readiness::new();
-        let admin = ccpipe::admin::start(&config.service, readiness.clone())
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let admin = ccpipe::admin::start(&config.service, readiness.clone()).await?;
         let service = Service::build_with(&config, &listeners).await?;
         eprint!(
             "{}",

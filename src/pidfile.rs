@@ -1,7 +1,29 @@
 //! `--pid-file PATH` for the running service, and `ccpipe reload`, which reads
 //! it (or takes `--pid`) and sends SIGHUP.
 
+use std::io;
 use std::path::{Path, PathBuf};
+
+/// Why the pid file could not be written or read, or the process not
+/// signalled. Each message names the file or the pid.
+#[derive(Debug, thiserror::Error)]
+pub enum PidFileError {
+    #[error("cannot write the pid file {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read the pid file {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("pid file {}: {text:?} is not a process id", path.display())]
+    Malformed { path: PathBuf, text: String },
+    /// 0 and 1 (our process group, init) and ids beyond `i32`.
+    #[error("{0} is not a process id")]
+    NotAPid(u32),
+    #[error("no process {0} (is ccpipe running? a stale pid file?)")]
+    NoProcess(u32),
+    #[error("not allowed to signal process {0}")]
+    NotAllowed(u32),
+    #[error("cannot signal process {pid}: {source}")]
+    Signal { pid: u32, source: rustix::io::Errno },
+}
 
 /// The pid file of this process; removed on drop if it still holds our pid.
 #[derive(Debug)]
@@ -13,10 +35,12 @@ pub struct PidFile {
 impl PidFile {
     /// Writes this process's id and a newline to `path` (replacing what was
     /// there). The error names the path.
-    pub fn create(path: &Path) -> Result<PidFile, String> {
+    pub fn create(path: &Path) -> Result<PidFile, PidFileError> {
         let pid = std::process::id();
-        std::fs::write(path, format!("{pid}\n"))
-            .map_err(|e| format!("cannot write the pid file {}: {e}", path.display()))?;
+        std::fs::write(path, format!("{pid}\n")).map_err(|source| PidFileError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(PidFile {
             path: path.to_owned(),
             pid,
@@ -34,33 +58,35 @@ impl Drop for PidFile {
 }
 
 /// The pid in a pid file.
-pub fn read(path: &Path) -> Result<u32, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the pid file {}: {e}", path.display()))?;
-    parse_pid(text.trim()).map_err(|e| format!("pid file {}: {e}", path.display()))
+pub fn read(path: &Path) -> Result<u32, PidFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PidFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_pid(text.trim()).ok_or_else(|| PidFileError::Malformed {
+        path: path.to_owned(),
+        text: text.trim().to_owned(),
+    })
 }
 
-fn parse_pid(text: &str) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(pid) if pid > 1 && i32::try_from(pid).is_ok() => Ok(pid),
-        _ => Err(format!("{text:?} is not a process id")),
-    }
+fn parse_pid(text: &str) -> Option<u32> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|&pid| pid > 1 && i32::try_from(pid).is_ok())
 }
 
 /// Asks the ccpipe with process id `pid` to reload its config (SIGHUP).
-pub fn send_reload(pid: u32) -> Result<(), String> {
+pub fn send_reload(pid: u32) -> Result<(), PidFileError> {
     let raw = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw);
     let Some(target) = raw.filter(|_| pid > 1) else {
-        return Err(format!("{pid} is not a process id"));
+        return Err(PidFileError::NotAPid(pid));
     };
     rustix::process::kill_process(target, rustix::process::Signal::HUP).map_err(|e| match e {
-        rustix::io::Errno::SRCH => {
-            format!("no process {pid} (is ccpipe running? a stale pid file?)")
-        }
-        rustix::io::Errno::PERM => format!("not allowed to signal process {pid}"),
-        e => format!("cannot signal process {pid}: {e}"),
+        rustix::io::Errno::SRCH => PidFileError::NoProcess(pid),
+        rustix::io::Errno::PERM => PidFileError::NotAllowed(pid),
+        source => PidFileError::Signal { pid, source },
     })
 }
 
@@ -70,13 +96,13 @@ mod tests {
 
     #[test]
     fn pids_are_checked() {
-        assert_eq!(parse_pid("4242"), Ok(4242));
-        assert_eq!(parse_pid("x"), Err("\"x\" is not a process id".to_owned()));
+        assert_eq!(parse_pid("4242"), Some(4242));
+        assert_eq!(parse_pid("x"), None);
         // 0 and 1 would signal our process group or init; never do that.
-        assert!(parse_pid("0").is_err());
-        assert!(parse_pid("1").is_err());
-        assert!(parse_pid("4294967295").is_err());
-        assert!(send_reload(0).is_err());
+        assert_eq!(parse_pid("0"), None);
+        assert_eq!(parse_pid("1"), None);
+        assert_eq!(parse_pid("4294967295"), None);
+        assert!(matches!(send_reload(0), Err(PidFileError::NotAPid(0))));
     }
 
     #[test]
@@ -85,10 +111,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("ccpipe.pid");
         let file = PidFile::create(&path).unwrap();
-        assert_eq!(read(&path), Ok(std::process::id()));
+        assert_eq!(read(&path).unwrap(), std::process::id());
+        std::fs::write(&path, "x\n").unwrap();
+        let err = read(&path).unwrap_err();
+        assert!(matches!(err, PidFileError::Malformed { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("pid file {}: \"x\" is not a process id", path.display())
+        );
+        std::fs::write(&path, format!("{}\n", std::process::id())).unwrap();
         drop(file);
         assert!(!path.exists());
-        let err = PidFile::create(&dir.join("missing/ccpipe.pid")).unwrap_err();
+        let err = PidFile::create(&dir.join("missing/ccpipe.pid"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("cannot write the pid file "), "{err}");
         assert!(err.contains("missing/ccpipe.pid"), "{err}");
         let _ = std::fs::remove_dir_all(dir);

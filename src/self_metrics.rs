@@ -8,7 +8,7 @@ use ccpipe_pipeline::telemetry;
 use http::{Method, StatusCode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::admin::{self, Answer};
+use crate::answer::{self, Answer};
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -30,7 +30,7 @@ pub fn install() -> &'static PrometheusHandle {
 
 /// `GET /metrics`: every metric in the Prometheus text format.
 pub fn answer(handle: &PrometheusHandle, method: &Method, path: &str) -> Answer {
-    if let Some(refusal) = admin::not_served(method, path, "/metrics") {
+    if let Some(refusal) = answer::not_served(method, path, "/metrics") {
         return refusal;
     }
     handle.run_upkeep();

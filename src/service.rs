@@ -11,10 +11,11 @@ use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::channel::{self, QueueSender};
 use ccpipe_pipeline::config::{Config, PipelineId};
 use ccpipe_pipeline::export_task::{self, ExportStats, ExportTask};
+use ccpipe_pipeline::factory;
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::Shared;
+use ccpipe_pipeline::payload::{Form, Shared};
 use ccpipe_pipeline::wal::{self, ack::ack_queue, WalWriter};
 use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown};
 use tokio::task::JoinHandle;
@@ -61,20 +62,29 @@ pub struct RunSummary {
 pub fn validate(config: &Config) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
     for cfg in config.receivers.values() {
-        if let Err(e) = ccpipe_receivers::validate(cfg) {
+        if let Err(e) = factory::validate(ccpipe_receivers::FACTORIES, cfg) {
             errors.push(e.to_string());
         }
     }
     for cfg in config.processors.values() {
-        if let Err(e) = ccpipe_processors::validate(cfg) {
+        if let Err(e) = factory::validate(ccpipe_processors::FACTORIES, cfg) {
             errors.push(e.to_string());
         }
     }
     for cfg in config.exporters.values() {
-        if let Err(e) = ccpipe_exporters::validate(cfg) {
+        if let Err(e) = factory::validate(ccpipe_exporters::FACTORIES, cfg) {
             errors.push(e.to_string());
         }
     }
+    errors.extend(
+        factory::held_before_durable_queues(
+            config,
+            ccpipe_processors::FACTORIES,
+            ccpipe_exporters::FACTORIES,
+        )
+        .iter()
+        .map(ToString::to_string),
+    );
     errors.extend(connector_signals(config));
     errors.extend(shared_queue_dirs(config));
     for (pid, p) in &config.service.pipelines {
@@ -83,9 +93,10 @@ pub fn validate(config: &Config) -> Result<(), Vec<String>> {
             .iter()
             .filter(|id| config.exporters.contains_key(*id))
         {
-            if let Ok(Some(why)) =
-                ccpipe_exporters::unsupported_signal(&config.exporters[id], pid.signal)
-            {
+            let cfg = &config.exporters[id];
+            let unsupported = factory::lookup(ccpipe_exporters::FACTORIES, cfg)
+                .and_then(|f| f.unsupported(cfg, pid.signal));
+            if let Ok(Some(why)) = unsupported {
                 errors.push(format!(
                     "pipeline \"{pid}\" uses exporter \"{id}\", which cannot take {}: {why}",
                     pid.signal
@@ -117,7 +128,9 @@ fn shared_queue_dirs(config: &Config) -> Vec<String> {
     let mut errors = Vec::new();
     for id in used {
         let cfg = &config.exporters[id];
-        let Some(dir) = ccpipe_exporters::queue_storage(cfg) else {
+        let storage =
+            factory::lookup(ccpipe_exporters::FACTORIES, cfg).map(|f| f.queue_storage(cfg));
+        let Ok(Some(dir)) = storage else {
             continue;
         };
         let key = same_dir_key(&dir);
@@ -169,7 +182,7 @@ fn same_dir_key(dir: &std::path::Path) -> std::path::PathBuf {
 fn connector_signals(config: &Config) -> Vec<String> {
     let mut errors = Vec::new();
     for (id, cfg) in &config.connectors {
-        if let Err(e) = ccpipe_connectors::validate(cfg) {
+        if let Err(e) = factory::validate(ccpipe_connectors::FACTORIES, cfg) {
             errors.push(e.to_string());
             continue;
         }
@@ -187,7 +200,8 @@ fn connector_signals(config: &Config) -> Vec<String> {
         };
         let (from, to) = (side(true), side(false));
         let ok = |f: &PipelineId, t: &PipelineId| {
-            ccpipe_connectors::supports(cfg, f.signal, t.signal).unwrap_or(false)
+            factory::lookup(ccpipe_connectors::FACTORIES, cfg)
+                .is_ok_and(|c| c.pairs().contains(&(f.signal, t.signal)))
         };
         for f in &from {
             if !to.iter().any(|t| ok(f, t)) {
@@ -270,13 +284,14 @@ impl Service {
             .map(|mib| channel::MemoryLimit::new(usize::try_from(mib << 20).unwrap_or(usize::MAX)));
 
         // 1. Exporters and their export tasks.
-        let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Shared>, bool)> =
+        let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Shared>, Form)> =
             BTreeMap::new();
         let mut durable_inputs: BTreeMap<ComponentId, WalWriter> = BTreeMap::new();
         let mut export_tasks = Vec::new();
         for id in used(Kind::Exporter) {
             let cfg = &config.exporters[&id];
-            let mut built = ccpipe_exporters::build_with(cfg, listeners)?;
+            let mut built =
+                factory::lookup(ccpipe_exporters::FACTORIES, cfg)?.build(cfg, listeners)?;
             let signals = built.exporter.signals();
             for (pid, p) in &config.service.pipelines {
                 if p.exporters.contains(&id) && !signals.contains(&pid.signal) {
@@ -303,7 +318,7 @@ impl Service {
                 durable_inputs.insert(id, writer);
                 continue;
             }
-            let accepts_encoded = built.exporter.accepts_encoded();
+            let prefers = built.exporter.prefers();
             let (tx, rx) = match &memory_limit {
                 Some(total) => {
                     channel::export_queue_bytes_within(built.queue_size, EXPORT_QUEUE_BYTES, total)
@@ -320,7 +335,7 @@ impl Service {
                 abort.clone(),
             );
             export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run()))));
-            exporter_inputs.insert(id, (tx, accepts_encoded));
+            exporter_inputs.insert(id, (tx, prefers));
         }
 
         // Connector queues now; their tasks start once the pipelines they feed exist.
@@ -334,7 +349,7 @@ impl Service {
         };
         for id in config.connectors.keys().filter(|id| fed(id)) {
             let (tx, rx) = channel::export_queue_bytes(PIPELINE_QUEUE, EXPORT_QUEUE_BYTES);
-            exporter_inputs.insert(id.clone(), (tx, false));
+            exporter_inputs.insert(id.clone(), (tx, Form::Decoded));
             connector_inputs.push((id.clone(), rx));
         }
 
@@ -344,10 +359,10 @@ impl Service {
         for (pid, p) in &config.service.pipelines {
             let mut stages: Vec<Stage> = Vec::with_capacity(p.processors.len());
             for id in &p.processors {
-                stages.push(ccpipe_processors::build(
-                    &config.processors[id],
-                    pid.signal,
-                )?);
+                let cfg = &config.processors[id];
+                stages.push(
+                    factory::lookup(ccpipe_processors::FACTORIES, cfg)?.build(cfg, pid.signal)?,
+                );
             }
             let durable: Vec<(String, WalWriter)> = p
                 .exporters
@@ -361,7 +376,7 @@ impl Service {
                 .map(|id| ExporterInput {
                     exporter: id.to_string(),
                     sender: exporter_inputs[id].0.clone(),
-                    accepts_encoded: exporter_inputs[id].1,
+                    prefers: exporter_inputs[id].1,
                 })
                 .collect();
             let (tx, rx) = match &memory_limit {
@@ -382,10 +397,10 @@ impl Service {
                 false => {
                     let (acks, ack_rx) = ack_queue();
                     let fanout = Fanout::new(pid.to_string(), targets).with_durable(durable);
-                    (
-                        Some(acks),
-                        Chain::new(pid.to_string(), stages, fanout).durable(ack_rx),
-                    )
+                    let chain = Chain::new(pid.to_string(), stages, fanout)
+                        .durable(ack_rx)
+                        .map_err(|message| BuildError { message })?;
+                    (Some(acks), chain)
                 }
             };
             let handle = chain.spawn(rx).map_err(|e| BuildError {
@@ -407,7 +422,8 @@ impl Service {
         // by the upstream fan-outs; their receiver side holds the downstream
         // pipelines' senders until it has flushed on shutdown.
         for (id, queue) in connector_inputs {
-            let built = ccpipe_connectors::build(&config.connectors[&id])?;
+            let cfg = &config.connectors[&id];
+            let built = factory::lookup(ccpipe_connectors::FACTORIES, cfg)?.build(cfg)?;
             let out = outputs.remove(&id).unwrap_or_default();
             let exporter = ccpipe_pipeline::connector::start(&id, built, out);
             let task = ExportTask::new(
@@ -433,7 +449,10 @@ impl Service {
             if let Some(total) = &memory_limit {
                 out.limit_memory(total.clone());
             }
-            let receiver = ccpipe_receivers::build(&config.receivers[&id], out, listeners).await?;
+            let cfg = &config.receivers[&id];
+            let receiver = factory::lookup(ccpipe_receivers::FACTORIES, cfg)?
+                .build(cfg, out, listeners)
+                .await?;
             receivers.push((id, receiver));
         }
 

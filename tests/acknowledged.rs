@@ -403,6 +403,54 @@ service:
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A batch processor would hold records that a durable queue has already
+/// acknowledged as on disk: `validate` refuses it, at the processor's line,
+/// saying what to do; the same pipeline without a durable queue is fine.
+#[test]
+fn batch_before_a_durable_queue_fails_validate() {
+    let dir = temp_dir("ack-batch-durable");
+    let yaml = r#"receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0" }
+processors:
+  batch:
+exporters:
+  otlp_http:
+    endpoint: "http://127.0.0.1:9"
+    sending_queue: { storage: ./data/queue }
+service:
+  pipelines:
+    logs: { receivers: [otlp], processors: [batch], exporters: [otlp_http] }
+"#;
+    let validate = |yaml: &str| {
+        let cfg = write_config(&dir, yaml);
+        std::process::Command::new(common::process::bin())
+            .args(["validate", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = validate(yaml);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("ccpipe.yaml:6: processors.batch: cannot run in pipeline \"logs\": its exporter \"otlp_http\" has a durable queue (sending_queue.storage)")
+            && stderr.contains("remove \"batch\" from the pipeline's processors"),
+        "{stderr}"
+    );
+    let out = validate(&yaml.replace(
+        "sending_queue: { storage: ./data/queue }",
+        "sending_queue: { queue_size: 10 }",
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The segment files of a queue directory with the number of their first
 /// record, in order.
 fn segments(queue: &Path) -> Vec<(u64, PathBuf)> {

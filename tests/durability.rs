@@ -35,8 +35,6 @@ receivers:
   otlp:
     protocols:
       http: {{ endpoint: "127.0.0.1:0" }}
-processors:
-  batch: {{ send_batch_size: 100000, timeout: 1h }}
 exporters:
   datadog:
     agent: {{ endpoint: "http://{agent}", protocol: http/protobuf, compression: gzip }}
@@ -46,7 +44,7 @@ service:
   shutdown_timeout: 2s
   telemetry: {{ metrics: {{ address: "127.0.0.1:0" }} }}
   pipelines:
-    logs: {{ receivers: [otlp], processors: [batch], exporters: [datadog] }}
+    logs: {{ receivers: [otlp], exporters: [datadog] }}
 "#,
         queue.display()
     );

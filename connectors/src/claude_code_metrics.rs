@@ -18,7 +18,10 @@ use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::config::units::Duration;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError, Invalid};
 use ccpipe_pipeline::connector::{Aggregate, BuiltConnector};
+use ccpipe_pipeline::factory::ConnectorFactory;
+use ccpipe_pipeline::BuildError;
 use ccpipe_pipeline::{telemetry, Signal};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -30,6 +33,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
+
+use crate::attributes::{event_name, find, number, text as label};
 
 /// Upper bounds of the millisecond histograms: 5ms to 5min.
 pub const MS_BOUNDS: &[f64] = &[
@@ -72,22 +77,28 @@ fn default_max_series() -> usize {
 
 impl Config {
     /// Pure checks; an error names the key it is about.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.interval.0.is_zero() {
-            return Err(("interval", "must be greater than 0".to_owned()));
+            return Err(Invalid::new("interval", "must be greater than 0"));
         }
         if self.max_series == 0 {
-            return Err(("max_series", "must be at least 1".to_owned()));
+            return Err(Invalid::new("max_series", "must be at least 1"));
         }
         for (i, key) in self.dimensions.iter().enumerate() {
             if key.is_empty() {
-                return Err(("dimensions", "keys must not be empty".to_owned()));
+                return Err(Invalid::new("dimensions", "keys must not be empty"));
             }
             if self.dimensions[..i].contains(key) {
-                return Err(("dimensions", format!("{key:?} is listed twice")));
+                return Err(Invalid::new(
+                    "dimensions",
+                    format!("{key:?} is listed twice"),
+                ));
             }
             if BUILT_IN_LABELS.contains(&key.as_str()) || key == OVERFLOW_KEY {
-                return Err(("dimensions", format!("{key:?} is already a label")));
+                return Err(Invalid::new(
+                    "dimensions",
+                    format!("{key:?} is already a label"),
+                ));
             }
         }
         Ok(())
@@ -493,47 +504,30 @@ fn key_values(labels: &Labels) -> Vec<KeyValue> {
         .collect()
 }
 
-/// `event.name`, or the body `claude_code.<name>` without its prefix.
-fn event_name(record: &LogRecord) -> Option<&str> {
-    if let Some(Value::StringValue(s)) = find(&record.attributes, "event.name") {
-        return Some(s.strip_prefix("claude_code.").unwrap_or(s));
-    }
-    match record.body.as_ref().and_then(|b| b.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.strip_prefix("claude_code."),
-        _ => None,
-    }
-}
+/// `claude_code_metrics`: counters and histograms from Claude Code events (logs → metrics).
+pub struct Factory;
 
-fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "claude_code_metrics"
+    }
 
-/// A label value: strings as they are, numbers and booleans as text; lists,
-/// maps and bytes are not labels.
-fn label(value: &Value) -> Option<String> {
-    match value {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::BoolValue(b) => Some(b.to_string()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: Config = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
     }
 }
 
-/// A number from an int, a double or a numeric string (`"28"`, `"1.5"`);
-/// negative and non-finite values are not observations.
-fn number(attrs: &[KeyValue], key: &str) -> Option<f64> {
-    let v = match find(attrs, key)? {
-        Value::IntValue(i) => *i as f64,
-        Value::DoubleValue(d) => *d,
-        Value::StringValue(s) => s.trim().parse().ok()?,
-        _ => return None,
-    };
-    (v.is_finite() && v >= 0.0).then_some(v)
+impl ConnectorFactory for Factory {
+    fn pairs(&self) -> &'static [(Signal, Signal)] {
+        &[(Signal::Logs, Signal::Metrics)]
+    }
+
+    fn build(&self, cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError> {
+        let c: Config = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))?;
+        Ok(c.build(&cfg.id().to_string()))
+    }
 }
 
 #[cfg(test)]

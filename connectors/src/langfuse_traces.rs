@@ -22,7 +22,10 @@ use std::time::{Duration as StdDuration, Instant, UNIX_EPOCH};
 
 use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::config::units::Duration;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError, Invalid};
 use ccpipe_pipeline::connector::{Aggregate, BuiltConnector};
+use ccpipe_pipeline::factory::ConnectorFactory;
+use ccpipe_pipeline::BuildError;
 use ccpipe_pipeline::{telemetry, Signal};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -33,6 +36,8 @@ use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
 };
 use serde::Deserialize;
+
+use crate::attributes::{event_name, find, number, text};
 
 /// The root span's name (and the Langfuse trace name).
 pub const ROOT_NAME: &str = "claude_code.interaction";
@@ -64,12 +69,12 @@ fn default_max_traces() -> usize {
 
 impl Config {
     /// Pure checks; an error names the key it is about.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.wait.0.is_zero() {
-            return Err(("wait", "must be greater than 0".to_owned()));
+            return Err(Invalid::new("wait", "must be greater than 0"));
         }
         if self.max_traces == 0 {
-            return Err(("max_traces", "must be at least 1".to_owned()));
+            return Err(Invalid::new("max_traces", "must be at least 1"));
         }
         Ok(())
     }
@@ -508,45 +513,30 @@ fn copy(attrs: &[KeyValue], from: &str, to: &str) -> KeyValue {
     }
 }
 
-/// `event.name`, or the body `claude_code.<name>` without its prefix.
-fn event_name(record: &LogRecord) -> Option<&str> {
-    if let Some(Value::StringValue(s)) = find(&record.attributes, "event.name") {
-        return Some(s.strip_prefix("claude_code.").unwrap_or(s));
-    }
-    match record.body.as_ref().and_then(|b| b.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.strip_prefix("claude_code."),
-        _ => None,
-    }
-}
+/// `langfuse_traces`: one trace per prompt from Claude Code events (logs → traces).
+pub struct Factory;
 
-fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "langfuse_traces"
+    }
 
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::BoolValue(b) => Some(b.to_string()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: Config = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
     }
 }
 
-/// A number from an int, a double or a numeric string; negative and
-/// non-finite values are not numbers here.
-pub fn number(attrs: &[KeyValue], key: &str) -> Option<f64> {
-    let v = match find(attrs, key)? {
-        Value::IntValue(i) => *i as f64,
-        Value::DoubleValue(d) => *d,
-        Value::StringValue(s) => s.trim().parse().ok()?,
-        _ => return None,
-    };
-    (v.is_finite() && v >= 0.0).then_some(v)
+impl ConnectorFactory for Factory {
+    fn pairs(&self) -> &'static [(Signal, Signal)] {
+        &[(Signal::Logs, Signal::Traces)]
+    }
+
+    fn build(&self, cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError> {
+        let c: Config = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))?;
+        Ok(c.build(&cfg.id().to_string()))
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,25 @@ use std::path::PathBuf;
 use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::{ComponentId, Signal};
 
-use crate::{build, supports, validate, TYPES};
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::connector::BuiltConnector;
+use ccpipe_pipeline::{factory, BuildError};
+
+use crate::FACTORIES;
+
+fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
+    factory::lookup(FACTORIES, cfg)?.validate(cfg)
+}
+
+fn build(cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError> {
+    factory::lookup(FACTORIES, cfg)?.build(cfg)
+}
+
+fn supports(cfg: &ComponentConfig, from: Signal, to: Signal) -> Result<bool, ConfigError> {
+    Ok(factory::lookup(FACTORIES, cfg)?
+        .pairs()
+        .contains(&(from, to)))
+}
 
 fn wrap(ty: &str, settings: &str) -> String {
     let indented: String = settings
@@ -29,7 +47,7 @@ fn wrap(ty: &str, settings: &str) -> String {
 
 #[test]
 fn config_tables() {
-    for ty in TYPES {
+    for ty in FACTORIES.iter().map(|f| f.type_name()) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
             .join(ty);

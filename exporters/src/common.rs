@@ -7,32 +7,72 @@ use std::fmt;
 use std::path::PathBuf;
 
 use ccpipe_pipeline::config::units::{ByteSize, Duration};
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::export_task::RetryPolicy;
 use ccpipe_pipeline::wal::{Fsync, WalConfig, WhenFull};
+use ccpipe_pipeline::{blocking, BlockingExporter, BuildError, BuiltExporter, Exporter, Kind};
 use serde::Deserialize;
 
-/// A setting that failed validation: the key path inside the component
-/// (`rotation.max_megabytes`) and what is wrong with it. The registry turns
-/// it into a `ConfigError` located in the config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub key: &'static str,
-    pub message: String,
+pub use ccpipe_pipeline::config::Invalid;
+
+/// An exporter config struct as the factories handle it: strict serde, a
+/// pure `settings()` check, and the queue settings every exporter has.
+pub trait ExporterConfig: serde::de::DeserializeOwned {
+    type Settings;
+    fn settings(&self) -> Result<Self::Settings, Invalid>;
+    fn sending_queue(&self) -> &QueueConfig;
+    fn retry_on_failure(&self) -> &RetryConfig;
 }
 
-impl Invalid {
-    pub fn new(key: &'static str, message: impl fmt::Display) -> Self {
-        Invalid {
-            key,
-            message: message.to_string(),
-        }
-    }
+/// Parses `cfg` as `C` and checks it: the config and its settings, or an
+/// error at the file, line and key.
+pub fn parse_settings<C: ExporterConfig>(
+    cfg: &ComponentConfig,
+) -> Result<(C, C::Settings), ConfigError> {
+    let c: C = cfg.parse()?;
+    let settings = c.settings().map_err(|e| cfg.locate(e))?;
+    Ok((c, settings))
 }
 
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
+/// [`ExporterFactory::queue_storage`](ccpipe_pipeline::factory::ExporterFactory::queue_storage)
+/// for an exporter whose config is `C`.
+pub fn queue_storage<C: ExporterConfig>(cfg: &ComponentConfig) -> Option<PathBuf> {
+    let c: C = cfg.parse().ok()?;
+    c.sending_queue()
+        .storage
+        .clone()
+        .filter(|d| !d.as_os_str().is_empty())
+}
+
+/// `exporter` with the queue and retry settings of `c`.
+pub fn built<C: ExporterConfig>(
+    cfg: &ComponentConfig,
+    c: &C,
+    exporter: Box<dyn Exporter>,
+) -> Result<BuiltExporter, BuildError> {
+    let queue = c.sending_queue();
+    Ok(BuiltExporter {
+        exporter,
+        queue_size: queue.queue_size,
+        retry: c.retry_on_failure().policy(),
+        durable: queue.durable().map_err(|e| cfg.locate(e))?,
+    })
+}
+
+/// [`built`] for an exporter that blocks: it runs on a thread of its own.
+pub fn spawned<C: ExporterConfig>(
+    cfg: &ComponentConfig,
+    c: &C,
+    exporter: impl BlockingExporter,
+) -> Result<BuiltExporter, BuildError> {
+    let exporter = blocking::spawn(&cfg.id().to_string(), exporter)
+        .map_err(|e| build_error(cfg, format!("cannot start its thread: {e}")))?;
+    built(cfg, c, exporter)
+}
+
+/// A build failure of the exporter of `cfg` (a file, a socket, a client).
+pub fn build_error(cfg: &ComponentConfig, e: impl fmt::Display) -> BuildError {
+    BuildError::new(Kind::Exporter, cfg.id(), e)
 }
 
 /// Refuses a URL with credentials in it (`https://user:pass@host`): they

@@ -6,10 +6,11 @@ use std::time::Duration;
 use ccpipe_pipeline::config::{self, Config};
 use ccpipe_pipeline::export_task::RetryPolicy;
 
-use super::*;
 use crate::debug::{DebugConfig, DebugSettings, Output, Verbosity};
 use crate::file::{AckWhen, FileConfig, FileSettings, Format, Rotation};
-use crate::testutil::{assert_config_table, component, load_config, runtime, TempDir};
+use crate::testutil::{
+    assert_config_table, build, component, load_config, runtime, validate, TempDir,
+};
 
 /// Loads `testdata/<name>/config.yaml`, named `<name>.yaml` in messages.
 #[test]
@@ -202,12 +203,12 @@ fn unknown_types_name_the_known_ones() {
     let err = validate(cfg).unwrap_err().to_string();
     assert_eq!(
         err,
-        "test.yaml:4: exporters.splunk_hec: unknown exporter type \"splunk_hec\"; known types: clickhouse, datadog, debug, file, nop, otlp, otlp_http, prometheus"
+        "test.yaml:4: exporters.splunk_hec: unknown exporter type \"splunk_hec\"; known types: clickhouse, datadog, debug, file, kafka, nop, otlp, otlp_http, prometheus"
     );
     let err = build(cfg).err().unwrap().to_string();
     assert!(
         err.contains(
-            "known types: clickhouse, datadog, debug, file, nop, otlp, otlp_http, prometheus"
+            "known types: clickhouse, datadog, debug, file, kafka, nop, otlp, otlp_http, prometheus"
         ),
         "{err}"
     );
@@ -288,8 +289,8 @@ fn nop_accepts_and_discards() {
     let config = one_exporter("  nop:");
     let cfg = config.exporters.values().next().unwrap();
     runtime().block_on(async {
-        let mut built = crate::build(cfg).unwrap();
-        let batch = std::sync::Arc::new(ccpipe_pipeline::Batch::empty(Signal::Logs));
+        let mut built = crate::testutil::build(cfg).unwrap();
+        let batch = ccpipe_pipeline::Shared::from(ccpipe_pipeline::Batch::empty(Signal::Logs));
         built.exporter.export(batch).await.unwrap();
         built.exporter.shutdown().await.unwrap();
     });

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ccpipe_pipeline::config::{ComponentConfig, Config};
-use ccpipe_pipeline::{Batch, ComponentId, Signal};
+use ccpipe_pipeline::config::{ComponentConfig, Config, ConfigError};
+use ccpipe_pipeline::factory;
+use ccpipe_pipeline::listeners::Listeners;
+use ccpipe_pipeline::{Batch, BuildError, BuiltExporter, ComponentId, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -15,6 +17,24 @@ pub const CAPTURES: &str = concat!(
     "/../tests/fixtures/claude-code/captures"
 );
 pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+
+/// Validates `cfg` through the registry, as the service does.
+pub fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
+    factory::lookup(crate::FACTORIES, cfg)?.validate(cfg)
+}
+
+/// Builds `cfg` through the registry, as the service does.
+pub fn build(cfg: &ComponentConfig) -> Result<BuiltExporter, BuildError> {
+    factory::lookup(crate::FACTORIES, cfg)?.build(cfg, &Listeners::new())
+}
+
+/// Why `cfg` cannot take `signal`, through the registry.
+pub fn unsupported_signal(
+    cfg: &ComponentConfig,
+    signal: Signal,
+) -> Result<Option<String>, ConfigError> {
+    factory::lookup(crate::FACTORIES, cfg)?.unsupported(cfg, signal)
+}
 
 /// Decodes one protobuf capture, by the signal in its file name
 /// (`0002-http-logs.bin`).
@@ -163,7 +183,7 @@ pub fn assert_config_table(config: &Config, cases: &[(&str, Result<(), &str>)]) 
     tested.sort_unstable();
     assert_eq!(listed, tested, "every testdata case has a row");
     for (id, expected) in cases {
-        let got = crate::validate(component(config, id)).map_err(|e| e.to_string());
+        let got = validate(component(config, id)).map_err(|e| e.to_string());
         assert_eq!(
             got.as_ref().map_err(|e| e.as_str()),
             expected.as_ref().map_err(|e| *e),

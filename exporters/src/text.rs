@@ -1,5 +1,8 @@
 //! Small writers shared by the text and JSON outputs: UTC timestamps, hex
-//! ids, numbers and escaped text, all straight into a byte buffer.
+//! ids, numbers and escaped text, all straight into a byte buffer. The
+//! integer and hex writers are the OTLP codec's, re-exported here.
+
+pub use ccpipe_otlp::write::{write_hex, write_int};
 
 /// A UTC calendar time split into fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,10 +114,6 @@ fn pad(n: u64, width: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(s.as_bytes());
 }
 
-pub fn write_int(n: impl itoa::Integer, out: &mut Vec<u8>) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
 /// `[a,b,…]`, each item written by `write`.
 pub fn write_json_list<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
     out.push(b'[');
@@ -149,16 +148,6 @@ pub fn write_f64(d: f64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"Infinity");
     } else {
         out.extend_from_slice(b"-Infinity");
-    }
-}
-
-/// Lower-case hex of an id (empty for an empty id).
-pub fn write_hex(bytes: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0xf)]);
     }
 }
 

@@ -2,8 +2,7 @@
 //! cluster, with the Collector's key names, checked without IO and turned
 //! into librdkafka properties.
 
-use std::fmt;
-
+use ccpipe_pipeline::config::Secret;
 use rdkafka::config::ClientConfig;
 use serde::Deserialize;
 
@@ -33,23 +32,12 @@ pub struct AuthConfig {
 }
 
 /// `auth.sasl`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
     pub mechanism: SaslMechanism,
     pub username: String,
-    pub password: String,
-}
-
-impl fmt::Debug for SaslConfig {
-    /// Never shows the password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SaslConfig")
-            .field("mechanism", &self.mechanism)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
+    pub password: Secret,
 }
 
 /// The SASL mechanisms librdkafka runs without extra libraries.
@@ -113,7 +101,7 @@ impl Connection {
             if sasl.username.is_empty() {
                 return Err(Invalid::new("auth.sasl.username", "must not be empty"));
             }
-            if sasl.password.is_empty() {
+            if sasl.password.expose().is_empty() {
                 return Err(Invalid::new(
                     "auth.sasl.password",
                     "must not be empty (use ${env:VAR} to keep it out of the file)",
@@ -159,7 +147,7 @@ impl Connection {
         if let Some(sasl) = &self.sasl {
             c.set("sasl.mechanisms", sasl.mechanism.as_str())
                 .set("sasl.username", &sasl.username)
-                .set("sasl.password", &sasl.password);
+                .set("sasl.password", sasl.password.expose());
         }
         c
     }
@@ -256,7 +244,7 @@ mod tests {
         let sasl = SaslConfig {
             mechanism: SaslMechanism::ScramSha512,
             username: "u".into(),
-            password: "p".into(),
+            password: Secret::new("p"),
         };
         let tls = TlsConfig::default();
         assert_eq!(
@@ -296,7 +284,7 @@ mod tests {
         let empty = SaslConfig {
             mechanism: SaslMechanism::Plain,
             username: "u".into(),
-            password: String::new(),
+            password: Secret::new(""),
         };
         assert_eq!(
             conn(&[], None, Some(empty)).unwrap_err().key,

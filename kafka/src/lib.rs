@@ -8,29 +8,15 @@
 
 pub mod connection;
 pub mod context;
+#[doc(hidden)]
+pub mod testing;
 pub mod topics;
 
 pub use connection::{AuthConfig, Connection, SaslConfig, SaslMechanism, TlsConfig};
 pub use topics::{Encoding, SignalTopic, Topics, SIGNAL_HEADER};
 
-/// A setting that failed validation: the key path inside the component
-/// (`auth.sasl.mechanism`) and what is wrong with it; the registries turn it
-/// into a `ConfigError` located in the config file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct Invalid {
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(key: &'static str, message: impl std::fmt::Display) -> Self {
-        Invalid {
-            key,
-            message: message.to_string(),
-        }
-    }
-}
+/// A setting that failed validation, located by the registries at its key.
+pub use ccpipe_pipeline::config::Invalid;
 
 /// Re-exported so the components name one version of the client.
 pub use rdkafka;

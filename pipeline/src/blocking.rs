@@ -2,24 +2,21 @@
 //! presents it as an async [`Exporter`], so blocking writes never stall the
 //! runtime's I/O threads. The thread also flushes on the exporter's interval.
 
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::batch::Batch;
 use crate::channel::{self, RecvTimeoutError, ReplySender};
 use crate::component::{BlockingExporter, BoxFuture, ExportError, Exporter};
-use crate::payload::Encoded;
+use crate::payload::{Form, Shared};
 
 enum Job {
-    Export(Arc<Batch>, ReplySender<Result<(), ExportError>>),
-    ExportEncoded(Arc<Encoded>, ReplySender<Result<(), ExportError>>),
+    Export(Shared, ReplySender<Result<(), ExportError>>),
     Shutdown(ReplySender<Result<(), ExportError>>),
 }
 
 struct ThreadExporter {
     jobs: channel::Sender<Job>,
-    accepts_encoded: bool,
+    prefers: Form,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -28,13 +25,13 @@ pub fn spawn(id: &str, exporter: impl BlockingExporter) -> std::io::Result<Box<d
     // The export task awaits each reply before sending the next job, so one
     // slot (plus the shutdown job) is all the queue ever holds.
     let (jobs, rx) = channel::bounded(2);
-    let accepts_encoded = exporter.accepts_encoded();
+    let prefers = exporter.prefers();
     let thread = std::thread::Builder::new()
         .name(format!("export-{id}"))
         .spawn(move || work(exporter, rx))?;
     Ok(Box::new(ThreadExporter {
         jobs,
-        accepts_encoded,
+        prefers,
         thread: Some(thread),
     }))
 }
@@ -47,15 +44,6 @@ fn work(mut exporter: impl BlockingExporter, jobs: channel::Receiver<Job>) {
         match jobs.recv_deadline(deadline) {
             Ok(Job::Export(batch, reply)) => {
                 let result = exporter.export(&batch);
-                reply.send(after_export(
-                    &mut exporter,
-                    result,
-                    interval,
-                    &mut dirty_since,
-                ));
-            }
-            Ok(Job::ExportEncoded(batch, reply)) => {
-                let result = exporter.export_encoded(&batch);
                 reply.send(after_export(
                     &mut exporter,
                     result,
@@ -123,16 +111,12 @@ impl ThreadExporter {
 }
 
 impl Exporter for ThreadExporter {
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn prefers(&self) -> Form {
+        self.prefers
+    }
+
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async move { self.call(|reply| Job::Export(batch, reply)).await })
-    }
-
-    fn accepts_encoded(&self) -> bool {
-        self.accepts_encoded
-    }
-
-    fn export_encoded(&mut self, batch: Arc<Encoded>) -> BoxFuture<'_, Result<(), ExportError>> {
-        Box::pin(async move { self.call(|reply| Job::ExportEncoded(batch, reply)).await })
     }
 
     fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {

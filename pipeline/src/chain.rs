@@ -33,9 +33,9 @@ pub struct Chain {
 }
 
 /// A durable pipeline's acks: taken with each request, answered once the
-/// request is durably appended (see `docs/durability.md`). Batch stages are
-/// passed through: the log holds the backlog, and the export task reads it
-/// in batches.
+/// request is durably appended (see `docs/durability.md`). Such a chain has
+/// no batch stage ([`Chain::durable`] refuses one): the log holds the
+/// backlog, and the export task reads it in batches.
 struct Durable {
     acks: AckReceiver,
     /// Appended, waiting for the next commit.
@@ -58,14 +58,22 @@ impl Chain {
     }
 
     /// Makes this chain answer each request's ack once it is appended to
-    /// the durable queues of its fan-out.
-    pub fn durable(mut self, acks: AckReceiver) -> Self {
+    /// the durable queues of its fan-out. A batch stage would hold records
+    /// already acknowledged as on disk, so it is refused here (and at
+    /// validate, with the config's file and line).
+    pub fn durable(mut self, acks: AckReceiver) -> Result<Self, String> {
+        if self.stages.iter().any(|s| matches!(s, Stage::Batch(_))) {
+            return Err(format!(
+                "pipeline \"{}\" has a durable queue, so it cannot hold a batch processor",
+                self.pipeline
+            ));
+        }
         self.durable = Some(Durable {
             acks,
             pending: Vec::new(),
             failed: None,
         });
-        self
+        Ok(self)
     }
 
     /// Runs the chain on a new thread until `input` closes and is drained.
@@ -160,7 +168,6 @@ impl Chain {
                         return;
                     }
                 }
-                Stage::Batch(_) if self.durable.is_some() => {}
                 Stage::Batch(batcher) => {
                     let mut emitted = Vec::new();
                     let items = payload.item_count();
@@ -224,5 +231,25 @@ impl Chain {
     /// Flushes batchers front to back, so what one emits reaches the next.
     fn flush_all(&mut self) {
         self.drain_batchers(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batcher::BatchSettings;
+    use crate::wal::ack::ack_queue;
+
+    #[test]
+    fn a_durable_chain_refuses_a_batch_stage() {
+        let stages = vec![Stage::Batch(Batcher::new(BatchSettings::default()))];
+        let chain = Chain::new("logs/d", stages, Fanout::new("logs/d", Vec::new()));
+        let err = chain.durable(ack_queue().1).err().expect("refused");
+        assert_eq!(
+            err,
+            "pipeline \"logs/d\" has a durable queue, so it cannot hold a batch processor"
+        );
+        let chain = Chain::new("logs", Vec::new(), Fanout::new("logs", Vec::new()));
+        assert!(chain.durable(ack_queue().1).is_ok());
     }
 }

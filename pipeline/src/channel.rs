@@ -22,6 +22,18 @@ pub trait Weigh {
     fn weight(&self) -> usize;
 }
 
+impl Weigh for crate::payload::Payload {
+    fn weight(&self) -> usize {
+        self.memory_weight()
+    }
+}
+
+impl Weigh for crate::payload::Shared {
+    fn weight(&self) -> usize {
+        self.memory_weight()
+    }
+}
+
 /// What all queues built with it hold together, by their byte estimates
 /// (`service.memory_limit_mib`). Receivers consult it before handing a
 /// request over, so intake stops (503) while the process as a whole is full,

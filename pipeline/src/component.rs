@@ -1,140 +1,18 @@
-//! Component identities and the small traits at each stage boundary.
+//! The small traits at each stage boundary, and what building a component
+//! returns. Component ids live in [`crate::id`].
 
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::str::FromStr;
-use std::sync::Arc;
 
 use crate::batch::{Batch, Signal};
+pub use crate::id::{ComponentId, IdError, Kind};
+pub use crate::payload::{Form, Shared};
 
 /// A boxed, sendable future: the shape of every async trait method here, so the
 /// traits stay object safe without pulling in a macro crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The kinds of things a config names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Receiver,
-    Processor,
-    Exporter,
-    /// Exporter of one pipeline and receiver of others (`connectors:`).
-    Connector,
-    Pipeline,
-}
-
-impl Kind {
-    /// The top-level YAML section of this kind (`receivers`, …).
-    pub fn section(self) -> &'static str {
-        match self {
-            Kind::Receiver => "receivers",
-            Kind::Processor => "processors",
-            Kind::Exporter => "exporters",
-            Kind::Connector => "connectors",
-            Kind::Pipeline => "service.pipelines",
-        }
-    }
-
-    /// The singular noun used in messages.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Kind::Receiver => "receiver",
-            Kind::Processor => "processor",
-            Kind::Exporter => "exporter",
-            Kind::Connector => "connector",
-            Kind::Pipeline => "pipeline",
-        }
-    }
-}
-
-/// A component id as the Collector writes it: `type` or `type/name`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ComponentId {
-    kind: String,
-    name: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid id {id:?}: {reason}")]
-pub struct IdError {
-    pub id: String,
-    pub reason: &'static str,
-}
-
-impl ComponentId {
-    pub fn new(kind: &str, name: Option<&str>) -> Self {
-        ComponentId {
-            kind: kind.to_owned(),
-            name: name.map(str::to_owned),
-        }
-    }
-
-    /// The component type (`file` in `file/raw`).
-    pub fn type_name(&self) -> &str {
-        &self.kind
-    }
-
-    /// The optional instance name (`raw` in `file/raw`).
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-}
-
-impl FromStr for ComponentId {
-    type Err = IdError;
-
-    fn from_str(s: &str) -> Result<Self, IdError> {
-        let err = |reason| IdError {
-            id: s.to_owned(),
-            reason,
-        };
-        let (kind, name) = match s.split_once('/') {
-            Some((k, n)) => (k, Some(n)),
-            None => (s, None),
-        };
-        let valid_type = |t: &str| {
-            !t.is_empty()
-                && t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        };
-        if !valid_type(kind) {
-            return Err(err(
-                "the type must be non-empty and use only letters, digits, '_' and '-'",
-            ));
-        }
-        if let Some(n) = name {
-            if n.is_empty() || n.contains('/') || n.chars().any(char::is_whitespace) {
-                return Err(err(
-                    "the name after '/' must be non-empty, without '/' or spaces",
-                ));
-            }
-        }
-        Ok(ComponentId::new(kind, name))
-    }
-}
-
-impl fmt::Display for ComponentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(n) => write!(f, "{}/{}", self.kind, n),
-            None => f.write_str(&self.kind),
-        }
-    }
-}
-
-impl serde::Serialize for ComponentId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ComponentId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// What a processor decides for a batch it was handed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,28 +64,16 @@ pub trait Exporter: Send {
         &[Signal::Logs, Signal::Metrics, Signal::Traces]
     }
 
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>>;
-
-    /// Whether this exporter takes still-encoded protobuf requests through
-    /// [`export_encoded`](Self::export_encoded) (forwarders, discards), so the
-    /// pipeline need not decode them for it.
-    fn accepts_encoded(&self) -> bool {
-        false
+    /// The form this exporter works with best (see [`Form`]); decoded
+    /// unless it says otherwise.
+    fn prefers(&self) -> Form {
+        Form::Decoded
     }
 
-    /// Exports validated protobuf requests as they were received. Only called
-    /// when [`accepts_encoded`](Self::accepts_encoded) is true.
-    fn export_encoded(
-        &mut self,
-        batch: Arc<crate::payload::Encoded>,
-    ) -> BoxFuture<'_, Result<(), ExportError>> {
-        let _ = batch;
-        Box::pin(async {
-            Err(ExportError::permanent(
-                "this exporter takes decoded batches only",
-            ))
-        })
-    }
+    /// Exports one batch. [`Shared::decoded`] gives its records (decoding
+    /// at most once for all exporters), [`Shared::encoded`] the request
+    /// bytes when it still has them.
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>>;
 
     /// Flush buffered data and release resources. Called once, also when
     /// nothing was ever exported.
@@ -218,20 +84,13 @@ pub trait Exporter: Send {
 /// a thread of its own so it never blocks the async runtime; see
 /// [`crate::blocking::spawn`].
 pub trait BlockingExporter: Send + 'static {
-    fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
-
-    /// See [`Exporter::accepts_encoded`].
-    fn accepts_encoded(&self) -> bool {
-        false
+    /// See [`Exporter::prefers`].
+    fn prefers(&self) -> Form {
+        Form::Decoded
     }
 
-    /// See [`Exporter::export_encoded`]; only called when `accepts_encoded`.
-    fn export_encoded(&mut self, batch: &crate::payload::Encoded) -> Result<(), ExportError> {
-        let _ = batch;
-        Err(ExportError::permanent(
-            "this exporter takes decoded batches only",
-        ))
-    }
+    /// See [`Exporter::export`].
+    fn export(&mut self, batch: &Shared) -> Result<(), ExportError>;
 
     /// Make everything exported so far visible at the destination.
     fn flush(&mut self) -> Result<(), ExportError>;
@@ -268,20 +127,18 @@ impl BuildError {
     }
 }
 
-/// An exporter with the queue and retry settings its export task should use.
-pub struct BuiltExporter {
-    pub exporter: Box<dyn Exporter>,
-    /// Capacity of its queue, in batches.
-    pub queue_size: usize,
-    pub retry: crate::export_task::RetryPolicy,
-    /// `sending_queue.storage` is set: the queue is a log on disk.
-    pub durable: Option<crate::wal::WalConfig>,
-}
-
 impl From<crate::config::ConfigError> for BuildError {
     fn from(e: crate::config::ConfigError) -> Self {
         BuildError {
             message: e.to_string(),
         }
+    }
+}
+
+impl From<crate::payload::DecodeError> for ExportError {
+    /// Bytes that passed the wire check but not prost (ruled out by the
+    /// property tests): retrying cannot help.
+    fn from(e: crate::payload::DecodeError) -> Self {
+        ExportError::permanent(e)
     }
 }

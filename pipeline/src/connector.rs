@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::batch::{Batch, Signal};
 use crate::component::{BoxFuture, ComponentId, ExportError, Exporter};
 use crate::outputs::{Outputs, Refused};
-use crate::payload::Payload;
+use crate::payload::{Payload, Shared};
 use crate::{telemetry, Shutdown};
 
 /// A connector's state between emissions: it takes batches in and gives out
@@ -109,9 +109,9 @@ impl Exporter for ConnectorExporter {
         }
     }
 
-    fn export(&mut self, batch: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
-        lock(&self.state).consume(&batch);
-        Box::pin(async { Ok(()) })
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        let result = batch.decoded().map(|b| lock(&self.state).consume(b));
+        Box::pin(async { Ok(result?) })
     }
 
     fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {
@@ -265,8 +265,8 @@ mod tests {
         (start(&id, built, outputs), tx, rx)
     }
 
-    fn logs() -> Arc<Batch> {
-        Arc::new(Batch::Logs(ExportLogsServiceRequest::default()))
+    fn logs() -> Shared {
+        Shared::from(Batch::Logs(ExportLogsServiceRequest::default()))
     }
 
     fn name(p: Payload) -> String {

@@ -43,6 +43,16 @@ pub struct ExportStats {
     pub items_failed: u64,
 }
 
+/// An exporter with the queue and retry settings its export task should use.
+pub struct BuiltExporter {
+    pub exporter: Box<dyn Exporter>,
+    /// Capacity of its queue, in batches.
+    pub queue_size: usize,
+    pub retry: RetryPolicy,
+    /// `sending_queue.storage` is set: the queue is a log on disk.
+    pub durable: Option<crate::wal::WalConfig>,
+}
+
 pub struct ExportTask {
     pub(crate) id: String,
     pub(crate) exporter: Box<dyn Exporter>,
@@ -120,7 +130,7 @@ impl ExportTask {
     }
 
     /// Sets the byte bound gauge (and, for an in-memory queue, the count bound).
-    fn set_capacity_gauges(&self) {
+    pub(crate) fn set_capacity_gauges(&self) {
         let id = self.id.clone();
         let bytes = match &self.durable {
             Some(probe) => Some(probe.read().max_bytes as f64),
@@ -145,15 +155,6 @@ impl ExportTask {
     ) -> Self {
         let (_, closed) = crate::channel::export_queue(1);
         ExportTask::new(id, exporter, closed, retry, abort)
-    }
-
-    /// Exports what `reader` yields, acknowledging each batch once it is
-    /// delivered or given up on; see [`crate::wal::export`].
-    pub async fn run_durable(mut self, reader: crate::wal::WalReader) -> ExportStats {
-        self.durable = Some(reader.probe());
-        self.set_capacity_gauges();
-        self.refresh_gauges();
-        crate::wal::export::run(self, reader).await
     }
 
     pub async fn run(mut self) -> ExportStats {
@@ -218,10 +219,7 @@ impl ExportTask {
         loop {
             let items = batch.item_count();
             let attempt = {
-                let export = match &batch {
-                    Shared::Decoded(b) => self.exporter.export(b.clone()),
-                    Shared::Encoded(e) => self.exporter.export_encoded(e.clone()),
-                };
+                let export = self.exporter.export(batch.clone());
                 tokio::pin!(export);
                 let mut refresh = gauge_ticks();
                 loop {
@@ -364,7 +362,7 @@ mod tests {
     }
 
     impl Exporter for Flaky {
-        fn export(&mut self, _b: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+        fn export(&mut self, _b: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = n < self.fail;
             let permanent = self.permanent;
@@ -388,7 +386,7 @@ mod tests {
     fn one_log() -> Shared {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
         use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-        Shared::Decoded(Arc::new(Batch::Logs(ExportLogsServiceRequest {
+        Shared::from(Batch::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: vec![LogRecord::default()],
@@ -396,7 +394,7 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-        })))
+        }))
     }
 
     fn fast_retry(max_elapsed_ms: u64) -> RetryPolicy {
@@ -539,7 +537,7 @@ mod tests {
     struct AsksForZero(Arc<AtomicUsize>);
 
     impl Exporter for AsksForZero {
-        fn export(&mut self, _b: Arc<Batch>) -> BoxFuture<'_, Result<(), ExportError>> {
+        fn export(&mut self, _b: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Box::pin(async {
                 Err(ExportError::Retryable {

@@ -4,13 +4,11 @@
 //! chain thread (backpressure), so only that exporter's backlog, not its
 //! data, is lost to the others.
 
-use std::sync::Arc;
-
 use prost::Message;
 
 use crate::batch::Batch;
 use crate::channel::QueueSender;
-use crate::payload::{Payload, Shared};
+use crate::payload::{Form, Payload, Shared};
 use crate::wal::WalWriter;
 
 /// Sending side of one exporter's queue.
@@ -18,25 +16,26 @@ use crate::wal::WalWriter;
 pub struct ExporterInput {
     pub exporter: String,
     pub sender: QueueSender<Shared>,
-    /// The exporter takes still-encoded protobuf (see `Exporter::accepts_encoded`).
-    pub accepts_encoded: bool,
+    /// The form the exporter works with best (see `Exporter::prefers`).
+    pub prefers: Form,
 }
 
 pub struct Fanout {
     pipeline: String,
     targets: Vec<ExporterInput>,
-    all_accept_encoded: bool,
+    /// Some exporter prefers decoded records: decode here, once for all.
+    any_prefers_decoded: bool,
     /// Exporters with a durable queue: the payload is appended to their logs.
     durable: Vec<(String, WalWriter)>,
 }
 
 impl Fanout {
     pub fn new(pipeline: impl Into<String>, targets: Vec<ExporterInput>) -> Self {
-        let all_accept_encoded = targets.iter().all(|t| t.accepts_encoded);
+        let any_prefers_decoded = targets.iter().any(|t| t.prefers == Form::Decoded);
         Fanout {
             pipeline: pipeline.into(),
             targets,
-            all_accept_encoded,
+            any_prefers_decoded,
             durable: Vec::new(),
         }
     }
@@ -45,10 +44,6 @@ impl Fanout {
     pub fn with_durable(mut self, queues: Vec<(String, WalWriter)>) -> Self {
         self.durable = queues;
         self
-    }
-
-    pub fn is_durable(&self) -> bool {
-        !self.durable.is_empty()
     }
 
     /// Forces what was appended to the logs to disk (`fsync: batch`).
@@ -89,25 +84,17 @@ impl Fanout {
         }
         let items = payload.item_count();
         let signal = payload.signal();
-        let (encoded, decoded) = match payload {
-            Payload::Decoded(b) => (None, Some(Arc::new(b))),
-            Payload::Encoded(e) if self.all_accept_encoded => (Some(Arc::new(e)), None),
-            Payload::Encoded(e) => match e.decode() {
-                Ok(b) => (Some(Arc::new(e)), Some(Arc::new(b))),
-                Err(err) => {
-                    self.lost(None, items, signal, &format!("cannot decode: {err}"));
-                    return Ok(());
-                }
-            },
-        };
+        let batch = Shared::from(payload);
+        // Decoding is CPU work: done here, on the processor thread, rather
+        // than by an exporter on the async runtime.
+        if self.any_prefers_decoded {
+            if let Err(err) = batch.decoded() {
+                self.lost(None, items, signal, &format!("cannot decode: {err}"));
+                return Ok(());
+            }
+        }
         for target in &self.targets {
-            let shared = match (&encoded, &decoded) {
-                (Some(e), _) if target.accepts_encoded => Shared::Encoded(Arc::clone(e)),
-                (_, Some(b)) => Shared::Decoded(Arc::clone(b)),
-                (Some(e), None) => Shared::Encoded(Arc::clone(e)),
-                (None, None) => unreachable!("a payload is encoded or decoded"),
-            };
-            if target.sender.send_blocking(shared).is_err() {
+            if target.sender.send_blocking(batch.clone()).is_err() {
                 // Export tasks outlive the chains that feed them; reaching this
                 // means an export task died. Say so loudly and count the loss.
                 self.lost(

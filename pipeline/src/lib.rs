@@ -2,16 +2,22 @@
 //! channels, the processor chain, fan-out and export tasks, and the config
 //! schema. It depends on no component crate.
 
-pub mod batch;
 pub mod component;
 pub mod config;
-pub mod otlp_json;
+
+// The OTLP codec lives in `ccpipe-otlp`; its modules are re-exported under
+// their old paths so the component crates keep their imports unchanged.
+#[doc(hidden)]
+pub use ccpipe_otlp::testing;
+pub use ccpipe_otlp::{batch, encode, limits, otlp_json, payload, wire};
 
 pub use batch::{Batch, Signal};
 pub use component::{
-    BlockingExporter, BoxFuture, BuildError, BuiltExporter, ComponentId, ExportError, Exporter,
-    Kind, Processor, Receiver, Verdict,
+    BlockingExporter, BoxFuture, BuildError, ExportError, Exporter, Processor, Receiver, Verdict,
 };
+pub use export_task::BuiltExporter;
+pub use id::{ComponentId, Kind};
+pub use payload::{Form, Shared};
 
 /// Fires once when the service starts shutting down; cheap to clone.
 pub type Shutdown = tokio_util::sync::CancellationToken;
@@ -21,16 +27,12 @@ pub mod blocking;
 pub mod chain;
 pub mod channel;
 pub mod connector;
-pub mod encode;
 pub mod export_task;
+pub mod factory;
 pub mod fanout;
-pub mod limits;
+pub mod id;
 pub mod listeners;
 pub mod outputs;
-pub mod payload;
 pub mod port_holder;
 pub mod telemetry;
-#[doc(hidden)]
-pub mod testing;
 pub mod wal;
-pub mod wire;

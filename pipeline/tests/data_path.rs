@@ -1,7 +1,6 @@
 //! The data path from a receiver's `Outputs` through a chain to exporter
 //! queues: order, sharing, dropping, backpressure and the closing cascade.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ccpipe_pipeline::batch::Batch;
@@ -10,7 +9,7 @@ use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::channel::{self, QueueReceiver};
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput, Refused};
-use ccpipe_pipeline::payload::{Encoded, Payload, Shared};
+use ccpipe_pipeline::payload::{Encoded, Form, Payload, Shared};
 use ccpipe_pipeline::{Processor, Signal, Verdict};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
@@ -41,10 +40,8 @@ fn logs(bodies: &[&str]) -> Payload {
 }
 
 fn bodies(s: &Shared) -> Vec<String> {
-    let Shared::Decoded(b) = s else {
-        panic!("decoded expected")
-    };
-    batch_bodies(b)
+    assert!(s.is_decoded(), "decoded expected");
+    batch_bodies(s.decoded().unwrap())
 }
 
 fn batch_bodies(b: &Batch) -> Vec<String> {
@@ -93,18 +90,22 @@ fn wire(stages: Vec<Stage>, exporters: usize, input_cap: usize, queue_cap: usize
 
 fn wire_with(
     stages: Vec<Stage>,
-    accepts_encoded: &[bool],
+    prefer_encoded: &[bool],
     input_cap: usize,
     queue_cap: usize,
 ) -> Wired {
     let mut targets = Vec::new();
     let mut queues = Vec::new();
-    for (i, &accepts_encoded) in accepts_encoded.iter().enumerate() {
+    for (i, &prefer_encoded) in prefer_encoded.iter().enumerate() {
         let (tx, rx) = channel::export_queue(queue_cap);
         targets.push(ExporterInput {
             exporter: format!("e{i}"),
             sender: tx,
-            accepts_encoded,
+            prefers: if prefer_encoded {
+                Form::Encoded
+            } else {
+                Form::Decoded
+            },
         });
         queues.push(rx);
     }
@@ -162,10 +163,7 @@ async fn batches_flow_in_order_shared_between_exporters_and_close_in_cascade() {
         ["a", "b", "c", "d"],
         "dropped records gone, order kept"
     );
-    let (Shared::Decoded(a), Shared::Decoded(b)) = (&first0, &first1) else {
-        unreachable!()
-    };
-    assert!(Arc::ptr_eq(a, b), "one copy shared by both exporters");
+    assert!(first0.ptr_eq(&first1), "one copy shared by both exporters");
 
     // Closing the receiver side flushes the batcher, then closes the queues.
     drop(outputs);
@@ -297,9 +295,9 @@ async fn encoded_requests_stay_encoded_for_exporters_that_take_them() {
         .send(encoded(&["c"]), Duration::from_secs(1))
         .await
         .unwrap();
-    let Some(Shared::Encoded(e)) = recv(&mut queues[0]).await else {
-        panic!("encoded expected")
-    };
+    let batch = recv(&mut queues[0]).await.unwrap();
+    assert!(!batch.is_decoded(), "no exporter asked for records");
+    let e = batch.encoded().expect("encoded expected");
     assert_eq!(e.parts().len(), 2, "batched by concatenation");
     assert_eq!(batch_bodies(&e.decode().unwrap()), ["a", "b", "c"]);
     drop(outputs);
@@ -340,10 +338,11 @@ async fn a_processor_decodes_once_and_mixed_exporters_get_what_they_take() {
         .send(encoded(&["x"]), Duration::from_secs(1))
         .await
         .unwrap();
-    assert!(matches!(
-        recv(&mut queues[0]).await,
-        Some(Shared::Encoded(_))
-    ));
+    let to_forwarder = recv(&mut queues[0]).await.unwrap();
+    assert!(
+        to_forwarder.encoded().is_some(),
+        "bytes kept for the forwarder"
+    );
     assert_eq!(bodies(&recv(&mut queues[1]).await.unwrap()), ["x"]);
     drop(outputs);
     chain.join().unwrap();

@@ -17,7 +17,11 @@
 //! became the same series are merged (values added), so no duplicate series
 //! leaves the processor; see [`crate::points`] for why other kinds are not.
 
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::Secret;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
@@ -34,7 +38,7 @@ pub struct AttributesConfig {
     #[serde(default)]
     pub exclude: Option<MatchConfig>,
     #[serde(default)]
-    pub hash_key: Option<String>,
+    pub hash_key: Option<Secret>,
 }
 
 impl AttributesConfig {
@@ -46,7 +50,11 @@ impl AttributesConfig {
 
     pub fn build(&self, signal: Signal) -> Result<AttributesProcessor, Invalid> {
         Ok(AttributesProcessor {
-            actions: Actions::compile(&self.actions, self.hash_key.as_deref(), "actions")?,
+            actions: Actions::compile(
+                &self.actions,
+                self.hash_key.as_ref().map(Secret::expose),
+                "actions",
+            )?,
             selector: Selector::compile(self.include.as_ref(), self.exclude.as_ref(), signal, "")?,
         })
     }
@@ -125,4 +133,26 @@ pub(crate) fn resource_attrs(
     r: &Option<opentelemetry_proto::tonic::resource::v1::Resource>,
 ) -> &[opentelemetry_proto::tonic::common::v1::KeyValue] {
     r.as_ref().map_or(&[], |r| &r.attributes)
+}
+
+/// `attributes`: actions on record, data point and span attributes.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "attributes"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: AttributesConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError> {
+        let c: AttributesConfig = cfg.parse()?;
+        let processor = c.build(signal).map_err(|e| cfg.locate(e))?;
+        Ok(crate::stage(cfg, processor))
+    }
 }

@@ -1,7 +1,9 @@
 //! `batch`: merges small batches of one signal into larger ones, as the
 //! Collector's batch processor does. The merging itself lives in the pipeline
 //! core ([`ccpipe_pipeline::batcher`]) because the chain drives its timer;
-//! this file is its config.
+//! this file is its config and its factory, which builds a
+//! [`Stage::Batch`]. It holds records between requests, so a pipeline with a
+//! durable queue refuses it at validate (see docs/durability.md).
 //!
 //! ```yaml
 //! processors:
@@ -12,7 +14,11 @@
 //! ```
 
 use ccpipe_pipeline::batcher::{BatchSettings, Batcher};
+use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::units::Duration;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{BuildError, Signal};
 use serde::Deserialize;
 
 use crate::Invalid;
@@ -61,5 +67,33 @@ impl BatchConfig {
     pub fn build(&self) -> Result<Batcher, Invalid> {
         self.validate()?;
         Ok(Batcher::new(self.settings()))
+    }
+}
+
+/// `batch`: merges requests into larger batches. It holds records between
+/// requests, so a pipeline with a durable queue refuses it (see
+/// [`ProcessorFactory::holds_records`]).
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "batch"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: BatchConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
+        let c: BatchConfig = cfg.parse()?;
+        let batcher = c.build().map_err(|e| cfg.locate(e))?;
+        Ok(Stage::Batch(batcher))
+    }
+
+    fn holds_records(&self) -> bool {
+        true
     }
 }

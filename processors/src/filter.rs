@@ -15,7 +15,10 @@
 //! everything through. Resources, scopes and metrics left empty are removed;
 //! the chain counts what was dropped (`ccpipe_processor_dropped_items_total`).
 
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::attributes::resource_attrs;
@@ -153,5 +156,28 @@ impl Processor for FilterProcessor {
             batch.prune_empty();
         }
         Verdict::Keep
+    }
+}
+
+/// `filter`: drops records chosen by include/exclude.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "filter"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: FilterConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError> {
+        let c: FilterConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))?;
+        let processor = c.build(signal).map_err(|e| cfg.locate(e))?;
+        Ok(crate::stage(cfg, processor))
     }
 }

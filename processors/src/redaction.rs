@@ -50,7 +50,11 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use regex::RegexSet;
 use serde::Deserialize;
 
-use ccpipe_pipeline::{telemetry, Batch, Processor, Verdict};
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::Secret;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{telemetry, Batch, BuildError, Processor, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};
@@ -143,7 +147,7 @@ pub struct RedactionConfig {
     #[serde(default)]
     pub content_keys: Vec<String>,
     #[serde(default)]
-    pub hash_key: Option<String>,
+    pub hash_key: Option<Secret>,
     #[serde(default)]
     pub secrets: SecretsMode,
     #[serde(default)]
@@ -185,12 +189,12 @@ impl RedactionConfig {
             ));
         }
         if let Some(k) = &self.hash_key {
-            hashing::check_key(k).map_err(|m| Invalid::new("hash_key", m))?;
+            hashing::check_key(k.expose()).map_err(|m| Invalid::new("hash_key", m))?;
         }
         let content = match (self.content.unwrap_or_default(), &self.hash_key) {
             (ContentAction::Drop, _) => Content::Drop,
             (ContentAction::Mask, _) => Content::Mask,
-            (ContentAction::Hash, Some(k)) => Content::Hash(KeyedHash::new(k)),
+            (ContentAction::Hash, Some(k)) => Content::Hash(KeyedHash::new(k.expose())),
             (ContentAction::Hash, None) => {
                 return Err(Invalid::new(
                     "hash_key",
@@ -549,5 +553,30 @@ impl Processor for RedactionProcessor {
         }
         tally.flush(&self.id);
         Verdict::Keep
+    }
+}
+
+/// `redaction`: removes prompt text and secrets.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "redaction"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: RedactionConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
+        let c: RedactionConfig = cfg.parse()?;
+        let processor = c
+            .build()
+            .map(|p| p.with_id(cfg.id().to_string()))
+            .map_err(|e| cfg.locate(e))?;
+        Ok(crate::stage(cfg, processor))
     }
 }

@@ -12,7 +12,11 @@
 //!       - { key: service.namespace, from_attribute: team, action: upsert }
 //! ```
 
-use ccpipe_pipeline::{Batch, Processor, Verdict};
+use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::Secret;
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::factory::ProcessorFactory;
+use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
@@ -26,7 +30,7 @@ pub struct ResourceConfig {
     #[serde(default)]
     pub attributes: Vec<ActionConfig>,
     #[serde(default)]
-    pub hash_key: Option<String>,
+    pub hash_key: Option<Secret>,
 }
 
 impl ResourceConfig {
@@ -36,7 +40,11 @@ impl ResourceConfig {
 
     pub fn build(&self) -> Result<ResourceProcessor, Invalid> {
         Ok(ResourceProcessor {
-            actions: Actions::compile(&self.attributes, self.hash_key.as_deref(), "attributes")?,
+            actions: Actions::compile(
+                &self.attributes,
+                self.hash_key.as_ref().map(Secret::expose),
+                "attributes",
+            )?,
         })
     }
 }
@@ -83,5 +91,27 @@ impl Processor for ResourceProcessor {
                 .for_each(|x| self.apply(&mut x.resource)),
         }
         Verdict::Keep
+    }
+}
+
+/// `resource`: actions on resource attributes.
+pub struct Factory;
+
+impl ccpipe_pipeline::factory::Factory for Factory {
+    fn type_name(&self) -> &'static str {
+        "resource"
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        let c: ResourceConfig = cfg.parse()?;
+        c.validate().map_err(|e| cfg.locate(e))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
+        let c: ResourceConfig = cfg.parse()?;
+        let processor = c.build().map_err(|e| cfg.locate(e))?;
+        Ok(crate::stage(cfg, processor))
     }
 }

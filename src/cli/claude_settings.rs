@@ -14,135 +14,15 @@
 //! PATH` lists what a file gets wrong (see [`super::settings_check`]) and
 //! sends one empty OTLP request where it points (see [`super::settings_probe`]).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ccpipe_pipeline::config::Config;
-use ccpipe_receivers::otlp::config::{self as otlp, Endpoint, Host};
 
+use super::listen::signals_of_any_otlp;
+use super::listen::Listen;
+use super::otel_env::*;
 use super::{gateway, settings_check, settings_file, settings_probe};
-
-pub const ENABLE_TELEMETRY: &str = "CLAUDE_CODE_ENABLE_TELEMETRY";
-pub const ENHANCED_BETA: &str = "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA";
-pub const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-pub const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
-pub const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
-pub const LOG_USER_PROMPTS: &str = "OTEL_LOG_USER_PROMPTS";
-pub const LOG_TOOL_DETAILS: &str = "OTEL_LOG_TOOL_DETAILS";
-pub const LOG_TOOL_CONTENT: &str = "OTEL_LOG_TOOL_CONTENT";
-/// The three content flags: a user's choice that `--write` keeps unless
-/// `--content` is given.
-pub const CONTENT_FLAGS: [&str; 3] = [LOG_USER_PROMPTS, LOG_TOOL_DETAILS, LOG_TOOL_CONTENT];
-
-/// The three signals, as named in the per-signal OTEL_* variables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Metrics,
-    Logs,
-    Traces,
-}
-
-impl Signal {
-    pub const ALL: [Signal; 3] = [Signal::Metrics, Signal::Logs, Signal::Traces];
-
-    fn of(s: ccpipe_pipeline::Signal) -> Signal {
-        match s {
-            ccpipe_pipeline::Signal::Metrics => Signal::Metrics,
-            ccpipe_pipeline::Signal::Logs => Signal::Logs,
-            ccpipe_pipeline::Signal::Traces => Signal::Traces,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Metrics => "metrics",
-            Signal::Logs => "logs",
-            Signal::Traces => "traces",
-        }
-    }
-
-    fn upper(self) -> &'static str {
-        match self {
-            Signal::Metrics => "METRICS",
-            Signal::Logs => "LOGS",
-            Signal::Traces => "TRACES",
-        }
-    }
-
-    /// `OTEL_METRICS_EXPORTER`, …
-    pub fn exporter_var(self) -> String {
-        format!("OTEL_{}_EXPORTER", self.upper())
-    }
-
-    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, …
-    pub fn endpoint_var(self) -> String {
-        format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", self.upper())
-    }
-
-    /// `OTEL_EXPORTER_OTLP_METRICS_HEADERS`, …
-    pub fn headers_var(self) -> String {
-        format!("OTEL_EXPORTER_OTLP_{}_HEADERS", self.upper())
-    }
-
-    /// `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`, …
-    pub fn protocol_var(self) -> String {
-        format!("OTEL_EXPORTER_OTLP_{}_PROTOCOL", self.upper())
-    }
-
-    /// `OTEL_METRIC_EXPORT_INTERVAL`, … (milliseconds; metrics is singular).
-    pub fn interval_var(self) -> &'static str {
-        match self {
-            Signal::Metrics => "OTEL_METRIC_EXPORT_INTERVAL",
-            Signal::Logs => "OTEL_LOGS_EXPORT_INTERVAL",
-            Signal::Traces => "OTEL_TRACES_EXPORT_INTERVAL",
-        }
-    }
-
-    /// The path an OTLP/HTTP exporter appends to the general endpoint.
-    pub fn default_path(self) -> &'static str {
-        match self {
-            Signal::Metrics => "/v1/metrics",
-            Signal::Logs => "/v1/logs",
-            Signal::Traces => "/v1/traces",
-        }
-    }
-}
-
-/// `OTEL_EXPORTER_OTLP_PROTOCOL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Protocol {
-    #[value(name = "grpc")]
-    Grpc,
-    #[value(name = "http/protobuf")]
-    HttpProtobuf,
-    #[value(name = "http/json")]
-    HttpJson,
-}
-
-impl Protocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Grpc => "grpc",
-            Protocol::HttpProtobuf => "http/protobuf",
-            Protocol::HttpJson => "http/json",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Protocol> {
-        match s.trim() {
-            "grpc" => Some(Protocol::Grpc),
-            "http/protobuf" => Some(Protocol::HttpProtobuf),
-            "http/json" => Some(Protocol::HttpJson),
-            _ => None,
-        }
-    }
-
-    pub fn is_grpc(self) -> bool {
-        self == Protocol::Grpc
-    }
-}
 
 /// Which private text Claude Code puts into its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -232,7 +112,7 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
 
 /// `--metrics-interval 60s`: milliseconds, as Claude Code reads them.
 pub fn parse_interval(s: &str) -> Result<u64, String> {
-    let d: ccpipe_pipeline::config::units::Duration = s.parse()?;
+    let d: ccpipe_pipeline::config::units::Duration = s.parse().map_err(|e| format!("{e}"))?;
     let ms = d.0.as_millis();
     if ms < 1000 {
         return Err(format!(
@@ -295,224 +175,6 @@ pub fn encode_resource_value(v: &str) -> String {
         }
     }
     out
-}
-
-/// Where the chosen otlp receiver listens.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Listen {
-    /// The receiver's id, for messages.
-    pub receiver: String,
-    pub grpc: Option<Endpoint>,
-    /// The HTTP endpoint and its paths for metrics, logs, traces.
-    pub http: Option<(Endpoint, [String; 3])>,
-    /// Both protocols are served over TLS.
-    pub tls: bool,
-    /// Clients must show a certificate (`tls.client_ca_file`).
-    pub mtls: bool,
-    /// The bearer token clients must send (`auth.bearer_token`).
-    pub token: Option<String>,
-    /// The signals whose pipelines take data from this receiver.
-    pub signals: Vec<Signal>,
-}
-
-impl Listen {
-    /// The otlp receiver of `config` (`--receiver` picks one by id; else the
-    /// one named `otlp`, else the only one).
-    pub fn from_config(config: &Config, wanted: Option<&str>) -> Result<Listen, String> {
-        let otlps: Vec<_> = config
-            .receivers
-            .iter()
-            .filter(|(id, _)| id.type_name() == "otlp")
-            .collect();
-        let (id, cfg) = match wanted {
-            Some(w) => otlps
-                .iter()
-                .find(|(id, _)| id.to_string() == w)
-                .copied()
-                .ok_or_else(|| {
-                    format!(
-                        "the config has no otlp receiver {w:?}; it has: {}",
-                        list(otlps.iter().map(|(id, _)| id.to_string()))
-                    )
-                })?,
-            None => match otlps.as_slice() {
-                [] => return Err("the config has no otlp receiver to point Claude Code at".into()),
-                [one] => *one,
-                many => many
-                    .iter()
-                    .find(|(id, _)| id.name().is_none())
-                    .copied()
-                    .ok_or_else(|| {
-                        format!(
-                            "the config has several otlp receivers ({}); choose one with --receiver",
-                            list(many.iter().map(|(id, _)| id.to_string()))
-                        )
-                    })?,
-            },
-        };
-        let settings = otlp::from_component(cfg).map_err(|e| e.to_string())?;
-        let raw: otlp::OtlpConfig = cfg.parse().map_err(|e| e.to_string())?;
-        let listen = Listen {
-            tls: settings.tls.is_some(),
-            mtls: settings
-                .tls
-                .as_ref()
-                .is_some_and(|t| t.client_ca_file.is_some()),
-            token: raw.auth.map(|a| a.bearer_token),
-            signals: signals_of(config, &id.to_string()),
-            receiver: id.to_string(),
-            grpc: settings.grpc.map(|(e, _)| e),
-            http: settings.http.map(|(e, h)| {
-                (
-                    e,
-                    [
-                        h.metrics_path.clone(),
-                        h.logs_path.clone(),
-                        h.traces_path.clone(),
-                    ],
-                )
-            }),
-        };
-        for e in listen.grpc.iter().chain(listen.http.iter().map(|(e, _)| e)) {
-            if e.port == 0 {
-                return Err(format!(
-                    "receiver {:?} listens on {e}: port 0 is chosen at start, so Claude Code \
-                     cannot be pointed at it; set a fixed port",
-                    listen.receiver
-                ));
-            }
-        }
-        Ok(listen)
-    }
-
-    /// The URL path this ccpipe takes `signal` on over HTTP.
-    pub fn http_path(&self, signal: Signal) -> Option<&str> {
-        let (_, paths) = self.http.as_ref()?;
-        Some(match signal {
-            Signal::Metrics => &paths[0],
-            Signal::Logs => &paths[1],
-            Signal::Traces => &paths[2],
-        })
-    }
-
-    /// `http(s)://host:port` for a client of `e`.
-    pub fn url(&self, e: &Endpoint) -> String {
-        client_url(e, self.tls)
-    }
-
-    fn is_gateway(&self) -> bool {
-        self.receiver.starts_with("--endpoint")
-    }
-
-    /// "this ccpipe", or the gateway, in messages.
-    pub fn what(&self) -> String {
-        if self.is_gateway() {
-            "the gateway".to_owned()
-        } else {
-            "this ccpipe".to_owned()
-        }
-    }
-
-    /// Where the data goes, for the OK line of `--check`.
-    pub fn described(&self) -> String {
-        if self.is_gateway() {
-            format!("the gateway ({})", self.receiver)
-        } else {
-            format!("this ccpipe (receiver {:?})", self.receiver)
-        }
-    }
-
-    /// Why `signal` is not taken, in messages.
-    pub fn pipelines_hint(&self, signal: Signal) -> String {
-        if self.is_gateway() {
-            format!("no otlp receiver is in a {} pipeline", signal.name())
-        } else {
-            format!(
-                "receiver {:?} is in no {} pipeline",
-                self.receiver,
-                signal.name()
-            )
-        }
-    }
-
-    /// What the generated block cannot set itself, for the user to add.
-    pub fn notes(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        if self.tls {
-            notes.push(
-                "the receiver serves TLS: if its certificate is not signed by a public CA, also set \
-                 OTEL_EXPORTER_OTLP_CERTIFICATE to the CA certificate's path"
-                    .to_owned(),
-            );
-        }
-        if self.mtls {
-            notes.push(
-                "the receiver asks for client certificates: also set \
-                 OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY"
-                    .to_owned(),
-            );
-        }
-        notes
-    }
-
-    /// The endpoint serving `protocol`, if any.
-    pub fn endpoint_for(&self, protocol: Protocol) -> Option<&Endpoint> {
-        if protocol.is_grpc() {
-            self.grpc.as_ref()
-        } else {
-            self.http.as_ref().map(|(e, _)| e)
-        }
-    }
-}
-
-/// The signals of the pipelines that list `receiver`, in [`Signal::ALL`] order.
-pub fn signals_of(config: &Config, receiver: &str) -> Vec<Signal> {
-    let taken: Vec<Signal> = config
-        .service
-        .pipelines
-        .iter()
-        .filter(|(_, p)| p.receivers.iter().any(|r| r.to_string() == receiver))
-        .map(|(id, _)| Signal::of(id.signal))
-        .collect();
-    Signal::ALL
-        .into_iter()
-        .filter(|s| taken.contains(s))
-        .collect()
-}
-
-/// The signals the config takes through any otlp receiver (for a gateway
-/// whose config is given with `--endpoint`).
-fn signals_of_any_otlp(config: &Config) -> Vec<Signal> {
-    let mut all = Vec::new();
-    for id in config
-        .receivers
-        .keys()
-        .filter(|id| id.type_name() == "otlp")
-    {
-        all.extend(signals_of(config, &id.to_string()));
-    }
-    Signal::ALL
-        .into_iter()
-        .filter(|s| all.contains(s))
-        .collect()
-}
-
-fn list(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(", ")
-}
-
-/// `http(s)://host:port` for a client of `e`: an address bound to every
-/// interface becomes the loopback address.
-pub fn client_url(e: &Endpoint, tls: bool) -> String {
-    let host = match &e.host {
-        Host::Ip(IpAddr::V4(ip)) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
-        Host::Ip(IpAddr::V6(ip)) if ip.is_unspecified() => format!("[{}]", Ipv6Addr::LOCALHOST),
-        Host::Ip(IpAddr::V6(ip)) => format!("[{ip}]"),
-        Host::Ip(ip) => ip.to_string(),
-        Host::Name(n) => n.clone(),
-    };
-    let scheme = if tls { "https" } else { "http" };
-    format!("{scheme}://{host}:{}", e.port)
 }
 
 /// What the generated block holds.
@@ -607,7 +269,7 @@ impl Wanted {
         if let Some(token) = &listen.token {
             // The form Claude Code's documentation shows; the SDK trims and
             // splits on the first '='.
-            headers.push(format!("Authorization=Bearer {token}"));
+            headers.push(format!("Authorization=Bearer {}", token.expose()));
         }
         headers.extend(self.headers.iter().map(|(k, v)| format!("{k}={v}")));
         if !headers.is_empty() {
@@ -805,6 +467,7 @@ fn fail(message: &str) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::listen::client_url;
 
     #[test]
     fn resource_values_are_percent_encoded() {

@@ -8,7 +8,9 @@
 
 use ccpipe_receivers::otlp::config::Endpoint;
 
-use super::claude_settings::{Listen, Protocol, Signal};
+use super::listen::Listen;
+use super::otel_env::{Protocol, Signal};
+use ccpipe_pipeline::config::Secret;
 
 /// The gateway at `url`, spoken to with `protocol`; `signals` are those the
 /// gateway takes (from the config given with it, else all).
@@ -55,7 +57,7 @@ pub fn listen(
         http,
         tls,
         mtls: false,
-        token,
+        token: token.map(Secret::new),
         signals,
     })
 }

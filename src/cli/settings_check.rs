@@ -15,10 +15,10 @@ use std::path::Path;
 use ccpipe_receivers::otlp::config::{Endpoint, Host};
 use serde_json::{Map, Value};
 
-use super::claude_settings::{
-    Listen, Protocol, Signal, ENABLE_TELEMETRY, ENDPOINT, ENHANCED_BETA, HEADERS, PROTOCOL,
+use super::listen::Listen;
+use super::otel_env::{
+    kind, show, Protocol, Signal, ENABLE_TELEMETRY, ENDPOINT, ENHANCED_BETA, HEADERS, PROTOCOL,
 };
-use super::settings_file::kind;
 
 /// What a check found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -193,13 +193,6 @@ pub fn check_env(env: &Map<String, Value>, listen: &Listen) -> Report {
     r
 }
 
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// Where one signal goes, compared with where this ccpipe listens.
 fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Listen) {
     let get = |k: &str| env.get(k).and_then(Value::as_str).map(str::trim);
@@ -300,7 +293,7 @@ fn check_signal(r: &mut Report, env: &Map<String, Value>, s: Signal, listen: &Li
             Some(h) => (header_var, Some(h)),
             None => (HEADERS.to_owned(), get(HEADERS)),
         };
-        if !carries_token(headers.unwrap_or(""), token) {
+        if !carries_token(headers.unwrap_or(""), token.expose()) {
             r.add(format!(
                 "{} requires a bearer token, and {hvar} does not carry it: set \
                  {hvar}=\"Authorization=Bearer <auth.bearer_token of the config>\"",

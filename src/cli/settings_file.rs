@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::claude_settings::{Listen, Signal, RESOURCE_ATTRIBUTES};
+use super::listen::Listen;
+use super::otel_env::{kind, show, Signal, RESOURCE_ATTRIBUTES};
 use super::settings_check;
 
 /// A settings file as read.
@@ -57,17 +58,6 @@ pub fn read(path: &Path) -> Result<Option<Document>, String> {
             path.display(),
             kind(&other)
         )),
-    }
-}
-
-pub fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -149,13 +139,6 @@ pub fn merge(doc: &mut Map<String, Value>, m: &Merge) -> Result<Vec<Change>, Str
         }
     }
     Ok(changes)
-}
-
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// `k=v,…` pairs of `old` with those of `new` set (in place, or appended).

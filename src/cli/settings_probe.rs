@@ -9,7 +9,6 @@
 //! path and the credentials are what can be wrong).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ccpipe_exporters::otlp_client::{ClientSettings, Compression, OtlpClient, Target, Tls};
@@ -18,7 +17,7 @@ use ccpipe_pipeline::{Batch, ExportError};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-use super::claude_settings::{Protocol, Signal, ENDPOINT, HEADERS, PROTOCOL};
+use super::otel_env::{Protocol, Signal, ENDPOINT, HEADERS, PROTOCOL};
 
 /// How long one request may take, connection included.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -205,7 +204,7 @@ async fn send(t: &ProbeTarget) -> Result<(), ProbeError> {
         Signal::Traces => ccpipe_pipeline::Signal::Traces,
     };
     client
-        .send(Shared::Decoded(Arc::new(Batch::empty(signal))))
+        .send(Shared::from(Batch::empty(signal)))
         .await
         .map_err(ProbeError::Export)
 }

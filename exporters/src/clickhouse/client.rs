@@ -10,6 +10,7 @@
 //! limit, too many parts, timeouts), 408, 429, timeouts and connection errors
 //! may succeed later. No message ever holds the password.
 
+use ccpipe_pipeline::config::Secret;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -77,7 +78,7 @@ pub struct Client {
     endpoint: String,
     /// Basic auth, marked sensitive: hyper and `Debug` never show it.
     auth: HeaderValue,
-    password: String,
+    password: Secret,
     timeout: Duration,
     gzip: bool,
 }
@@ -96,7 +97,7 @@ impl Client {
     /// Does no IO: connections are made by the first request.
     pub fn new(settings: &ClickhouseSettings) -> Result<Client, String> {
         use base64::Engine;
-        let credentials = format!("{}:{}", settings.username, settings.password);
+        let credentials = format!("{}:{}", settings.username, settings.password.expose());
         let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
         let auth = http_client::sensitive_header(&format!("Basic {encoded}"))
             .ok_or_else(|| "the credentials cannot go into an HTTP header".to_owned())?;
@@ -177,8 +178,12 @@ impl Client {
             )),
         };
         result.map_err(|e| match e {
-            SendError::Retryable(m) => SendError::Retryable(http_client::scrub(&m, &self.password)),
-            SendError::Permanent(m) => SendError::Permanent(http_client::scrub(&m, &self.password)),
+            SendError::Retryable(m) => {
+                SendError::Retryable(http_client::scrub(&m, self.password.expose()))
+            }
+            SendError::Permanent(m) => {
+                SendError::Permanent(http_client::scrub(&m, self.password.expose()))
+            }
         })
     }
 }

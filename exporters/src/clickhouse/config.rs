@@ -2,10 +2,10 @@
 //! where it has them (`endpoint`, `database`, `username`, `password`,
 //! `create_schema`, `ttl`, `timeout`, `compression`).
 
-use std::fmt;
 use std::time::Duration;
 
 use ccpipe_pipeline::config::units;
+use ccpipe_pipeline::config::Secret;
 use http::Uri;
 use serde::Deserialize;
 
@@ -18,7 +18,7 @@ pub const DEFAULT_DATABASE: &str = "otel";
 
 /// The `clickhouse` exporter's config, as written in YAML. `Debug` never
 /// shows the password.
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClickhouseConfig {
     /// The HTTP interface: `http(s)://host:port`, no path.
@@ -31,7 +31,7 @@ pub struct ClickhouseConfig {
     pub username: String,
     /// Usually `${env:CLICKHOUSE_PASSWORD}`; masked by `print-config`.
     #[serde(default)]
-    pub password: String,
+    pub password: Secret,
     /// Create the database, tables and views at the first export.
     #[serde(default = "default_true")]
     pub create_schema: bool,
@@ -55,23 +55,6 @@ pub struct ClickhouseConfig {
     pub sending_queue: QueueConfig,
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
-}
-
-impl fmt::Debug for ClickhouseConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClickhouseConfig")
-            .field("endpoint", &self.endpoint)
-            .field("database", &self.database)
-            .field("username", &self.username)
-            .field("password", &"[REDACTED]")
-            .field("create_schema", &self.create_schema)
-            .field("schema", &self.schema)
-            .field("ttl", &self.ttl)
-            .field("timeout", &self.timeout)
-            .field("compression", &self.compression)
-            .field("tls", &self.tls)
-            .finish_non_exhaustive()
-    }
 }
 
 fn default_endpoint() -> String {
@@ -104,13 +87,13 @@ fn default_compression() -> String {
 
 /// What the exporter runs with, once the config is validated. `Debug`
 /// never shows the password.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickhouseSettings {
     /// `scheme://authority`, without a trailing slash.
     pub endpoint: String,
     pub database: String,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     pub create_schema: bool,
     pub schema: Schema,
     /// `None`: keep everything.
@@ -120,23 +103,6 @@ pub struct ClickhouseSettings {
     pub tls: Tls,
 }
 
-impl fmt::Debug for ClickhouseSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClickhouseSettings")
-            .field("endpoint", &self.endpoint)
-            .field("database", &self.database)
-            .field("username", &self.username)
-            .field("password", &"[REDACTED]")
-            .field("create_schema", &self.create_schema)
-            .field("schema", &self.schema)
-            .field("ttl", &self.ttl)
-            .field("timeout", &self.timeout)
-            .field("gzip", &self.gzip)
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
 impl ClickhouseSettings {
     /// The defaults, for `endpoint` and `database`.
     pub fn new(endpoint: &str, database: &str) -> Self {
@@ -144,7 +110,7 @@ impl ClickhouseSettings {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             database: database.to_owned(),
             username: default_username(),
-            password: String::new(),
+            password: Secret::default(),
             create_schema: true,
             schema: Schema::default(),
             ttl: None,
@@ -176,7 +142,7 @@ impl ClickhouseConfig {
             ));
         }
         if self.username.chars().any(char::is_control)
-            || self.password.chars().any(char::is_control)
+            || self.password.expose().chars().any(char::is_control)
         {
             return Err(Invalid::new(
                 if self.username.chars().any(char::is_control) {
@@ -270,4 +236,17 @@ pub fn is_identifier(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && s.len() <= 128
+}
+
+impl crate::common::ExporterConfig for ClickhouseConfig {
+    type Settings = ClickhouseSettings;
+    fn settings(&self) -> Result<ClickhouseSettings, crate::common::Invalid> {
+        ClickhouseConfig::settings(self)
+    }
+    fn sending_queue(&self) -> &crate::common::QueueConfig {
+        &self.sending_queue
+    }
+    fn retry_on_failure(&self) -> &crate::common::RetryConfig {
+        &self.retry_on_failure
+    }
 }

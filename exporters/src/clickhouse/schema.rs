@@ -398,11 +398,6 @@ pub fn map_to_nested(sql: &str) -> String {
     out
 }
 
-/// The names of the views [`view_sql`] creates.
-pub fn view_names() -> impl Iterator<Item = &'static str> {
-    VIEWS.iter().map(|(name, _)| *name)
-}
-
 /// The columns every view starts with (a macro so `concat!` can take it).
 macro_rules! view_head {
     () => {

@@ -75,7 +75,7 @@ fn config_table() {
     assert_eq!(listed, tested, "every testdata case has a row");
     for (id, expected) in cases {
         let cfg = &config.exporters[&id.parse::<ComponentId>().unwrap()];
-        let got = crate::validate(cfg).map_err(|e| e.to_string());
+        let got = crate::testutil::validate(cfg).map_err(|e| e.to_string());
         assert_eq!(
             got.as_ref().map_err(|e| e.as_str()),
             expected.as_ref().map_err(|e| *e),
@@ -127,7 +127,7 @@ fn build_and_shutdown_without_data() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut built = crate::build(cfg).expect("builds without IO");
+        let mut built = crate::testutil::build(cfg).expect("builds without IO");
         built.exporter.shutdown().await.unwrap();
         built.exporter.shutdown().await.unwrap();
     });

@@ -2,10 +2,10 @@
 //! Agent, the default) or agentless mode (`api`: Datadog's HTTP intake).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use ccpipe_pipeline::config::units;
+use ccpipe_pipeline::config::Secret;
 use serde::Deserialize;
 
 use crate::common::{Invalid, QueueConfig, RetryConfig};
@@ -93,11 +93,11 @@ impl Default for AgentConfig {
 }
 
 /// `api`: agentless mode. `Debug` never shows the key.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     #[serde(default)]
-    pub key: String,
+    pub key: Secret,
     #[serde(default = "default_site")]
     pub site: String,
     /// Full URL overrides of the intake (proxies, tests).
@@ -105,17 +105,6 @@ pub struct ApiConfig {
     pub metrics_endpoint: Option<String>,
     #[serde(default)]
     pub logs_endpoint: Option<String>,
-}
-
-impl fmt::Debug for ApiConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiConfig")
-            .field("key", &"[REDACTED]")
-            .field("site", &self.site)
-            .field("metrics_endpoint", &self.metrics_endpoint)
-            .field("logs_endpoint", &self.logs_endpoint)
-            .finish()
-    }
 }
 
 /// `metrics`: how metrics are changed before sending.
@@ -157,23 +146,12 @@ pub struct AgentSettings {
 }
 
 /// Agentless mode, validated. `Debug` never shows the key.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiSettings {
-    pub key: String,
+    pub key: Secret,
     pub site: String,
     pub metrics_endpoint: Option<String>,
     pub logs_endpoint: Option<String>,
-}
-
-impl fmt::Debug for ApiSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiSettings")
-            .field("key", &"[REDACTED]")
-            .field("site", &self.site)
-            .field("metrics_endpoint", &self.metrics_endpoint)
-            .field("logs_endpoint", &self.logs_endpoint)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,7 +286,7 @@ impl AgentConfig {
 
 impl ApiConfig {
     fn settings(&self) -> Result<ApiSettings, Invalid> {
-        if self.key.trim().is_empty() {
+        if self.key.expose().trim().is_empty() {
             return Err(Invalid::new("api.key", "must not be empty"));
         }
         if !SITES.contains(&self.site.as_str()) {
@@ -330,7 +308,7 @@ impl ApiConfig {
             }
         }
         Ok(ApiSettings {
-            key: self.key.trim().to_owned(),
+            key: Secret::new(self.key.expose().trim()),
             site: self.site.clone(),
             metrics_endpoint: self.metrics_endpoint.clone(),
             logs_endpoint: self.logs_endpoint.clone(),
@@ -354,4 +332,17 @@ fn check_url(key: &'static str, url: &str, need_port: bool) -> Result<http::Uri,
         return Err(bad());
     }
     Ok(uri)
+}
+
+impl crate::common::ExporterConfig for DatadogConfig {
+    type Settings = DatadogSettings;
+    fn settings(&self) -> Result<DatadogSettings, crate::common::Invalid> {
+        DatadogConfig::settings(self)
+    }
+    fn sending_queue(&self) -> &crate::common::QueueConfig {
+        &self.sending_queue
+    }
+    fn retry_on_failure(&self) -> &crate::common::RetryConfig {
+        &self.retry_on_failure
+    }
 }

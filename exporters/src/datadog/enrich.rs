@@ -11,7 +11,6 @@
 //! the wanted values, otherwise clones it once and changes the clone.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::Batch;
@@ -55,14 +54,14 @@ impl Enrichment {
         }
     }
 
-    /// The batch with every resource enriched: the same `Arc` when nothing
+    /// The batch with every resource enriched: borrowed when nothing
     /// changes, else one changed copy.
-    pub fn apply(&self, batch: &Arc<Batch>) -> Arc<Batch> {
+    pub fn apply<'a>(&self, batch: &'a Batch) -> Cow<'a, Batch> {
         let mut needed = false;
         for_each_resource(batch, |r| needed |= self.needs_change(r));
-        let mut out = Arc::clone(batch);
+        let mut out = Cow::Borrowed(batch);
         if needed {
-            for_each_resource_mut(Arc::make_mut(&mut out), |r| {
+            for_each_resource_mut(out.to_mut(), |r| {
                 self.change(r.get_or_insert_with(Resource::default))
             });
         }
@@ -159,6 +158,7 @@ mod tests {
     use super::*;
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use std::sync::Arc;
 
     fn settings() -> EnrichSettings {
         EnrichSettings {
@@ -240,7 +240,7 @@ mod tests {
             None,
         ]);
         let out = e.apply(&input);
-        assert!(!Arc::ptr_eq(&out, &input));
+        assert!(matches!(out, Cow::Owned(_)));
         assert_eq!(
             attrs(&out, 0),
             pairs(&[
@@ -263,7 +263,8 @@ mod tests {
     fn override_forces_the_service() {
         let mut s = settings();
         s.override_service = true;
-        let out = Enrichment::new(&s).apply(&logs(vec![Some(vec![("service.name", "other")])]));
+        let input = logs(vec![Some(vec![("service.name", "other")])]);
+        let out = Enrichment::new(&s).apply(&input);
         assert_eq!(
             attrs(&out, 0)[0],
             pairs(&[("service.name", "claude-code")])[0]
@@ -280,11 +281,14 @@ mod tests {
             ("team", "platform"),
         ])]);
         let out = Enrichment::new(&settings()).apply(&done);
-        assert!(Arc::ptr_eq(&out, &done));
+        assert!(matches!(out, Cow::Borrowed(_)));
 
         let bare = bare_settings();
         let input = logs(vec![Some(vec![("service.name", "claude-code")])]);
-        assert!(Arc::ptr_eq(&Enrichment::new(&bare).apply(&input), &input));
+        assert!(matches!(
+            Enrichment::new(&bare).apply(&input),
+            Cow::Borrowed(_)
+        ));
     }
 
     /// Agent mode's encoding with resources replaced on the way out: the same

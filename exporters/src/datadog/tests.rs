@@ -2,7 +2,6 @@
 //! Agent (a tonic OTLP server and a hyper OTLP/HTTP intake on 127.0.0.1:0),
 //! driven through the pipeline's export task.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::config::Config;
@@ -181,9 +180,9 @@ fn config_defaults_and_all_keys() {
 #[test]
 fn agentless_mode_takes_no_traces() {
     let config = load_config("datadog");
-    let built = crate::build(component(&config, "datadog/api")).unwrap();
+    let built = crate::testutil::build(component(&config, "datadog/api")).unwrap();
     assert_eq!(built.exporter.signals(), &[Signal::Logs, Signal::Metrics]);
-    let built = crate::build(component(&config, "datadog")).unwrap();
+    let built = crate::testutil::build(component(&config, "datadog")).unwrap();
     assert_eq!(built.exporter.signals(), &Signal::ALL);
     let api: DatadogConfig = component(&config, "datadog/api").parse().unwrap();
     assert_eq!(
@@ -198,7 +197,7 @@ fn build_then_shutdown_without_data() {
     let config = load_config("datadog");
     let rt = runtime();
     for id in ["datadog", "datadog/http", "datadog/api"] {
-        let built = crate::build(component(&config, id)).unwrap();
+        let built = crate::testutil::build(component(&config, id)).unwrap();
         let mut exporter = built.exporter;
         rt.block_on(async {
             exporter.shutdown().await.unwrap();
@@ -247,8 +246,7 @@ async fn run(settings: DatadogSettings, retry: RetryPolicy, batches: Vec<Batch>)
     let handle = tokio::spawn(task.run());
     tokio::task::spawn_blocking(move || {
         for b in batches {
-            tx.send_blocking(ccpipe_pipeline::payload::Shared::Decoded(Arc::new(b)))
-                .unwrap();
+            tx.send_blocking(ccpipe_pipeline::Shared::from(b)).unwrap();
         }
     })
     .await
@@ -436,10 +434,13 @@ async fn an_agent_that_is_down_is_retryable() {
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
         let mut exporter =
             DatadogExporter::new("datadog", agent_settings(&endpoint, protocol)).unwrap();
-        let err = tokio::time::timeout(Duration::from_secs(10), exporter.export(Arc::new(logs(1))))
-            .await
-            .unwrap()
-            .unwrap_err();
+        let err = tokio::time::timeout(
+            Duration::from_secs(10),
+            exporter.export(ccpipe_pipeline::Shared::from(logs(1))),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
         assert!(
             matches!(err, ExportError::Retryable { .. }),
             "{protocol:?}: {err:?}"

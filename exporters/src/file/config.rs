@@ -160,3 +160,16 @@ impl FileConfig {
         })
     }
 }
+
+impl crate::common::ExporterConfig for FileConfig {
+    type Settings = FileSettings;
+    fn settings(&self) -> Result<FileSettings, crate::common::Invalid> {
+        FileConfig::settings(self)
+    }
+    fn sending_queue(&self) -> &crate::common::QueueConfig {
+        &self.sending_queue
+    }
+    fn retry_on_failure(&self) -> &crate::common::RetryConfig {
+        &self.retry_on_failure
+    }
+}

@@ -1,4 +1,3 @@
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::{blocking, otlp_json, Batch, BlockingExporter, ExportError, Signal};
@@ -50,7 +49,7 @@ fn otlp_json_lines_decode_to_what_was_exported() {
         let batches = captures(variant);
         let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
         for (_, batch) in &batches {
-            exporter.export(batch).unwrap();
+            exporter.export(&Shared::from(batch.clone())).unwrap();
         }
         exporter.flush().unwrap();
         let lines = read_lines(&path);
@@ -156,7 +155,7 @@ fn appends_across_restarts() {
     let [(_, logs), (_, metrics), _] = golden_batches();
     for batch in [&logs, &metrics] {
         let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
-        exporter.export(batch).unwrap();
+        exporter.export(&Shared::from(batch.clone())).unwrap();
         exporter.flush().unwrap();
     }
     let lines = read_lines(&path);
@@ -183,7 +182,7 @@ fn a_torn_last_line_is_cut_off_on_open() {
         "{\"complete\":1}\n{\"complete\":2}\n",
         "repaired on open, before anything is written"
     );
-    exporter.export(&logs).unwrap();
+    exporter.export(&Shared::from(logs.clone())).unwrap();
     exporter.flush().unwrap();
     let lines = read_lines(&path);
     assert_eq!(lines.len(), 3);
@@ -208,7 +207,7 @@ fn export_rotating(path: &std::path::Path, rotation: Rotation, rounds: usize) ->
     let batches = captures("http-protobuf");
     let mut lines = 0;
     for (_, batch) in batches.iter().cycle().take(rounds) {
-        exporter.export(batch).unwrap();
+        exporter.export(&Shared::from(batch.clone())).unwrap();
         exporter.flush().unwrap();
         lines += batch.item_count();
     }
@@ -277,7 +276,7 @@ fn a_line_longer_than_the_limit_gets_a_file_of_its_own() {
     let [(_, logs), (_, metrics), _] = golden_batches();
     let mut exporter = FileExporter::open(&s).unwrap();
     for batch in [&logs, &metrics] {
-        exporter.export(batch).unwrap();
+        exporter.export(&Shared::from(batch.clone())).unwrap();
         exporter.flush().unwrap();
     }
     let backups = backups(&path).unwrap();
@@ -300,7 +299,9 @@ fn a_full_disk_keeps_the_data_and_asks_for_retries() {
             exporter.flush_interval().is_some(),
             "a failed write is never a failed export"
         );
-        exporter.export(&logs).expect("accepted into the buffer");
+        exporter
+            .export(&Shared::from(logs.clone()))
+            .expect("accepted into the buffer");
         let err = exporter.flush().unwrap_err();
         assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
         assert!(
@@ -311,7 +312,7 @@ fn a_full_disk_keeps_the_data_and_asks_for_retries() {
         assert!(kept > 0, "{interval:?}");
         // While the disk is full, new batches are turned away (the export
         // task retries them) rather than piling up in memory.
-        let err = exporter.export(&metrics).unwrap_err();
+        let err = exporter.export(&Shared::from(metrics.clone())).unwrap_err();
         assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
         assert_eq!(exporter.pending.len(), kept, "nothing lost, nothing added");
     }
@@ -331,7 +332,7 @@ fn under_a_durable_queue_an_export_is_written_before_it_returns() {
         s.flush_interval = Some(Duration::from_secs(3600));
         s.ack = ack;
         let mut exporter = FileExporter::open(&s).unwrap();
-        exporter.export(&logs).unwrap();
+        exporter.export(&Shared::from(logs.clone())).unwrap();
         assert_eq!(read_lines(&path).len(), logs.item_count(), "{ack:?}");
         assert!(exporter.pending.is_empty());
     }
@@ -341,7 +342,7 @@ fn under_a_durable_queue_an_export_is_written_before_it_returns() {
         s.ack = AckWhen::Synced;
         let mut exporter = FileExporter::open(&s).unwrap();
         for _ in 0..2 {
-            let err = exporter.export(&logs).unwrap_err();
+            let err = exporter.export(&Shared::from(logs.clone())).unwrap_err();
             assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
             assert!(err.to_string().contains("cannot write /dev/full"), "{err}");
             assert!(
@@ -360,7 +361,7 @@ fn flush_interval_zero_writes_at_every_export() {
     s.flush_interval = None;
     let [(_, logs), ..] = golden_batches();
     let mut exporter = FileExporter::open(&s).unwrap();
-    exporter.export(&logs).unwrap();
+    exporter.export(&Shared::from(logs.clone())).unwrap();
     assert_eq!(
         read_lines(&path).len(),
         logs.item_count(),
@@ -418,7 +419,7 @@ fn flushes_on_the_interval_without_shutdown() {
     runtime().block_on(async {
         let mut exporter = blocking::spawn("file", FileExporter::open(&s).unwrap()).unwrap();
         let sent = Instant::now();
-        exporter.export(Arc::new(logs.clone())).await.unwrap();
+        exporter.export(Shared::from(logs.clone())).await.unwrap();
         let early = std::fs::metadata(&path).unwrap().len();
         if sent.elapsed() < interval {
             assert_eq!(early, 0, "buffered until the interval passes");
@@ -454,7 +455,10 @@ fn shutdown_flushes() {
     let [_, (_, metrics), _] = golden_batches();
     runtime().block_on(async {
         let mut exporter = blocking::spawn("file", FileExporter::open(&s).unwrap()).unwrap();
-        exporter.export(Arc::new(metrics.clone())).await.unwrap();
+        exporter
+            .export(Shared::from(metrics.clone()))
+            .await
+            .unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
         exporter.shutdown().await.unwrap();
     });
@@ -529,7 +533,7 @@ fn a_large_encoded_batch_is_cut_into_lines_and_the_buffer_stays_small() {
     let dir = TempDir::new("encoded-lines");
     let path = dir.join("claude.jsonl");
     let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
-    exporter.export_encoded(&batch).unwrap();
+    exporter.export(&Shared::from(batch.clone())).unwrap();
     assert!(
         exporter.pending.capacity() <= KEEP_CAPACITY,
         "buffer grew to {} bytes for a {} byte batch",
@@ -561,7 +565,7 @@ fn a_request_larger_than_a_line_gets_a_line_of_its_own() {
     }
     let batch = encoded_of(signal, &[to_bytes(&logs), to_bytes(&big), to_bytes(&logs)]);
     let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
-    exporter.export_encoded(&batch).unwrap();
+    exporter.export(&Shared::from(batch.clone())).unwrap();
     exporter.flush().unwrap();
     let (lines, records) = read_back(&path, signal);
     assert_eq!(lines, 3);
@@ -598,7 +602,7 @@ fn an_unusual_request_in_an_encoded_batch_is_written_through_decoding() {
     let dir = TempDir::new("encoded-unusual");
     let path = dir.join("claude.jsonl");
     let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
-    exporter.export_encoded(&batch).unwrap();
+    exporter.export(&Shared::from(batch.clone())).unwrap();
     exporter.flush().unwrap();
     let (lines, records) = read_back(&path, signal);
     assert_eq!(lines, 1, "three small requests share a line");

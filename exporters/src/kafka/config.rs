@@ -151,16 +151,14 @@ impl KafkaConfig {
             &self.client_id,
             self.tls.as_ref(),
             &self.auth,
-        )
-        .map_err(kafka_invalid)?;
+        )?;
         let topics = Topics::new(
             self.topic.as_deref(),
             self.encoding,
             &self.logs,
             &self.metrics,
             &self.traces,
-        )
-        .map_err(kafka_invalid)?;
+        )?;
         if let Some(key) = &self.key_attribute {
             if key.trim().is_empty() {
                 return Err(Invalid::new(
@@ -210,7 +208,15 @@ impl KafkaConfig {
     }
 }
 
-/// The shared crate's error, in this crate's type.
-fn kafka_invalid(e: ccpipe_kafka::Invalid) -> Invalid {
-    Invalid::new(e.key, e.message)
+impl crate::common::ExporterConfig for KafkaConfig {
+    type Settings = KafkaSettings;
+    fn settings(&self) -> Result<KafkaSettings, Invalid> {
+        KafkaConfig::settings(self)
+    }
+    fn sending_queue(&self) -> &QueueConfig {
+        &self.sending_queue
+    }
+    fn retry_on_failure(&self) -> &RetryConfig {
+        &self.retry_on_failure
+    }
 }

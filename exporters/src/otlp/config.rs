@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ccpipe_pipeline::config::units;
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::Signal;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -31,7 +32,7 @@ pub struct OtlpConfig {
     pub traces_endpoint: Option<String>,
     /// Sent with every request; values may use `${env:VAR}`.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Secret>,
     /// `gzip` (default) or `none`.
     #[serde(default = "default_compression")]
     pub compression: String,
@@ -233,7 +234,7 @@ fn check_url(key: &'static str, url: &str, written: &str) -> Result<http::Uri, I
 /// Header names and values as HTTP allows them (gRPC metadata: lower case);
 /// the values are marked sensitive so `Debug` never shows them. Headers with
 /// an empty value are left out.
-fn headers(map: &BTreeMap<String, String>, protocol: Protocol) -> Result<HeaderMap, Invalid> {
+fn headers(map: &BTreeMap<String, Secret>, protocol: Protocol) -> Result<HeaderMap, Invalid> {
     let mut out = HeaderMap::new();
     for (name, value) in map {
         // An unset `${env:VAR:-}` leaves an empty value: nothing to send.
@@ -251,7 +252,7 @@ fn headers(map: &BTreeMap<String, String>, protocol: Protocol) -> Result<HeaderM
                 format!("{name:?}: binary (-bin) metadata is not supported"),
             ));
         }
-        let mut value = HeaderValue::from_str(value).map_err(|_| {
+        let mut value = HeaderValue::from_str(value.expose()).map_err(|_| {
             Invalid::new(
                 "headers",
                 format!("the value of {name:?} holds characters that cannot go into a header"),

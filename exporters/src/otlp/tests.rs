@@ -2,7 +2,6 @@
 //! to fake destinations (`crate::fake_otlp`) through the export task.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -167,8 +166,8 @@ fn build_then_shutdown_without_data() {
     let rt = runtime();
     let config = load_config("otlp");
     for id in ["otlp", "otlp_http"] {
-        let mut built = crate::build(component(&config, id)).unwrap();
-        assert!(built.exporter.accepts_encoded());
+        let mut built = crate::testutil::build(component(&config, id)).unwrap();
+        assert_eq!(built.exporter.prefers(), Form::Encoded);
         rt.block_on(built.exporter.shutdown()).unwrap();
         rt.block_on(built.exporter.shutdown()).unwrap();
     }
@@ -251,7 +250,7 @@ fn raw_captures() -> Vec<(Signal, Bytes)> {
 }
 
 fn encoded(signal: Signal, bytes: &Bytes) -> Shared {
-    Shared::Encoded(Arc::new(Encoded::new(signal, bytes.clone()).unwrap()))
+    Shared::from(Encoded::new(signal, bytes.clone()).unwrap())
 }
 
 fn logs(n: usize) -> Batch {
@@ -274,7 +273,7 @@ fn logs(n: usize) -> Batch {
 }
 
 fn decoded(b: Batch) -> Shared {
-    Shared::Decoded(Arc::new(b))
+    Shared::from(b)
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -318,7 +317,7 @@ async fn http_batched_parts_go_as_one_request() {
     };
     let mut s = settings(http_target(&dest.endpoint));
     s.compression = Compression::None;
-    let stats = run(s, vec![Shared::Encoded(Arc::new(e))]).await;
+    let stats = run(s, vec![Shared::from(e)]).await;
     assert_eq!(stats.items_failed, 0);
     let calls = dest.fake.calls();
     assert_eq!(calls.len(), 1);
@@ -377,11 +376,7 @@ async fn http_413_splits_encoded_parts_on_their_boundary() {
     let Payload::Encoded(e) = payload else {
         panic!()
     };
-    let stats = run(
-        settings(http_target(&dest.endpoint)),
-        vec![Shared::Encoded(Arc::new(e))],
-    )
-    .await;
+    let stats = run(settings(http_target(&dest.endpoint)), vec![Shared::from(e)]).await;
     assert_eq!((stats.items_sent, stats.items_failed), (4, 0));
     let raws: Vec<Vec<u8>> = dest.fake.calls().iter().map(|c| c.raw.clone()).collect();
     assert_eq!(raws.len(), 3);

@@ -129,21 +129,22 @@ impl Encoder for RequestEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Shared, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        match item {
-            // The bytes as received: their concatenation is one request.
-            Shared::Encoded(e) => {
-                for part in e.parts() {
-                    dst.put_slice(part);
-                }
-                Ok(())
+        // The bytes as received: their concatenation is one request.
+        if let Some(e) = item.encoded() {
+            for part in e.parts() {
+                dst.put_slice(part);
             }
-            Shared::Decoded(b) => match &*b {
-                Batch::Logs(r) => r.encode(dst),
-                Batch::Metrics(r) => r.encode(dst),
-                Batch::Traces(r) => r.encode(dst),
-            }
-            .map_err(|e| Status::internal(format!("cannot encode the request: {e}"))),
+            return Ok(());
         }
+        let batch = item
+            .decoded()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        match batch {
+            Batch::Logs(r) => r.encode(dst),
+            Batch::Metrics(r) => r.encode(dst),
+            Batch::Traces(r) => r.encode(dst),
+        }
+        .map_err(|e| Status::internal(format!("cannot encode the request: {e}")))
     }
 }
 

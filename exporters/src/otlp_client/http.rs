@@ -23,7 +23,7 @@ impl OtlpClient {
             headers.extend(settings.headers.clone());
         }
         request = request.header(http::header::CONTENT_TYPE, "application/x-protobuf");
-        let parts = request_parts(payload);
+        let parts = request_parts(payload).map_err(Failure::Error)?;
         let body = match settings.compression {
             Compression::Gzip => {
                 request = request.header(http::header::CONTENT_ENCODING, "gzip");

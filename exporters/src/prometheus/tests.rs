@@ -86,7 +86,7 @@ fn config_table() {
         "127.0.0.1:9464".parse().unwrap()
     );
     assert_eq!(
-        crate::unsupported_signal(
+        crate::testutil::unsupported_signal(
             component(&config, "prometheus"),
             ccpipe_pipeline::Signal::Logs
         )
@@ -430,9 +430,15 @@ async fn serves_the_captures_on_metrics() {
     let addr = exporter.local_addr();
     for (_, batch) in captures("http-protobuf") {
         if batch.signal() == ccpipe_pipeline::Signal::Metrics {
-            exporter.export(std::sync::Arc::new(batch)).await.unwrap();
+            exporter
+                .export(ccpipe_pipeline::Shared::from(batch))
+                .await
+                .unwrap();
         } else {
-            assert!(exporter.export(std::sync::Arc::new(batch)).await.is_err());
+            assert!(exporter
+                .export(ccpipe_pipeline::Shared::from(batch))
+                .await
+                .is_err());
         }
     }
     let (head, body) = tokio::task::spawn_blocking(move || get(addr, "/metrics", "*/*"))

@@ -11,7 +11,7 @@ use super::error::{ConfigError, Problem};
 use super::source::Origins;
 use super::units::Duration;
 use super::{AdminEndpoint, ComponentConfig, Config, PipelineConfig, PipelineId, ServiceConfig};
-use crate::component::{ComponentId, Kind};
+use crate::id::{ComponentId, Kind};
 
 const SECTIONS: [&str; 5] = [
     "receivers",

@@ -10,10 +10,12 @@
 mod decode;
 mod error;
 mod expand;
+mod invalid;
 mod load;
 mod locate;
 mod mask;
 mod references;
+mod secret;
 mod source;
 pub mod units;
 
@@ -29,15 +31,17 @@ use std::sync::Arc;
 
 use figment::value::{Dict, Tag, Value};
 
-use crate::component::{ComponentId, IdError, Kind};
+use crate::id::{ComponentId, IdError, Kind};
 use crate::Signal;
 use locate::KeyPath;
 use source::Origins;
 
 pub use decode::{DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS};
 pub use error::ConfigError;
+pub use invalid::Invalid;
 pub use load::{load, load_str};
 pub use mask::mask_url_secrets;
+pub use secret::Secret;
 
 /// The configuration used when no `--config` is given: OTLP in on
 /// 127.0.0.1:4317 (gRPC) and :4318 (HTTP), batched, printed and written to a
@@ -185,6 +189,11 @@ impl ComponentConfig {
     /// "" is the component itself), naming the file, line and full key path.
     pub fn error(&self, key: &str, message: impl fmt::Display) -> ConfigError {
         ConfigError::one(self.origins.problem(&self.path(key), message))
+    }
+
+    /// A settings problem found by the component, located at its key.
+    pub fn locate(&self, e: Invalid) -> ConfigError {
+        self.error(&e.key, e.message)
     }
 
     fn path(&self, key: &str) -> KeyPath {

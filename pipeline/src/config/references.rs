@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::error::{ConfigError, Problem};
 use super::source::Origins;
 use super::{ComponentConfig, Config, PipelineConfig};
-use crate::component::{ComponentId, Kind};
+use crate::id::{ComponentId, Kind};
 
 const KINDS: [Kind; 3] = [Kind::Receiver, Kind::Processor, Kind::Exporter];
 /// What the unused-component warnings look at.

@@ -20,14 +20,28 @@ pub struct Duration(pub std::time::Duration);
 /// timeout or interval needs more.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
-fn missing_unit(n: impl fmt::Display) -> String {
-    format!("invalid duration {n}: add a unit, e.g. \"{n}s\" or \"{n}ms\"")
+/// A duration or byte size that does not parse; the message quotes what
+/// was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    #[error("invalid duration {0}: add a unit, e.g. \"{0}s\" or \"{0}ms\"")]
+    MissingUnit(String),
+    #[error("invalid duration {text:?}: {reason}")]
+    Duration { text: String, reason: String },
+    #[error("invalid duration {0:?}: must be at most 8760h (a year)")]
+    TooLong(String),
+    #[error("invalid byte size {text:?}: {why}")]
+    ByteSize { text: String, why: &'static str },
+}
+
+fn missing_unit(n: impl fmt::Display) -> UnitError {
+    UnitError::MissingUnit(n.to_string())
 }
 
 impl FromStr for Duration {
-    type Err = String;
+    type Err = UnitError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         let s = s.trim();
         if s == "0" {
             return Ok(Duration(std::time::Duration::ZERO));
@@ -35,11 +49,12 @@ impl FromStr for Duration {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return Err(missing_unit(s));
         }
-        let d = humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+        let d = humantime::parse_duration(s).map_err(|e| UnitError::Duration {
+            text: s.to_owned(),
+            reason: e.to_string(),
+        })?;
         if d > MAX_DURATION {
-            return Err(format!(
-                "invalid duration {s:?}: must be at most 8760h (a year)"
-            ));
+            return Err(UnitError::TooLong(s.to_owned()));
         }
         Ok(Duration(d))
     }
@@ -134,11 +149,14 @@ fn unit_multiplier(unit: &str) -> Option<u64> {
 }
 
 impl FromStr for ByteSize {
-    type Err = String;
+    type Err = UnitError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         let text = s.trim();
-        let invalid = |why: &str| format!("invalid byte size {s:?}: {why}");
+        let invalid = |why: &'static str| UnitError::ByteSize {
+            text: s.to_owned(),
+            why,
+        };
         let split = text
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(text.len());
@@ -239,7 +257,11 @@ mod tests {
 
     #[test]
     fn durations_parse_and_print_in_human_form() {
-        let d = |s: &str| s.parse::<Duration>().map(|d| d.0.as_millis());
+        let d = |s: &str| {
+            s.parse::<Duration>()
+                .map(|d| d.0.as_millis())
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(d("200ms"), Ok(200));
         assert_eq!(d("5s"), Ok(5_000));
         assert_eq!(d("1m30s"), Ok(90_000));
@@ -281,7 +303,11 @@ mod tests {
 
     #[test]
     fn byte_sizes_parse_and_print_in_human_form() {
-        let b = |s: &str| s.parse::<ByteSize>().map(|b| b.0);
+        let b = |s: &str| {
+            s.parse::<ByteSize>()
+                .map(|b| b.0)
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(b("20MiB"), Ok(20 << 20));
         assert_eq!(b("512KiB"), Ok(512 << 10));
         assert_eq!(b("1GiB"), Ok(1 << 30));

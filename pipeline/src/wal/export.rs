@@ -3,10 +3,8 @@
 //! on (counted). A batch interrupted by the shutdown deadline is not
 //! acknowledged: it stays on disk and is exported after the next start.
 
-use std::sync::Arc;
-
 use crate::export_task::{ExportStats, ExportTask, Jitter};
-use crate::payload::{Encoded, Payload, Shared};
+use crate::payload::{Encoded, Form, Payload, Shared};
 use crate::telemetry;
 
 use super::{Read, WalReader};
@@ -16,10 +14,22 @@ const MAX_ITEMS: u64 = 8192;
 /// At most this many request bytes per export (the Agent takes 4 MiB).
 const MAX_BYTES: u64 = 2 << 20;
 
-pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
+impl ExportTask {
+    /// Exports what `reader` yields, acknowledging each batch once it is
+    /// delivered or given up on. (Here rather than in `export_task.rs`, so
+    /// the export task does not depend on the durable queue's loop.)
+    pub async fn run_durable(mut self, reader: WalReader) -> ExportStats {
+        self.durable = Some(reader.probe());
+        self.set_capacity_gauges();
+        self.refresh_gauges();
+        run(self, reader).await
+    }
+}
+
+async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
     let mut stats = ExportStats::default();
     let mut jitter = Jitter::seeded();
-    let accepts_encoded = task.exporter.accepts_encoded();
+    let prefers = task.exporter.prefers();
     if !reader.activate().await {
         return stats;
     }
@@ -36,7 +46,7 @@ pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportSt
         let items = read.items();
         let signal = read.records[0].signal;
         stats.batches += 1;
-        let batch = match to_shared(read, accepts_encoded) {
+        let batch = match to_shared(read, prefers) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(exporter = %task.id, items, "queue {}: records failed to decode ({e}); dropping {items} {}", reader.dir(), signal.item_noun());
@@ -85,10 +95,10 @@ pub(crate) async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportSt
     stats
 }
 
-/// The records as one export request: still encoded if the exporter takes
-/// that, decoded otherwise. Records were checked when first received and
+/// The records as one export request, decoded here if the exporter prefers
+/// them decoded. Records were checked when first received and
 /// are checked again here (their CRC only proves they were not damaged).
-fn to_shared(read: Read, accepts_encoded: bool) -> Result<Shared, String> {
+fn to_shared(read: Read, prefers: Form) -> Result<Shared, String> {
     let mut merged: Option<Payload> = None;
     for r in read.records {
         let e = Encoded::new(r.signal, r.bytes).map_err(|e| e.to_string())?;
@@ -97,10 +107,9 @@ fn to_shared(read: Read, accepts_encoded: bool) -> Result<Shared, String> {
             Some(m) => m.append(Payload::Encoded(e)).map_err(|e| e.to_string())?,
         }
     }
-    match merged.expect("a read has records") {
-        Payload::Encoded(e) if accepts_encoded => Ok(Shared::Encoded(Arc::new(e))),
-        p => Ok(Shared::Decoded(Arc::new(
-            p.into_batch().map_err(|e| e.to_string())?,
-        ))),
+    let batch = Shared::from(merged.expect("a read has records"));
+    if prefers == Form::Decoded {
+        batch.decoded().map_err(|e| e.to_string())?;
     }
+    Ok(batch)
 }

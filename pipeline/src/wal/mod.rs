@@ -68,7 +68,7 @@ impl std::str::FromStr for Fsync {
             "batch" => Ok(Fsync::Batch),
             other => match other.strip_prefix("interval:") {
                 Some(d) => {
-                    let d: crate::config::units::Duration = d.trim().parse()?;
+                    let d: crate::config::units::Duration = d.trim().parse().map_err(|e: crate::config::units::UnitError| e.to_string())?;
                     if d.0.is_zero() {
                         return Err("the interval must be greater than 0".into());
                     }
@@ -458,11 +458,6 @@ impl WalWriter {
             dir: self.shared.dir(),
             error,
         })
-    }
-
-    /// Bytes of records waiting to be exported.
-    pub fn backlog_bytes(&self) -> u64 {
-        self.shared.lock().backlog()
     }
 }
 

@@ -14,7 +14,19 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::{load_str, Config};
 use ccpipe_pipeline::{ComponentId, Signal};
 
-use crate::{attributes, batch, filter, redaction, resource, Invalid, TYPES};
+use crate::{attributes, batch, filter, redaction, resource, Invalid, FACTORIES};
+use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
+use ccpipe_pipeline::{factory, BuildError};
+
+/// Validates `cfg` through the registry, as the service does.
+fn validate(cfg: &ComponentConfig) -> Result<(), ConfigError> {
+    factory::lookup(FACTORIES, cfg)?.validate(cfg)
+}
+
+/// Builds `cfg` through the registry, as the service does.
+fn build(cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError> {
+    factory::lookup(FACTORIES, cfg)?.build(cfg, signal)
+}
 
 #[derive(Debug)]
 enum Expect {
@@ -102,7 +114,7 @@ fn testdata(ty: &str) -> Vec<(String, String)> {
 #[test]
 fn testdata_tables() {
     let mut cases = 0;
-    for &ty in TYPES {
+    for ty in FACTORIES.iter().map(|f| f.type_name()) {
         let files = testdata(ty);
         assert!(
             files
@@ -127,12 +139,12 @@ fn testdata_tables() {
             let id = format!("{ty}/case");
             let cfg = load(&name, &id, &text);
             let component = &cfg.processors[&id.parse::<ComponentId>().unwrap()];
-            let via_registry = crate::validate(component).map_err(|e| e.to_string());
+            let via_registry = validate(component).map_err(|e| e.to_string());
             match (&expect, &alone) {
                 (Expect::Ok, Ok(())) => {
                     assert_eq!(via_registry, Ok(()), "{name} via the registry");
                     for signal in Signal::ALL {
-                        crate::build(component, signal)
+                        build(component, signal)
                             .unwrap_or_else(|e| panic!("{name}: build for {signal}: {e}"));
                     }
                 }
@@ -149,9 +161,7 @@ fn testdata_tables() {
                         full.ends_with(&format!("{path}: {}", got.message)),
                         "{name}: {full}"
                     );
-                    let built = crate::build(component, Signal::Logs)
-                        .err()
-                        .map(|e| e.to_string());
+                    let built = build(component, Signal::Logs).err().map(|e| e.to_string());
                     assert_eq!(
                         built,
                         Some(full),
@@ -185,12 +195,9 @@ fn unknown_types_name_the_known_ones() {
     let component = &cfg.processors[&"transform/x".parse::<ComponentId>().unwrap()];
     let want = "processors.transform/x: unknown processor type \"transform\"; \
                 known types: batch, resource, attributes, filter, redaction";
-    let err = crate::validate(component).unwrap_err().to_string();
+    let err = validate(component).unwrap_err().to_string();
     assert!(err.ends_with(want), "{err}");
-    let err = crate::build(component, Signal::Logs)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = build(component, Signal::Logs).err().unwrap().to_string();
     assert!(err.ends_with(want), "{err}");
 }
 
@@ -202,7 +209,7 @@ fn build_makes_the_right_stages() {
         "send_batch_size: 10\nsend_batch_max_size: 20\ntimeout: 1s",
     );
     let component = &cfg.processors[&"batch/x".parse::<ComponentId>().unwrap()];
-    match crate::build(component, Signal::Traces).unwrap() {
+    match build(component, Signal::Traces).unwrap() {
         Stage::Batch(b) => {
             let s = b.settings();
             assert_eq!(
@@ -214,7 +221,7 @@ fn build_makes_the_right_stages() {
     }
     let cfg = load("r.yaml", "redaction/prompts", "preset: claude_code");
     let component = &cfg.processors[&"redaction/prompts".parse::<ComponentId>().unwrap()];
-    match crate::build(component, Signal::Logs).unwrap() {
+    match build(component, Signal::Logs).unwrap() {
         Stage::Process { id, .. } => assert_eq!(id, "redaction/prompts"),
         Stage::Batch(_) => panic!("redaction is a processor stage"),
     }
@@ -249,8 +256,8 @@ fn example_config_loads_and_every_processor_validates_and_builds() {
     for (pid, pipeline) in &cfg.service.pipelines {
         for id in &pipeline.processors {
             let component = &cfg.processors[id];
-            crate::validate(component).unwrap_or_else(|e| panic!("{id}: {e}"));
-            crate::build(component, pid.signal).unwrap_or_else(|e| panic!("{id} in {pid}: {e}"));
+            validate(component).unwrap_or_else(|e| panic!("{id}: {e}"));
+            build(component, pid.signal).unwrap_or_else(|e| panic!("{id} in {pid}: {e}"));
         }
     }
 }

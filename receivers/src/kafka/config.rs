@@ -172,5 +172,5 @@ impl KafkaConfig {
 /// Parses and checks `cfg`, errors located at their key.
 pub fn from_component(cfg: &ComponentConfig) -> Result<Settings, ConfigError> {
     let config: KafkaConfig = cfg.parse()?;
-    config.settings().map_err(|e| cfg.error(e.key, e.message))
+    config.settings().map_err(|e| cfg.locate(e))
 }

@@ -51,7 +51,8 @@ fn kafka_config_table() {
     assert_eq!(listed, tested, "every testdata case has a row");
     for (id, want) in cases {
         let cfg = &config.receivers[&id.parse().unwrap()];
-        let got = crate::validate(cfg).map_err(|e| e.to_string());
+        let got =
+            ccpipe_pipeline::factory::validate(crate::FACTORIES, cfg).map_err(|e| e.to_string());
         assert_eq!(
             got.as_ref().map_err(String::as_str),
             want.as_ref().map_err(|e| *e),

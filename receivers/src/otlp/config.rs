@@ -25,11 +25,13 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use ccpipe_pipeline::config::units::{ByteSize, Duration};
+use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::limits::Limits;
 use serde::{Deserialize, Deserializer};
 
 use super::conn::DEFAULT_MAX_CONNECTIONS;
+pub use super::decode::{DEFAULT_LIMITS, DEFAULT_MAX_ATTRIBUTES, DEFAULT_MAX_ATTRIBUTE_DEPTH};
 use super::grpc::GrpcSettings;
 use super::http::HttpSettings;
 use super::security::{BearerToken, TlsFiles};
@@ -47,17 +49,10 @@ pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_
 pub const DEFAULT_HTTP_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// gRPC clients keep one channel open; Claude Code exports metrics once a minute.
 pub const DEFAULT_GRPC_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-pub const DEFAULT_MAX_ATTRIBUTE_DEPTH: usize = 16;
-pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
 /// The deepest `max_attribute_depth` accepted: deeper values would reach the
 /// decoders' own recursion limits first (prost's 100 messages, serde_json's
 /// 128 objects and arrays) on the longest path, an exemplar's attributes.
 pub const MAX_ATTRIBUTE_DEPTH_LIMIT: usize = 24;
-/// The limits the receiver enforces when `limits` is not set.
-pub const DEFAULT_LIMITS: Limits = Limits {
-    max_attribute_depth: DEFAULT_MAX_ATTRIBUTE_DEPTH,
-    max_attributes: DEFAULT_MAX_ATTRIBUTES,
-};
 
 /// `receivers.otlp`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -108,7 +103,7 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    pub bearer_token: String,
+    pub bearer_token: Secret,
 }
 
 /// `tls`: PEM files; `client_ca_file` turns on mutual TLS.
@@ -212,28 +207,10 @@ where
     Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
-/// A setting that failed validation: its key below the receiver's own
-/// (`protocols.http.endpoint`, "" for the receiver itself) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.key {
-            "" => f.write_str(&self.message),
-            key => write!(f, "{key}: {}", self.message),
-        }
-    }
-}
+pub use ccpipe_pipeline::config::Invalid;
 
 fn invalid(key: &'static str, message: impl fmt::Display) -> Invalid {
-    Invalid {
-        key,
-        message: message.to_string(),
-    }
+    Invalid::new(key, message)
 }
 
 /// Everything the receiver needs to bind and serve, resolved from a valid config.
@@ -279,6 +256,7 @@ impl OtlpConfig {
         let auth = match &self.auth {
             None => None,
             Some(AuthConfig { bearer_token }) => {
+                let bearer_token = bearer_token.expose();
                 if bearer_token.trim().is_empty() {
                     return Err(invalid(
                         "auth.bearer_token",
@@ -454,7 +432,7 @@ impl HttpConfig {
 /// file, line and key.
 pub fn from_component(cfg: &ComponentConfig) -> Result<Settings, ConfigError> {
     let config: OtlpConfig = cfg.parse()?;
-    config.settings().map_err(|e| cfg.error(e.key, e.message))
+    config.settings().map_err(|e| cfg.locate(e))
 }
 
 /// Where to listen: `127.0.0.1:4317`, `localhost:4317`, `[::1]:4317`,

@@ -94,10 +94,6 @@ impl Acceptor {
         self.listener.local_addr()
     }
 
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
-
     /// The next TCP connection, once a slot is free; `None` when `shutdown`
     /// fires first.
     pub async fn accept(&self, protocol: &str, shutdown: &Shutdown) -> Option<Incoming> {

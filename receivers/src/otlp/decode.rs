@@ -6,7 +6,7 @@ use std::io::Read;
 
 use bytes::Buf;
 use bytes::Bytes;
-use ccpipe_pipeline::limits::{self, LimitError, Limits};
+use ccpipe_pipeline::limits::{LimitError, Limits};
 use ccpipe_pipeline::payload::{Encoded, Payload};
 use ccpipe_pipeline::wire::{self, ScanError, WireError};
 use ccpipe_pipeline::{otlp_json, Signal};
@@ -78,6 +78,14 @@ pub enum DecodeError {
 /// of 128 counts the one that fails).
 pub const JSON_NESTING_LIMIT: usize = 127;
 
+pub const DEFAULT_MAX_ATTRIBUTE_DEPTH: usize = 16;
+pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
+/// The limits the receiver enforces when `limits` is not set.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    max_attribute_depth: DEFAULT_MAX_ATTRIBUTE_DEPTH,
+    max_attributes: DEFAULT_MAX_ATTRIBUTES,
+};
+
 /// [`decode_within`] with the receiver's default limits.
 pub fn decode(
     signal: Signal,
@@ -86,14 +94,7 @@ pub fn decode(
     body: impl Buf,
     limit: usize,
 ) -> Result<Payload, DecodeError> {
-    decode_within(
-        signal,
-        format,
-        encoding,
-        body,
-        limit,
-        &super::config::DEFAULT_LIMITS,
-    )
+    decode_within(signal, format, encoding, body, limit, &DEFAULT_LIMITS)
 }
 
 /// Checks one request body of `signal` into a [`Payload`]: protobuf is
@@ -135,7 +136,7 @@ pub fn decode_within(
             let payload = otlp_json::decode(signal, &bytes)
                 .map(Payload::Decoded)
                 .map_err(json_error)?;
-            match limits::check_payload(&payload, limits) {
+            match payload.check_limits(limits) {
                 Ok(()) => Ok(payload),
                 Err(error) => Err(DecodeError::OverLimits {
                     error,

@@ -39,7 +39,7 @@ use tonic::{Code, Status};
 use super::body::BodyError;
 use super::conn::{Acceptor, Conn};
 use super::grpc_zstd;
-use super::{Sink, Transport, UNAUTHENTICATED};
+use super::sink::{Sink, Transport, UNAUTHENTICATED};
 use http_body_util::BodyExt;
 
 /// What the gRPC server needs beyond its listener.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::body::BodyError;
 use super::conn::Acceptor;
 use super::decode::{self, DecodeError, Encoding, Format};
-use super::{Sink, Transport, UNAUTHENTICATED};
+use super::sink::{Sink, Transport, UNAUTHENTICATED};
 use bytes::{Buf, Bytes};
 use ccpipe_pipeline::outputs::Refused;
 use ccpipe_pipeline::{Shutdown, Signal};

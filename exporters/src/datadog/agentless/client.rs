@@ -9,6 +9,7 @@
 //! [`MAX_RETRY_AFTER`]); every other status is a rejection carrying the
 //! intake's message. No message ever holds the API key.
 
+use ccpipe_pipeline::config::Secret;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,7 +41,7 @@ pub struct Client {
     /// Marked sensitive: hyper and `Debug` never show it.
     api_key: HeaderValue,
     /// The key as text, only to scrub it from quoted answers.
-    secret: String,
+    secret: Secret,
     timeout: Duration,
 }
 
@@ -61,7 +62,7 @@ impl Client {
         Ok(Client {
             http: http_client::build(timeout, Some(Duration::from_secs(30)), &Default::default())?,
             api_key: key,
-            secret: api_key.to_owned(),
+            secret: Secret::new(api_key),
             timeout,
         })
     }
@@ -104,12 +105,12 @@ impl Client {
             &answer.headers,
             &text,
             uri,
-            &self.secret,
+            self.secret.expose(),
         ))
     }
 
     fn scrub(&self, s: &str) -> String {
-        http_client::scrub(s, &self.secret)
+        http_client::scrub(s, self.secret.expose())
     }
 }
 

@@ -2,7 +2,6 @@
 //! recorded Claude Code requests and with large synthetic batches.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ccpipe_pipeline::{Batch, ExportError, Exporter, Signal};
@@ -131,7 +130,7 @@ async fn every_captured_data_point_becomes_a_series_point() {
                 }
             }
         }
-        exp.export(Arc::new(batch)).await.unwrap();
+        exp.export(Shared::from(batch)).await.unwrap();
     }
     let reqs = intake.requests();
     assert!(!reqs.is_empty());
@@ -207,7 +206,7 @@ async fn every_captured_log_record_becomes_an_entry() {
                 .flat_map(|rl| &rl.scope_logs)
                 .flat_map(|sl| sl.log_records.iter().cloned()),
         );
-        exp.export(Arc::new(batch)).await.unwrap();
+        exp.export(Shared::from(batch)).await.unwrap();
     }
     let reqs = intake.requests();
     let mut got = Vec::new();
@@ -295,7 +294,9 @@ async fn large_logs_batches_are_split_within_the_limits() {
     let intake = FakeIntake::start().await;
     let mut exp = exporter(&intake);
     // 5000 records of about 2.2 kB: 11 MB, over the byte and count limits.
-    exp.export(Arc::new(logs_batch(5000, 2200))).await.unwrap();
+    exp.export(Shared::from(logs_batch(5000, 2200)))
+        .await
+        .unwrap();
     let reqs = intake.requests();
     assert!(reqs.len() >= 5, "{} requests", reqs.len());
     for c in &reqs {
@@ -344,7 +345,7 @@ async fn large_series_batches_are_split_within_the_limits() {
         })),
         ..Default::default()
     }]);
-    exp.export(Arc::new(batch)).await.unwrap();
+    exp.export(Shared::from(batch)).await.unwrap();
     let reqs = intake.requests();
     let total: usize = reqs.iter().map(|c| c.raw.len()).sum();
     assert!(total > 10_000_000, "only {total} bytes");
@@ -378,7 +379,7 @@ async fn entries_over_one_megabyte_are_truncated() {
     recs[1].body = Some(AnyValue {
         value: Some(s(&"é".repeat(2_000_000))),
     });
-    exp.export(Arc::new(batch)).await.unwrap();
+    exp.export(Shared::from(batch)).await.unwrap();
     let reqs = intake.requests();
     assert_eq!(reqs.len(), 1);
     let entries = reqs[0].json.as_array().unwrap();
@@ -412,7 +413,10 @@ async fn a_503_is_retryable_with_its_retry_after() {
             .header("retry-after", "7")
             .body("try later"),
     );
-    let err = exp.export(Arc::new(logs_batch(1, 1))).await.unwrap_err();
+    let err = exp
+        .export(Shared::from(logs_batch(1, 1)))
+        .await
+        .unwrap_err();
     match err {
         ExportError::Retryable {
             message,
@@ -428,7 +432,10 @@ async fn a_503_is_retryable_with_its_retry_after() {
         other => panic!("{other:?}"),
     }
     intake.script(Reply::status(429).header("x-ratelimit-reset", "3"));
-    let err = exp.export(Arc::new(logs_batch(1, 1))).await.unwrap_err();
+    let err = exp
+        .export(Shared::from(logs_batch(1, 1)))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ExportError::Retryable { retry_after: Some(d), .. } if d == Duration::from_secs(3))
     );
@@ -441,7 +448,10 @@ async fn a_400_and_a_403_are_permanent_with_the_intakes_message() {
     intake.script(Reply::status(400).body(&format!(
         r#"{{"errors":["Invalid payload for key {KEY}"]}}"#
     )));
-    let err = exp.export(Arc::new(logs_batch(1, 1))).await.unwrap_err();
+    let err = exp
+        .export(Shared::from(logs_batch(1, 1)))
+        .await
+        .unwrap_err();
     let ExportError::Permanent(m) = err else {
         panic!("{err:?}")
     };
@@ -450,7 +460,7 @@ async fn a_400_and_a_403_are_permanent_with_the_intakes_message() {
 
     intake.script(Reply::status(403).body(r#"{"errors":["Forbidden"]}"#));
     let err = exp
-        .export(Arc::new(metrics_batch(vec![gauge("g", 1.0)])))
+        .export(Shared::from(metrics_batch(vec![gauge("g", 1.0)])))
         .await
         .unwrap_err();
     let ExportError::Permanent(m) = err else {
@@ -474,7 +484,10 @@ async fn connection_errors_and_timeouts_are_retryable() {
         timeout: Duration::from_secs(5),
     })
     .unwrap();
-    let err = exp.export(Arc::new(logs_batch(1, 1))).await.unwrap_err();
+    let err = exp
+        .export(Shared::from(logs_batch(1, 1)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ExportError::Retryable { .. }), "{err:?}");
     assert!(!err.to_string().contains(KEY));
 
@@ -492,7 +505,7 @@ async fn connection_errors_and_timeouts_are_retryable() {
     })
     .unwrap();
     let err = tls
-        .export(Arc::new(metrics_batch(vec![gauge("g", 1.0)])))
+        .export(Shared::from(metrics_batch(vec![gauge("g", 1.0)])))
         .await
         .unwrap_err();
     assert!(
@@ -503,7 +516,10 @@ async fn connection_errors_and_timeouts_are_retryable() {
 
     intake.script(Reply::status(202).delay(Duration::from_secs(3)));
     let started = std::time::Instant::now();
-    let err = exp.export(Arc::new(logs_batch(1, 1))).await.unwrap_err();
+    let err = exp
+        .export(Shared::from(logs_batch(1, 1)))
+        .await
+        .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(
         matches!(&err, ExportError::Retryable { message, .. } if message.contains("within")),
@@ -515,21 +531,23 @@ async fn connection_errors_and_timeouts_are_retryable() {
 async fn a_retry_of_the_same_batch_sends_only_what_was_not_accepted() {
     let intake = FakeIntake::start().await;
     let mut exp = exporter(&intake);
-    let batch = Arc::new(logs_batch(2500, 10)); // 3 requests of ≤ 1000
+    let batch = Shared::from(logs_batch(2500, 10)); // 3 requests of ≤ 1000
     intake.script(Reply::status(202));
     intake.script(Reply::status(503));
-    let err = exp.export(Arc::clone(&batch)).await.unwrap_err();
+    let err = exp.export(batch.clone()).await.unwrap_err();
     assert!(matches!(err, ExportError::Retryable { .. }));
     assert!(err.to_string().contains("request 2 of 3"), "{err}");
-    exp.export(Arc::clone(&batch)).await.unwrap();
+    exp.export(batch.clone()).await.unwrap();
     let reqs = intake.requests();
     assert_eq!(reqs.len(), 4);
     assert_eq!(sequences(&reqs, true), (0..2500).collect::<Vec<_>>());
 
     // A different batch after a failure starts from its beginning.
     intake.script(Reply::status(503));
-    exp.export(Arc::new(logs_batch(10, 1))).await.unwrap_err();
-    exp.export(Arc::new(logs_batch(10, 1))).await.unwrap();
+    exp.export(Shared::from(logs_batch(10, 1)))
+        .await
+        .unwrap_err();
+    exp.export(Shared::from(logs_batch(10, 1))).await.unwrap();
     assert_eq!(intake.requests().len(), 6);
 }
 
@@ -538,7 +556,10 @@ async fn a_rejected_request_does_not_stop_the_rest_of_the_batch_but_a_403_does()
     let intake = FakeIntake::start().await;
     let mut exp = exporter(&intake);
     intake.script(Reply::status(400).body("bad"));
-    let err = exp.export(Arc::new(logs_batch(2500, 1))).await.unwrap_err();
+    let err = exp
+        .export(Shared::from(logs_batch(2500, 1)))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, ExportError::Permanent(m) if m.starts_with("1 of 3 requests rejected")),
         "{err:?}"
@@ -546,7 +567,10 @@ async fn a_rejected_request_does_not_stop_the_rest_of_the_batch_but_a_403_does()
     assert_eq!(intake.requests().len(), 3);
 
     intake.script(Reply::status(403));
-    let err = exp.export(Arc::new(logs_batch(2500, 1))).await.unwrap_err();
+    let err = exp
+        .export(Shared::from(logs_batch(2500, 1)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ExportError::Permanent(_)));
     assert_eq!(intake.requests().len(), 4);
 }
@@ -557,7 +581,7 @@ async fn traces_are_refused_and_only_logs_and_metrics_are_taken() {
     let mut exp = exporter(&intake);
     assert_eq!(exp.signals(), &[Signal::Logs, Signal::Metrics]);
     let err = exp
-        .export(Arc::new(Batch::empty(Signal::Traces)))
+        .export(Shared::from(Batch::empty(Signal::Traces)))
         .await
         .unwrap_err();
     assert!(matches!(&err, ExportError::Permanent(m) if m.contains("Agent mode")));
@@ -625,7 +649,7 @@ fn bad_settings_are_refused_without_quoting_the_key() {
             ..ok.clone()
         },
         AgentlessSettings {
-            api_key: format!("{KEY}\n"),
+            api_key: format!("{KEY}\n").into(),
             ..ok.clone()
         },
     ];

@@ -59,6 +59,18 @@ fn table() -> Vec<(&'static str, Expect)> {
             })),
         ),
         (
+            "lifecycle.yaml",
+            Ok(Box::new(Settings {
+                grpc: Some((ip(IpAddr::V4(Ipv4Addr::LOCALHOST), 0), default_grpc().1)),
+                http: Some((ip(IpAddr::V4(Ipv4Addr::LOCALHOST), 0), default_http().1)),
+                backpressure_wait: Duration::from_millis(100),
+                max_connections: 1024,
+                auth: None,
+                tls: None,
+                limits: DEFAULT_LIMITS,
+            })),
+        ),
+        (
             "full.yaml",
             Ok(Box::new(Settings {
                 grpc: Some((
@@ -307,7 +319,9 @@ fn testdata_table() {
     let mut failures = Vec::new();
     for (file, expect) in &table {
         let cfg = receiver(file);
-        let validated = crate::validate(&cfg).map_err(|e| e.to_string());
+        let validated = ccpipe_pipeline::factory::lookup(crate::FACTORIES, &cfg)
+            .and_then(|f| f.validate(&cfg))
+            .map_err(|e| e.to_string());
         match expect {
             Expect::Ok(settings) => {
                 assert_eq!(validated, Ok(()), "{file}");

@@ -1,6 +1,7 @@
 //! Building through the registry, `local_addrs`, and shutdown: with no
 //! traffic, and with a request in flight.
 
+use ccpipe_pipeline::factory::ReceiverFactory as _;
 use std::time::Duration;
 
 use ccpipe_pipeline::config::load_str;
@@ -34,8 +35,10 @@ async fn build_in(
 ) -> Box<dyn Receiver> {
     let config = load_str("test.yaml", &with_pipeline(yaml)).unwrap();
     let cfg = config.receivers.values().next().unwrap();
-    crate::validate(cfg).unwrap();
-    match crate::build(cfg, outputs, listeners).await {
+    ccpipe_pipeline::factory::lookup(crate::FACTORIES, cfg)
+        .and_then(|f| f.validate(cfg))
+        .unwrap();
+    match crate::otlp::Factory.build(cfg, outputs, listeners).await {
         Ok(receiver) => receiver,
         Err(e) => panic!("{e}"),
     }
@@ -108,7 +111,8 @@ async fn a_port_in_use_is_a_build_error() {
     );
     let config = load_str("test.yaml", &with_pipeline(&yaml)).unwrap();
     let cfg = config.receivers.values().next().unwrap();
-    let error = crate::build(cfg, outputs(&Signal::ALL, 1).0, &Listeners::new())
+    let error = crate::otlp::Factory
+        .build(cfg, outputs(&Signal::ALL, 1).0, &Listeners::new())
         .await
         .err()
         .expect("the port is taken");

@@ -1,0 +1,158 @@
+//! The `datadog` exporter. Agent mode (the default) sends OTLP to a local
+//! Datadog Agent (`agent.rs`); agentless mode (`api:`) sends to Datadog's
+//! HTTP intake (`agentless/`). Both get the same resource attributes first
+//! (`enrich.rs`: env, service, host, tags) and, with
+//! `metrics.cumulative_to_delta`, delta sums (`cumulative.rs`).
+//!
+//! Retries belong to the export task: one `export` call sends once and says
+//! whether trying again can help.
+
+mod agent;
+pub mod agentless;
+pub mod config;
+pub mod cumulative;
+pub mod enrich;
+mod factory;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use ccpipe_pipeline::payload::Shared;
+use ccpipe_pipeline::{BoxFuture, ExportError, Exporter, Signal};
+
+pub use agent::AgentExporter;
+pub use config::{
+    AgentSettings, ApiSettings, Compression, DatadogConfig, DatadogSettings, EnrichSettings, Mode,
+    Protocol,
+};
+use cumulative::CumulativeToDelta;
+use enrich::Enrichment;
+pub use factory::Factory;
+
+/// What agentless mode sends; traces need the Agent.
+const AGENTLESS_SIGNALS: &[Signal] = &[Signal::Logs, Signal::Metrics];
+
+enum Transport {
+    Agent(Box<AgentExporter>),
+    Agentless(Box<dyn Exporter>),
+}
+
+pub struct DatadogExporter {
+    transport: Transport,
+    enrich: Enrichment,
+    delta: Option<CumulativeToDelta>,
+    /// The batch being exported and what was made of it, so that a retry of
+    /// the same batch sends the same data (cumulative_to_delta must not see
+    /// its points twice) without encoding it again.
+    prepared: Option<(Shared, Shared)>,
+}
+
+impl DatadogExporter {
+    /// Does no IO: connections are made on the first export.
+    pub fn new(id: &str, settings: DatadogSettings) -> Result<Self, String> {
+        let transport = match settings.mode {
+            Mode::Agent(agent) => {
+                Transport::Agent(Box::new(AgentExporter::new(id, agent, settings.timeout)?))
+            }
+            Mode::Api(api) => Transport::Agentless(agentless_exporter(api, settings.timeout)?),
+        };
+        Ok(DatadogExporter {
+            transport,
+            enrich: Enrichment::new(&settings.enrich),
+            delta: settings
+                .cumulative_to_delta
+                .then(CumulativeToDelta::default),
+            prepared: None,
+        })
+    }
+
+    /// What is sent for `batch`: enriched (and, for metrics with
+    /// `cumulative_to_delta`, converted). Agent mode gets protobuf encoded
+    /// straight from the shared batch unless the delta conversion has to
+    /// change its points; agentless mode gets a batch.
+    fn prepare(&mut self, batch: &Shared) -> Result<Shared, ExportError> {
+        if let Some((input, out)) = &self.prepared {
+            if input.ptr_eq(batch) {
+                return Ok(out.clone());
+            }
+        }
+        let records = batch.decoded()?;
+        let converts = self
+            .delta
+            .as_ref()
+            .is_some_and(|_| CumulativeToDelta::applies(records));
+        let out = if matches!(self.transport, Transport::Agent(_)) && !converts {
+            Shared::from(self.enrich.encode(records))
+        } else {
+            let mut out = self.enrich.apply(records);
+            if let Some(delta) = &mut self.delta {
+                if CumulativeToDelta::applies(&out) {
+                    delta.convert(out.to_mut(), Instant::now());
+                }
+            }
+            match out {
+                // Unchanged: the shared batch itself, not a copy.
+                Cow::Borrowed(_) => batch.clone(),
+                Cow::Owned(b) => Shared::from(b),
+            }
+        };
+        self.prepared = Some((batch.clone(), out.clone()));
+        Ok(out)
+    }
+}
+
+fn agentless_exporter(
+    api: ApiSettings,
+    timeout: std::time::Duration,
+) -> Result<Box<dyn Exporter>, String> {
+    let exporter = agentless::AgentlessExporter::new(agentless::AgentlessSettings {
+        api_key: api.key,
+        site: api.site,
+        metrics_endpoint: api.metrics_endpoint,
+        logs_endpoint: api.logs_endpoint,
+        timeout,
+    })?;
+    Ok(Box::new(exporter))
+}
+
+impl Exporter for DatadogExporter {
+    fn signals(&self) -> &'static [Signal] {
+        match &self.transport {
+            Transport::Agent(_) => &[Signal::Logs, Signal::Metrics, Signal::Traces],
+            Transport::Agentless(_) => AGENTLESS_SIGNALS,
+        }
+    }
+
+    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async move {
+            if matches!(self.transport, Transport::Agentless(_)) && batch.signal() == Signal::Traces
+            {
+                return Err(ExportError::permanent(
+                    "agentless mode (api) cannot send traces; use Agent mode (agent) for traces",
+                ));
+            }
+            let prepared = self.prepare(&batch)?;
+            let result = match &mut self.transport {
+                _ if prepared.item_count() == 0 => Ok(()),
+                Transport::Agent(a) => a.send(prepared).await,
+                Transport::Agentless(x) => x.export(prepared).await,
+            };
+            // Keep the prepared batch only for a retry of the same one.
+            if !matches!(result, Err(ExportError::Retryable { .. })) {
+                self.prepared = None;
+            }
+            result
+        })
+    }
+
+    fn shutdown(&mut self) -> BoxFuture<'_, Result<(), ExportError>> {
+        self.prepared = None;
+        match &mut self.transport {
+            Transport::Agent(_) => Box::pin(async { Ok(()) }),
+            Transport::Agentless(x) => x.shutdown(),
+        }
+    }
+}
