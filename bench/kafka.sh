@@ -7,7 +7,7 @@
 #   GATEWAYS="1 2 3" bench/kafka.sh
 #
 # Env: DURATION (20s), RECORDS (100 per request), CONNECTIONS (4), PARTITIONS (4),
-#      SKIP_BUILD=1 (use the release binaries already built), CCPIPE_BIN=PATH,
+#      SKIP_BUILD=1 (use the release binaries already built), CCPIPE_BIN=PATH, LOADGEN=PATH,
 #      TANSU=PATH (default target/tansu/bin/tansu, as .ci/run builds it).
 # For each gateway count: a fresh broker, topics and group; the load runs for
 # DURATION, then the gateways drain. Prints, per row, what the edge accepted
@@ -29,7 +29,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     cargo build --release -p ccpipe --bin ccpipe
 fi
 CCPIPE=${CCPIPE_BIN:-$ROOT/target/release/ccpipe}
-LOADGEN=$ROOT/target/release/loadgen
+LOADGEN=${LOADGEN:-$ROOT/target/release/loadgen}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()

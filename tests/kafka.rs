@@ -1,5 +1,5 @@
 //! Kafka between tiers, against a real Kafka-protocol broker (Tansu on
-//! 127.0.0.1, see tests/common/kafka.rs): the shipped configs/edge-kafka.yaml
+//! 127.0.0.1, see kafka/src/testing.rs): the shipped configs/edge-kafka.yaml
 //! and configs/gateway-kafka.yaml, unchanged, as separate ccpipe processes.
 //!
 //! - edge → broker → two gateways in one consumer group: every record once;
@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ccpipe_kafka::testing::Broker;
 use ccpipe_pipeline::{Batch, Signal};
-use common::kafka::Broker;
 use common::process::{bin, Ccpipe};
 use common::{temp_dir, HttpConn};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -213,7 +213,7 @@ fn wait_for_group(gateways: &[&Ccpipe]) {
 #[test]
 fn edge_to_two_gateways_delivers_every_record_once() {
     let dir = temp_dir("kafka-once");
-    let broker = Broker::start(&dir.join("broker.log"));
+    let broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(PARTITIONS);
     let (g1_dir, g2_dir) = (dir.join("g1"), dir.join("g2"));
     let g1 = start_gateway(&broker, "once", &g1_dir);
@@ -263,7 +263,7 @@ fn edge_to_two_gateways_delivers_every_record_once() {
 #[test]
 fn a_gateway_killed_mid_stream_loses_nothing() {
     let dir = temp_dir("kafka-kill");
-    let broker = Broker::start(&dir.join("broker.log"));
+    let broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(PARTITIONS);
     let (g1_dir, g2_dir) = (dir.join("g1"), dir.join("g2"));
     let g1 = start_gateway(&broker, "kill", &g1_dir);
@@ -308,7 +308,7 @@ fn a_gateway_killed_mid_stream_loses_nothing() {
 #[test]
 fn a_broker_outage_is_held_in_the_edge_queue() {
     let dir = temp_dir("kafka-outage");
-    let mut broker = Broker::start(&dir.join("broker.log"));
+    let mut broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(PARTITIONS);
     let g_dir = dir.join("g");
     let gateway = start_gateway(&broker, "outage", &g_dir);
@@ -374,7 +374,7 @@ fn client(args: &[&str]) -> String {
 #[test]
 fn collector_shaped_messages_are_read_and_poison_is_skipped() {
     let dir = temp_dir("kafka-collector");
-    let broker = Broker::start(&dir.join("broker.log"));
+    let broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(1);
     // What the Collector's kafka exporter writes: otlp_proto on otlp_logs,
     // otlp_json (OTLP/JSON as its marshaler writes it) on otlp_spans; no key,
@@ -463,7 +463,7 @@ fn json_traces_body() -> String {
 #[test]
 fn an_independent_client_reads_what_the_edge_produced() {
     let dir = temp_dir("kafka-independent");
-    let broker = Broker::start(&dir.join("broker.log"));
+    let broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(2);
     let edge = start_edge(&broker, &dir.join("edge"));
     send(&edge, 0, 100, 25);

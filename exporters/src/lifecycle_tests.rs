@@ -48,9 +48,8 @@ async fn lifecycle(factory: &dyn ExporterFactory) {
         .local_addr()
         .unwrap()
         .port();
-    let kafka = uses("{kafka}").then(|| {
-        ccpipe_kafka::testing::Broker::start(&["otlp_logs", "otlp_metrics", "otlp_spans"])
-    });
+    let kafka = uses("{kafka}")
+        .then(|| ccpipe_kafka::testing::Broker::start(&ccpipe_kafka::testing::OTLP_TOPICS));
     let settings = template
         .replace(
             "{kafka}",
@@ -136,7 +135,7 @@ async fn lifecycle(factory: &dyn ExporterFactory) {
         assert_eq!(lines, signals.len(), "{ty}: lines written");
     }
     if let Some(broker) = &kafka {
-        let messages: i64 = ["otlp_logs", "otlp_metrics", "otlp_spans"]
+        let messages: i64 = ccpipe_kafka::testing::OTLP_TOPICS
             .iter()
             .map(|t| broker.messages(t))
             .sum();

@@ -1,7 +1,7 @@
-//! A real Kafka-protocol broker for the components' tests: Tansu, built once
-//! by `.ci/run` into target/tansu (or `CCPIPE_TANSU`), started on 127.0.0.1
-//! with a free port and in-memory storage, killed on drop. A missing binary
-//! fails the test saying how to get it.
+//! A real Kafka-protocol broker for tests: Tansu, built once by `.ci/run`
+//! into target/tansu (or `CCPIPE_TANSU`), started on 127.0.0.1 with a free
+//! port and in-memory storage, killed on drop. A missing binary fails the
+//! test saying how to get it (CI must never skip these tests).
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,9 +12,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
+/// The Collector's three topics.
+pub const OTLP_TOPICS: [&str; 3] = ["otlp_logs", "otlp_metrics", "otlp_spans"];
+
 pub struct Broker {
-    child: Child,
+    child: Option<Child>,
     port: u16,
+    /// Where its output goes (`None`: discarded).
+    log: Option<PathBuf>,
 }
 
 /// The broker binary.
@@ -34,54 +39,107 @@ pub fn tansu_bin() -> PathBuf {
 impl Broker {
     /// Starts a broker with `topics`, one partition each.
     pub fn start(topics: &[&str]) -> Broker {
+        let broker = Broker::start_logging(None);
+        for topic in topics {
+            broker.create_topic(topic, 1);
+        }
+        broker
+    }
+
+    /// Starts a broker with no topics; its output goes to `log`.
+    pub fn start_logging(log: Option<&Path>) -> Broker {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_bin())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu");
-        let broker = Broker { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen within 30s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        for topic in topics {
-            let ok = Command::new(tansu_bin())
-                .args([
-                    "topic",
-                    "create",
-                    topic,
-                    "--partitions",
-                    "1",
-                    "--broker",
-                    &url,
-                ])
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(ok.success(), "tansu topic create {topic}");
-        }
+        let mut broker = Broker {
+            child: None,
+            port,
+            log: log.map(Path::to_owned),
+        };
+        broker.launch();
         broker
     }
 
-    /// `127.0.0.1:<port>`.
+    /// `127.0.0.1:<port>`, as `brokers` takes it.
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    fn url(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    fn output(&self) -> Stdio {
+        match &self.log {
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap()
+                .into(),
+            None => Stdio::null(),
+        }
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &self.url()])
+            .args(["--advertised-listener-url", &self.url()])
+            .args(["--storage-engine", "memory://tansu/"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(self.output())
+            .stderr(self.output())
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the broker did not listen on {} within 30s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let out = Command::new(tansu_bin())
+            .args(["topic", "create", topic, "--broker", &self.url()])
+            .args(["--partitions", &partitions.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tansu topic create {topic}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The Collector's three topics, `partitions` each.
+    pub fn create_otlp_topics(&self, partitions: u32) {
+        for topic in OTLP_TOPICS {
+            self.create_topic(topic, partitions);
+        }
+    }
+
+    /// Kills the broker (SIGKILL: an outage, not a drain).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (in memory: with no topics).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
     }
 
     /// Messages in partition 0 of `topic` (its high watermark).
@@ -114,7 +172,6 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }

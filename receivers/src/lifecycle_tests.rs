@@ -37,9 +37,9 @@ async fn lifecycle(factory: &dyn ReceiverFactory) {
     let ty = factory.type_name();
     let yaml = lifecycle_yaml(env!("CARGO_MANIFEST_DIR"), ty);
     // A consuming receiver listens nowhere: the requests go through a broker.
-    let kafka = yaml.contains("{kafka}").then(|| {
-        ccpipe_kafka::testing::Broker::start(&["otlp_logs", "otlp_metrics", "otlp_spans"])
-    });
+    let kafka = yaml
+        .contains("{kafka}")
+        .then(|| ccpipe_kafka::testing::Broker::start(&ccpipe_kafka::testing::OTLP_TOPICS));
     let yaml = yaml.replace(
         "{kafka}",
         &kafka.as_ref().map(|b| b.address()).unwrap_or_default(),

@@ -6,7 +6,6 @@
 pub mod agent;
 pub mod claude;
 pub mod clickhouse;
-pub mod kafka;
 pub mod loki;
 pub mod process;
 pub mod prometheus;
