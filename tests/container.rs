@@ -250,7 +250,7 @@ fn get<'a>(v: &'a serde_yaml::Value, path: &[&str]) -> &'a serde_yaml::Value {
     path.iter().fold(v, |v, k| &v[*k])
 }
 
-/// Every YAML file under deploy/ parses; the ConfigMap's ccpipe config passes
+/// Every YAML file under deploy/ parses; the ccpipe config of every workload passes
 /// `ccpipe validate`; the probes ask the health port; the grace period is
 /// longer than the config's shutdown_timeout.
 #[test]
@@ -274,59 +274,89 @@ fn deploy_yaml_parses_and_the_configmap_validates() {
         );
     }
 
-    let config_map = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
-    let text = get(config_map, &["data", "config.yaml"]).as_str().unwrap();
-    let dir = common::temp_dir("deploy-configmap");
-    let path = dir.join("config.yaml");
-    std::fs::write(&path, text).unwrap();
-    let out = Command::new(binary())
-        .arg("validate")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg = ccpipe_pipeline::config::load(std::slice::from_ref(&path)).unwrap();
-    let _ = std::fs::remove_dir_all(dir);
-
-    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
-    let pod = get(deployment, &["spec", "template", "spec"]);
-    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
-    assert!(
-        Duration::from_secs(grace) > cfg.service.shutdown_timeout + Duration::from_secs(2),
-        "terminationGracePeriodSeconds {grace} must exceed shutdown_timeout {:?} + 2s",
-        cfg.service.shutdown_timeout
-    );
-    let containers = pod["containers"].as_sequence().unwrap();
-    let ccpipe = containers.iter().find(|c| c["name"] == "ccpipe").unwrap();
-    let health_port = ccpipe["ports"]
-        .as_sequence()
-        .unwrap()
+    // Every workload that runs ccpipe: its ConfigMap's config validates
+    // (with the container's environment), its grace period outlasts the
+    // drain, its probes ask the config's health port.
+    let mut workloads = 0;
+    for workload in docs
         .iter()
-        .find(|p| p["name"] == "health")
-        .map(|p| p["containerPort"].as_u64().unwrap())
-        .unwrap();
-    assert_eq!(
-        Some(health_port as u16),
-        cfg.service.health.map(|h| h.address.port())
+        .filter(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet")
+    {
+        let name = get(workload, &["metadata", "name"]).as_str().unwrap();
+        let pod = get(workload, &["spec", "template", "spec"]);
+        let containers = pod["containers"].as_sequence().unwrap();
+        let Some(ccpipe) = containers.iter().find(|c| c["name"] == "ccpipe") else {
+            continue;
+        };
+        workloads += 1;
+        let map_name = pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find_map(|v| v["configMap"]["name"].as_str())
+            .unwrap_or_else(|| panic!("{name}: no ConfigMap volume"));
+        let config_map = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == map_name)
+            .unwrap_or_else(|| panic!("{name}: no ConfigMap {map_name}"));
+        let text = get(config_map, &["data", "config.yaml"]).as_str().unwrap();
+        let dir = common::temp_dir(&format!("deploy-configmap-{name}"));
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        let env = ccpipe["env"].as_sequence().unwrap();
+        let mut validate = Command::new(binary());
+        validate.arg("validate").arg("--config").arg(&path);
+        for e in env {
+            if let (Some(k), Some(v)) = (e["name"].as_str(), e["value"].as_str()) {
+                validate.env(k, v);
+            }
+        }
+        let out = validate.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cfg = ccpipe_pipeline::config::load(std::slice::from_ref(&path)).unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+
+        let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+        assert!(
+            Duration::from_secs(grace) > cfg.service.shutdown_timeout + Duration::from_secs(2),
+            "{name}: terminationGracePeriodSeconds {grace} must exceed shutdown_timeout {:?} + 2s",
+            cfg.service.shutdown_timeout
+        );
+        let health_port = ccpipe["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "health")
+            .map(|p| p["containerPort"].as_u64().unwrap())
+            .unwrap();
+        assert_eq!(
+            Some(health_port as u16),
+            cfg.service.health.map(|h| h.address.port()),
+            "{name}"
+        );
+        assert_eq!(
+            get(ccpipe, &["livenessProbe", "httpGet", "path"]),
+            "/healthz"
+        );
+        assert_eq!(
+            get(ccpipe, &["readinessProbe", "httpGet", "path"]),
+            "/readyz"
+        );
+        if let Some(agent_host) = env.iter().find(|e| e["name"] == "DD_AGENT_HOST") {
+            assert_eq!(
+                get(agent_host, &["valueFrom", "fieldRef", "fieldPath"]),
+                "status.hostIP",
+                "{name}"
+            );
+        }
+        assert!(get(ccpipe, &["resources", "limits", "memory"]).is_string());
+    }
+    assert!(
+        workloads >= 3,
+        "sidecar, kafka edge and gateway: {workloads}"
     );
-    assert_eq!(
-        get(ccpipe, &["livenessProbe", "httpGet", "path"]),
-        "/healthz"
-    );
-    assert_eq!(
-        get(ccpipe, &["readinessProbe", "httpGet", "path"]),
-        "/readyz"
-    );
-    let env = ccpipe["env"].as_sequence().unwrap();
-    let agent_host = env.iter().find(|e| e["name"] == "DD_AGENT_HOST").unwrap();
-    assert_eq!(
-        get(agent_host, &["valueFrom", "fieldRef", "fieldPath"]),
-        "status.hostIP"
-    );
-    assert!(get(ccpipe, &["resources", "limits", "memory"]).is_string());
 }

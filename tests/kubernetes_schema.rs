@@ -62,6 +62,13 @@ fn deploy_kubernetes_manifests_match_the_schemas() {
         "deployment/claude-code-runner",
         "serviceaccount/datadog-agent",
         "daemonset/datadog-agent",
+        "configmap/ccpipe-gateway-config",
+        "deployment/ccpipe-gateway",
+        "horizontalpodautoscaler/ccpipe-gateway",
+        "poddisruptionbudget/ccpipe-gateway",
+        "service/ccpipe-gateway",
+        "configmap/ccpipe-edge-config",
+        "daemonset/ccpipe-edge",
     ] {
         let passed = format!("passed for resource {resource} against version 1.37");
         assert!(text.contains(&passed), "{resource} not checked:\n{text}");

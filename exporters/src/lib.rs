@@ -11,6 +11,7 @@ pub mod datadog;
 pub mod debug;
 pub mod file;
 pub mod http_client;
+pub mod kafka;
 pub mod nop;
 pub mod otlp;
 pub mod otlp_client;
@@ -36,6 +37,7 @@ pub static FACTORIES: &[&dyn ExporterFactory] = &[
     &datadog::Factory,
     &debug::Factory,
     &file::Factory,
+    &kafka::Factory,
     &nop::Factory,
     &otlp::GRPC,
     &otlp::HTTP,

@@ -9,7 +9,8 @@
 //! Placeholders in `lifecycle.yaml`: `{otlp_grpc}` and `{otlp_http}` (fake
 //! OTLP servers), `{clickhouse}` (a fake ClickHouse HTTP interface), `{dir}`
 //! (a fresh directory), `{store}` (a fresh directory for a store database),
-//! `{free_port}` (a port nothing listens on).
+//! `{free_port}` (a port nothing listens on), `{kafka}` (a Kafka-protocol
+//! broker with the Collector's three topics).
 
 use std::sync::{Arc, Mutex};
 
@@ -48,7 +49,13 @@ async fn lifecycle(factory: &dyn ExporterFactory) {
         .local_addr()
         .unwrap()
         .port();
+    let kafka = uses("{kafka}")
+        .then(|| ccpipe_kafka::testing::Broker::start(&ccpipe_kafka::testing::OTLP_TOPICS));
     let settings = template
+        .replace(
+            "{kafka}",
+            &kafka.as_ref().map(|b| b.address()).unwrap_or_default(),
+        )
         .replace("{otlp_grpc}", &grpc.endpoint)
         .replace("{otlp_http}", &http.endpoint)
         .replace("{clickhouse}", &clickhouse.endpoint)
@@ -149,6 +156,13 @@ async fn lifecycle(factory: &dyn ExporterFactory) {
                 "{ty}: {table} rows {rows}"
             );
         }
+    }
+    if let Some(broker) = &kafka {
+        let messages: i64 = ccpipe_kafka::testing::OTLP_TOPICS
+            .iter()
+            .map(|t| broker.messages(t))
+            .sum();
+        assert_eq!(messages, signals.len() as i64, "{ty}: messages in Kafka");
     }
     if uses("{free_port}") {
         assert!(

@@ -203,12 +203,12 @@ fn unknown_types_name_the_known_ones() {
     let err = validate(cfg).unwrap_err().to_string();
     assert_eq!(
         err,
-        "test.yaml:4: exporters.splunk_hec: unknown exporter type \"splunk_hec\"; known types: clickhouse, datadog, debug, file, nop, otlp, otlp_http, prometheus, sqlite"
+        "test.yaml:4: exporters.splunk_hec: unknown exporter type \"splunk_hec\"; known types: clickhouse, datadog, debug, file, kafka, nop, otlp, otlp_http, prometheus, sqlite"
     );
     let err = build(cfg).err().unwrap().to_string();
     assert!(
         err.contains(
-            "known types: clickhouse, datadog, debug, file, nop, otlp, otlp_http, prometheus, sqlite"
+            "known types: clickhouse, datadog, debug, file, kafka, nop, otlp, otlp_http, prometheus, sqlite"
         ),
         "{err}"
     );

@@ -133,6 +133,32 @@ pub const CONNECTOR_OVERFLOW_EVENTS: &str = "ccpipe_connector_overflow_events_to
 /// held its maximum (`max_traces`). Labels: connector.
 pub const CONNECTOR_EARLY_TRACES: &str = "ccpipe_connector_early_traces_total";
 
+/// Messages a `kafka` receiver skipped, committing past them: not OTLP in
+/// the topic's encoding or over the attribute limits (`malformed`), on a
+/// topic several signals share without a signal header (`no_signal`), or of
+/// a signal no pipeline takes (`no_pipeline`). Labels: receiver, topic,
+/// reason.
+pub const KAFKA_POISON_MESSAGES: &str = "ccpipe_kafka_poison_messages_total";
+/// Offset commits of a `kafka` receiver's consumer group, by result (ok |
+/// failed); only offsets of messages the pipelines accepted are committed.
+/// Labels: receiver, result.
+pub const KAFKA_COMMITS: &str = "ccpipe_kafka_offset_commits_total";
+/// Partition assignments and revocations a `kafka` receiver went through.
+/// Labels: receiver, kind (assign | revoke | error).
+pub const KAFKA_REBALANCES: &str = "ccpipe_kafka_rebalances_total";
+/// Messages in the partitions a `kafka` receiver holds that it has not yet
+/// read, per topic (gauge, from librdkafka's statistics). Labels: receiver,
+/// topic.
+pub const KAFKA_CONSUMER_LAG: &str = "ccpipe_kafka_consumer_lag";
+/// Partitions a `kafka` receiver holds now (gauge). Labels: receiver.
+pub const KAFKA_ASSIGNED_PARTITIONS: &str = "ccpipe_kafka_assigned_partitions";
+/// Times a `kafka` receiver waited because its pipelines refused a message
+/// (full queue); it stops fetching meanwhile. Labels: receiver.
+pub const KAFKA_BACKPRESSURE_WAITS: &str = "ccpipe_kafka_backpressure_waits_total";
+/// Messages a `kafka` exporter produced, acknowledged by the brokers.
+/// Labels: exporter, topic.
+pub const KAFKA_PRODUCED_MESSAGES: &str = "ccpipe_kafka_produced_messages_total";
+
 #[cfg(test)]
 mod tests {
     use super::*;

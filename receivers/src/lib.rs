@@ -4,6 +4,7 @@
 //! Adding a receiver: its module (with testdata under `testdata/<type>/`,
 //! `lifecycle.yaml` included) and one line in [`FACTORIES`].
 
+pub mod kafka;
 pub mod otlp;
 
 #[cfg(test)]
@@ -12,4 +13,4 @@ mod lifecycle_tests;
 use ccpipe_pipeline::factory::ReceiverFactory;
 
 /// Every receiver type, in the order `unknown receiver type` lists them.
-pub static FACTORIES: &[&dyn ReceiverFactory] = &[&otlp::Factory];
+pub static FACTORIES: &[&dyn ReceiverFactory] = &[&kafka::Factory, &otlp::Factory];

@@ -36,6 +36,14 @@ async fn every_receiver_builds_serves_each_signal_and_shuts_down() {
 async fn lifecycle(factory: &dyn ReceiverFactory) {
     let ty = factory.type_name();
     let yaml = lifecycle_yaml(env!("CARGO_MANIFEST_DIR"), ty);
+    // A consuming receiver listens nowhere: the requests go through a broker.
+    let kafka = yaml
+        .contains("{kafka}")
+        .then(|| ccpipe_kafka::testing::Broker::start(&ccpipe_kafka::testing::OTLP_TOPICS));
+    let yaml = yaml.replace(
+        "{kafka}",
+        &kafka.as_ref().map(|b| b.address()).unwrap_or_default(),
+    );
     let signals = factory.signals();
     let pipelines: String = signals
         .iter()
@@ -55,7 +63,7 @@ async fn lifecycle(factory: &dyn ReceiverFactory) {
         .await
         .unwrap_or_else(|e| panic!("{ty}: {e}"));
     let addrs = unused.local_addrs();
-    assert!(!addrs.is_empty(), "{ty} listens nowhere");
+    assert!(!addrs.is_empty() || kafka.is_some(), "{ty} listens nowhere");
     drop(unused);
     for (_, addr) in &addrs {
         assert!(
@@ -75,6 +83,23 @@ async fn lifecycle(factory: &dyn ReceiverFactory) {
     let run = tokio::spawn(receiver.run(shutdown.clone()));
     for &signal in signals {
         let body = one_request(signal);
+        if let Some(broker) = &kafka {
+            broker.produce(ccpipe_kafka::topics::default_topic(signal), &body);
+            let deadline = tokio::time::Instant::now() + STEP * 3;
+            let queued = loop {
+                if let Some(p) = queues[&signal].try_recv() {
+                    break Some(p);
+                }
+                if tokio::time::Instant::now() > deadline {
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert!(
+                queued.is_some_and(|p| p.signal() == signal && p.item_count() > 0),
+                "{ty}: the {signal} message did not reach its pipeline"
+            );
+        }
         for &(protocol, addr) in &addrs {
             match protocol {
                 "http" => post(addr, signal, &body).await,

@@ -12,6 +12,8 @@ pub struct Ccpipe {
     child: Child,
     pub grpc: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
+    /// ccpipe's own metrics endpoint, when `service.telemetry.metrics` is set.
+    pub metrics: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -67,7 +69,7 @@ impl Ccpipe {
                 let _ = tx.send(line);
             }
         });
-        let (mut grpc, mut http) = (None, None);
+        let (mut grpc, mut http, mut metrics) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
@@ -87,12 +89,17 @@ impl Ccpipe {
                     http = Some(addr);
                 }
             }
+            if let Some(url) = line.trim().strip_prefix("metrics:") {
+                let addr = url.trim().trim_start_matches("http://");
+                metrics = addr.split('/').next().and_then(|a| a.parse().ok());
+            }
             if line.trim_start().starts_with("pipeline:") {
                 break; // the banner lists pipelines after the listeners
             }
         }
+        // A gateway that only consumes (kafka) listens on its metrics alone.
         assert!(
-            grpc.is_some() || http.is_some(),
+            grpc.is_some() || http.is_some() || metrics.is_some(),
             "no banner:\n{}",
             stderr.lock().unwrap()
         );
@@ -100,6 +107,7 @@ impl Ccpipe {
             child,
             grpc,
             http,
+            metrics,
             stderr,
         }
     }

@@ -307,7 +307,7 @@ impl OtlpConfig {
 }
 
 impl LimitsConfig {
-    fn limits(&self) -> Result<Limits, Invalid> {
+    pub(crate) fn limits(&self) -> Result<Limits, Invalid> {
         let depth = self.max_attribute_depth;
         if depth == 0 || depth > MAX_ATTRIBUTE_DEPTH_LIMIT {
             return Err(invalid(

@@ -283,7 +283,7 @@ fn table() -> Vec<(&'static str, Expect)> {
         ),
         (
             "unknown_type.yaml",
-            Err("unknown_type.yaml:2: receivers.kafka: unknown receiver type \"kafka\"; known types: otlp"),
+            Err("unknown_type.yaml:2: receivers.zipkin: unknown receiver type \"zipkin\"; known types: kafka, otlp"),
         ),
     ]
 }
