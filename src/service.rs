@@ -402,7 +402,9 @@ impl Service {
                     let fanout = Fanout::new(pid.to_string(), targets).with_durable(durable);
                     let chain = Chain::new(pid.to_string(), stages, fanout)
                         .durable(ack_rx)
-                        .map_err(|message| BuildError { message })?;
+                        .map_err(|e| BuildError {
+                            message: e.to_string(),
+                        })?;
                     (Some(acks), chain)
                 }
             };

@@ -80,7 +80,13 @@ service:
             .map(|(_, c): (_, &ccpipe_pipeline::config::ComponentConfig)| c.clone())
             .unwrap_or_else(|| panic!("no {name}"))
     };
-    let mut shown = vec![cfg.to_masked_yaml()];
+    // The loaded config itself keeps the raw YAML of each component; its
+    // Debug (a `{cfg:?}` in a log line or a panic) must mask it too.
+    let mut shown = vec![
+        cfg.to_masked_yaml(),
+        format!("{cfg:?}"),
+        format!("{cfg:#?}"),
+    ];
     let receiver: ccpipe_receivers::otlp::config::OtlpConfig =
         component(&cfg.receivers, "otlp").parse().unwrap();
     shown.push(format!("{receiver:?} {:?}", receiver.settings().unwrap()));
@@ -111,4 +117,5 @@ service:
     // them, and the non-secret header is still shown.
     assert!(format!("{otlp:?}").contains("x-tenant"));
     assert!(shown[0].contains("[REDACTED]"));
+    assert!(shown[1].contains("[REDACTED]") && shown[1].contains("x-tenant"));
 }

@@ -18,10 +18,9 @@ use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::config::units::Duration;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError, Invalid};
+use ccpipe_pipeline::config::Invalid;
 use ccpipe_pipeline::connector::{Aggregate, BuiltConnector};
-use ccpipe_pipeline::factory::ConnectorFactory;
-use ccpipe_pipeline::BuildError;
+use ccpipe_pipeline::factory::{ComponentSettings, ConnectorSettings, Typed};
 use ccpipe_pipeline::{telemetry, Signal};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -76,34 +75,6 @@ fn default_max_series() -> usize {
 }
 
 impl Config {
-    /// Pure checks; an error names the key it is about.
-    pub fn validate(&self) -> Result<(), Invalid> {
-        if self.interval.0.is_zero() {
-            return Err(Invalid::new("interval", "must be greater than 0"));
-        }
-        if self.max_series == 0 {
-            return Err(Invalid::new("max_series", "must be at least 1"));
-        }
-        for (i, key) in self.dimensions.iter().enumerate() {
-            if key.is_empty() {
-                return Err(Invalid::new("dimensions", "keys must not be empty"));
-            }
-            if self.dimensions[..i].contains(key) {
-                return Err(Invalid::new(
-                    "dimensions",
-                    format!("{key:?} is listed twice"),
-                ));
-            }
-            if BUILT_IN_LABELS.contains(&key.as_str()) || key == OVERFLOW_KEY {
-                return Err(Invalid::new(
-                    "dimensions",
-                    format!("{key:?} is already a label"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     pub fn build(self, id: &str) -> BuiltConnector {
         BuiltConnector {
             aggregate: Box::new(ClaudeCodeMetrics::new(id, self.dimensions, self.max_series)),
@@ -505,28 +476,45 @@ fn key_values(labels: &Labels) -> Vec<KeyValue> {
 }
 
 /// `claude_code_metrics`: counters and histograms from Claude Code events (logs → metrics).
-pub struct Factory;
+pub type Factory = Typed<Config>;
 
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "claude_code_metrics"
-    }
+impl ComponentSettings for Config {
+    const TYPE: &'static str = "claude_code_metrics";
 
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        let c: Config = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))
+    /// Pure checks; an error names the key it is about.
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.interval.0.is_zero() {
+            return Err(Invalid::new("interval", "must be greater than 0"));
+        }
+        if self.max_series == 0 {
+            return Err(Invalid::new("max_series", "must be at least 1"));
+        }
+        for (i, key) in self.dimensions.iter().enumerate() {
+            if key.is_empty() {
+                return Err(Invalid::new("dimensions", "keys must not be empty"));
+            }
+            if self.dimensions[..i].contains(key) {
+                return Err(Invalid::new(
+                    "dimensions",
+                    format!("{key:?} is listed twice"),
+                ));
+            }
+            if BUILT_IN_LABELS.contains(&key.as_str()) || key == OVERFLOW_KEY {
+                return Err(Invalid::new(
+                    "dimensions",
+                    format!("{key:?} is already a label"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
-impl ConnectorFactory for Factory {
-    fn pairs(&self) -> &'static [(Signal, Signal)] {
-        &[(Signal::Logs, Signal::Metrics)]
-    }
+impl ConnectorSettings for Config {
+    const PAIRS: &'static [(Signal, Signal)] = &[(Signal::Logs, Signal::Metrics)];
 
-    fn build(&self, cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError> {
-        let c: Config = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))?;
-        Ok(c.build(&cfg.id().to_string()))
+    fn connector(self, id: &str) -> BuiltConnector {
+        self.build(id)
     }
 }
 

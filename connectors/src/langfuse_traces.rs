@@ -22,10 +22,9 @@ use std::time::{Duration as StdDuration, Instant, UNIX_EPOCH};
 
 use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::config::units::Duration;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError, Invalid};
+use ccpipe_pipeline::config::Invalid;
 use ccpipe_pipeline::connector::{Aggregate, BuiltConnector};
-use ccpipe_pipeline::factory::ConnectorFactory;
-use ccpipe_pipeline::BuildError;
+use ccpipe_pipeline::factory::{ComponentSettings, ConnectorSettings, Typed};
 use ccpipe_pipeline::{telemetry, Signal};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -68,17 +67,6 @@ fn default_max_traces() -> usize {
 }
 
 impl Config {
-    /// Pure checks; an error names the key it is about.
-    pub fn validate(&self) -> Result<(), Invalid> {
-        if self.wait.0.is_zero() {
-            return Err(Invalid::new("wait", "must be greater than 0"));
-        }
-        if self.max_traces == 0 {
-            return Err(Invalid::new("max_traces", "must be at least 1"));
-        }
-        Ok(())
-    }
-
     pub fn build(self, id: &str) -> BuiltConnector {
         BuiltConnector {
             aggregate: Box::new(LangfuseTraces::new(id, self.wait.0, self.max_traces)),
@@ -514,28 +502,28 @@ fn copy(attrs: &[KeyValue], from: &str, to: &str) -> KeyValue {
 }
 
 /// `langfuse_traces`: one trace per prompt from Claude Code events (logs → traces).
-pub struct Factory;
+pub type Factory = Typed<Config>;
 
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "langfuse_traces"
-    }
+impl ComponentSettings for Config {
+    const TYPE: &'static str = "langfuse_traces";
 
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        let c: Config = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))
+    /// Pure checks; an error names the key it is about.
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.wait.0.is_zero() {
+            return Err(Invalid::new("wait", "must be greater than 0"));
+        }
+        if self.max_traces == 0 {
+            return Err(Invalid::new("max_traces", "must be at least 1"));
+        }
+        Ok(())
     }
 }
 
-impl ConnectorFactory for Factory {
-    fn pairs(&self) -> &'static [(Signal, Signal)] {
-        &[(Signal::Logs, Signal::Traces)]
-    }
+impl ConnectorSettings for Config {
+    const PAIRS: &'static [(Signal, Signal)] = &[(Signal::Logs, Signal::Traces)];
 
-    fn build(&self, cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError> {
-        let c: Config = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))?;
-        Ok(c.build(&cfg.id().to_string()))
+    fn connector(self, id: &str) -> BuiltConnector {
+        self.build(id)
     }
 }
 

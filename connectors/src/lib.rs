@@ -9,7 +9,8 @@
 //! (as an exporter) and starts others (as a receiver), keeps state across
 //! batches and emits on a timer. The runtime part is
 //! [`ccpipe_pipeline::connector`]; this crate holds the strict configs and
-//! the aggregations, each with its `Factory`; this file lists them.
+//! the aggregations, each with its `Factory` (`Typed<its Config>`, from its
+//! `ComponentSettings` and `ConnectorSettings`); this file lists them.
 
 use ccpipe_pipeline::factory::ConnectorFactory;
 
@@ -18,8 +19,10 @@ pub mod claude_code_metrics;
 pub mod langfuse_traces;
 
 /// Every connector type, in the order `unknown connector type` lists them.
-pub static FACTORIES: &[&dyn ConnectorFactory] =
-    &[&claude_code_metrics::Factory, &langfuse_traces::Factory];
+pub static FACTORIES: &[&dyn ConnectorFactory] = &[
+    &claude_code_metrics::Factory::new(),
+    &langfuse_traces::Factory::new(),
+];
 
 #[cfg(test)]
 mod lifecycle_tests;

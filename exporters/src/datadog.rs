@@ -55,7 +55,9 @@ impl DatadogExporter {
     pub fn new(id: &str, settings: DatadogSettings) -> Result<Self, String> {
         let transport = match settings.mode {
             Mode::Agent(agent) => {
-                Transport::Agent(Box::new(AgentExporter::new(id, agent, settings.timeout)?))
+                let agent =
+                    AgentExporter::new(id, agent, settings.timeout).map_err(|e| e.to_string())?;
+                Transport::Agent(Box::new(agent))
             }
             Mode::Api(api) => Transport::Agentless(agentless_exporter(api, settings.timeout)?),
         };

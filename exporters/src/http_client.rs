@@ -37,7 +37,7 @@ pub fn build(
     connect_timeout: Duration,
     pool_idle_timeout: Option<Duration>,
     tls: &Tls,
-) -> Result<HttpsClient, String> {
+) -> Result<HttpsClient, tls::TlsSetupError> {
     let config = tls::client_config(tls)?.map(std::sync::Arc::new);
     let https = tls::connector(config, false, connect_timeout)?;
     let mut builder = HyperClient::builder(TokioExecutor::new());

@@ -16,6 +16,7 @@ pub use config::{OtlpConfig, TlsConfig};
 pub use factory::{Factory, GRPC, HTTP};
 
 use crate::otlp_client::{ClientSettings, OtlpClient};
+use crate::tls::TlsSetupError;
 
 pub struct OtlpExporter {
     client: OtlpClient,
@@ -23,7 +24,7 @@ pub struct OtlpExporter {
 
 impl OtlpExporter {
     /// Reads the CA file, if any; connections are made on the first export.
-    pub fn new(id: &str, settings: ClientSettings) -> Result<Self, String> {
+    pub fn new(id: &str, settings: ClientSettings) -> Result<Self, TlsSetupError> {
         Ok(OtlpExporter {
             client: OtlpClient::new(id, settings)?,
         })

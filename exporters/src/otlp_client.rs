@@ -35,8 +35,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use tonic::transport::Channel;
 
-use crate::tls;
 pub use crate::tls::Tls;
+use crate::tls::{self, TlsSetupError};
 use status::Failure;
 pub use status::{parse_retry_after, MAX_RETRY_AFTER};
 #[cfg(test)]
@@ -120,7 +120,7 @@ pub struct OtlpClient {
 
 impl OtlpClient {
     /// Reads the CA file, if any; connections are made on the first send.
-    pub fn new(id: impl Into<String>, settings: ClientSettings) -> Result<Self, String> {
+    pub fn new(id: impl Into<String>, settings: ClientSettings) -> Result<Self, TlsSetupError> {
         let tls = tls::client_config(&settings.tls)?.map(Arc::new);
         Ok(OtlpClient {
             id: id.into(),

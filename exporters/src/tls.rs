@@ -68,16 +68,37 @@ impl TlsConfig {
     }
 }
 
+/// Why an exporter's TLS cannot be set up: its CA file, or rustls itself.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot set up TLS: {0}")]
+    Rustls(rustls::Error),
+    #[error("tls.ca_file: cannot read {}: {error}", .path.display())]
+    CaUnreadable {
+        path: PathBuf,
+        error: rustls::pki_types::pem::Error,
+    },
+    #[error("tls.ca_file: {}: {error}", .path.display())]
+    CaNotPem {
+        path: PathBuf,
+        error: rustls::pki_types::pem::Error,
+    },
+    #[error("tls.ca_file: {}: {error}", .path.display())]
+    CaRejected { path: PathBuf, error: rustls::Error },
+    #[error("tls.ca_file: no PEM certificate in {}", .path.display())]
+    CaEmpty { path: PathBuf },
+}
+
 /// A TLS config of our own when the settings need one (a CA file, or no
 /// verification); `None` means Mozilla's roots. Reads the CA file.
-pub fn client_config(tls: &Tls) -> Result<Option<rustls::ClientConfig>, String> {
+pub fn client_config(tls: &Tls) -> Result<Option<rustls::ClientConfig>, TlsSetupError> {
     if tls.ca_file.is_none() && !tls.insecure_skip_verify {
         return Ok(None);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+        .map_err(TlsSetupError::Rustls)?;
     if tls.insecure_skip_verify {
         return Ok(Some(
             builder
@@ -87,18 +108,24 @@ pub fn client_config(tls: &Tls) -> Result<Option<rustls::ClientConfig>, String> 
         ));
     }
     let path = tls.ca_file.as_ref().expect("checked above");
-    let shown = path.display();
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("tls.ca_file: cannot read {shown}: {e}"))?
-    {
-        let cert = cert.map_err(|e| format!("tls.ca_file: {shown}: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("tls.ca_file: {shown}: {e}"))?;
+    let certs =
+        CertificateDer::pem_file_iter(path).map_err(|error| TlsSetupError::CaUnreadable {
+            path: path.clone(),
+            error,
+        })?;
+    for cert in certs {
+        let cert = cert.map_err(|error| TlsSetupError::CaNotPem {
+            path: path.clone(),
+            error,
+        })?;
+        roots.add(cert).map_err(|error| TlsSetupError::CaRejected {
+            path: path.clone(),
+            error,
+        })?;
     }
     if roots.is_empty() {
-        return Err(format!("tls.ca_file: no PEM certificate in {shown}"));
+        return Err(TlsSetupError::CaEmpty { path: path.clone() });
     }
     Ok(Some(
         builder.with_root_certificates(roots).with_no_client_auth(),
@@ -110,7 +137,7 @@ pub fn connector(
     config: Option<Arc<rustls::ClientConfig>>,
     h2: bool,
     timeout: Duration,
-) -> Result<HttpsConnector<HttpConnector>, String> {
+) -> Result<HttpsConnector<HttpConnector>, TlsSetupError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(timeout));
@@ -119,7 +146,7 @@ pub fn connector(
         Some(c) => HttpsConnectorBuilder::new().with_tls_config((*c).clone()),
         None => HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("cannot set up TLS: {e}"))?,
+            .map_err(TlsSetupError::Rustls)?,
     }
     .https_or_http();
     Ok(if h2 {
@@ -175,5 +202,38 @@ impl ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ca(path: &std::path::Path) -> Result<Option<rustls::ClientConfig>, TlsSetupError> {
+        client_config(&Tls {
+            ca_file: Some(path.to_owned()),
+            insecure_skip_verify: false,
+        })
+    }
+
+    #[test]
+    fn an_unusable_ca_file_is_an_error_naming_the_key_and_file() {
+        let dir = std::env::temp_dir().join(format!("ccpipe-tls-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let err = with_ca(&missing).unwrap_err();
+        assert!(matches!(err, TlsSetupError::CaUnreadable { .. }), "{err:?}");
+        let prefix = format!("tls.ca_file: cannot read {}: ", missing.display());
+        assert!(err.to_string().starts_with(&prefix), "{err}");
+
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let err = with_ca(&empty).unwrap_err();
+        let expected = format!("tls.ca_file: no PEM certificate in {}", empty.display());
+        assert_eq!(err.to_string(), expected);
+
+        // Mozilla's roots need no file and no config of our own.
+        assert!(client_config(&Tls::default()).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -24,6 +24,13 @@ pub enum Stage {
     Batch(Batcher),
 }
 
+/// A batch stage in a pipeline with a durable queue: see [`Chain::durable`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pipeline \"{pipeline}\" has a durable queue, so it cannot hold a batch processor")]
+pub struct BatchBeforeDurableQueue {
+    pub pipeline: String,
+}
+
 pub struct Chain {
     pipeline: String,
     stages: Vec<Stage>,
@@ -61,12 +68,11 @@ impl Chain {
     /// the durable queues of its fan-out. A batch stage would hold records
     /// already acknowledged as on disk, so it is refused here (and at
     /// validate, with the config's file and line).
-    pub fn durable(mut self, acks: AckReceiver) -> Result<Self, String> {
+    pub fn durable(mut self, acks: AckReceiver) -> Result<Self, BatchBeforeDurableQueue> {
         if self.stages.iter().any(|s| matches!(s, Stage::Batch(_))) {
-            return Err(format!(
-                "pipeline \"{}\" has a durable queue, so it cannot hold a batch processor",
-                self.pipeline
-            ));
+            return Err(BatchBeforeDurableQueue {
+                pipeline: self.pipeline,
+            });
         }
         self.durable = Some(Durable {
             acks,
@@ -246,7 +252,7 @@ mod tests {
         let chain = Chain::new("logs/d", stages, Fanout::new("logs/d", Vec::new()));
         let err = chain.durable(ack_queue().1).err().expect("refused");
         assert_eq!(
-            err,
+            err.to_string(),
             "pipeline \"logs/d\" has a durable queue, so it cannot hold a batch processor"
         );
         let chain = Chain::new("logs", Vec::new(), Fanout::new("logs", Vec::new()));

@@ -108,7 +108,32 @@ pub trait Receiver: Send {
 
     /// Serve until `shutdown` fires, then stop accepting, finish in-flight
     /// requests and return. Dropping the receiver closes its outputs.
-    fn run(self: Box<Self>, shutdown: crate::Shutdown) -> BoxFuture<'static, Result<(), String>>;
+    fn run(
+        self: Box<Self>,
+        shutdown: crate::Shutdown,
+    ) -> BoxFuture<'static, Result<(), ReceiverError>>;
+}
+
+/// Why a receiver stopped before shutdown: one or more of its servers failed.
+#[derive(Debug, thiserror::Error)]
+#[error("receiver \"{id}\": {}", join(.failed))]
+pub struct ReceiverError {
+    pub id: ComponentId,
+    pub failed: Vec<ServerError>,
+}
+
+/// One server of a receiver (`gRPC`, `HTTP`) that failed while serving.
+#[derive(Debug, thiserror::Error)]
+#[error("{server} server failed: {source}")]
+pub struct ServerError {
+    pub server: &'static str,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn join(failed: &[ServerError]) -> String {
+    let texts: Vec<String> = failed.iter().map(ToString::to_string).collect();
+    texts.join("; ")
 }
 
 /// A component that could not be built or started: its config is invalid, a

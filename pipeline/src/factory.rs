@@ -3,10 +3,11 @@
 //! component crate's `lib.rs` is a list of these; the service looks types
 //! up in the lists, so adding a component is its module plus one line.
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use crate::chain::Stage;
-use crate::config::{ComponentConfig, Config, ConfigError};
+use crate::config::{ComponentConfig, Config, ConfigError, Invalid};
 use crate::connector::BuiltConnector;
 use crate::listeners::Listeners;
 use crate::outputs::Outputs;
@@ -89,6 +90,94 @@ pub trait ConnectorFactory: Factory {
     fn build(&self, cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError>;
 }
 
+/// A component's config type: its type name, read strictly from YAML and
+/// checked without IO. A processor or connector whose factory is only
+/// "parse, validate, build" implements [`ProcessorSettings`] or
+/// [`ConnectorSettings`] on it too, and [`Typed`] is its factory.
+pub trait ComponentSettings: serde::de::DeserializeOwned {
+    /// The type name written in configs.
+    const TYPE: &'static str;
+
+    /// Pure checks; an error names the key it is about.
+    fn validate(&self) -> Result<(), Invalid>;
+}
+
+/// `cfg` typed as `C` and validated; an error names the file, line and key.
+pub fn parse_valid<C: ComponentSettings>(cfg: &ComponentConfig) -> Result<C, ConfigError> {
+    let c: C = cfg.parse()?;
+    c.validate().map_err(|e| cfg.locate(e))?;
+    Ok(c)
+}
+
+/// The config type of a processor: how a validated config becomes a stage.
+pub trait ProcessorSettings: ComponentSettings {
+    /// See [`ProcessorFactory::holds_records`].
+    const HOLDS_RECORDS: bool = false;
+
+    /// The chain stage for `self` (validated) in a pipeline of `signal`;
+    /// `cfg` names it.
+    fn stage(self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, Invalid>;
+}
+
+/// The config type of a connector: the signals it joins and how a validated
+/// config becomes the connector.
+pub trait ConnectorSettings: ComponentSettings {
+    /// See [`ConnectorFactory::pairs`].
+    const PAIRS: &'static [(Signal, Signal)];
+
+    /// The connector for `self` (validated), named `id` in metrics.
+    fn connector(self, id: &str) -> BuiltConnector;
+}
+
+/// The factory of a component type whose config type says all there is:
+/// each such module writes `pub type Factory = Typed<ItsConfig>;` and its
+/// crate lists `&its_module::Factory::new()`.
+pub struct Typed<C>(PhantomData<fn() -> C>);
+
+impl<C> Typed<C> {
+    pub const fn new() -> Self {
+        Typed(PhantomData)
+    }
+}
+
+impl<C> Default for Typed<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: ComponentSettings> Factory for Typed<C> {
+    fn type_name(&self) -> &'static str {
+        C::TYPE
+    }
+
+    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
+        parse_valid::<C>(cfg).map(drop)
+    }
+}
+
+impl<C: ProcessorSettings> ProcessorFactory for Typed<C> {
+    fn build(&self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError> {
+        let c: C = parse_valid(cfg)?;
+        Ok(c.stage(cfg, signal).map_err(|e| cfg.locate(e))?)
+    }
+
+    fn holds_records(&self) -> bool {
+        C::HOLDS_RECORDS
+    }
+}
+
+impl<C: ConnectorSettings> ConnectorFactory for Typed<C> {
+    fn pairs(&self) -> &'static [(Signal, Signal)] {
+        C::PAIRS
+    }
+
+    fn build(&self, cfg: &ComponentConfig) -> Result<BuiltConnector, BuildError> {
+        let c: C = parse_valid(cfg)?;
+        Ok(c.connector(&cfg.id().to_string()))
+    }
+}
+
 /// The factory of `cfg`'s type in `factories`, or the Collector's error
 /// naming the known types.
 pub fn lookup<'a, F: Factory + ?Sized>(
@@ -168,6 +257,65 @@ mod tests {
         fn validate(&self, _: &ComponentConfig) -> Result<(), ConfigError> {
             Ok(())
         }
+    }
+
+    /// A processor whose config says it all: `size` must be positive.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sizes {
+        size: usize,
+    }
+
+    impl ComponentSettings for Sizes {
+        const TYPE: &'static str = "sizes";
+
+        fn validate(&self) -> Result<(), Invalid> {
+            if self.size == 0 {
+                return Err(Invalid::new("size", "must be at least 1"));
+            }
+            Ok(())
+        }
+    }
+
+    impl ProcessorSettings for Sizes {
+        const HOLDS_RECORDS: bool = true;
+
+        fn stage(self, _: &ComponentConfig, _: Signal) -> Result<Stage, Invalid> {
+            let settings = crate::batcher::BatchSettings {
+                send_batch_size: self.size,
+                ..Default::default()
+            };
+            Ok(Stage::Batch(crate::batcher::Batcher::new(settings)))
+        }
+    }
+
+    #[test]
+    fn typed_factory_names_checks_and_builds_from_its_config_type() {
+        let config = load_str(
+            "typed.yaml",
+            "receivers:\n  r:\nprocessors:\n  sizes/ok: { size: 3 }\n  sizes/zero:\n    size: 0\n  sizes/typo: { sise: 3 }\nexporters:\n  e:\nservice:\n  pipelines:\n    logs: { receivers: [r], processors: [sizes/ok, sizes/zero, sizes/typo], exporters: [e] }\n",
+        )
+        .unwrap();
+        let factory = Typed::<Sizes>::new();
+        let list: &[&dyn ProcessorFactory] = &[&factory];
+        let cfg = |id: &str| &config.processors[&id.parse().unwrap()];
+        assert_eq!(lookup(list, cfg("sizes/ok")).unwrap().type_name(), "sizes");
+        assert!(factory.holds_records());
+        assert!(factory.validate(cfg("sizes/ok")).is_ok());
+        assert!(matches!(
+            factory.build(cfg("sizes/ok"), Signal::Logs),
+            Ok(Stage::Batch(_))
+        ));
+        let zero = "typed.yaml:6: processors.sizes/zero.size: must be at least 1";
+        assert_eq!(
+            factory.validate(cfg("sizes/zero")).unwrap_err().to_string(),
+            zero
+        );
+        // build checks again: a config that skipped validate is still refused.
+        let built = factory.build(cfg("sizes/zero"), Signal::Logs);
+        assert_eq!(built.err().unwrap().to_string(), zero);
+        let typo = factory.validate(cfg("sizes/typo")).unwrap_err().to_string();
+        assert!(typo.contains("sise"), "{typo}");
     }
 
     #[test]

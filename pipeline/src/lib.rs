@@ -13,7 +13,8 @@ pub use ccpipe_otlp::{batch, encode, limits, otlp_json, payload, wire};
 
 pub use batch::{Batch, Signal};
 pub use component::{
-    BlockingExporter, BoxFuture, BuildError, ExportError, Exporter, Processor, Receiver, Verdict,
+    BlockingExporter, BoxFuture, BuildError, ExportError, Exporter, Processor, Receiver,
+    ReceiverError, ServerError, Verdict,
 };
 pub use export_task::BuiltExporter;
 pub use id::{ComponentId, Kind};

@@ -18,10 +18,10 @@
 //! leaves the processor; see [`crate::points`] for why other kinds are not.
 
 use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
+use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
+use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
@@ -42,12 +42,6 @@ pub struct AttributesConfig {
 }
 
 impl AttributesConfig {
-    pub fn validate(&self) -> Result<(), Invalid> {
-        Signal::ALL
-            .into_iter()
-            .try_for_each(|s| self.build(s).map(drop))
-    }
-
     pub fn build(&self, signal: Signal) -> Result<AttributesProcessor, Invalid> {
         Ok(AttributesProcessor {
             actions: Actions::compile(
@@ -136,23 +130,20 @@ pub(crate) fn resource_attrs(
 }
 
 /// `attributes`: actions on record, data point and span attributes.
-pub struct Factory;
+pub type Factory = Typed<AttributesConfig>;
 
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "attributes"
-    }
+impl ComponentSettings for AttributesConfig {
+    const TYPE: &'static str = "attributes";
 
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        let c: AttributesConfig = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))
+    fn validate(&self) -> Result<(), Invalid> {
+        Signal::ALL
+            .into_iter()
+            .try_for_each(|s| self.build(s).map(drop))
     }
 }
 
-impl ProcessorFactory for Factory {
-    fn build(&self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError> {
-        let c: AttributesConfig = cfg.parse()?;
-        let processor = c.build(signal).map_err(|e| cfg.locate(e))?;
-        Ok(crate::stage(cfg, processor))
+impl ProcessorSettings for AttributesConfig {
+    fn stage(self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, Invalid> {
+        Ok(crate::stage(cfg, self.build(signal)?))
     }
 }

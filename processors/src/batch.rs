@@ -16,9 +16,9 @@
 use ccpipe_pipeline::batcher::{BatchSettings, Batcher};
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::units::Duration;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::{BuildError, Signal};
+use ccpipe_pipeline::config::ComponentConfig;
+use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
+use ccpipe_pipeline::Signal;
 use serde::Deserialize;
 
 use crate::Invalid;
@@ -43,19 +43,6 @@ impl Default for BatchConfig {
 }
 
 impl BatchConfig {
-    pub fn validate(&self) -> Result<(), Invalid> {
-        if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {
-            return Err(Invalid::new(
-                "send_batch_max_size",
-                format!(
-                    "must be 0 (no limit) or at least send_batch_size ({}), got {}",
-                    self.send_batch_size, self.send_batch_max_size
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     pub fn settings(&self) -> BatchSettings {
         BatchSettings {
             send_batch_size: self.send_batch_size,
@@ -72,28 +59,30 @@ impl BatchConfig {
 
 /// `batch`: merges requests into larger batches. It holds records between
 /// requests, so a pipeline with a durable queue refuses it (see
-/// [`ProcessorFactory::holds_records`]).
-pub struct Factory;
+/// [`ccpipe_pipeline::factory::ProcessorFactory::holds_records`]).
+pub type Factory = Typed<BatchConfig>;
 
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "batch"
-    }
+impl ComponentSettings for BatchConfig {
+    const TYPE: &'static str = "batch";
 
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        let c: BatchConfig = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {
+            return Err(Invalid::new(
+                "send_batch_max_size",
+                format!(
+                    "must be 0 (no limit) or at least send_batch_size ({}), got {}",
+                    self.send_batch_size, self.send_batch_max_size
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
-impl ProcessorFactory for Factory {
-    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
-        let c: BatchConfig = cfg.parse()?;
-        let batcher = c.build().map_err(|e| cfg.locate(e))?;
-        Ok(Stage::Batch(batcher))
-    }
+impl ProcessorSettings for BatchConfig {
+    const HOLDS_RECORDS: bool = true;
 
-    fn holds_records(&self) -> bool {
-        true
+    fn stage(self, _: &ComponentConfig, _: Signal) -> Result<Stage, Invalid> {
+        Ok(Stage::Batch(self.build()?))
     }
 }

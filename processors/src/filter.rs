@@ -16,9 +16,9 @@
 //! the chain counts what was dropped (`ccpipe_processor_dropped_items_total`).
 
 use ccpipe_pipeline::chain::Stage;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
+use ccpipe_pipeline::config::ComponentConfig;
+use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
+use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::attributes::resource_attrs;
@@ -52,36 +52,6 @@ impl FilterConfig {
             Signal::Metrics => self.metrics.as_ref(),
             Signal::Traces => self.traces.as_ref(),
         }
-    }
-
-    pub fn validate(&self) -> Result<(), Invalid> {
-        if Signal::ALL.iter().all(|&s| self.section(s).is_none()) {
-            return Err(Invalid::new(
-                "",
-                "has no logs, metrics or traces section, so it would drop nothing",
-            ));
-        }
-        for s in Signal::ALL {
-            let Some(f) = self.section(s) else { continue };
-            if f.include.is_none() && f.exclude.is_none() {
-                return Err(Invalid::new(s.as_str(), "needs include, exclude or both"));
-            }
-            for (block, m) in [("include", &f.include), ("exclude", &f.exclude)] {
-                let Some(m) = m else { continue };
-                for other in Signal::ALL.into_iter().filter(|&o| o != s) {
-                    let (field, list) = m.names_for(other);
-                    if !list.is_empty() {
-                        let (own, _) = m.names_for(s);
-                        return Err(Invalid::new(
-                            format!("{s}.{block}.{field}"),
-                            format!("does not apply to {s}; use {own}"),
-                        ));
-                    }
-                }
-            }
-            self.build(s)?;
-        }
-        Ok(())
     }
 
     pub fn build(&self, signal: Signal) -> Result<FilterProcessor, Invalid> {
@@ -160,24 +130,44 @@ impl Processor for FilterProcessor {
 }
 
 /// `filter`: drops records chosen by include/exclude.
-pub struct Factory;
+pub type Factory = Typed<FilterConfig>;
 
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "filter"
-    }
+impl ComponentSettings for FilterConfig {
+    const TYPE: &'static str = "filter";
 
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        let c: FilterConfig = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))
+    fn validate(&self) -> Result<(), Invalid> {
+        if Signal::ALL.iter().all(|&s| self.section(s).is_none()) {
+            return Err(Invalid::new(
+                "",
+                "has no logs, metrics or traces section, so it would drop nothing",
+            ));
+        }
+        for s in Signal::ALL {
+            let Some(f) = self.section(s) else { continue };
+            if f.include.is_none() && f.exclude.is_none() {
+                return Err(Invalid::new(s.as_str(), "needs include, exclude or both"));
+            }
+            for (block, m) in [("include", &f.include), ("exclude", &f.exclude)] {
+                let Some(m) = m else { continue };
+                for other in Signal::ALL.into_iter().filter(|&o| o != s) {
+                    let (field, list) = m.names_for(other);
+                    if !list.is_empty() {
+                        let (own, _) = m.names_for(s);
+                        return Err(Invalid::new(
+                            format!("{s}.{block}.{field}"),
+                            format!("does not apply to {s}; use {own}"),
+                        ));
+                    }
+                }
+            }
+            self.build(s)?;
+        }
+        Ok(())
     }
 }
 
-impl ProcessorFactory for Factory {
-    fn build(&self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, BuildError> {
-        let c: FilterConfig = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))?;
-        let processor = c.build(signal).map_err(|e| cfg.locate(e))?;
-        Ok(crate::stage(cfg, processor))
+impl ProcessorSettings for FilterConfig {
+    fn stage(self, cfg: &ComponentConfig, signal: Signal) -> Result<Stage, Invalid> {
+        Ok(crate::stage(cfg, self.build(signal)?))
     }
 }

@@ -8,9 +8,11 @@
 //! | `filter` | drops records chosen by include/exclude ([`filter`]) |
 //! | `redaction` | removes prompt text and secrets ([`redaction`]) |
 //!
-//! Each processor has a strict config struct (`deny_unknown_fields`) with a
-//! pure `validate()` and a `build()`, and a `Factory` that types it from its
-//! [`ComponentConfig`]; adding one is its module plus a line in
+//! Each processor has a strict config struct (`deny_unknown_fields`) that
+//! implements `ComponentSettings` (its type name and a pure `validate()`) and
+//! `ProcessorSettings` (its chain stage); its `Factory` is
+//! `Typed<ItsConfig>`, which types it from its [`ComponentConfig`]. Adding
+//! one is its module plus a line in
 //! [`FACTORIES`]. Processors are synchronous and run on the chain's
 //! thread; regexes are compiled once at build.
 
@@ -40,11 +42,11 @@ pub use ccpipe_pipeline::config::Invalid;
 
 /// Every processor type, in the order `unknown processor type` lists them.
 pub static FACTORIES: &[&dyn ProcessorFactory] = &[
-    &batch::Factory,
-    &resource::Factory,
-    &attributes::Factory,
-    &filter::Factory,
-    &redaction::Factory,
+    &batch::Factory::new(),
+    &resource::Factory::new(),
+    &attributes::Factory::new(),
+    &filter::Factory::new(),
+    &redaction::Factory::new(),
 ];
 
 /// A processor's chain stage, named by its id in metrics.

@@ -51,10 +51,10 @@ use regex::RegexSet;
 use serde::Deserialize;
 
 use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::{telemetry, Batch, BuildError, Processor, Signal, Verdict};
+use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
+use ccpipe_pipeline::{telemetry, Batch, Processor, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};
@@ -163,10 +163,6 @@ pub struct RedactionConfig {
 }
 
 impl RedactionConfig {
-    pub fn validate(&self) -> Result<(), Invalid> {
-        self.build().map(drop)
-    }
-
     pub fn build(&self) -> Result<RedactionProcessor, Invalid> {
         let non_empty = |list: &[String], field: &str| {
             list.iter().position(String::is_empty).map_or(Ok(()), |i| {
@@ -557,26 +553,19 @@ impl Processor for RedactionProcessor {
 }
 
 /// `redaction`: removes prompt text and secrets.
-pub struct Factory;
+pub type Factory = Typed<RedactionConfig>;
 
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "redaction"
-    }
+impl ComponentSettings for RedactionConfig {
+    const TYPE: &'static str = "redaction";
 
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        let c: RedactionConfig = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))
+    fn validate(&self) -> Result<(), Invalid> {
+        self.build().map(drop)
     }
 }
 
-impl ProcessorFactory for Factory {
-    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
-        let c: RedactionConfig = cfg.parse()?;
-        let processor = c
-            .build()
-            .map(|p| p.with_id(cfg.id().to_string()))
-            .map_err(|e| cfg.locate(e))?;
+impl ProcessorSettings for RedactionConfig {
+    fn stage(self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, Invalid> {
+        let processor = self.build()?.with_id(cfg.id().to_string());
         Ok(crate::stage(cfg, processor))
     }
 }

@@ -13,10 +13,10 @@
 //! ```
 
 use ccpipe_pipeline::chain::Stage;
+use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
-use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
-use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::{Batch, BuildError, Processor, Signal, Verdict};
+use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
+use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
@@ -34,10 +34,6 @@ pub struct ResourceConfig {
 }
 
 impl ResourceConfig {
-    pub fn validate(&self) -> Result<(), Invalid> {
-        self.build().map(drop)
-    }
-
     pub fn build(&self) -> Result<ResourceProcessor, Invalid> {
         Ok(ResourceProcessor {
             actions: Actions::compile(
@@ -95,23 +91,18 @@ impl Processor for ResourceProcessor {
 }
 
 /// `resource`: actions on resource attributes.
-pub struct Factory;
+pub type Factory = Typed<ResourceConfig>;
 
-impl ccpipe_pipeline::factory::Factory for Factory {
-    fn type_name(&self) -> &'static str {
-        "resource"
-    }
+impl ComponentSettings for ResourceConfig {
+    const TYPE: &'static str = "resource";
 
-    fn validate(&self, cfg: &ComponentConfig) -> Result<(), ConfigError> {
-        let c: ResourceConfig = cfg.parse()?;
-        c.validate().map_err(|e| cfg.locate(e))
+    fn validate(&self) -> Result<(), Invalid> {
+        self.build().map(drop)
     }
 }
 
-impl ProcessorFactory for Factory {
-    fn build(&self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, BuildError> {
-        let c: ResourceConfig = cfg.parse()?;
-        let processor = c.build().map_err(|e| cfg.locate(e))?;
-        Ok(crate::stage(cfg, processor))
+impl ProcessorSettings for ResourceConfig {
+    fn stage(self, cfg: &ComponentConfig, _: Signal) -> Result<Stage, Invalid> {
+        Ok(crate::stage(cfg, self.build()?))
     }
 }

@@ -31,7 +31,9 @@ use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ReceiverFactory;
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::Outputs;
-use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown};
+use ccpipe_pipeline::{
+    BoxFuture, BuildError, ComponentId, Kind, Receiver, ReceiverError, ServerError, Shutdown,
+};
 use tokio::net::TcpListener;
 
 use config::{Endpoint, Host, Settings};
@@ -61,7 +63,10 @@ impl OtlpReceiver {
         let fail = |msg: String| BuildError::new(Kind::Receiver, id, msg);
         // Read the certificates before binding anything.
         let tls = |alpn: &[&[u8]]| match &settings.tls {
-            Some(files) => files.server_config(alpn).map(Some).map_err(fail),
+            Some(files) => files
+                .server_config(alpn)
+                .map(Some)
+                .map_err(|e| fail(e.to_string())),
             None => Ok(None),
         };
         let grpc_tls = tls(&[b"h2"])?;
@@ -176,7 +181,7 @@ impl Receiver for OtlpReceiver {
             .collect()
     }
 
-    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), String>> {
+    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), ReceiverError>> {
         let OtlpReceiver {
             id,
             grpc,
@@ -207,10 +212,11 @@ impl Receiver for OtlpReceiver {
                 result
             };
             let (grpc, http) = tokio::join!(grpc, http);
-            let errors: Vec<String> = [grpc, http].into_iter().filter_map(Result::err).collect();
-            match errors.is_empty() {
+            let failed: Vec<ServerError> =
+                [grpc, http].into_iter().filter_map(Result::err).collect();
+            match failed.is_empty() {
                 true => Ok(()),
-                false => Err(format!("receiver \"{id}\": {}", errors.join("; "))),
+                false => Err(ReceiverError { id, failed }),
             }
         })
     }

@@ -47,7 +47,8 @@ impl Api {
         let api = header("DD_API_KEY", api_key)?;
         let app = header("DD_APP_KEY", app_key)?;
         Ok(Api {
-            http: http_client::build(timeout, None, &Default::default())?,
+            http: http_client::build(timeout, None, &Default::default())
+                .map_err(|e| e.to_string())?,
             base: base.trim_end_matches('/').to_owned(),
             api_key: api,
             app_key: app,

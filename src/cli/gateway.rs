@@ -6,7 +6,7 @@
 //! prefix (`https://gw.example.com/otlp`) is kept in front of each
 //! `/v1/<signal>`, and a URL without a port gets the scheme's (443 / 80).
 
-use ccpipe_receivers::otlp::config::Endpoint;
+use ccpipe_receivers::otlp::config::{Endpoint, InvalidEndpoint};
 
 use super::listen::Listen;
 use super::otel_env::{Protocol, Signal};
@@ -39,7 +39,7 @@ pub fn listen(
     let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let endpoint: Endpoint = format!("{}:{port}", authority.host())
         .parse()
-        .map_err(|e: String| bad(&e))?;
+        .map_err(|e: InvalidEndpoint| bad(&e.to_string()))?;
     let prefix = uri.path().trim_end_matches('/');
     if protocol.is_grpc() && !prefix.is_empty() {
         return Err(bad("a gRPC endpoint has no path; use scheme://host:port"));

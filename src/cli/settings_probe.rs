@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ccpipe_exporters::otlp_client::{ClientSettings, Compression, OtlpClient, Target, Tls};
+use ccpipe_exporters::tls::TlsSetupError;
 use ccpipe_pipeline::payload::Shared;
 use ccpipe_pipeline::{Batch, ExportError};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -163,6 +164,7 @@ pub fn probe(targets: &[ProbeTarget]) -> Vec<Outcome> {
 /// Why a probe could not even be sent, or the destination's answer.
 enum ProbeError {
     Setup(String),
+    Tls(TlsSetupError),
     Export(ExportError),
 }
 
@@ -197,7 +199,7 @@ async fn send(t: &ProbeTarget) -> Result<(), ProbeError> {
         peer: "the endpoint",
     };
     let mut client =
-        OtlpClient::new("claude-settings --check", settings).map_err(ProbeError::Setup)?;
+        OtlpClient::new("claude-settings --check", settings).map_err(ProbeError::Tls)?;
     let signal = match t.signal {
         Signal::Metrics => ccpipe_pipeline::Signal::Metrics,
         Signal::Logs => ccpipe_pipeline::Signal::Logs,
@@ -213,6 +215,7 @@ async fn send(t: &ProbeTarget) -> Result<(), ProbeError> {
 fn diagnose(t: &ProbeTarget, e: &ProbeError) -> String {
     let message = match e {
         ProbeError::Setup(m) => return m.clone(),
+        ProbeError::Tls(e) => return e.to_string(),
         ProbeError::Export(e) => e.to_string(),
     };
     let lower = message.to_ascii_lowercase();

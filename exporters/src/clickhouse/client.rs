@@ -107,7 +107,8 @@ impl Client {
                 settings.timeout,
                 Some(Duration::from_secs(2)),
                 &settings.tls,
-            )?,
+            )
+            .map_err(|e| e.to_string())?,
             endpoint: settings.endpoint.clone(),
             auth,
             password: settings.password.clone(),

@@ -10,6 +10,7 @@ use ccpipe_pipeline::{BoxFuture, ExportError};
 
 use super::config::{AgentSettings, Protocol};
 use crate::otlp_client::{ClientSettings, OtlpClient, Target};
+use crate::tls::TlsSetupError;
 
 pub struct AgentExporter(OtlpClient);
 
@@ -19,7 +20,7 @@ impl AgentExporter {
         id: impl Into<String>,
         settings: AgentSettings,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TlsSetupError> {
         let target = match settings.protocol {
             Protocol::Grpc => Target::Grpc(settings.endpoint),
             Protocol::HttpProtobuf => Target::Http {

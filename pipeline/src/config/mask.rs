@@ -46,8 +46,7 @@ pub(crate) fn to_masked_yaml(config: &Config) -> String {
         }
         let mut section = Mapping::new();
         for (id, component) in components {
-            let value = serde_yaml::to_value(&component.value).unwrap_or(Y::Null);
-            section.insert(id.to_string().into(), value);
+            section.insert(id.to_string().into(), masked_value(&component.value));
         }
         root.insert(name.into(), section.into());
     }
@@ -55,6 +54,14 @@ pub(crate) fn to_masked_yaml(config: &Config) -> String {
     let mut root = Y::Mapping(root);
     mask(&mut root, false, false);
     serde_yaml::to_string(&root).unwrap_or_else(|e| format!("# cannot print the config: {e}\n"))
+}
+
+/// One component's raw settings as YAML with its secrets masked; for
+/// `print-config` and for `ComponentConfig`'s `Debug`.
+pub(crate) fn masked_value(value: &figment::value::Value) -> Y {
+    let mut value = serde_yaml::to_value(value).unwrap_or(Y::Null);
+    mask(&mut value, false, false);
+    value
 }
 
 fn service(config: &Config) -> Y {

@@ -160,8 +160,9 @@ pub struct PipelineConfig {
 
 /// The raw settings of one component (after merging and expansion), and
 /// where they were defined, so its crate can type them and report errors
-/// that name the file, line and key.
-#[derive(Debug, Clone)]
+/// that name the file, line and key. Its `Debug` masks secret-looking values
+/// as `print-config` does: the raw YAML still holds every password and key.
+#[derive(Clone)]
 pub struct ComponentConfig {
     id: ComponentId,
     kind: Kind,
@@ -205,6 +206,17 @@ impl ComponentConfig {
         path.push(self.id.to_string());
         path.extend(key.split('.').filter(|k| !k.is_empty()).map(str::to_owned));
         path
+    }
+}
+
+impl fmt::Debug for ComponentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentConfig")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("value", &mask::masked_value(&self.value))
+            .field("origins", &self.origins)
+            .finish()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Behaviour tables per processor over small hand-built batches.
 
+use ccpipe_pipeline::factory::ComponentSettings;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality::{Cumulative, Delta};
 use opentelemetry_proto::tonic::trace::v1::span::Link;

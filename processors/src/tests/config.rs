@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::{load_str, Config};
+use ccpipe_pipeline::factory::ComponentSettings;
 use ccpipe_pipeline::{ComponentId, Signal};
 
 use crate::{attributes, batch, filter, redaction, resource, Invalid, FACTORIES};

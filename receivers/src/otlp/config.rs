@@ -450,12 +450,21 @@ pub enum Host {
     Name(String),
 }
 
-impl FromStr for Endpoint {
-    type Err = String;
+/// Why a string is not a `host:port` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid endpoint {text:?}: {why}; expected host:port, e.g. 127.0.0.1:4317")]
+pub struct InvalidEndpoint {
+    pub text: String,
+    pub why: &'static str,
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let expected = |why: &str| {
-            format!("invalid endpoint {s:?}: {why}; expected host:port, e.g. 127.0.0.1:4317")
+impl FromStr for Endpoint {
+    type Err = InvalidEndpoint;
+
+    fn from_str(s: &str) -> Result<Self, InvalidEndpoint> {
+        let expected = |why: &'static str| InvalidEndpoint {
+            text: s.to_owned(),
+            why,
         };
         if s.contains("://") {
             return Err(expected("no scheme is needed"));

@@ -19,6 +19,7 @@ use std::time::Duration;
 use ccpipe_pipeline::outputs::Refused;
 use ccpipe_pipeline::payload::{Encoded, Payload};
 use ccpipe_pipeline::wire::{self, ScanError};
+use ccpipe_pipeline::ServerError;
 use ccpipe_pipeline::{BoxFuture, Shutdown, Signal};
 use http::HeaderValue;
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -66,7 +67,7 @@ pub async fn serve(
     settings: GrpcSettings,
     sink: Arc<Sink>,
     shutdown: Shutdown,
-) -> Result<(), String> {
+) -> Result<(), ServerError> {
     let max = (settings.max_recv_msg_size, settings.read_timeout);
     let incoming = incoming(listener.into(), shutdown.clone());
     tonic::transport::Server::builder()
@@ -82,7 +83,10 @@ pub async fn serve(
         .add_service(ExportService::<ExportTraceServiceRequest>::new(sink, max))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
-        .map_err(|e| format!("gRPC server failed: {e}"))
+        .map_err(|e| ServerError {
+            server: "gRPC",
+            source: Box::new(e),
+        })
 }
 
 /// The connections for tonic: accepted under the connection limit and

@@ -18,7 +18,7 @@ use super::decode::{self, DecodeError, Encoding, Format};
 use super::sink::{Sink, Transport, UNAUTHENTICATED};
 use bytes::{Buf, Bytes};
 use ccpipe_pipeline::outputs::Refused;
-use ccpipe_pipeline::{Shutdown, Signal};
+use ccpipe_pipeline::{ServerError, Shutdown, Signal};
 use http::header::{
     ALLOW, AUTHORIZATION, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
@@ -76,7 +76,7 @@ pub async fn serve(
     settings: HttpSettings,
     sink: Arc<Sink>,
     shutdown: Shutdown,
-) -> Result<(), String> {
+) -> Result<(), ServerError> {
     let acceptor: Acceptor = listener.into();
     let header_read_timeout = settings.read_header_timeout;
     let handler = Arc::new(Handler { settings, sink });

@@ -63,66 +63,118 @@ pub struct TlsFiles {
 impl TlsFiles {
     /// Reads the PEM files into a rustls server config (ring provider) that
     /// offers `alpn` protocols. Errors name the key and file.
-    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, String> {
+    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
         let certs = read_certs("tls.cert_file", &self.cert_file)?;
         let key = PrivateKeyDer::from_pem_file(&self.key_file)
-            .map_err(|e| file_error("tls.key_file", &self.key_file, e))?;
+            .map_err(|e| TlsError::pem("tls.key_file", &self.key_file, e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("tls: {e}"))?;
+            .map_err(TlsError::Protocols)?;
         let builder = match &self.client_ca_file {
             None => builder.with_no_client_auth(),
             Some(path) => {
                 let mut roots = RootCertStore::empty();
                 for cert in read_certs("tls.client_ca_file", path)? {
-                    roots.add(cert).map_err(|e| {
-                        format!(
-                            "tls.client_ca_file: {}: not a usable CA: {e}",
-                            path.display()
-                        )
+                    roots.add(cert).map_err(|error| TlsError::UnusableCa {
+                        path: path.clone(),
+                        error,
                     })?;
                 }
                 let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
                     .build()
-                    .map_err(|e| format!("tls.client_ca_file: {}: {e}", path.display()))?;
+                    .map_err(|error| TlsError::ClientVerifier {
+                        path: path.clone(),
+                        error,
+                    })?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-            format!(
-                "tls: the certificate in {} does not go with the key in {}: {e}",
-                self.cert_file.display(),
-                self.key_file.display()
-            )
-        })?;
+        let mut config =
+            builder
+                .with_single_cert(certs, key)
+                .map_err(|error| TlsError::KeyMismatch {
+                    cert: self.cert_file.clone(),
+                    key: self.key_file.clone(),
+                    error,
+                })?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
     }
 }
 
-fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(key, path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(key, path, e))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{key}: {}: no PEM certificate in it",
-            path.display()
-        ));
-    }
-    Ok(certs)
+/// Why a receiver's TLS files cannot be used; each names the key and file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{key}: {}: {why}", .path.display())]
+    Pem {
+        key: &'static str,
+        path: PathBuf,
+        why: PemProblem,
+    },
+    #[error("{key}: {}: no PEM certificate in it", .path.display())]
+    NoCertificate { key: &'static str, path: PathBuf },
+    #[error("tls.client_ca_file: {}: not a usable CA: {error}", .path.display())]
+    UnusableCa { path: PathBuf, error: rustls::Error },
+    #[error("tls.client_ca_file: {}: {error}", .path.display())]
+    ClientVerifier {
+        path: PathBuf,
+        error: rustls::server::VerifierBuilderError,
+    },
+    #[error(
+        "tls: the certificate in {} does not go with the key in {}: {error}",
+        .cert.display(),
+        .key.display()
+    )]
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        error: rustls::Error,
+    },
+    #[error("tls: {0}")]
+    Protocols(rustls::Error),
 }
 
-fn file_error(key: &str, path: &Path, e: rustls::pki_types::pem::Error) -> String {
-    use rustls::pki_types::pem::Error;
-    let why = match e {
-        Error::Io(e) => format!("cannot read it: {e}"),
-        Error::NoItemsFound => "no PEM item of the expected kind in it".to_owned(),
-        other => format!("not valid PEM: {other:?}"),
-    };
-    format!("{key}: {}: {why}", path.display())
+/// What is wrong with a PEM file, in words (rustls' own `Display` of these
+/// is terse, and `Debug` is all some variants have).
+#[derive(Debug, thiserror::Error)]
+pub enum PemProblem {
+    #[error("cannot read it: {0}")]
+    Unreadable(std::io::Error),
+    #[error("no PEM item of the expected kind in it")]
+    NothingFound,
+    #[error("not valid PEM: {0}")]
+    Invalid(String),
+}
+
+impl TlsError {
+    fn pem(key: &'static str, path: &Path, e: rustls::pki_types::pem::Error) -> TlsError {
+        use rustls::pki_types::pem::Error;
+        let why = match e {
+            Error::Io(e) => PemProblem::Unreadable(e),
+            Error::NoItemsFound => PemProblem::NothingFound,
+            other => PemProblem::Invalid(format!("{other:?}")),
+        };
+        TlsError::Pem {
+            key,
+            path: path.to_owned(),
+            why,
+        }
+    }
+}
+
+fn read_certs(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| TlsError::pem(key, path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::pem(key, path, e))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            key,
+            path: path.to_owned(),
+        });
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]

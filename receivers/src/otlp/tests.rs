@@ -97,7 +97,7 @@ pub(super) fn http_settings(max_request_body_size: usize) -> HttpSettings {
 pub(super) struct Running {
     pub addr: SocketAddr,
     pub shutdown: Shutdown,
-    pub task: JoinHandle<Result<(), String>>,
+    pub task: JoinHandle<Result<(), ccpipe_pipeline::ServerError>>,
 }
 
 impl Running {
@@ -120,7 +120,7 @@ async fn local_listener() -> TcpListener {
 /// Spawns `serve` on the listener `acceptor` with a fresh shutdown token.
 fn spawn<F>(acceptor: Acceptor, serve: impl FnOnce(Acceptor, Shutdown) -> F) -> Running
 where
-    F: Future<Output = Result<(), String>> + Send + 'static,
+    F: Future<Output = Result<(), ccpipe_pipeline::ServerError>> + Send + 'static,
 {
     let addr = acceptor.local_addr().unwrap();
     let shutdown = Shutdown::new();

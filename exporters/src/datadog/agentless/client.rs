@@ -60,7 +60,8 @@ impl Client {
             "the API key holds characters that cannot go into an HTTP header".to_owned()
         })?;
         Ok(Client {
-            http: http_client::build(timeout, Some(Duration::from_secs(30)), &Default::default())?,
+            http: http_client::build(timeout, Some(Duration::from_secs(30)), &Default::default())
+                .map_err(|e| e.to_string())?,
             api_key: key,
             secret: Secret::new(api_key),
             timeout,

@@ -58,7 +58,7 @@ receivers:
     backpressure_wait: 5s
 ";
 
-async fn stops_in_time(task: tokio::task::JoinHandle<Result<(), String>>) {
+async fn stops_in_time(task: tokio::task::JoinHandle<Result<(), ccpipe_pipeline::ReceiverError>>) {
     let result = tokio::time::timeout(STEP, task)
         .await
         .expect("run returns after shutdown");

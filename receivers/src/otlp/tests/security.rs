@@ -369,7 +369,7 @@ fn unreadable_or_mismatched_tls_files_are_clear_errors() {
         cert_file: Path::new("/nonexistent/cert.pem").to_owned(),
         ..pki.files(false)
     };
-    let err = missing.server_config(&[]).unwrap_err();
+    let err = missing.server_config(&[]).unwrap_err().to_string();
     assert!(
         err.starts_with("tls.cert_file: /nonexistent/cert.pem: cannot read it:"),
         "{err}"
@@ -378,13 +378,13 @@ fn unreadable_or_mismatched_tls_files_are_clear_errors() {
         key_file: pki.dir.join("cert.pem"),
         ..pki.files(false)
     };
-    let err = swapped.server_config(&[]).unwrap_err();
+    let err = swapped.server_config(&[]).unwrap_err().to_string();
     assert!(err.starts_with("tls.key_file: "), "{err}");
     let not_a_ca = TlsFiles {
         client_ca_file: Some(pki.dir.join("key.pem")),
         ..pki.files(false)
     };
-    let err = not_a_ca.server_config(&[]).unwrap_err();
+    let err = not_a_ca.server_config(&[]).unwrap_err().to_string();
     assert!(err.starts_with("tls.client_ca_file: "), "{err}");
 }
 
