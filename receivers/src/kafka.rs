@@ -33,7 +33,8 @@ use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, Refused};
 use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::{
-    telemetry, BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown, Signal,
+    telemetry, BoxFuture, BuildError, ComponentId, Kind, Receiver, ReceiverError, ServerError,
+    Shutdown, Signal,
 };
 
 use crate::otlp::decode::{self, Format};
@@ -44,6 +45,8 @@ const TRANSPORT: &str = "kafka";
 
 pub struct KafkaReceiver {
     id: String,
+    /// The same id, typed, for the error `run` returns.
+    component: ComponentId,
     consumer: StreamConsumer<ConsumerMetrics>,
     settings: Settings,
     outputs: Outputs,
@@ -77,6 +80,7 @@ impl KafkaReceiver {
             })?;
         Ok(KafkaReceiver {
             id: id.to_string(),
+            component: id.clone(),
             consumer,
             settings,
             outputs,
@@ -297,8 +301,17 @@ impl Receiver for KafkaReceiver {
         Vec::new()
     }
 
-    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(self.serve(shutdown))
+    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), ReceiverError>> {
+        Box::pin(async move {
+            let id = self.component.clone();
+            self.serve(shutdown).await.map_err(|e| ReceiverError {
+                id,
+                failed: vec![ServerError {
+                    server: "Kafka consumer",
+                    source: e.into(),
+                }],
+            })
+        })
     }
 }
 
