@@ -315,9 +315,14 @@ impl Service {
                         BuildError::new(Kind::Exporter, &id, format!("sending_queue.storage: {e}"))
                     })?;
                 queue_starts.push(reader.gate());
-                let task =
-                    ExportTask::durable(id.to_string(), built.exporter, built.retry, abort.clone());
-                export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run_durable(reader)))));
+                let task = wal::DurableExportTask::new(
+                    id.to_string(),
+                    built.exporter,
+                    reader,
+                    built.retry,
+                    abort.clone(),
+                );
+                export_tasks.push((id.clone(), spawn(&id, Box::pin(task.run()))));
                 durable_inputs.insert(id, writer);
                 continue;
             }

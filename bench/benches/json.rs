@@ -2,7 +2,9 @@
 //! generator's request body (Claude Code's log records, 100 and 1000 per
 //! request) through `decode_within` as the HTTP receiver calls it, and its two
 //! halves apart (the transcode to protobuf, and the protobuf scan that
-//! `Encoded::within` runs on any protobuf body):
+//! `Encoded::within` runs on any protobuf body); then the JSON codec over the
+//! decoded structs both ways (`otlp_json::decode`, and `otlp_json::encode` as
+//! the file exporter writes a decoded batch):
 //!
 //! ```text
 //! cargo bench -p ccpipe-bench --bench json    # CCPIPE_BENCH_RECORDS=100000 a round
@@ -41,8 +43,8 @@ fn main() {
         max_attributes: 256,
     };
     println!("{total} records a round; CPU ns per record, best of 5 rounds");
-    println!("| records/req | decode_within | to_protobuf | Encoded::within |");
-    println!("|--:|--:|--:|--:|");
+    println!("| records/req | decode_within | to_protobuf | Encoded::within | decode | encode |");
+    println!("|--:|--:|--:|--:|--:|--:|");
     for records in [100, 1000] {
         let rounds = total.div_ceil(records);
         let bodies = Bodies::new(&pool.build(records));
@@ -79,6 +81,18 @@ fn main() {
         let scan = per_record(&mut || {
             black_box(Encoded::within(Signal::Logs, proto.clone(), &limits).expect("valid"));
         });
-        println!("| {records} | {full:.0} | {transcode:.0} | {scan:.0} |");
+        let decode = per_record(&mut || {
+            black_box(otlp_json::decode(Signal::Logs, black_box(&json)).expect("decodes"));
+        });
+        let decoded = otlp_json::decode(Signal::Logs, &json).expect("decodes");
+        let mut out = Vec::with_capacity(json.len());
+        let encode = per_record(&mut || {
+            out.clear();
+            otlp_json::encode(black_box(&decoded), &mut out);
+            black_box(&out);
+        });
+        println!(
+            "| {records} | {full:.0} | {transcode:.0} | {scan:.0} | {decode:.0} | {encode:.0} |"
+        );
     }
 }

@@ -56,13 +56,37 @@ pub struct BuiltExporter {
 pub struct ExportTask {
     pub(crate) id: String,
     pub(crate) exporter: Box<dyn Exporter>,
-    queue: QueueReceiver<Shared>,
-    /// Set for a durable queue: where its gauges read the backlog.
-    pub(crate) durable: Option<BacklogProbe>,
+    source: Source,
     gauges: QueueGauges,
     retry: RetryPolicy,
     /// Fires when the shutdown deadline passed: stop retrying, count the rest as lost.
     pub(crate) abort: Shutdown,
+}
+
+/// Where an export task's batches wait, and so where its gauges read them.
+pub(crate) enum Source {
+    /// A bounded in-memory queue, which [`ExportTask::run`] drains.
+    Memory(QueueReceiver<Shared>),
+    /// A log on disk, which [`crate::wal`]'s export loop reads.
+    Disk(BacklogProbe),
+}
+
+impl Source {
+    /// The next batch of an in-memory queue; `None` once it is closed and
+    /// drained. A log on disk is read by its own loop, never here.
+    async fn recv(&mut self) -> Option<Shared> {
+        match self {
+            Source::Memory(queue) => queue.recv().await,
+            Source::Disk(_) => None,
+        }
+    }
+
+    fn try_recv(&mut self) -> Option<Shared> {
+        match self {
+            Source::Memory(queue) => queue.try_recv(),
+            Source::Disk(_) => None,
+        }
+    }
 }
 
 /// The gauges of one exporter's queue. They are set when the task takes a
@@ -90,13 +114,13 @@ impl QueueGauges {
     }
 
     /// Reads the queue (a counter or two under a lock) and sets the gauges.
-    fn refresh(&self, queue: &QueueReceiver<Shared>, durable: Option<&BacklogProbe>) {
-        let (size, bytes) = match durable {
-            Some(probe) => {
+    fn refresh(&self, source: &Source) {
+        let (size, bytes) = match source {
+            Source::Disk(probe) => {
                 let b = probe.read();
                 (b.records as f64, b.bytes as f64)
             }
-            None => (queue.len() as f64, queue.bytes_waiting() as f64),
+            Source::Memory(queue) => (queue.len() as f64, queue.bytes_waiting() as f64),
         };
         self.size.set(size);
         self.bytes.set(bytes);
@@ -111,13 +135,22 @@ impl ExportTask {
         retry: RetryPolicy,
         abort: Shutdown,
     ) -> Self {
-        let id = id.into();
+        Self::reading(id.into(), exporter, Source::Memory(queue), retry, abort)
+    }
+
+    /// A task over `source`; a durable one is made by [`crate::wal`].
+    pub(crate) fn reading(
+        id: String,
+        exporter: Box<dyn Exporter>,
+        source: Source,
+        retry: RetryPolicy,
+        abort: Shutdown,
+    ) -> Self {
         let gauges = QueueGauges::new(&id);
         ExportTask {
             id,
             exporter,
-            queue,
-            durable: None,
+            source,
             gauges,
             retry,
             abort,
@@ -126,18 +159,18 @@ impl ExportTask {
 
     /// Sets the queue gauges from the queue as it is now.
     pub(crate) fn refresh_gauges(&self) {
-        self.gauges.refresh(&self.queue, self.durable.as_ref());
+        self.gauges.refresh(&self.source);
     }
 
     /// Sets the byte bound gauge (and, for an in-memory queue, the count bound).
     pub(crate) fn set_capacity_gauges(&self) {
         let id = self.id.clone();
-        let bytes = match &self.durable {
-            Some(probe) => Some(probe.read().max_bytes as f64),
-            None => {
+        let bytes = match &self.source {
+            Source::Disk(probe) => Some(probe.read().max_bytes as f64),
+            Source::Memory(queue) => {
                 metrics::gauge!(telemetry::EXPORTER_QUEUE_CAPACITY, "exporter" => id.clone())
-                    .set(self.queue.capacity() as f64);
-                self.queue.byte_limit().map(|b| b as f64)
+                    .set(queue.capacity() as f64);
+                queue.byte_limit().map(|b| b as f64)
             }
         };
         if let Some(b) = bytes {
@@ -145,18 +178,8 @@ impl ExportTask {
         }
     }
 
-    /// An export task that reads from a durable queue (see [`crate::wal`])
-    /// instead of an in-memory one; run it with [`run_durable`](Self::run_durable).
-    pub fn durable(
-        id: impl Into<String>,
-        exporter: Box<dyn Exporter>,
-        retry: RetryPolicy,
-        abort: Shutdown,
-    ) -> Self {
-        let (_, closed) = crate::channel::export_queue(1);
-        ExportTask::new(id, exporter, closed, retry, abort)
-    }
-
+    /// Exports the in-memory queue until it is closed and drained (or the
+    /// shutdown deadline passes), then shuts the exporter down.
     pub async fn run(mut self) -> ExportStats {
         let mut stats = ExportStats::default();
         let mut jitter = Jitter::seeded();
@@ -165,7 +188,7 @@ impl ExportTask {
             let batch = tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => break,
-                b = self.queue.recv() => match b {
+                b = self.source.recv() => match b {
                     Some(b) => b,
                     None => break,
                 },
@@ -190,7 +213,7 @@ impl ExportTask {
         }
         // Aborted with data still queued: it is lost; say how much.
         let mut lost = 0u64;
-        while let Some(b) = self.queue.try_recv() {
+        while let Some(b) = self.source.try_recv() {
             let items = b.item_count() as u64;
             lost += items;
             metrics::counter!(telemetry::exporter_send_failed(b.signal()), "exporter" => self.id.clone(), "reason" => "shutdown")
@@ -226,7 +249,7 @@ impl ExportTask {
                     tokio::select! {
                         r = &mut export => break r,
                         // The queue grows behind a slow export: show it.
-                        _ = refresh.tick() => self.gauges.refresh(&self.queue, self.durable.as_ref()),
+                        _ = refresh.tick() => self.gauges.refresh(&self.source),
                         _ = self.abort.cancelled() => {
                             tracing::error!(exporter = %self.id, items, "shutdown deadline passed during export; dropping {items} {}", batch.signal().item_noun());
                             return Err("shutdown");

@@ -3,9 +3,11 @@
 //! on (counted). A batch interrupted by the shutdown deadline is not
 //! acknowledged: it stays on disk and is exported after the next start.
 
-use crate::export_task::{ExportStats, ExportTask, Jitter};
+use crate::component::Exporter;
+use crate::export_task::{ExportStats, ExportTask, Jitter, RetryPolicy, Source};
 use crate::payload::{Encoded, Form, Payload, Shared};
 use crate::telemetry;
+use crate::Shutdown;
 
 use super::{Read, WalReader};
 
@@ -14,15 +16,32 @@ const MAX_ITEMS: u64 = 8192;
 /// At most this many request bytes per export (the Agent takes 4 MiB).
 const MAX_BYTES: u64 = 2 << 20;
 
-impl ExportTask {
-    /// Exports what `reader` yields, acknowledging each batch once it is
-    /// delivered or given up on. (Here rather than in `export_task.rs`, so
-    /// the export task does not depend on the durable queue's loop.)
-    pub async fn run_durable(mut self, reader: WalReader) -> ExportStats {
-        self.durable = Some(reader.probe());
-        self.set_capacity_gauges();
-        self.refresh_gauges();
-        run(self, reader).await
+/// An export task over a durable queue: it exports what its reader yields,
+/// acknowledging each batch once it is delivered or given up on. (Here
+/// rather than in `export_task.rs`, so the export task does not depend on
+/// the durable queue's loop.)
+pub struct DurableExportTask {
+    task: ExportTask,
+    reader: WalReader,
+}
+
+impl DurableExportTask {
+    pub fn new(
+        id: impl Into<String>,
+        exporter: Box<dyn Exporter>,
+        reader: WalReader,
+        retry: RetryPolicy,
+        abort: Shutdown,
+    ) -> Self {
+        let source = Source::Disk(reader.probe());
+        let task = ExportTask::reading(id.into(), exporter, source, retry, abort);
+        DurableExportTask { task, reader }
+    }
+
+    pub async fn run(self) -> ExportStats {
+        self.task.set_capacity_gauges();
+        self.task.refresh_gauges();
+        run(self.task, self.reader).await
     }
 }
 

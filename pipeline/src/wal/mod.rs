@@ -34,6 +34,7 @@ use std::time::Duration;
 use crate::batch::Signal;
 use crate::telemetry;
 
+pub use export::DurableExportTask;
 pub use owner::Owner;
 pub use reader::{Backlog, BacklogProbe, Read, Start, WalReader};
 
