@@ -220,7 +220,11 @@ fn image_is_small_and_holds_the_binary_config_certificates_and_user() {
     let size: u64 = ok(podman().args(["image", "inspect", "--format", "{{.Size}}", image]))
         .parse()
         .unwrap();
-    assert!(size < 20_000_000, "the image is {size} bytes");
+    // Was < 20 MB (issue 15) until the Kafka client (librdkafka and OpenSSL,
+    // linked statically: ~9.5 MB) and the SQLite store (~2.3 MB) came in; the
+    // image is ~27.4 MB with them. A build without Kafka is the way back
+    // under 20 MB (docs/deploy.md).
+    assert!(size < 30_000_000, "the image is {size} bytes");
 
     let inspect = ok(podman().args(["image", "inspect", image]));
     let inspect: serde_json::Value = serde_json::from_str(&inspect).unwrap();
