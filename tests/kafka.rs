@@ -34,6 +34,17 @@ const PARTITIONS: u32 = 4;
 /// How long a test waits for records to arrive before it fails.
 const ARRIVAL: Duration = Duration::from_secs(90);
 
+/// One test at a time: each runs a broker and up to three ccpipes, and five
+/// at once on CI's two cores made a rebalance outlast `ARRIVAL` (seen: 1720
+/// of 3000 records after 90 s, where the test alone takes 18 s).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn config(name: &str) -> PathBuf {
     Path::new(ROOT).join("configs").join(name)
 }
@@ -212,6 +223,7 @@ fn wait_for_group(gateways: &[&Ccpipe]) {
 
 #[test]
 fn edge_to_two_gateways_delivers_every_record_once() {
+    let _serial = one_at_a_time();
     let dir = temp_dir("kafka-once");
     let broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(PARTITIONS);
@@ -262,6 +274,7 @@ fn edge_to_two_gateways_delivers_every_record_once() {
 
 #[test]
 fn a_gateway_killed_mid_stream_loses_nothing() {
+    let _serial = one_at_a_time();
     let dir = temp_dir("kafka-kill");
     let broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(PARTITIONS);
@@ -307,6 +320,7 @@ fn a_gateway_killed_mid_stream_loses_nothing() {
 
 #[test]
 fn a_broker_outage_is_held_in_the_edge_queue() {
+    let _serial = one_at_a_time();
     let dir = temp_dir("kafka-outage");
     let mut broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(PARTITIONS);
@@ -373,6 +387,7 @@ fn client(args: &[&str]) -> String {
 
 #[test]
 fn collector_shaped_messages_are_read_and_poison_is_skipped() {
+    let _serial = one_at_a_time();
     let dir = temp_dir("kafka-collector");
     let broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(1);
@@ -462,6 +477,7 @@ fn json_traces_body() -> String {
 
 #[test]
 fn an_independent_client_reads_what_the_edge_produced() {
+    let _serial = one_at_a_time();
     let dir = temp_dir("kafka-independent");
     let broker = Broker::start_logging(Some(&dir.join("broker.log")));
     broker.create_otlp_topics(2);
