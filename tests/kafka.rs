@@ -272,12 +272,13 @@ fn edge_to_two_gateways_delivers_every_record_once() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-// Run on its own by .ci/run (`cargo test --test kafka -- --ignored`): after
-// the other four in the same test binary it twice stalled at exactly 1720 of
-// 3000 records in CI-style runs, while alone it passes (18 s). The cause is
-// not found yet; see the closing note of issue 18.
+// A known defect (issue 18): after a gateway is SIGKILLed and restarted,
+// part of the stream sometimes never arrives. In CI-style runs it stalled at
+// 1720, 1720 and 2695 of 3000 records after 90 s (with the other Kafka tests
+// and alone after the whole suite); alone on a quiet machine it passed three
+// times in 18 s. Run it with `cargo test --test kafka -- --ignored`.
 #[test]
-#[ignore = "run alone by .ci/run; stalls after the other Kafka tests in one process"]
+#[ignore = "known defect: records stall after a gateway SIGKILL (issue 18)"]
 fn a_gateway_killed_mid_stream_loses_nothing() {
     let _serial = one_at_a_time();
     let dir = temp_dir("kafka-kill");
