@@ -324,12 +324,42 @@ pub fn concat(signal: Signal, batches: impl IntoIterator<Item = Batch>) -> Batch
     all
 }
 
-/// A unique, empty temp folder for one test.
+/// A unique, empty temp folder for one test. Folders of earlier test runs
+/// (whose process is gone) are removed first, so runs do not pile up in /tmp;
+/// the current run's stay until the next run, for reading after a failure.
 pub fn temp_dir(name: &str) -> PathBuf {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(remove_dead_runs_temp_dirs);
     let dir = std::env::temp_dir().join(format!("ccpipe-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes `ccpipe-test-*-<pid>` entries of the temp folder whose process no
+/// longer runs (a test binary that finished or was killed).
+fn remove_dead_runs_temp_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("ccpipe-test-")) else {
+            continue;
+        };
+        let Some(pid) = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
 }
 
 /// Reads a file to a string, for small config files in tests.
