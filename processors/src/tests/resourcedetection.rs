@@ -55,7 +55,12 @@ fn detection_table() {
         ]
     };
     // (config, ccpipe's OTEL_RESOURCE_ATTRIBUTES, expected resource)
-    let cases: Vec<(&str, Option<&'static str>, Vec<(&str, AnyValue)>)> = vec![
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Vec<(&'static str, AnyValue)>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "detectors: [system]",
             None,
