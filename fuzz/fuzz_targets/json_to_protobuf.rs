@@ -20,26 +20,26 @@
 use bytes::Bytes;
 use ccpipe_pipeline::limits::Limits;
 use ccpipe_pipeline::payload::{Encoded, Payload};
-use ccpipe_pipeline::{otlp_json, Batch, Signal};
+use ccpipe_pipeline::{otlp_json, Records, Signal};
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-fn proto(batch: &Batch) -> Vec<u8> {
+fn proto(batch: &Records) -> Vec<u8> {
     match batch {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 
-fn prost_decode(signal: Signal, bytes: &[u8]) -> Batch {
+fn prost_decode(signal: Signal, bytes: &[u8]) -> Records {
     match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
+        Signal::Logs => Records::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
+        Signal::Metrics => Records::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
+        Signal::Traces => Records::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
     }
 }
 

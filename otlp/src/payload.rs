@@ -17,8 +17,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use crate::batch::{Batch, Signal};
 use crate::limits::{self, LimitError, Limits};
+use crate::records::{Records, Signal};
 use crate::wire::{self, ScanError, WireError};
 
 /// Validated, still-encoded export requests of one signal.
@@ -93,15 +93,15 @@ impl Encoded {
     }
 
     /// Decodes all parts into one batch, keeping their order.
-    pub fn decode(&self) -> Result<Batch, prost::DecodeError> {
-        let mut batch = Batch::empty(self.signal);
+    pub fn decode(&self) -> Result<Records, prost::DecodeError> {
+        let mut batch = Records::empty(self.signal);
         for part in &self.parts {
             batch.append(match self.signal {
-                Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(part.clone())?),
+                Signal::Logs => Records::Logs(ExportLogsServiceRequest::decode(part.clone())?),
                 Signal::Metrics => {
-                    Batch::Metrics(ExportMetricsServiceRequest::decode(part.clone())?)
+                    Records::Metrics(ExportMetricsServiceRequest::decode(part.clone())?)
                 }
-                Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(part.clone())?),
+                Signal::Traces => Records::Traces(ExportTraceServiceRequest::decode(part.clone())?),
             });
         }
         Ok(batch)
@@ -111,7 +111,7 @@ impl Encoded {
 /// A pipeline's unit of work.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
-    Decoded(Batch),
+    Decoded(Records),
     Encoded(Encoded),
 }
 
@@ -121,8 +121,8 @@ pub enum Payload {
 #[error("a validated request failed to decode: {0}")]
 pub struct DecodeError(#[from] prost::DecodeError);
 
-impl From<Batch> for Payload {
-    fn from(b: Batch) -> Self {
+impl From<Records> for Payload {
+    fn from(b: Records) -> Self {
         Payload::Decoded(b)
     }
 }
@@ -141,7 +141,7 @@ impl Payload {
         }
     }
 
-    /// Items as [`Batch::item_count`] counts them (cached when encoded).
+    /// Items as [`Records::item_count`] counts them (cached when encoded).
     pub fn item_count(&self) -> usize {
         match self {
             Payload::Decoded(b) => b.item_count(),
@@ -170,7 +170,7 @@ impl Payload {
     }
 
     /// The decoded batch, decoding in place the first time.
-    pub fn decoded_mut(&mut self) -> Result<&mut Batch, DecodeError> {
+    pub fn decoded_mut(&mut self) -> Result<&mut Records, DecodeError> {
         if let Payload::Encoded(e) = self {
             *self = Payload::Decoded(e.decode()?);
         }
@@ -180,7 +180,7 @@ impl Payload {
         }
     }
 
-    pub fn into_batch(self) -> Result<Batch, DecodeError> {
+    pub fn into_batch(self) -> Result<Records, DecodeError> {
         match self {
             Payload::Decoded(b) => Ok(b),
             Payload::Encoded(e) => Ok(e.decode()?),
@@ -200,7 +200,7 @@ impl Payload {
         Ok(())
     }
 
-    /// Splits off the first `n` items (see [`Batch::split_front`]). Encoded
+    /// Splits off the first `n` items (see [`Records::split_front`]). Encoded
     /// payloads split between requests when a boundary falls exactly at `n`,
     /// and are decoded otherwise.
     /// For an encoded payload: the items of its leading whole requests that
@@ -266,28 +266,28 @@ pub enum Form {
 /// It keeps the request bytes it arrived as (if it arrived encoded) and
 /// decodes them at most once, the first time anyone asks for the records.
 #[derive(Debug, Clone)]
-pub struct Shared(Arc<SharedInner>);
+pub struct Batch(Arc<Inner>);
 
 #[derive(Debug)]
-struct SharedInner {
+struct Inner {
     signal: Signal,
     items: usize,
     encoded: Option<Encoded>,
-    decoded: OnceLock<Result<Batch, prost::DecodeError>>,
+    decoded: OnceLock<Result<Records, prost::DecodeError>>,
 }
 
-impl From<Payload> for Shared {
+impl From<Payload> for Batch {
     fn from(payload: Payload) -> Self {
         match payload {
-            Payload::Decoded(b) => Shared::from(b),
-            Payload::Encoded(e) => Shared::from(e),
+            Payload::Decoded(b) => Batch::from(b),
+            Payload::Encoded(e) => Batch::from(e),
         }
     }
 }
 
-impl From<Batch> for Shared {
-    fn from(batch: Batch) -> Self {
-        Shared(Arc::new(SharedInner {
+impl From<Records> for Batch {
+    fn from(batch: Records) -> Self {
+        Batch(Arc::new(Inner {
             signal: batch.signal(),
             items: batch.item_count(),
             encoded: None,
@@ -296,9 +296,9 @@ impl From<Batch> for Shared {
     }
 }
 
-impl From<Encoded> for Shared {
+impl From<Encoded> for Batch {
     fn from(encoded: Encoded) -> Self {
-        Shared(Arc::new(SharedInner {
+        Batch(Arc::new(Inner {
             signal: encoded.signal,
             items: encoded.items,
             encoded: Some(encoded),
@@ -307,12 +307,12 @@ impl From<Encoded> for Shared {
     }
 }
 
-impl Shared {
+impl Batch {
     pub fn signal(&self) -> Signal {
         self.0.signal
     }
 
-    /// Items as [`Batch::item_count`] counts them.
+    /// Items as [`Records::item_count`] counts them.
     pub fn item_count(&self) -> usize {
         self.0.items
     }
@@ -324,7 +324,7 @@ impl Shared {
 
     /// The decoded records, decoding the first time (for every holder of
     /// this batch) and never again.
-    pub fn decoded(&self) -> Result<&Batch, DecodeError> {
+    pub fn decoded(&self) -> Result<&Records, DecodeError> {
         let inner = &*self.0;
         let decoded = inner.decoded.get_or_init(|| match &inner.encoded {
             Some(e) => e.decode(),
@@ -336,7 +336,7 @@ impl Shared {
     /// The batch as a payload of its own, to cut or merge: its bytes if it
     /// has them, else its records (moved out when no one else holds them).
     pub fn into_payload(self) -> Result<Payload, DecodeError> {
-        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| SharedInner {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| Inner {
             signal: shared.signal,
             items: shared.items,
             encoded: shared.encoded.clone(),
@@ -354,7 +354,7 @@ impl Shared {
     }
 
     /// Whether `self` and `other` are the same batch (not copies).
-    pub fn ptr_eq(&self, other: &Shared) -> bool {
+    pub fn ptr_eq(&self, other: &Batch) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
@@ -368,13 +368,13 @@ impl Shared {
 /// (small strings, vectors and enums per attribute).
 const DECODED_BYTES_PER_ENCODED_BYTE: usize = 3;
 
-impl Batch {
+impl Records {
     /// Size of this batch as protobuf.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Batch::Logs(r) => r.encoded_len(),
-            Batch::Metrics(r) => r.encoded_len(),
-            Batch::Traces(r) => r.encoded_len(),
+            Records::Logs(r) => r.encoded_len(),
+            Records::Metrics(r) => r.encoded_len(),
+            Records::Traces(r) => r.encoded_len(),
         }
     }
 }
@@ -390,7 +390,7 @@ impl Payload {
     }
 }
 
-impl Shared {
+impl Batch {
     /// [`Payload::memory_weight`] of the shared payload: its bytes while only
     /// encoded, the decoded estimate once decoded (the records dominate).
     pub fn memory_weight(&self) -> usize {
@@ -434,14 +434,14 @@ mod tests {
         p.append(encoded(3)).unwrap();
         assert!(matches!(p, Payload::Encoded(_)));
         assert_eq!(p.item_count(), 5);
-        let mut want = Batch::Logs(logs(2));
-        want.append(Batch::Logs(logs(3)));
+        let mut want = Records::Logs(logs(2));
+        want.append(Records::Logs(logs(3)));
         assert_eq!(p.into_batch().unwrap(), want);
     }
 
     #[test]
     fn mixing_decoded_and_encoded_decodes_once() {
-        let mut p = Payload::Decoded(Batch::Logs(logs(1)));
+        let mut p = Payload::Decoded(Records::Logs(logs(1)));
         p.append(encoded(2)).unwrap();
         assert!(matches!(p, Payload::Decoded(_)));
         assert_eq!(p.item_count(), 3);
@@ -475,36 +475,36 @@ mod tests {
             unreachable!()
         };
         let bytes = e.len();
-        let batch = Shared::from(e);
+        let batch = Batch::from(e);
         let other = batch.clone();
         assert!(batch.ptr_eq(&other));
         assert!(!batch.is_decoded());
         assert_eq!(batch.memory_weight(), bytes, "undecoded: weighs its bytes");
 
-        let first: *const Batch = other.decoded().unwrap();
+        let first: *const Records = other.decoded().unwrap();
         assert!(batch.is_decoded(), "decoded for every holder");
-        let second: *const Batch = batch.decoded().unwrap();
+        let second: *const Records = batch.decoded().unwrap();
         assert_eq!(first, second, "decoded once, not per call");
-        assert_eq!(batch.decoded().unwrap(), &Batch::Logs(logs(3)));
+        assert_eq!(batch.decoded().unwrap(), &Records::Logs(logs(3)));
         assert!(batch.encoded().is_some(), "the bytes stay for forwarders");
         assert_eq!(batch.item_count(), 3);
     }
 
     #[test]
     fn a_decoded_batch_has_no_bytes_and_comes_back_out_whole() {
-        let batch = Shared::from(Batch::Logs(logs(2)));
+        let batch = Batch::from(Records::Logs(logs(2)));
         assert!(batch.is_decoded() && batch.encoded().is_none());
         let kept = batch.clone();
         let Payload::Decoded(b) = batch.into_payload().unwrap() else {
             panic!("decoded expected")
         };
-        assert_eq!(b, Batch::Logs(logs(2)));
+        assert_eq!(b, Records::Logs(logs(2)));
         assert_eq!(kept.decoded().unwrap(), &b, "other holders keep theirs");
 
         let Payload::Encoded(e) = encoded(2) else {
             unreachable!()
         };
-        let batch = Shared::from(e.clone());
+        let batch = Batch::from(e.clone());
         batch.decoded().unwrap();
         assert_eq!(batch.into_payload().unwrap(), Payload::Encoded(e));
     }

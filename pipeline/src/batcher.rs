@@ -213,7 +213,7 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
-    use crate::batch::Batch;
+    use crate::records::Records;
 
     fn logs(bodies: &[&str]) -> Payload {
         let records = bodies
@@ -225,7 +225,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        Payload::Decoded(Batch::Logs(ExportLogsServiceRequest {
+        Payload::Decoded(Records::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: records,
@@ -237,7 +237,7 @@ mod tests {
     }
 
     fn bodies(p: &Payload) -> Vec<String> {
-        let Payload::Decoded(Batch::Logs(r)) = p else {
+        let Payload::Decoded(Records::Logs(r)) = p else {
             panic!("not decoded logs")
         };
         r.resource_logs
@@ -360,7 +360,7 @@ mod tests {
                 unreachable!()
             };
             let bytes = match b {
-                Batch::Logs(r) => prost::Message::encode_to_vec(&r),
+                Records::Logs(r) => prost::Message::encode_to_vec(&r),
                 _ => unreachable!(),
             };
             Payload::Encoded(

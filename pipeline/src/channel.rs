@@ -28,7 +28,7 @@ impl Weigh for crate::payload::Payload {
     }
 }
 
-impl Weigh for crate::payload::Shared {
+impl Weigh for crate::payload::Batch {
     fn weight(&self) -> usize {
         self.memory_weight()
     }

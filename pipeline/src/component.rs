@@ -6,9 +6,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
-use crate::batch::{Batch, Signal};
 pub use crate::id::{ComponentId, IdError, Kind};
-pub use crate::payload::{Form, Shared};
+pub use crate::payload::{Batch, Form};
+use crate::records::{Records, Signal};
 
 /// A boxed, sendable future: the shape of every async trait method here, so the
 /// traits stay object safe without pulling in a macro crate.
@@ -24,7 +24,7 @@ pub enum Verdict {
 /// Processor contract: synchronous, runs on the chain's own thread, mutates the
 /// batch in place and may drop it (counting what it dropped itself).
 pub trait Processor: Send {
-    fn process(&mut self, batch: &mut Batch) -> Verdict;
+    fn process(&mut self, batch: &mut Records) -> Verdict;
 }
 
 /// Why an export failed, and whether trying again can help.
@@ -70,10 +70,10 @@ pub trait Exporter: Send {
         Form::Decoded
     }
 
-    /// Exports one batch. [`Shared::decoded`] gives its records (decoding
-    /// at most once for all exporters), [`Shared::encoded`] the request
+    /// Exports one batch. [`Batch::decoded`] gives its records (decoding
+    /// at most once for all exporters), [`Batch::encoded`] the request
     /// bytes when it still has them.
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>>;
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>>;
 
     /// Flush buffered data and release resources. Called once, also when
     /// nothing was ever exported.
@@ -90,7 +90,7 @@ pub trait BlockingExporter: Send + 'static {
     }
 
     /// See [`Exporter::export`].
-    fn export(&mut self, batch: &Shared) -> Result<(), ExportError>;
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
 
     /// Make everything exported so far visible at the destination.
     fn flush(&mut self) -> Result<(), ExportError>;

@@ -17,26 +17,26 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::batch::{Batch, Signal};
 use crate::component::{BoxFuture, ComponentId, ExportError, Exporter};
 use crate::outputs::{Outputs, Refused};
-use crate::payload::{Payload, Shared};
+use crate::payload::{Batch, Payload};
+use crate::records::{Records, Signal};
 use crate::{telemetry, Shutdown};
 
 /// A connector's state between emissions: it takes batches in and gives out
 /// what it made of them since the last [`take`](Self::take).
 pub trait Aggregate: Send + 'static {
     /// Adds a batch of the consumed signal.
-    fn consume(&mut self, batch: &Batch);
+    fn consume(&mut self, batch: &Records);
 
     /// What was aggregated since the last call, leaving the state empty;
     /// `None` when there is nothing to send.
-    fn take(&mut self) -> Option<Batch>;
+    fn take(&mut self) -> Option<Records>;
 
     /// Everything still held, on shutdown (after the last `consume`). For
     /// aggregates that hold some state back at `take` (e.g. until it is
     /// complete); by default the same as `take`.
-    fn flush(&mut self) -> Option<Batch> {
+    fn flush(&mut self) -> Option<Records> {
         self.take()
     }
 }
@@ -109,7 +109,7 @@ impl Exporter for ConnectorExporter {
         }
     }
 
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         let result = batch.decoded().map(|b| lock(&self.state).consume(b));
         Box::pin(async { Ok(result?) })
     }
@@ -172,7 +172,7 @@ impl Emitter {
     /// Sends `batch`, retrying while the downstream pipelines are busy; gives
     /// up (counted and logged) only when they are closed or the connector
     /// was dropped.
-    async fn send(&self, batch: Batch) {
+    async fn send(&self, batch: Records) {
         let signal = batch.signal();
         let items = batch.item_count() as u64;
         let mut waited = false;
@@ -218,11 +218,11 @@ mod tests {
     struct Counting(usize);
 
     impl Aggregate for Counting {
-        fn consume(&mut self, _: &Batch) {
+        fn consume(&mut self, _: &Records) {
             self.0 += 1;
         }
 
-        fn take(&mut self) -> Option<Batch> {
+        fn take(&mut self) -> Option<Records> {
             if self.0 == 0 {
                 return None;
             }
@@ -230,7 +230,7 @@ mod tests {
                 name: format!("batches.{}", std::mem::take(&mut self.0)),
                 ..Default::default()
             };
-            Some(Batch::Metrics(ExportMetricsServiceRequest {
+            Some(Records::Metrics(ExportMetricsServiceRequest {
                 resource_metrics: vec![ResourceMetrics {
                     scope_metrics: vec![ScopeMetrics {
                         metrics: vec![metric],
@@ -265,12 +265,12 @@ mod tests {
         (start(&id, built, outputs), tx, rx)
     }
 
-    fn logs() -> Shared {
-        Shared::from(Batch::Logs(ExportLogsServiceRequest::default()))
+    fn logs() -> Batch {
+        Batch::from(Records::Logs(ExportLogsServiceRequest::default()))
     }
 
     fn name(p: Payload) -> String {
-        let Payload::Decoded(Batch::Metrics(r)) = p else {
+        let Payload::Decoded(Records::Metrics(r)) = p else {
             panic!("not decoded metrics: {p:?}");
         };
         r.resource_metrics[0].scope_metrics[0].metrics[0]
@@ -328,7 +328,7 @@ mod tests {
     async fn a_full_pipeline_is_waited_on_not_dropped() {
         let (mut c, tx, rx) = connector(Duration::from_secs(3600), 1);
         c.export(logs()).await.unwrap();
-        let filler = Payload::Decoded(Batch::Logs(ExportLogsServiceRequest::default()));
+        let filler = Payload::Decoded(Records::Logs(ExportLogsServiceRequest::default()));
         assert!(tx.try_send(filler).is_ok());
         drop(tx);
         let shutdown = tokio::spawn(async move { c.shutdown().await });
@@ -337,7 +337,7 @@ mod tests {
         assert!(!shutdown.is_finished(), "gave up on a busy pipeline");
         assert!(matches!(
             recv(&rx).await,
-            Some(Payload::Decoded(Batch::Logs(_)))
+            Some(Payload::Decoded(Records::Logs(_)))
         ));
         assert_eq!(name(recv(&rx).await.unwrap()), "batches.1");
         shutdown.await.unwrap().unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::channel::QueueReceiver;
 use crate::component::{ExportError, Exporter};
-use crate::payload::Shared;
+use crate::payload::Batch;
 use crate::telemetry;
 use crate::wal::BacklogProbe;
 use crate::Shutdown;
@@ -66,7 +66,7 @@ pub struct ExportTask {
 /// Where an export task's batches wait, and so where its gauges read them.
 pub(crate) enum Source {
     /// A bounded in-memory queue, which [`ExportTask::run`] drains.
-    Memory(QueueReceiver<Shared>),
+    Memory(QueueReceiver<Batch>),
     /// A log on disk, which [`crate::wal`]'s export loop reads.
     Disk(BacklogProbe),
 }
@@ -74,14 +74,14 @@ pub(crate) enum Source {
 impl Source {
     /// The next batch of an in-memory queue; `None` once it is closed and
     /// drained. A log on disk is read by its own loop, never here.
-    async fn recv(&mut self) -> Option<Shared> {
+    async fn recv(&mut self) -> Option<Batch> {
         match self {
             Source::Memory(queue) => queue.recv().await,
             Source::Disk(_) => None,
         }
     }
 
-    fn try_recv(&mut self) -> Option<Shared> {
+    fn try_recv(&mut self) -> Option<Batch> {
         match self {
             Source::Memory(queue) => queue.try_recv(),
             Source::Disk(_) => None,
@@ -131,7 +131,7 @@ impl ExportTask {
     pub fn new(
         id: impl Into<String>,
         exporter: Box<dyn Exporter>,
-        queue: QueueReceiver<Shared>,
+        queue: QueueReceiver<Batch>,
         retry: RetryPolicy,
         abort: Shutdown,
     ) -> Self {
@@ -234,7 +234,7 @@ impl ExportTask {
     /// reason label under which the items are counted.
     pub(crate) async fn deliver(
         &mut self,
-        batch: Shared,
+        batch: Batch,
         jitter: &mut Jitter,
     ) -> Result<(), &'static str> {
         let started = Instant::now();
@@ -385,7 +385,7 @@ mod tests {
     }
 
     impl Exporter for Flaky {
-        fn export(&mut self, _b: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        fn export(&mut self, _b: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = n < self.fail;
             let permanent = self.permanent;
@@ -403,13 +403,13 @@ mod tests {
         }
     }
 
-    use crate::batch::Batch;
+    use crate::records::Records;
     use std::sync::Arc;
 
-    fn one_log() -> Shared {
+    fn one_log() -> Batch {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
         use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-        Shared::from(Batch::Logs(ExportLogsServiceRequest {
+        Batch::from(Records::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: vec![LogRecord::default()],
@@ -560,7 +560,7 @@ mod tests {
     struct AsksForZero(Arc<AtomicUsize>);
 
     impl Exporter for AsksForZero {
-        fn export(&mut self, _b: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        fn export(&mut self, _b: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Box::pin(async {
                 Err(ExportError::Retryable {

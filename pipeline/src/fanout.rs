@@ -6,16 +6,16 @@
 
 use prost::Message;
 
-use crate::batch::Batch;
 use crate::channel::QueueSender;
-use crate::payload::{Form, Payload, Shared};
+use crate::payload::{Batch, Form, Payload};
+use crate::records::Records;
 use crate::wal::WalWriter;
 
 /// Sending side of one exporter's queue.
 #[derive(Clone)]
 pub struct ExporterInput {
     pub exporter: String,
-    pub sender: QueueSender<Shared>,
+    pub sender: QueueSender<Batch>,
     /// The form the exporter works with best (see `Exporter::prefers`).
     pub prefers: Form,
 }
@@ -84,7 +84,7 @@ impl Fanout {
         }
         let items = payload.item_count();
         let signal = payload.signal();
-        let batch = Shared::from(payload);
+        let batch = Batch::from(payload);
         // Decoding is CPU work: done here, on the processor thread, rather
         // than by an exporter on the async runtime.
         if self.any_prefers_decoded {
@@ -121,10 +121,10 @@ impl Fanout {
 }
 
 /// A decoded batch as the export request's protobuf bytes.
-fn encode(b: &Batch) -> Vec<u8> {
+fn encode(b: &Records) -> Vec<u8> {
     match b {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }

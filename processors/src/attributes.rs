@@ -21,7 +21,7 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{Processor, Records, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
@@ -61,11 +61,11 @@ pub struct AttributesProcessor {
 }
 
 impl Processor for AttributesProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+    fn process(&mut self, batch: &mut Records) -> Verdict {
         let sel = &self.selector;
         let all = sel.selects_all();
         match batch {
-            Batch::Logs(req) => {
+            Records::Logs(req) => {
                 for rl in &mut req.resource_logs {
                     let p = sel.resource(sel.start(), resource_attrs(&rl.resource));
                     if p.hopeless() {
@@ -78,7 +78,7 @@ impl Processor for AttributesProcessor {
                     }
                 }
             }
-            Batch::Traces(req) => {
+            Records::Traces(req) => {
                 for rs in &mut req.resource_spans {
                     let p = sel.resource(sel.start(), resource_attrs(&rs.resource));
                     if p.hopeless() {
@@ -95,7 +95,7 @@ impl Processor for AttributesProcessor {
                     }
                 }
             }
-            Batch::Metrics(req) => {
+            Records::Metrics(req) => {
                 for rm in &mut req.resource_metrics {
                     let p = sel.resource(sel.start(), resource_attrs(&rm.resource));
                     if p.hopeless() {

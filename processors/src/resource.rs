@@ -16,7 +16,7 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{Processor, Records, Signal, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
@@ -71,17 +71,17 @@ impl ResourceProcessor {
 }
 
 impl Processor for ResourceProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+    fn process(&mut self, batch: &mut Records) -> Verdict {
         match batch {
-            Batch::Logs(r) => r
+            Records::Logs(r) => r
                 .resource_logs
                 .iter_mut()
                 .for_each(|x| self.apply(&mut x.resource)),
-            Batch::Metrics(r) => r
+            Records::Metrics(r) => r
                 .resource_metrics
                 .iter_mut()
                 .for_each(|x| self.apply(&mut x.resource)),
-            Batch::Traces(r) => r
+            Records::Traces(r) => r
                 .resource_spans
                 .iter_mut()
                 .for_each(|x| self.apply(&mut x.resource)),

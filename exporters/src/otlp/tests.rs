@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ccpipe_pipeline::config::{self, Config};
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask, RetryPolicy};
-use ccpipe_pipeline::payload::{Encoded, Payload, Shared};
-use ccpipe_pipeline::{Batch, Signal};
+use ccpipe_pipeline::payload::{Batch, Encoded, Payload};
+use ccpipe_pipeline::{Records, Signal};
 use tonic::Code;
 
 use super::*;
@@ -206,7 +206,7 @@ fn http_target(endpoint: &str) -> Target {
     }
 }
 
-async fn run(settings: ClientSettings, payloads: Vec<Shared>) -> ExportStats {
+async fn run(settings: ClientSettings, payloads: Vec<Batch>) -> ExportStats {
     let exporter = OtlpExporter::new("otlp", settings).unwrap();
     let (tx, rx) = ccpipe_pipeline::channel::export_queue(64);
     let task = ExportTask::new(
@@ -249,14 +249,14 @@ fn raw_captures() -> Vec<(Signal, Bytes)> {
         .collect()
 }
 
-fn encoded(signal: Signal, bytes: &Bytes) -> Shared {
-    Shared::from(Encoded::new(signal, bytes.clone()).unwrap())
+fn encoded(signal: Signal, bytes: &Bytes) -> Batch {
+    Batch::from(Encoded::new(signal, bytes.clone()).unwrap())
 }
 
-fn logs(n: usize) -> Batch {
+fn logs(n: usize) -> Records {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    Batch::Logs(ExportLogsServiceRequest {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {
                 log_records: (0..n)
@@ -272,8 +272,8 @@ fn logs(n: usize) -> Batch {
     })
 }
 
-fn decoded(b: Batch) -> Shared {
-    Shared::from(b)
+fn decoded(b: Records) -> Batch {
+    Batch::from(b)
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -317,7 +317,7 @@ async fn http_batched_parts_go_as_one_request() {
     };
     let mut s = settings(http_target(&dest.endpoint));
     s.compression = Compression::None;
-    let stats = run(s, vec![Shared::from(e)]).await;
+    let stats = run(s, vec![Batch::from(e)]).await;
     assert_eq!(stats.items_failed, 0);
     let calls = dest.fake.calls();
     assert_eq!(calls.len(), 1);
@@ -376,7 +376,7 @@ async fn http_413_splits_encoded_parts_on_their_boundary() {
     let Payload::Encoded(e) = payload else {
         panic!()
     };
-    let stats = run(settings(http_target(&dest.endpoint)), vec![Shared::from(e)]).await;
+    let stats = run(settings(http_target(&dest.endpoint)), vec![Batch::from(e)]).await;
     assert_eq!((stats.items_sent, stats.items_failed), (4, 0));
     let raws: Vec<Vec<u8>> = dest.fake.calls().iter().map(|c| c.raw.clone()).collect();
     assert_eq!(raws.len(), 3);
@@ -384,9 +384,9 @@ async fn http_413_splits_encoded_parts_on_their_boundary() {
     assert_eq!(raws[2], raws[1]);
 }
 
-fn encode(b: &Batch) -> Bytes {
+fn encode(b: &Records) -> Bytes {
     use prost::Message;
-    let Batch::Logs(r) = b else { panic!() };
+    let Records::Logs(r) = b else { panic!() };
     Bytes::from(r.encode_to_vec())
 }
 

@@ -9,8 +9,8 @@
 //! client may; [`transcode`] then answers [`Unusual`] and the caller decodes
 //! and encodes the usual way, so the output is always what the bytes mean.
 
-use crate::batch::Signal;
 use crate::payload::Encoded;
+use crate::records::Signal;
 use crate::wire::{self, Field, Ty, M};
 
 use super::encode::{

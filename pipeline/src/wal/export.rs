@@ -5,7 +5,7 @@
 
 use crate::component::Exporter;
 use crate::export_task::{ExportStats, ExportTask, Jitter, RetryPolicy, Source};
-use crate::payload::{Encoded, Form, Payload, Shared};
+use crate::payload::{Batch, Encoded, Form, Payload};
 use crate::telemetry;
 use crate::Shutdown;
 
@@ -117,7 +117,7 @@ async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
 /// The records as one export request, decoded here if the exporter prefers
 /// them decoded. Records were checked when first received and
 /// are checked again here (their CRC only proves they were not damaged).
-fn to_shared(read: Read, prefers: Form) -> Result<Shared, String> {
+fn to_shared(read: Read, prefers: Form) -> Result<Batch, String> {
     let mut merged: Option<Payload> = None;
     for r in read.records {
         let e = Encoded::new(r.signal, r.bytes).map_err(|e| e.to_string())?;
@@ -126,7 +126,7 @@ fn to_shared(read: Read, prefers: Form) -> Result<Shared, String> {
             Some(m) => m.append(Payload::Encoded(e)).map_err(|e| e.to_string())?,
         }
     }
-    let batch = Shared::from(merged.expect("a read has records"));
+    let batch = Batch::from(merged.expect("a read has records"));
     if prefers == Form::Decoded {
         batch.decoded().map_err(|e| e.to_string())?;
     }

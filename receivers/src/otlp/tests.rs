@@ -20,7 +20,7 @@ use std::time::Duration;
 use ccpipe_pipeline::channel::{self, Receiver};
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
 use ccpipe_pipeline::payload::Payload;
-use ccpipe_pipeline::{Batch, ComponentId, Shutdown, Signal};
+use ccpipe_pipeline::{ComponentId, Records, Shutdown, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -40,7 +40,7 @@ pub(super) struct Queues {
 
 impl Queues {
     /// The batch waiting on `signal`'s queue, decoded; panics when there is none.
-    pub(super) fn take(&self, signal: Signal) -> Batch {
+    pub(super) fn take(&self, signal: Signal) -> Records {
         self.rx[&signal]
             .try_recv()
             .unwrap_or_else(|| panic!("no {signal} batch arrived"))

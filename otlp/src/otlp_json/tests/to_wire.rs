@@ -11,11 +11,11 @@ use crate::otlp_json::to_wire::transcode;
 use crate::payload::Payload;
 use crate::wire::{self, ScanError, RECURSION_LIMIT};
 
-fn proto(batch: &Batch) -> Vec<u8> {
+fn proto(batch: &Records) -> Vec<u8> {
     match batch {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 

@@ -57,47 +57,47 @@ impl fmt::Display for Signal {
 
 /// A batch of one signal, as received (one export request) or as merged by the batcher.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Batch {
+pub enum Records {
     Logs(ExportLogsServiceRequest),
     Metrics(ExportMetricsServiceRequest),
     Traces(ExportTraceServiceRequest),
 }
 
-impl Batch {
+impl Records {
     pub fn signal(&self) -> Signal {
         match self {
-            Batch::Logs(_) => Signal::Logs,
-            Batch::Metrics(_) => Signal::Metrics,
-            Batch::Traces(_) => Signal::Traces,
+            Records::Logs(_) => Signal::Logs,
+            Records::Metrics(_) => Signal::Metrics,
+            Records::Traces(_) => Signal::Traces,
         }
     }
 
     /// An empty batch of `signal`.
-    pub fn empty(signal: Signal) -> Batch {
+    pub fn empty(signal: Signal) -> Records {
         match signal {
-            Signal::Logs => Batch::Logs(Default::default()),
-            Signal::Metrics => Batch::Metrics(Default::default()),
-            Signal::Traces => Batch::Traces(Default::default()),
+            Signal::Logs => Records::Logs(Default::default()),
+            Signal::Metrics => Records::Metrics(Default::default()),
+            Signal::Traces => Records::Traces(Default::default()),
         }
     }
 
     /// Items as the Collector counts them: log records, metric data points, spans.
     pub fn item_count(&self) -> usize {
         match self {
-            Batch::Logs(r) => r
+            Records::Logs(r) => r
                 .resource_logs
                 .iter()
                 .flat_map(|rl| &rl.scope_logs)
                 .map(|sl| sl.log_records.len())
                 .sum(),
-            Batch::Metrics(r) => r
+            Records::Metrics(r) => r
                 .resource_metrics
                 .iter()
                 .flat_map(|rm| &rm.scope_metrics)
                 .flat_map(|sm| &sm.metrics)
                 .map(data_point_count)
                 .sum(),
-            Batch::Traces(r) => r
+            Records::Traces(r) => r
                 .resource_spans
                 .iter()
                 .flat_map(|rs| &rs.scope_spans)
@@ -114,11 +114,13 @@ impl Batch {
     ///
     /// # Panics
     /// If the signals differ: a pipeline carries one signal, so that is a bug.
-    pub fn append(&mut self, other: Batch) {
+    pub fn append(&mut self, other: Records) {
         match (self, other) {
-            (Batch::Logs(a), Batch::Logs(b)) => a.resource_logs.extend(b.resource_logs),
-            (Batch::Metrics(a), Batch::Metrics(b)) => a.resource_metrics.extend(b.resource_metrics),
-            (Batch::Traces(a), Batch::Traces(b)) => a.resource_spans.extend(b.resource_spans),
+            (Records::Logs(a), Records::Logs(b)) => a.resource_logs.extend(b.resource_logs),
+            (Records::Metrics(a), Records::Metrics(b)) => {
+                a.resource_metrics.extend(b.resource_metrics)
+            }
+            (Records::Traces(a), Records::Traces(b)) => a.resource_spans.extend(b.resource_spans),
             (a, b) => panic!("appended a {} batch to a {} batch", b.signal(), a.signal()),
         }
     }
@@ -127,18 +129,18 @@ impl Batch {
     /// processor dropped records), so exporters never see empty shells.
     pub fn prune_empty(&mut self) {
         match self {
-            Batch::Logs(r) => r.resource_logs.retain_mut(|rl| {
+            Records::Logs(r) => r.resource_logs.retain_mut(|rl| {
                 rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
                 !rl.scope_logs.is_empty()
             }),
-            Batch::Metrics(r) => r.resource_metrics.retain_mut(|rm| {
+            Records::Metrics(r) => r.resource_metrics.retain_mut(|rm| {
                 rm.scope_metrics.retain_mut(|sm| {
                     sm.metrics.retain(|m| data_point_count(m) > 0);
                     !sm.metrics.is_empty()
                 });
                 !rm.scope_metrics.is_empty()
             }),
-            Batch::Traces(r) => r.resource_spans.retain_mut(|rs| {
+            Records::Traces(r) => r.resource_spans.retain_mut(|rs| {
                 rs.scope_spans.retain(|ss| !ss.spans.is_empty());
                 !rs.scope_spans.is_empty()
             }),
@@ -148,9 +150,9 @@ impl Batch {
     /// Splits off the first `n` items into a new batch and leaves the rest in
     /// `self`. Resources and scopes that straddle the cut are copied into both
     /// halves; item order is kept.
-    pub fn split_front(&mut self, n: usize) -> Batch {
+    pub fn split_front(&mut self, n: usize) -> Records {
         match self {
-            Batch::Logs(r) => Batch::Logs(ExportLogsServiceRequest {
+            Records::Logs(r) => Records::Logs(ExportLogsServiceRequest {
                 resource_logs: split_nested(&mut r.resource_logs, n, |rl, n| {
                     let (scopes, taken) = split_nested(&mut rl.scope_logs, n, |sl, n| {
                         let head = take_front(&mut sl.log_records, n);
@@ -165,7 +167,7 @@ impl Batch {
                 })
                 .0,
             }),
-            Batch::Traces(r) => Batch::Traces(ExportTraceServiceRequest {
+            Records::Traces(r) => Records::Traces(ExportTraceServiceRequest {
                 resource_spans: split_nested(&mut r.resource_spans, n, |rs, n| {
                     let (scopes, taken) = split_nested(&mut rs.scope_spans, n, |ss, n| {
                         let head = take_front(&mut ss.spans, n);
@@ -180,7 +182,7 @@ impl Batch {
                 })
                 .0,
             }),
-            Batch::Metrics(r) => Batch::Metrics(ExportMetricsServiceRequest {
+            Records::Metrics(r) => Records::Metrics(ExportMetricsServiceRequest {
                 resource_metrics: split_nested(&mut r.resource_metrics, n, |rm, n| {
                     let (scopes, taken) = split_nested(&mut rm.scope_metrics, n, |sm, n| {
                         let (metrics, taken) = split_nested(&mut sm.metrics, n, split_metric_front);
