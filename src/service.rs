@@ -15,8 +15,8 @@ use ccpipe_pipeline::factory;
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::{Batch, Form};
 use ccpipe_pipeline::wal::{self, ack::ack_queue, WalWriter};
+use ccpipe_pipeline::{Batch, Form};
 use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown};
 use tokio::task::JoinHandle;
 

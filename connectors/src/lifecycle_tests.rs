@@ -11,7 +11,6 @@ use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::connector;
 use ccpipe_pipeline::factory::ConnectorFactory;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::testing::{capture_bins, indented, lifecycle_yaml};
 use ccpipe_pipeline::{Batch, ComponentId, Exporter, Records, Signal};
 
@@ -81,7 +80,7 @@ fn decode(signal: Signal, bytes: &[u8]) -> Records {
 }
 
 /// Outputs feeding one downstream pipeline of `signal`, and its queue.
-fn downstream_of(signal: Signal) -> (Outputs, Receiver<Payload>) {
+fn downstream_of(signal: Signal) -> (Outputs, Receiver<Batch>) {
     let (sender, receiver) = channel::bounded(1024);
     let mut outputs = Outputs::default();
     outputs.add(
@@ -96,7 +95,7 @@ fn downstream_of(signal: Signal) -> (Outputs, Receiver<Payload>) {
 }
 
 /// The items waiting in `queue`, all of `signal`.
-fn items(queue: &Receiver<Payload>, signal: Signal) -> usize {
+fn items(queue: &Receiver<Batch>, signal: Signal) -> usize {
     let mut n = 0;
     while let Some(payload) = queue.try_recv() {
         assert_eq!(payload.signal(), signal);

@@ -106,7 +106,7 @@ impl ClickhouseExporter {
         }
         let inserts = match self.pending.take() {
             Some((b, rest)) if b.ptr_eq(&batch) => rest,
-            _ => rows::encode(batch.decoded()?, self.settings.schema),
+            _ => rows::encode(batch.records()?, self.settings.schema),
         };
         let mut rest = inserts.into_iter();
         let mut sent_any = false;

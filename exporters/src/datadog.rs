@@ -20,7 +20,7 @@ mod tests;
 use std::borrow::Cow;
 use std::time::Instant;
 
-use ccpipe_pipeline::payload::Batch;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{BoxFuture, ExportError, Exporter, Signal};
 
 pub use agent::AgentExporter;
@@ -81,7 +81,7 @@ impl DatadogExporter {
                 return Ok(out.clone());
             }
         }
-        let records = batch.decoded()?;
+        let records = batch.records()?;
         let converts = self
             .delta
             .as_ref()

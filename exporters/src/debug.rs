@@ -138,7 +138,7 @@ impl DebugExporter {
 impl BlockingExporter for DebugExporter {
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
         self.buf.clear();
-        format_batch(self.verbosity, batch.decoded()?, &mut self.buf);
+        format_batch(self.verbosity, batch.records()?, &mut self.buf);
         // A closed stdout will not open again: retrying cannot help.
         self.out
             .write_all(&self.buf)

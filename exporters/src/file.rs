@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ccpipe_pipeline::otlp_json;
-use ccpipe_pipeline::payload::{Batch, Encoded, Form};
+use ccpipe_pipeline::{Batch, Encoded, Form};
 use ccpipe_pipeline::{BlockingExporter, ExportError, Records, Signal};
 
 pub use config::{AckWhen, FileConfig, FileSettings, Format, RotationConfig};
@@ -222,7 +222,7 @@ impl BlockingExporter for FileExporter {
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
         match (self.format, batch.encoded()) {
             (Format::OtlpJson, Some(encoded)) => self.export_encoded(encoded),
-            _ => self.export_decoded(batch.decoded()?),
+            _ => self.export_decoded(batch.records()?),
         }
     }
 

@@ -21,7 +21,7 @@ mod produce;
 mod tests;
 
 use ccpipe_kafka::Encoding;
-use ccpipe_pipeline::payload::Encoded;
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::{otlp_json, Batch, BoxFuture, ExportError, Exporter, Form, Records, Signal};
 
 pub use config::{KafkaConfig, KafkaSettings};
@@ -114,7 +114,7 @@ impl Exporter for KafkaExporter {
             let messages = match (batch.encoded(), &self.settings.key_attribute) {
                 (Some(encoded), None) => vec![self.encoded_message(encoded)?],
                 _ => {
-                    let decoded = batch.decoded().map_err(ExportError::permanent)?;
+                    let decoded = batch.records().map_err(ExportError::permanent)?;
                     self.messages(decoded)
                 }
             };

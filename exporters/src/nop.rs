@@ -5,7 +5,7 @@
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ExporterFactory;
 use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::payload::{Batch, Form};
+use ccpipe_pipeline::{Batch, Form};
 use ccpipe_pipeline::{BoxFuture, BuildError, BuiltExporter, ExportError, Exporter};
 use serde::Deserialize;
 

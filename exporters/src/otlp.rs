@@ -9,7 +9,7 @@ mod factory;
 #[cfg(test)]
 mod tests;
 
-use ccpipe_pipeline::payload::{Batch, Form};
+use ccpipe_pipeline::{Batch, Form};
 use ccpipe_pipeline::{BoxFuture, ExportError, Exporter};
 
 pub use config::{OtlpConfig, TlsConfig};

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ccpipe_pipeline::payload::Batch;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{BoxFuture, ExportError, Signal};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
@@ -238,13 +238,11 @@ impl OtlpClient {
     }
 }
 
-/// Cuts a payload in two at half its items: on a request boundary it stays
+/// Cuts a batch in two at half its items: on a request boundary it stays
 /// encoded, inside a request it is decoded.
-fn halves(payload: Batch) -> Result<(Batch, Batch), ExportError> {
-    let items = payload.item_count();
-    let mut back = payload.into_payload()?;
-    let front = back.split_front(items / 2)?;
-    Ok((Batch::from(front), Batch::from(back)))
+fn halves(mut back: Batch) -> Result<(Batch, Batch), ExportError> {
+    let front = back.split_front(back.item_count() / 2)?;
+    Ok((front, back))
 }
 
 fn singular(signal: Signal) -> &'static str {
@@ -261,7 +259,7 @@ fn request_parts(payload: &Batch) -> Result<Vec<Bytes>, ExportError> {
     Ok(match payload.encoded() {
         Some(e) => e.parts().to_vec(),
         None => vec![Bytes::from(ccpipe_pipeline::encode::encode(
-            payload.decoded()?,
+            payload.records()?,
         ))],
     })
 }

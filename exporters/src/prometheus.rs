@@ -72,7 +72,7 @@ impl Exporter for PrometheusExporter {
     }
 
     fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
-        let result = match batch.decoded() {
+        let result = match batch.records() {
             Err(e) => Err(e.into()),
             Ok(Records::Metrics(request)) => {
                 let now = Instant::now();

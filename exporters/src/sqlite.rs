@@ -95,11 +95,11 @@ fn export_error(e: StoreError) -> ExportError {
 impl BlockingExporter for SqliteExporter {
     /// Takes decoded records (the default form): every row needs them.
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        let mut batch = batch.decoded()?.clone();
         // The exporter's own copy: the secret scan never changes what other
         // exporters of the pipeline receive.
-        self.secrets.process(&mut batch);
-        let data = match &batch {
+        let mut batch = Batch::from(batch.records()?.clone());
+        self.secrets.process(&mut batch)?;
+        let data = match batch.records()? {
             Records::Logs(r) => Data::Logs(r),
             Records::Metrics(r) => Data::Metrics(r),
             Records::Traces(r) => Data::Traces(r),

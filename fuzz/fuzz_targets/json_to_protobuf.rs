@@ -2,7 +2,7 @@
 //! receivers run on every JSON body before falling back to the decoder) means
 //! what the decoder reads: if it transcodes, `otlp_json::decode` accepts the
 //! same body, and when the scan accepts the bytes (the receiver then keeps
-//! them encoded) prost decodes them to the decoder's batch. `decode_payload`
+//! them encoded) prost decodes them to the decoder's batch. `decode_batch`
 //! gives the decoder's answer either way. Batches are compared as prost
 //! re-encoded bytes, so NaN equals NaN.
 //!
@@ -19,7 +19,7 @@
 
 use bytes::Bytes;
 use ccpipe_pipeline::limits::Limits;
-use ccpipe_pipeline::payload::{Encoded, Payload};
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::{otlp_json, Records, Signal};
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -50,17 +50,17 @@ fuzz_target!(|data: &[u8]| {
     let signal = Signal::ALL[pick as usize % 3];
     let decoded = otlp_json::decode(signal, body);
 
-    // decode_payload: the decoder's answer, whichever path it took.
-    match (&decoded, otlp_json::decode_payload(signal, body)) {
+    // decode_batch: the decoder's answer, whichever path it took.
+    match (&decoded, otlp_json::decode_batch(signal, body)) {
         (Err(a), Err(b)) => assert_eq!(*a, b),
         (Ok(batch), Ok(payload)) => {
             assert_eq!(payload.signal(), signal);
             let count = payload.item_count();
-            let got = payload.into_batch().expect("a kept payload decodes");
+            let got = payload.into_records().expect("a kept payload decodes");
             assert_eq!(proto(&got), proto(batch));
             assert_eq!(count, batch.item_count());
         }
-        (a, b) => panic!("decode: {a:?}, decode_payload: {b:?}"),
+        (a, b) => panic!("decode: {a:?}, decode_batch: {b:?}"),
     }
 
     let depth = (pick >> 2 & 7) as usize;
@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(proto(&prost_decode(signal, &bytes)), proto(&batch));
     assert_eq!(encoded.item_count(), batch.item_count());
     assert!(matches!(
-        otlp_json::decode_payload(signal, body),
-        Ok(Payload::Encoded(_))
+        otlp_json::decode_batch(signal, body),
+        Ok(Batch::from(_))
     ));
 });

@@ -12,7 +12,7 @@
 #![no_main]
 
 use bytes::Bytes;
-use ccpipe_pipeline::payload::Encoded;
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::{otlp_json, Records, Signal};
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;

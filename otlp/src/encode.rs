@@ -25,8 +25,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::encoding::{encode_varint, encoded_len_varint};
 use prost::Message;
 
-use crate::payload::Encoded;
 use crate::records::Records;
+use crate::Encoded;
 
 /// The request's bytes, equal to `encode_to_vec` of the batch.
 pub fn encode(batch: &Records) -> Vec<u8> {

@@ -3,21 +3,17 @@
 //! attribute limits) without decoding it, encoding, and OTLP/JSON both ways.
 //! Nothing here knows about pipelines, configs or components.
 
+pub mod batch;
 pub mod encode;
+pub mod encoded;
 pub mod limits;
 pub mod otlp_json;
-pub mod payload;
 pub mod records;
 #[doc(hidden)]
 pub mod testing;
 pub mod wire;
 pub mod write;
 
-/// What flows between stages (see [`payload::Batch`]) and its signal.
-pub mod batch {
-    pub use crate::payload::{Batch, Form};
-    pub use crate::records::Signal;
-}
-
-pub use payload::Batch;
+pub use batch::{Batch, DecodeError, Form};
+pub use encoded::Encoded;
 pub use records::{Records, Signal};

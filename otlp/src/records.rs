@@ -1,5 +1,5 @@
-//! The one data type that flows between stages: a batch of OTLP logs, metrics
-//! or traces, kept as the raw OTLP request types so nothing is converted twice.
+//! [`Records`]: the decoded form of a [`Batch`](crate::Batch), OTLP logs,
+//! metrics or traces as the prost request types, and [`Signal`].
 
 use std::fmt;
 
@@ -8,6 +8,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data as MetricData;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
+use prost::Message;
 
 /// The three OTLP signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -55,7 +56,8 @@ impl fmt::Display for Signal {
     }
 }
 
-/// A batch of one signal, as received (one export request) or as merged by the batcher.
+/// The decoded records of one batch: one export request's worth, or several
+/// merged by the batcher. Reached through [`Batch::records`](crate::Batch::records).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Records {
     Logs(ExportLogsServiceRequest),
@@ -144,6 +146,15 @@ impl Records {
                 rs.scope_spans.retain(|ss| !ss.spans.is_empty());
                 !rs.scope_spans.is_empty()
             }),
+        }
+    }
+
+    /// Size of these records as protobuf.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Records::Logs(r) => r.encoded_len(),
+            Records::Metrics(r) => r.encoded_len(),
+            Records::Traces(r) => r.encoded_len(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::channel::{self, RecvTimeoutError, ReplySender};
 use crate::component::{BlockingExporter, BoxFuture, ExportError, Exporter};
-use crate::payload::{Batch, Form};
+use crate::{Batch, Form};
 
 enum Job {
     Export(Batch, ReplySender<Result<(), ExportError>>),

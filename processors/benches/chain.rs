@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::fanout::Fanout;
-use ccpipe_pipeline::payload::Payload;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{channel, Records, Signal};
 use ccpipe_processors::attributes::AttributesConfig;
 use ccpipe_processors::batch::BatchConfig;
@@ -108,7 +108,7 @@ fn batch_only() -> Vec<Stage> {
 fn run_chain(stages: Vec<Stage>, batches: Vec<Records>) -> Duration {
     let (tx, rx) = channel::bounded(batches.len() + 1);
     for b in batches {
-        if tx.try_send(Payload::Decoded(b)).is_err() {
+        if tx.try_send(Batch::from(b)).is_err() {
             panic!("queue full");
         }
     }

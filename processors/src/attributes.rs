@@ -21,7 +21,7 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Processor, Records, Signal, Verdict};
+use ccpipe_pipeline::{Batch, DecodeError, Processor, Records, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
@@ -60,8 +60,10 @@ pub struct AttributesProcessor {
     selector: Selector,
 }
 
-impl Processor for AttributesProcessor {
-    fn process(&mut self, batch: &mut Records) -> Verdict {
+impl AttributesProcessor {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         let sel = &self.selector;
         let all = sel.selects_all();
         match batch {
@@ -120,6 +122,12 @@ impl Processor for AttributesProcessor {
             }
         }
         Verdict::Keep
+    }
+}
+
+impl Processor for AttributesProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

@@ -18,7 +18,7 @@
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Processor, Records, Signal, Verdict};
+use ccpipe_pipeline::{Batch, DecodeError, Processor, Records, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::attributes::resource_attrs;
@@ -74,8 +74,10 @@ pub struct FilterProcessor {
     selector: Option<Selector>,
 }
 
-impl Processor for FilterProcessor {
-    fn process(&mut self, batch: &mut Records) -> Verdict {
+impl FilterProcessor {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         let Some(sel) = &self.selector else {
             return Verdict::Keep;
         };
@@ -126,6 +128,12 @@ impl Processor for FilterProcessor {
             batch.prune_empty();
         }
         Verdict::Keep
+    }
+}
+
+impl Processor for FilterProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

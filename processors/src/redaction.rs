@@ -54,7 +54,7 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{telemetry, Processor, Records, Signal, Verdict};
+use ccpipe_pipeline::{telemetry, Batch, DecodeError, Processor, Records, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};
@@ -474,8 +474,10 @@ impl RedactionProcessor {
     }
 }
 
-impl Processor for RedactionProcessor {
-    fn process(&mut self, batch: &mut Records) -> Verdict {
+impl RedactionProcessor {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         // Counted per batch, so the metric costs nothing per record.
         let mut tally = Tally::default();
         let t = &mut tally;
@@ -549,6 +551,12 @@ impl Processor for RedactionProcessor {
         }
         tally.flush(&self.id);
         Verdict::Keep
+    }
+}
+
+impl Processor for RedactionProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

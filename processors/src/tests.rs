@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
-use ccpipe_pipeline::{Processor, Records, Verdict};
+use ccpipe_pipeline::{Batch, Processor, Records, Verdict};
 
 pub fn s(x: &str) -> AnyValue {
     AnyValue {
@@ -168,9 +168,12 @@ pub fn metrics(resource: &[(&str, AnyValue)], metrics: Vec<Metric>) -> Records {
 }
 
 /// Runs `p` as the chain does: process, then prune what was emptied.
-pub fn run(p: &mut dyn Processor, batch: &mut Records) {
-    assert_eq!(p.process(batch), Verdict::Keep);
-    batch.prune_empty();
+pub fn run(p: &mut dyn Processor, records: &mut Records) {
+    let empty = Records::empty(records.signal());
+    let mut batch = Batch::from(std::mem::replace(records, empty));
+    assert_eq!(p.process(&mut batch).unwrap(), Verdict::Keep);
+    *records = batch.into_records().unwrap();
+    records.prune_empty();
 }
 
 pub fn log_records(b: &Records) -> Vec<&LogRecord> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ccpipe_exporters::otlp_client::{ClientSettings, Compression, OtlpClient, Target, Tls};
 use ccpipe_exporters::tls::TlsSetupError;
-use ccpipe_pipeline::payload::Batch;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ExportError, Records};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ccpipe_pipeline::payload::Batch;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{BoxFuture, ExportError};
 
 use super::config::{AgentSettings, Protocol};

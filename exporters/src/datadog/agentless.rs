@@ -186,7 +186,7 @@ impl AgentlessExporter {
         if !resume {
             self.pending = None;
             let encoded = batch.clone();
-            let payloads = tokio::task::spawn_blocking(move || encoded.decoded().map(encode))
+            let payloads = tokio::task::spawn_blocking(move || encoded.records().map(encode))
                 .await
                 .map_err(|e| ExportError::permanent(format!("encoding failed: {e}")))??;
             self.pending = Some(Pending {

@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use ccpipe_pipeline::payload::Encoded;
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
@@ -296,7 +296,7 @@ mod tests {
     /// resources above, with each kind of settings.
     #[test]
     fn encode_equals_the_enriched_copy_encoded() {
-        use ccpipe_pipeline::payload::Encoded as Wire;
+        use ccpipe_pipeline::Encoded as Wire;
         use prost::Message;
         let bytes = |b: &Records| match b {
             Records::Logs(r) => r.encode_to_vec(),

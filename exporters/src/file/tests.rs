@@ -489,18 +489,11 @@ fn to_bytes(batch: &Records) -> bytes::Bytes {
 
 /// One encoded batch of these requests, as the batch processor makes it.
 fn encoded_of(signal: Signal, parts: &[bytes::Bytes]) -> Encoded {
-    use ccpipe_pipeline::payload::Payload;
-    let mut all = Payload::Encoded(Encoded::new(signal, parts[0].clone()).unwrap());
+    let mut all = Encoded::new(signal, parts[0].clone()).unwrap();
     for part in &parts[1..] {
-        all.append(Payload::Encoded(
-            Encoded::new(signal, part.clone()).unwrap(),
-        ))
-        .unwrap();
+        all.append(Encoded::new(signal, part.clone()).unwrap());
     }
-    match all {
-        Payload::Encoded(e) => e,
-        Payload::Decoded(_) => unreachable!("encoded parts stay encoded"),
-    }
+    all
 }
 
 /// The records of all lines of `path`, as one batch.

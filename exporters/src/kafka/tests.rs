@@ -329,7 +329,7 @@ fn exporter(yaml_encoding: Encoding) -> super::KafkaExporter {
 #[test]
 fn encoded_requests_are_produced_as_their_bytes_or_as_otlp_json() {
     use bytes::Bytes;
-    use ccpipe_pipeline::payload::{Encoded, Payload};
+    use ccpipe_pipeline::Encoded;
     use prost::Message as _;
     let (signal, batch) = captures("http-protobuf")
         .into_iter()
@@ -339,14 +339,8 @@ fn encoded_requests_are_produced_as_their_bytes_or_as_otlp_json() {
         unreachable!()
     };
     let bytes = Bytes::from(req.encode_to_vec());
-    let mut two = Payload::Encoded(Encoded::new(signal, bytes.clone()).unwrap());
-    two.append(Payload::Encoded(
-        Encoded::new(signal, bytes.clone()).unwrap(),
-    ))
-    .unwrap();
-    let Payload::Encoded(two) = two else {
-        unreachable!()
-    };
+    let mut two = Encoded::new(signal, bytes.clone()).unwrap();
+    two.append(Encoded::new(signal, bytes.clone()).unwrap());
 
     let proto = exporter(Encoding::OtlpProto).encoded_message(&two).unwrap();
     assert_eq!(

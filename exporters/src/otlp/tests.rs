@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ccpipe_pipeline::config::{self, Config};
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask, RetryPolicy};
-use ccpipe_pipeline::payload::{Batch, Encoded, Payload};
+use ccpipe_pipeline::{Batch, Encoded};
 use ccpipe_pipeline::{Records, Signal};
 use tonic::Code;
 
@@ -306,15 +306,10 @@ async fn http_batched_parts_go_as_one_request() {
         .take(3)
         .collect();
     assert!(captures.len() >= 2);
-    let mut payload = Payload::Encoded(Encoded::new(Signal::Logs, captures[0].1.clone()).unwrap());
+    let mut e = Encoded::new(Signal::Logs, captures[0].1.clone()).unwrap();
     for (s, b) in &captures[1..] {
-        payload
-            .append(Payload::Encoded(Encoded::new(*s, b.clone()).unwrap()))
-            .unwrap();
+        e.append(Encoded::new(*s, b.clone()).unwrap());
     }
-    let Payload::Encoded(e) = payload else {
-        panic!("stays encoded")
-    };
     let mut s = settings(http_target(&dest.endpoint));
     s.compression = Compression::None;
     let stats = run(s, vec![Batch::from(e)]).await;
@@ -370,12 +365,9 @@ async fn http_413_splits_encoded_parts_on_their_boundary() {
         _ => (200, None),
     })
     .await;
-    let part = |n| Payload::Encoded(Encoded::new(Signal::Logs, encode(&logs(n))).unwrap());
-    let mut payload = part(2);
-    payload.append(part(2)).unwrap();
-    let Payload::Encoded(e) = payload else {
-        panic!()
-    };
+    let part = |n| Encoded::new(Signal::Logs, encode(&logs(n))).unwrap();
+    let mut e = part(2);
+    e.append(part(2));
     let stats = run(settings(http_target(&dest.endpoint)), vec![Batch::from(e)]).await;
     assert_eq!((stats.items_sent, stats.items_failed), (4, 0));
     let raws: Vec<Vec<u8>> = dest.fake.calls().iter().map(|c| c.raw.clone()).collect();

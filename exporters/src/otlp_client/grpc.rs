@@ -5,7 +5,7 @@
 use std::marker::PhantomData;
 
 use bytes::BufMut;
-use ccpipe_pipeline::payload::Batch;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ExportError, Records, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
@@ -132,7 +132,7 @@ impl Encoder for RequestEncoder {
             return Ok(());
         }
         let batch = item
-            .decoded()
+            .records()
             .map_err(|e| Status::internal(e.to_string()))?;
         match batch {
             Records::Logs(r) => r.encode(dst),

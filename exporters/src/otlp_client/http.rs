@@ -1,7 +1,7 @@
 //! OTLP over HTTP/protobuf: one POST per payload to the signal's URL.
 
 use bytes::{Bytes, BytesMut};
-use ccpipe_pipeline::payload::Batch;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ExportError, Signal};
 use http_body_util::{BodyExt, Full, Limited};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;

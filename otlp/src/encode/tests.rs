@@ -16,9 +16,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
 use super::{encode, with_resources};
-use crate::payload::Encoded;
 use crate::records::{Records, Signal};
 use crate::testing::{capture_bins, Xorshift};
+use crate::Encoded;
 
 fn prost_bytes(b: &Records) -> Vec<u8> {
     match b {

@@ -18,10 +18,10 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
 use super::*;
-use crate::payload::{Encoded, Payload};
 use crate::records::Signal;
 use crate::testing::Xorshift;
 use crate::wire::{scan, scan_within, ScanError};
+use crate::Encoded;
 
 const SMALL: Limits = Limits {
     max_attribute_depth: 3,
@@ -211,9 +211,9 @@ fn verdict(batch: &Records, limits: &Limits) -> Result<(), LimitError> {
         "the wire walk and the decoded check disagree"
     );
     let encoded = Encoded::new(batch.signal(), bytes.clone().into()).unwrap();
-    assert_eq!(Payload::Encoded(encoded).check_limits(limits), decoded);
+    assert_eq!(crate::Batch::from(encoded).check_limits(limits), decoded);
     assert_eq!(
-        Payload::Decoded(batch.clone()).check_limits(limits),
+        crate::Batch::from(batch.clone()).check_limits(limits),
         decoded
     );
     assert_eq!(

@@ -33,17 +33,17 @@ use super::scalars::{boolean, bytes, double, int, list, span_id, string, trace_i
 use super::scalars::{Int, IntSeed, OptSeed};
 use super::{JsonError, Unusual};
 use crate::limits::Limits;
-use crate::payload::{Encoded, Payload};
 use crate::records::Signal;
 use crate::wire::{self, Field, Ty, M, RECURSION_LIMIT};
+use crate::{Batch, Encoded};
 
-/// Reads one OTLP/JSON export request of `signal` into a [`Payload`]: kept
+/// Reads one OTLP/JSON export request of `signal` into a [`Batch`]: kept
 /// encoded as protobuf when the transcode applies, decoded otherwise. Errors
 /// are those of [`decode`](super::decode).
-pub fn decode_payload(signal: Signal, body: &[u8]) -> Result<Payload, JsonError> {
+pub fn decode_batch(signal: Signal, body: &[u8]) -> Result<Batch, JsonError> {
     match to_encoded(signal, body, &Limits::NONE) {
-        Ok(encoded) => Ok(Payload::Encoded(encoded)),
-        Err(_) => super::decode(signal, body).map(Payload::Decoded),
+        Ok(encoded) => Ok(Batch::from(encoded)),
+        Err(_) => super::decode(signal, body).map(Batch::from),
     }
 }
 

@@ -9,8 +9,8 @@
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::testing::{indented, lifecycle_yaml};
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ComponentId, Records, Signal, Verdict};
 
 use super::captures::load_captures;
@@ -59,17 +59,18 @@ fn lifecycle(factory: &dyn ProcessorFactory, captures: &[(String, Records)]) {
 fn run(stage: Stage, batch: Option<Records>) -> usize {
     match stage {
         Stage::Process { mut processor, .. } => {
-            let Some(mut batch) = batch else { return 0 };
-            match processor.process(&mut batch) {
+            let Some(batch) = batch else { return 0 };
+            let mut batch = Batch::from(batch);
+            match processor.process(&mut batch).unwrap() {
                 Verdict::Keep => batch.item_count(),
                 Verdict::Drop => 0,
             }
         }
         Stage::Batch(mut batcher) => {
             let mut out = 0;
-            let mut emit = |p: Payload| out += p.item_count();
+            let mut emit = |p: Batch| out += p.item_count();
             if let Some(batch) = batch {
-                batcher.push(Payload::from(batch), &mut emit).unwrap();
+                batcher.push(Batch::from(batch), &mut emit).unwrap();
             }
             batcher.flush(&mut emit).unwrap();
             out

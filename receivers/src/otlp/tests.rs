@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use ccpipe_pipeline::channel::{self, Receiver};
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::Payload;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ComponentId, Records, Shutdown, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -35,7 +35,7 @@ pub(super) const STEP: Duration = Duration::from_secs(10);
 
 /// The pipeline queues behind a receiver, one per signal.
 pub(super) struct Queues {
-    rx: BTreeMap<Signal, Receiver<Payload>>,
+    rx: BTreeMap<Signal, Receiver<Batch>>,
 }
 
 impl Queues {
@@ -44,7 +44,7 @@ impl Queues {
         self.rx[&signal]
             .try_recv()
             .unwrap_or_else(|| panic!("no {signal} batch arrived"))
-            .into_batch()
+            .into_records()
             .expect("a checked request decodes")
     }
 

@@ -440,7 +440,7 @@ fn every_field_is_written_under_its_json_name() {
 /// codec's JSON decodes to the same batch.
 #[test]
 fn the_field_table_and_the_codec_agree_on_every_field() {
-    use crate::payload::Encoded;
+    use crate::Encoded;
     for batch in [all_logs(), all_traces(), all_metrics()] {
         let signal = batch.signal();
         let bytes = match &batch {

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::telemetry;
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::{Records, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -311,7 +311,7 @@ async fn replay_grpc_wire(variant: &str) {
             .map(|e| expected(variant, e))
             .collect();
         while let Some(got) = queues.rx[&signal].try_recv() {
-            let got = got.into_batch().expect("a checked request decodes");
+            let got = got.into_records().expect("a checked request decodes");
             let at = want.iter().position(|w| *w == got);
             let at =
                 at.unwrap_or_else(|| panic!("an unexpected {signal} batch: {:?}", names(&got)));

@@ -330,7 +330,7 @@ fn the_deepest_allowed_limit_is_reachable_on_every_format() {
                 );
                 match (result, ok) {
                     (Ok(payload), true) => {
-                        assert_eq!(payload.into_batch().unwrap(), request, "{what}")
+                        assert_eq!(payload.into_records().unwrap(), request, "{what}")
                     }
                     (Err(DecodeError::OverLimits { error, items }), false) => {
                         assert_eq!(items, 1, "{what}");
