@@ -95,8 +95,5 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(proto(&prost_decode(signal, &bytes)), proto(&batch));
     assert_eq!(encoded.item_count(), batch.item_count());
-    assert!(matches!(
-        otlp_json::decode_batch(signal, body),
-        Ok(Batch::from(_))
-    ));
+    assert!(otlp_json::decode_batch(signal, body).is_ok_and(|b| b.encoded().is_some()));
 });
