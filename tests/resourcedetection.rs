@@ -8,6 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use ccpipe_pipeline::Records;
 use common::process::{bin, Ccpipe};
 use common::*;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
@@ -36,19 +37,18 @@ fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         })
 }
 
-fn resources(batch: &ccpipe_pipeline::batch::Batch) -> Vec<Vec<KeyValue>> {
-    use ccpipe_pipeline::batch::Batch;
+fn resources(batch: &Records) -> Vec<Vec<KeyValue>> {
     let attrs = |r: &Option<opentelemetry_proto::tonic::resource::v1::Resource>| {
         r.as_ref().map(|r| r.attributes.clone()).unwrap_or_default()
     };
     match batch {
-        Batch::Logs(r) => r.resource_logs.iter().map(|x| attrs(&x.resource)).collect(),
-        Batch::Metrics(r) => r
+        Records::Logs(r) => r.resource_logs.iter().map(|x| attrs(&x.resource)).collect(),
+        Records::Metrics(r) => r
             .resource_metrics
             .iter()
             .map(|x| attrs(&x.resource))
             .collect(),
-        Batch::Traces(r) => r
+        Records::Traces(r) => r
             .resource_spans
             .iter()
             .map(|x| attrs(&x.resource))

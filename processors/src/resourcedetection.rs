@@ -26,7 +26,7 @@
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{Batch, DecodeError, Processor, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, ActionKind};
@@ -175,10 +175,10 @@ pub struct ResourceDetectionProcessor {
 }
 
 impl Processor for ResourceDetectionProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
         match &mut self.tagging {
             Some(tagging) => tagging.process(batch),
-            None => Verdict::Keep,
+            None => Ok(Verdict::Keep),
         }
     }
 }

@@ -135,7 +135,7 @@ fn a_batch_without_a_resource_gets_one() {
     let cfg: ResourceDetectionConfig = parse("detectors: [system]");
     let mut p = cfg.build_in(&fake(None)).unwrap();
     let mut batch = logs(&[], vec![event("x", &[])]);
-    let Batch::Logs(r) = &mut batch else {
+    let Records::Logs(r) = &mut batch else {
         unreachable!()
     };
     r.resource_logs[0].resource = None;
