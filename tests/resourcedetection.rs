@@ -37,25 +37,6 @@ fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         })
 }
 
-fn resources(batch: &Records) -> Vec<Vec<KeyValue>> {
-    let attrs = |r: &Option<opentelemetry_proto::tonic::resource::v1::Resource>| {
-        r.as_ref().map(|r| r.attributes.clone()).unwrap_or_default()
-    };
-    match batch {
-        Records::Logs(r) => r.resource_logs.iter().map(|x| attrs(&x.resource)).collect(),
-        Records::Metrics(r) => r
-            .resource_metrics
-            .iter()
-            .map(|x| attrs(&x.resource))
-            .collect(),
-        Records::Traces(r) => r
-            .resource_spans
-            .iter()
-            .map(|x| attrs(&x.resource))
-            .collect(),
-    }
-}
-
 #[test]
 fn a_sidecar_tags_every_resource_with_its_host_and_environment() {
     let dir = temp_dir("resourcedetection");
@@ -90,7 +71,10 @@ fn a_sidecar_tags_every_resource_with_its_host_and_environment() {
     let written = read_jsonl(&out);
     let items: usize = written.iter().map(|b| b.item_count()).sum();
     assert_eq!(items, sent.iter().map(|c| c.items).sum::<usize>());
-    let all: Vec<Vec<KeyValue>> = written.iter().flat_map(resources).collect();
+    let all: Vec<&[KeyValue]> = written
+        .iter()
+        .flat_map(Records::resource_attributes)
+        .collect();
     assert!(all.len() >= sent.len());
     for attrs in &all {
         assert_eq!(string_attr(attrs, "host.name"), Some(host.trim()));
