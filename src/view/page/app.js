@@ -324,6 +324,42 @@ async function loadSession(id) {
     cell(tr, e.status != null ? String(e.status) : e.success == null ? "" : e.success ? "ok" : "failed");
     cell(tr, e.prompt || e.detail || "", "detail");
   }
+  showSpans(s.spans || []);
+}
+
+// Spans (sent with CLAUDE_CODE_ENHANCED_TELEMETRY_BETA=1) under their
+// parents, each with its events: an LLM request's attempts, a tool's output.
+function showSpans(spans) {
+  const depth = new Map();
+  const parentOf = new Map(spans.map((sp) => [sp.span_id, sp.parent_span_id]));
+  const depthOf = (id, seen = 0) => {
+    if (depth.has(id)) return depth.get(id);
+    const p = parentOf.get(id);
+    const d = p && parentOf.has(p) && seen < 32 ? depthOf(p, seen + 1) + 1 : 0;
+    depth.set(id, d);
+    return d;
+  };
+  text($("session").querySelector('[data-testid="session-span-count"]'), spans.length ? "(" + int(spans.length) + ")" : "(none sent)");
+  const body = $("spans");
+  body.textContent = "";
+  for (const sp of spans) {
+    const tr = body.insertRow();
+    tr.dataset.testid = "session-span";
+    cell(tr, when(sp.time_ms));
+    cell(tr, "\u00a0\u00a0".repeat(depthOf(sp.span_id)) + sp.name.replace(/^claude_code\./, ""));
+    cell(tr, ms(sp.end_ms - sp.time_ms), "n");
+    const events = cell(tr, "", "detail");
+    for (const ev of sp.events || []) {
+      const line = events.appendChild(document.createElement("div"));
+      line.dataset.testid = "span-event";
+      const attrs = Object.entries(ev.attrs || {}).map(([k, v]) => {
+        const value = typeof v === "string" ? v : JSON.stringify(v);
+        return k + "=" + (value.length > 80 ? value.slice(0, 80) + "…" : value);
+      });
+      text(line, ev.name + (attrs.length ? ": " + attrs.join(", ") : ""));
+      line.title = JSON.stringify(ev.attrs || {}, null, 1).slice(0, 4000);
+    }
+  }
 }
 
 // ---- what runs -------------------------------------------------------------------
@@ -349,7 +385,15 @@ async function load() {
     }
     text($("status"), "");
     $("token-form").hidden = true;
+    // Charts paint on the next frame: the page is ready once it has (a
+    // hidden tab gets no frames; it goes on after 100 ms).
+    await new Promise((done) => {
+      requestAnimationFrame(() => setTimeout(done, 0));
+      setTimeout(done, 100);
+    });
     // What was drawn, for tests and the curious: the hash it was drawn for.
+    // The mark times it from navigation (bench/view.mjs reads the first).
+    performance.mark("ccpipe-drawn", { detail: { hash, load: state.loads + 1 } });
     document.body.dataset.loadedHash = hash;
     document.body.dataset.loads = String(++state.loads);
   } catch (e) {
