@@ -27,11 +27,35 @@ fn captures(variant: &str) -> PathBuf {
         .join("otlp")
 }
 
-fn temp_db(name: &str) -> PathBuf {
+/// A database path in a folder of its own, removed when the test ends.
+struct TempDb(PathBuf);
+
+impl std::ops::Deref for TempDb {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDb {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn temp_db(name: &str) -> TempDb {
     let dir = std::env::temp_dir().join(format!("ccpipe-store-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("store.db")
+    TempDb(dir.join("store.db"))
 }
 
 /// Ingests every request of a capture folder, in order.
