@@ -143,8 +143,10 @@ function fitX(u, xs, step) {
   const pad = (step || 86400) / 2 + (xs[xs.length - 1] - xs[0]) * 0.02;
   u.setScale("x", { min: xs[0] - pad, max: xs[xs.length - 1] + pad });
 }
+// Points only where they have room (uPlot's default): a year of days is a
+// line, not 365 circles per series to paint.
 function line(label, color, extra) {
-  return Object.assign({ label, stroke: color, width: 2, points: { show: true, size: 6 } }, extra || {});
+  return Object.assign({ label, stroke: color, width: 2, points: { size: 6 } }, extra || {});
 }
 function bars(label, color, extra) {
   return Object.assign({ label, stroke: color, fill: color + "55", width: 1, paths: uPlot.paths.bars({ size: [0.6, 60] }), points: { show: false } }, extra || {});
@@ -380,8 +382,8 @@ async function load() {
     if (session) {
       await loadSession(session);
     } else {
-      await loadFilters();
-      await loadOverview();
+      // The filter lists and the panels at once: each waited for the other.
+      await Promise.all([loadFilters(), loadOverview()]);
     }
     text($("status"), "");
     $("token-form").hidden = true;
