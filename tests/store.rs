@@ -348,6 +348,13 @@ service:
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// SIGTERM, then a clean exit (bounded).
+fn stop_cleanly(ccpipe: Ccpipe) {
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+}
+
 /// Runs ccpipe with `config` and expects it to stop on its own (bounded):
 /// (exit status, stderr).
 fn start_expecting_exit(config: &Path) -> (std::process::ExitStatus, String) {
@@ -466,9 +473,7 @@ fn max_age_drops_older_data_when_ccpipe_restarts() {
     )
     .unwrap();
     assert_eq!(now.status, 200);
-    ccpipe.signal("TERM");
-    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
-    assert!(status.success(), "{stderr}");
+    stop_cleanly(ccpipe);
     let count = |db: &Path| -> i64 {
         rusqlite::Connection::open(db)
             .unwrap()
@@ -504,9 +509,7 @@ fn max_age_drops_older_data_when_ccpipe_restarts() {
     assert_eq!(count(&db), 1, "only the record from now is left");
     assert_eq!(stored_ids(&db), BTreeSet::from(["now".to_owned()]));
     assert_eq!(cost(&db), 0.0, "the report lost the old days too");
-    ccpipe.signal("TERM");
-    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
-    assert!(status.success(), "{stderr}");
+    stop_cleanly(ccpipe);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -585,8 +588,6 @@ service:
         want,
         "the store caught up, each record once"
     );
-    ccpipe.signal("TERM");
-    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
-    assert!(status.success(), "{stderr}");
+    stop_cleanly(ccpipe);
     let _ = std::fs::remove_dir_all(dir);
 }
