@@ -591,3 +591,115 @@ service:
     stop_cleanly(ccpipe);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The README's two steps with the real Claude Code CLI: ccpipe on its
+/// built-in default config, `ccpipe claude-settings --write` into the CLI's
+/// settings file (the CLI gets no OTEL_* variable of its own), one prompt
+/// against the scripted fake model; then `ccpipe usage --json` and the
+/// view's API show the tokens the fake model reported, one session, and its
+/// page (the prompt without its text, the spans with their events).
+#[test]
+fn the_two_steps_with_the_real_claude_code_cli() {
+    use common::claude::{claude_bin, offline_env, run_bounded, FakeModel};
+    const INPUT_TOKENS: f64 = 12.0; // tests/claude-cli/fake_model.py
+    const OUTPUT_TOKENS: f64 = 3.0;
+    let claude = claude_bin();
+    let dir = temp_dir("store-two-steps");
+    let data = dir.join("data");
+    let (home, work, tmp) = (dir.join("home"), dir.join("work"), dir.join("tmp"));
+    for d in [&home, &work, &tmp] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let ccpipe = default_ccpipe(&dir, &data);
+    let (http, grpc) = (ccpipe.http.unwrap(), ccpipe.grpc.unwrap());
+    let view = common::view::view_addr(&ccpipe.stderr());
+
+    // Step 2, with the ports this ccpipe got.
+    // (A user who has run Claude Code once has this folder; --write does
+    // not create it.)
+    std::fs::create_dir_all(home.join(".claude")).unwrap();
+    let settings = home.join(".claude/settings.json");
+    let out = common::process::default_command(&dir, &data)
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__HTTP__ENDPOINT",
+            http.to_string(),
+        )
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__GRPC__ENDPOINT",
+            grpc.to_string(),
+        )
+        .arg("claude-settings")
+        .arg("--write")
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let model = FakeModel::start(&dir);
+    let mut cmd = Command::new(&claude);
+    cmd.args(["-p", "say hi", "--output-format", "json"])
+        .current_dir(&work)
+        .env_clear()
+        .envs(offline_env(&home, &tmp, model.port));
+    let run = run_bounded(cmd, Duration::from_secs(120)).unwrap();
+    assert!(
+        run.status.success(),
+        "claude: {}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let result: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let session = result["session_id"].as_str().unwrap().to_owned();
+
+    // The CLI exports as it exits; the store commits behind its queue.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let report = usage_json(&data, &["--json"]);
+        let tokens = &report["totals"]["tokens"];
+        let done = tokens["input"] == INPUT_TOKENS && tokens["output"] == OUTPUT_TOKENS;
+        if done || Instant::now() > deadline {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let totals = &report["totals"];
+    assert_eq!(totals["tokens"]["input"], INPUT_TOKENS, "{report}");
+    assert_eq!(totals["tokens"]["output"], OUTPUT_TOKENS, "{report}");
+    assert_eq!(totals["sessions"], 1, "{report}");
+    assert!(totals["cost_usd"].as_f64().unwrap() > 0.0, "{report}");
+
+    let summary = common::view::get(view, "/api/summary").json();
+    assert_eq!(summary["tokens"]["input"], INPUT_TOKENS, "{summary}");
+    assert_eq!(summary["cost_usd"], totals["cost_usd"], "{summary}");
+    assert!(summary["api_requests"].as_i64().unwrap() >= 1, "{summary}");
+    let page = common::view::get(view, &format!("/api/session/{session}"));
+    assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+    let page = page.json();
+    let prompt = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "prompt")
+        .unwrap_or_else(|| panic!("no prompt on the session page: {page}"));
+    // claude-settings leaves prompt logging off unless asked (--content):
+    // the prompt is an event without its text.
+    assert!(prompt.get("prompt").is_none(), "{page}");
+    let attempts = page["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["events"].as_array().unwrap())
+        .filter(|e| e["name"] == "gen_ai.request.attempt")
+        .count();
+    assert!(
+        attempts >= 1,
+        "the LLM request's span and its event: {page}"
+    );
+    drop(model);
+    stop_cleanly(ccpipe);
+    let _ = std::fs::remove_dir_all(dir);
+}
