@@ -614,10 +614,7 @@ fn the_two_steps_with_the_real_claude_code_cli() {
     let (http, grpc) = (ccpipe.http.unwrap(), ccpipe.grpc.unwrap());
     let view = common::view::view_addr(&ccpipe.stderr());
 
-    // Step 2, with the ports this ccpipe got.
-    // (A user who has run Claude Code once has this folder; --write does
-    // not create it.)
-    std::fs::create_dir_all(home.join(".claude")).unwrap();
+    // Step 2, with the ports this ccpipe got (--write makes ~/.claude).
     let settings = home.join(".claude/settings.json");
     let out = common::process::default_command(&dir, &data)
         .env(
