@@ -275,9 +275,7 @@ fn left_out(m: M, tag: u32, f: Field, wt: u8, b: &mut &[u8]) -> Result<bool, Unu
         (Ty::U64 | Ty::I64, wire::FIXED64) => fixed64(&mut peek)? == 0,
         // -0.0 too, as the codec compares with 0.0; proto3 `optional`
         // doubles are written whenever present.
-        (Ty::F64, wire::FIXED64) => {
-            f64::from_bits(fixed64(&mut peek)?) == 0.0 && !optional(m, tag)
-        }
+        (Ty::F64, wire::FIXED64) => f64::from_bits(fixed64(&mut peek)?) == 0.0 && !optional(m, tag),
         (Ty::Fixed32, wire::FIXED32) => wire::take(&mut peek, 4).map_err(|_| Unusual)? == [0; 4],
         (Ty::Str | Ty::Id | Ty::Bytes, wire::LEN) => delimited(&mut peek)?.is_empty(),
         _ => false,
@@ -303,14 +301,14 @@ fn optional(m: M, tag: u32) -> bool {
 /// tests hold the transcode byte-equal to the codec on every field.
 fn rank(m: M, tag: u32) -> u32 {
     match (m, tag) {
-        (M::LogRecord, 11) => 3,      // observedTimeUnixNano after timeUnixNano
-        (M::Span, 16) => 9,           // flags after parentSpanId
-        (M::NumberPoint, 7) => 0,     // attributes first
-        (M::NumberPoint, 6) => 9,     // asInt beside asDouble
-        (M::HistogramPoint, 9) => 0,  // attributes first
-        (M::SummaryPoint, 7) => 0,    // attributes first
-        (M::Exemplar, 7) => 0,        // filteredAttributes first
-        (M::Exemplar, 6) => 7,        // asInt beside asDouble
+        (M::LogRecord, 11) => 3,     // observedTimeUnixNano after timeUnixNano
+        (M::Span, 16) => 9,          // flags after parentSpanId
+        (M::NumberPoint, 7) => 0,    // attributes first
+        (M::NumberPoint, 6) => 9,    // asInt beside asDouble
+        (M::HistogramPoint, 9) => 0, // attributes first
+        (M::SummaryPoint, 7) => 0,   // attributes first
+        (M::Exemplar, 7) => 0,       // filteredAttributes first
+        (M::Exemplar, 6) => 7,       // asInt beside asDouble
         _ => tag * 2,
     }
 }

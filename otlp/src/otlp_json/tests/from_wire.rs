@@ -77,11 +77,7 @@ fn random_requests_transcode_to_the_codecs_bytes() {
         );
         // The same fields in another order (Claude Code's exporter writes
         // tag order): the same JSON, since the transcode sorts.
-        let shuffled = shuffle(
-            &mut rng,
-            M::request(signal),
-            &bytes,
-        );
+        let shuffled = shuffle(&mut rng, M::request(signal), &bytes);
         assert_same(
             &format!("case {case}, shuffled"),
             &transcoded(signal, shuffled),
@@ -158,8 +154,19 @@ impl Gen<'_> {
     }
 
     fn text(&mut self) -> String {
-        const WORDS: [&str; 8] = ["", "a", "claude_code.tool", "\"q\"\\", "é€😀", "\n\t\u{1}", " ", "x y"];
-        (0..self.upto(2)).map(|_| WORDS[self.0.below(WORDS.len())]).collect()
+        const WORDS: [&str; 8] = [
+            "",
+            "a",
+            "claude_code.tool",
+            "\"q\"\\",
+            "é€😀",
+            "\n\t\u{1}",
+            " ",
+            "x y",
+        ];
+        (0..self.upto(2))
+            .map(|_| WORDS[self.0.below(WORDS.len())])
+            .collect()
     }
 
     fn u64(&mut self) -> u64 {
@@ -184,7 +191,15 @@ impl Gen<'_> {
     }
 
     fn f64(&mut self) -> f64 {
-        const ODD: [f64; 7] = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-300, 0.1];
+        const ODD: [f64; 7] = [
+            0.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e-300,
+            0.1,
+        ];
         match self.0.below(3) {
             0 => ODD[self.0.below(ODD.len())],
             1 => self.0.below(1000) as f64 / 8.0,
