@@ -27,20 +27,20 @@ const PAD: usize = 4096;
 const MIB: u64 = 1 << 20;
 
 /// What ccpipe may hold beyond its idle resident set, from src/service.rs:
-/// - the pipeline's input queue, `PIPELINE_QUEUE_BYTES` = 8 MiB of requests
+/// - the pipeline's input queue, `PIPELINE_QUEUE_BYTES` = 2 MiB of requests
 ///   as received (they stay encoded until the batch processor);
-/// - the exporter's queue, `EXPORT_QUEUE_BYTES` = 16 MiB by the batches'
+/// - the exporter's queue, `EXPORT_QUEUE_BYTES` = 4 MiB by the batches'
 ///   estimated weight;
 /// - outside the queues: the batch the batch processor is filling (250
 ///   records, ~1 MiB), the batch being exported and its request body
 ///   (~2 MiB), and each sender's request being read and decoded (4 x
 ///   ~100 KiB, a few copies each): 4 MiB together.
 ///
-/// That is 28 MiB by the estimates. The allocator does not hand freed memory
+/// That is 10 MiB by the estimates. The allocator does not hand freed memory
 /// back at once and the weights are estimates, so the bound allows twice
-/// that: idle + 56 MiB.
+/// that: idle + 20 MiB.
 fn rss_bound(idle: u64) -> u64 {
-    let queues = 8 * MIB + 16 * MIB;
+    let queues = 2 * MIB + 4 * MIB;
     let outside = 4 * MIB;
     idle + 2 * (queues + outside)
 }
