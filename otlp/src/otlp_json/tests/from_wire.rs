@@ -16,11 +16,11 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 
 use super::*;
-use crate::payload::Encoded;
+use crate::Encoded;
 use crate::testing::{capture_bins, Xorshift};
 use crate::wire::{self, M};
 
-fn codec_json(batch: &Batch) -> Vec<u8> {
+fn codec_json(batch: &Records) -> Vec<u8> {
     let mut out = Vec::new();
     encode(batch, &mut out);
     out
@@ -86,11 +86,11 @@ fn random_requests_transcode_to_the_codecs_bytes() {
     }
 }
 
-fn prost_bytes(b: &Batch) -> Vec<u8> {
+fn prost_bytes(b: &Records) -> Vec<u8> {
     match b {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 
@@ -270,9 +270,9 @@ impl Gen<'_> {
         }
     }
 
-    fn batch(&mut self, signal: Signal) -> Batch {
+    fn batch(&mut self, signal: Signal) -> Records {
         match signal {
-            Signal::Logs => Batch::Logs(ExportLogsServiceRequest {
+            Signal::Logs => Records::Logs(ExportLogsServiceRequest {
                 resource_logs: self.list(2, |g| ResourceLogs {
                     resource: g.some(Gen::resource),
                     scope_logs: g.list(2, |g| ScopeLogs {
@@ -283,7 +283,7 @@ impl Gen<'_> {
                     schema_url: g.text(),
                 }),
             }),
-            Signal::Traces => Batch::Traces(ExportTraceServiceRequest {
+            Signal::Traces => Records::Traces(ExportTraceServiceRequest {
                 resource_spans: self.list(2, |g| ResourceSpans {
                     resource: g.some(Gen::resource),
                     scope_spans: g.list(2, |g| ScopeSpans {
@@ -294,7 +294,7 @@ impl Gen<'_> {
                     schema_url: g.text(),
                 }),
             }),
-            Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest {
+            Signal::Metrics => Records::Metrics(ExportMetricsServiceRequest {
                 resource_metrics: self.list(2, |g| ResourceMetrics {
                     resource: g.some(Gen::resource),
                     scope_metrics: g.list(2, |g| ScopeMetrics {

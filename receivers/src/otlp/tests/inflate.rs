@@ -176,18 +176,17 @@ fn mutated_deflate_and_zstd_bodies_never_panic() {
 
 /// A body that arrived in one chunk is a slice of the connection's read
 /// buffer; the request must not keep that buffer alive (the queues weigh
-/// only the body). The payload's bytes lie outside the buffer.
+/// only the body). The batch's bytes lie outside the buffer.
 #[test]
 fn a_one_chunk_body_is_copied_out_of_the_read_buffer() {
     use super::super::decode::decode_within;
-    use ccpipe_pipeline::payload::Payload;
     let body = capture("0002-http-logs.bin");
     let mut read_buffer = vec![0u8; 400 << 10];
     read_buffer[..body.len()].copy_from_slice(&body);
     let read_buffer = Bytes::from(read_buffer);
     let range = read_buffer.as_ptr_range();
     let chunk = read_buffer.slice(..body.len());
-    let payload = decode_within(
+    let batch = decode_within(
         Signal::Logs,
         Format::Protobuf,
         Encoding::Identity,
@@ -196,9 +195,7 @@ fn a_one_chunk_body_is_copied_out_of_the_read_buffer() {
         &super::super::decode::DEFAULT_LIMITS,
     )
     .unwrap();
-    let Payload::Encoded(encoded) = payload else {
-        panic!("protobuf stays encoded");
-    };
+    let encoded = batch.encoded().expect("protobuf stays encoded");
     let parts = encoded.parts();
     assert_eq!(parts.len(), 1);
     assert_eq!(&parts[0][..], &body[..]);
