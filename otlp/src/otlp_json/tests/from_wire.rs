@@ -16,9 +16,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 
 use super::*;
-use crate::Encoded;
 use crate::testing::{capture_bins, Xorshift};
 use crate::wire::{self, M};
+use crate::Encoded;
 
 fn codec_json(batch: &Records) -> Vec<u8> {
     let mut out = Vec::new();
