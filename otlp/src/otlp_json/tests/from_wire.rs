@@ -271,39 +271,42 @@ impl Gen<'_> {
     }
 
     fn batch(&mut self, signal: Signal) -> Records {
+        // 0–2 resource groups of 0–2 scope groups of 0–3 items, every
+        // resource, scope and schema URL present or not.
+        macro_rules! groups {
+            ($group:ident, $scopes:ident, $scope:ident, $items:ident, $item:expr) => {
+                self.list(2, |g| $group {
+                    resource: g.some(Gen::resource),
+                    $scopes: g.list(2, |g| $scope {
+                        scope: g.some(Gen::scope),
+                        $items: g.list(3, $item),
+                        schema_url: g.text(),
+                    }),
+                    schema_url: g.text(),
+                })
+            };
+        }
         match signal {
             Signal::Logs => Records::Logs(ExportLogsServiceRequest {
-                resource_logs: self.list(2, |g| ResourceLogs {
-                    resource: g.some(Gen::resource),
-                    scope_logs: g.list(2, |g| ScopeLogs {
-                        scope: g.some(Gen::scope),
-                        log_records: g.list(3, Gen::log_record),
-                        schema_url: g.text(),
-                    }),
-                    schema_url: g.text(),
-                }),
+                resource_logs: groups!(
+                    ResourceLogs,
+                    scope_logs,
+                    ScopeLogs,
+                    log_records,
+                    Gen::log_record
+                ),
             }),
             Signal::Traces => Records::Traces(ExportTraceServiceRequest {
-                resource_spans: self.list(2, |g| ResourceSpans {
-                    resource: g.some(Gen::resource),
-                    scope_spans: g.list(2, |g| ScopeSpans {
-                        scope: g.some(Gen::scope),
-                        spans: g.list(3, Gen::span),
-                        schema_url: g.text(),
-                    }),
-                    schema_url: g.text(),
-                }),
+                resource_spans: groups!(ResourceSpans, scope_spans, ScopeSpans, spans, Gen::span),
             }),
             Signal::Metrics => Records::Metrics(ExportMetricsServiceRequest {
-                resource_metrics: self.list(2, |g| ResourceMetrics {
-                    resource: g.some(Gen::resource),
-                    scope_metrics: g.list(2, |g| ScopeMetrics {
-                        scope: g.some(Gen::scope),
-                        metrics: g.list(3, Gen::metric),
-                        schema_url: g.text(),
-                    }),
-                    schema_url: g.text(),
-                }),
+                resource_metrics: groups!(
+                    ResourceMetrics,
+                    scope_metrics,
+                    ScopeMetrics,
+                    metrics,
+                    Gen::metric
+                ),
             }),
         }
     }
