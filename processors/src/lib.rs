@@ -32,6 +32,7 @@ pub mod redaction;
 pub mod resource;
 mod secrets;
 mod value;
+pub mod wire;
 
 pub use actions::{ActionConfig, ActionKind};
 pub use matcher::{AttributeMatch, MatchConfig, MatchType};

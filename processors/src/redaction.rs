@@ -47,6 +47,9 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use regex::RegexSet;
 use serde::Deserialize;
 
@@ -59,7 +62,10 @@ use ccpipe_pipeline::{telemetry, Batch, Processor, Signal, Verdict};
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};
 use crate::value::{self, is_textual, KeySet};
+use crate::wire::{rewrite, Fallback, Rewritten};
 use crate::{compile_regex, points, Invalid};
+
+mod on_wire;
 
 /// Attribute keys that hold prompt, response, tool and command text in
 /// Claude Code's telemetry ("Where private text lives" in TELEMETRY.md), plus
@@ -297,6 +303,11 @@ struct Tally([u64; 4]);
 impl Tally {
     const LABELS: [&'static str; 4] = ["content", "blocked_key", "not_allowed", "secret"];
 
+    /// Everything counted so far: grows exactly when something was redacted.
+    fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
     fn add(&mut self, st: &Stats) {
         for (total, n) in self.0.iter_mut().zip(st.by_reason) {
             *total += u64::from(n);
@@ -474,6 +485,73 @@ impl RedactionProcessor {
     }
 }
 
+impl RedactionProcessor {
+    fn log_record(&self, lr: &mut LogRecord, t: &mut Tally) {
+        let mut st = Stats::default();
+        self.list(&mut lr.attributes, true, false, &mut st);
+        if let Some(body) = &mut lr.body {
+            self.value(body, &mut st);
+        }
+        self.summarize(&mut lr.attributes, st, t);
+    }
+
+    fn span(&self, span: &mut Span, t: &mut Tally) {
+        let mut st = Stats::default();
+        self.list(&mut span.attributes, true, false, &mut st);
+        self.text(&mut span.name, &mut st);
+        if let Some(status) = &mut span.status {
+            self.text(&mut status.message, &mut st);
+        }
+        for ev in &mut span.events {
+            let all = self.content_events.contains(&ev.name);
+            self.list(&mut ev.attributes, true, all, &mut st);
+            self.text(&mut ev.name, &mut st);
+        }
+        for link in &mut span.links {
+            self.list(&mut link.attributes, true, false, &mut st);
+        }
+        self.summarize(&mut span.attributes, st, t);
+    }
+
+    fn metric(&self, metric: &mut Metric, t: &mut Tally) {
+        let mut changed = false;
+        points::for_each_attributes(metric, |attrs| {
+            let mut st = Stats::default();
+            self.list(attrs, true, false, &mut st);
+            changed |= st.any();
+            t.add(&st);
+        });
+        points::for_each_exemplar_attributes(metric, |attrs| {
+            let mut st = Stats::default();
+            self.list(attrs, true, false, &mut st);
+            t.add(&st);
+        });
+        if changed {
+            points::merge_delta_sum(metric);
+        }
+    }
+
+    /// The processor on an encoded export request of `signal`: records,
+    /// resources and scopes that no rule can change are copied as bytes;
+    /// the others are decoded, redacted as [`Processor::process`] does, and
+    /// re-encoded. [`Fallback`]: run the decoded path.
+    pub fn process_encoded(
+        &mut self,
+        signal: Signal,
+        request: &[u8],
+    ) -> Result<Rewritten, Fallback> {
+        let mut tally = Tally::default();
+        let mut walk = on_wire::OnRecords::new(self, signal, &mut tally);
+        let bytes = rewrite::request(request, &mut walk)?;
+        let items_removed = walk.items_removed;
+        tally.flush(&self.id);
+        Ok(Rewritten {
+            bytes,
+            items_removed,
+        })
+    }
+}
+
 impl Processor for RedactionProcessor {
     fn process(&mut self, batch: &mut Batch) -> Verdict {
         // Counted per batch, so the metric costs nothing per record.
@@ -485,14 +563,9 @@ impl Processor for RedactionProcessor {
                     self.shared(rl.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sl in &mut rl.scope_logs {
                         self.shared(sl.scope.as_mut().map(|s| &mut s.attributes), t);
-                        for lr in &mut sl.log_records {
-                            let mut st = Stats::default();
-                            self.list(&mut lr.attributes, true, false, &mut st);
-                            if let Some(body) = &mut lr.body {
-                                self.value(body, &mut st);
-                            }
-                            self.summarize(&mut lr.attributes, st, t);
-                        }
+                        sl.log_records
+                            .iter_mut()
+                            .for_each(|r| self.log_record(r, t));
                     }
                 }
             }
@@ -501,23 +574,7 @@ impl Processor for RedactionProcessor {
                     self.shared(rs.resource.as_mut().map(|r| &mut r.attributes), t);
                     for ss in &mut rs.scope_spans {
                         self.shared(ss.scope.as_mut().map(|s| &mut s.attributes), t);
-                        for span in &mut ss.spans {
-                            let mut st = Stats::default();
-                            self.list(&mut span.attributes, true, false, &mut st);
-                            self.text(&mut span.name, &mut st);
-                            if let Some(status) = &mut span.status {
-                                self.text(&mut status.message, &mut st);
-                            }
-                            for ev in &mut span.events {
-                                let all = self.content_events.contains(&ev.name);
-                                self.list(&mut ev.attributes, true, all, &mut st);
-                                self.text(&mut ev.name, &mut st);
-                            }
-                            for link in &mut span.links {
-                                self.list(&mut link.attributes, true, false, &mut st);
-                            }
-                            self.summarize(&mut span.attributes, st, t);
-                        }
+                        ss.spans.iter_mut().for_each(|s| self.span(s, t));
                     }
                 }
             }
@@ -526,23 +583,7 @@ impl Processor for RedactionProcessor {
                     self.shared(rm.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sm in &mut rm.scope_metrics {
                         self.shared(sm.scope.as_mut().map(|s| &mut s.attributes), t);
-                        for metric in &mut sm.metrics {
-                            let mut changed = false;
-                            points::for_each_attributes(metric, |attrs| {
-                                let mut st = Stats::default();
-                                self.list(attrs, true, false, &mut st);
-                                changed |= st.any();
-                                t.add(&st);
-                            });
-                            points::for_each_exemplar_attributes(metric, |attrs| {
-                                let mut st = Stats::default();
-                                self.list(attrs, true, false, &mut st);
-                                t.add(&st);
-                            });
-                            if changed {
-                                points::merge_delta_sum(metric);
-                            }
-                        }
+                        sm.metrics.iter_mut().for_each(|m| self.metric(m, t));
                     }
                 }
             }

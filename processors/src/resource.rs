@@ -19,9 +19,11 @@ use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
 use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
+use crate::wire::{self, rewrite::Rewrite, Fallback};
 use crate::Invalid;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,40 +53,71 @@ pub struct ResourceProcessor {
 }
 
 impl ResourceProcessor {
-    fn apply(&self, resource: &mut Option<Resource>) {
+    /// Applies the actions to one resource; true if it changed.
+    fn apply(&self, resource: &mut Option<Resource>) -> bool {
         match resource {
-            Some(r) => {
-                self.actions.apply(&mut r.attributes);
-            }
+            Some(r) => self.actions.apply(&mut r.attributes),
             None => {
                 // Only materialise a resource if an action added something.
                 let mut attrs: Vec<KeyValue> = Vec::new();
-                if self.actions.apply(&mut attrs) {
+                let added = self.actions.apply(&mut attrs);
+                if added {
                     *resource = Some(Resource {
                         attributes: attrs,
                         ..Default::default()
                     });
                 }
+                added
             }
         }
+    }
+
+    /// The processor on an encoded export request (any signal): only each
+    /// `Resource` message is decoded, changed and re-encoded; the records
+    /// are copied as bytes. `Ok(None)`: nothing changed.
+    pub fn process_encoded(&self, request: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        wire::rewrite::request(request, &mut OnResources(self))
+    }
+}
+
+/// The wire walk's view of the processor: resources only.
+struct OnResources<'a>(&'a ResourceProcessor);
+
+impl Rewrite for OnResources<'_> {
+    const RECORDS: bool = false;
+
+    fn resource(&mut self, body: Option<&[u8]>) -> Result<Option<Vec<u8>>, Fallback> {
+        let mut resource = match body {
+            Some(b) => Some(Resource::decode(b).map_err(|_| Fallback)?),
+            None => None,
+        };
+        Ok(match (self.0.apply(&mut resource), resource) {
+            (true, Some(r)) => Some(r.encode_to_vec()),
+            _ => None,
+        })
+    }
+
+    fn scope(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        Ok(None)
+    }
+
+    fn record(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        Ok(None)
     }
 }
 
 impl Processor for ResourceProcessor {
     fn process(&mut self, batch: &mut Batch) -> Verdict {
         match batch {
-            Batch::Logs(r) => r
-                .resource_logs
-                .iter_mut()
-                .for_each(|x| self.apply(&mut x.resource)),
-            Batch::Metrics(r) => r
-                .resource_metrics
-                .iter_mut()
-                .for_each(|x| self.apply(&mut x.resource)),
-            Batch::Traces(r) => r
-                .resource_spans
-                .iter_mut()
-                .for_each(|x| self.apply(&mut x.resource)),
+            Batch::Logs(r) => r.resource_logs.iter_mut().for_each(|x| {
+                self.apply(&mut x.resource);
+            }),
+            Batch::Metrics(r) => r.resource_metrics.iter_mut().for_each(|x| {
+                self.apply(&mut x.resource);
+            }),
+            Batch::Traces(r) => r.resource_spans.iter_mut().for_each(|x| {
+                self.apply(&mut x.resource);
+            }),
         }
         Verdict::Keep
     }

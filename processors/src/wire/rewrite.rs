@@ -1,0 +1,95 @@
+//! The walk over an export request of any signal. The three share one shape
+//! (field numbers included): the request's field 1 is a resource-X
+//! (`ResourceLogs`, `ResourceMetrics`, `ResourceSpans`), whose field 1 is
+//! the `Resource` and field 2 a scope-X, whose field 1 is the
+//! `InstrumentationScope` and field 2 a record (`LogRecord`, `Metric`,
+//! `Span`). Only those messages are handed to the [`Rewrite`]; the rest of
+//! each message is copied as bytes.
+
+use super::proto::{fields, Splice};
+use super::Fallback;
+
+/// What a processor does to the messages of a request. Each returns the
+/// message's new body, or `None` when it is unchanged.
+pub(crate) trait Rewrite {
+    /// Whether the walk enters scopes and records (false: only resources).
+    const RECORDS: bool;
+
+    /// The resource of one resource-X; `None` when it has none (an
+    /// appended `Some` becomes its resource).
+    fn resource(&mut self, body: Option<&[u8]>) -> Result<Option<Vec<u8>>, Fallback>;
+
+    fn scope(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, Fallback>;
+
+    fn record(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, Fallback>;
+}
+
+const RESOURCE_X: u32 = 1;
+const RESOURCE: u32 = 1;
+const SCOPE_X: u32 = 2;
+const SCOPE: u32 = 1;
+const RECORD: u32 = 2;
+
+/// Runs `r` over the request `bytes`; `None`: nothing changed.
+pub(crate) fn request<R: Rewrite>(bytes: &[u8], r: &mut R) -> Result<Option<Vec<u8>>, Fallback> {
+    let mut out = Splice::new(bytes);
+    for f in fields(bytes) {
+        let f = f?;
+        if let Some(body) = f.len_of(RESOURCE_X) {
+            if let Some(new) = resource_x(body, r)? {
+                out.replace(&f, RESOURCE_X, &new);
+            }
+        }
+    }
+    Ok(out.finish())
+}
+
+fn resource_x<R: Rewrite>(bytes: &[u8], r: &mut R) -> Result<Option<Vec<u8>>, Fallback> {
+    let mut out = Splice::new(bytes);
+    let mut resources = 0;
+    for f in fields(bytes) {
+        let f = f?;
+        if let Some(body) = f.len_of(RESOURCE) {
+            // Protobuf merges a resource given twice; the decoded path does that.
+            resources += 1;
+            if resources > 1 {
+                return Err(Fallback);
+            }
+            if let Some(new) = r.resource(Some(body))? {
+                out.replace(&f, RESOURCE, &new);
+            }
+        } else if let (true, Some(body)) = (R::RECORDS, f.len_of(SCOPE_X)) {
+            if let Some(new) = scope_x(body, r)? {
+                out.replace(&f, SCOPE_X, &new);
+            }
+        }
+    }
+    if resources == 0 {
+        if let Some(new) = r.resource(None)? {
+            out.append(RESOURCE, &new);
+        }
+    }
+    Ok(out.finish())
+}
+
+fn scope_x<R: Rewrite>(bytes: &[u8], r: &mut R) -> Result<Option<Vec<u8>>, Fallback> {
+    let mut out = Splice::new(bytes);
+    let mut scopes = 0;
+    for f in fields(bytes) {
+        let f = f?;
+        if let Some(body) = f.len_of(SCOPE) {
+            scopes += 1;
+            if scopes > 1 {
+                return Err(Fallback);
+            }
+            if let Some(new) = r.scope(body)? {
+                out.replace(&f, SCOPE, &new);
+            }
+        } else if let Some(body) = f.len_of(RECORD) {
+            if let Some(new) = r.record(body)? {
+                out.replace(&f, RECORD, &new);
+            }
+        }
+    }
+    Ok(out.finish())
+}
