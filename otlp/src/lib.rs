@@ -8,6 +8,7 @@ pub mod encode;
 pub mod limits;
 pub mod otlp_json;
 pub mod payload;
+pub mod points;
 #[doc(hidden)]
 pub mod testing;
 pub mod wire;

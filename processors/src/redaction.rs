@@ -60,10 +60,10 @@ use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
 use ccpipe_pipeline::{telemetry, Batch, Processor, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
-use crate::secrets::{Found, Scanner};
 use crate::value::{self, is_textual, KeySet};
 use crate::wire::{rewrite, Fallback, Rewritten};
 use crate::{compile_regex, points, Invalid};
+use ccpipe_secrets::{Found, Scanner};
 
 mod on_wire;
 
@@ -225,7 +225,8 @@ impl RedactionConfig {
             self.secrets == SecretsMode::Builtin,
             &self.disabled_rules,
             &self.blocked_values,
-        )?;
+        )
+        .map_err(|e| Invalid::new(e.key, e.message))?;
 
         for (i, p) in self.blocked_keys.iter().enumerate() {
             compile_regex(p).map_err(|e| Invalid::new(format!("blocked_keys.{i}"), e))?;

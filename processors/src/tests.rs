@@ -6,6 +6,7 @@ mod behaviour;
 mod captures;
 mod config;
 mod lifecycle;
+mod secrets;
 mod wire;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;

@@ -21,8 +21,8 @@ use super::captures::load_captures;
 use super::*;
 use crate::redaction::{RedactionConfig, RedactionProcessor, BLOCKED_KEY_MASK, MASK};
 use crate::resource::{ResourceConfig, ResourceProcessor};
-use crate::secrets::tests::POSITIVES;
 use crate::wire::Rewritten;
+use ccpipe_secrets::testing::POSITIVES;
 
 const TEST_KEY: &str = "0123456789abcdef0123456789abcdef";
 
@@ -342,7 +342,7 @@ fn random_scope(rng: &mut Xorshift) -> Option<InstrumentationScope> {
     })
 }
 
-fn random_batch(rng: &mut Xorshift) -> Batch {
+pub(super) fn random_batch(rng: &mut Xorshift) -> Batch {
     let resources = rng.below(3) + 1;
     match rng.below(3) {
         0 => Batch::Logs(ExportLogsServiceRequest {
