@@ -9,6 +9,7 @@ pub mod limits;
 pub mod otlp_json;
 pub mod payload;
 pub mod points;
+pub mod rewrite;
 #[doc(hidden)]
 pub mod testing;
 pub mod wire;

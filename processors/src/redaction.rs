@@ -61,8 +61,9 @@ use ccpipe_pipeline::{telemetry, Batch, Processor, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::value::{self, is_textual, KeySet};
-use crate::wire::{rewrite, Fallback, Rewritten};
+use crate::wire::{Fallback, Rewritten};
 use crate::{compile_regex, points, Invalid};
+use ccpipe_otlp::rewrite;
 use ccpipe_secrets::{Found, Scanner};
 
 mod on_wire;

@@ -23,8 +23,9 @@ use prost::Message;
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
-use crate::wire::{self, rewrite::Rewrite, Fallback};
+use crate::wire::Fallback;
 use crate::Invalid;
+use ccpipe_otlp::rewrite::{self, Rewrite};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,7 +77,7 @@ impl ResourceProcessor {
     /// `Resource` message is decoded, changed and re-encoded; the records
     /// are copied as bytes. `Ok(None)`: nothing changed.
     pub fn process_encoded(&self, request: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
-        wire::rewrite::request(request, &mut OnResources(self))
+        rewrite::request(request, &mut OnResources(self))
     }
 }
 

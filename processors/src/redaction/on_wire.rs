@@ -19,9 +19,9 @@ use ccpipe_pipeline::batch::data_point_count;
 use ccpipe_pipeline::Signal;
 
 use super::{Content, RedactionProcessor, Tally, BLOCKED_KEY_MASK, MASK};
-use crate::wire::proto::{fields, Field};
-use crate::wire::rewrite::Rewrite;
 use crate::wire::Fallback;
+use ccpipe_otlp::rewrite::proto::{fields, Field};
+use ccpipe_otlp::rewrite::Rewrite;
 
 /// The rewrite walk of one request.
 pub(super) struct OnRecords<'a> {

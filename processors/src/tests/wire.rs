@@ -240,7 +240,7 @@ fn a_resource_given_twice_falls_back_to_the_decoded_path() {
     // Append a second ResourceLogs.resource to the first ResourceLogs:
     // protobuf merges the two, which only the decoded path does.
     let mut second = Vec::new();
-    crate::wire::proto::put_len(&mut second, 1, &Resource::default().encode_to_vec());
+    ccpipe_otlp::rewrite::proto::put_len(&mut second, 1, &Resource::default().encode_to_vec());
     let first_len = bytes[1] as usize; // one-byte length in this small request
     assert!(first_len < 0x80);
     bytes.extend_from_slice(&second);

@@ -1,17 +1,32 @@
-//! The walk over an export request of any signal. The three share one shape
-//! (field numbers included): the request's field 1 is a resource-X
-//! (`ResourceLogs`, `ResourceMetrics`, `ResourceSpans`), whose field 1 is
-//! the `Resource` and field 2 a scope-X, whose field 1 is the
-//! `InstrumentationScope` and field 2 a record (`LogRecord`, `Metric`,
-//! `Span`). Only those messages are handed to the [`Rewrite`]; the rest of
-//! each message is copied as bytes.
+//! Changing an encoded export request without decoding it: the few
+//! messages a change touches are handed to a [`Rewrite`] (which may decode,
+//! change and re-encode just them), and everything else is copied as bytes,
+//! or not copied at all when nothing changed. Decoding a whole request into
+//! prost types, and the allocations and frees that come with it, is what
+//! this avoids. Processors and the Datadog exporter's enrichment use it.
+//!
+//! The three signals share one shape (field numbers included): the
+//! request's field 1 is a resource-X (`ResourceLogs`, `ResourceMetrics`,
+//! `ResourceSpans`), whose field 1 is the `Resource` and field 2 a scope-X,
+//! whose field 1 is the `InstrumentationScope` and field 2 a record
+//! (`LogRecord`, `Metric`, `Span`).
+//!
+//! Anything the walk does not expect (groups, a resource or scope given
+//! twice, which protobuf merges) is a [`Fallback`]: the caller then takes
+//! the decoded path, which is the reference the wire path is tested against.
 
-use super::proto::{fields, Splice};
-use super::Fallback;
+pub mod proto;
 
-/// What a processor does to the messages of a request. Each returns the
+use proto::{fields, Splice};
+
+/// The wire path cannot handle these bytes; take the decoded path instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request needs the decoded path")]
+pub struct Fallback;
+
+/// What a change does to the messages of a request. Each returns the
 /// message's new body, or `None` when it is unchanged.
-pub(crate) trait Rewrite {
+pub trait Rewrite {
     /// Whether the walk enters scopes and records (false: only resources).
     const RECORDS: bool;
 
@@ -31,7 +46,7 @@ const SCOPE: u32 = 1;
 const RECORD: u32 = 2;
 
 /// Runs `r` over the request `bytes`; `None`: nothing changed.
-pub(crate) fn request<R: Rewrite>(bytes: &[u8], r: &mut R) -> Result<Option<Vec<u8>>, Fallback> {
+pub fn request<R: Rewrite>(bytes: &[u8], r: &mut R) -> Result<Option<Vec<u8>>, Fallback> {
     let mut out = Splice::new(bytes);
     for f in fields(bytes) {
         let f = f?;

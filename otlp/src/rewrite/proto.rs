@@ -4,14 +4,14 @@
 
 use super::Fallback;
 
-pub(crate) const VARINT: u8 = 0;
-pub(crate) const FIXED64: u8 = 1;
-pub(crate) const LEN: u8 = 2;
-pub(crate) const FIXED32: u8 = 5;
+pub const VARINT: u8 = 0;
+pub const FIXED64: u8 = 1;
+pub const LEN: u8 = 2;
+pub const FIXED32: u8 = 5;
 
 /// One field of a message.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Field<'a> {
+pub struct Field<'a> {
     pub tag: u32,
     pub wire_type: u8,
     /// The payload of a length-delimited field (empty for the others).
@@ -29,12 +29,12 @@ impl<'a> Field<'a> {
 }
 
 /// The fields of one message body, in order.
-pub(crate) struct Fields<'a> {
+pub struct Fields<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
-pub(crate) fn fields(buf: &[u8]) -> Fields<'_> {
+pub fn fields(buf: &[u8]) -> Fields<'_> {
     Fields { buf, pos: 0 }
 }
 
@@ -104,7 +104,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -113,7 +113,7 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Writes a length-delimited field.
-pub(crate) fn put_len(out: &mut Vec<u8>, tag: u32, body: &[u8]) {
+pub fn put_len(out: &mut Vec<u8>, tag: u32, body: &[u8]) {
     put_varint(out, (u64::from(tag) << 3) | u64::from(LEN));
     put_varint(out, body.len() as u64);
     out.extend_from_slice(body);
@@ -121,7 +121,7 @@ pub(crate) fn put_len(out: &mut Vec<u8>, tag: u32, body: &[u8]) {
 
 /// A message body rebuilt only when one of its fields is replaced: until
 /// then nothing is copied, and after, the unchanged runs are copied whole.
-pub(crate) struct Splice<'a> {
+pub struct Splice<'a> {
     src: &'a [u8],
     out: Option<Vec<u8>>,
     copied: usize,
