@@ -63,9 +63,11 @@ use crate::hashing::{self, KeyedHash};
 use crate::value::{self, is_textual, KeySet};
 use crate::wire::{Fallback, Rewritten};
 use crate::{compile_regex, points, Invalid};
+use blocked::BlockedKeys;
 use ccpipe_otlp::rewrite;
 use ccpipe_secrets::{Found, Scanner};
 
+mod blocked;
 mod on_wire;
 
 /// Attribute keys that hold prompt, response, tool and command text in
@@ -236,6 +238,7 @@ impl RedactionConfig {
             true => None,
             false => Some(
                 RegexSet::new(&self.blocked_keys)
+                    .map(BlockedKeys::new)
                     .map_err(|e| Invalid::new("blocked_keys", e.to_string()))?,
             ),
         };
@@ -283,7 +286,7 @@ pub struct RedactionProcessor {
     content_keys: KeySet,
     content_events: KeySet,
     content: Content,
-    blocked_keys: Option<RegexSet>,
+    blocked_keys: Option<BlockedKeys>,
     /// `None`: every key is allowed.
     allowed: Option<KeySet>,
     scanner: Option<Scanner>,
