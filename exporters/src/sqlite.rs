@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use std::borrow::Cow;
 
-use ccpipe_pipeline::{telemetry, Batch, BlockingExporter, ExportError, Shared};
+use ccpipe_pipeline::{telemetry, Batch, BlockingExporter, ExportError, Records};
 use ccpipe_secrets::Scanner;
 use ccpipe_store::ingest::Data;
 use ccpipe_store::retention::Retention;
@@ -102,7 +102,7 @@ impl SqliteExporter {
     /// `batch` with its secrets masked: borrowed as it is when no rule can
     /// match (most batches), else the exporter's own masked copy, so the
     /// other exporters of the pipeline never see the change.
-    fn masked<'a>(&self, batch: &'a Batch) -> Cow<'a, Batch> {
+    fn masked<'a>(&self, batch: &'a Records) -> Cow<'a, Records> {
         if !ccpipe_secrets::batch::may_hold_secret(&self.secrets, batch) {
             return Cow::Borrowed(batch);
         }
@@ -122,12 +122,12 @@ impl SqliteExporter {
 
 impl BlockingExporter for SqliteExporter {
     /// Takes decoded records (the default form): every row needs them.
-    fn export(&mut self, batch: &Shared) -> Result<(), ExportError> {
-        let batch = self.masked(batch.decoded()?);
-        let data = match &*batch {
-            Batch::Logs(r) => Data::Logs(r),
-            Batch::Metrics(r) => Data::Metrics(r),
-            Batch::Traces(r) => Data::Traces(r),
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        let records = self.masked(batch.records()?);
+        let data = match &*records {
+            Records::Logs(r) => Data::Logs(r),
+            Records::Metrics(r) => Data::Metrics(r),
+            Records::Traces(r) => Data::Traces(r),
         };
         self.store.ingest(data).map(drop).map_err(export_error)
     }

@@ -5,14 +5,17 @@
 
 pub mod batch;
 pub mod encode;
+pub mod encoded;
 pub mod limits;
 pub mod otlp_json;
-pub mod payload;
 pub mod points;
+pub mod records;
 pub mod rewrite;
 #[doc(hidden)]
 pub mod testing;
 pub mod wire;
 pub mod write;
 
-pub use batch::{Batch, Signal};
+pub use batch::{Batch, DecodeError, Form};
+pub use encoded::Encoded;
+pub use records::{Records, Signal};

@@ -17,12 +17,56 @@
 
 pub mod proto;
 
+use bytes::Bytes;
 use proto::{fields, Splice};
+
+use crate::Encoded;
 
 /// The wire path cannot handle these bytes; take the decoded path instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the request needs the decoded path")]
 pub struct Fallback;
+
+/// What a change did to one encoded request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rewritten {
+    /// The new request; `None`: unchanged, keep the bytes as they are.
+    pub bytes: Option<Vec<u8>>,
+    /// Items merged away (DELTA sum points made identical by redaction).
+    pub items_removed: usize,
+}
+
+impl From<Option<Vec<u8>>> for Rewritten {
+    /// A change that never removes items.
+    fn from(bytes: Option<Vec<u8>>) -> Self {
+        Rewritten {
+            bytes,
+            items_removed: 0,
+        }
+    }
+}
+
+/// Runs `f` on each request of an encoded batch. `Ok(None)`: none changed;
+/// else the batch's new requests (unchanged ones shared, not copied).
+pub fn each_request(
+    encoded: &Encoded,
+    mut f: impl FnMut(&[u8]) -> Result<Rewritten, Fallback>,
+) -> Result<Option<Encoded>, Fallback> {
+    let mut parts: Option<Vec<Bytes>> = None;
+    let mut removed = 0;
+    for (i, part) in encoded.parts().iter().enumerate() {
+        let out = f(part)?;
+        removed += out.items_removed;
+        match (out.bytes, &mut parts) {
+            (Some(new), parts) => parts
+                .get_or_insert_with(|| encoded.parts()[..i].to_vec())
+                .push(Bytes::from(new)),
+            (None, Some(parts)) => parts.push(part.clone()),
+            (None, None) => {}
+        }
+    }
+    Ok(parts.map(|p| Encoded::rewritten(encoded.signal(), p, encoded.item_count() - removed)))
+}
 
 /// What a change does to the messages of a request. Each returns the
 /// message's new body, or `None` when it is unchanged.

@@ -57,11 +57,11 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{telemetry, Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{telemetry, Batch, DecodeError, Processor, Records, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::value::{self, is_textual, KeySet};
-use crate::wire::{Fallback, Rewritten};
+use crate::wire::{self, Fallback, Rewritten};
 use crate::{compile_regex, points, Invalid};
 use blocked::BlockedKeys;
 use ccpipe_otlp::rewrite;
@@ -540,30 +540,37 @@ impl RedactionProcessor {
     /// resources and scopes that no rule can change are copied as bytes;
     /// the others are decoded, redacted as [`Processor::process`] does, and
     /// re-encoded. [`Fallback`]: run the decoded path.
-    pub fn process_encoded(
-        &mut self,
+    pub fn process_encoded(&self, signal: Signal, request: &[u8]) -> Result<Rewritten, Fallback> {
+        let mut tally = Tally::default();
+        let out = self.rewrite_request(signal, request, &mut tally)?;
+        tally.flush(&self.id);
+        Ok(out)
+    }
+
+    /// [`Self::process_encoded`], counting into `tally` (flushed by the
+    /// caller only if every request of a batch took the wire path).
+    fn rewrite_request(
+        &self,
         signal: Signal,
         request: &[u8],
+        tally: &mut Tally,
     ) -> Result<Rewritten, Fallback> {
-        let mut tally = Tally::default();
-        let mut walk = on_wire::OnRecords::new(self, signal, &mut tally);
+        let mut walk = on_wire::OnRecords::new(self, signal, tally);
         let bytes = rewrite::request(request, &mut walk)?;
-        let items_removed = walk.items_removed;
-        tally.flush(&self.id);
         Ok(Rewritten {
             bytes,
-            items_removed,
+            items_removed: walk.items_removed,
         })
     }
-}
 
-impl Processor for RedactionProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         // Counted per batch, so the metric costs nothing per record.
         let mut tally = Tally::default();
         let t = &mut tally;
         match batch {
-            Batch::Logs(req) => {
+            Records::Logs(req) => {
                 for rl in &mut req.resource_logs {
                     self.shared(rl.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sl in &mut rl.scope_logs {
@@ -574,7 +581,7 @@ impl Processor for RedactionProcessor {
                     }
                 }
             }
-            Batch::Traces(req) => {
+            Records::Traces(req) => {
                 for rs in &mut req.resource_spans {
                     self.shared(rs.resource.as_mut().map(|r| &mut r.attributes), t);
                     for ss in &mut rs.scope_spans {
@@ -583,7 +590,7 @@ impl Processor for RedactionProcessor {
                     }
                 }
             }
-            Batch::Metrics(req) => {
+            Records::Metrics(req) => {
                 for rm in &mut req.resource_metrics {
                     self.shared(rm.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sm in &mut rm.scope_metrics {
@@ -595,6 +602,26 @@ impl Processor for RedactionProcessor {
         }
         tally.flush(&self.id);
         Verdict::Keep
+    }
+}
+
+impl Processor for RedactionProcessor {
+    /// On the request bytes while the batch has them; decoded when it has
+    /// none or the wire path cannot take them.
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        if let Some(encoded) = batch.encoded() {
+            let (signal, mut tally) = (batch.signal(), Tally::default());
+            let rewritten =
+                wire::each_request(encoded, |req| self.rewrite_request(signal, req, &mut tally));
+            if let Ok(new) = rewritten {
+                tally.flush(&self.id);
+                if let Some(new) = new {
+                    batch.set_encoded(new);
+                }
+                return Ok(Verdict::Keep);
+            }
+        }
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

@@ -16,14 +16,14 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{Batch, DecodeError, Processor, Records, Signal, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
-use crate::wire::Fallback;
+use crate::wire::{self, Fallback, Rewritten};
 use crate::Invalid;
 use ccpipe_otlp::rewrite::{self, Rewrite};
 
@@ -107,20 +107,41 @@ impl Rewrite for OnResources<'_> {
     }
 }
 
-impl Processor for ResourceProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+impl ResourceProcessor {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         match batch {
-            Batch::Logs(r) => r.resource_logs.iter_mut().for_each(|x| {
+            Records::Logs(r) => r.resource_logs.iter_mut().for_each(|x| {
                 self.apply(&mut x.resource);
             }),
-            Batch::Metrics(r) => r.resource_metrics.iter_mut().for_each(|x| {
+            Records::Metrics(r) => r.resource_metrics.iter_mut().for_each(|x| {
                 self.apply(&mut x.resource);
             }),
-            Batch::Traces(r) => r.resource_spans.iter_mut().for_each(|x| {
+            Records::Traces(r) => r.resource_spans.iter_mut().for_each(|x| {
                 self.apply(&mut x.resource);
             }),
         }
         Verdict::Keep
+    }
+}
+
+impl Processor for ResourceProcessor {
+    /// On the request bytes while the batch has them; decoded when it has
+    /// none or the wire path cannot take them.
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        if let Some(encoded) = batch.encoded() {
+            let rewritten = wire::each_request(encoded, |req| {
+                self.process_encoded(req).map(Rewritten::from)
+            });
+            if let Ok(new) = rewritten {
+                if let Some(new) = new {
+                    batch.set_encoded(new);
+                }
+                return Ok(Verdict::Keep);
+            }
+        }
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

@@ -1,13 +1,4 @@
-//! Processors on the encoded request (see `ccpipe_otlp::rewrite`): what a
-//! processor's wire path returns.
+//! Processors on the encoded request: the walk and the per-request helper
+//! live in `ccpipe_otlp::rewrite`, shared with the Datadog exporter.
 
-pub use ccpipe_otlp::rewrite::Fallback;
-
-/// What a processor did to an encoded request.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Rewritten {
-    /// The new request; `None`: unchanged, keep the bytes as they are.
-    pub bytes: Option<Vec<u8>>,
-    /// Items merged away (DELTA sum points made identical by redaction).
-    pub items_removed: usize,
-}
+pub use ccpipe_otlp::rewrite::{each_request, Fallback, Rewritten};

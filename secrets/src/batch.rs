@@ -5,7 +5,7 @@
 //! ids and metric names are not scanned. This is what the `redaction`
 //! processor's `secrets: builtin` covers with no other rule set.
 
-use ccpipe_otlp::{points, Batch};
+use ccpipe_otlp::{points, Records};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -16,18 +16,18 @@ use crate::{Found, Scanner};
 /// Whether some string of `batch` may hold a secret: when false, [`mask`]
 /// would change nothing, so a caller can use the batch as it is instead of
 /// copying it first.
-pub fn may_hold_secret(scanner: &Scanner, batch: &Batch) -> bool {
+pub fn may_hold_secret(scanner: &Scanner, batch: &Records) -> bool {
     any_scanned(batch, |s| scanner.may_match(s))
 }
 
 /// Whether `hit` is true of some string [`mask`] scans (bytes that are
 /// not UTF-8 are never scanned).
-pub(crate) fn any_scanned(batch: &Batch, hit: impl Fn(&str) -> bool) -> bool {
+pub(crate) fn any_scanned(batch: &Records, hit: impl Fn(&str) -> bool) -> bool {
     let value = |v: &AnyValue| any_text(v, &hit);
     let list = |kvs: &[KeyValue]| kvs.iter().any(|kv| kv.value.as_ref().is_some_and(value));
     let attrs = |a: Option<&Vec<KeyValue>>| a.is_some_and(|a| list(a));
     match batch {
-        Batch::Logs(r) => r.resource_logs.iter().any(|rl| {
+        Records::Logs(r) => r.resource_logs.iter().any(|rl| {
             attrs(rl.resource.as_ref().map(|x| &x.attributes))
                 || rl.scope_logs.iter().any(|sl| {
                     attrs(sl.scope.as_ref().map(|x| &x.attributes))
@@ -37,7 +37,7 @@ pub(crate) fn any_scanned(batch: &Batch, hit: impl Fn(&str) -> bool) -> bool {
                             .any(|lr| list(&lr.attributes) || lr.body.as_ref().is_some_and(value))
                 })
         }),
-        Batch::Traces(r) => r.resource_spans.iter().any(|rs| {
+        Records::Traces(r) => r.resource_spans.iter().any(|rs| {
             attrs(rs.resource.as_ref().map(|x| &x.attributes))
                 || rs.scope_spans.iter().any(|ss| {
                     attrs(ss.scope.as_ref().map(|x| &x.attributes))
@@ -53,7 +53,7 @@ pub(crate) fn any_scanned(batch: &Batch, hit: impl Fn(&str) -> bool) -> bool {
                         })
                 })
         }),
-        Batch::Metrics(r) => r.resource_metrics.iter().any(|rm| {
+        Records::Metrics(r) => r.resource_metrics.iter().any(|rm| {
             attrs(rm.resource.as_ref().map(|x| &x.attributes))
                 || rm.scope_metrics.iter().any(|sm| {
                     attrs(sm.scope.as_ref().map(|x| &x.attributes))
@@ -111,7 +111,7 @@ fn each_point_attributes(m: &Metric, mut f: impl FnMut(&[KeyValue])) {
 
 /// Masks every secret in `batch` in place, as a `redaction` processor
 /// with only `secrets: builtin` does; returns what was found.
-pub fn mask(scanner: &Scanner, batch: &mut Batch) -> Found {
+pub fn mask(scanner: &Scanner, batch: &mut Records) -> Found {
     let mut found = Found::default();
     let st = &mut found;
     let list = |kvs: &mut Vec<KeyValue>, st: &mut Found| {
@@ -120,7 +120,7 @@ pub fn mask(scanner: &Scanner, batch: &mut Batch) -> Found {
             .for_each(|v| mask_value(scanner, v, st))
     };
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for rl in &mut r.resource_logs {
                 rl.resource
                     .iter_mut()
@@ -136,7 +136,7 @@ pub fn mask(scanner: &Scanner, batch: &mut Batch) -> Found {
                 }
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for rs in &mut r.resource_spans {
                 rs.resource
                     .iter_mut()
@@ -162,7 +162,7 @@ pub fn mask(scanner: &Scanner, batch: &mut Batch) -> Found {
                 }
             }
         }
-        Batch::Metrics(r) => {
+        Records::Metrics(r) => {
             for rm in &mut r.resource_metrics {
                 rm.resource
                     .iter_mut()

@@ -311,7 +311,7 @@ mod tests {
     use regex::Regex;
 
     use super::*;
-    use ccpipe_otlp::{Batch, Signal};
+    use ccpipe_otlp::{Records, Signal};
 
     use crate::testing::POSITIVES;
     use crate::{Found, Scanner, BUILTIN};
@@ -695,12 +695,14 @@ mod tests {
         let mut strings = Vec::new();
         for (signal, bytes) in ccpipe_otlp::testing::capture_bins() {
             let batch = match signal {
-                Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap()),
+                Signal::Logs => {
+                    Records::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap())
+                }
                 Signal::Metrics => {
-                    Batch::Metrics(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap())
+                    Records::Metrics(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap())
                 }
                 Signal::Traces => {
-                    Batch::Traces(ExportTraceServiceRequest::decode(&bytes[..]).unwrap())
+                    Records::Traces(ExportTraceServiceRequest::decode(&bytes[..]).unwrap())
                 }
             };
             let seen = std::cell::RefCell::new(Vec::new());

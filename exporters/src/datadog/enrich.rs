@@ -12,14 +12,14 @@
 
 use std::borrow::Cow;
 
-use ccpipe_pipeline::payload::Encoded;
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Encoded;
+use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
-use ccpipe_otlp::rewrite::{self, Fallback, Rewrite};
+use ccpipe_otlp::rewrite::{self, Fallback, Rewrite, Rewritten};
 
 use super::config::EnrichSettings;
 
@@ -59,7 +59,7 @@ impl Enrichment {
 
     /// The batch with every resource enriched: borrowed when nothing
     /// changes, else one changed copy.
-    pub fn apply<'a>(&self, batch: &'a Batch) -> Cow<'a, Batch> {
+    pub fn apply<'a>(&self, batch: &'a Records) -> Cow<'a, Records> {
         let mut needed = false;
         for_each_resource(batch, |r| needed |= self.needs_change(r));
         let mut out = Cow::Borrowed(batch);
@@ -73,7 +73,7 @@ impl Enrichment {
 
     /// The batch as one export request with every resource enriched, equal
     /// to encoding [`Enrichment::apply`]'s batch, without copying the batch.
-    pub fn encode(&self, batch: &Batch) -> Encoded {
+    pub fn encode(&self, batch: &Records) -> Encoded {
         ccpipe_pipeline::encode::to_encoded(batch, |r| {
             if self.needs_change(r) {
                 let mut r = r.cloned().unwrap_or_default();
@@ -90,6 +90,13 @@ impl Enrichment {
     /// as bytes. `Ok(None)`: nothing to change.
     pub fn encode_wire(&self, request: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
         rewrite::request(request, &mut OnResources(self))
+    }
+
+    /// [`Enrichment::encode`] for a batch still in request bytes: each
+    /// request through [`Enrichment::encode_wire`]. `Ok(None)`: nothing to
+    /// change; [`Fallback`]: take the decoded path.
+    pub fn encode_requests(&self, encoded: &Encoded) -> Result<Option<Encoded>, Fallback> {
+        rewrite::each_request(encoded, |req| self.encode_wire(req).map(Rewritten::from))
     }
 
     fn needs_change(&self, r: Option<&Resource>) -> bool {
@@ -169,25 +176,25 @@ fn upsert(attrs: &mut Vec<KeyValue>, key: &str, value: &str) {
     }
 }
 
-fn for_each_resource(batch: &Batch, mut f: impl FnMut(Option<&Resource>)) {
+fn for_each_resource(batch: &Records, mut f: impl FnMut(Option<&Resource>)) {
     match batch {
-        Batch::Logs(r) => r.resource_logs.iter().for_each(|x| f(x.resource.as_ref())),
-        Batch::Metrics(r) => r
+        Records::Logs(r) => r.resource_logs.iter().for_each(|x| f(x.resource.as_ref())),
+        Records::Metrics(r) => r
             .resource_metrics
             .iter()
             .for_each(|x| f(x.resource.as_ref())),
-        Batch::Traces(r) => r.resource_spans.iter().for_each(|x| f(x.resource.as_ref())),
+        Records::Traces(r) => r.resource_spans.iter().for_each(|x| f(x.resource.as_ref())),
     }
 }
 
-fn for_each_resource_mut(batch: &mut Batch, mut f: impl FnMut(&mut Option<Resource>)) {
+fn for_each_resource_mut(batch: &mut Records, mut f: impl FnMut(&mut Option<Resource>)) {
     match batch {
-        Batch::Logs(r) => r.resource_logs.iter_mut().for_each(|x| f(&mut x.resource)),
-        Batch::Metrics(r) => r
+        Records::Logs(r) => r.resource_logs.iter_mut().for_each(|x| f(&mut x.resource)),
+        Records::Metrics(r) => r
             .resource_metrics
             .iter_mut()
             .for_each(|x| f(&mut x.resource)),
-        Batch::Traces(r) => r.resource_spans.iter_mut().for_each(|x| f(&mut x.resource)),
+        Records::Traces(r) => r.resource_spans.iter_mut().for_each(|x| f(&mut x.resource)),
     }
 }
 
@@ -219,8 +226,8 @@ mod tests {
         }
     }
 
-    fn logs(resources: Vec<Option<Vec<(&str, &str)>>>) -> Arc<Batch> {
-        Arc::new(Batch::Logs(ExportLogsServiceRequest {
+    fn logs(resources: Vec<Option<Vec<(&str, &str)>>>) -> Arc<Records> {
+        Arc::new(Records::Logs(ExportLogsServiceRequest {
             resource_logs: resources
                 .into_iter()
                 .map(|attrs| ResourceLogs {
@@ -247,8 +254,8 @@ mod tests {
         }))
     }
 
-    fn attrs(b: &Batch, i: usize) -> Vec<(String, String)> {
-        let Batch::Logs(r) = b else { panic!() };
+    fn attrs(b: &Records, i: usize) -> Vec<(String, String)> {
+        let Records::Logs(r) = b else { panic!() };
         let res = r.resource_logs[i].resource.as_ref().unwrap();
         res.attributes
             .iter()
@@ -334,14 +341,14 @@ mod tests {
     /// resources above, with each kind of settings.
     #[test]
     fn encode_equals_the_enriched_copy_encoded() {
-        use ccpipe_pipeline::payload::Encoded as Wire;
+        use ccpipe_pipeline::Encoded as Wire;
         use prost::Message;
-        let bytes = |b: &Batch| match b {
-            Batch::Logs(r) => r.encode_to_vec(),
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Traces(r) => r.encode_to_vec(),
+        let bytes = |b: &Records| match b {
+            Records::Logs(r) => r.encode_to_vec(),
+            Records::Metrics(r) => r.encode_to_vec(),
+            Records::Traces(r) => r.encode_to_vec(),
         };
-        let mut batches: Vec<Arc<Batch>> = ccpipe_pipeline::testing::capture_bins()
+        let mut batches: Vec<Arc<Records>> = ccpipe_pipeline::testing::capture_bins()
             .into_iter()
             .map(|(signal, b)| Arc::new(Wire::new(signal, b.into()).unwrap().decode().unwrap()))
             .collect();
@@ -375,6 +382,16 @@ mod tests {
                     .unwrap();
                 assert!(decoded == *e.apply(b), "{s:?}: the wire path differs");
                 assert_eq!(got.item_count(), b.item_count());
+
+                // A batch of two requests (as `batch` joins them), through
+                // encode_requests: each request enriched, items kept.
+                let mut two = Wire::new(b.signal(), bytes(b).into()).unwrap();
+                two.append(Wire::new(b.signal(), bytes(b).into()).unwrap());
+                let mut want = e.apply(b).into_owned();
+                want.append(e.apply(b).into_owned());
+                let out = e.encode_requests(&two).unwrap().unwrap_or(two);
+                assert!(out.decode().unwrap() == want, "{s:?}: two requests");
+                assert_eq!(out.item_count(), 2 * b.item_count());
             }
         }
     }

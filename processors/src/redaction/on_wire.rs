@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use ccpipe_pipeline::batch::data_point_count;
+use ccpipe_otlp::records::data_point_count;
 use ccpipe_pipeline::Signal;
 
 use super::{Content, RedactionProcessor, Tally, BLOCKED_KEY_MASK, MASK};

@@ -11,13 +11,15 @@ use super::wire::random_batch;
 use super::*;
 use crate::redaction::{RedactionConfig, RedactionProcessor};
 
-fn check(p: &mut RedactionProcessor, scanner: &Scanner, batch: &Batch, what: &str) -> bool {
+fn check(p: &mut RedactionProcessor, scanner: &Scanner, batch: &Records, what: &str) -> bool {
     let mut want = batch.clone();
-    p.process(&mut want);
+    run(p, &mut want);
     let mut got = batch.clone();
     let found = mask(scanner, &mut got);
+    let changed = got != *batch;
+    // `run` prunes empty containers as the chain does; masking leaves them.
+    got.prune_empty();
     assert!(got == want, "{what}: masked differently");
-    let changed = want != *batch;
     assert_eq!(found.count > 0, changed, "{what}: count");
     if !may_hold_secret(scanner, batch) {
         assert!(

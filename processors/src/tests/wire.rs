@@ -14,22 +14,17 @@ use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::Status;
 use prost::Message;
 
+use ccpipe_otlp::Encoded;
 use ccpipe_pipeline::testing::Xorshift;
 use ccpipe_pipeline::Signal;
 
 use super::captures::load_captures;
 use super::*;
-use crate::redaction::{RedactionConfig, RedactionProcessor, BLOCKED_KEY_MASK, MASK};
-use crate::resource::{ResourceConfig, ResourceProcessor};
-use crate::wire::Rewritten;
+use crate::redaction::{RedactionConfig, BLOCKED_KEY_MASK, MASK};
+use crate::resource::ResourceConfig;
 use ccpipe_secrets::testing::POSITIVES;
 
 const TEST_KEY: &str = "0123456789abcdef0123456789abcdef";
-
-enum Built {
-    Resource(ResourceProcessor),
-    Redaction(RedactionProcessor),
-}
 
 /// `${env:NAME:-default}` → default, `${env:NAME}` → a test key.
 fn without_env(text: &str) -> String {
@@ -45,18 +40,20 @@ fn without_env(text: &str) -> String {
     out + rest
 }
 
+type Built = Box<dyn Processor>;
+
 fn build(ty: &str, settings: serde_yaml::Value) -> Option<Built> {
     match ty {
         "resource" => serde_yaml::from_value::<ResourceConfig>(settings)
             .ok()?
             .build()
             .ok()
-            .map(Built::Resource),
+            .map(|p| Box::new(p) as Built),
         "redaction" => serde_yaml::from_value::<RedactionConfig>(settings)
             .ok()?
             .build()
             .ok()
-            .map(Built::Redaction),
+            .map(|p| Box::new(p) as Built),
         _ => None,
     }
 }
@@ -146,54 +143,41 @@ fn processors() -> Vec<(String, Built)> {
     out
 }
 
-fn encode(batch: &Batch) -> Vec<u8> {
-    match batch {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+fn encode(records: &Records) -> Vec<u8> {
+    match records {
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 
-fn decode(signal: Signal, bytes: &[u8]) -> Batch {
-    match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
+/// Runs `p` on `requests` (one batch of them, as the batch processor
+/// joins them) decoded, then still encoded; panics naming `what` when the
+/// results differ or the encoded batch was decoded. Returns whether the
+/// wire path rewrote anything.
+fn same_on_both_paths(p: &mut Built, signal: Signal, requests: &[Vec<u8>], what: &str) -> bool {
+    let mut encoded = Encoded::new(signal, requests[0].clone().into()).unwrap();
+    for r in &requests[1..] {
+        encoded.append(Encoded::new(signal, r.clone().into()).unwrap());
     }
-}
+    let mut decoded = Batch::from(encoded.decode().unwrap());
+    assert_eq!(p.process(&mut decoded).unwrap(), Verdict::Keep);
+    let want = decoded.records().unwrap();
 
-/// Runs both paths on `bytes`; panics naming `what` when they differ.
-/// Returns whether the wire path rewrote anything.
-fn same_on_both_paths(p: &mut Built, signal: Signal, bytes: &[u8], what: &str) -> bool {
-    let mut want = decode(signal, bytes);
-    let before = want.item_count();
-    let got = match p {
-        Built::Resource(r) => {
-            r.process(&mut want);
-            Rewritten {
-                bytes: r.process_encoded(bytes).expect(what),
-                items_removed: 0,
-            }
-        }
-        Built::Redaction(r) => {
-            r.process(&mut want);
-            r.process_encoded(signal, bytes).expect(what)
-        }
+    let mut wire = Batch::from(encoded.clone());
+    assert_eq!(p.process(&mut wire).unwrap(), Verdict::Keep);
+    let Some(out) = wire.encoded() else {
+        panic!("{what}: the wire path fell back to decoding")
     };
-    let rewrote = got.bytes.is_some();
-    let out = got.bytes.unwrap_or_else(|| bytes.to_vec());
-    assert!(
-        ccpipe_pipeline::wire::scan(signal, &out).is_ok(),
-        "{what}: the wire path wrote an invalid request"
-    );
-    let got_batch = decode(signal, &out);
-    assert!(got_batch == want, "{what}: the paths differ");
-    assert_eq!(
-        before - got.items_removed,
-        want.item_count(),
-        "{what}: items removed"
-    );
-    rewrote
+    for part in out.parts() {
+        assert!(
+            ccpipe_pipeline::wire::scan(signal, part).is_ok(),
+            "{what}: the wire path wrote an invalid request"
+        );
+    }
+    assert!(out.decode().unwrap() == *want, "{what}: the paths differ");
+    assert_eq!(wire.item_count(), want.item_count(), "{what}: items");
+    out.parts() != encoded.parts()
 }
 
 #[test]
@@ -201,10 +185,10 @@ fn the_wire_path_equals_the_decoded_path_on_every_capture() {
     let captures = load_captures();
     let mut rewrites = 0;
     for (name, mut p) in processors() {
-        for (file, batch) in &captures {
-            let bytes = encode(batch);
+        for (file, records) in &captures {
+            let bytes = vec![encode(records)];
             let what = format!("{name} on {file}");
-            rewrites += usize::from(same_on_both_paths(&mut p, batch.signal(), &bytes, &what));
+            rewrites += usize::from(same_on_both_paths(&mut p, records.signal(), &bytes, &what));
         }
     }
     // Not vacuous: the resource upserts and the presets rewrite captures.
@@ -217,11 +201,19 @@ fn the_wire_path_equals_the_decoded_path_on_random_requests() {
     let mut processors = processors();
     let (mut rewrites, mut kept) = (0, 0);
     for round in 0..300 {
-        let batch = random_batch(&mut rng);
-        let bytes = encode(&batch);
+        let records = random_batch(&mut rng);
+        let signal = records.signal();
+        let mut requests = vec![encode(&records)];
+        // Every third round a batch of two requests, as `batch` joins them.
+        if round % 3 == 0 {
+            let more = random_batch(&mut rng);
+            if more.signal() == signal {
+                requests.push(encode(&more));
+            }
+        }
         for (name, p) in &mut processors {
             let what = format!("{name} on random request {round} (seeded: rerun to see it)");
-            match same_on_both_paths(p, batch.signal(), &bytes, &what) {
+            match same_on_both_paths(p, signal, &requests, &what) {
                 true => rewrites += 1,
                 false => kept += 1,
             }
@@ -235,8 +227,8 @@ fn the_wire_path_equals_the_decoded_path_on_random_requests() {
 
 #[test]
 fn a_resource_given_twice_falls_back_to_the_decoded_path() {
-    let batch = logs(&[("a", s("1"))], vec![event("x", &[])]);
-    let mut bytes = encode(&batch);
+    let records = logs(&[("a", s("1"))], vec![event("x", &[])]);
+    let mut bytes = encode(&records);
     // Append a second ResourceLogs.resource to the first ResourceLogs:
     // protobuf merges the two, which only the decoded path does.
     let mut second = Vec::new();
@@ -250,8 +242,13 @@ fn a_resource_given_twice_falls_back_to_the_decoded_path() {
     let r = cfg.build().unwrap();
     assert_eq!(r.process_encoded(&bytes), Err(crate::wire::Fallback));
     let cfg: RedactionConfig = serde_yaml::from_str("{ preset: claude_code }").unwrap();
-    let mut r = cfg.build().unwrap();
+    let r = cfg.build().unwrap();
     assert!(r.process_encoded(Signal::Logs, &bytes).is_err());
+    // Through the processor contract: decoded, and the same as decoding first.
+    let mut p: Built = Box::new(r);
+    let mut batch = Batch::from(Encoded::new(Signal::Logs, bytes.into()).unwrap());
+    p.process(&mut batch).unwrap();
+    assert!(batch.encoded().is_none(), "fell back to the records");
 }
 
 // ------------------------------------------------------------ generators
@@ -342,10 +339,10 @@ fn random_scope(rng: &mut Xorshift) -> Option<InstrumentationScope> {
     })
 }
 
-pub(super) fn random_batch(rng: &mut Xorshift) -> Batch {
+pub(super) fn random_batch(rng: &mut Xorshift) -> Records {
     let resources = rng.below(3) + 1;
     match rng.below(3) {
-        0 => Batch::Logs(ExportLogsServiceRequest {
+        0 => Records::Logs(ExportLogsServiceRequest {
             resource_logs: (0..resources)
                 .map(|_| ResourceLogs {
                     resource: random_resource(rng),
@@ -367,7 +364,7 @@ pub(super) fn random_batch(rng: &mut Xorshift) -> Batch {
                 })
                 .collect(),
         }),
-        1 => Batch::Traces(ExportTraceServiceRequest {
+        1 => Records::Traces(ExportTraceServiceRequest {
             resource_spans: (0..resources)
                 .map(|_| ResourceSpans {
                     resource: random_resource(rng),
@@ -382,7 +379,7 @@ pub(super) fn random_batch(rng: &mut Xorshift) -> Batch {
                 })
                 .collect(),
         }),
-        _ => Batch::Metrics(ExportMetricsServiceRequest {
+        _ => Records::Metrics(ExportMetricsServiceRequest {
             resource_metrics: (0..resources)
                 .map(|_| ResourceMetrics {
                     resource: random_resource(rng),
