@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use ccpipe_pipeline::Batch;
-use ccpipe_pipeline::{BoxFuture, ExportError, Exporter, Signal};
+use ccpipe_pipeline::{BoxFuture, ExportError, Exporter, Form, Signal};
 
 pub use agent::AgentExporter;
 pub use config::{
@@ -137,6 +137,15 @@ impl Exporter for DatadogExporter {
         match &self.transport {
             Transport::Agent(_) => &[Signal::Logs, Signal::Metrics, Signal::Traces],
             Transport::Agentless(_) => AGENTLESS_SIGNALS,
+        }
+    }
+
+    /// Agent mode forwards request bytes, enriched on the wire ([`Self::prepare`]),
+    /// so fan-out must not decode for it; agentless mode formats records.
+    fn prefers(&self) -> Form {
+        match &self.transport {
+            Transport::Agent(_) => Form::Encoded,
+            Transport::Agentless(_) => Form::Decoded,
         }
     }
 

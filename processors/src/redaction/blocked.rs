@@ -1,66 +1,55 @@
-//! `blocked_keys`: the user's key patterns, with each key's answer
-//! remembered. The same few dozen keys come in every record, and running
-//! the pattern set over each one was about 5 % of the Datadog chain's CPU.
+//! `blocked_keys`: the user's key patterns, with recent answers remembered.
+//! The same few dozen keys come in every record, and running the pattern
+//! set over each one was about 5 % of the Datadog chain's CPU.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use regex::RegexSet;
 
-/// Keys remembered at most: beyond this (keys made of ids, say) the
-/// patterns simply run, so memory stays bounded.
-const REMEMBERED: usize = 4096;
+/// Slots of the answer cache: a key's slot comes from its length and a few
+/// of its bytes; a key in a slot replaces the one there, so memory stays
+/// bounded whatever keys come (ids as keys, say).
+const SLOTS: usize = 512;
 
 #[derive(Debug)]
 pub(super) struct BlockedKeys {
     set: RegexSet,
-    seen: RefCell<HashMap<Box<str>, bool, BuildHasherDefault<Fnv>>>,
+    seen: RefCell<Vec<Option<(Box<str>, bool)>>>,
 }
 
 impl BlockedKeys {
     pub fn new(set: RegexSet) -> Self {
         BlockedKeys {
             set,
-            seen: RefCell::default(),
+            seen: RefCell::new(vec![None; SLOTS]),
         }
     }
 
     pub fn is_match(&self, key: &str) -> bool {
-        if let Some(&hit) = self.seen.borrow().get(key) {
-            return hit;
+        let slot = slot(key.as_bytes());
+        if let Some((k, hit)) = &self.seen.borrow()[slot] {
+            if **k == *key {
+                return *hit;
+            }
         }
         let hit = self.set.is_match(key);
-        let mut seen = self.seen.borrow_mut();
-        if seen.len() < REMEMBERED {
-            seen.insert(key.into(), hit);
-        }
+        self.seen.borrow_mut()[slot] = Some((key.into(), hit));
         hit
     }
 }
 
-/// FNV-1a: keys are short and not chosen by an attacker who gains from
-/// collisions beyond a slower lookup (the map is bounded).
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
+/// A cheap spread of a key over the slots: its length and its first, middle
+/// and last bytes (keys such as `claude_code.*` share their starts).
+fn slot(k: &[u8]) -> usize {
+    let at = |i: usize| usize::from(k.get(i).copied().unwrap_or(0));
+    let n = k.len();
+    let h = n
+        .wrapping_mul(0x9E37)
+        .wrapping_add(at(0).wrapping_mul(31))
+        .wrapping_add(at(n / 2).wrapping_mul(131))
+        .wrapping_add(at(n.wrapping_sub(1)).wrapping_mul(1031))
+        .wrapping_add(at(n.wrapping_sub(2)).wrapping_mul(7));
+    h % SLOTS
 }
 
 #[cfg(test)]
@@ -70,23 +59,27 @@ mod tests {
     #[test]
     fn remembered_answers_are_the_patterns_answers() {
         let b = BlockedKeys::new(RegexSet::new(["(?i)pass", "^api_key$"]).unwrap());
+        let keys = [
+            ("password", true),
+            ("PASSWORD", true),
+            ("api_key", true),
+            ("my_api_key", false),
+            ("input_tokens", false),
+            ("", false),
+        ];
         for _ in 0..2 {
-            for (k, want) in [
-                ("password", true),
-                ("PASSWORD", true),
-                ("api_key", true),
-                ("my_api_key", false),
-                ("input_tokens", false),
-                ("", false),
-            ] {
+            for (k, want) in keys {
                 assert_eq!(b.is_match(k), want, "{k}");
             }
         }
-        // Past the bound nothing more is remembered, and answers stay right.
-        for i in 0..REMEMBERED + 10 {
+        // Many more keys than slots: answers stay right, memory stays SLOTS.
+        for i in 0..SLOTS * 4 {
             assert!(!b.is_match(&format!("k{i}")));
+            assert!(b.is_match(&format!("pass{i}")));
         }
-        assert_eq!(b.seen.borrow().len(), REMEMBERED);
-        assert!(b.is_match("pass-1"));
+        for (k, want) in keys {
+            assert_eq!(b.is_match(k), want, "{k} again");
+        }
+        assert_eq!(b.seen.borrow().len(), SLOTS);
     }
 }
