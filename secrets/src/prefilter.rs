@@ -304,14 +304,10 @@ pub(super) fn card_digits(s: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use prost::Message;
     use regex::Regex;
 
     use super::*;
-    use ccpipe_otlp::{Records, Signal};
+    use ccpipe_otlp::Encoded;
 
     use crate::testing::POSITIVES;
     use crate::{Found, Scanner, BUILTIN};
@@ -694,17 +690,10 @@ mod tests {
     fn the_fast_path_masks_exactly_what_the_slow_path_masks_on_the_captures() {
         let mut strings = Vec::new();
         for (signal, bytes) in ccpipe_otlp::testing::capture_bins() {
-            let batch = match signal {
-                Signal::Logs => {
-                    Records::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap())
-                }
-                Signal::Metrics => {
-                    Records::Metrics(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap())
-                }
-                Signal::Traces => {
-                    Records::Traces(ExportTraceServiceRequest::decode(&bytes[..]).unwrap())
-                }
-            };
+            let batch = Encoded::new(signal, bytes.into())
+                .unwrap()
+                .decode()
+                .unwrap();
             let seen = std::cell::RefCell::new(Vec::new());
             crate::batch::any_scanned(&batch, |s| {
                 seen.borrow_mut().push(s.to_owned());

@@ -11,10 +11,13 @@ use regex::RegexSet;
 /// bounded whatever keys come (ids as keys, say).
 const SLOTS: usize = 512;
 
+/// A remembered key and whether it matched.
+type Slot = Option<(Box<str>, bool)>;
+
 #[derive(Debug)]
 pub(super) struct BlockedKeys {
     set: RegexSet,
-    seen: RefCell<Vec<Option<(Box<str>, bool)>>>,
+    seen: RefCell<Vec<Slot>>,
 }
 
 impl BlockedKeys {

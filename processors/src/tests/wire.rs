@@ -296,7 +296,7 @@ fn random_text(rng: &mut Xorshift) -> String {
 fn random_value(rng: &mut Xorshift, depth: usize) -> AnyValue {
     let top = if depth == 0 { 6 } else { 9 };
     match rng.below(top) {
-        0 | 1 | 2 => s(&random_text(rng)),
+        0..=2 => s(&random_text(rng)),
         3 => i(rng.below(1000) as i64),
         4 => b(rng.below(2) == 0),
         5 => d(rng.below(100) as f64 / 4.0),
@@ -313,7 +313,7 @@ fn random_value(rng: &mut Xorshift, depth: usize) -> AnyValue {
 fn random_attrs(rng: &mut Xorshift, depth: usize, most: usize) -> Vec<KeyValue> {
     (0..rng.below(most + 1))
         .map(|_| {
-            let mut a = kv(*pick(rng, KEYS), random_value(rng, depth));
+            let mut a = kv(pick::<&str>(rng, KEYS), random_value(rng, depth));
             if rng.below(20) == 0 {
                 a.value = None;
             }
@@ -444,12 +444,12 @@ impl WithAttributes for Event {
 /// Points whose attributes differ only in content and secrets, so that
 /// redaction makes series identical and DELTA sums merge.
 fn point_attrs(rng: &mut Xorshift) -> Vec<KeyValue> {
-    let mut a = vec![kv("type", s(*pick(rng, &["input", "output"])))];
+    let mut a = vec![kv("type", s(pick::<&str>(rng, &["input", "output"])))];
     if rng.below(2) == 0 {
         a.push(kv("prompt", s(&format!("p{}", rng.below(3)))));
     }
     if rng.below(3) == 0 {
-        a.push(kv(*pick(rng, KEYS), random_value(rng, 1)));
+        a.push(kv(pick::<&str>(rng, KEYS), random_value(rng, 1)));
     }
     a
 }
