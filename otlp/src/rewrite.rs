@@ -65,7 +65,13 @@ pub fn each_request(
             (None, None) => {}
         }
     }
-    Ok(parts.map(|p| Encoded::rewritten(encoded.signal(), p, encoded.item_count() - removed)))
+    Ok(parts.map(|p| {
+        Encoded::rewritten(
+            encoded.signal(),
+            p,
+            encoded.item_count().saturating_sub(removed),
+        )
+    }))
 }
 
 /// What a change does to the messages of a request. Each returns the

@@ -1,6 +1,9 @@
 //! `resource`: tags (or trims) the resource of every batch, for all three
 //! signals, with the actions of [`crate::actions`].
 //!
+//! A batch still in request bytes is changed on them: only each `Resource`
+//! message is decoded, changed and re-encoded.
+//!
 //! ```yaml
 //! processors:
 //!   resource:
