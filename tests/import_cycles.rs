@@ -24,6 +24,7 @@ fn crates() -> Vec<(String, PathBuf)> {
     let mut out = vec![("ccpipe".to_owned(), root.join("src"))];
     for member in [
         "otlp",
+        "secrets",
         "pipeline",
         "receivers",
         "processors",

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use ccpipe_pipeline::Batch;
-use ccpipe_pipeline::{BoxFuture, ExportError, Exporter, Signal};
+use ccpipe_pipeline::{BoxFuture, ExportError, Exporter, Form, Signal};
 
 pub use agent::AgentExporter;
 pub use config::{
@@ -81,6 +81,18 @@ impl DatadogExporter {
                 return Ok(out.clone());
             }
         }
+        // Agent mode forwards protobuf: a batch still in request bytes is
+        // enriched on them, never decoded (unless the delta conversion may
+        // have to change metric points, which needs the records).
+        let agent = matches!(self.transport, Transport::Agent(_));
+        let may_convert = self.delta.is_some() && batch.signal() == Signal::Metrics;
+        if let (true, false, Some(encoded)) = (agent, may_convert, batch.encoded()) {
+            if let Ok(new) = self.enrich.encode_requests(encoded) {
+                let out = new.map_or_else(|| batch.clone(), Batch::from);
+                self.prepared = Some((batch.clone(), out.clone()));
+                return Ok(out);
+            }
+        }
         let records = batch.records()?;
         let converts = self
             .delta
@@ -125,6 +137,15 @@ impl Exporter for DatadogExporter {
         match &self.transport {
             Transport::Agent(_) => &[Signal::Logs, Signal::Metrics, Signal::Traces],
             Transport::Agentless(_) => AGENTLESS_SIGNALS,
+        }
+    }
+
+    /// Agent mode forwards request bytes, enriched on the wire ([`Self::prepare`]),
+    /// so fan-out must not decode for it; agentless mode formats records.
+    fn prefers(&self) -> Form {
+        match &self.transport {
+            Transport::Agent(_) => Form::Encoded,
+            Transport::Agentless(_) => Form::Decoded,
         }
     }
 

@@ -7,9 +7,11 @@
 //! failure, so the queue holds the batch (and the receivers answer 503 when
 //! the queue is full) until there is room again.
 //!
-//! Before storing, every string is scanned by the built-in secret rules of
-//! the `redaction` processor (API keys, tokens, private keys, …) and a
-//! secret is replaced by `<redacted:KIND>`. Prompt and response text is
+//! Before storing, every string is scanned by the built-in secret rules
+//! (`ccpipe-secrets`, the `redaction` processor's: API keys, tokens,
+//! private keys, …) and a secret is replaced by `<redacted:KIND>`. The batch
+//! is copied for that only when a rule matches; other exporters of the
+//! pipeline never see the change. Prompt and response text is
 //! kept only when it arrives (Claude Code sends it with
 //! `OTEL_LOG_USER_PROMPTS=1`) and an earlier `redaction` processor let it
 //! through.
@@ -22,8 +24,10 @@ mod tests;
 
 use std::time::{Duration, Instant};
 
-use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Processor, Records};
-use ccpipe_processors::redaction::{RedactionConfig, RedactionProcessor};
+use std::borrow::Cow;
+
+use ccpipe_pipeline::{telemetry, Batch, BlockingExporter, ExportError, Records};
+use ccpipe_secrets::Scanner;
 use ccpipe_store::ingest::Data;
 use ccpipe_store::retention::Retention;
 use ccpipe_store::{Store, StoreError};
@@ -37,7 +41,9 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
 pub struct SqliteExporter {
     store: Store,
     retention: Retention,
-    secrets: RedactionProcessor,
+    secrets: Scanner,
+    /// The `processor` label of the masked-secrets metric.
+    metric_id: String,
     last_retention: Instant,
 }
 
@@ -48,14 +54,14 @@ impl SqliteExporter {
     pub fn open(id: &str, settings: &SqliteSettings) -> Result<SqliteExporter, StoreError> {
         let mut store = Store::open(&settings.path)?;
         retain(&mut store, settings.retention);
-        let secrets = RedactionConfig::default()
-            .build()
+        let secrets = Scanner::new(true, &[], &[])
             .expect("the built-in secret rules compile")
-            .with_id(format!("exporter/{id}"));
+            .expect("there are built-in rules");
         Ok(SqliteExporter {
             store,
             retention: settings.retention,
             secrets,
+            metric_id: format!("exporter/{id}"),
             last_retention: Instant::now(),
         })
     }
@@ -92,14 +98,33 @@ fn export_error(e: StoreError) -> ExportError {
     }
 }
 
+impl SqliteExporter {
+    /// `batch` with its secrets masked: borrowed as it is when no rule can
+    /// match (most batches), else the exporter's own masked copy, so the
+    /// other exporters of the pipeline never see the change.
+    fn masked<'a>(&self, batch: &'a Records) -> Cow<'a, Records> {
+        if !ccpipe_secrets::batch::may_hold_secret(&self.secrets, batch) {
+            return Cow::Borrowed(batch);
+        }
+        let mut copy = batch.clone();
+        let found = ccpipe_secrets::batch::mask(&self.secrets, &mut copy);
+        if found.count > 0 {
+            metrics::counter!(
+                telemetry::REDACTION_MASKED,
+                "processor" => self.metric_id.clone(),
+                "reason" => "secret"
+            )
+            .increment(u64::from(found.count));
+        }
+        Cow::Owned(copy)
+    }
+}
+
 impl BlockingExporter for SqliteExporter {
     /// Takes decoded records (the default form): every row needs them.
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        // The exporter's own copy: the secret scan never changes what other
-        // exporters of the pipeline receive.
-        let mut batch = Batch::from(batch.records()?.clone());
-        self.secrets.process(&mut batch)?;
-        let data = match batch.records()? {
+        let records = self.masked(batch.records()?);
+        let data = match &*records {
             Records::Logs(r) => Data::Logs(r),
             Records::Metrics(r) => Data::Metrics(r),
             Records::Traces(r) => Data::Traces(r),

@@ -56,6 +56,25 @@ impl Encoded {
         }
     }
 
+    /// Requests a change of valid requests wrote ([`crate::rewrite`]),
+    /// holding `items` items in all, as the writer counted them. Not
+    /// scanned again (that is the cost the rewrite saves); debug builds
+    /// check both claims.
+    pub fn rewritten(signal: Signal, parts: Vec<Bytes>, items: usize) -> Encoded {
+        debug_assert_eq!(
+            parts
+                .iter()
+                .map(|p| wire::scan(signal, p))
+                .sum::<Result<usize, _>>(),
+            Ok(items)
+        );
+        Encoded {
+            signal,
+            parts,
+            items,
+        }
+    }
+
     pub fn signal(&self) -> Signal {
         self.signal
     }

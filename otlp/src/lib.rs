@@ -8,7 +8,9 @@ pub mod encode;
 pub mod encoded;
 pub mod limits;
 pub mod otlp_json;
+pub mod points;
 pub mod records;
+pub mod rewrite;
 #[doc(hidden)]
 pub mod testing;
 pub mod wire;

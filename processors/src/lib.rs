@@ -28,16 +28,14 @@ pub mod batch;
 pub mod filter;
 mod hashing;
 mod matcher;
-mod points;
 pub mod redaction;
 pub mod resource;
 pub mod resourcedetection;
-mod secrets;
 mod value;
+pub mod wire;
 
 pub use actions::{ActionConfig, ActionKind};
 pub use matcher::{AttributeMatch, MatchConfig, MatchType};
-pub use secrets::BUILTIN as BUILTIN_SECRET_RULES;
 pub use value::ConfigValue;
 
 pub use ccpipe_pipeline::config::Invalid;
@@ -60,36 +58,8 @@ fn stage(cfg: &ComponentConfig, processor: impl Processor + 'static) -> Stage {
     }
 }
 
-/// Compiles a user's regex, with a one-line message on error
-/// (`invalid regex "(": unclosed group`).
-pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(pattern).map_err(|e| {
-        let why = match &e {
-            regex::Error::Syntax(text) => text
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("error: "))
-                .unwrap_or(text)
-                .to_owned(),
-            other => other.to_string(),
-        };
-        format!("invalid regex {pattern:?}: {why}")
-    })
-}
+pub(crate) use ccpipe_otlp::points;
+pub(crate) use ccpipe_secrets::compile_regex;
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod registry_tests {
-    use super::*;
-
-    #[test]
-    fn regex_errors_are_one_line() {
-        assert_eq!(
-            compile_regex("a(b").unwrap_err(),
-            "invalid regex \"a(b\": unclosed group"
-        );
-        assert!(compile_regex("^ok$").is_ok());
-    }
-}

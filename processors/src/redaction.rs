@@ -40,6 +40,12 @@
 //! When redaction changes data point attributes, identical points of a DELTA
 //! sum are merged ([`crate::points`]).
 //!
+//! A batch still in request bytes is redacted on them (`on_wire.rs`): a
+//! look at each record's bytes that allocates nothing says whether any rule
+//! can change it, and only such a record is decoded, redacted by the code
+//! below and re-encoded; the rest stay the bytes they were. The result is
+//! the decoded path's, which property tests check (`tests/wire.rs`).
+//!
 //! Every removal or replacement is also counted in
 //! `ccpipe_redaction_masked_total{processor, reason}`, reason one of
 //! `content`, `blocked_key`, `not_allowed` (by key) or `secret` (in a value),
@@ -47,6 +53,9 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use regex::RegexSet;
 use serde::Deserialize;
 
@@ -57,9 +66,15 @@ use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
 use ccpipe_pipeline::{telemetry, Batch, DecodeError, Processor, Records, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
-use crate::secrets::{Found, Scanner};
 use crate::value::{self, is_textual, KeySet};
+use crate::wire::{self, Fallback, Rewritten};
 use crate::{compile_regex, points, Invalid};
+use blocked::BlockedKeys;
+use ccpipe_otlp::rewrite;
+use ccpipe_secrets::{Found, Scanner};
+
+mod blocked;
+mod on_wire;
 
 /// Attribute keys that hold prompt, response, tool and command text in
 /// Claude Code's telemetry ("Where private text lives" in TELEMETRY.md), plus
@@ -219,7 +234,8 @@ impl RedactionConfig {
             self.secrets == SecretsMode::Builtin,
             &self.disabled_rules,
             &self.blocked_values,
-        )?;
+        )
+        .map_err(|e| Invalid::new(e.key, e.message))?;
 
         for (i, p) in self.blocked_keys.iter().enumerate() {
             compile_regex(p).map_err(|e| Invalid::new(format!("blocked_keys.{i}"), e))?;
@@ -228,6 +244,7 @@ impl RedactionConfig {
             true => None,
             false => Some(
                 RegexSet::new(&self.blocked_keys)
+                    .map(BlockedKeys::new)
                     .map_err(|e| Invalid::new("blocked_keys", e.to_string()))?,
             ),
         };
@@ -275,7 +292,7 @@ pub struct RedactionProcessor {
     content_keys: KeySet,
     content_events: KeySet,
     content: Content,
-    blocked_keys: Option<RegexSet>,
+    blocked_keys: Option<BlockedKeys>,
     /// `None`: every key is allowed.
     allowed: Option<KeySet>,
     scanner: Option<Scanner>,
@@ -296,6 +313,11 @@ struct Tally([u64; 4]);
 
 impl Tally {
     const LABELS: [&'static str; 4] = ["content", "blocked_key", "not_allowed", "secret"];
+
+    /// Everything counted so far: grows exactly when something was redacted.
+    fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
 
     fn add(&mut self, st: &Stats) {
         for (total, n) in self.0.iter_mut().zip(st.by_reason) {
@@ -475,6 +497,78 @@ impl RedactionProcessor {
 }
 
 impl RedactionProcessor {
+    fn log_record(&self, lr: &mut LogRecord, t: &mut Tally) {
+        let mut st = Stats::default();
+        self.list(&mut lr.attributes, true, false, &mut st);
+        if let Some(body) = &mut lr.body {
+            self.value(body, &mut st);
+        }
+        self.summarize(&mut lr.attributes, st, t);
+    }
+
+    fn span(&self, span: &mut Span, t: &mut Tally) {
+        let mut st = Stats::default();
+        self.list(&mut span.attributes, true, false, &mut st);
+        self.text(&mut span.name, &mut st);
+        if let Some(status) = &mut span.status {
+            self.text(&mut status.message, &mut st);
+        }
+        for ev in &mut span.events {
+            let all = self.content_events.contains(&ev.name);
+            self.list(&mut ev.attributes, true, all, &mut st);
+            self.text(&mut ev.name, &mut st);
+        }
+        for link in &mut span.links {
+            self.list(&mut link.attributes, true, false, &mut st);
+        }
+        self.summarize(&mut span.attributes, st, t);
+    }
+
+    fn metric(&self, metric: &mut Metric, t: &mut Tally) {
+        let mut changed = false;
+        points::for_each_attributes(metric, |attrs| {
+            let mut st = Stats::default();
+            self.list(attrs, true, false, &mut st);
+            changed |= st.any();
+            t.add(&st);
+        });
+        points::for_each_exemplar_attributes(metric, |attrs| {
+            let mut st = Stats::default();
+            self.list(attrs, true, false, &mut st);
+            t.add(&st);
+        });
+        if changed {
+            points::merge_delta_sum(metric);
+        }
+    }
+
+    /// The processor on an encoded export request of `signal`: records,
+    /// resources and scopes that no rule can change are copied as bytes;
+    /// the others are decoded, redacted as [`Processor::process`] does, and
+    /// re-encoded. [`Fallback`]: run the decoded path.
+    pub fn process_encoded(&self, signal: Signal, request: &[u8]) -> Result<Rewritten, Fallback> {
+        let mut tally = Tally::default();
+        let out = self.rewrite_request(signal, request, &mut tally)?;
+        tally.flush(&self.id);
+        Ok(out)
+    }
+
+    /// [`Self::process_encoded`], counting into `tally` (flushed by the
+    /// caller only if every request of a batch took the wire path).
+    fn rewrite_request(
+        &self,
+        signal: Signal,
+        request: &[u8],
+        tally: &mut Tally,
+    ) -> Result<Rewritten, Fallback> {
+        let mut walk = on_wire::OnRecords::new(self, signal, tally);
+        let bytes = rewrite::request(request, &mut walk)?;
+        Ok(Rewritten {
+            bytes,
+            items_removed: walk.items_removed,
+        })
+    }
+
     /// The work itself, on decoded records (behaviour as before the
     /// processor contract took a [`Batch`]).
     fn process_records(&mut self, batch: &mut Records) -> Verdict {
@@ -487,14 +581,9 @@ impl RedactionProcessor {
                     self.shared(rl.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sl in &mut rl.scope_logs {
                         self.shared(sl.scope.as_mut().map(|s| &mut s.attributes), t);
-                        for lr in &mut sl.log_records {
-                            let mut st = Stats::default();
-                            self.list(&mut lr.attributes, true, false, &mut st);
-                            if let Some(body) = &mut lr.body {
-                                self.value(body, &mut st);
-                            }
-                            self.summarize(&mut lr.attributes, st, t);
-                        }
+                        sl.log_records
+                            .iter_mut()
+                            .for_each(|r| self.log_record(r, t));
                     }
                 }
             }
@@ -503,23 +592,7 @@ impl RedactionProcessor {
                     self.shared(rs.resource.as_mut().map(|r| &mut r.attributes), t);
                     for ss in &mut rs.scope_spans {
                         self.shared(ss.scope.as_mut().map(|s| &mut s.attributes), t);
-                        for span in &mut ss.spans {
-                            let mut st = Stats::default();
-                            self.list(&mut span.attributes, true, false, &mut st);
-                            self.text(&mut span.name, &mut st);
-                            if let Some(status) = &mut span.status {
-                                self.text(&mut status.message, &mut st);
-                            }
-                            for ev in &mut span.events {
-                                let all = self.content_events.contains(&ev.name);
-                                self.list(&mut ev.attributes, true, all, &mut st);
-                                self.text(&mut ev.name, &mut st);
-                            }
-                            for link in &mut span.links {
-                                self.list(&mut link.attributes, true, false, &mut st);
-                            }
-                            self.summarize(&mut span.attributes, st, t);
-                        }
+                        ss.spans.iter_mut().for_each(|s| self.span(s, t));
                     }
                 }
             }
@@ -528,23 +601,7 @@ impl RedactionProcessor {
                     self.shared(rm.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sm in &mut rm.scope_metrics {
                         self.shared(sm.scope.as_mut().map(|s| &mut s.attributes), t);
-                        for metric in &mut sm.metrics {
-                            let mut changed = false;
-                            points::for_each_attributes(metric, |attrs| {
-                                let mut st = Stats::default();
-                                self.list(attrs, true, false, &mut st);
-                                changed |= st.any();
-                                t.add(&st);
-                            });
-                            points::for_each_exemplar_attributes(metric, |attrs| {
-                                let mut st = Stats::default();
-                                self.list(attrs, true, false, &mut st);
-                                t.add(&st);
-                            });
-                            if changed {
-                                points::merge_delta_sum(metric);
-                            }
-                        }
+                        sm.metrics.iter_mut().for_each(|m| self.metric(m, t));
                     }
                 }
             }
@@ -555,7 +612,21 @@ impl RedactionProcessor {
 }
 
 impl Processor for RedactionProcessor {
+    /// On the request bytes while the batch has them; decoded when it has
+    /// none or the wire path cannot take them.
     fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        if let Some(encoded) = batch.encoded() {
+            let (signal, mut tally) = (batch.signal(), Tally::default());
+            let rewritten =
+                wire::each_request(encoded, |req| self.rewrite_request(signal, req, &mut tally));
+            if let Ok(new) = rewritten {
+                tally.flush(&self.id);
+                if let Some(new) = new {
+                    batch.set_encoded(new);
+                }
+                return Ok(Verdict::Keep);
+            }
+        }
         Ok(self.process_records(batch.records_mut()?))
     }
 }

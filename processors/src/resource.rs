@@ -1,6 +1,9 @@
 //! `resource`: tags (or trims) the resource of every batch, for all three
 //! signals, with the actions of [`crate::actions`].
 //!
+//! A batch still in request bytes is changed on them: only each `Resource`
+//! message is decoded, changed and re-encoded.
+//!
 //! ```yaml
 //! processors:
 //!   resource:
@@ -19,10 +22,13 @@ use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
 use ccpipe_pipeline::{Batch, DecodeError, Processor, Records, Signal, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
+use crate::wire::{self, Fallback, Rewritten};
 use crate::Invalid;
+use ccpipe_otlp::rewrite::{self, Rewrite};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,22 +57,56 @@ pub struct ResourceProcessor {
 }
 
 impl ResourceProcessor {
-    fn apply(&self, resource: &mut Option<Resource>) {
+    /// Applies the actions to one resource; true if it changed.
+    fn apply(&self, resource: &mut Option<Resource>) -> bool {
         match resource {
-            Some(r) => {
-                self.actions.apply(&mut r.attributes);
-            }
+            Some(r) => self.actions.apply(&mut r.attributes),
             None => {
                 // Only materialise a resource if an action added something.
                 let mut attrs: Vec<KeyValue> = Vec::new();
-                if self.actions.apply(&mut attrs) {
+                let added = self.actions.apply(&mut attrs);
+                if added {
                     *resource = Some(Resource {
                         attributes: attrs,
                         ..Default::default()
                     });
                 }
+                added
             }
         }
+    }
+
+    /// The processor on an encoded export request (any signal): only each
+    /// `Resource` message is decoded, changed and re-encoded; the records
+    /// are copied as bytes. `Ok(None)`: nothing changed.
+    pub fn process_encoded(&self, request: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        rewrite::request(request, &mut OnResources(self))
+    }
+}
+
+/// The wire walk's view of the processor: resources only.
+struct OnResources<'a>(&'a ResourceProcessor);
+
+impl Rewrite for OnResources<'_> {
+    const RECORDS: bool = false;
+
+    fn resource(&mut self, body: Option<&[u8]>) -> Result<Option<Vec<u8>>, Fallback> {
+        let mut resource = match body {
+            Some(b) => Some(Resource::decode(b).map_err(|_| Fallback)?),
+            None => None,
+        };
+        Ok(match (self.0.apply(&mut resource), resource) {
+            (true, Some(r)) => Some(r.encode_to_vec()),
+            _ => None,
+        })
+    }
+
+    fn scope(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        Ok(None)
+    }
+
+    fn record(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        Ok(None)
     }
 }
 
@@ -75,25 +115,35 @@ impl ResourceProcessor {
     /// processor contract took a [`Batch`]).
     fn process_records(&mut self, batch: &mut Records) -> Verdict {
         match batch {
-            Records::Logs(r) => r
-                .resource_logs
-                .iter_mut()
-                .for_each(|x| self.apply(&mut x.resource)),
-            Records::Metrics(r) => r
-                .resource_metrics
-                .iter_mut()
-                .for_each(|x| self.apply(&mut x.resource)),
-            Records::Traces(r) => r
-                .resource_spans
-                .iter_mut()
-                .for_each(|x| self.apply(&mut x.resource)),
+            Records::Logs(r) => r.resource_logs.iter_mut().for_each(|x| {
+                self.apply(&mut x.resource);
+            }),
+            Records::Metrics(r) => r.resource_metrics.iter_mut().for_each(|x| {
+                self.apply(&mut x.resource);
+            }),
+            Records::Traces(r) => r.resource_spans.iter_mut().for_each(|x| {
+                self.apply(&mut x.resource);
+            }),
         }
         Verdict::Keep
     }
 }
 
 impl Processor for ResourceProcessor {
+    /// On the request bytes while the batch has them; decoded when it has
+    /// none or the wire path cannot take them.
     fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        if let Some(encoded) = batch.encoded() {
+            let rewritten = wire::each_request(encoded, |req| {
+                self.process_encoded(req).map(Rewritten::from)
+            });
+            if let Ok(new) = rewritten {
+                if let Some(new) = new {
+                    batch.set_encoded(new);
+                }
+                return Ok(Verdict::Keep);
+            }
+        }
         Ok(self.process_records(batch.records_mut()?))
     }
 }

@@ -7,6 +7,8 @@ mod captures;
 mod config;
 mod lifecycle;
 mod resourcedetection;
+mod secrets;
+mod wire;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;

@@ -17,6 +17,9 @@ use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+use ccpipe_otlp::rewrite::{self, Fallback, Rewrite, Rewritten};
 
 use super::config::EnrichSettings;
 
@@ -82,6 +85,20 @@ impl Enrichment {
         })
     }
 
+    /// [`Enrichment::encode`] on request bytes: only each `Resource`
+    /// message is decoded, changed and re-encoded; the records are copied
+    /// as bytes. `Ok(None)`: nothing to change.
+    pub fn encode_wire(&self, request: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        rewrite::request(request, &mut OnResources(self))
+    }
+
+    /// [`Enrichment::encode`] for a batch still in request bytes: each
+    /// request through [`Enrichment::encode_wire`]. `Ok(None)`: nothing to
+    /// change; [`Fallback`]: take the decoded path.
+    pub fn encode_requests(&self, encoded: &Encoded) -> Result<Option<Encoded>, Fallback> {
+        rewrite::each_request(encoded, |req| self.encode_wire(req).map(Rewritten::from))
+    }
+
     fn needs_change(&self, r: Option<&Resource>) -> bool {
         let attrs = r.map(|r| r.attributes.as_slice()).unwrap_or_default();
         let service = string_of(attrs, SERVICE_NAME);
@@ -104,6 +121,34 @@ impl Enrichment {
         for (k, v) in &self.upsert {
             upsert(&mut r.attributes, k, v);
         }
+    }
+}
+
+/// The wire walk's view of the enrichment: resources only.
+struct OnResources<'a>(&'a Enrichment);
+
+impl Rewrite for OnResources<'_> {
+    const RECORDS: bool = false;
+
+    fn resource(&mut self, body: Option<&[u8]>) -> Result<Option<Vec<u8>>, Fallback> {
+        let r = match body {
+            Some(b) => Some(Resource::decode(b).map_err(|_| Fallback)?),
+            None => None,
+        };
+        if !self.0.needs_change(r.as_ref()) {
+            return Ok(None);
+        }
+        let mut r = r.unwrap_or_default();
+        self.0.change(&mut r);
+        Ok(Some(r.encode_to_vec()))
+    }
+
+    fn scope(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        Ok(None)
+    }
+
+    fn record(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
+        Ok(None)
     }
 }
 
@@ -326,8 +371,27 @@ mod tests {
             let e = Enrichment::new(&s);
             for b in &batches {
                 let got = e.encode(b);
-                assert_eq!(got.parts().concat(), bytes(&e.apply(b)), "{s:?}");
+                let want = bytes(&e.apply(b));
+                assert_eq!(got.parts().concat(), want, "{s:?}");
+                // The wire path writes the same request, in meaning.
+                let input = bytes(b);
+                let wire = e.encode_wire(&input).unwrap().unwrap_or(input);
+                let decoded = Wire::new(b.signal(), wire.into())
+                    .unwrap()
+                    .decode()
+                    .unwrap();
+                assert!(decoded == *e.apply(b), "{s:?}: the wire path differs");
                 assert_eq!(got.item_count(), b.item_count());
+
+                // A batch of two requests (as `batch` joins them), through
+                // encode_requests: each request enriched, items kept.
+                let mut two = Wire::new(b.signal(), bytes(b).into()).unwrap();
+                two.append(Wire::new(b.signal(), bytes(b).into()).unwrap());
+                let mut want = e.apply(b).into_owned();
+                want.append(e.apply(b).into_owned());
+                let out = e.encode_requests(&two).unwrap().unwrap_or(two);
+                assert!(out.decode().unwrap() == want, "{s:?}: two requests");
+                assert_eq!(out.item_count(), 2 * b.item_count());
             }
         }
     }

@@ -24,7 +24,7 @@ use crate::attributes::AttributesConfig;
 use crate::filter::FilterConfig;
 use crate::redaction::{RedactionConfig, CLAUDE_CODE_EVENTS, CLAUDE_CODE_KEYS};
 use crate::resource::ResourceConfig;
-use crate::secrets::tests::POSITIVES;
+use ccpipe_secrets::testing::POSITIVES;
 
 pub fn captures_dir() -> PathBuf {
     PathBuf::from(concat!(

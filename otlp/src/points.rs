@@ -183,7 +183,9 @@ mod tests {
     fn kv(k: &str, v: &str) -> KeyValue {
         KeyValue {
             key: k.into(),
-            value: Some(crate::value::string(v)),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(v.into())),
+            }),
             ..Default::default()
         }
     }

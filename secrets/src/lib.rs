@@ -1,6 +1,8 @@
-//! The secret scanner of the `redaction` processor: built-in rules for the
-//! credentials people paste into prompts or that tools read from files, plus
-//! the user's `blocked_values`, run as one combined matcher.
+//! ccpipe's secret scanner, shared by the `redaction` processor and the
+//! `sqlite` exporter: built-in rules for the credentials people paste into
+//! prompts or that tools read from files, plus the user's `blocked_values`,
+//! run as one combined matcher. [`batch`] applies it to every string of a
+//! decoded batch.
 //!
 //! A [`prefilter`] first rules out most strings without running a regex (a
 //! string lacking the bytes of every rule's anchors cannot match); the rest
@@ -12,11 +14,45 @@
 
 use regex::{Captures, Regex, RegexSet};
 
-use crate::{compile_regex, Invalid};
-
+pub mod batch;
 mod prefilter;
 
 use prefilter::Prefilter;
+
+/// A `blocked_values` entry that cannot be used: the config key under the
+/// scanner's settings (`blocked_values.2`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+impl Invalid {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Compiles a user's regex, with a one-line message on error
+/// (`invalid regex "(": unclosed group`).
+pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| {
+        let why = match &e {
+            regex::Error::Syntax(text) => text
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or(text)
+                .to_owned(),
+            other => other.to_string(),
+        };
+        format!("invalid regex {pattern:?}: {why}")
+    })
+}
 
 /// A built-in rule: an id (the KIND in `<redacted:KIND>`), a pattern, an
 /// optional check of each match that weeds out look-alikes (Luhn for cards),
@@ -488,12 +524,11 @@ impl Scanner {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
+/// Test data shared with other crates' tests. Not part of the API.
+#[doc(hidden)]
+pub mod testing {
     /// Planted secrets: (kind, text containing it, the secret itself, expected output).
-    pub(crate) const POSITIVES: &[(&str, &str, &str, &str)] = &[
+    pub const POSITIVES: &[(&str, &str, &str, &str)] = &[
         (
             "private-key",
             "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx7Qk\n-----END RSA PRIVATE KEY-----\nrest",
@@ -633,6 +668,12 @@ pub(crate) mod tests {
             "amex <redacted:credit-card>.",
         ),
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::POSITIVES;
+    use super::*;
 
     /// Realistic text that must come out unchanged.
     const NEGATIVES: &[&str] = &[
@@ -673,6 +714,26 @@ pub(crate) mod tests {
 
     fn scanner() -> Scanner {
         Scanner::new(true, &[], &[]).unwrap().unwrap()
+    }
+
+    #[test]
+    fn regex_errors_are_one_line() {
+        assert_eq!(
+            compile_regex("a(b").unwrap_err(),
+            "invalid regex \"a(b\": unclosed group"
+        );
+        assert!(compile_regex("^ok$").is_ok());
+    }
+
+    #[test]
+    fn unusable_blocked_values_name_their_key() {
+        let e = Scanner::new(false, &[], &["ok".into(), "(".into()]).unwrap_err();
+        assert_eq!(e.key, "blocked_values.1");
+        let e = Scanner::new(false, &[], &["a*".into()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "blocked_values.0: \"a*\" matches the empty string, so it would mask everything"
+        );
     }
 
     #[test]
