@@ -196,6 +196,25 @@ fn scrape(gateway: &Ccpipe) -> String {
     common::prometheus::get(addr, "/metrics").unwrap_or_default()
 }
 
+/// How many rebalances of `kind` (`assign`, `revoke`) `gateway` went through.
+fn rebalances(gateway: &Ccpipe, kind: &str) -> f64 {
+    let labels = format!("kind=\"{kind}\"");
+    metric(&scrape(gateway), "ccpipe_kafka_rebalances_total", &labels).unwrap_or(0.0)
+}
+
+/// Waits until `gateway` had its partitions revoked more than `before` times.
+fn wait_for_rebalance(gateway: &Ccpipe, before: f64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rebalances(gateway, "revoke") <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no rebalance in 60 s:\n{}",
+            gateway.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Waits until each gateway holds some partitions and together they hold
 /// all `3 * PARTITIONS`: the group has settled.
 fn wait_for_group(gateways: &[&Ccpipe]) {
@@ -272,13 +291,16 @@ fn edge_to_two_gateways_delivers_every_record_once() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-// A known defect (issue 18): after a gateway is SIGKILLed and restarted,
-// part of the stream sometimes never arrives. In CI-style runs it stalled at
-// 1720, 1720 and 2695 of 3000 records after 90 s (with the other Kafka tests
-// and alone after the whole suite); alone on a quiet machine it passed three
-// times in 18 s. Run it with `cargo test --test kafka -- --ignored`.
+// Tansu 0.6.0, the test broker, has a group-coordinator bug that this test
+// steps around (docs/scale.md, "Tansu"): when a member dies without leaving,
+// Tansu drops it once its session expires but keeps the group's generation,
+// so the survivors rejoin into their old assignments and the dead member's
+// partitions belong to nobody until another member joins (seen: 1720 of
+// 3000 records, for ever). Apache Kafka hands them to the survivors. So the
+// killed gateway is restarted only after the group noticed its death (the
+// survivor went through a rebalance): its join then starts a clean
+// generation that covers every partition.
 #[test]
-#[ignore = "known defect: records stall after a gateway SIGKILL (issue 18)"]
 fn a_gateway_killed_mid_stream_loses_nothing() {
     let _serial = one_at_a_time();
     let dir = temp_dir("kafka-kill");
@@ -302,12 +324,15 @@ fn a_gateway_killed_mid_stream_loses_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let revoked = rebalances(&g2, "revoke");
     g1.signal("KILL");
     drop(g1);
-    // g2 takes g1's partitions over while the stream goes on.
+    // The stream goes on while g1's session expires and the group notices.
     send(&edge, 1000, 2000, 20);
+    wait_for_rebalance(&g2, revoked);
     // g1 comes back with its queue on disk, and rejoins the group.
     let g1 = start_gateway(&broker, "kill", &g1_dir);
+    wait_for_group(&[&g1, &g2]);
     send(&edge, 2000, TOTAL, 20);
 
     wait_for_all(&[&g1_dir, &g2_dir], TOTAL);
