@@ -106,6 +106,7 @@ impl KafkaReceiver {
         let watcher = tokio::spawn(lag::watch(
             self.consumer.clone(),
             self.id.clone(),
+            self.topics.clone(),
             shutdown.clone(),
         ));
         let mut failures = Failures::default();

@@ -20,10 +20,12 @@ const EVERY: Duration = Duration::from_secs(5);
 /// How long one broker request of a measurement may take.
 const REQUEST: Duration = Duration::from_secs(5);
 
-/// Measures the lag every [`EVERY`] until `shutdown`.
+/// Measures the lag of `topics` every [`EVERY`] until `shutdown`; a topic
+/// of which this member holds no partition reads 0.
 pub async fn watch(
     consumer: Arc<StreamConsumer<ConsumerMetrics>>,
     receiver: String,
+    topics: Vec<String>,
     shutdown: Shutdown,
 ) {
     loop {
@@ -34,8 +36,9 @@ pub async fn watch(
         let c = consumer.clone();
         match tokio::task::spawn_blocking(move || measure(&c)).await {
             Ok(Ok(lag)) => {
-                for (topic, n) in lag {
-                    metrics::gauge!(telemetry::KAFKA_CONSUMER_LAG, "receiver" => receiver.clone(), "topic" => topic)
+                for topic in &topics {
+                    let n = lag.get(topic).copied().unwrap_or(0);
+                    metrics::gauge!(telemetry::KAFKA_CONSUMER_LAG, "receiver" => receiver.clone(), "topic" => topic.clone())
                         .set(n as f64);
                 }
             }
