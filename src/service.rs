@@ -15,8 +15,8 @@ use ccpipe_pipeline::factory;
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::{Form, Shared};
 use ccpipe_pipeline::wal::{self, ack::ack_queue, WalWriter};
+use ccpipe_pipeline::{Batch, Form};
 use ccpipe_pipeline::{BoxFuture, BuildError, ComponentId, Kind, Receiver, Shutdown};
 use tokio::task::JoinHandle;
 
@@ -287,7 +287,7 @@ impl Service {
             .map(|mib| channel::MemoryLimit::new(usize::try_from(mib << 20).unwrap_or(usize::MAX)));
 
         // 1. Exporters and their export tasks.
-        let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Shared>, Form)> =
+        let mut exporter_inputs: BTreeMap<ComponentId, (QueueSender<Batch>, Form)> =
             BTreeMap::new();
         let mut durable_inputs: BTreeMap<ComponentId, WalWriter> = BTreeMap::new();
         let mut export_tasks = Vec::new();

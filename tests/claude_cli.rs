@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ccpipe_pipeline::batch::{Batch, Signal};
+use ccpipe_pipeline::records::{Records, Signal};
 use common::claude::{claude_bin, offline_env, run_bounded, FakeModel, CLI_VERSION};
 use common::process::Ccpipe;
 use common::*;
@@ -616,7 +616,7 @@ impl Check<'_> {
     }
 
     /// Checks everything and returns a one-line summary of what was sent.
-    fn all(&self, batches: &[Batch], request_ids: &[&str]) -> String {
+    fn all(&self, batches: &[Records], request_ids: &[&str]) -> String {
         let mut requests: BTreeMap<&str, usize> = BTreeMap::new();
         let mut metrics: Vec<&Metric> = Vec::new();
         let mut logs: Vec<&LogRecord> = Vec::new();
@@ -624,7 +624,7 @@ impl Check<'_> {
         for b in batches {
             *requests.entry(b.signal().as_str()).or_default() += 1;
             match b {
-                Batch::Metrics(r) => {
+                Records::Metrics(r) => {
                     for rm in &r.resource_metrics {
                         self.resource(&rm.resource, Signal::Metrics);
                         for sm in &rm.scope_metrics {
@@ -637,7 +637,7 @@ impl Check<'_> {
                         }
                     }
                 }
-                Batch::Logs(r) => {
+                Records::Logs(r) => {
                     for rl in &r.resource_logs {
                         self.resource(&rl.resource, Signal::Logs);
                         for sl in &rl.scope_logs {
@@ -650,7 +650,7 @@ impl Check<'_> {
                         }
                     }
                 }
-                Batch::Traces(r) => {
+                Records::Traces(r) => {
                     for rs in &r.resource_spans {
                         self.resource(&rs.resource, Signal::Traces);
                         for ss in &rs.scope_spans {

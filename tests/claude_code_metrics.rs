@@ -6,8 +6,8 @@
 
 mod common;
 
-use ccpipe_pipeline::batch::{Batch, Signal};
 use ccpipe_pipeline::config;
+use ccpipe_pipeline::records::{Records, Signal};
 use common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -22,9 +22,9 @@ fn attr<'a>(r: &'a LogRecord, key: &str) -> Option<&'a Value> {
         .and_then(|v| v.value.as_ref())
 }
 
-fn events<'a>(batches: &'a [Batch], name: &'a str) -> impl Iterator<Item = &'a LogRecord> + 'a {
+fn events<'a>(batches: &'a [Records], name: &'a str) -> impl Iterator<Item = &'a LogRecord> + 'a {
     batches.iter().flat_map(move |b| match b {
-        Batch::Logs(r) => r
+        Records::Logs(r) => r
             .resource_logs
             .iter()
             .flat_map(|rl| &rl.scope_logs)
@@ -36,10 +36,10 @@ fn events<'a>(batches: &'a [Batch], name: &'a str) -> impl Iterator<Item = &'a L
 }
 
 /// Sum of a sum metric's points, and (count, sum) of a histogram's points.
-fn totals(batches: &[Batch], name: &str) -> (f64, u64, f64) {
+fn totals(batches: &[Records], name: &str) -> (f64, u64, f64) {
     let (mut sum, mut count, mut hist_sum) = (0.0, 0u64, 0.0);
     for b in batches {
-        let Batch::Metrics(r) = b else { continue };
+        let Records::Metrics(r) = b else { continue };
         for m in r
             .resource_metrics
             .iter()
@@ -121,7 +121,7 @@ service:
     send_captures(&service, &logs).await;
     service.stop().await.expect("clean shutdown");
 
-    let sent: Vec<Batch> = logs.iter().map(|c| c.expected.clone()).collect();
+    let sent: Vec<Records> = logs.iter().map(|c| c.expected.clone()).collect();
     let written = read_jsonl(&out);
     assert!(written.iter().all(|b| b.signal() == Signal::Metrics));
 

@@ -20,7 +20,7 @@ use ccpipe_exporters::clickhouse::schema::map_to_nested;
 use ccpipe_exporters::clickhouse::{
     ClickhouseExporter, ClickhouseSettings, Client, Schema, SendError,
 };
-use ccpipe_pipeline::batch::{Batch, Signal};
+use ccpipe_pipeline::records::{Records, Signal};
 use ccpipe_pipeline::{config, ExportError, Exporter};
 use common::clickhouse::{check_tables, documented_queries, expected, Expected};
 use common::*;
@@ -294,7 +294,7 @@ async fn ttl_retries_and_rejections() {
             .find(|c| c.signal == Signal::Logs)
             .map(|c| c.expected)
             .unwrap();
-        if let Batch::Logs(r) = &mut b {
+        if let Records::Logs(r) = &mut b {
             for rec in r
                 .resource_logs
                 .iter_mut()

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use ccpipe_exporters::prometheus::names::{metric_name, Suffix};
-use ccpipe_pipeline::batch::Batch;
+use ccpipe_pipeline::records::Records;
 use common::*;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 
@@ -33,7 +33,7 @@ fn produced() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for variant in VARIANTS {
         for c in load_variant(variant) {
-            let Batch::Metrics(r) = &c.expected else {
+            let Records::Metrics(r) = &c.expected else {
                 continue;
             };
             for m in r

@@ -23,7 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ccpipe_kafka::testing::Broker;
-use ccpipe_pipeline::{Batch, Signal};
+use ccpipe_pipeline::{Records, Signal};
 use common::process::{bin, Ccpipe};
 use common::{temp_dir, HttpConn};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -152,7 +152,7 @@ fn arrived(dir: &Path) -> Vec<(u64, String)> {
     let complete = text.rfind('\n').map_or("", |end| &text[..end]);
     let mut out = Vec::new();
     for line in complete.lines() {
-        let Ok(Batch::Logs(req)) =
+        let Ok(Records::Logs(req)) =
             ccpipe_pipeline::otlp_json::decode(Signal::Logs, line.as_bytes())
         else {
             continue;
@@ -654,7 +654,8 @@ fn collector_shaped_messages_are_read_and_poison_is_skipped() {
 /// Records `seqs` as an ExportLogsServiceRequest in protobuf.
 fn prost_logs(seqs: std::ops::Range<u64>) -> Vec<u8> {
     let json = logs_request(seqs, 3);
-    let Batch::Logs(req) = ccpipe_pipeline::otlp_json::decode(Signal::Logs, &json).unwrap() else {
+    let Records::Logs(req) = ccpipe_pipeline::otlp_json::decode(Signal::Logs, &json).unwrap()
+    else {
         unreachable!()
     };
     prost::Message::encode_to_vec(&req)

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ccpipe_pipeline::batch::{Batch, Signal};
 use ccpipe_pipeline::config;
+use ccpipe_pipeline::records::{Records, Signal};
 use common::*;
 use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -130,7 +130,7 @@ service:
     let mut prompts = BTreeSet::new();
     let (mut input, mut output) = (0i64, 0i64);
     for c in &logs {
-        let Batch::Logs(r) = &c.expected else {
+        let Records::Logs(r) = &c.expected else {
             continue;
         };
         for lr in r

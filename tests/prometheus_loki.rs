@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ccpipe_pipeline::batch::{Batch, Signal};
+use ccpipe_pipeline::records::{Records, Signal};
 use common::loki::{Entry, FakeLoki};
 use common::process::Ccpipe;
 use common::prometheus::{query, query_vector_at, Sample, Server};
@@ -66,9 +66,9 @@ fn captured() -> (
     let (mut metrics, mut logs) = (Vec::new(), Vec::new());
     for c in load_variant("http-protobuf") {
         match c.expected {
-            Batch::Metrics(r) => metrics.push(r),
-            Batch::Logs(r) => logs.push(r),
-            Batch::Traces(_) => {} // configs/prometheus-loki.yaml takes no traces
+            Records::Metrics(r) => metrics.push(r),
+            Records::Logs(r) => logs.push(r),
+            Records::Traces(_) => {} // configs/prometheus-loki.yaml takes no traces
         }
     }
     (metrics, logs)

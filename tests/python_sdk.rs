@@ -70,9 +70,9 @@ service:
     let text = std::fs::read_to_string(&out).unwrap();
     let batches = read_jsonl(&out);
     for proto in ["grpc", "http"] {
-        use ccpipe_pipeline::Batch;
-        let span = batches.iter().any(|b| matches!(b, Batch::Traces(r) if r.resource_spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans).any(|s| s.name == format!("sdk-{proto}-span"))));
-        let metric = batches.iter().any(|b| matches!(b, Batch::Metrics(r) if r.resource_metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics).any(|m| m.name == format!("sdk.{proto}.requests"))));
+        use ccpipe_pipeline::Records;
+        let span = batches.iter().any(|b| matches!(b, Records::Traces(r) if r.resource_spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans).any(|s| s.name == format!("sdk-{proto}-span"))));
+        let metric = batches.iter().any(|b| matches!(b, Records::Metrics(r) if r.resource_metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics).any(|m| m.name == format!("sdk.{proto}.requests"))));
         let log = text.contains(&format!("sdk-{proto}-log"));
         assert!(
             span && metric && log,

@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ccpipe_pipeline::batch::{Batch, Signal};
 use ccpipe_pipeline::config;
+use ccpipe_pipeline::records::{Records, Signal};
 use common::*;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 
@@ -46,9 +46,9 @@ fn collect_private(attrs: &[KeyValue], out: &mut BTreeSet<String>) {
 }
 
 /// Every private string value in a batch, from records, spans and span events.
-fn private_strings(b: &Batch, out: &mut BTreeSet<String>) {
+fn private_strings(b: &Records, out: &mut BTreeSet<String>) {
     match b {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for lr in r
                 .resource_logs
                 .iter()
@@ -58,7 +58,7 @@ fn private_strings(b: &Batch, out: &mut BTreeSet<String>) {
                 collect_private(&lr.attributes, out);
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for s in r
                 .resource_spans
                 .iter()
@@ -71,15 +71,15 @@ fn private_strings(b: &Batch, out: &mut BTreeSet<String>) {
                 }
             }
         }
-        Batch::Metrics(_) => {}
+        Records::Metrics(_) => {}
     }
 }
 
 /// Sums of the api_request token and cost attributes, to check they survive.
-fn api_request_totals(batches: &[Batch]) -> (i64, f64, usize) {
+fn api_request_totals(batches: &[Records]) -> (i64, f64, usize) {
     let (mut tokens, mut cost, mut n) = (0i64, 0f64, 0usize);
     for b in batches {
-        let Batch::Logs(r) = b else { continue };
+        let Records::Logs(r) = b else { continue };
         for lr in r
             .resource_logs
             .iter()
@@ -163,7 +163,7 @@ async fn shipped_redaction_config_keeps_private_text_out() {
 
     // Non-private values are intact: api_request tokens and costs (the noise
     // filter drops only plugin_loaded and managed_settings_resolved).
-    let expected: Vec<Batch> = sent.iter().map(|c| c.expected.clone()).collect();
+    let expected: Vec<Records> = sent.iter().map(|c| c.expected.clone()).collect();
     let got = read_jsonl(&out);
     let (want_tokens, want_cost, want_n) = api_request_totals(&expected);
     let (got_tokens, got_cost, got_n) = api_request_totals(&got);
@@ -174,10 +174,10 @@ async fn shipped_redaction_config_keeps_private_text_out() {
         "{got_cost} vs {want_cost}"
     );
     // Metrics pass redaction untouched in value: the cost sum is the same.
-    let metric_cost = |bs: &[Batch]| -> f64 {
+    let metric_cost = |bs: &[Records]| -> f64 {
         bs.iter()
             .filter_map(|b| match b {
-                Batch::Metrics(r) => Some(r),
+                Records::Metrics(r) => Some(r),
                 _ => None,
             })
             .flat_map(|r| {

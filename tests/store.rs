@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ccpipe_pipeline::batch::Batch;
+use ccpipe_pipeline::records::Records;
 use common::agent::{post_body, request};
 use common::mount::Mount;
 use common::process::{bin, Ccpipe};
@@ -39,7 +39,7 @@ fn sums(captures: &[Capture]) -> Sums {
     let mut s = Sums::default();
     for c in captures {
         match &c.expected {
-            Batch::Metrics(r) => {
+            Records::Metrics(r) => {
                 for m in r
                     .resource_metrics
                     .iter()
@@ -61,7 +61,7 @@ fn sums(captures: &[Capture]) -> Sums {
                     }
                 }
             }
-            Batch::Logs(r) => {
+            Records::Logs(r) => {
                 for rec in r
                     .resource_logs
                     .iter()
@@ -84,7 +84,7 @@ fn sums(captures: &[Capture]) -> Sums {
                     }
                 }
             }
-            Batch::Traces(_) => {}
+            Records::Traces(_) => {}
         }
     }
     s

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ccpipe_pipeline::batch::{Batch, Signal};
+use ccpipe_pipeline::records::{Records, Signal};
 use common::process::Ccpipe;
 use common::view::{config, get, view_addr};
 use common::*;
@@ -106,7 +106,7 @@ fn text_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
 fn session_ids(captures: &[Capture]) -> std::collections::BTreeSet<String> {
     let mut ids = std::collections::BTreeSet::new();
     for c in captures {
-        if let Batch::Logs(r) = &c.expected {
+        if let Records::Logs(r) = &c.expected {
             for rec in r
                 .resource_logs
                 .iter()
@@ -161,7 +161,7 @@ fn sums(all: &[Vec<Capture>], only: Only) -> Sums {
     let mut s = Sums::default();
     for c in all.iter().flatten() {
         match &c.expected {
-            Batch::Metrics(r) => {
+            Records::Metrics(r) => {
                 for (res, m) in r.resource_metrics.iter().flat_map(|rm| {
                     rm.scope_metrics
                         .iter()
@@ -188,7 +188,7 @@ fn sums(all: &[Vec<Capture>], only: Only) -> Sums {
                     }
                 }
             }
-            Batch::Logs(r) => {
+            Records::Logs(r) => {
                 for (res, rec) in r.resource_logs.iter().flat_map(|rl| {
                     rl.scope_logs
                         .iter()
@@ -203,7 +203,7 @@ fn sums(all: &[Vec<Capture>], only: Only) -> Sums {
                     }
                 }
             }
-            Batch::Traces(_) => {}
+            Records::Traces(_) => {}
         }
     }
     s
@@ -304,7 +304,7 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
                     signal,
                     wire,
                     body,
-                    expected: Batch::empty(signal),
+                    expected: Records::empty(signal),
                     items: 0,
                 };
                 assert_eq!(conn.send_capture(&c).status, 200);

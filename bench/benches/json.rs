@@ -24,7 +24,7 @@ use bytes::Bytes;
 use ccpipe_bench::proc::{clock_ticks, cpu_ticks};
 use ccpipe_bench::request::{Bodies, RecordPool};
 use ccpipe_pipeline::limits::Limits;
-use ccpipe_pipeline::payload::{Encoded, Payload};
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::{otlp_json, Signal};
 use ccpipe_receivers::otlp::decode::{decode_within, Encoding, Format};
 
@@ -72,7 +72,7 @@ fn main() {
                 &limits,
             )
             .expect("decodes");
-            assert!(matches!(payload, Payload::Encoded(_)));
+            assert!(payload.encoded().is_some());
             black_box(payload);
         });
         let transcode = per_record(&mut || {

@@ -16,11 +16,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
-use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::config::units::Duration;
 use ccpipe_pipeline::config::Invalid;
 use ccpipe_pipeline::connector::{Aggregate, BuiltConnector};
 use ccpipe_pipeline::factory::{ComponentSettings, ConnectorSettings, Typed};
+use ccpipe_pipeline::records::Records;
 use ccpipe_pipeline::{telemetry, Signal};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -342,8 +342,8 @@ impl ClaudeCodeMetrics {
 }
 
 impl Aggregate for ClaudeCodeMetrics {
-    fn consume(&mut self, batch: &Batch) {
-        let Batch::Logs(request) = batch else {
+    fn consume(&mut self, batch: &Records) {
+        let Records::Logs(request) = batch else {
             return;
         };
         for rl in &request.resource_logs {
@@ -354,7 +354,7 @@ impl Aggregate for ClaudeCodeMetrics {
         }
     }
 
-    fn take(&mut self) -> Option<Batch> {
+    fn take(&mut self) -> Option<Records> {
         let end = now_nanos();
         let start = std::mem::replace(&mut self.start, end);
         if self.series.is_empty() {
@@ -363,7 +363,7 @@ impl Aggregate for ClaudeCodeMetrics {
         self.regular = 0;
         let series = std::mem::take(&mut self.series);
         tracing::debug!(connector = %self.id, series = series.len(), "interval done");
-        Some(Batch::Metrics(to_request(series, start, end)))
+        Some(Records::Metrics(to_request(series, start, end)))
     }
 }
 

@@ -20,11 +20,11 @@
 use std::collections::HashMap;
 use std::time::{Duration as StdDuration, Instant, UNIX_EPOCH};
 
-use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::config::units::Duration;
 use ccpipe_pipeline::config::Invalid;
 use ccpipe_pipeline::connector::{Aggregate, BuiltConnector};
 use ccpipe_pipeline::factory::{ComponentSettings, ConnectorSettings, Typed};
+use ccpipe_pipeline::records::Records;
 use ccpipe_pipeline::{telemetry, Signal};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -122,8 +122,8 @@ impl LangfuseTraces {
     }
 
     /// Adds the events of `batch` as if they arrived at `now`.
-    pub fn consume_at(&mut self, batch: &Batch, now: Instant) {
-        let Batch::Logs(request) = batch else {
+    pub fn consume_at(&mut self, batch: &Records, now: Instant) {
+        let Records::Logs(request) = batch else {
             return;
         };
         for rl in &request.resource_logs {
@@ -179,7 +179,7 @@ impl LangfuseTraces {
 
     /// The traces whose last event is at least `wait` before `now`, and
     /// those sent early for room; `None` when there are none.
-    pub fn take_at(&mut self, now: Instant) -> Option<Batch> {
+    pub fn take_at(&mut self, now: Instant) -> Option<Records> {
         let mut done = std::mem::take(&mut self.evicted);
         let ready: Vec<String> = self
             .pending
@@ -194,28 +194,28 @@ impl LangfuseTraces {
         self.emit(done)
     }
 
-    fn emit(&self, mut done: Vec<(String, Pending)>) -> Option<Batch> {
+    fn emit(&self, mut done: Vec<(String, Pending)>) -> Option<Records> {
         if done.is_empty() {
             return None;
         }
         done.sort_by_key(|(_, p)| p.order);
         tracing::debug!(connector = %self.id, traces = done.len(), "traces done");
-        Some(Batch::Traces(ExportTraceServiceRequest {
+        Some(Records::Traces(ExportTraceServiceRequest {
             resource_spans: done.into_iter().map(|(k, p)| trace(&k, p.events)).collect(),
         }))
     }
 }
 
 impl Aggregate for LangfuseTraces {
-    fn consume(&mut self, batch: &Batch) {
+    fn consume(&mut self, batch: &Records) {
         self.consume_at(batch, Instant::now());
     }
 
-    fn take(&mut self) -> Option<Batch> {
+    fn take(&mut self) -> Option<Records> {
         self.take_at(Instant::now())
     }
 
-    fn flush(&mut self) -> Option<Batch> {
+    fn flush(&mut self) -> Option<Records> {
         let mut all = std::mem::take(&mut self.evicted);
         all.extend(self.pending.drain());
         self.emit(all)

@@ -11,9 +11,8 @@ use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::connector;
 use ccpipe_pipeline::factory::ConnectorFactory;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::testing::{capture_bins, indented, lifecycle_yaml};
-use ccpipe_pipeline::{Batch, ComponentId, Exporter, Shared, Signal};
+use ccpipe_pipeline::{Batch, ComponentId, Exporter, Records, Signal};
 
 use crate::FACTORIES;
 
@@ -57,7 +56,7 @@ async fn lifecycle(factory: &dyn ConnectorFactory, from: Signal, to: Signal) {
     let mut exporter = connector::start(&id, factory.build(cfg).unwrap(), outputs);
     for (signal, bytes) in capture_bins().into_iter().filter(|(s, _)| *s == from) {
         let batch = decode(signal, &bytes);
-        exporter.export(Shared::from(batch)).await.unwrap();
+        exporter.export(Batch::from(batch)).await.unwrap();
     }
     exporter.shutdown().await.unwrap();
     drop(exporter);
@@ -68,20 +67,20 @@ async fn lifecycle(factory: &dyn ConnectorFactory, from: Signal, to: Signal) {
 }
 
 /// One captured request body of `signal`.
-fn decode(signal: Signal, bytes: &[u8]) -> Batch {
+fn decode(signal: Signal, bytes: &[u8]) -> Records {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use prost::Message;
     match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
+        Signal::Logs => Records::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
+        Signal::Metrics => Records::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
+        Signal::Traces => Records::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
     }
 }
 
 /// Outputs feeding one downstream pipeline of `signal`, and its queue.
-fn downstream_of(signal: Signal) -> (Outputs, Receiver<Payload>) {
+fn downstream_of(signal: Signal) -> (Outputs, Receiver<Batch>) {
     let (sender, receiver) = channel::bounded(1024);
     let mut outputs = Outputs::default();
     outputs.add(
@@ -96,7 +95,7 @@ fn downstream_of(signal: Signal) -> (Outputs, Receiver<Payload>) {
 }
 
 /// The items waiting in `queue`, all of `signal`.
-fn items(queue: &Receiver<Payload>, signal: Signal) -> usize {
+fn items(queue: &Receiver<Batch>, signal: Signal) -> usize {
     let mut n = 0;
     while let Some(payload) = queue.try_recv() {
         assert_eq!(payload.signal(), signal);

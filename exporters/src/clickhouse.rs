@@ -20,7 +20,7 @@ mod tests;
 
 use std::time::{Instant, SystemTime};
 
-use ccpipe_pipeline::{BoxFuture, ExportError, Shared};
+use ccpipe_pipeline::{Batch, BoxFuture, ExportError};
 
 pub use client::{Client, SendError};
 pub use config::{ClickhouseConfig, ClickhouseSettings};
@@ -35,7 +35,7 @@ pub struct ClickhouseExporter {
     last_expiry: Option<Instant>,
     /// The batch being exported and the inserts it still needs, so a retry
     /// does not insert rows twice.
-    pending: Option<(Shared, Vec<Insert>)>,
+    pending: Option<(Batch, Vec<Insert>)>,
 }
 
 impl ClickhouseExporter {
@@ -82,7 +82,7 @@ impl ClickhouseExporter {
         }
     }
 
-    async fn export_batch(&mut self, batch: Shared) -> Result<(), ExportError> {
+    async fn export_batch(&mut self, batch: Batch) -> Result<(), ExportError> {
         if self.settings.create_schema && !self.schema_ready {
             self.create_schema()
                 .await
@@ -106,7 +106,7 @@ impl ClickhouseExporter {
         }
         let inserts = match self.pending.take() {
             Some((b, rest)) if b.ptr_eq(&batch) => rest,
-            _ => rows::encode(batch.decoded()?, self.settings.schema),
+            _ => rows::encode(batch.records()?, self.settings.schema),
         };
         let mut rest = inserts.into_iter();
         let mut sent_any = false;
@@ -145,7 +145,7 @@ fn export_error(e: SendError, doing: &str) -> ExportError {
 }
 
 impl ccpipe_pipeline::Exporter for ClickhouseExporter {
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(self.export_batch(batch))
     }
 

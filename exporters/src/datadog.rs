@@ -20,7 +20,7 @@ mod tests;
 use std::borrow::Cow;
 use std::time::Instant;
 
-use ccpipe_pipeline::payload::Shared;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{BoxFuture, ExportError, Exporter, Signal};
 
 pub use agent::AgentExporter;
@@ -47,7 +47,7 @@ pub struct DatadogExporter {
     /// The batch being exported and what was made of it, so that a retry of
     /// the same batch sends the same data (cumulative_to_delta must not see
     /// its points twice) without encoding it again.
-    prepared: Option<(Shared, Shared)>,
+    prepared: Option<(Batch, Batch)>,
 }
 
 impl DatadogExporter {
@@ -75,19 +75,19 @@ impl DatadogExporter {
     /// `cumulative_to_delta`, converted). Agent mode gets protobuf encoded
     /// straight from the shared batch unless the delta conversion has to
     /// change its points; agentless mode gets a batch.
-    fn prepare(&mut self, batch: &Shared) -> Result<Shared, ExportError> {
+    fn prepare(&mut self, batch: &Batch) -> Result<Batch, ExportError> {
         if let Some((input, out)) = &self.prepared {
             if input.ptr_eq(batch) {
                 return Ok(out.clone());
             }
         }
-        let records = batch.decoded()?;
+        let records = batch.records()?;
         let converts = self
             .delta
             .as_ref()
             .is_some_and(|_| CumulativeToDelta::applies(records));
         let out = if matches!(self.transport, Transport::Agent(_)) && !converts {
-            Shared::from(self.enrich.encode(records))
+            Batch::from(self.enrich.encode(records))
         } else {
             let mut out = self.enrich.apply(records);
             if let Some(delta) = &mut self.delta {
@@ -98,7 +98,7 @@ impl DatadogExporter {
             match out {
                 // Unchanged: the shared batch itself, not a copy.
                 Cow::Borrowed(_) => batch.clone(),
-                Cow::Owned(b) => Shared::from(b),
+                Cow::Owned(b) => Batch::from(b),
             }
         };
         self.prepared = Some((batch.clone(), out.clone()));
@@ -128,7 +128,7 @@ impl Exporter for DatadogExporter {
         }
     }
 
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async move {
             if matches!(self.transport, Transport::Agentless(_)) && batch.signal() == Signal::Traces
             {

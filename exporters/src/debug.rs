@@ -29,7 +29,7 @@ use std::io::{self, Write};
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::{factory, BuildError, BuiltExporter};
-use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Shared};
+use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Records};
 use serde::Deserialize;
 
 use crate::common::{self, Invalid, QueueConfig, RetryConfig};
@@ -136,9 +136,9 @@ impl DebugExporter {
 }
 
 impl BlockingExporter for DebugExporter {
-    fn export(&mut self, batch: &Shared) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
         self.buf.clear();
-        format_batch(self.verbosity, batch.decoded()?, &mut self.buf);
+        format_batch(self.verbosity, batch.records()?, &mut self.buf);
         // A closed stdout will not open again: retrying cannot help.
         self.out
             .write_all(&self.buf)
@@ -153,7 +153,7 @@ impl BlockingExporter for DebugExporter {
 }
 
 /// Appends the text for `batch` at `verbosity` to `out`.
-pub fn format_batch(verbosity: Verbosity, batch: &Batch, out: &mut Vec<u8>) {
+pub fn format_batch(verbosity: Verbosity, batch: &Records, out: &mut Vec<u8>) {
     match verbosity {
         Verbosity::Basic => basic::basic(batch, out),
         Verbosity::Normal => normal::normal(batch, out),
@@ -233,7 +233,7 @@ mod tests {
             for (signal, batch) in crate::testutil::golden_batches() {
                 let capture = Capture::default();
                 let mut exporter = DebugExporter::with_writer(verbosity, Box::new(capture.clone()));
-                exporter.export(&Shared::from(batch.clone())).unwrap();
+                exporter.export(&Batch::from(batch.clone())).unwrap();
                 exporter.flush().unwrap();
                 let text = capture.text();
                 assert!(text.ends_with('\n'), "{name} {signal}: every line ends");
@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn basic_counts_items() {
         let [(_, logs), (_, metrics), (_, traces)] = crate::testutil::golden_batches();
-        let text = |b: &Batch| {
+        let text = |b: &Records| {
             let mut out = Vec::new();
             format_batch(Verbosity::Basic, b, &mut out);
             String::from_utf8(out).unwrap()

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Records;
 use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -50,7 +50,7 @@ pub(crate) enum Answer {
 pub(crate) struct GrpcCall {
     pub(crate) encoding: Option<String>,
     pub(crate) metadata: tonic::metadata::MetadataMap,
-    pub(crate) batch: Batch,
+    pub(crate) batch: Records,
 }
 
 #[derive(Default)]
@@ -63,7 +63,7 @@ pub(crate) struct GrpcState {
 pub(crate) struct FakeGrpc(Arc<Mutex<GrpcState>>);
 
 impl FakeGrpc {
-    fn answer(&self, request: &tonic::metadata::MetadataMap, batch: Batch) -> Answer {
+    fn answer(&self, request: &tonic::metadata::MetadataMap, batch: Records) -> Answer {
         let mut s = self.0.lock().unwrap();
         s.calls.push(GrpcCall {
             encoding: request
@@ -117,7 +117,7 @@ impl LogsService for FakeGrpc {
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, Status> {
         let (meta, _, req) = request.into_parts();
-        match self.answer(&meta, Batch::Logs(req)) {
+        match self.answer(&meta, Records::Logs(req)) {
             Answer::Ok => Ok(tonic::Response::new(Default::default())),
             Answer::Fail(c, m, d) => Err(status(c, m, d)),
             Answer::Partial(n, m) => Ok(tonic::Response::new(ExportLogsServiceResponse {
@@ -137,7 +137,7 @@ impl MetricsService for FakeGrpc {
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, Status> {
         let (meta, _, req) = request.into_parts();
-        match self.answer(&meta, Batch::Metrics(req)) {
+        match self.answer(&meta, Records::Metrics(req)) {
             Answer::Fail(c, m, d) => Err(status(c, m, d)),
             _ => Ok(tonic::Response::new(Default::default())),
         }
@@ -151,7 +151,7 @@ impl TraceService for FakeGrpc {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
         let (meta, _, req) = request.into_parts();
-        match self.answer(&meta, Batch::Traces(req)) {
+        match self.answer(&meta, Records::Traces(req)) {
             Answer::Fail(c, m, d) => Err(status(c, m, d)),
             _ => Ok(tonic::Response::new(Default::default())),
         }
@@ -206,7 +206,7 @@ pub(crate) struct HttpCall {
     pub(crate) wire: Vec<u8>,
     /// The body uncompressed: the protobuf request as sent.
     pub(crate) raw: Vec<u8>,
-    pub(crate) batch: Batch,
+    pub(crate) batch: Records,
 }
 
 /// Decides the status and Retry-After for a call, given the calls so far.
@@ -269,9 +269,9 @@ async fn handle_http(
     let path = parts.uri.path().to_owned();
     // By the path's end: `/v1/logs`, `/otlp/v1/logs`, a custom `/in/logs`.
     let batch = match path.rsplit('/').next().unwrap_or_default() {
-        "logs" => Batch::Logs(ExportLogsServiceRequest::decode(&raw[..]).unwrap()),
-        "metrics" => Batch::Metrics(ExportMetricsServiceRequest::decode(&raw[..]).unwrap()),
-        "traces" => Batch::Traces(ExportTraceServiceRequest::decode(&raw[..]).unwrap()),
+        "logs" => Records::Logs(ExportLogsServiceRequest::decode(&raw[..]).unwrap()),
+        "metrics" => Records::Metrics(ExportMetricsServiceRequest::decode(&raw[..]).unwrap()),
+        "traces" => Records::Traces(ExportTraceServiceRequest::decode(&raw[..]).unwrap()),
         other => panic!("unexpected path {other}"),
     };
     let call = HttpCall {

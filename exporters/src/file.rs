@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ccpipe_pipeline::otlp_json;
-use ccpipe_pipeline::payload::{Encoded, Form, Shared};
-use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Signal};
+use ccpipe_pipeline::{Batch, Encoded, Form};
+use ccpipe_pipeline::{BlockingExporter, ExportError, Records, Signal};
 
 pub use config::{AckWhen, FileConfig, FileSettings, Format, RotationConfig};
 pub use factory::Factory;
@@ -174,7 +174,7 @@ impl FileExporter {
 }
 
 impl FileExporter {
-    fn export_decoded(&mut self, batch: &Batch) -> Result<(), ExportError> {
+    fn export_decoded(&mut self, batch: &Records) -> Result<(), ExportError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -219,10 +219,10 @@ impl BlockingExporter for FileExporter {
         }
     }
 
-    fn export(&mut self, batch: &Shared) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
         match (self.format, batch.encoded()) {
             (Format::OtlpJson, Some(encoded)) => self.export_encoded(encoded),
-            _ => self.export_decoded(batch.decoded()?),
+            _ => self.export_decoded(batch.records()?),
         }
     }
 
@@ -262,8 +262,8 @@ fn line_len(parts: &[Bytes]) -> usize {
 }
 
 /// The records of `parts`, decoded (for the layouts transcoding refuses).
-fn decode_parts(signal: Signal, parts: &[Bytes]) -> Result<Batch, String> {
-    let mut batch = Batch::empty(signal);
+fn decode_parts(signal: Signal, parts: &[Bytes]) -> Result<Records, String> {
+    let mut batch = Records::empty(signal);
     for part in parts {
         let encoded = Encoded::new(signal, part.clone()).map_err(|e| e.to_string())?;
         batch.append(encoded.decode().map_err(|e| e.to_string())?);

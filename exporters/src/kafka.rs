@@ -21,8 +21,8 @@ mod produce;
 mod tests;
 
 use ccpipe_kafka::Encoding;
-use ccpipe_pipeline::payload::Encoded;
-use ccpipe_pipeline::{otlp_json, Batch, BoxFuture, ExportError, Exporter, Form, Shared, Signal};
+use ccpipe_pipeline::Encoded;
+use ccpipe_pipeline::{otlp_json, Batch, BoxFuture, ExportError, Exporter, Form, Records, Signal};
 
 pub use config::{KafkaConfig, KafkaSettings};
 pub use factory::Factory;
@@ -42,7 +42,7 @@ impl KafkaExporter {
     }
 
     /// The messages of a decoded batch: one, or one per key value.
-    fn messages(&self, batch: &Batch) -> Vec<Message> {
+    fn messages(&self, batch: &Records) -> Vec<Message> {
         let signal = batch.signal();
         let encoding = self.settings.topics.encoding(signal);
         match &self.settings.key_attribute {
@@ -78,7 +78,7 @@ impl KafkaExporter {
 }
 
 /// One export request of `batch` in `encoding`.
-fn encode(batch: &Batch, encoding: Encoding) -> Vec<u8> {
+fn encode(batch: &Records, encoding: Encoding) -> Vec<u8> {
     match encoding {
         Encoding::OtlpProto => ccpipe_pipeline::encode::encode(batch),
         Encoding::OtlpJson => {
@@ -90,7 +90,7 @@ fn encode(batch: &Batch, encoding: Encoding) -> Vec<u8> {
 }
 
 /// A message's request decoded again, to split one the brokers found too large.
-fn decode(signal: Signal, encoding: Encoding, bytes: &[u8]) -> Result<Batch, String> {
+fn decode(signal: Signal, encoding: Encoding, bytes: &[u8]) -> Result<Records, String> {
     match encoding {
         Encoding::OtlpProto => Encoded::new(signal, bytes.to_vec().into())
             .map_err(|e| e.to_string())?
@@ -109,12 +109,12 @@ impl Exporter for KafkaExporter {
         }
     }
 
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async move {
             let messages = match (batch.encoded(), &self.settings.key_attribute) {
                 (Some(encoded), None) => vec![self.encoded_message(encoded)?],
                 _ => {
-                    let decoded = batch.decoded().map_err(ExportError::permanent)?;
+                    let decoded = batch.records().map_err(ExportError::permanent)?;
                     self.messages(decoded)
                 }
             };

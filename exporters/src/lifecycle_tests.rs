@@ -19,7 +19,7 @@ use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::factory::ExporterFactory;
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::testing::{indented, lifecycle_yaml};
-use ccpipe_pipeline::{Batch, ComponentId, Shared, Signal};
+use ccpipe_pipeline::{Batch, ComponentId, Records, Signal};
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -90,7 +90,7 @@ async fn lifecycle(factory: &dyn ExporterFactory) {
     let mut built = factory
         .build(cfg, &Listeners::new())
         .unwrap_or_else(|e| panic!("{ty}: {e}"));
-    let batches: Vec<Batch> = golden_batches()
+    let batches: Vec<Records> = golden_batches()
         .into_iter()
         .filter(|(s, _)| signals.contains(s))
         .map(|(_, b)| b)
@@ -100,7 +100,7 @@ async fn lifecycle(factory: &dyn ExporterFactory) {
         let signal = batch.signal();
         built
             .exporter
-            .export(Shared::from(batch))
+            .export(Batch::from(batch))
             .await
             .unwrap_or_else(|e| panic!("{ty}: export {signal}: {e}"));
     }

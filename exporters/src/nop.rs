@@ -5,7 +5,7 @@
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ExporterFactory;
 use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::payload::{Form, Shared};
+use ccpipe_pipeline::{Batch, Form};
 use ccpipe_pipeline::{BoxFuture, BuildError, BuiltExporter, ExportError, Exporter};
 use serde::Deserialize;
 
@@ -24,7 +24,7 @@ impl Exporter for NopExporter {
         Form::Encoded
     }
 
-    fn export(&mut self, _batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, _batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async { Ok(()) })
     }
 

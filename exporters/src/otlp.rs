@@ -9,7 +9,7 @@ mod factory;
 #[cfg(test)]
 mod tests;
 
-use ccpipe_pipeline::payload::{Form, Shared};
+use ccpipe_pipeline::{Batch, Form};
 use ccpipe_pipeline::{BoxFuture, ExportError, Exporter};
 
 pub use config::{OtlpConfig, TlsConfig};
@@ -37,7 +37,7 @@ impl Exporter for OtlpExporter {
         Form::Encoded
     }
 
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         self.client.send(batch)
     }
 

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ccpipe_pipeline::payload::Shared;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{BoxFuture, ExportError, Signal};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
@@ -136,7 +136,7 @@ impl OtlpClient {
     }
 
     /// Sends `payload`, splitting it when the destination finds it too large.
-    pub fn send(&mut self, payload: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    pub fn send(&mut self, payload: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async move {
             self.connect()?;
             let this: &OtlpClient = self;
@@ -169,7 +169,7 @@ impl OtlpClient {
         Ok(())
     }
 
-    fn send_splitting(&self, payload: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn send_splitting(&self, payload: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async move {
             let reason = match self.send_once(&payload).await {
                 Ok(()) => return Ok(()),
@@ -199,7 +199,7 @@ impl OtlpClient {
         })
     }
 
-    async fn send_once(&self, payload: &Shared) -> Result<(), Failure> {
+    async fn send_once(&self, payload: &Batch) -> Result<(), Failure> {
         let attempt = async {
             match self.settings.target.protocol() {
                 Protocol::Grpc => self.send_grpc(payload).await,
@@ -238,13 +238,11 @@ impl OtlpClient {
     }
 }
 
-/// Cuts a payload in two at half its items: on a request boundary it stays
+/// Cuts a batch in two at half its items: on a request boundary it stays
 /// encoded, inside a request it is decoded.
-fn halves(payload: Shared) -> Result<(Shared, Shared), ExportError> {
-    let items = payload.item_count();
-    let mut back = payload.into_payload()?;
-    let front = back.split_front(items / 2)?;
-    Ok((Shared::from(front), Shared::from(back)))
+fn halves(mut back: Batch) -> Result<(Batch, Batch), ExportError> {
+    let front = back.split_front(back.item_count() / 2)?;
+    Ok((front, back))
 }
 
 fn singular(signal: Signal) -> &'static str {
@@ -257,11 +255,11 @@ fn singular(signal: Signal) -> &'static str {
 
 /// The request bytes as parts whose concatenation is one export request:
 /// the received parts when still encoded, else one fresh encoding.
-fn request_parts(payload: &Shared) -> Result<Vec<Bytes>, ExportError> {
+fn request_parts(payload: &Batch) -> Result<Vec<Bytes>, ExportError> {
     Ok(match payload.encoded() {
         Some(e) => e.parts().to_vec(),
         None => vec![Bytes::from(ccpipe_pipeline::encode::encode(
-            payload.decoded()?,
+            payload.records()?,
         ))],
     })
 }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Shared, Shutdown, Signal};
+use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Records, Shutdown, Signal};
 
 pub use config::{PrometheusConfig, PrometheusSettings};
 pub use factory::Factory;
@@ -71,10 +71,10 @@ impl Exporter for PrometheusExporter {
         &[Signal::Metrics]
     }
 
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
-        let result = match batch.decoded() {
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
+        let result = match batch.records() {
             Err(e) => Err(e.into()),
-            Ok(Batch::Metrics(request)) => {
+            Ok(Records::Metrics(request)) => {
                 let now = Instant::now();
                 let refused = {
                     let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());

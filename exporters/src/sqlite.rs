@@ -22,7 +22,7 @@ mod tests;
 
 use std::time::{Duration, Instant};
 
-use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Processor, Shared};
+use ccpipe_pipeline::{Batch, BlockingExporter, ExportError, Processor, Records};
 use ccpipe_processors::redaction::{RedactionConfig, RedactionProcessor};
 use ccpipe_store::ingest::Data;
 use ccpipe_store::retention::Retention;
@@ -94,15 +94,15 @@ fn export_error(e: StoreError) -> ExportError {
 
 impl BlockingExporter for SqliteExporter {
     /// Takes decoded records (the default form): every row needs them.
-    fn export(&mut self, batch: &Shared) -> Result<(), ExportError> {
-        let mut batch = batch.decoded()?.clone();
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
         // The exporter's own copy: the secret scan never changes what other
         // exporters of the pipeline receive.
-        self.secrets.process(&mut batch);
-        let data = match &batch {
-            Batch::Logs(r) => Data::Logs(r),
-            Batch::Metrics(r) => Data::Metrics(r),
-            Batch::Traces(r) => Data::Traces(r),
+        let mut batch = Batch::from(batch.records()?.clone());
+        self.secrets.process(&mut batch)?;
+        let data = match batch.records()? {
+            Records::Logs(r) => Data::Logs(r),
+            Records::Metrics(r) => Data::Metrics(r),
+            Records::Traces(r) => Data::Traces(r),
         };
         self.store.ingest(data).map(drop).map_err(export_error)
     }

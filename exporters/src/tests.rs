@@ -290,7 +290,7 @@ fn nop_accepts_and_discards() {
     let cfg = config.exporters.values().next().unwrap();
     runtime().block_on(async {
         let mut built = crate::testutil::build(cfg).unwrap();
-        let batch = ccpipe_pipeline::Shared::from(ccpipe_pipeline::Batch::empty(Signal::Logs));
+        let batch = ccpipe_pipeline::Batch::from(ccpipe_pipeline::Records::empty(Signal::Logs));
         built.exporter.export(batch).await.unwrap();
         built.exporter.shutdown().await.unwrap();
     });

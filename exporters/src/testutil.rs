@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ccpipe_pipeline::config::{ComponentConfig, Config, ConfigError};
 use ccpipe_pipeline::factory;
 use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::{Batch, BuildError, BuiltExporter, ComponentId, Signal};
+use ccpipe_pipeline::{BuildError, BuiltExporter, ComponentId, Records, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -38,7 +38,7 @@ pub fn unsupported_signal(
 
 /// Decodes one protobuf capture, by the signal in its file name
 /// (`0002-http-logs.bin`).
-pub fn decode_capture(path: &Path) -> (Signal, Batch) {
+pub fn decode_capture(path: &Path) -> (Signal, Records) {
     let name = path.file_name().unwrap().to_str().unwrap();
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let signal = Signal::ALL
@@ -46,15 +46,17 @@ pub fn decode_capture(path: &Path) -> (Signal, Batch) {
         .find(|s| name.ends_with(&format!("-{s}.bin")))
         .unwrap_or_else(|| panic!("no signal in {name}"));
     let batch = match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap()),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap()),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(&bytes[..]).unwrap()),
+        Signal::Logs => Records::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap()),
+        Signal::Metrics => {
+            Records::Metrics(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap())
+        }
+        Signal::Traces => Records::Traces(ExportTraceServiceRequest::decode(&bytes[..]).unwrap()),
     };
     (signal, batch)
 }
 
 /// Every protobuf capture of a variant (`http-protobuf`), in recorded order.
-pub fn captures(variant: &str) -> Vec<(Signal, Batch)> {
+pub fn captures(variant: &str) -> Vec<(Signal, Records)> {
     let dir = Path::new(CAPTURES).join(variant).join("otlp");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -68,7 +70,7 @@ pub fn captures(variant: &str) -> Vec<(Signal, Batch)> {
 
 /// The three captures the golden files are made from: the first session's
 /// logs (13 events of 7 kinds), metrics (5 metrics) and traces (12 spans).
-pub fn golden_batches() -> [(Signal, Batch); 3] {
+pub fn golden_batches() -> [(Signal, Records); 3] {
     let dir = Path::new(CAPTURES).join("http-protobuf/otlp");
     [
         "0002-http-logs.bin",

@@ -2,7 +2,7 @@
 //! receivers run on every JSON body before falling back to the decoder) means
 //! what the decoder reads: if it transcodes, `otlp_json::decode` accepts the
 //! same body, and when the scan accepts the bytes (the receiver then keeps
-//! them encoded) prost decodes them to the decoder's batch. `decode_payload`
+//! them encoded) prost decodes them to the decoder's batch. `decode_batch`
 //! gives the decoder's answer either way. Batches are compared as prost
 //! re-encoded bytes, so NaN equals NaN.
 //!
@@ -19,27 +19,27 @@
 
 use bytes::Bytes;
 use ccpipe_pipeline::limits::Limits;
-use ccpipe_pipeline::payload::{Encoded, Payload};
-use ccpipe_pipeline::{otlp_json, Batch, Signal};
+use ccpipe_pipeline::Encoded;
+use ccpipe_pipeline::{otlp_json, Records, Signal};
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-fn proto(batch: &Batch) -> Vec<u8> {
+fn proto(batch: &Records) -> Vec<u8> {
     match batch {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 
-fn prost_decode(signal: Signal, bytes: &[u8]) -> Batch {
+fn prost_decode(signal: Signal, bytes: &[u8]) -> Records {
     match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
+        Signal::Logs => Records::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
+        Signal::Metrics => Records::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
+        Signal::Traces => Records::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
     }
 }
 
@@ -50,17 +50,17 @@ fuzz_target!(|data: &[u8]| {
     let signal = Signal::ALL[pick as usize % 3];
     let decoded = otlp_json::decode(signal, body);
 
-    // decode_payload: the decoder's answer, whichever path it took.
-    match (&decoded, otlp_json::decode_payload(signal, body)) {
+    // decode_batch: the decoder's answer, whichever path it took.
+    match (&decoded, otlp_json::decode_batch(signal, body)) {
         (Err(a), Err(b)) => assert_eq!(*a, b),
         (Ok(batch), Ok(payload)) => {
             assert_eq!(payload.signal(), signal);
             let count = payload.item_count();
-            let got = payload.into_batch().expect("a kept payload decodes");
+            let got = payload.into_records().expect("a kept payload decodes");
             assert_eq!(proto(&got), proto(batch));
             assert_eq!(count, batch.item_count());
         }
-        (a, b) => panic!("decode: {a:?}, decode_payload: {b:?}"),
+        (a, b) => panic!("decode: {a:?}, decode_batch: {b:?}"),
     }
 
     let depth = (pick >> 2 & 7) as usize;
@@ -95,8 +95,5 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(proto(&prost_decode(signal, &bytes)), proto(&batch));
     assert_eq!(encoded.item_count(), batch.item_count());
-    assert!(matches!(
-        otlp_json::decode_payload(signal, body),
-        Ok(Payload::Encoded(_))
-    ));
+    assert!(otlp_json::decode_batch(signal, body).is_ok_and(|b| b.encoded().is_some()));
 });

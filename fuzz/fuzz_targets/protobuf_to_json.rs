@@ -12,38 +12,38 @@
 #![no_main]
 
 use bytes::Bytes;
-use ccpipe_pipeline::payload::Encoded;
-use ccpipe_pipeline::{otlp_json, Batch, Signal};
+use ccpipe_pipeline::Encoded;
+use ccpipe_pipeline::{otlp_json, Records, Signal};
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-fn proto(batch: &Batch) -> Vec<u8> {
+fn proto(batch: &Records) -> Vec<u8> {
     match batch {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 
-fn prost_decode(signal: Signal, bytes: &[u8]) -> Batch {
+fn prost_decode(signal: Signal, bytes: &[u8]) -> Records {
     match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
+        Signal::Logs => Records::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
+        Signal::Metrics => Records::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
+        Signal::Traces => Records::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
     }
 }
 
-fn json_of(batch: &Batch) -> Vec<u8> {
+fn json_of(batch: &Records) -> Vec<u8> {
     let mut out = Vec::new();
     otlp_json::encode(batch, &mut out);
     out
 }
 
 /// Transcodes `parts` behind a marker, and checks the JSON against `want`.
-fn check(signal: Signal, parts: &[Bytes], want: &Batch) {
+fn check(signal: Signal, parts: &[Bytes], want: &Records) {
     let mut out = b"keep".to_vec();
     match otlp_json::transcode_parts(signal, parts, &mut out) {
         Err(otlp_json::Unusual) => assert_eq!(out, b"keep", "Unusual wrote"),

@@ -6,7 +6,7 @@
 #![no_main]
 
 use bytes::Bytes;
-use ccpipe_pipeline::payload::Encoded;
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::Signal;
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;

@@ -1,4 +1,4 @@
-//! Encoding a decoded [`Batch`] as one export request, with every length
+//! Encoding a decoded [`Records`] as one export request, with every length
 //! computed once, and each resource optionally replaced on the way out.
 //!
 //! prost's `encode_to_vec` writes a nested message's length before its
@@ -25,11 +25,11 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::encoding::{encode_varint, encoded_len_varint};
 use prost::Message;
 
-use crate::batch::Batch;
-use crate::payload::Encoded;
+use crate::records::Records;
+use crate::Encoded;
 
 /// The request's bytes, equal to `encode_to_vec` of the batch.
-pub fn encode(batch: &Batch) -> Vec<u8> {
+pub fn encode(batch: &Records) -> Vec<u8> {
     with_resources(batch, |r| r.map(Cow::Borrowed))
 }
 
@@ -37,20 +37,20 @@ pub fn encode(batch: &Batch) -> Vec<u8> {
 /// returns for it (`None`: the group has no resource field). Equal to
 /// changing the resources of a copy and calling `encode_to_vec`.
 pub fn with_resources<'a>(
-    batch: &'a Batch,
+    batch: &'a Records,
     mut resource: impl FnMut(Option<&'a Resource>) -> Option<Cow<'a, Resource>>,
 ) -> Vec<u8> {
     match batch {
-        Batch::Logs(r) => encode_groups(&r.resource_logs, &mut resource),
-        Batch::Metrics(r) => encode_groups(&r.resource_metrics, &mut resource),
-        Batch::Traces(r) => encode_groups(&r.resource_spans, &mut resource),
+        Records::Logs(r) => encode_groups(&r.resource_logs, &mut resource),
+        Records::Metrics(r) => encode_groups(&r.resource_metrics, &mut resource),
+        Records::Traces(r) => encode_groups(&r.resource_spans, &mut resource),
     }
 }
 
 /// [`with_resources`] as an [`Encoded`] payload: the bytes come from a
 /// decoded batch, so they need no scan, and its item count is the batch's.
 pub fn to_encoded<'a>(
-    batch: &'a Batch,
+    batch: &'a Records,
     resource: impl FnMut(Option<&'a Resource>) -> Option<Cow<'a, Resource>>,
 ) -> Encoded {
     let bytes = with_resources(batch, resource);

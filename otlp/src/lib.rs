@@ -5,12 +5,15 @@
 
 pub mod batch;
 pub mod encode;
+pub mod encoded;
 pub mod limits;
 pub mod otlp_json;
-pub mod payload;
+pub mod records;
 #[doc(hidden)]
 pub mod testing;
 pub mod wire;
 pub mod write;
 
-pub use batch::{Batch, Signal};
+pub use batch::{Batch, DecodeError, Form};
+pub use encoded::Encoded;
+pub use records::{Records, Signal};

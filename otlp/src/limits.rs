@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use crate::batch::Batch;
+use crate::records::Records;
 
 /// The limits a receiver enforces; [`Limits::NONE`] enforces nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,13 +154,13 @@ impl std::error::Error for LimitError {}
 /// Checks a decoded batch against `limits`, finding what
 /// [`wire::scan_within`](crate::wire::scan_within) finds in the bytes, in the
 /// same order: a set's count is checked where its owner ends.
-pub fn check(batch: &Batch, limits: &Limits) -> Result<(), LimitError> {
+pub fn check(batch: &Records, limits: &Limits) -> Result<(), LimitError> {
     if *limits == Limits::NONE {
         return Ok(());
     }
     let c = Checker(limits);
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for rl in &r.resource_logs {
                 let resource = c.resource(rl.resource.as_ref())?;
                 for sl in &rl.scope_logs {
@@ -178,7 +178,7 @@ pub fn check(batch: &Batch, limits: &Limits) -> Result<(), LimitError> {
                 limits.set(resource, at::RESOURCE)?;
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for rs in &r.resource_spans {
                 let resource = c.resource(rs.resource.as_ref())?;
                 for ss in &rs.scope_spans {
@@ -198,7 +198,7 @@ pub fn check(batch: &Batch, limits: &Limits) -> Result<(), LimitError> {
                 limits.set(resource, at::RESOURCE)?;
             }
         }
-        Batch::Metrics(r) => {
+        Records::Metrics(r) => {
             for rm in &r.resource_metrics {
                 let resource = c.resource(rm.resource.as_ref())?;
                 for sm in &rm.scope_metrics {

@@ -2,7 +2,7 @@
 //! generators (so a failing mutation test reproduces) and the captured
 //! Claude Code requests. Not part of ccpipe's API.
 
-use crate::batch::Signal;
+use crate::records::Signal;
 
 /// Xorshift64 (shifts 13, 7, 17): deterministic, so a failure reproduces.
 pub struct Xorshift(pub u64);

@@ -6,8 +6,8 @@
 //! The same walk enforces the attribute [`Limits`], as prost's decode
 //! followed by [`limits::check`](crate::limits::check) would.
 
-use crate::batch::Signal;
 use crate::limits::{at, LimitError, Limits};
+use crate::records::Signal;
 
 /// Why bytes are not a valid OTLP export request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum ScanError {
 pub(crate) const RECURSION_LIMIT: u32 = 100;
 
 /// Checks that `bytes` decode as an export request of `signal` and returns
-/// its item count as [`crate::Batch::item_count`] would give after decoding.
+/// its item count as [`crate::Records::item_count`] would give after decoding.
 pub fn scan(signal: Signal, bytes: &[u8]) -> Result<usize, WireError> {
     match scan_within(signal, bytes, &Limits::NONE) {
         Ok(items) => Ok(items),
@@ -732,7 +732,7 @@ pub(crate) fn skip(wt: u8, tag: u32, b: &mut &[u8], depth: u32) -> Result<(), Wi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Batch;
+    use crate::records::Records;
     use crate::testing::{capture_bins, Xorshift};
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -743,9 +743,9 @@ mod tests {
     /// bytes, span ids empty or 8).
     fn prost_items(signal: Signal, bytes: &[u8]) -> Result<usize, String> {
         let batch = match signal {
-            Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Batch::Logs),
-            Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Batch::Metrics),
-            Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Batch::Traces),
+            Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Records::Logs),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Records::Metrics),
+            Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Records::Traces),
         }
         .map_err(|e| e.to_string())?;
         if !ids_have_valid_lengths(&batch) {
@@ -754,18 +754,18 @@ mod tests {
         Ok(batch.item_count())
     }
 
-    fn ids_have_valid_lengths(batch: &Batch) -> bool {
+    fn ids_have_valid_lengths(batch: &Records) -> bool {
         let ok = |trace: &[u8], span: &[u8]| {
             matches!(trace.len(), 0 | 16) && matches!(span.len(), 0 | 8)
         };
         match batch {
-            Batch::Logs(r) => r
+            Records::Logs(r) => r
                 .resource_logs
                 .iter()
                 .flat_map(|rl| &rl.scope_logs)
                 .flat_map(|sl| &sl.log_records)
                 .all(|l| ok(&l.trace_id, &l.span_id)),
-            Batch::Traces(r) => r
+            Records::Traces(r) => r
                 .resource_spans
                 .iter()
                 .flat_map(|rs| &rs.scope_spans)
@@ -775,7 +775,7 @@ mod tests {
                         && ok(&[], &sp.parent_span_id)
                         && sp.links.iter().all(|l| ok(&l.trace_id, &l.span_id))
                 }),
-            Batch::Metrics(r) => {
+            Records::Metrics(r) => {
                 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
                 let exemplars = |m: &opentelemetry_proto::tonic::metrics::v1::Metric| {
                     let all: Vec<_> = match &m.data {
@@ -808,9 +808,9 @@ mod tests {
     fn prost_checked(signal: Signal, bytes: &[u8], limits: &Limits) -> Result<usize, String> {
         prost_items(signal, bytes)?;
         let batch = match signal {
-            Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Batch::Logs),
-            Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Batch::Metrics),
-            Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Batch::Traces),
+            Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Records::Logs),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Records::Metrics),
+            Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Records::Traces),
         }
         .map_err(|e| e.to_string())?;
         crate::limits::check(&batch, limits).map_err(|e| e.to_string())?;

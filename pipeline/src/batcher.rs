@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::batch::{Batch, DecodeError};
 use crate::channel::Weigh;
-use crate::payload::{DecodeError, Payload};
 
 /// The most one emitted batch weighs (by [`Weigh`], the queues' estimate):
 /// half an exporter queue's byte budget (16 MiB in the service), so a
@@ -38,7 +38,7 @@ impl Default for BatchSettings {
 
 pub struct Batcher {
     settings: BatchSettings,
-    pending: Option<Payload>,
+    pending: Option<Batch>,
     pending_items: usize,
     /// The pending batch's weight, summed as batches arrive.
     pending_bytes: usize,
@@ -75,17 +75,13 @@ impl Batcher {
 
     /// The signal of what is held, if anything is.
     pub fn pending_signal(&self) -> Option<crate::Signal> {
-        self.pending.as_ref().map(Payload::signal)
+        self.pending.as_ref().map(Batch::signal)
     }
 
     /// Adds a batch; emits through `out` whatever became due by size. Fails
     /// only if an encoded payload cannot be decoded (see [`DecodeError`]);
     /// what was pending before stays pending.
-    pub fn push(
-        &mut self,
-        batch: Payload,
-        out: &mut dyn FnMut(Payload),
-    ) -> Result<(), DecodeError> {
+    pub fn push(&mut self, batch: Batch, out: &mut dyn FnMut(Batch)) -> Result<(), DecodeError> {
         let items = batch.item_count();
         if items == 0 {
             return Ok(());
@@ -125,7 +121,7 @@ impl Batcher {
     pub fn on_deadline(
         &mut self,
         now: Instant,
-        out: &mut dyn FnMut(Payload),
+        out: &mut dyn FnMut(Batch),
     ) -> Result<(), DecodeError> {
         if self.deadline().is_some_and(|d| d <= now) {
             return self.flush(out);
@@ -134,7 +130,7 @@ impl Batcher {
     }
 
     /// Emits everything pending (split by `send_batch_max_size`).
-    pub fn flush(&mut self, out: &mut dyn FnMut(Payload)) -> Result<(), DecodeError> {
+    pub fn flush(&mut self, out: &mut dyn FnMut(Batch)) -> Result<(), DecodeError> {
         while self.pending_items > 0 {
             let take = match self.settings.send_batch_max_size {
                 0 => self.pending_items,
@@ -150,7 +146,7 @@ impl Batcher {
     /// larger than that goes alone, as the receiver took it; cutting inside
     /// would decode it to about three times its size); decoded, as many
     /// items as fit by their average weight.
-    fn emit_over_weight(&mut self, out: &mut dyn FnMut(Payload)) -> Result<(), DecodeError> {
+    fn emit_over_weight(&mut self, out: &mut dyn FnMut(Batch)) -> Result<(), DecodeError> {
         while self.pending_items > 0 && self.pending_bytes > self.max_bytes {
             let Some(pending) = &self.pending else { break };
             let take = match pending.leading_items_within(self.max_bytes) {
@@ -170,7 +166,7 @@ impl Batcher {
         Ok(())
     }
 
-    fn emit(&mut self, items: usize, out: &mut dyn FnMut(Payload)) -> Result<(), DecodeError> {
+    fn emit(&mut self, items: usize, out: &mut dyn FnMut(Batch)) -> Result<(), DecodeError> {
         let Some(pending) = self.pending.as_mut() else {
             return Ok(());
         };
@@ -213,9 +209,9 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
-    use crate::batch::Batch;
+    use crate::records::Records;
 
-    fn logs(bodies: &[&str]) -> Payload {
+    fn logs(bodies: &[&str]) -> Batch {
         let records = bodies
             .iter()
             .map(|b| LogRecord {
@@ -225,7 +221,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        Payload::Decoded(Batch::Logs(ExportLogsServiceRequest {
+        Batch::from(Records::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: records,
@@ -236,9 +232,9 @@ mod tests {
         }))
     }
 
-    fn bodies(p: &Payload) -> Vec<String> {
-        let Payload::Decoded(Batch::Logs(r)) = p else {
-            panic!("not decoded logs")
+    fn bodies(p: &Batch) -> Vec<String> {
+        let Ok(Records::Logs(r)) = p.records() else {
+            panic!("not logs")
         };
         r.resource_logs
             .iter()
@@ -356,16 +352,14 @@ mod tests {
         // Encoded requests are cut between requests, staying encoded: two
         // 600-byte requests per batch under a 1300-byte cap.
         let encode = |id: &str| {
-            let Payload::Decoded(b) = logs(&[&format!("{id}{}", "z".repeat(590))]) else {
-                unreachable!()
-            };
+            let b = logs(&[&format!("{id}{}", "z".repeat(590))])
+                .into_records()
+                .unwrap();
             let bytes = match b {
-                Batch::Logs(r) => prost::Message::encode_to_vec(&r),
+                Records::Logs(r) => prost::Message::encode_to_vec(&r),
                 _ => unreachable!(),
             };
-            Payload::Encoded(
-                crate::payload::Encoded::new(crate::Signal::Logs, bytes.into()).unwrap(),
-            )
+            Batch::from(crate::Encoded::new(crate::Signal::Logs, bytes.into()).unwrap())
         };
         let mut b = Batcher::new(settings(8192, 0, 1000)).with_max_bytes(1300);
         let mut out = Vec::new();
@@ -373,11 +367,11 @@ mod tests {
             b.push(encode(id), &mut |x| out.push(x)).unwrap();
         }
         b.flush(&mut |x| out.push(x)).unwrap();
-        let sizes: Vec<usize> = out.iter().map(Payload::item_count).collect();
+        let sizes: Vec<usize> = out.iter().map(Batch::item_count).collect();
         assert_eq!(sizes, [2, 2, 1]);
         assert!(out
             .iter()
-            .all(|p| matches!(p, Payload::Encoded(_)) && p.weight() <= 1300));
+            .all(|p| p.encoded().is_some() && p.weight() <= 1300));
 
         // One record over the cap still goes, alone.
         let mut b = Batcher::new(settings(8192, 0, 1000)).with_max_bytes(100);

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use crate::channel::{self, RecvTimeoutError, ReplySender};
 use crate::component::{BlockingExporter, BoxFuture, ExportError, Exporter};
-use crate::payload::{Form, Shared};
+use crate::{Batch, Form};
 
 enum Job {
-    Export(Shared, ReplySender<Result<(), ExportError>>),
+    Export(Batch, ReplySender<Result<(), ExportError>>),
     Shutdown(ReplySender<Result<(), ExportError>>),
 }
 
@@ -115,7 +115,7 @@ impl Exporter for ThreadExporter {
         self.prefers
     }
 
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(async move { self.call(|reply| Job::Export(batch, reply)).await })
     }
 

@@ -7,11 +7,11 @@
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::batch::{Batch, DecodeError};
 use crate::batcher::Batcher;
 use crate::channel::{Receiver, RecvTimeoutError};
 use crate::component::{Processor, Verdict};
 use crate::fanout::Fanout;
-use crate::payload::{DecodeError, Payload};
 use crate::telemetry;
 use crate::wal::ack::{Ack, AckReceiver};
 
@@ -83,19 +83,19 @@ impl Chain {
     }
 
     /// Runs the chain on a new thread until `input` closes and is drained.
-    pub fn spawn(self, input: Receiver<Payload>) -> std::io::Result<JoinHandle<()>> {
+    pub fn spawn(self, input: Receiver<Batch>) -> std::io::Result<JoinHandle<()>> {
         std::thread::Builder::new()
             .name(format!("chain-{}", self.pipeline))
             .spawn(move || self.run(input))
     }
 
     /// The chain loop; public for tests that drive it on the current thread.
-    pub fn run(mut self, input: Receiver<Payload>) {
+    pub fn run(mut self, input: Receiver<Batch>) {
         loop {
             let deadline = self.next_deadline();
             match input.recv_deadline(deadline) {
-                Ok(payload) if self.durable.is_some() => self.push_durable(payload, &input),
-                Ok(payload) => self.push(0, payload),
+                Ok(batch) if self.durable.is_some() => self.push_durable(batch, &input),
+                Ok(batch) => self.push(0, batch),
                 Err(RecvTimeoutError::Timeout) => self.on_deadlines(Instant::now()),
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -107,9 +107,9 @@ impl Chain {
 
     /// Pushes one request, then, once no other is waiting (or a group is
     /// full), commits the appends and answers their acks.
-    fn push_durable(&mut self, payload: Payload, input: &Receiver<Payload>) {
+    fn push_durable(&mut self, batch: Batch, input: &Receiver<Batch>) {
         let ack = self.durable.as_ref().and_then(|d| d.acks.next());
-        self.push(0, payload);
+        self.push(0, batch);
         let d = self.durable.as_mut().expect("durable chain");
         match (d.failed.take(), ack) {
             (Some(e), Some(ack)) => ack.send(Err(e)),
@@ -144,23 +144,20 @@ impl Chain {
             .min()
     }
 
-    /// Runs `payload` through the stages from `start` on, then fans it out.
-    fn push(&mut self, start: usize, mut payload: Payload) {
+    /// Runs `batch` through the stages from `start` on, then fans it out.
+    fn push(&mut self, start: usize, mut batch: Batch) {
         for i in start..self.stages.len() {
             match &mut self.stages[i] {
                 Stage::Process { id, processor } => {
-                    let before = payload.item_count();
-                    let signal = payload.signal();
-                    let batch = match payload.decoded_mut() {
-                        Ok(b) => b,
+                    let before = batch.item_count();
+                    let signal = batch.signal();
+                    let after = match processor.process(&mut batch) {
+                        Ok(Verdict::Keep) => match prune(&mut batch) {
+                            Ok(items) => items,
+                            Err(e) => return self.undecodable(e, signal, before),
+                        },
+                        Ok(Verdict::Drop) => 0,
                         Err(e) => return self.undecodable(e, signal, before),
-                    };
-                    let after = match processor.process(batch) {
-                        Verdict::Keep => {
-                            batch.prune_empty();
-                            batch.item_count()
-                        }
-                        Verdict::Drop => 0,
                     };
                     if after < before {
                         metrics::counter!(
@@ -176,9 +173,9 @@ impl Chain {
                 }
                 Stage::Batch(batcher) => {
                     let mut emitted = Vec::new();
-                    let items = payload.item_count();
-                    let signal = payload.signal();
-                    if let Err(e) = batcher.push(payload, &mut |b| emitted.push(b)) {
+                    let items = batch.item_count();
+                    let signal = batch.signal();
+                    if let Err(e) = batcher.push(batch, &mut |b| emitted.push(b)) {
                         self.undecodable(e, signal, items);
                     }
                     for b in emitted {
@@ -188,7 +185,7 @@ impl Chain {
                 }
             }
         }
-        if let Err(e) = self.output.send(payload) {
+        if let Err(e) = self.output.send(batch) {
             if let Some(d) = &mut self.durable {
                 d.failed = Some(e);
             }
@@ -238,6 +235,17 @@ impl Chain {
     fn flush_all(&mut self) {
         self.drain_batchers(None);
     }
+}
+
+/// The items left after a processor kept the batch. Records it changed
+/// lose the resources, scopes and metrics it emptied, so exporters never see
+/// empty shells; a batch still holding its bytes was not changed through its
+/// records, and is left as it is.
+fn prune(batch: &mut Batch) -> Result<usize, DecodeError> {
+    if batch.encoded().is_none() {
+        batch.records_mut()?.prune_empty();
+    }
+    Ok(batch.item_count())
 }
 
 #[cfg(test)]

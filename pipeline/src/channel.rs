@@ -22,13 +22,7 @@ pub trait Weigh {
     fn weight(&self) -> usize;
 }
 
-impl Weigh for crate::payload::Payload {
-    fn weight(&self) -> usize {
-        self.memory_weight()
-    }
-}
-
-impl Weigh for crate::payload::Shared {
+impl Weigh for crate::Batch {
     fn weight(&self) -> usize {
         self.memory_weight()
     }

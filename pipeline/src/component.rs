@@ -6,9 +6,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
-use crate::batch::{Batch, Signal};
+pub use crate::batch::{Batch, DecodeError, Form};
 pub use crate::id::{ComponentId, IdError, Kind};
-pub use crate::payload::{Form, Shared};
+use crate::records::Signal;
 
 /// A boxed, sendable future: the shape of every async trait method here, so the
 /// traits stay object safe without pulling in a macro crate.
@@ -21,10 +21,17 @@ pub enum Verdict {
     Drop,
 }
 
-/// Processor contract: synchronous, runs on the chain's own thread, mutates the
-/// batch in place and may drop it (counting what it dropped itself).
+/// Processor contract: synchronous, runs on the chain's own thread, changes
+/// the batch in place and may drop it (counting what it dropped itself).
+///
+/// In the chain a batch has one holder, so changing it copies nothing. A
+/// processor works on the decoded records through [`Batch::records_mut`]
+/// (which decodes once, then drops the bytes that no longer match), or on
+/// the request bytes through [`Batch::encoded`] and [`Batch::set_encoded`]
+/// without decoding. The only error is bytes the decoder refused, which the
+/// chain counts as lost.
 pub trait Processor: Send {
-    fn process(&mut self, batch: &mut Batch) -> Verdict;
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError>;
 }
 
 /// Why an export failed, and whether trying again can help.
@@ -70,10 +77,10 @@ pub trait Exporter: Send {
         Form::Decoded
     }
 
-    /// Exports one batch. [`Shared::decoded`] gives its records (decoding
-    /// at most once for all exporters), [`Shared::encoded`] the request
+    /// Exports one batch. [`Batch::records`] gives its records (decoding
+    /// at most once for all exporters), [`Batch::encoded`] the request
     /// bytes when it still has them.
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>>;
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>>;
 
     /// Flush buffered data and release resources. Called once, also when
     /// nothing was ever exported.
@@ -90,7 +97,7 @@ pub trait BlockingExporter: Send + 'static {
     }
 
     /// See [`Exporter::export`].
-    fn export(&mut self, batch: &Shared) -> Result<(), ExportError>;
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
 
     /// Make everything exported so far visible at the destination.
     fn flush(&mut self) -> Result<(), ExportError>;
@@ -160,10 +167,10 @@ impl From<crate::config::ConfigError> for BuildError {
     }
 }
 
-impl From<crate::payload::DecodeError> for ExportError {
+impl From<crate::DecodeError> for ExportError {
     /// Bytes that passed the wire check but not prost (ruled out by the
     /// property tests): retrying cannot help.
-    fn from(e: crate::payload::DecodeError) -> Self {
+    fn from(e: crate::DecodeError) -> Self {
         ExportError::permanent(e)
     }
 }

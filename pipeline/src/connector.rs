@@ -17,26 +17,26 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::batch::{Batch, Signal};
 use crate::component::{BoxFuture, ComponentId, ExportError, Exporter};
 use crate::outputs::{Outputs, Refused};
-use crate::payload::{Payload, Shared};
+use crate::records::{Records, Signal};
+use crate::Batch;
 use crate::{telemetry, Shutdown};
 
 /// A connector's state between emissions: it takes batches in and gives out
 /// what it made of them since the last [`take`](Self::take).
 pub trait Aggregate: Send + 'static {
     /// Adds a batch of the consumed signal.
-    fn consume(&mut self, batch: &Batch);
+    fn consume(&mut self, batch: &Records);
 
     /// What was aggregated since the last call, leaving the state empty;
     /// `None` when there is nothing to send.
-    fn take(&mut self) -> Option<Batch>;
+    fn take(&mut self) -> Option<Records>;
 
     /// Everything still held, on shutdown (after the last `consume`). For
     /// aggregates that hold some state back at `take` (e.g. until it is
     /// complete); by default the same as `take`.
-    fn flush(&mut self) -> Option<Batch> {
+    fn flush(&mut self) -> Option<Records> {
         self.take()
     }
 }
@@ -109,8 +109,8 @@ impl Exporter for ConnectorExporter {
         }
     }
 
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
-        let result = batch.decoded().map(|b| lock(&self.state).consume(b));
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
+        let result = batch.records().map(|b| lock(&self.state).consume(b));
         Box::pin(async { Ok(result?) })
     }
 
@@ -172,19 +172,17 @@ impl Emitter {
     /// Sends `batch`, retrying while the downstream pipelines are busy; gives
     /// up (counted and logged) only when they are closed or the connector
     /// was dropped.
-    async fn send(&self, batch: Batch) {
+    async fn send(&self, batch: Records) {
         let signal = batch.signal();
         let items = batch.item_count() as u64;
+        // Built once: each retry hands over the same shared batch.
+        let batch = Batch::from(batch);
         let mut waited = false;
         let reason = loop {
             if self.gone.is_cancelled() {
                 break Refused::ShuttingDown;
             }
-            match self
-                .outputs
-                .send(Payload::Decoded(batch.clone()), SEND_WAIT)
-                .await
-            {
+            match self.outputs.send(batch.clone(), SEND_WAIT).await {
                 Ok(()) => {
                     metrics::counter!(telemetry::receiver_accepted(signal), "receiver" => self.id.clone(), "transport" => "connector")
                         .increment(items);
@@ -218,11 +216,11 @@ mod tests {
     struct Counting(usize);
 
     impl Aggregate for Counting {
-        fn consume(&mut self, _: &Batch) {
+        fn consume(&mut self, _: &Records) {
             self.0 += 1;
         }
 
-        fn take(&mut self) -> Option<Batch> {
+        fn take(&mut self) -> Option<Records> {
             if self.0 == 0 {
                 return None;
             }
@@ -230,7 +228,7 @@ mod tests {
                 name: format!("batches.{}", std::mem::take(&mut self.0)),
                 ..Default::default()
             };
-            Some(Batch::Metrics(ExportMetricsServiceRequest {
+            Some(Records::Metrics(ExportMetricsServiceRequest {
                 resource_metrics: vec![ResourceMetrics {
                     scope_metrics: vec![ScopeMetrics {
                         metrics: vec![metric],
@@ -245,7 +243,7 @@ mod tests {
     fn connector(
         interval: Duration,
         capacity: usize,
-    ) -> (ConnectorExporter, Sender<Payload>, Receiver<Payload>) {
+    ) -> (ConnectorExporter, Sender<Batch>, Receiver<Batch>) {
         let (tx, rx) = channel::bounded(capacity);
         let mut outputs = Outputs::default();
         outputs.add(
@@ -265,13 +263,13 @@ mod tests {
         (start(&id, built, outputs), tx, rx)
     }
 
-    fn logs() -> Shared {
-        Shared::from(Batch::Logs(ExportLogsServiceRequest::default()))
+    fn logs() -> Batch {
+        Batch::from(Records::Logs(ExportLogsServiceRequest::default()))
     }
 
-    fn name(p: Payload) -> String {
-        let Payload::Decoded(Batch::Metrics(r)) = p else {
-            panic!("not decoded metrics: {p:?}");
+    fn name(p: Batch) -> String {
+        let Ok(Records::Metrics(r)) = p.records() else {
+            panic!("not metrics: {p:?}");
         };
         r.resource_metrics[0].scope_metrics[0].metrics[0]
             .name
@@ -279,7 +277,7 @@ mod tests {
     }
 
     /// The next value, or `None` once every sender is gone; at most 10s.
-    async fn recv(rx: &Receiver<Payload>) -> Option<Payload> {
+    async fn recv(rx: &Receiver<Batch>) -> Option<Batch> {
         for _ in 0..2000 {
             match rx.recv_deadline(Some(std::time::Instant::now())) {
                 Ok(v) => return Some(v),
@@ -328,17 +326,14 @@ mod tests {
     async fn a_full_pipeline_is_waited_on_not_dropped() {
         let (mut c, tx, rx) = connector(Duration::from_secs(3600), 1);
         c.export(logs()).await.unwrap();
-        let filler = Payload::Decoded(Batch::Logs(ExportLogsServiceRequest::default()));
+        let filler = Batch::from(Records::Logs(ExportLogsServiceRequest::default()));
         assert!(tx.try_send(filler).is_ok());
         drop(tx);
         let shutdown = tokio::spawn(async move { c.shutdown().await });
         // Longer than one hand-off wait: the send retries rather than gives up.
         tokio::time::sleep(SEND_WAIT + Duration::from_millis(200)).await;
         assert!(!shutdown.is_finished(), "gave up on a busy pipeline");
-        assert!(matches!(
-            recv(&rx).await,
-            Some(Payload::Decoded(Batch::Logs(_)))
-        ));
+        assert_eq!(recv(&rx).await.map(|b| b.signal()), Some(Signal::Logs));
         assert_eq!(name(recv(&rx).await.unwrap()), "batches.1");
         shutdown.await.unwrap().unwrap();
         assert!(recv(&rx).await.is_none());

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::channel::QueueReceiver;
 use crate::component::{ExportError, Exporter};
-use crate::payload::Shared;
 use crate::telemetry;
 use crate::wal::BacklogProbe;
+use crate::Batch;
 use crate::Shutdown;
 
 /// The Collector's `retry_on_failure` settings.
@@ -53,39 +53,50 @@ pub struct BuiltExporter {
     pub durable: Option<crate::wal::WalConfig>,
 }
 
-pub struct ExportTask {
+/// One exporter's task over its queue `Q`. Over an in-memory queue (the
+/// default) it drains the queue itself ([`ExportTask::run`]); over a log on
+/// disk it only delivers and keeps the gauges, and [`crate::wal`]'s export
+/// loop reads the log. The two are different types, so neither can be run
+/// as the other.
+pub struct ExportTask<Q = QueueReceiver<Batch>> {
     pub(crate) id: String,
     pub(crate) exporter: Box<dyn Exporter>,
-    source: Source,
+    queue: Q,
     gauges: QueueGauges,
     retry: RetryPolicy,
     /// Fires when the shutdown deadline passed: stop retrying, count the rest as lost.
     pub(crate) abort: Shutdown,
 }
 
-/// Where an export task's batches wait, and so where its gauges read them.
-pub(crate) enum Source {
-    /// A bounded in-memory queue, which [`ExportTask::run`] drains.
-    Memory(QueueReceiver<Shared>),
-    /// A log on disk, which [`crate::wal`]'s export loop reads.
-    Disk(BacklogProbe),
+/// Where an export task's batches wait, as its gauges read it.
+pub trait QueueDepth: Send {
+    /// Batches (or records) waiting, and their bytes.
+    fn depth(&self) -> (f64, f64);
+    /// The bound in batches, if counted so, and in bytes, if any.
+    fn capacity(&self) -> (Option<f64>, Option<f64>);
 }
 
-impl Source {
-    /// The next batch of an in-memory queue; `None` once it is closed and
-    /// drained. A log on disk is read by its own loop, never here.
-    async fn recv(&mut self) -> Option<Shared> {
-        match self {
-            Source::Memory(queue) => queue.recv().await,
-            Source::Disk(_) => None,
-        }
+impl QueueDepth for QueueReceiver<Batch> {
+    fn depth(&self) -> (f64, f64) {
+        (self.len() as f64, self.bytes_waiting() as f64)
     }
 
-    fn try_recv(&mut self) -> Option<Shared> {
-        match self {
-            Source::Memory(queue) => queue.try_recv(),
-            Source::Disk(_) => None,
-        }
+    fn capacity(&self) -> (Option<f64>, Option<f64>) {
+        (
+            Some(QueueReceiver::capacity(self) as f64),
+            self.byte_limit().map(|b| b as f64),
+        )
+    }
+}
+
+impl QueueDepth for BacklogProbe {
+    fn depth(&self) -> (f64, f64) {
+        let b = self.read();
+        (b.records as f64, b.bytes as f64)
+    }
+
+    fn capacity(&self) -> (Option<f64>, Option<f64>) {
+        (None, Some(self.read().max_bytes as f64))
     }
 }
 
@@ -114,14 +125,8 @@ impl QueueGauges {
     }
 
     /// Reads the queue (a counter or two under a lock) and sets the gauges.
-    fn refresh(&self, source: &Source) {
-        let (size, bytes) = match source {
-            Source::Disk(probe) => {
-                let b = probe.read();
-                (b.records as f64, b.bytes as f64)
-            }
-            Source::Memory(queue) => (queue.len() as f64, queue.bytes_waiting() as f64),
-        };
+    fn refresh(&self, queue: &impl QueueDepth) {
+        let (size, bytes) = queue.depth();
         self.size.set(size);
         self.bytes.set(bytes);
     }
@@ -131,18 +136,20 @@ impl ExportTask {
     pub fn new(
         id: impl Into<String>,
         exporter: Box<dyn Exporter>,
-        queue: QueueReceiver<Shared>,
+        queue: QueueReceiver<Batch>,
         retry: RetryPolicy,
         abort: Shutdown,
     ) -> Self {
-        Self::reading(id.into(), exporter, Source::Memory(queue), retry, abort)
+        ExportTask::over(id.into(), exporter, queue, retry, abort)
     }
+}
 
-    /// A task over `source`; a durable one is made by [`crate::wal`].
-    pub(crate) fn reading(
+impl<Q: QueueDepth> ExportTask<Q> {
+    /// A task over `queue`; a durable one is made by [`crate::wal`].
+    pub(crate) fn over(
         id: String,
         exporter: Box<dyn Exporter>,
-        source: Source,
+        queue: Q,
         retry: RetryPolicy,
         abort: Shutdown,
     ) -> Self {
@@ -150,7 +157,7 @@ impl ExportTask {
         ExportTask {
             id,
             exporter,
-            source,
+            queue,
             gauges,
             retry,
             abort,
@@ -159,25 +166,24 @@ impl ExportTask {
 
     /// Sets the queue gauges from the queue as it is now.
     pub(crate) fn refresh_gauges(&self) {
-        self.gauges.refresh(&self.source);
+        self.gauges.refresh(&self.queue);
     }
 
     /// Sets the byte bound gauge (and, for an in-memory queue, the count bound).
     pub(crate) fn set_capacity_gauges(&self) {
-        let id = self.id.clone();
-        let bytes = match &self.source {
-            Source::Disk(probe) => Some(probe.read().max_bytes as f64),
-            Source::Memory(queue) => {
-                metrics::gauge!(telemetry::EXPORTER_QUEUE_CAPACITY, "exporter" => id.clone())
-                    .set(queue.capacity() as f64);
-                queue.byte_limit().map(|b| b as f64)
-            }
-        };
+        let (count, bytes) = self.queue.capacity();
+        if let Some(c) = count {
+            metrics::gauge!(telemetry::EXPORTER_QUEUE_CAPACITY, "exporter" => self.id.clone())
+                .set(c);
+        }
         if let Some(b) = bytes {
-            metrics::gauge!(telemetry::EXPORTER_QUEUE_CAPACITY_BYTES, "exporter" => id).set(b);
+            metrics::gauge!(telemetry::EXPORTER_QUEUE_CAPACITY_BYTES, "exporter" => self.id.clone())
+                .set(b);
         }
     }
+}
 
+impl ExportTask {
     /// Exports the in-memory queue until it is closed and drained (or the
     /// shutdown deadline passes), then shuts the exporter down.
     pub async fn run(mut self) -> ExportStats {
@@ -188,7 +194,7 @@ impl ExportTask {
             let batch = tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => break,
-                b = self.source.recv() => match b {
+                b = self.queue.recv() => match b {
                     Some(b) => b,
                     None => break,
                 },
@@ -213,7 +219,7 @@ impl ExportTask {
         }
         // Aborted with data still queued: it is lost; say how much.
         let mut lost = 0u64;
-        while let Some(b) = self.source.try_recv() {
+        while let Some(b) = self.queue.try_recv() {
             let items = b.item_count() as u64;
             lost += items;
             metrics::counter!(telemetry::exporter_send_failed(b.signal()), "exporter" => self.id.clone(), "reason" => "shutdown")
@@ -229,12 +235,14 @@ impl ExportTask {
         }
         stats
     }
+}
 
+impl<Q: QueueDepth> ExportTask<Q> {
     /// Exports one batch, retrying as the policy allows. On failure returns the
     /// reason label under which the items are counted.
     pub(crate) async fn deliver(
         &mut self,
-        batch: Shared,
+        batch: Batch,
         jitter: &mut Jitter,
     ) -> Result<(), &'static str> {
         let started = Instant::now();
@@ -249,7 +257,7 @@ impl ExportTask {
                     tokio::select! {
                         r = &mut export => break r,
                         // The queue grows behind a slow export: show it.
-                        _ = refresh.tick() => self.gauges.refresh(&self.source),
+                        _ = refresh.tick() => self.gauges.refresh(&self.queue),
                         _ = self.abort.cancelled() => {
                             tracing::error!(exporter = %self.id, items, "shutdown deadline passed during export; dropping {items} {}", batch.signal().item_noun());
                             return Err("shutdown");
@@ -385,7 +393,7 @@ mod tests {
     }
 
     impl Exporter for Flaky {
-        fn export(&mut self, _b: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        fn export(&mut self, _b: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = n < self.fail;
             let permanent = self.permanent;
@@ -403,13 +411,13 @@ mod tests {
         }
     }
 
-    use crate::batch::Batch;
+    use crate::records::Records;
     use std::sync::Arc;
 
-    fn one_log() -> Shared {
+    fn one_log() -> Batch {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
         use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-        Shared::from(Batch::Logs(ExportLogsServiceRequest {
+        Batch::from(Records::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: vec![LogRecord::default()],
@@ -560,7 +568,7 @@ mod tests {
     struct AsksForZero(Arc<AtomicUsize>);
 
     impl Exporter for AsksForZero {
-        fn export(&mut self, _b: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+        fn export(&mut self, _b: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Box::pin(async {
                 Err(ExportError::Retryable {

@@ -6,16 +6,16 @@
 
 use prost::Message;
 
-use crate::batch::Batch;
 use crate::channel::QueueSender;
-use crate::payload::{Form, Payload, Shared};
+use crate::records::Records;
 use crate::wal::WalWriter;
+use crate::{Batch, Form};
 
 /// Sending side of one exporter's queue.
 #[derive(Clone)]
 pub struct ExporterInput {
     pub exporter: String,
-    pub sender: QueueSender<Shared>,
+    pub sender: QueueSender<Batch>,
     /// The form the exporter works with best (see `Exporter::prefers`).
     pub prefers: Form,
 }
@@ -25,7 +25,7 @@ pub struct Fanout {
     targets: Vec<ExporterInput>,
     /// Some exporter prefers decoded records: decode here, once for all.
     any_prefers_decoded: bool,
-    /// Exporters with a durable queue: the payload is appended to their logs.
+    /// Exporters with a durable queue: the batch is appended to their logs.
     durable: Vec<(String, WalWriter)>,
 }
 
@@ -54,18 +54,22 @@ impl Fanout {
         Ok(())
     }
 
-    /// Appends `payload` to every durable queue, as one record each.
-    fn append(&self, payload: &Payload) -> Result<(), String> {
+    /// Appends `batch` to every durable queue, as one record each: its
+    /// request bytes, or its records encoded once for all queues.
+    fn append(&self, batch: &Batch) -> Result<(), String> {
         let encoded;
-        let parts: Vec<&[u8]> = match payload {
-            Payload::Encoded(e) => e.parts().iter().map(|b| &b[..]).collect(),
-            Payload::Decoded(b) => {
-                encoded = encode(b);
+        let parts: Vec<&[u8]> = match batch.encoded() {
+            Some(e) => e.parts().iter().map(|b| &b[..]).collect(),
+            None => {
+                encoded = match batch.records() {
+                    Ok(records) => encode(records),
+                    Err(e) => return Err(e.to_string()),
+                };
                 vec![&encoded[..]]
             }
         };
         for (exporter, wal) in &self.durable {
-            wal.append(payload.signal(), payload.item_count(), &parts)
+            wal.append(batch.signal(), batch.item_count(), &parts)
                 .map_err(|e| self.append_failed(exporter, e))?;
         }
         Ok(())
@@ -76,19 +80,18 @@ impl Fanout {
         e.to_string()
     }
 
-    /// Delivers `payload` to every exporter queue, blocking while one is full.
+    /// Delivers `batch` to every exporter queue, blocking while one is full.
     /// Fails only when a durable queue cannot take it; nothing is sent then.
-    pub fn send(&self, payload: Payload) -> Result<(), String> {
+    pub fn send(&self, batch: Batch) -> Result<(), String> {
         if !self.durable.is_empty() {
-            self.append(&payload)?;
+            self.append(&batch)?;
         }
-        let items = payload.item_count();
-        let signal = payload.signal();
-        let batch = Shared::from(payload);
+        let items = batch.item_count();
+        let signal = batch.signal();
         // Decoding is CPU work: done here, on the processor thread, rather
         // than by an exporter on the async runtime.
         if self.any_prefers_decoded {
-            if let Err(err) = batch.decoded() {
+            if let Err(err) = batch.records() {
                 self.lost(None, items, signal, &format!("cannot decode: {err}"));
                 return Ok(());
             }
@@ -121,10 +124,10 @@ impl Fanout {
 }
 
 /// A decoded batch as the export request's protobuf bytes.
-fn encode(b: &Batch) -> Vec<u8> {
+fn encode(b: &Records) -> Vec<u8> {
     match b {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }

@@ -9,16 +9,17 @@ pub mod config;
 // their old paths so the component crates keep their imports unchanged.
 #[doc(hidden)]
 pub use ccpipe_otlp::testing;
-pub use ccpipe_otlp::{batch, encode, limits, otlp_json, payload, wire};
+pub use ccpipe_otlp::{batch, encode, encoded, limits, otlp_json, records, wire};
 
-pub use batch::{Batch, Signal};
+pub use batch::{Batch, DecodeError, Form};
 pub use component::{
     BlockingExporter, BoxFuture, BuildError, ExportError, Exporter, Processor, Receiver,
     ReceiverError, ServerError, Verdict,
 };
+pub use encoded::Encoded;
 pub use export_task::BuiltExporter;
 pub use id::{ComponentId, Kind};
-pub use payload::{Form, Shared};
+pub use records::{Records, Signal};
 
 /// Fires once when the service starts shutting down; cheap to clone.
 pub type Shutdown = tokio_util::sync::CancellationToken;

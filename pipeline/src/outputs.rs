@@ -1,22 +1,21 @@
 //! Where a receiver hands its batches to the pipelines that listed it.
 //!
-//! The receiver checks a request once into a [`Payload`] and calls
+//! The receiver checks a request once into a [`Batch`] and calls
 //! [`Outputs::send`]. A full pipeline queue is waited on for a short,
 //! configurable time and then refused, so the receiver can answer HTTP 503 /
 //! gRPC UNAVAILABLE instead of accepting data it cannot hold.
 
 use std::time::{Duration, Instant};
 
-use crate::batch::Signal;
+use crate::batch::{Batch, Signal};
 use crate::channel::{MemoryLimit, Sender, TrySendError, Weigh};
-use crate::payload::Payload;
 use crate::wal::ack::{AckSender, AckWait};
 
 /// The input of one pipeline, as seen by a receiver.
 #[derive(Clone)]
 pub struct PipelineInput {
     pub pipeline: String,
-    pub sender: Sender<Payload>,
+    pub sender: Sender<Batch>,
     /// Set when an exporter of the pipeline has a durable queue: the
     /// request is accepted only once appended to it.
     pub durable: Option<AckSender>,
@@ -88,7 +87,7 @@ impl Outputs {
     /// last; all queues are checked for room first so that a refusal rarely
     /// follows a partial delivery (the client's retry could then duplicate
     /// into the pipelines that already took it).
-    pub async fn send(&self, batch: Payload, wait: Duration) -> Result<(), Refused> {
+    pub async fn send(&self, batch: Batch, wait: Duration) -> Result<(), Refused> {
         let inputs = self.for_signal(batch.signal());
         let Some((last, rest)) = inputs.split_last() else {
             return Err(Refused::NoPipeline(batch.signal()));
@@ -139,7 +138,7 @@ const DURABLE_ACK_WAIT: Duration = Duration::from_secs(5);
 
 async fn send_one<'a>(
     input: &'a PipelineInput,
-    mut batch: Payload,
+    mut batch: Batch,
     deadline: Instant,
     acks: &mut Vec<(&'a str, AckWait)>,
 ) -> Result<(), Refused> {

@@ -3,20 +3,20 @@
 
 use std::time::Duration;
 
-use ccpipe_pipeline::batch::Batch;
 use ccpipe_pipeline::batcher::{BatchSettings, Batcher};
 use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::channel::{self, QueueReceiver};
 use ccpipe_pipeline::fanout::{ExporterInput, Fanout};
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput, Refused};
-use ccpipe_pipeline::payload::{Encoded, Form, Payload, Shared};
-use ccpipe_pipeline::{Processor, Signal, Verdict};
+use ccpipe_pipeline::records::Records;
+use ccpipe_pipeline::{Batch, Encoded, Form};
+use ccpipe_pipeline::{DecodeError, Processor, Signal, Verdict};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
-fn logs_batch(bodies: &[&str]) -> Batch {
-    Batch::Logs(ExportLogsServiceRequest {
+fn logs_batch(bodies: &[&str]) -> Records {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {
                 log_records: bodies
@@ -35,17 +35,17 @@ fn logs_batch(bodies: &[&str]) -> Batch {
     })
 }
 
-fn logs(bodies: &[&str]) -> Payload {
-    Payload::Decoded(logs_batch(bodies))
+fn logs(bodies: &[&str]) -> Batch {
+    Batch::from(logs_batch(bodies))
 }
 
-fn bodies(s: &Shared) -> Vec<String> {
+fn bodies(s: &Batch) -> Vec<String> {
     assert!(s.is_decoded(), "decoded expected");
-    batch_bodies(s.decoded().unwrap())
+    batch_bodies(s.records().unwrap())
 }
 
-fn batch_bodies(b: &Batch) -> Vec<String> {
-    let Batch::Logs(r) = b else {
+fn batch_bodies(b: &Records) -> Vec<String> {
+    let Records::Logs(r) = b else {
         panic!("logs expected")
     };
     r.resource_logs
@@ -62,9 +62,11 @@ fn batch_bodies(b: &Batch) -> Vec<String> {
 /// Drops records whose body starts with "drop".
 struct DropSome;
 
-impl Processor for DropSome {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
-        if let Batch::Logs(r) = batch {
+impl DropSome {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
+        if let Records::Logs(r) = batch {
             for rl in &mut r.resource_logs {
                 for sl in &mut rl.scope_logs {
                     sl.log_records.retain(|lr| {
@@ -78,9 +80,15 @@ impl Processor for DropSome {
     }
 }
 
+impl Processor for DropSome {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        Ok(self.process_records(batch.records_mut()?))
+    }
+}
+
 struct Wired {
     outputs: Outputs,
-    queues: Vec<QueueReceiver<Shared>>,
+    queues: Vec<QueueReceiver<Batch>>,
     chain: std::thread::JoinHandle<()>,
 }
 
@@ -129,7 +137,7 @@ fn wire_with(
     }
 }
 
-async fn recv(q: &mut QueueReceiver<Shared>) -> Option<Shared> {
+async fn recv(q: &mut QueueReceiver<Batch>) -> Option<Batch> {
     tokio::time::timeout(Duration::from_secs(10), q.recv())
         .await
         .expect("queue answers in time")
@@ -223,7 +231,7 @@ async fn a_stalled_exporter_backpressures_to_the_receiver_and_nothing_is_lost() 
 async fn a_signal_without_pipeline_is_refused() {
     let outputs = Outputs::default();
     let err = outputs
-        .send(Batch::empty(Signal::Traces).into(), Duration::ZERO)
+        .send(Records::empty(Signal::Traces).into(), Duration::ZERO)
         .await
         .unwrap_err();
     assert_eq!(err, Refused::NoPipeline(Signal::Traces));
@@ -231,7 +239,7 @@ async fn a_signal_without_pipeline_is_refused() {
 
 #[tokio::test]
 async fn a_closed_pipeline_refuses_as_shutting_down() {
-    let (tx, rx) = channel::bounded::<Payload>(1);
+    let (tx, rx) = channel::bounded::<Batch>(1);
     drop(rx);
     let mut outputs = Outputs::default();
     outputs.add(
@@ -256,7 +264,7 @@ fn split_front_keeps_resources_and_order() {
     let head = b.split_front(4);
     assert_eq!(batch_bodies(&head), ["a", "b", "c", "d"]);
     assert_eq!(batch_bodies(&b), ["e"]);
-    let (Batch::Logs(h), Batch::Logs(t)) = (&head, &b) else {
+    let (Records::Logs(h), Records::Logs(t)) = (&head, &b) else {
         unreachable!()
     };
     assert_eq!(
@@ -267,12 +275,12 @@ fn split_front_keeps_resources_and_order() {
     assert_eq!(t.resource_logs.len(), 1);
 }
 
-fn encoded(bodies: &[&str]) -> Payload {
+fn encoded(bodies: &[&str]) -> Batch {
     use prost::Message;
-    let Batch::Logs(r) = logs_batch(bodies) else {
+    let Records::Logs(r) = logs_batch(bodies) else {
         unreachable!()
     };
-    Payload::Encoded(Encoded::new(Signal::Logs, r.encode_to_vec().into()).unwrap())
+    Batch::from(Encoded::new(Signal::Logs, r.encode_to_vec().into()).unwrap())
 }
 
 #[tokio::test]
@@ -352,7 +360,7 @@ async fn a_processor_decodes_once_and_mixed_exporters_get_what_they_take() {
 async fn the_memory_limit_refuses_intake_while_the_queues_hold_it() {
     use ccpipe_pipeline::channel::MemoryLimit;
     let total = MemoryLimit::new(1);
-    let (tx, rx) = channel::bounded_bytes_within::<Payload>(16, 1 << 20, &total);
+    let (tx, rx) = channel::bounded_bytes_within::<Batch>(16, 1 << 20, &total);
     let mut outputs = Outputs::default();
     outputs.add(
         Signal::Logs,

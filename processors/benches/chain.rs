@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::fanout::Fanout;
-use ccpipe_pipeline::payload::Payload;
-use ccpipe_pipeline::{channel, Batch, Signal};
+use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::{channel, Records, Signal};
 use ccpipe_processors::attributes::AttributesConfig;
 use ccpipe_processors::batch::BatchConfig;
 use ccpipe_processors::filter::FilterConfig;
@@ -32,7 +32,7 @@ fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
 }
 
 /// The log requests of the http-protobuf capture (prompts and tool content on).
-fn captured_logs() -> Vec<Batch> {
+fn captured_logs() -> Vec<Records> {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/fixtures/claude-code/captures/http-protobuf/otlp"
@@ -46,7 +46,7 @@ fn captured_logs() -> Vec<Batch> {
     files
         .iter()
         .map(|p| {
-            Batch::Logs(ExportLogsServiceRequest::decode(&std::fs::read(p).unwrap()[..]).unwrap())
+            Records::Logs(ExportLogsServiceRequest::decode(&std::fs::read(p).unwrap()[..]).unwrap())
         })
         .collect()
 }
@@ -105,10 +105,10 @@ fn batch_only() -> Vec<Stage> {
 
 /// Runs the chain on this thread over `batches` (queued up front), as the
 /// service does on the chain's own thread; returns the time taken.
-fn run_chain(stages: Vec<Stage>, batches: Vec<Batch>) -> Duration {
+fn run_chain(stages: Vec<Stage>, batches: Vec<Records>) -> Duration {
     let (tx, rx) = channel::bounded(batches.len() + 1);
     for b in batches {
-        if tx.try_send(Payload::Decoded(b)).is_err() {
+        if tx.try_send(Batch::from(b)).is_err() {
             panic!("queue full");
         }
     }
@@ -125,7 +125,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let logs = captured_logs();
-    let per_round: usize = logs.iter().map(Batch::item_count).sum();
+    let per_round: usize = logs.iter().map(Records::item_count).sum();
     let records = per_round * rounds;
     let input = || {
         (0..rounds)
@@ -164,7 +164,7 @@ fn main() {
     let bodies: Vec<Vec<u8>> = logs
         .iter()
         .map(|b| match b {
-            Batch::Logs(r) => prost::Message::encode_to_vec(r),
+            Records::Logs(r) => prost::Message::encode_to_vec(r),
             _ => unreachable!(),
         })
         .collect();

@@ -21,7 +21,7 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{Batch, DecodeError, Processor, Records, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::actions::{ActionConfig, Actions};
@@ -60,12 +60,14 @@ pub struct AttributesProcessor {
     selector: Selector,
 }
 
-impl Processor for AttributesProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+impl AttributesProcessor {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         let sel = &self.selector;
         let all = sel.selects_all();
         match batch {
-            Batch::Logs(req) => {
+            Records::Logs(req) => {
                 for rl in &mut req.resource_logs {
                     let p = sel.resource(sel.start(), resource_attrs(&rl.resource));
                     if p.hopeless() {
@@ -78,7 +80,7 @@ impl Processor for AttributesProcessor {
                     }
                 }
             }
-            Batch::Traces(req) => {
+            Records::Traces(req) => {
                 for rs in &mut req.resource_spans {
                     let p = sel.resource(sel.start(), resource_attrs(&rs.resource));
                     if p.hopeless() {
@@ -95,7 +97,7 @@ impl Processor for AttributesProcessor {
                     }
                 }
             }
-            Batch::Metrics(req) => {
+            Records::Metrics(req) => {
                 for rm in &mut req.resource_metrics {
                     let p = sel.resource(sel.start(), resource_attrs(&rm.resource));
                     if p.hopeless() {
@@ -120,6 +122,12 @@ impl Processor for AttributesProcessor {
             }
         }
         Verdict::Keep
+    }
+}
+
+impl Processor for AttributesProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

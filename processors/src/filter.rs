@@ -18,7 +18,7 @@
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{Batch, DecodeError, Processor, Records, Signal, Verdict};
 use serde::Deserialize;
 
 use crate::attributes::resource_attrs;
@@ -74,14 +74,16 @@ pub struct FilterProcessor {
     selector: Option<Selector>,
 }
 
-impl Processor for FilterProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+impl FilterProcessor {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         let Some(sel) = &self.selector else {
             return Verdict::Keep;
         };
         let before = batch.item_count();
         match batch {
-            Batch::Logs(req) => {
+            Records::Logs(req) => {
                 for rl in &mut req.resource_logs {
                     let p = sel.resource(sel.start(), resource_attrs(&rl.resource));
                     for sl in &mut rl.scope_logs {
@@ -95,7 +97,7 @@ impl Processor for FilterProcessor {
                     }
                 }
             }
-            Batch::Traces(req) => {
+            Records::Traces(req) => {
                 for rs in &mut req.resource_spans {
                     let p = sel.resource(sel.start(), resource_attrs(&rs.resource));
                     for ss in &mut rs.scope_spans {
@@ -110,7 +112,7 @@ impl Processor for FilterProcessor {
                     }
                 }
             }
-            Batch::Metrics(req) => {
+            Records::Metrics(req) => {
                 for rm in &mut req.resource_metrics {
                     let p = sel.resource(sel.start(), resource_attrs(&rm.resource));
                     for metric in rm.scope_metrics.iter_mut().flat_map(|s| &mut s.metrics) {
@@ -126,6 +128,12 @@ impl Processor for FilterProcessor {
             batch.prune_empty();
         }
         Verdict::Keep
+    }
+}
+
+impl Processor for FilterProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

@@ -54,7 +54,7 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{telemetry, Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{telemetry, Batch, DecodeError, Processor, Records, Signal, Verdict};
 
 use crate::hashing::{self, KeyedHash};
 use crate::secrets::{Found, Scanner};
@@ -474,13 +474,15 @@ impl RedactionProcessor {
     }
 }
 
-impl Processor for RedactionProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+impl RedactionProcessor {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         // Counted per batch, so the metric costs nothing per record.
         let mut tally = Tally::default();
         let t = &mut tally;
         match batch {
-            Batch::Logs(req) => {
+            Records::Logs(req) => {
                 for rl in &mut req.resource_logs {
                     self.shared(rl.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sl in &mut rl.scope_logs {
@@ -496,7 +498,7 @@ impl Processor for RedactionProcessor {
                     }
                 }
             }
-            Batch::Traces(req) => {
+            Records::Traces(req) => {
                 for rs in &mut req.resource_spans {
                     self.shared(rs.resource.as_mut().map(|r| &mut r.attributes), t);
                     for ss in &mut rs.scope_spans {
@@ -521,7 +523,7 @@ impl Processor for RedactionProcessor {
                     }
                 }
             }
-            Batch::Metrics(req) => {
+            Records::Metrics(req) => {
                 for rm in &mut req.resource_metrics {
                     self.shared(rm.resource.as_mut().map(|r| &mut r.attributes), t);
                     for sm in &mut rm.scope_metrics {
@@ -549,6 +551,12 @@ impl Processor for RedactionProcessor {
         }
         tally.flush(&self.id);
         Verdict::Keep
+    }
+}
+
+impl Processor for RedactionProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

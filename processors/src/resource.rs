@@ -16,7 +16,7 @@ use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::ComponentConfig;
 use ccpipe_pipeline::config::Secret;
 use ccpipe_pipeline::factory::{ComponentSettings, ProcessorSettings, Typed};
-use ccpipe_pipeline::{Batch, Processor, Signal, Verdict};
+use ccpipe_pipeline::{Batch, DecodeError, Processor, Records, Signal, Verdict};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
@@ -70,23 +70,31 @@ impl ResourceProcessor {
     }
 }
 
-impl Processor for ResourceProcessor {
-    fn process(&mut self, batch: &mut Batch) -> Verdict {
+impl ResourceProcessor {
+    /// The work itself, on decoded records (behaviour as before the
+    /// processor contract took a [`Batch`]).
+    fn process_records(&mut self, batch: &mut Records) -> Verdict {
         match batch {
-            Batch::Logs(r) => r
+            Records::Logs(r) => r
                 .resource_logs
                 .iter_mut()
                 .for_each(|x| self.apply(&mut x.resource)),
-            Batch::Metrics(r) => r
+            Records::Metrics(r) => r
                 .resource_metrics
                 .iter_mut()
                 .for_each(|x| self.apply(&mut x.resource)),
-            Batch::Traces(r) => r
+            Records::Traces(r) => r
                 .resource_spans
                 .iter_mut()
                 .for_each(|x| self.apply(&mut x.resource)),
         }
         Verdict::Keep
+    }
+}
+
+impl Processor for ResourceProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Result<Verdict, DecodeError> {
+        Ok(self.process_records(batch.records_mut()?))
     }
 }
 

@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
-use ccpipe_pipeline::{Batch, Processor, Verdict};
+use ccpipe_pipeline::{Batch, Processor, Records, Verdict};
 
 pub fn s(x: &str) -> AnyValue {
     AnyValue {
@@ -76,8 +76,8 @@ pub fn event(name: &str, extra: &[(&str, AnyValue)]) -> LogRecord {
     }
 }
 
-pub fn logs(resource: &[(&str, AnyValue)], records: Vec<LogRecord>) -> Batch {
-    Batch::Logs(ExportLogsServiceRequest {
+pub fn logs(resource: &[(&str, AnyValue)], records: Vec<LogRecord>) -> Records {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource {
                 attributes: attrs(resource),
@@ -109,8 +109,8 @@ pub fn span_event(name: &str, a: &[(&str, AnyValue)]) -> Event {
     }
 }
 
-pub fn traces(resource: &[(&str, AnyValue)], spans: Vec<Span>) -> Batch {
-    Batch::Traces(ExportTraceServiceRequest {
+pub fn traces(resource: &[(&str, AnyValue)], spans: Vec<Span>) -> Records {
+    Records::Traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: attrs(resource),
@@ -151,8 +151,8 @@ pub fn sum(
     }
 }
 
-pub fn metrics(resource: &[(&str, AnyValue)], metrics: Vec<Metric>) -> Batch {
-    Batch::Metrics(ExportMetricsServiceRequest {
+pub fn metrics(resource: &[(&str, AnyValue)], metrics: Vec<Metric>) -> Records {
+    Records::Metrics(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource {
                 attributes: attrs(resource),
@@ -168,13 +168,16 @@ pub fn metrics(resource: &[(&str, AnyValue)], metrics: Vec<Metric>) -> Batch {
 }
 
 /// Runs `p` as the chain does: process, then prune what was emptied.
-pub fn run(p: &mut dyn Processor, batch: &mut Batch) {
-    assert_eq!(p.process(batch), Verdict::Keep);
-    batch.prune_empty();
+pub fn run(p: &mut dyn Processor, records: &mut Records) {
+    let empty = Records::empty(records.signal());
+    let mut batch = Batch::from(std::mem::replace(records, empty));
+    assert_eq!(p.process(&mut batch).unwrap(), Verdict::Keep);
+    *records = batch.into_records().unwrap();
+    records.prune_empty();
 }
 
-pub fn log_records(b: &Batch) -> Vec<&LogRecord> {
-    let Batch::Logs(r) = b else {
+pub fn log_records(b: &Records) -> Vec<&LogRecord> {
+    let Records::Logs(r) = b else {
         panic!("not logs")
     };
     r.resource_logs
@@ -184,8 +187,8 @@ pub fn log_records(b: &Batch) -> Vec<&LogRecord> {
         .collect()
 }
 
-pub fn spans(b: &Batch) -> Vec<&Span> {
-    let Batch::Traces(r) = b else {
+pub fn spans(b: &Records) -> Vec<&Span> {
+    let Records::Traces(r) = b else {
         panic!("not traces")
     };
     r.resource_spans
@@ -195,8 +198,8 @@ pub fn spans(b: &Batch) -> Vec<&Span> {
         .collect()
 }
 
-pub fn metric_list(b: &Batch) -> Vec<&Metric> {
-    let Batch::Metrics(r) = b else {
+pub fn metric_list(b: &Records) -> Vec<&Metric> {
+    let Records::Metrics(r) = b else {
         panic!("not metrics")
     };
     r.resource_metrics
@@ -223,18 +226,18 @@ pub fn sum_points(m: &Metric) -> Vec<(Vec<KeyValue>, f64)> {
         .collect()
 }
 
-pub fn resources(b: &Batch) -> Vec<Vec<KeyValue>> {
+pub fn resources(b: &Records) -> Vec<Vec<KeyValue>> {
     let r = |x: &Option<Resource>| x.as_ref().map(|r| r.attributes.clone()).unwrap_or_default();
     match b {
-        Batch::Logs(q) => q.resource_logs.iter().map(|x| r(&x.resource)).collect(),
-        Batch::Metrics(q) => q.resource_metrics.iter().map(|x| r(&x.resource)).collect(),
-        Batch::Traces(q) => q.resource_spans.iter().map(|x| r(&x.resource)).collect(),
+        Records::Logs(q) => q.resource_logs.iter().map(|x| r(&x.resource)).collect(),
+        Records::Metrics(q) => q.resource_metrics.iter().map(|x| r(&x.resource)).collect(),
+        Records::Traces(q) => q.resource_spans.iter().map(|x| r(&x.resource)).collect(),
     }
 }
 
 /// Every string anywhere in a batch: keys, values at any depth (bytes as
 /// lossy UTF-8), bodies, names, status messages, scope and metric metadata.
-pub fn all_strings(batch: &Batch) -> Vec<String> {
+pub fn all_strings(batch: &Records) -> Vec<String> {
     fn value(v: &AnyValue, out: &mut Vec<String>) {
         match &v.value {
             Some(Value::StringValue(s)) => out.push(s.clone()),
@@ -269,7 +272,7 @@ pub fn all_strings(batch: &Batch) -> Vec<String> {
     }
     let mut out = Vec::new();
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for rl in &r.resource_logs {
                 resource(&rl.resource, &mut out);
                 for sl in &rl.scope_logs {
@@ -285,7 +288,7 @@ pub fn all_strings(batch: &Batch) -> Vec<String> {
                 }
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for rs in &r.resource_spans {
                 resource(&rs.resource, &mut out);
                 for ss in &rs.scope_spans {
@@ -309,7 +312,7 @@ pub fn all_strings(batch: &Batch) -> Vec<String> {
                 }
             }
         }
-        Batch::Metrics(r) => {
+        Records::Metrics(r) => {
             for rm in &r.resource_metrics {
                 resource(&rm.resource, &mut out);
                 for sm in &rm.scope_metrics {

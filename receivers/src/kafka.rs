@@ -33,7 +33,7 @@ use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::factory::ReceiverFactory;
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, Refused};
-use ccpipe_pipeline::payload::Payload;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{
     telemetry, BoxFuture, BuildError, ComponentId, Kind, Receiver, ReceiverError, ServerError,
     Shutdown, Signal,
@@ -195,7 +195,7 @@ impl KafkaReceiver {
     }
 
     /// The message's request; `None` for an empty one (nothing to deliver).
-    fn decode(&self, m: &BorrowedMessage<'_>) -> Result<Option<Payload>, Poison> {
+    fn decode(&self, m: &BorrowedMessage<'_>) -> Result<Option<Batch>, Poison> {
         let signal = self.signal_of(m)?;
         let Some(bytes) = m.payload().filter(|b| !b.is_empty()) else {
             return Ok(None);

@@ -16,8 +16,8 @@ use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::factory::ReceiverFactory;
 use ccpipe_pipeline::listeners::Listeners;
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::testing::{capture_bins, lifecycle_yaml};
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ComponentId, Shutdown, Signal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -131,7 +131,7 @@ fn one_request(signal: Signal) -> Vec<u8> {
 }
 
 /// Outputs with one queue per signal, as the service wires them.
-fn queues(signals: &[Signal]) -> (Outputs, BTreeMap<Signal, Queue<Payload>>) {
+fn queues(signals: &[Signal]) -> (Outputs, BTreeMap<Signal, Queue<Batch>>) {
     let mut outputs = Outputs::default();
     let mut queues = BTreeMap::new();
     for &signal in signals {

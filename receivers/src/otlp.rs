@@ -1,6 +1,6 @@
 //! The `otlp` receiver: OTLP/gRPC and OTLP/HTTP (protobuf or JSON, plain or
 //! gzip), each on its own pre-bound port. A request is checked once into a
-//! `Payload` (protobuf stays encoded; JSON is transcoded to
+//! `Batch` (protobuf stays encoded; JSON is transcoded to
 //! protobuf, and decoded only when unusual) and handed to the
 //! pipelines through [`Sink::deliver`]; a full
 //! pipeline is answered with HTTP 503 / gRPC UNAVAILABLE after a short wait.

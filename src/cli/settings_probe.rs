@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use ccpipe_exporters::otlp_client::{ClientSettings, Compression, OtlpClient, Target, Tls};
 use ccpipe_exporters::tls::TlsSetupError;
-use ccpipe_pipeline::payload::Shared;
-use ccpipe_pipeline::{Batch, ExportError};
+use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::{ExportError, Records};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
@@ -206,7 +206,7 @@ async fn send(t: &ProbeTarget) -> Result<(), ProbeError> {
         Signal::Traces => ccpipe_pipeline::Signal::Traces,
     };
     client
-        .send(Shared::from(Batch::empty(signal)))
+        .send(Batch::from(Records::empty(signal)))
         .await
         .map_err(ProbeError::Export)
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ccpipe_exporters::clickhouse::Table;
-use ccpipe_pipeline::batch::Batch;
+use ccpipe_pipeline::records::Records;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 
@@ -30,7 +30,7 @@ pub fn expected(captures: &[Capture]) -> Expected {
     let mut e = Expected::default();
     for c in captures {
         match &c.expected {
-            Batch::Logs(r) => {
+            Records::Logs(r) => {
                 for rec in r
                     .resource_logs
                     .iter()
@@ -57,8 +57,8 @@ pub fn expected(captures: &[Capture]) -> Expected {
                     }
                 }
             }
-            Batch::Traces(_) => e.spans += c.items,
-            Batch::Metrics(r) => {
+            Records::Traces(_) => e.spans += c.items,
+            Records::Metrics(r) => {
                 for m in r
                     .resource_metrics
                     .iter()

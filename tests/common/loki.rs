@@ -181,7 +181,7 @@ fn answer(
         },
         Some("application/json") => {
             match ccpipe_pipeline::otlp_json::decode(ccpipe_pipeline::Signal::Logs, &body) {
-                Ok(ccpipe_pipeline::batch::Batch::Logs(r)) => r,
+                Ok(ccpipe_pipeline::records::Records::Logs(r)) => r,
                 _ => return (400, "invalid OTLP JSON\n".into()),
             }
         }

@@ -1,4 +1,4 @@
-//! Shared helpers for the end-to-end tests: the captured Claude Code requests,
+//! Batch helpers for the end-to-end tests: the captured Claude Code requests,
 //! a minimal HTTP/1.1 keep-alive client, gRPC replay, JSONL read-back, the
 //! service run in-process, config files and metric sums.
 #![allow(dead_code)] // each test binary uses a different subset
@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ccpipe::{RunSummary, Service};
-use ccpipe_pipeline::batch::{Batch, Signal};
 use ccpipe_pipeline::config::Config;
+use ccpipe_pipeline::records::{Records, Signal};
 use ccpipe_pipeline::{BuildError, Shutdown};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -58,20 +58,20 @@ pub struct Capture {
     /// The exact request body (gzip bytes where the wire was gzip; for gRPC the
     /// uncompressed message, which the client compresses again).
     pub body: Vec<u8>,
-    pub expected: Batch,
+    pub expected: Records,
     pub items: usize,
 }
 
-fn decode_bin(signal: Signal, bytes: &[u8]) -> Batch {
+fn decode_bin(signal: Signal, bytes: &[u8]) -> Records {
     match signal {
         Signal::Logs => {
-            Batch::Logs(ExportLogsServiceRequest::decode(bytes).expect("capture decodes"))
+            Records::Logs(ExportLogsServiceRequest::decode(bytes).expect("capture decodes"))
         }
         Signal::Metrics => {
-            Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).expect("capture decodes"))
+            Records::Metrics(ExportMetricsServiceRequest::decode(bytes).expect("capture decodes"))
         }
         Signal::Traces => {
-            Batch::Traces(ExportTraceServiceRequest::decode(bytes).expect("capture decodes"))
+            Records::Traces(ExportTraceServiceRequest::decode(bytes).expect("capture decodes"))
         }
     }
 }
@@ -112,7 +112,7 @@ pub fn load_variant(variant: &str) -> Vec<Capture> {
         };
         // index.jsonl counts metrics (not data points) for metrics requests.
         let index_count = match &expected {
-            Batch::Metrics(r) => r
+            Records::Metrics(r) => r
                 .resource_metrics
                 .iter()
                 .flat_map(|rm| &rm.scope_metrics)
@@ -260,21 +260,21 @@ pub async fn send_grpc(addr: SocketAddr, captures: &[Capture]) {
             panic!("not a gRPC capture")
         };
         let result = match &c.expected {
-            Batch::Logs(r) => {
+            Records::Logs(r) => {
                 let mut client = LogsServiceClient::new(channel.clone());
                 if gzip {
                     client = client.send_compressed(CompressionEncoding::Gzip);
                 }
                 client.export(r.clone()).await.map(|_| ())
             }
-            Batch::Metrics(r) => {
+            Records::Metrics(r) => {
                 let mut client = MetricsServiceClient::new(channel.clone());
                 if gzip {
                     client = client.send_compressed(CompressionEncoding::Gzip);
                 }
                 client.export(r.clone()).await.map(|_| ())
             }
-            Batch::Traces(r) => {
+            Records::Traces(r) => {
                 let mut client = TraceServiceClient::new(channel.clone());
                 if gzip {
                     client = client.send_compressed(CompressionEncoding::Gzip);
@@ -287,7 +287,7 @@ pub async fn send_grpc(addr: SocketAddr, captures: &[Capture]) {
 }
 
 /// Reads an OTLP/JSON lines file back into batches, one per line.
-pub fn read_jsonl(path: &Path) -> Vec<Batch> {
+pub fn read_jsonl(path: &Path) -> Vec<Records> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
         text.is_empty() || text.ends_with('\n'),
@@ -314,8 +314,8 @@ pub fn read_jsonl(path: &Path) -> Vec<Batch> {
 }
 
 /// Concatenates batches of one signal into one request (resources in order).
-pub fn concat(signal: Signal, batches: impl IntoIterator<Item = Batch>) -> Batch {
-    let mut all = Batch::empty(signal);
+pub fn concat(signal: Signal, batches: impl IntoIterator<Item = Records>) -> Records {
+    let mut all = Records::empty(signal);
     for b in batches {
         if b.signal() == signal {
             all.append(b);
@@ -324,12 +324,42 @@ pub fn concat(signal: Signal, batches: impl IntoIterator<Item = Batch>) -> Batch
     all
 }
 
-/// A unique, empty temp folder for one test.
+/// A unique, empty temp folder for one test. Folders of earlier test runs
+/// (whose process is gone) are removed first, so runs do not pile up in /tmp;
+/// the current run's stay until the next run, for reading after a failure.
 pub fn temp_dir(name: &str) -> PathBuf {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(remove_dead_runs_temp_dirs);
     let dir = std::env::temp_dir().join(format!("ccpipe-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes `ccpipe-test-*-<pid>` entries of the temp folder whose process no
+/// longer runs (a test binary that finished or was killed).
+fn remove_dead_runs_temp_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("ccpipe-test-")) else {
+            continue;
+        };
+        let Some(pid) = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
 }
 
 /// Reads a file to a string, for small config files in tests.
@@ -372,7 +402,7 @@ pub fn point_value(v: Option<number_data_point::Value>) -> f64 {
 pub fn captured_sum(captures: &[Capture], name: &str) -> f64 {
     let mut total = 0.0;
     for c in captures {
-        let Batch::Metrics(r) = &c.expected else {
+        let Records::Metrics(r) = &c.expected else {
             continue;
         };
         for m in r
@@ -450,7 +480,7 @@ pub async fn send_captures(service: &InProcess, captures: &[Capture]) {
             signal: c.signal,
             wire: c.wire,
             body: c.body.clone(),
-            expected: Batch::empty(c.signal),
+            expected: Records::empty(c.signal),
             items: 0,
         })
         .collect();

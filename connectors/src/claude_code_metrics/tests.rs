@@ -31,8 +31,8 @@ fn kv(key: &str, value: Option<AnyValue>) -> KeyValue {
     }
 }
 
-fn logs(service: &str, records: Vec<Vec<KeyValue>>) -> Batch {
-    Batch::Logs(ExportLogsServiceRequest {
+fn logs(service: &str, records: Vec<Vec<KeyValue>>) -> Records {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource {
                 attributes: vec![kv("service.name", s(service)), kv("os.type", s("linux"))],
@@ -75,8 +75,8 @@ fn labels(attrs: &[KeyValue]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn found(batch: &Batch, name: &str) -> Found {
-    let Batch::Metrics(r) = batch else {
+fn found(batch: &Records, name: &str) -> Found {
+    let Records::Metrics(r) = batch else {
         panic!("not metrics")
     };
     let mut out = Found::default();
@@ -271,11 +271,11 @@ fn series_beyond_the_cap_go_to_one_overflow_series_per_metric() {
 #[test]
 fn the_body_names_the_event_when_event_name_is_missing() {
     let mut agg = ClaudeCodeMetrics::new("t", vec![], 10);
-    let Batch::Logs(mut r) = logs("cc", vec![vec![]]) else {
+    let Records::Logs(mut r) = logs("cc", vec![vec![]]) else {
         unreachable!()
     };
     r.resource_logs[0].scope_logs[0].log_records[0].body = s("claude_code.user_prompt");
-    agg.consume(&Batch::Logs(r));
+    agg.consume(&Records::Logs(r));
     assert_eq!(
         found(&agg.take().unwrap(), "claude_code.prompts").counts[&l(&[("service.name", "cc")])],
         1
@@ -317,7 +317,7 @@ fn captures_derive_what_their_events_say() {
             }
             *events.entry(name).or_default() += 1;
         }
-        agg.consume(&Batch::Logs(request));
+        agg.consume(&Records::Logs(request));
     }
     assert!(events["tool_result"] > 0 && events["api_request"] > 0 && events["user_prompt"] > 0);
     let batch = agg.take().unwrap();
@@ -350,7 +350,7 @@ fn captures_derive_what_their_events_say() {
         .sum();
     assert_eq!(ok, tool_ok);
     // Only the allowed label keys, whatever the events carry.
-    let Batch::Metrics(r) = &batch else {
+    let Records::Metrics(r) = &batch else {
         unreachable!()
     };
     for rm in &r.resource_metrics {

@@ -44,8 +44,8 @@ fn event(name: &str, prompt: &str, seq: i64, ts: &str, extra: &[(&str, &str)]) -
     a
 }
 
-fn logs(records: Vec<Vec<KeyValue>>) -> Batch {
-    Batch::Logs(ExportLogsServiceRequest {
+fn logs(records: Vec<Vec<KeyValue>>) -> Records {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource {
                 attributes: vec![attr("service.name", s("claude-code"))],
@@ -66,8 +66,8 @@ fn logs(records: Vec<Vec<KeyValue>>) -> Batch {
     })
 }
 
-fn spans(batch: &Batch) -> Vec<&Span> {
-    let Batch::Traces(r) = batch else {
+fn spans(batch: &Records) -> Vec<&Span> {
+    let Records::Traces(r) = batch else {
         panic!("not traces")
     };
     r.resource_spans
@@ -81,7 +81,7 @@ fn get<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
     find(&span.attributes, key)
 }
 
-fn one_prompt() -> Batch {
+fn one_prompt() -> Records {
     logs(vec![
         event(
             "user_prompt",
@@ -278,7 +278,7 @@ fn flush_sends_everything_pending() {
     ]));
     assert!(agg.take().is_none());
     let b = agg.flush().unwrap();
-    let Batch::Traces(r) = &b else { panic!() };
+    let Records::Traces(r) = &b else { panic!() };
     assert_eq!(r.resource_spans.len(), 2, "one ResourceSpans per trace");
     assert_eq!(agg.pending(), 0);
 }
@@ -301,11 +301,11 @@ fn beyond_max_traces_the_oldest_is_sent_early() {
     assert_eq!(ids, BTreeSet::from([trace_id("b"), trace_id("c")]));
 }
 
-fn capture_logs() -> Vec<Batch> {
+fn capture_logs() -> Vec<Records> {
     capture_bins()
         .into_iter()
         .filter(|(sig, _)| *sig == Signal::Logs)
-        .map(|(_, bytes)| Batch::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap()))
+        .map(|(_, bytes)| Records::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap()))
         .collect()
 }
 
@@ -318,7 +318,7 @@ fn the_captures_make_one_tree_per_prompt_with_the_events_token_sums() {
     let mut roots: BTreeMap<String, usize> = BTreeMap::new();
     let (mut input, mut output, mut cost) = (0i64, 0i64, 0f64);
     for b in &batches {
-        let Batch::Logs(r) = b else { continue };
+        let Records::Logs(r) = b else { continue };
         for lr in r
             .resource_logs
             .iter()
@@ -350,7 +350,7 @@ fn the_captures_make_one_tree_per_prompt_with_the_events_token_sums() {
         agg.consume(b);
     }
     let out = agg.flush().expect("traces");
-    let Batch::Traces(r) = &out else { panic!() };
+    let Records::Traces(r) = &out else { panic!() };
     // One ResourceSpans per prompt.id, each its own trace id.
     let prompts: BTreeSet<&String> = want_spans.keys().chain(roots.keys()).collect();
     assert_eq!(r.resource_spans.len(), prompts.len());

@@ -15,7 +15,7 @@
 //! ClickHouse reads into Float64 columns.
 
 use ccpipe_pipeline::otlp_json::{write_json_string, write_plain_value};
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::{
     any_value::Value, AnyValue, InstrumentationScope, KeyValue,
 };
@@ -40,7 +40,7 @@ pub struct Insert {
 
 /// The inserts for `batch` into `schema`'s tables, in table order, without
 /// empty ones.
-pub fn encode(batch: &Batch, schema: Schema) -> Vec<Insert> {
+pub fn encode(batch: &Records, schema: Schema) -> Vec<Insert> {
     let mut inserts: Vec<Insert> = Vec::new();
     let mut add = |table: Table, write: &mut dyn FnMut(&mut Vec<u8>)| {
         let i = match inserts.iter().position(|x| x.table == table) {
@@ -60,7 +60,7 @@ pub fn encode(batch: &Batch, schema: Schema) -> Vec<Insert> {
         insert.rows += 1;
     };
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for rl in &r.resource_logs {
                 for sl in &rl.scope_logs {
                     let mut common = Vec::new();
@@ -108,7 +108,7 @@ pub fn encode(batch: &Batch, schema: Schema) -> Vec<Insert> {
                 }
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for rs in &r.resource_spans {
                 for ss in &rs.scope_spans {
                     let mut common = Vec::new();
@@ -132,7 +132,7 @@ pub fn encode(batch: &Batch, schema: Schema) -> Vec<Insert> {
                 }
             }
         }
-        Batch::Metrics(r) => {
+        Records::Metrics(r) => {
             for rm in &r.resource_metrics {
                 for sm in &rm.scope_metrics {
                     let mut common = Vec::new();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ccpipe_pipeline::{Batch, ComponentId};
+use ccpipe_pipeline::{ComponentId, Records};
 use http::StatusCode;
 
 use super::client::{classify, error_code, SendError};
@@ -165,9 +165,9 @@ fn rows_cover_every_item() {
 fn log_rows_follow_the_collector() {
     let (_, batch) = captures("http-protobuf")
         .into_iter()
-        .find(|(_, b)| matches!(b, Batch::Logs(_)))
+        .find(|(_, b)| matches!(b, Records::Logs(_)))
         .unwrap();
-    let Batch::Logs(req) = &batch else {
+    let Records::Logs(req) = &batch else {
         unreachable!()
     };
     let rec = &req.resource_logs[0].scope_logs[0].log_records[0];
@@ -222,7 +222,7 @@ fn values_as_text_and_floats() {
         value: Some(number_data_point::Value::AsDouble(v)),
         ..Default::default()
     };
-    let batch = Batch::Metrics(ExportMetricsServiceRequest {
+    let batch = Records::Metrics(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             scope_metrics: vec![ScopeMetrics {
                 metrics: vec![Metric {
@@ -285,9 +285,9 @@ fn modern_rows_use_maps_and_datetime64() {
     }
     let (_, batch) = captures("http-protobuf")
         .into_iter()
-        .find(|(_, b)| matches!(b, Batch::Logs(_)))
+        .find(|(_, b)| matches!(b, Records::Logs(_)))
         .unwrap();
-    let Batch::Logs(req) = &batch else {
+    let Records::Logs(req) = &batch else {
         unreachable!()
     };
     let ns = req.resource_logs[0].scope_logs[0].log_records[0].time_unix_nano;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ccpipe_pipeline::payload::Shared;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{BoxFuture, ExportError};
 
 use super::config::{AgentSettings, Protocol};
@@ -44,7 +44,7 @@ impl AgentExporter {
     }
 
     /// Sends `payload`, splitting it when it is too large.
-    pub fn send(&mut self, payload: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    pub fn send(&mut self, payload: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         self.0.send(payload)
     }
 }

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccpipe_pipeline::config::Secret;
-use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Shared, Signal};
+use ccpipe_pipeline::{Batch, BoxFuture, ExportError, Exporter, Records, Signal};
 use http::Uri;
 
 use client::{Client, SendError};
@@ -152,7 +152,7 @@ impl fmt::Debug for AgentlessExporter {
 }
 
 struct Pending {
-    batch: Shared,
+    batch: Batch,
     payloads: Vec<Payload>,
     /// Bodies before this index were answered (accepted or rejected).
     next: usize,
@@ -172,7 +172,7 @@ impl AgentlessExporter {
         })
     }
 
-    async fn send(&mut self, batch: Shared) -> Result<(), ExportError> {
+    async fn send(&mut self, batch: Batch) -> Result<(), ExportError> {
         let uri = match batch.signal() {
             Signal::Metrics => self.metrics_uri.clone(),
             Signal::Logs => self.logs_uri.clone(),
@@ -186,7 +186,7 @@ impl AgentlessExporter {
         if !resume {
             self.pending = None;
             let encoded = batch.clone();
-            let payloads = tokio::task::spawn_blocking(move || encoded.decoded().map(encode))
+            let payloads = tokio::task::spawn_blocking(move || encoded.records().map(encode))
                 .await
                 .map_err(|e| ExportError::permanent(format!("encoding failed: {e}")))??;
             self.pending = Some(Pending {
@@ -263,9 +263,9 @@ fn entries_noun(n: usize) -> &'static str {
 }
 
 /// The request bodies for one batch.
-fn encode(batch: &Batch) -> Vec<Payload> {
+fn encode(batch: &Records) -> Vec<Payload> {
     match batch {
-        Batch::Metrics(req) => {
+        Records::Metrics(req) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
@@ -279,7 +279,7 @@ fn encode(batch: &Batch) -> Vec<Payload> {
             }
             bodies(&entries, &SERIES_LIMITS)
         }
-        Batch::Logs(req) => {
+        Records::Logs(req) => {
             let (entries, truncated) = logs::encode(req);
             if truncated > 0 {
                 tracing::warn!(
@@ -289,7 +289,7 @@ fn encode(batch: &Batch) -> Vec<Payload> {
             }
             bodies(&entries, &LOGS_LIMITS)
         }
-        Batch::Traces(_) => Vec::new(),
+        Records::Traces(_) => Vec::new(),
     }
 }
 
@@ -309,7 +309,7 @@ impl Exporter for AgentlessExporter {
         &[Signal::Logs, Signal::Metrics]
     }
 
-    fn export(&mut self, batch: Shared) -> BoxFuture<'_, Result<(), ExportError>> {
+    fn export(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(self.send(batch))
     }
 

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
@@ -108,8 +108,8 @@ impl CumulativeToDelta {
     }
 
     /// Whether `batch` has anything to convert (so nothing is copied otherwise).
-    pub fn applies(batch: &Batch) -> bool {
-        let Batch::Metrics(r) = batch else {
+    pub fn applies(batch: &Records) -> bool {
+        let Records::Metrics(r) = batch else {
             return false;
         };
         r.resource_metrics
@@ -124,8 +124,8 @@ impl CumulativeToDelta {
     }
 
     /// Converts in place and removes what was dropped (and emptied metrics).
-    pub fn convert(&mut self, batch: &mut Batch, now: Instant) {
-        let Batch::Metrics(r) = batch else {
+    pub fn convert(&mut self, batch: &mut Records, now: Instant) {
+        let Records::Metrics(r) = batch else {
             return;
         };
         self.sweep(now);
@@ -399,8 +399,8 @@ mod tests {
         }
     }
 
-    fn batch(metrics: Vec<Metric>) -> Batch {
-        Batch::Metrics(ExportMetricsServiceRequest {
+    fn batch(metrics: Vec<Metric>) -> Records {
+        Records::Metrics(ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 scope_metrics: vec![ScopeMetrics {
                     metrics,
@@ -426,8 +426,8 @@ mod tests {
     /// A metric's name, temporality (0 for gauges) and (start, time, value) points.
     type Points = (String, i32, Vec<(u64, u64, f64)>);
 
-    fn points(b: &Batch) -> Vec<Points> {
-        let Batch::Metrics(r) = b else { panic!() };
+    fn points(b: &Records) -> Vec<Points> {
+        let Records::Metrics(r) = b else { panic!() };
         r.resource_metrics
             .iter()
             .flat_map(|rm| &rm.scope_metrics)
@@ -557,8 +557,8 @@ mod tests {
             })),
             ..Default::default()
         };
-        let get = |b: &Batch| {
-            let Batch::Metrics(r) = b else { panic!() };
+        let get = |b: &Records| {
+            let Records::Metrics(r) = b else { panic!() };
             let Some(Data::Histogram(h)) = &r.resource_metrics[0].scope_metrics[0].metrics[0].data
             else {
                 panic!()

@@ -12,8 +12,8 @@
 
 use std::borrow::Cow;
 
-use ccpipe_pipeline::payload::Encoded;
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Encoded;
+use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -56,7 +56,7 @@ impl Enrichment {
 
     /// The batch with every resource enriched: borrowed when nothing
     /// changes, else one changed copy.
-    pub fn apply<'a>(&self, batch: &'a Batch) -> Cow<'a, Batch> {
+    pub fn apply<'a>(&self, batch: &'a Records) -> Cow<'a, Records> {
         let mut needed = false;
         for_each_resource(batch, |r| needed |= self.needs_change(r));
         let mut out = Cow::Borrowed(batch);
@@ -70,7 +70,7 @@ impl Enrichment {
 
     /// The batch as one export request with every resource enriched, equal
     /// to encoding [`Enrichment::apply`]'s batch, without copying the batch.
-    pub fn encode(&self, batch: &Batch) -> Encoded {
+    pub fn encode(&self, batch: &Records) -> Encoded {
         ccpipe_pipeline::encode::to_encoded(batch, |r| {
             if self.needs_change(r) {
                 let mut r = r.cloned().unwrap_or_default();
@@ -131,25 +131,25 @@ fn upsert(attrs: &mut Vec<KeyValue>, key: &str, value: &str) {
     }
 }
 
-fn for_each_resource(batch: &Batch, mut f: impl FnMut(Option<&Resource>)) {
+fn for_each_resource(batch: &Records, mut f: impl FnMut(Option<&Resource>)) {
     match batch {
-        Batch::Logs(r) => r.resource_logs.iter().for_each(|x| f(x.resource.as_ref())),
-        Batch::Metrics(r) => r
+        Records::Logs(r) => r.resource_logs.iter().for_each(|x| f(x.resource.as_ref())),
+        Records::Metrics(r) => r
             .resource_metrics
             .iter()
             .for_each(|x| f(x.resource.as_ref())),
-        Batch::Traces(r) => r.resource_spans.iter().for_each(|x| f(x.resource.as_ref())),
+        Records::Traces(r) => r.resource_spans.iter().for_each(|x| f(x.resource.as_ref())),
     }
 }
 
-fn for_each_resource_mut(batch: &mut Batch, mut f: impl FnMut(&mut Option<Resource>)) {
+fn for_each_resource_mut(batch: &mut Records, mut f: impl FnMut(&mut Option<Resource>)) {
     match batch {
-        Batch::Logs(r) => r.resource_logs.iter_mut().for_each(|x| f(&mut x.resource)),
-        Batch::Metrics(r) => r
+        Records::Logs(r) => r.resource_logs.iter_mut().for_each(|x| f(&mut x.resource)),
+        Records::Metrics(r) => r
             .resource_metrics
             .iter_mut()
             .for_each(|x| f(&mut x.resource)),
-        Batch::Traces(r) => r.resource_spans.iter_mut().for_each(|x| f(&mut x.resource)),
+        Records::Traces(r) => r.resource_spans.iter_mut().for_each(|x| f(&mut x.resource)),
     }
 }
 
@@ -181,8 +181,8 @@ mod tests {
         }
     }
 
-    fn logs(resources: Vec<Option<Vec<(&str, &str)>>>) -> Arc<Batch> {
-        Arc::new(Batch::Logs(ExportLogsServiceRequest {
+    fn logs(resources: Vec<Option<Vec<(&str, &str)>>>) -> Arc<Records> {
+        Arc::new(Records::Logs(ExportLogsServiceRequest {
             resource_logs: resources
                 .into_iter()
                 .map(|attrs| ResourceLogs {
@@ -209,8 +209,8 @@ mod tests {
         }))
     }
 
-    fn attrs(b: &Batch, i: usize) -> Vec<(String, String)> {
-        let Batch::Logs(r) = b else { panic!() };
+    fn attrs(b: &Records, i: usize) -> Vec<(String, String)> {
+        let Records::Logs(r) = b else { panic!() };
         let res = r.resource_logs[i].resource.as_ref().unwrap();
         res.attributes
             .iter()
@@ -296,14 +296,14 @@ mod tests {
     /// resources above, with each kind of settings.
     #[test]
     fn encode_equals_the_enriched_copy_encoded() {
-        use ccpipe_pipeline::payload::Encoded as Wire;
+        use ccpipe_pipeline::Encoded as Wire;
         use prost::Message;
-        let bytes = |b: &Batch| match b {
-            Batch::Logs(r) => r.encode_to_vec(),
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Traces(r) => r.encode_to_vec(),
+        let bytes = |b: &Records| match b {
+            Records::Logs(r) => r.encode_to_vec(),
+            Records::Metrics(r) => r.encode_to_vec(),
+            Records::Traces(r) => r.encode_to_vec(),
         };
-        let mut batches: Vec<Arc<Batch>> = ccpipe_pipeline::testing::capture_bins()
+        let mut batches: Vec<Arc<Records>> = ccpipe_pipeline::testing::capture_bins()
             .into_iter()
             .map(|(signal, b)| Arc::new(Wire::new(signal, b.into()).unwrap().decode().unwrap()))
             .collect();

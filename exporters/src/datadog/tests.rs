@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::config::Config;
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask, RetryPolicy};
-use ccpipe_pipeline::{Batch, ExportError, Exporter, Shutdown, Signal};
+use ccpipe_pipeline::{ExportError, Exporter, Records, Shutdown, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValueKind;
@@ -239,14 +239,14 @@ fn agent_settings(endpoint: &str, protocol: Protocol) -> DatadogSettings {
 }
 
 /// Runs the batches through an export task to the exporter; bounded.
-async fn run(settings: DatadogSettings, retry: RetryPolicy, batches: Vec<Batch>) -> ExportStats {
+async fn run(settings: DatadogSettings, retry: RetryPolicy, batches: Vec<Records>) -> ExportStats {
     let exporter = DatadogExporter::new("datadog", settings).unwrap();
     let (tx, rx) = ccpipe_pipeline::channel::export_queue(64);
     let task = ExportTask::new("datadog", Box::new(exporter), rx, retry, Shutdown::new());
     let handle = tokio::spawn(task.run());
     tokio::task::spawn_blocking(move || {
         for b in batches {
-            tx.send_blocking(ccpipe_pipeline::Shared::from(b)).unwrap();
+            tx.send_blocking(ccpipe_pipeline::Batch::from(b)).unwrap();
         }
     })
     .await
@@ -263,15 +263,15 @@ fn attrs(r: &Option<opentelemetry_proto::tonic::resource::v1::Resource>) -> &[Ke
         .unwrap_or_default()
 }
 
-fn resources(b: &Batch) -> Vec<&[KeyValue]> {
+fn resources(b: &Records) -> Vec<&[KeyValue]> {
     match b {
-        Batch::Logs(r) => r.resource_logs.iter().map(|x| attrs(&x.resource)).collect(),
-        Batch::Metrics(r) => r
+        Records::Logs(r) => r.resource_logs.iter().map(|x| attrs(&x.resource)).collect(),
+        Records::Metrics(r) => r
             .resource_metrics
             .iter()
             .map(|x| attrs(&x.resource))
             .collect(),
-        Batch::Traces(r) => r
+        Records::Traces(r) => r
             .resource_spans
             .iter()
             .map(|x| attrs(&x.resource))
@@ -289,7 +289,7 @@ fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
 }
 
 /// Every resource carries what Datadog needs for env / service / version / host / tags.
-fn assert_enriched(b: &Batch) {
+fn assert_enriched(b: &Records) {
     let rs = resources(b);
     assert!(!rs.is_empty());
     for attrs in rs {
@@ -305,8 +305,8 @@ fn assert_enriched(b: &Batch) {
     }
 }
 
-fn logs(n: usize) -> Batch {
-    Batch::Logs(ExportLogsServiceRequest {
+fn logs(n: usize) -> Records {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {
                 log_records: (0..n)
@@ -327,8 +327,8 @@ fn logs(n: usize) -> Batch {
 #[tokio::test]
 async fn grpc_replays_captures_enriched_and_gzipped() {
     let agent = start_grpc().await;
-    let batches: Vec<Batch> = captures("grpc").into_iter().map(|(_, b)| b).collect();
-    let total: usize = batches.iter().map(Batch::item_count).sum();
+    let batches: Vec<Records> = captures("grpc").into_iter().map(|(_, b)| b).collect();
+    let total: usize = batches.iter().map(Records::item_count).sum();
     let stats = run(
         agent_settings(&agent.endpoint, Protocol::Grpc),
         fast_retry(),
@@ -436,7 +436,7 @@ async fn an_agent_that_is_down_is_retryable() {
             DatadogExporter::new("datadog", agent_settings(&endpoint, protocol)).unwrap();
         let err = tokio::time::timeout(
             Duration::from_secs(10),
-            exporter.export(ccpipe_pipeline::Shared::from(logs(1))),
+            exporter.export(ccpipe_pipeline::Batch::from(logs(1))),
         )
         .await
         .unwrap()
@@ -458,7 +458,7 @@ async fn an_agent_that_is_down_is_retryable() {
 #[tokio::test]
 async fn http_sends_gzipped_protobuf_per_signal() {
     let agent = start_http(|_, _| (200, None)).await;
-    let batches: Vec<Batch> = captures("grpc").into_iter().map(|(_, b)| b).collect();
+    let batches: Vec<Records> = captures("grpc").into_iter().map(|(_, b)| b).collect();
     let stats = run(
         agent_settings(&agent.endpoint, Protocol::HttpProtobuf),
         fast_retry(),
@@ -569,7 +569,7 @@ async fn http_413_splits_the_batch() {
         .iter()
         .filter(|c| c.batch.item_count() <= 3)
         .flat_map(|c| {
-            let Batch::Logs(r) = &c.batch else { panic!() };
+            let Records::Logs(r) = &c.batch else { panic!() };
             r.resource_logs[0].scope_logs[0]
                 .log_records
                 .iter()
@@ -597,8 +597,8 @@ async fn http_413_splits_the_batch() {
 
 // ---------------------------------------------------------------- cumulative_to_delta
 
-fn cumulative(start: u64, time: u64, value: f64) -> Batch {
-    Batch::Metrics(ExportMetricsServiceRequest {
+fn cumulative(start: u64, time: u64, value: f64) -> Records {
+    Records::Metrics(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             scope_metrics: vec![ScopeMetrics {
                 metrics: vec![Metric {
@@ -650,7 +650,7 @@ async fn cumulative_to_delta_over_the_wire() {
         .calls()
         .iter()
         .map(|c| {
-            let Batch::Metrics(r) = &c.batch else {
+            let Records::Metrics(r) = &c.batch else {
                 panic!()
             };
             let m = &r.resource_metrics[0].scope_metrics[0].metrics[0];

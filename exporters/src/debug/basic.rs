@@ -2,19 +2,19 @@
 
 use std::io::Write;
 
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Records;
 
-pub(super) fn basic(batch: &Batch, out: &mut Vec<u8>) {
+pub(super) fn basic(batch: &Records, out: &mut Vec<u8>) {
     let items = batch.item_count();
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             w!(
                 out,
                 "logs: resources={}, log records={items}\n",
                 r.resource_logs.len()
             );
         }
-        Batch::Metrics(r) => {
+        Records::Metrics(r) => {
             let metrics: usize = r
                 .resource_metrics
                 .iter()
@@ -27,7 +27,7 @@ pub(super) fn basic(batch: &Batch, out: &mut Vec<u8>) {
                 r.resource_metrics.len()
             );
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             w!(
                 out,
                 "traces: resources={}, spans={items}\n",

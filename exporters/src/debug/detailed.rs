@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -16,9 +16,9 @@ use crate::text::{write_escaped, write_f64, write_hex, Utc};
 
 use super::fields::*;
 
-pub(super) fn detailed(batch: &Batch, out: &mut Vec<u8>) {
+pub(super) fn detailed(batch: &Records, out: &mut Vec<u8>) {
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for (i, rl) in r.resource_logs.iter().enumerate() {
                 w!(out, "ResourceLog #{i}\n");
                 resource_block(rl.resource.as_ref(), &rl.schema_url, out);
@@ -32,7 +32,7 @@ pub(super) fn detailed(batch: &Batch, out: &mut Vec<u8>) {
                 }
             }
         }
-        Batch::Metrics(r) => {
+        Records::Metrics(r) => {
             for (i, rm) in r.resource_metrics.iter().enumerate() {
                 w!(out, "ResourceMetrics #{i}\n");
                 resource_block(rm.resource.as_ref(), &rm.schema_url, out);
@@ -46,7 +46,7 @@ pub(super) fn detailed(batch: &Batch, out: &mut Vec<u8>) {
                 }
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for (i, rs) in r.resource_spans.iter().enumerate() {
                 w!(out, "ResourceSpans #{i}\n");
                 resource_block(rs.resource.as_ref(), &rs.schema_url, out);

@@ -1,7 +1,7 @@
 //! `normal`: one line per log record, data point or span, with the few
 //! attributes that say what happened (model, tool, tokens, cost, …).
 
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
@@ -40,9 +40,9 @@ const COMMON_ATTRIBUTES: &[&str] = &[
     "user.account_id",
 ];
 
-pub(super) fn normal(batch: &Batch, out: &mut Vec<u8>) {
+pub(super) fn normal(batch: &Records, out: &mut Vec<u8>) {
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for rec in r
                 .resource_logs
                 .iter()
@@ -52,7 +52,7 @@ pub(super) fn normal(batch: &Batch, out: &mut Vec<u8>) {
                 normal_log(rec, out);
             }
         }
-        Batch::Metrics(r) => {
+        Records::Metrics(r) => {
             for rm in &r.resource_metrics {
                 let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes);
                 for m in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
@@ -60,7 +60,7 @@ pub(super) fn normal(batch: &Batch, out: &mut Vec<u8>) {
                 }
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for span in r
                 .resource_spans
                 .iter()

@@ -12,7 +12,7 @@
 //! output buffer: no per-record allocation.
 
 use ccpipe_pipeline::otlp_json::{write_json_string, write_plain_attributes, write_plain_value};
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -32,9 +32,9 @@ pub struct FlatEncoder {
 
 impl FlatEncoder {
     /// Appends one line per item of `batch` to `out`.
-    pub fn encode(&mut self, batch: &Batch, out: &mut Vec<u8>) {
+    pub fn encode(&mut self, batch: &Records, out: &mut Vec<u8>) {
         match batch {
-            Batch::Logs(r) => {
+            Records::Logs(r) => {
                 for rl in &r.resource_logs {
                     for sl in &rl.scope_logs {
                         self.set_tail(rl.resource.as_ref(), sl.scope.as_ref());
@@ -45,7 +45,7 @@ impl FlatEncoder {
                     }
                 }
             }
-            Batch::Metrics(r) => {
+            Records::Metrics(r) => {
                 for rm in &r.resource_metrics {
                     for sm in &rm.scope_metrics {
                         self.set_tail(rm.resource.as_ref(), sm.scope.as_ref());
@@ -55,7 +55,7 @@ impl FlatEncoder {
                     }
                 }
             }
-            Batch::Traces(r) => {
+            Records::Traces(r) => {
                 for rs in &r.resource_spans {
                     for ss in &rs.scope_spans {
                         self.set_tail(rs.resource.as_ref(), ss.scope.as_ref());

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use ccpipe_pipeline::{blocking, otlp_json, Batch, BlockingExporter, ExportError, Signal};
+use ccpipe_pipeline::{blocking, otlp_json, BlockingExporter, ExportError, Records, Signal};
 
 use super::writer::{backups, LineFile};
 use super::*;
@@ -49,7 +49,7 @@ fn otlp_json_lines_decode_to_what_was_exported() {
         let batches = captures(variant);
         let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
         for (_, batch) in &batches {
-            exporter.export(&Shared::from(batch.clone())).unwrap();
+            exporter.export(&Batch::from(batch.clone())).unwrap();
         }
         exporter.flush().unwrap();
         let lines = read_lines(&path);
@@ -96,7 +96,7 @@ fn golden_flat_output() {
 #[test]
 fn flat_lines_carry_each_signals_fields() {
     let [(_, logs), (_, metrics), (_, traces)] = golden_batches();
-    let parse = |b: &Batch| -> Vec<serde_json::Value> {
+    let parse = |b: &Records| -> Vec<serde_json::Value> {
         let mut out = Vec::new();
         FlatEncoder::default().encode(b, &mut out);
         String::from_utf8(out)
@@ -155,7 +155,7 @@ fn appends_across_restarts() {
     let [(_, logs), (_, metrics), _] = golden_batches();
     for batch in [&logs, &metrics] {
         let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
-        exporter.export(&Shared::from(batch.clone())).unwrap();
+        exporter.export(&Batch::from(batch.clone())).unwrap();
         exporter.flush().unwrap();
     }
     let lines = read_lines(&path);
@@ -182,7 +182,7 @@ fn a_torn_last_line_is_cut_off_on_open() {
         "{\"complete\":1}\n{\"complete\":2}\n",
         "repaired on open, before anything is written"
     );
-    exporter.export(&Shared::from(logs.clone())).unwrap();
+    exporter.export(&Batch::from(logs.clone())).unwrap();
     exporter.flush().unwrap();
     let lines = read_lines(&path);
     assert_eq!(lines.len(), 3);
@@ -207,7 +207,7 @@ fn export_rotating(path: &std::path::Path, rotation: Rotation, rounds: usize) ->
     let batches = captures("http-protobuf");
     let mut lines = 0;
     for (_, batch) in batches.iter().cycle().take(rounds) {
-        exporter.export(&Shared::from(batch.clone())).unwrap();
+        exporter.export(&Batch::from(batch.clone())).unwrap();
         exporter.flush().unwrap();
         lines += batch.item_count();
     }
@@ -276,7 +276,7 @@ fn a_line_longer_than_the_limit_gets_a_file_of_its_own() {
     let [(_, logs), (_, metrics), _] = golden_batches();
     let mut exporter = FileExporter::open(&s).unwrap();
     for batch in [&logs, &metrics] {
-        exporter.export(&Shared::from(batch.clone())).unwrap();
+        exporter.export(&Batch::from(batch.clone())).unwrap();
         exporter.flush().unwrap();
     }
     let backups = backups(&path).unwrap();
@@ -300,7 +300,7 @@ fn a_full_disk_keeps_the_data_and_asks_for_retries() {
             "a failed write is never a failed export"
         );
         exporter
-            .export(&Shared::from(logs.clone()))
+            .export(&Batch::from(logs.clone()))
             .expect("accepted into the buffer");
         let err = exporter.flush().unwrap_err();
         assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
@@ -312,7 +312,7 @@ fn a_full_disk_keeps_the_data_and_asks_for_retries() {
         assert!(kept > 0, "{interval:?}");
         // While the disk is full, new batches are turned away (the export
         // task retries them) rather than piling up in memory.
-        let err = exporter.export(&Shared::from(metrics.clone())).unwrap_err();
+        let err = exporter.export(&Batch::from(metrics.clone())).unwrap_err();
         assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
         assert_eq!(exporter.pending.len(), kept, "nothing lost, nothing added");
     }
@@ -332,7 +332,7 @@ fn under_a_durable_queue_an_export_is_written_before_it_returns() {
         s.flush_interval = Some(Duration::from_secs(3600));
         s.ack = ack;
         let mut exporter = FileExporter::open(&s).unwrap();
-        exporter.export(&Shared::from(logs.clone())).unwrap();
+        exporter.export(&Batch::from(logs.clone())).unwrap();
         assert_eq!(read_lines(&path).len(), logs.item_count(), "{ack:?}");
         assert!(exporter.pending.is_empty());
     }
@@ -342,7 +342,7 @@ fn under_a_durable_queue_an_export_is_written_before_it_returns() {
         s.ack = AckWhen::Synced;
         let mut exporter = FileExporter::open(&s).unwrap();
         for _ in 0..2 {
-            let err = exporter.export(&Shared::from(logs.clone())).unwrap_err();
+            let err = exporter.export(&Batch::from(logs.clone())).unwrap_err();
             assert!(matches!(err, ExportError::Retryable { .. }), "{err}");
             assert!(err.to_string().contains("cannot write /dev/full"), "{err}");
             assert!(
@@ -361,7 +361,7 @@ fn flush_interval_zero_writes_at_every_export() {
     s.flush_interval = None;
     let [(_, logs), ..] = golden_batches();
     let mut exporter = FileExporter::open(&s).unwrap();
-    exporter.export(&Shared::from(logs.clone())).unwrap();
+    exporter.export(&Batch::from(logs.clone())).unwrap();
     assert_eq!(
         read_lines(&path).len(),
         logs.item_count(),
@@ -419,7 +419,7 @@ fn flushes_on_the_interval_without_shutdown() {
     runtime().block_on(async {
         let mut exporter = blocking::spawn("file", FileExporter::open(&s).unwrap()).unwrap();
         let sent = Instant::now();
-        exporter.export(Shared::from(logs.clone())).await.unwrap();
+        exporter.export(Batch::from(logs.clone())).await.unwrap();
         let early = std::fs::metadata(&path).unwrap().len();
         if sent.elapsed() < interval {
             assert_eq!(early, 0, "buffered until the interval passes");
@@ -455,10 +455,7 @@ fn shutdown_flushes() {
     let [_, (_, metrics), _] = golden_batches();
     runtime().block_on(async {
         let mut exporter = blocking::spawn("file", FileExporter::open(&s).unwrap()).unwrap();
-        exporter
-            .export(Shared::from(metrics.clone()))
-            .await
-            .unwrap();
+        exporter.export(Batch::from(metrics.clone())).await.unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
         exporter.shutdown().await.unwrap();
     });
@@ -481,35 +478,28 @@ fn shutdown_with_nothing_exported() {
 }
 
 /// The protobuf bytes of a decoded batch.
-fn to_bytes(batch: &Batch) -> bytes::Bytes {
+fn to_bytes(batch: &Records) -> bytes::Bytes {
     use prost::Message;
     bytes::Bytes::from(match batch {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     })
 }
 
 /// One encoded batch of these requests, as the batch processor makes it.
 fn encoded_of(signal: Signal, parts: &[bytes::Bytes]) -> Encoded {
-    use ccpipe_pipeline::payload::Payload;
-    let mut all = Payload::Encoded(Encoded::new(signal, parts[0].clone()).unwrap());
+    let mut all = Encoded::new(signal, parts[0].clone()).unwrap();
     for part in &parts[1..] {
-        all.append(Payload::Encoded(
-            Encoded::new(signal, part.clone()).unwrap(),
-        ))
-        .unwrap();
+        all.append(Encoded::new(signal, part.clone()).unwrap());
     }
-    match all {
-        Payload::Encoded(e) => e,
-        Payload::Decoded(_) => unreachable!("encoded parts stay encoded"),
-    }
+    all
 }
 
 /// The records of all lines of `path`, as one batch.
-fn read_back(path: &std::path::Path, signal: Signal) -> (usize, Batch) {
+fn read_back(path: &std::path::Path, signal: Signal) -> (usize, Records) {
     let lines = read_lines(path);
-    let mut all = Batch::empty(signal);
+    let mut all = Records::empty(signal);
     for (i, line) in lines.iter().enumerate() {
         all.append(
             otlp_json::decode(signal, line.as_bytes())
@@ -533,7 +523,7 @@ fn a_large_encoded_batch_is_cut_into_lines_and_the_buffer_stays_small() {
     let dir = TempDir::new("encoded-lines");
     let path = dir.join("claude.jsonl");
     let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
-    exporter.export(&Shared::from(batch.clone())).unwrap();
+    exporter.export(&Batch::from(batch.clone())).unwrap();
     assert!(
         exporter.pending.capacity() <= KEEP_CAPACITY,
         "buffer grew to {} bytes for a {} byte batch",
@@ -565,7 +555,7 @@ fn a_request_larger_than_a_line_gets_a_line_of_its_own() {
     }
     let batch = encoded_of(signal, &[to_bytes(&logs), to_bytes(&big), to_bytes(&logs)]);
     let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
-    exporter.export(&Shared::from(batch.clone())).unwrap();
+    exporter.export(&Batch::from(batch.clone())).unwrap();
     exporter.flush().unwrap();
     let (lines, records) = read_back(&path, signal);
     assert_eq!(lines, 3);
@@ -602,7 +592,7 @@ fn an_unusual_request_in_an_encoded_batch_is_written_through_decoding() {
     let dir = TempDir::new("encoded-unusual");
     let path = dir.join("claude.jsonl");
     let mut exporter = FileExporter::open(&settings(path.clone(), Format::OtlpJson)).unwrap();
-    exporter.export(&Shared::from(batch.clone())).unwrap();
+    exporter.export(&Batch::from(batch.clone())).unwrap();
     exporter.flush().unwrap();
     let (lines, records) = read_back(&path, signal);
     assert_eq!(lines, 1, "three small requests share a line");

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Records;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -133,9 +133,9 @@ shell!(ResourceMetrics, scope_metrics, resource, schema_url);
 shell!(ScopeMetrics, metrics, scope, schema_url);
 
 /// Splits `batch` into one batch per value of attribute `key`.
-pub fn split(batch: &Batch, key: &str) -> Vec<(Key, Batch)> {
+pub fn split(batch: &Records, key: &str) -> Vec<(Key, Records)> {
     match batch {
-        Batch::Logs(req) => split_items!(
+        Records::Logs(req) => split_items!(
             req,
             key,
             ExportLogsServiceRequest,
@@ -144,9 +144,9 @@ pub fn split(batch: &Batch, key: &str) -> Vec<(Key, Batch)> {
             log_records
         )
         .into_iter()
-        .map(|(k, r)| (k, Batch::Logs(r)))
+        .map(|(k, r)| (k, Records::Logs(r)))
         .collect(),
-        Batch::Traces(req) => split_items!(
+        Records::Traces(req) => split_items!(
             req,
             key,
             ExportTraceServiceRequest,
@@ -155,11 +155,11 @@ pub fn split(batch: &Batch, key: &str) -> Vec<(Key, Batch)> {
             spans
         )
         .into_iter()
-        .map(|(k, r)| (k, Batch::Traces(r)))
+        .map(|(k, r)| (k, Records::Traces(r)))
         .collect(),
-        Batch::Metrics(req) => split_metrics(req, key)
+        Records::Metrics(req) => split_metrics(req, key)
             .into_iter()
-            .map(|(k, r)| (k, Batch::Metrics(r)))
+            .map(|(k, r)| (k, Records::Metrics(r)))
             .collect(),
     }
 }

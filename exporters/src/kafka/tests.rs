@@ -2,7 +2,7 @@
 //! Producing to a real broker is tested end to end in tests/kafka.rs.
 
 use ccpipe_kafka::Encoding;
-use ccpipe_pipeline::{Batch, Signal};
+use ccpipe_pipeline::{Records, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -127,8 +127,8 @@ fn record(session: Option<&str>, body: &str) -> LogRecord {
     }
 }
 
-fn bodies(batch: &Batch) -> Vec<String> {
-    let Batch::Logs(r) = batch else {
+fn bodies(batch: &Records) -> Vec<String> {
+    let Records::Logs(r) = batch else {
         panic!("logs")
     };
     r.resource_logs
@@ -150,7 +150,7 @@ fn records_are_grouped_by_their_key_in_order_with_their_resource() {
             ..Default::default()
         })
     };
-    let batch = Batch::Logs(ExportLogsServiceRequest {
+    let batch = Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![
             ResourceLogs {
                 resource: resource("a"),
@@ -189,7 +189,7 @@ fn records_are_grouped_by_their_key_in_order_with_their_resource() {
         ]
     );
     // s2's records keep their own resources: one from each.
-    let Batch::Logs(s2) = &groups[1].1 else {
+    let Records::Logs(s2) = &groups[1].1 else {
         panic!()
     };
     assert_eq!(s2.resource_logs.len(), 2);
@@ -200,7 +200,7 @@ fn records_are_grouped_by_their_key_in_order_with_their_resource() {
 
 #[test]
 fn a_resource_attribute_keys_all_its_records() {
-    let batch = Batch::Logs(ExportLogsServiceRequest {
+    let batch = Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource {
                 attributes: vec![kv("user.id", "u1")],
@@ -226,7 +226,7 @@ fn metric_points_split_under_copies_of_their_metric() {
         value: Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(v)),
         ..Default::default()
     };
-    let batch = Batch::Metrics(ExportMetricsServiceRequest {
+    let batch = Records::Metrics(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             scope_metrics: vec![ScopeMetrics {
                 metrics: vec![Metric {
@@ -246,7 +246,7 @@ fn metric_points_split_under_copies_of_their_metric() {
     });
     let groups = key::split(&batch, "session.id");
     assert_eq!(groups.len(), 2);
-    let Batch::Metrics(a) = &groups[0].1 else {
+    let Records::Metrics(a) = &groups[0].1 else {
         panic!()
     };
     let m = &a.resource_metrics[0].scope_metrics[0].metrics[0];
@@ -329,24 +329,18 @@ fn exporter(yaml_encoding: Encoding) -> super::KafkaExporter {
 #[test]
 fn encoded_requests_are_produced_as_their_bytes_or_as_otlp_json() {
     use bytes::Bytes;
-    use ccpipe_pipeline::payload::{Encoded, Payload};
+    use ccpipe_pipeline::Encoded;
     use prost::Message as _;
     let (signal, batch) = captures("http-protobuf")
         .into_iter()
         .find(|(s, _)| *s == Signal::Logs)
         .unwrap();
-    let Batch::Logs(req) = &batch else {
+    let Records::Logs(req) = &batch else {
         unreachable!()
     };
     let bytes = Bytes::from(req.encode_to_vec());
-    let mut two = Payload::Encoded(Encoded::new(signal, bytes.clone()).unwrap());
-    two.append(Payload::Encoded(
-        Encoded::new(signal, bytes.clone()).unwrap(),
-    ))
-    .unwrap();
-    let Payload::Encoded(two) = two else {
-        unreachable!()
-    };
+    let mut two = Encoded::new(signal, bytes.clone()).unwrap();
+    two.append(Encoded::new(signal, bytes.clone()).unwrap());
 
     let proto = exporter(Encoding::OtlpProto).encoded_message(&two).unwrap();
     assert_eq!(

@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ccpipe_pipeline::config::{self, Config};
 use ccpipe_pipeline::export_task::{ExportStats, ExportTask, RetryPolicy};
-use ccpipe_pipeline::payload::{Encoded, Payload, Shared};
-use ccpipe_pipeline::{Batch, Signal};
+use ccpipe_pipeline::{Batch, Encoded};
+use ccpipe_pipeline::{Records, Signal};
 use tonic::Code;
 
 use super::*;
@@ -206,7 +206,7 @@ fn http_target(endpoint: &str) -> Target {
     }
 }
 
-async fn run(settings: ClientSettings, payloads: Vec<Shared>) -> ExportStats {
+async fn run(settings: ClientSettings, payloads: Vec<Batch>) -> ExportStats {
     let exporter = OtlpExporter::new("otlp", settings).unwrap();
     let (tx, rx) = ccpipe_pipeline::channel::export_queue(64);
     let task = ExportTask::new(
@@ -249,14 +249,14 @@ fn raw_captures() -> Vec<(Signal, Bytes)> {
         .collect()
 }
 
-fn encoded(signal: Signal, bytes: &Bytes) -> Shared {
-    Shared::from(Encoded::new(signal, bytes.clone()).unwrap())
+fn encoded(signal: Signal, bytes: &Bytes) -> Batch {
+    Batch::from(Encoded::new(signal, bytes.clone()).unwrap())
 }
 
-fn logs(n: usize) -> Batch {
+fn logs(n: usize) -> Records {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    Batch::Logs(ExportLogsServiceRequest {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {
                 log_records: (0..n)
@@ -272,8 +272,8 @@ fn logs(n: usize) -> Batch {
     })
 }
 
-fn decoded(b: Batch) -> Shared {
-    Shared::from(b)
+fn decoded(b: Records) -> Batch {
+    Batch::from(b)
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -306,18 +306,13 @@ async fn http_batched_parts_go_as_one_request() {
         .take(3)
         .collect();
     assert!(captures.len() >= 2);
-    let mut payload = Payload::Encoded(Encoded::new(Signal::Logs, captures[0].1.clone()).unwrap());
+    let mut e = Encoded::new(Signal::Logs, captures[0].1.clone()).unwrap();
     for (s, b) in &captures[1..] {
-        payload
-            .append(Payload::Encoded(Encoded::new(*s, b.clone()).unwrap()))
-            .unwrap();
+        e.append(Encoded::new(*s, b.clone()).unwrap());
     }
-    let Payload::Encoded(e) = payload else {
-        panic!("stays encoded")
-    };
     let mut s = settings(http_target(&dest.endpoint));
     s.compression = Compression::None;
-    let stats = run(s, vec![Shared::from(e)]).await;
+    let stats = run(s, vec![Batch::from(e)]).await;
     assert_eq!(stats.items_failed, 0);
     let calls = dest.fake.calls();
     assert_eq!(calls.len(), 1);
@@ -370,13 +365,10 @@ async fn http_413_splits_encoded_parts_on_their_boundary() {
         _ => (200, None),
     })
     .await;
-    let part = |n| Payload::Encoded(Encoded::new(Signal::Logs, encode(&logs(n))).unwrap());
-    let mut payload = part(2);
-    payload.append(part(2)).unwrap();
-    let Payload::Encoded(e) = payload else {
-        panic!()
-    };
-    let stats = run(settings(http_target(&dest.endpoint)), vec![Shared::from(e)]).await;
+    let part = |n| Encoded::new(Signal::Logs, encode(&logs(n))).unwrap();
+    let mut e = part(2);
+    e.append(part(2));
+    let stats = run(settings(http_target(&dest.endpoint)), vec![Batch::from(e)]).await;
     assert_eq!((stats.items_sent, stats.items_failed), (4, 0));
     let raws: Vec<Vec<u8>> = dest.fake.calls().iter().map(|c| c.raw.clone()).collect();
     assert_eq!(raws.len(), 3);
@@ -384,9 +376,9 @@ async fn http_413_splits_encoded_parts_on_their_boundary() {
     assert_eq!(raws[2], raws[1]);
 }
 
-fn encode(b: &Batch) -> Bytes {
+fn encode(b: &Records) -> Bytes {
     use prost::Message;
-    let Batch::Logs(r) = b else { panic!() };
+    let Records::Logs(r) = b else { panic!() };
     Bytes::from(r.encode_to_vec())
 }
 

@@ -5,8 +5,8 @@
 use std::marker::PhantomData;
 
 use bytes::BufMut;
-use ccpipe_pipeline::payload::Shared;
-use ccpipe_pipeline::{Batch, ExportError, Signal};
+use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::{ExportError, Records, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -20,7 +20,7 @@ use super::status::{classify_status, Failure};
 use super::{Compression, OtlpClient};
 
 impl OtlpClient {
-    pub(super) async fn send_grpc(&self, payload: &Shared) -> Result<(), Failure> {
+    pub(super) async fn send_grpc(&self, payload: &Batch) -> Result<(), Failure> {
         let channel = self.channel.clone().expect("connected before sending");
         let (rejected, message) = match payload.signal() {
             Signal::Logs => {
@@ -51,12 +51,7 @@ impl OtlpClient {
     /// One unary `Export` call; `service` is the part after
     /// `opentelemetry.proto.collector.`. The generic client encodes straight
     /// from the shared payload, where the generated clients would need a copy.
-    async fn unary<R>(
-        &self,
-        channel: Channel,
-        payload: &Shared,
-        service: &str,
-    ) -> Result<R, Failure>
+    async fn unary<R>(&self, channel: Channel, payload: &Batch, service: &str) -> Result<R, Failure>
     where
         R: Message + Default + Send + 'static,
     {
@@ -108,7 +103,7 @@ impl OtlpClient {
 struct RequestCodec<R>(PhantomData<R>);
 
 impl<R: Message + Default + Send + 'static> Codec for RequestCodec<R> {
-    type Encode = Shared;
+    type Encode = Batch;
     type Decode = R;
     type Encoder = RequestEncoder;
     type Decoder = AnswerDecoder<R>;
@@ -125,10 +120,10 @@ impl<R: Message + Default + Send + 'static> Codec for RequestCodec<R> {
 struct RequestEncoder;
 
 impl Encoder for RequestEncoder {
-    type Item = Shared;
+    type Item = Batch;
     type Error = Status;
 
-    fn encode(&mut self, item: Shared, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+    fn encode(&mut self, item: Batch, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         // The bytes as received: their concatenation is one request.
         if let Some(e) = item.encoded() {
             for part in e.parts() {
@@ -137,12 +132,12 @@ impl Encoder for RequestEncoder {
             return Ok(());
         }
         let batch = item
-            .decoded()
+            .records()
             .map_err(|e| Status::internal(e.to_string()))?;
         match batch {
-            Batch::Logs(r) => r.encode(dst),
-            Batch::Metrics(r) => r.encode(dst),
-            Batch::Traces(r) => r.encode(dst),
+            Records::Logs(r) => r.encode(dst),
+            Records::Metrics(r) => r.encode(dst),
+            Records::Traces(r) => r.encode(dst),
         }
         .map_err(|e| Status::internal(format!("cannot encode the request: {e}")))
     }

@@ -1,7 +1,7 @@
 //! OTLP over HTTP/protobuf: one POST per payload to the signal's URL.
 
 use bytes::{Bytes, BytesMut};
-use ccpipe_pipeline::payload::Shared;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ExportError, Signal};
 use http_body_util::{BodyExt, Full, Limited};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
@@ -13,7 +13,7 @@ use super::status::{classify_http, error_chain, error_text, gzip, Failure, MAX_R
 use super::{request_parts, Compression, OtlpClient};
 
 impl OtlpClient {
-    pub(super) async fn send_http(&self, payload: &Shared) -> Result<(), Failure> {
+    pub(super) async fn send_http(&self, payload: &Batch) -> Result<(), Failure> {
         let settings = &self.settings;
         let client = self.http.as_ref().expect("connected before sending");
         let signal = payload.signal();

@@ -402,7 +402,7 @@ fn get(addr: std::net::SocketAddr, path: &str, accept: &str) -> (String, String)
 fn captured_cost() -> f64 {
     let mut total = 0.0;
     for (_, batch) in captures("http-protobuf") {
-        let ccpipe_pipeline::Batch::Metrics(r) = batch else {
+        let ccpipe_pipeline::Records::Metrics(r) = batch else {
             continue;
         };
         for m in r
@@ -431,12 +431,12 @@ async fn serves_the_captures_on_metrics() {
     for (_, batch) in captures("http-protobuf") {
         if batch.signal() == ccpipe_pipeline::Signal::Metrics {
             exporter
-                .export(ccpipe_pipeline::Shared::from(batch))
+                .export(ccpipe_pipeline::Batch::from(batch))
                 .await
                 .unwrap();
         } else {
             assert!(exporter
-                .export(ccpipe_pipeline::Shared::from(batch))
+                .export(ccpipe_pipeline::Batch::from(batch))
                 .await
                 .is_err());
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ccpipe_pipeline::factory::ExporterFactory;
 use ccpipe_pipeline::listeners::Listeners;
-use ccpipe_pipeline::{Batch, BlockingExporter, Shared};
+use ccpipe_pipeline::{Batch, BlockingExporter, Records};
 use ccpipe_store::{Filter, Store};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
@@ -82,8 +82,8 @@ fn sqlite_config_table() {
 }
 
 /// A prompt that holds an API key, as a user might paste one.
-fn with_secret_prompt(mut batch: Batch, secret: &str) -> Batch {
-    let Batch::Logs(req) = &mut batch else {
+fn with_secret_prompt(mut batch: Records, secret: &str) -> Records {
+    let Records::Logs(req) = &mut batch else {
         panic!("logs")
     };
     for rl in &mut req.resource_logs {
@@ -113,11 +113,11 @@ fn stores_every_signal_with_secrets_masked_and_leaves_the_batch_alone() {
     let mut items = 0;
     for (_, batch) in captures("http-protobuf") {
         let batch = match &batch {
-            Batch::Logs(_) => with_secret_prompt(batch, secret),
+            Records::Logs(_) => with_secret_prompt(batch, secret),
             _ => batch,
         };
         let before = batch.clone();
-        exporter.export(&Shared::from(batch.clone())).unwrap();
+        exporter.export(&Batch::from(batch.clone())).unwrap();
         assert_eq!(batch, before, "other exporters see the batch unchanged");
         items += batch.item_count();
     }
@@ -196,7 +196,7 @@ fn build_through_the_registry_then_shutdown() {
     let mut exporter = built.exporter;
     let rt = runtime();
     let (_, batch) = captures("http-protobuf").remove(1);
-    rt.block_on(exporter.export(Shared::from(batch))).unwrap();
+    rt.block_on(exporter.export(Batch::from(batch))).unwrap();
     rt.block_on(exporter.shutdown()).unwrap();
     let store = Store::open_read_only(dir.join("x/ccpipe.db")).unwrap();
     assert!(store.summary(&Filter::default()).unwrap().api_requests > 0);

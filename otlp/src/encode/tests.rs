@@ -16,19 +16,19 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
 use super::{encode, with_resources};
-use crate::batch::{Batch, Signal};
-use crate::payload::Encoded;
+use crate::records::{Records, Signal};
 use crate::testing::{capture_bins, Xorshift};
+use crate::Encoded;
 
-fn prost_bytes(b: &Batch) -> Vec<u8> {
+fn prost_bytes(b: &Records) -> Vec<u8> {
     match b {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 
-fn decoded(signal: Signal, bytes: Vec<u8>) -> Batch {
+fn decoded(signal: Signal, bytes: Vec<u8>) -> Records {
     Encoded::new(signal, bytes.into())
         .unwrap()
         .decode()
@@ -48,7 +48,7 @@ fn every_capture_encodes_as_prost_does() {
 #[test]
 fn empty_batches_encode_as_prost_does() {
     for signal in [Signal::Logs, Signal::Metrics, Signal::Traces] {
-        let b = Batch::empty(signal);
+        let b = Records::empty(signal);
         assert_eq!(encode(&b), prost_bytes(&b));
         assert!(encode(&b).is_empty());
     }
@@ -119,9 +119,9 @@ macro_rules! random_groups {
 
 /// A random request of `signal`; log records are captured ones mixed with
 /// made-up ones of varint-boundary sizes.
-fn random_batch(rng: &mut Xorshift, signal: Signal, records: &[LogRecord]) -> Batch {
+fn random_batch(rng: &mut Xorshift, signal: Signal, records: &[LogRecord]) -> Records {
     match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest {
+        Signal::Logs => Records::Logs(ExportLogsServiceRequest {
             resource_logs: random_groups!(rng, ResourceLogs, scope_logs, ScopeLogs, log_records, {
                 if rng.below(2) == 0 && !records.is_empty() {
                     records[rng.below(records.len())].clone()
@@ -134,7 +134,7 @@ fn random_batch(rng: &mut Xorshift, signal: Signal, records: &[LogRecord]) -> Ba
                 }
             }),
         }),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest {
+        Signal::Metrics => Records::Metrics(ExportMetricsServiceRequest {
             resource_metrics: random_groups!(
                 rng,
                 ResourceMetrics,
@@ -148,7 +148,7 @@ fn random_batch(rng: &mut Xorshift, signal: Signal, records: &[LogRecord]) -> Ba
                 }
             ),
         }),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest {
+        Signal::Traces => Records::Traces(ExportTraceServiceRequest {
             resource_spans: random_groups!(
                 rng,
                 ResourceSpans,
@@ -168,7 +168,7 @@ fn random_batch(rng: &mut Xorshift, signal: Signal, records: &[LogRecord]) -> Ba
 fn captured_records() -> Vec<LogRecord> {
     let mut out = Vec::new();
     for (signal, bytes) in capture_bins() {
-        if let Batch::Logs(r) = decoded(signal, bytes) {
+        if let Records::Logs(r) = decoded(signal, bytes) {
             for rl in r.resource_logs {
                 for sl in rl.scope_logs {
                     out.extend(sl.log_records);
@@ -213,15 +213,15 @@ fn replaced_resources_encode_as_a_changed_copy() {
         let batch = random_batch(&mut rng, signal, &records);
         let mut copy = batch.clone();
         match &mut copy {
-            Batch::Logs(r) => r
+            Records::Logs(r) => r
                 .resource_logs
                 .iter_mut()
                 .for_each(|g| g.resource = Some(tag(g.resource.as_ref()))),
-            Batch::Metrics(r) => r
+            Records::Metrics(r) => r
                 .resource_metrics
                 .iter_mut()
                 .for_each(|g| g.resource = Some(tag(g.resource.as_ref()))),
-            Batch::Traces(r) => r
+            Records::Traces(r) => r
                 .resource_spans
                 .iter_mut()
                 .for_each(|g| g.resource = Some(tag(g.resource.as_ref()))),
@@ -231,12 +231,12 @@ fn replaced_resources_encode_as_a_changed_copy() {
         // Dropping every resource field is a change too.
         let mut bare = batch.clone();
         match &mut bare {
-            Batch::Logs(r) => r.resource_logs.iter_mut().for_each(|g| g.resource = None),
-            Batch::Metrics(r) => r
+            Records::Logs(r) => r.resource_logs.iter_mut().for_each(|g| g.resource = None),
+            Records::Metrics(r) => r
                 .resource_metrics
                 .iter_mut()
                 .for_each(|g| g.resource = None),
-            Batch::Traces(r) => r.resource_spans.iter_mut().for_each(|g| g.resource = None),
+            Records::Traces(r) => r.resource_spans.iter_mut().for_each(|g| g.resource = None),
         }
         assert_eq!(with_resources(&batch, |_| None), prost_bytes(&bare));
     }

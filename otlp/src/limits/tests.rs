@@ -18,10 +18,10 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
 use super::*;
-use crate::batch::Signal;
-use crate::payload::{Encoded, Payload};
+use crate::records::Signal;
 use crate::testing::Xorshift;
 use crate::wire::{scan, scan_within, ScanError};
+use crate::Encoded;
 
 const SMALL: Limits = Limits {
     max_attribute_depth: 3,
@@ -81,8 +81,8 @@ fn logs(
     scope: Vec<KeyValue>,
     record: Vec<KeyValue>,
     body: Option<AnyValue>,
-) -> Batch {
-    Batch::Logs(ExportLogsServiceRequest {
+) -> Records {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource {
                 attributes: resource,
@@ -105,16 +105,16 @@ fn logs(
     })
 }
 
-fn record(attributes: Vec<KeyValue>) -> Batch {
+fn record(attributes: Vec<KeyValue>) -> Records {
     logs(kvs(1), kvs(1), attributes, Some(s("body")))
 }
 
-fn body(value: AnyValue) -> Batch {
+fn body(value: AnyValue) -> Records {
     logs(kvs(1), kvs(1), kvs(1), Some(value))
 }
 
-fn span(span_attrs: Vec<KeyValue>, event: Vec<KeyValue>, link: Vec<KeyValue>) -> Batch {
-    Batch::Traces(ExportTraceServiceRequest {
+fn span(span_attrs: Vec<KeyValue>, event: Vec<KeyValue>, link: Vec<KeyValue>) -> Records {
+    Records::Traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: kvs(1),
@@ -140,8 +140,8 @@ fn span(span_attrs: Vec<KeyValue>, event: Vec<KeyValue>, link: Vec<KeyValue>) ->
     })
 }
 
-fn metric(metric: Metric, resource: Vec<KeyValue>) -> Batch {
-    Batch::Metrics(ExportMetricsServiceRequest {
+fn metric(metric: Metric, resource: Vec<KeyValue>) -> Records {
+    Records::Metrics(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource {
                 attributes: resource,
@@ -168,7 +168,7 @@ fn number_point(attributes: Vec<KeyValue>, exemplar: Vec<KeyValue>) -> NumberDat
     }
 }
 
-fn gauge(attributes: Vec<KeyValue>, exemplar: Vec<KeyValue>) -> Batch {
+fn gauge(attributes: Vec<KeyValue>, exemplar: Vec<KeyValue>) -> Records {
     let data = Data::Gauge(Gauge {
         data_points: vec![number_point(attributes, exemplar)],
     });
@@ -182,7 +182,7 @@ fn gauge(attributes: Vec<KeyValue>, exemplar: Vec<KeyValue>) -> Batch {
     )
 }
 
-fn with_data(data: Data) -> Batch {
+fn with_data(data: Data) -> Records {
     metric(
         Metric {
             name: "m".to_owned(),
@@ -195,7 +195,7 @@ fn with_data(data: Data) -> Batch {
 }
 
 /// Runs both paths, which must agree, and returns their verdict.
-fn verdict(batch: &Batch, limits: &Limits) -> Result<(), LimitError> {
+fn verdict(batch: &Records, limits: &Limits) -> Result<(), LimitError> {
     let bytes = encode(batch);
     let wire = match scan_within(batch.signal(), &bytes, limits) {
         Ok(items) => {
@@ -211,9 +211,9 @@ fn verdict(batch: &Batch, limits: &Limits) -> Result<(), LimitError> {
         "the wire walk and the decoded check disagree"
     );
     let encoded = Encoded::new(batch.signal(), bytes.clone().into()).unwrap();
-    assert_eq!(Payload::Encoded(encoded).check_limits(limits), decoded);
+    assert_eq!(crate::Batch::from(encoded).check_limits(limits), decoded);
     assert_eq!(
-        Payload::Decoded(batch.clone()).check_limits(limits),
+        crate::Batch::from(batch.clone()).check_limits(limits),
         decoded
     );
     assert_eq!(
@@ -223,11 +223,11 @@ fn verdict(batch: &Batch, limits: &Limits) -> Result<(), LimitError> {
     decoded
 }
 
-fn encode(batch: &Batch) -> Vec<u8> {
+fn encode(batch: &Records) -> Vec<u8> {
     match batch {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 
@@ -245,7 +245,7 @@ fn too_deep<T>(at: &'static str, max: usize) -> Result<T, LimitError> {
     })
 }
 
-type Build = fn(Vec<KeyValue>) -> Batch;
+type Build = fn(Vec<KeyValue>) -> Records;
 
 /// Every kind of attribute set: how to build a request with `n` key-values
 /// in it, its name, and whether it is a kvlist value.
@@ -287,7 +287,7 @@ fn sets() -> Vec<(&'static str, Build, &'static str, bool)> {
             "traces resource",
             |a| {
                 let mut b = span(kvs(1), kvs(1), kvs(1));
-                if let Batch::Traces(r) = &mut b {
+                if let Records::Traces(r) = &mut b {
                     r.resource_spans[0].resource.as_mut().unwrap().attributes = a;
                 }
                 b
@@ -318,7 +318,7 @@ fn sets() -> Vec<(&'static str, Build, &'static str, bool)> {
             "metric metadata",
             |a| {
                 let mut b = gauge(kvs(1), kvs(1));
-                if let Batch::Metrics(r) = &mut b {
+                if let Records::Metrics(r) = &mut b {
                     r.resource_metrics[0].scope_metrics[0].metrics[0].metadata = a;
                 }
                 b
@@ -388,9 +388,9 @@ fn sets() -> Vec<(&'static str, Build, &'static str, bool)> {
     ]
 }
 
-fn gauge_with_resource(resource: Vec<KeyValue>) -> Batch {
+fn gauge_with_resource(resource: Vec<KeyValue>) -> Records {
     let mut b = gauge(kvs(1), kvs(1));
-    if let Batch::Metrics(r) = &mut b {
+    if let Records::Metrics(r) = &mut b {
         r.resource_metrics[0].resource.as_mut().unwrap().attributes = resource;
     }
     b
@@ -418,7 +418,7 @@ fn every_attribute_set_takes_max_attributes_and_refuses_one_more() {
 }
 
 /// Where a value can sit, with the name of its set.
-type Place = fn(AnyValue) -> Batch;
+type Place = fn(AnyValue) -> Records;
 
 fn value_places() -> Vec<(&'static str, Place, &'static str)> {
     vec![
@@ -543,7 +543,7 @@ fn kvlist_value(n: usize) -> Vec<u8> {
 
 /// What prost makes of the bytes, checked, against the wire walk.
 fn both(bytes: &[u8]) -> Result<usize, LimitError> {
-    let batch = Batch::Logs(ExportLogsServiceRequest::decode(bytes).expect("valid protobuf"));
+    let batch = Records::Logs(ExportLogsServiceRequest::decode(bytes).expect("valid protobuf"));
     let decoded = check(&batch, &SMALL).map(|()| batch.item_count());
     let wire = scan_within(Signal::Logs, bytes, &SMALL).map_err(|e| match e {
         ScanError::Limit(e) => e,
@@ -666,7 +666,7 @@ fn random_requests_get_the_same_verdict_on_both_paths() {
             1 => span(r(&mut rng), r(&mut rng), r(&mut rng)),
             _ => {
                 let mut b = gauge(r(&mut rng), r(&mut rng));
-                if let Batch::Metrics(m) = &mut b {
+                if let Records::Metrics(m) = &mut b {
                     m.resource_metrics[0].resource.as_mut().unwrap().attributes = r(&mut rng);
                     m.resource_metrics[0].scope_metrics[0].metrics[0].metadata = r(&mut rng);
                 }

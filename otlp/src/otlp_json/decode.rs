@@ -9,22 +9,22 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 
 use super::scalars::KeySeed;
 use super::JsonError;
-use crate::batch::{Batch, Signal};
+use crate::records::{Records, Signal};
 
 /// How deep AnyValues may nest (arrays and kvlists inside each other).
 pub(super) const MAX_ANY_VALUE_DEPTH: u8 = 64;
 
 /// Decodes one OTLP/JSON export request of `signal` (e.g. `{"resourceLogs":[...]}`).
-pub fn decode(signal: Signal, body: &[u8]) -> Result<Batch, JsonError> {
+pub fn decode(signal: Signal, body: &[u8]) -> Result<Records, JsonError> {
     decode_json(signal, body).map_err(json_error)
 }
 
-fn decode_json(signal: Signal, body: &[u8]) -> serde_json::Result<Batch> {
+fn decode_json(signal: Signal, body: &[u8]) -> serde_json::Result<Records> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let batch = match signal {
-        Signal::Logs => Batch::Logs(msg().deserialize(&mut de)?),
-        Signal::Metrics => Batch::Metrics(msg().deserialize(&mut de)?),
-        Signal::Traces => Batch::Traces(msg().deserialize(&mut de)?),
+        Signal::Logs => Records::Logs(msg().deserialize(&mut de)?),
+        Signal::Metrics => Records::Metrics(msg().deserialize(&mut de)?),
+        Signal::Traces => Records::Traces(msg().deserialize(&mut de)?),
     };
     de.end()?;
     Ok(batch)

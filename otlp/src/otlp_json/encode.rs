@@ -6,14 +6,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 
-use crate::batch::Batch;
+use crate::records::Records;
 
 /// Appends `batch` as one OTLP/JSON export request, without a newline.
-pub fn encode(batch: &Batch, out: &mut Vec<u8>) {
+pub fn encode(batch: &Records, out: &mut Vec<u8>) {
     match batch {
-        Batch::Logs(r) => r.encode(out),
-        Batch::Metrics(r) => r.encode(out),
-        Batch::Traces(r) => r.encode(out),
+        Records::Logs(r) => r.encode(out),
+        Records::Metrics(r) => r.encode(out),
+        Records::Traces(r) => r.encode(out),
     }
 }
 

@@ -9,9 +9,9 @@
 //! client may; [`transcode`] then answers [`Unusual`] and the caller decodes
 //! and encodes the usual way, so the output is always what the bytes mean.
 
-use crate::batch::Signal;
-use crate::payload::Encoded;
+use crate::records::Signal;
 use crate::wire::{self, Field, Ty, M};
+use crate::Encoded;
 
 use super::encode::{
     write_base64, write_bool, write_double, write_int, write_quoted_hex, write_quoted_int,
@@ -226,13 +226,7 @@ mod tests {
             assert_eq!(from_json, encoded.decode().unwrap());
             // Several parts: one request holding both, in order.
             let mut two = encoded.clone();
-            let mut payload = crate::payload::Payload::Encoded(two.clone());
-            payload
-                .append(crate::payload::Payload::Encoded(encoded.clone()))
-                .unwrap();
-            if let crate::payload::Payload::Encoded(e) = payload {
-                two = e;
-            }
+            two.append(encoded.clone());
             json.clear();
             transcode(&two, &mut json).unwrap();
             assert_eq!(decode(signal, &json).unwrap(), two.decode().unwrap());

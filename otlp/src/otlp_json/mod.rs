@@ -30,7 +30,7 @@ pub use encode::{
     encode, write_any_value, write_json_string, write_plain_attributes, write_plain_value,
 };
 pub use from_wire::{transcode, transcode_parts, Unusual};
-pub use to_wire::{decode_payload, to_encoded, to_protobuf, Refused};
+pub use to_wire::{decode_batch, to_encoded, to_protobuf, Refused};
 
 /// Why a body is not OTLP/JSON, and where: `line 1 column 345: invalid hex in traceId`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -32,18 +32,18 @@ use super::decode::MAX_ANY_VALUE_DEPTH;
 use super::scalars::{boolean, bytes, double, int, list, span_id, string, trace_id, KeySeed};
 use super::scalars::{Int, IntSeed, OptSeed};
 use super::{JsonError, Unusual};
-use crate::batch::Signal;
 use crate::limits::Limits;
-use crate::payload::{Encoded, Payload};
+use crate::records::Signal;
 use crate::wire::{self, Field, Ty, M, RECURSION_LIMIT};
+use crate::{Batch, Encoded};
 
-/// Reads one OTLP/JSON export request of `signal` into a [`Payload`]: kept
+/// Reads one OTLP/JSON export request of `signal` into a [`Batch`]: kept
 /// encoded as protobuf when the transcode applies, decoded otherwise. Errors
 /// are those of [`decode`](super::decode).
-pub fn decode_payload(signal: Signal, body: &[u8]) -> Result<Payload, JsonError> {
+pub fn decode_batch(signal: Signal, body: &[u8]) -> Result<Batch, JsonError> {
     match to_encoded(signal, body, &Limits::NONE) {
-        Ok(encoded) => Ok(Payload::Encoded(encoded)),
-        Err(_) => super::decode(signal, body).map(Payload::Decoded),
+        Ok(encoded) => Ok(Batch::from(encoded)),
+        Err(_) => super::decode(signal, body).map(Batch::from),
     }
 }
 
@@ -119,7 +119,7 @@ pub(crate) fn transcode(
 /// What the transcode writes, and what it counts on the way.
 struct Out {
     buf: Vec<u8>,
-    /// Items written, as [`crate::Batch::item_count`] counts them.
+    /// Items written, as [`crate::Records::item_count`] counts them.
     items: usize,
     limits: Limits,
     max_nesting: u32,

@@ -203,7 +203,7 @@ fn ok_full_has_every_value() {
 
     #[derive(Debug, PartialEq, Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct Batch {
+    struct Records {
         send_batch_size: u32,
         send_batch_max_size: u32,
         timeout: Duration,
@@ -211,10 +211,10 @@ fn ok_full_has_every_value() {
     let batch = &config.processors[&id("batch")];
     assert_eq!(batch.kind(), Kind::Processor);
     assert_eq!(batch.id(), &id("batch"));
-    let batch: Batch = batch.parse().unwrap();
+    let batch: Records = batch.parse().unwrap();
     assert_eq!(
         batch,
-        Batch {
+        Records {
             send_batch_size: 8192,
             send_batch_max_size: 0,
             timeout: Duration(StdDuration::from_millis(200)),

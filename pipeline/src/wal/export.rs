@@ -4,12 +4,12 @@
 //! acknowledged: it stays on disk and is exported after the next start.
 
 use crate::component::Exporter;
-use crate::export_task::{ExportStats, ExportTask, Jitter, RetryPolicy, Source};
-use crate::payload::{Encoded, Form, Payload, Shared};
+use crate::export_task::{ExportStats, ExportTask, Jitter, RetryPolicy};
 use crate::telemetry;
 use crate::Shutdown;
+use crate::{Batch, Encoded, Form};
 
-use super::{Read, WalReader};
+use super::{BacklogProbe, Read, WalReader};
 
 /// At most this many items per export, like the batch processor's default.
 const MAX_ITEMS: u64 = 8192;
@@ -21,7 +21,7 @@ const MAX_BYTES: u64 = 2 << 20;
 /// rather than in `export_task.rs`, so the export task does not depend on
 /// the durable queue's loop.)
 pub struct DurableExportTask {
-    task: ExportTask,
+    task: ExportTask<BacklogProbe>,
     reader: WalReader,
 }
 
@@ -33,8 +33,7 @@ impl DurableExportTask {
         retry: RetryPolicy,
         abort: Shutdown,
     ) -> Self {
-        let source = Source::Disk(reader.probe());
-        let task = ExportTask::reading(id.into(), exporter, source, retry, abort);
+        let task = ExportTask::over(id.into(), exporter, reader.probe(), retry, abort);
         DurableExportTask { task, reader }
     }
 
@@ -45,7 +44,7 @@ impl DurableExportTask {
     }
 }
 
-async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
+async fn run(mut task: ExportTask<BacklogProbe>, mut reader: WalReader) -> ExportStats {
     let mut stats = ExportStats::default();
     let mut jitter = Jitter::seeded();
     let prefers = task.exporter.prefers();
@@ -65,7 +64,7 @@ async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
         let items = read.items();
         let signal = read.records[0].signal;
         stats.batches += 1;
-        let batch = match to_shared(read, prefers) {
+        let batch = match to_batch(read, prefers) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(exporter = %task.id, items, "queue {}: records failed to decode ({e}); dropping {items} {}", reader.dir(), signal.item_noun());
@@ -117,18 +116,18 @@ async fn run(mut task: ExportTask, mut reader: WalReader) -> ExportStats {
 /// The records as one export request, decoded here if the exporter prefers
 /// them decoded. Records were checked when first received and
 /// are checked again here (their CRC only proves they were not damaged).
-fn to_shared(read: Read, prefers: Form) -> Result<Shared, String> {
-    let mut merged: Option<Payload> = None;
+fn to_batch(read: Read, prefers: Form) -> Result<Batch, String> {
+    let mut merged: Option<Encoded> = None;
     for r in read.records {
         let e = Encoded::new(r.signal, r.bytes).map_err(|e| e.to_string())?;
         match &mut merged {
-            None => merged = Some(Payload::Encoded(e)),
-            Some(m) => m.append(Payload::Encoded(e)).map_err(|e| e.to_string())?,
+            None => merged = Some(e),
+            Some(m) => m.append(e),
         }
     }
-    let batch = Shared::from(merged.expect("a read has records"));
+    let batch = Batch::from(merged.expect("a read has records"));
     if prefers == Form::Decoded {
-        batch.decoded().map_err(|e| e.to_string())?;
+        batch.records().map_err(|e| e.to_string())?;
     }
     Ok(batch)
 }

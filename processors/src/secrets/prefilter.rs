@@ -700,13 +700,13 @@ mod tests {
                 let bytes = std::fs::read(&path).unwrap();
                 let batch = match () {
                     _ if !name.ends_with(".bin") => continue,
-                    _ if name.ends_with("-logs.bin") => ccpipe_pipeline::Batch::Logs(
+                    _ if name.ends_with("-logs.bin") => ccpipe_pipeline::Records::Logs(
                         ExportLogsServiceRequest::decode(&bytes[..]).unwrap(),
                     ),
-                    _ if name.ends_with("-metrics.bin") => ccpipe_pipeline::Batch::Metrics(
+                    _ if name.ends_with("-metrics.bin") => ccpipe_pipeline::Records::Metrics(
                         ExportMetricsServiceRequest::decode(&bytes[..]).unwrap(),
                     ),
-                    _ => ccpipe_pipeline::Batch::Traces(
+                    _ => ccpipe_pipeline::Records::Traces(
                         ExportTraceServiceRequest::decode(&bytes[..]).unwrap(),
                     ),
                 };

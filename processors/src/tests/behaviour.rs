@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality::{Cumulative
 use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::Status;
 
-use ccpipe_pipeline::{Batch, Signal};
+use ccpipe_pipeline::{Records, Signal};
 
 use super::*;
 use crate::attributes::AttributesConfig;
@@ -81,7 +81,7 @@ fn resource_table() {
 #[test]
 fn resource_is_created_only_when_something_is_added() {
     let mut batch = logs(&[], vec![event("x", &[])]);
-    let Batch::Logs(r) = &mut batch else {
+    let Records::Logs(r) = &mut batch else {
         unreachable!()
     };
     r.resource_logs[0].resource = None;
@@ -312,7 +312,7 @@ fn attributes_select_points_by_metric_name_and_point_attributes() {
 
 #[test]
 fn filter_table_on_logs() {
-    let names = |b: &Batch| -> Vec<String> {
+    let names = |b: &Records| -> Vec<String> {
         log_records(b)
             .iter()
             .map(|r| {
@@ -365,7 +365,7 @@ fn filter_table_on_logs() {
         run(&mut p, &mut batch);
         assert_eq!(names(&batch), want, "{yaml}");
         if want.is_empty() {
-            let Batch::Logs(r) = &batch else {
+            let Records::Logs(r) = &batch else {
                 unreachable!()
             };
             assert!(r.resource_logs.is_empty(), "an emptied resource is dropped");

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::Status;
 use prost::Message;
 
-use ccpipe_pipeline::{otlp_json, Batch, Signal};
+use ccpipe_pipeline::{otlp_json, Records, Signal};
 
 use super::*;
 use crate::attributes::AttributesConfig;
@@ -35,7 +35,7 @@ pub fn captures_dir() -> PathBuf {
 
 /// Every captured request: (variant/file, batch), decoded from the protobuf
 /// `.bin` bodies, or from the OTLP/JSON bodies of the `http-json` variant.
-pub fn load_captures() -> Vec<(String, Batch)> {
+pub fn load_captures() -> Vec<(String, Records)> {
     let mut out = Vec::new();
     let mut variants: Vec<_> = std::fs::read_dir(captures_dir())
         .expect("tests/fixtures/claude-code/captures")
@@ -67,13 +67,13 @@ pub fn load_captures() -> Vec<(String, Batch)> {
             } else {
                 match signal {
                     Signal::Logs => {
-                        Batch::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap())
+                        Records::Logs(ExportLogsServiceRequest::decode(&bytes[..]).unwrap())
                     }
                     Signal::Metrics => {
-                        Batch::Metrics(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap())
+                        Records::Metrics(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap())
                     }
                     Signal::Traces => {
-                        Batch::Traces(ExportTraceServiceRequest::decode(&bytes[..]).unwrap())
+                        Records::Traces(ExportTraceServiceRequest::decode(&bytes[..]).unwrap())
                     }
                 }
             };
@@ -89,7 +89,7 @@ pub fn load_captures() -> Vec<(String, Batch)> {
     out
 }
 
-fn json_text(b: &Batch) -> String {
+fn json_text(b: &Records) -> String {
     let mut out = Vec::new();
     otlp_json::encode(b, &mut out);
     String::from_utf8(out).unwrap()
@@ -109,7 +109,7 @@ fn is_content_key(k: &str) -> bool {
 /// The `claude_code` preset with `content: drop`, written independently of
 /// the processor: remove the content keys of records and spans and every
 /// attribute of `tool.output` events. Returns the private strings removed.
-fn expected_after_preset(batch: &mut Batch) -> Vec<String> {
+fn expected_after_preset(batch: &mut Records) -> Vec<String> {
     let mut private = Vec::new();
     let mut take = |a: &mut Vec<KeyValue>, all: bool| {
         a.retain(|kv| {
@@ -125,7 +125,7 @@ fn expected_after_preset(batch: &mut Batch) -> Vec<String> {
         })
     };
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for lr in r
                 .resource_logs
                 .iter_mut()
@@ -135,7 +135,7 @@ fn expected_after_preset(batch: &mut Batch) -> Vec<String> {
                 take(&mut lr.attributes, false);
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for sp in r
                 .resource_spans
                 .iter_mut()
@@ -149,7 +149,7 @@ fn expected_after_preset(batch: &mut Batch) -> Vec<String> {
                 }
             }
         }
-        Batch::Metrics(_) => {}
+        Records::Metrics(_) => {}
     }
     private
 }
@@ -172,10 +172,10 @@ fn preset_removes_all_content_and_changes_nothing_else() {
             "{name}: output differs from input minus content"
         );
         assert_eq!(out.item_count(), input.item_count(), "{name}");
-        let bytes = |b: &Batch| match b {
-            Batch::Logs(r) => r.encode_to_vec(),
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Traces(r) => r.encode_to_vec(),
+        let bytes = |b: &Records| match b {
+            Records::Logs(r) => r.encode_to_vec(),
+            Records::Metrics(r) => r.encode_to_vec(),
+            Records::Traces(r) => r.encode_to_vec(),
         };
         assert_eq!(bytes(&out), bytes(&expected), "{name}");
         if input.signal() == Signal::Metrics {
@@ -235,7 +235,7 @@ fn preset_finds_the_private_text_of_the_session() {
 /// Plants `text` at every level a secret can hide: resource, record
 /// attributes (content and not), nested arrays and kvlists, bodies, span
 /// events and their names, links, status messages, data points and exemplars.
-fn plant(batch: &mut Batch, text: &str) {
+fn plant(batch: &mut Records, text: &str) {
     let nested = || {
         kvlist(vec![
             kv("msg", s(text)),
@@ -260,7 +260,7 @@ fn plant(batch: &mut Batch, text: &str) {
         ));
     };
     match batch {
-        Batch::Logs(r) => {
+        Records::Logs(r) => {
             for rl in &mut r.resource_logs {
                 add(&mut rl.resource.get_or_insert_default().attributes);
                 for (n, lr) in rl
@@ -281,7 +281,7 @@ fn plant(batch: &mut Batch, text: &str) {
                 }
             }
         }
-        Batch::Traces(r) => {
+        Records::Traces(r) => {
             for rs in &mut r.resource_spans {
                 add(&mut rs.resource.get_or_insert_default().attributes);
                 for sp in rs.scope_spans.iter_mut().flat_map(|x| &mut x.spans) {
@@ -302,7 +302,7 @@ fn plant(batch: &mut Batch, text: &str) {
                 }
             }
         }
-        Batch::Metrics(r) => {
+        Records::Metrics(r) => {
             for rm in &mut r.resource_metrics {
                 add(&mut rm.resource.get_or_insert_default().attributes);
                 for m in rm.scope_metrics.iter_mut().flat_map(|x| &mut x.metrics) {
@@ -322,7 +322,7 @@ fn plant(batch: &mut Batch, text: &str) {
 }
 
 /// Values of keys that are neither content nor planted, per record, in order.
-fn plain_values(b: &Batch) -> Vec<Vec<KeyValue>> {
+fn plain_values(b: &Records) -> Vec<Vec<KeyValue>> {
     let keep = |a: &[KeyValue]| -> Vec<KeyValue> {
         a.iter()
             .filter(|kv| {
@@ -334,9 +334,9 @@ fn plain_values(b: &Batch) -> Vec<Vec<KeyValue>> {
             .collect()
     };
     match b {
-        Batch::Logs(_) => log_records(b).iter().map(|r| keep(&r.attributes)).collect(),
-        Batch::Traces(_) => spans(b).iter().map(|s| keep(&s.attributes)).collect(),
-        Batch::Metrics(_) => metric_list(b)
+        Records::Logs(_) => log_records(b).iter().map(|r| keep(&r.attributes)).collect(),
+        Records::Traces(_) => spans(b).iter().map(|s| keep(&s.attributes)).collect(),
+        Records::Metrics(_) => metric_list(b)
             .iter()
             .flat_map(|m| {
                 let mut m = (*m).clone();
@@ -421,7 +421,7 @@ fn planted_secrets_are_summarized_on_records() {
     }
 }
 
-fn event_names(b: &Batch) -> Vec<String> {
+fn event_names(b: &Records) -> Vec<String> {
     log_records(b)
         .iter()
         .map(|r: &&LogRecord| {
@@ -446,7 +446,7 @@ fn filter_drops_exactly_the_named_records() {
         run(&mut p, &mut out);
         *dropped.entry(input.signal()).or_insert(0) += input.item_count() - out.item_count();
         match &input {
-            Batch::Logs(_) => {
+            Records::Logs(_) => {
                 let want: Vec<_> = event_names(&input)
                     .into_iter()
                     .filter(|n| n != "plugin_loaded" && n != "managed_settings_resolved")
@@ -464,7 +464,7 @@ fn filter_drops_exactly_the_named_records() {
                     .collect();
                 assert_eq!(log_records(&out), kept, "{name}");
             }
-            Batch::Traces(_) => {
+            Records::Traces(_) => {
                 let want: Vec<_> = spans(&input)
                     .into_iter()
                     .filter(|s| {
@@ -473,7 +473,7 @@ fn filter_drops_exactly_the_named_records() {
                     .collect();
                 assert_eq!(spans(&out), want, "{name}");
             }
-            Batch::Metrics(_) => {
+            Records::Metrics(_) => {
                 let want: Vec<_> = metric_list(&input)
                     .into_iter()
                     .filter(|m| !m.name.starts_with("claude_code.active_time."))

@@ -9,9 +9,9 @@
 use ccpipe_pipeline::chain::Stage;
 use ccpipe_pipeline::config::load_str;
 use ccpipe_pipeline::factory::ProcessorFactory;
-use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::testing::{indented, lifecycle_yaml};
-use ccpipe_pipeline::{Batch, ComponentId, Signal, Verdict};
+use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::{ComponentId, Records, Signal, Verdict};
 
 use super::captures::load_captures;
 use crate::FACTORIES;
@@ -24,7 +24,7 @@ fn every_processor_builds_processes_each_signal_and_shuts_down() {
     }
 }
 
-fn lifecycle(factory: &dyn ProcessorFactory, captures: &[(String, Batch)]) {
+fn lifecycle(factory: &dyn ProcessorFactory, captures: &[(String, Records)]) {
     let ty = factory.type_name();
     let settings = lifecycle_yaml(env!("CARGO_MANIFEST_DIR"), ty);
     let signals = factory.signals();
@@ -56,20 +56,21 @@ fn lifecycle(factory: &dyn ProcessorFactory, captures: &[(String, Batch)]) {
 
 /// Runs `batch` (if any) through `stage`, then shuts it down: the items
 /// that came out.
-fn run(stage: Stage, batch: Option<Batch>) -> usize {
+fn run(stage: Stage, batch: Option<Records>) -> usize {
     match stage {
         Stage::Process { mut processor, .. } => {
-            let Some(mut batch) = batch else { return 0 };
-            match processor.process(&mut batch) {
+            let Some(batch) = batch else { return 0 };
+            let mut batch = Batch::from(batch);
+            match processor.process(&mut batch).unwrap() {
                 Verdict::Keep => batch.item_count(),
                 Verdict::Drop => 0,
             }
         }
         Stage::Batch(mut batcher) => {
             let mut out = 0;
-            let mut emit = |p: Payload| out += p.item_count();
+            let mut emit = |p: Batch| out += p.item_count();
             if let Some(batch) = batch {
-                batcher.push(Payload::from(batch), &mut emit).unwrap();
+                batcher.push(Batch::from(batch), &mut emit).unwrap();
             }
             batcher.flush(&mut emit).unwrap();
             out

@@ -1,14 +1,15 @@
 //! Decoding an OTLP/HTTP body: decompress (with a cap, so a gzip, deflate or
 //! zstd bomb cannot grow past the body limit), then a protobuf check or a JSON decode into a
-//! [`Payload`], refusing attributes over the [`Limits`].
+//! [`Batch`], refusing attributes over the [`Limits`].
 
 use std::io::Read;
 
 use bytes::Buf;
 use bytes::Bytes;
 use ccpipe_pipeline::limits::{LimitError, Limits};
-use ccpipe_pipeline::payload::{Encoded, Payload};
 use ccpipe_pipeline::wire::{self, ScanError, WireError};
+use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::{otlp_json, Signal};
 use flate2::read::{MultiGzDecoder, ZlibDecoder};
 
@@ -93,11 +94,11 @@ pub fn decode(
     encoding: Encoding,
     body: impl Buf,
     limit: usize,
-) -> Result<Payload, DecodeError> {
+) -> Result<Batch, DecodeError> {
     decode_within(signal, format, encoding, body, limit, &DEFAULT_LIMITS)
 }
 
-/// Checks one request body of `signal` into a [`Payload`]: protobuf is
+/// Checks one request body of `signal` into a [`Batch`]: protobuf is
 /// validated and kept encoded (decoded later only if a stage needs it), JSON
 /// is transcoded to protobuf and kept encoded too, or decoded when unusual.
 /// `body` may be split in chunks; `limit` caps the inflated size;
@@ -109,7 +110,7 @@ pub fn decode_within(
     mut body: impl Buf,
     limit: usize,
     limits: &Limits,
-) -> Result<Payload, DecodeError> {
+) -> Result<Batch, DecodeError> {
     let bytes = match encoding {
         // A body that arrived in one chunk is not copied.
         Encoding::Identity => body.copy_to_bytes(body.remaining()),
@@ -117,7 +118,7 @@ pub fn decode_within(
     };
     match format {
         Format::Protobuf => match Encoded::within(signal, bytes.clone(), limits) {
-            Ok(encoded) => Ok(Payload::Encoded(encoded)),
+            Ok(encoded) => Ok(Batch::from(encoded)),
             Err(ScanError::Malformed(e)) => Err(DecodeError::Protobuf(e)),
             // Only a refused request pays for counting its items.
             Err(ScanError::Limit(error)) => Err(DecodeError::OverLimits {
@@ -131,10 +132,10 @@ pub fn decode_within(
             // decoded otherwise, and also when over the limits, so the error
             // is the decoded batch's.
             if let Ok(encoded) = otlp_json::to_encoded(signal, &bytes, limits) {
-                return Ok(Payload::Encoded(encoded));
+                return Ok(Batch::from(encoded));
             }
             let payload = otlp_json::decode(signal, &bytes)
-                .map(Payload::Decoded)
+                .map(Batch::from)
                 .map_err(json_error)?;
             match payload.check_limits(limits) {
                 Ok(()) => Ok(payload),

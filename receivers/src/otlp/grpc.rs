@@ -17,8 +17,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ccpipe_pipeline::outputs::Refused;
-use ccpipe_pipeline::payload::{Encoded, Payload};
 use ccpipe_pipeline::wire::{self, ScanError};
+use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::Encoded;
 use ccpipe_pipeline::ServerError;
 use ccpipe_pipeline::{BoxFuture, Shutdown, Signal};
 use http::HeaderValue;
@@ -262,11 +263,11 @@ fn code_value(code: Code) -> HeaderValue {
 /// The handler: hand the checked request to the pipelines.
 struct Export<R>(Arc<Sink>, PhantomData<fn() -> R>);
 
-impl<R: ExportRequest> UnaryService<Payload> for Export<R> {
+impl<R: ExportRequest> UnaryService<Batch> for Export<R> {
     type Response = R::Response;
     type Future = BoxFuture<'static, Result<tonic::Response<R::Response>, Status>>;
 
-    fn call(&mut self, request: tonic::Request<Payload>) -> Self::Future {
+    fn call(&mut self, request: tonic::Request<Batch>) -> Self::Future {
         let sink = self.0.clone();
         Box::pin(async move {
             let batch = request.into_inner();
@@ -289,14 +290,14 @@ pub fn refused_status(refused: &Refused) -> Status {
     }
 }
 
-/// Requests are checked (not decoded) into an encoded [`Payload`]; responses
+/// Requests are checked (not decoded) into an encoded [`Batch`]; responses
 /// are prost-encoded. A malformed request, or one over the sink's limits, is
 /// INVALID_ARGUMENT.
 struct ProstCodec<R>(Arc<Sink>, PhantomData<fn() -> R>);
 
 impl<R: ExportRequest> tonic::codec::Codec for ProstCodec<R> {
     type Encode = R::Response;
-    type Decode = Payload;
+    type Decode = Batch;
     type Encoder = ProstEncoder<R::Response>;
     type Decoder = CheckDecoder<R>;
 
@@ -324,14 +325,14 @@ impl<M: prost::Message> Encoder for ProstEncoder<M> {
 struct CheckDecoder<R>(Arc<Sink>, PhantomData<fn() -> R>);
 
 impl<R: ExportRequest> Decoder for CheckDecoder<R> {
-    type Item = Payload;
+    type Item = Batch;
     type Error = Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Payload>, Status> {
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Batch>, Status> {
         use bytes::Buf;
         let bytes = src.copy_to_bytes(src.remaining());
         match Encoded::within(R::SIGNAL, bytes.clone(), self.0.limits()) {
-            Ok(e) => Ok(Some(Payload::Encoded(e))),
+            Ok(e) => Ok(Some(Batch::from(e))),
             Err(ScanError::Malformed(e)) => Err(Status::invalid_argument(format!(
                 "malformed protobuf message: {e}"
             ))),

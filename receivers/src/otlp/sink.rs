@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use ccpipe_pipeline::limits::{LimitError, Limits};
 use ccpipe_pipeline::outputs::{Outputs, Refused};
-use ccpipe_pipeline::payload::Payload;
 use ccpipe_pipeline::telemetry;
+use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ComponentId, Signal};
 use metrics::SharedString;
 
@@ -139,7 +139,7 @@ impl Sink {
     /// Sends one decoded request to every pipeline of its signal, counting
     /// its items as accepted or refused. A request with no items is answered
     /// as accepted without bothering the pipelines.
-    pub async fn deliver(&self, batch: Payload, transport: Transport) -> Result<(), Refused> {
+    pub async fn deliver(&self, batch: Batch, transport: Transport) -> Result<(), Refused> {
         let signal = batch.signal();
         let items = batch.item_count() as u64;
         if items == 0 {

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use ccpipe_pipeline::channel::{self, Receiver};
 use ccpipe_pipeline::outputs::{Outputs, PipelineInput};
-use ccpipe_pipeline::payload::Payload;
-use ccpipe_pipeline::{Batch, ComponentId, Shutdown, Signal};
+use ccpipe_pipeline::Batch;
+use ccpipe_pipeline::{ComponentId, Records, Shutdown, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -35,16 +35,16 @@ pub(super) const STEP: Duration = Duration::from_secs(10);
 
 /// The pipeline queues behind a receiver, one per signal.
 pub(super) struct Queues {
-    rx: BTreeMap<Signal, Receiver<Payload>>,
+    rx: BTreeMap<Signal, Receiver<Batch>>,
 }
 
 impl Queues {
     /// The batch waiting on `signal`'s queue, decoded; panics when there is none.
-    pub(super) fn take(&self, signal: Signal) -> Batch {
+    pub(super) fn take(&self, signal: Signal) -> Records {
         self.rx[&signal]
             .try_recv()
             .unwrap_or_else(|| panic!("no {signal} batch arrived"))
-            .into_batch()
+            .into_records()
             .expect("a checked request decodes")
     }
 

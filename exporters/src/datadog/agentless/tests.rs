@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ccpipe_pipeline::{Batch, ExportError, Exporter, Signal};
+use ccpipe_pipeline::{ExportError, Exporter, Records, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
@@ -64,17 +64,17 @@ fn set_resource(resource: &mut Option<Resource>) {
     r.attributes.push(kv("team", s("Platform")));
 }
 
-fn enrich(mut batch: Batch) -> Batch {
+fn enrich(mut batch: Records) -> Records {
     match &mut batch {
-        Batch::Logs(r) => r
+        Records::Logs(r) => r
             .resource_logs
             .iter_mut()
             .for_each(|rl| set_resource(&mut rl.resource)),
-        Batch::Metrics(r) => r
+        Records::Metrics(r) => r
             .resource_metrics
             .iter_mut()
             .for_each(|rm| set_resource(&mut rm.resource)),
-        Batch::Traces(_) => {}
+        Records::Traces(_) => {}
     }
     batch
 }
@@ -117,7 +117,7 @@ async fn every_captured_data_point_becomes_a_series_point() {
             continue;
         }
         let batch = enrich(batch);
-        let Batch::Metrics(req) = &batch else {
+        let Records::Metrics(req) = &batch else {
             unreachable!()
         };
         for rm in &req.resource_metrics {
@@ -130,7 +130,7 @@ async fn every_captured_data_point_becomes_a_series_point() {
                 }
             }
         }
-        exp.export(Shared::from(batch)).await.unwrap();
+        exp.export(Batch::from(batch)).await.unwrap();
     }
     let reqs = intake.requests();
     assert!(!reqs.is_empty());
@@ -197,7 +197,7 @@ async fn every_captured_log_record_becomes_an_entry() {
             continue;
         }
         let batch = enrich(batch);
-        let Batch::Logs(req) = &batch else {
+        let Records::Logs(req) = &batch else {
             unreachable!()
         };
         expected.extend(
@@ -206,7 +206,7 @@ async fn every_captured_log_record_becomes_an_entry() {
                 .flat_map(|rl| &rl.scope_logs)
                 .flat_map(|sl| sl.log_records.iter().cloned()),
         );
-        exp.export(Shared::from(batch)).await.unwrap();
+        exp.export(Batch::from(batch)).await.unwrap();
     }
     let reqs = intake.requests();
     let mut got = Vec::new();
@@ -254,7 +254,7 @@ async fn every_captured_log_record_becomes_an_entry() {
 
 // ---- splitting ----
 
-fn logs_batch(n: usize, pad: usize) -> Batch {
+fn logs_batch(n: usize, pad: usize) -> Records {
     let records = (0..n)
         .map(|i| LogRecord {
             time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
@@ -269,7 +269,7 @@ fn logs_batch(n: usize, pad: usize) -> Batch {
             ..Default::default()
         })
         .collect();
-    enrich(Batch::Logs(ExportLogsServiceRequest {
+    enrich(Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: None,
             scope_logs: vec![ScopeLogs {
@@ -294,7 +294,7 @@ async fn large_logs_batches_are_split_within_the_limits() {
     let intake = FakeIntake::start().await;
     let mut exp = exporter(&intake);
     // 5000 records of about 2.2 kB: 11 MB, over the byte and count limits.
-    exp.export(Shared::from(logs_batch(5000, 2200)))
+    exp.export(Batch::from(logs_batch(5000, 2200)))
         .await
         .unwrap();
     let reqs = intake.requests();
@@ -345,7 +345,7 @@ async fn large_series_batches_are_split_within_the_limits() {
         })),
         ..Default::default()
     }]);
-    exp.export(Shared::from(batch)).await.unwrap();
+    exp.export(Batch::from(batch)).await.unwrap();
     let reqs = intake.requests();
     let total: usize = reqs.iter().map(|c| c.raw.len()).sum();
     assert!(total > 10_000_000, "only {total} bytes");
@@ -369,7 +369,7 @@ async fn entries_over_one_megabyte_are_truncated() {
     let intake = FakeIntake::start().await;
     let mut exp = exporter(&intake);
     let mut batch = logs_batch(3, 10);
-    let Batch::Logs(req) = &mut batch else {
+    let Records::Logs(req) = &mut batch else {
         unreachable!()
     };
     let recs = &mut req.resource_logs[0].scope_logs[0].log_records;
@@ -379,7 +379,7 @@ async fn entries_over_one_megabyte_are_truncated() {
     recs[1].body = Some(AnyValue {
         value: Some(s(&"é".repeat(2_000_000))),
     });
-    exp.export(Shared::from(batch)).await.unwrap();
+    exp.export(Batch::from(batch)).await.unwrap();
     let reqs = intake.requests();
     assert_eq!(reqs.len(), 1);
     let entries = reqs[0].json.as_array().unwrap();
@@ -413,10 +413,7 @@ async fn a_503_is_retryable_with_its_retry_after() {
             .header("retry-after", "7")
             .body("try later"),
     );
-    let err = exp
-        .export(Shared::from(logs_batch(1, 1)))
-        .await
-        .unwrap_err();
+    let err = exp.export(Batch::from(logs_batch(1, 1))).await.unwrap_err();
     match err {
         ExportError::Retryable {
             message,
@@ -432,10 +429,7 @@ async fn a_503_is_retryable_with_its_retry_after() {
         other => panic!("{other:?}"),
     }
     intake.script(Reply::status(429).header("x-ratelimit-reset", "3"));
-    let err = exp
-        .export(Shared::from(logs_batch(1, 1)))
-        .await
-        .unwrap_err();
+    let err = exp.export(Batch::from(logs_batch(1, 1))).await.unwrap_err();
     assert!(
         matches!(err, ExportError::Retryable { retry_after: Some(d), .. } if d == Duration::from_secs(3))
     );
@@ -448,10 +442,7 @@ async fn a_400_and_a_403_are_permanent_with_the_intakes_message() {
     intake.script(Reply::status(400).body(&format!(
         r#"{{"errors":["Invalid payload for key {KEY}"]}}"#
     )));
-    let err = exp
-        .export(Shared::from(logs_batch(1, 1)))
-        .await
-        .unwrap_err();
+    let err = exp.export(Batch::from(logs_batch(1, 1))).await.unwrap_err();
     let ExportError::Permanent(m) = err else {
         panic!("{err:?}")
     };
@@ -460,7 +451,7 @@ async fn a_400_and_a_403_are_permanent_with_the_intakes_message() {
 
     intake.script(Reply::status(403).body(r#"{"errors":["Forbidden"]}"#));
     let err = exp
-        .export(Shared::from(metrics_batch(vec![gauge("g", 1.0)])))
+        .export(Batch::from(metrics_batch(vec![gauge("g", 1.0)])))
         .await
         .unwrap_err();
     let ExportError::Permanent(m) = err else {
@@ -484,10 +475,7 @@ async fn connection_errors_and_timeouts_are_retryable() {
         timeout: Duration::from_secs(5),
     })
     .unwrap();
-    let err = exp
-        .export(Shared::from(logs_batch(1, 1)))
-        .await
-        .unwrap_err();
+    let err = exp.export(Batch::from(logs_batch(1, 1))).await.unwrap_err();
     assert!(matches!(err, ExportError::Retryable { .. }), "{err:?}");
     assert!(!err.to_string().contains(KEY));
 
@@ -505,7 +493,7 @@ async fn connection_errors_and_timeouts_are_retryable() {
     })
     .unwrap();
     let err = tls
-        .export(Shared::from(metrics_batch(vec![gauge("g", 1.0)])))
+        .export(Batch::from(metrics_batch(vec![gauge("g", 1.0)])))
         .await
         .unwrap_err();
     assert!(
@@ -516,10 +504,7 @@ async fn connection_errors_and_timeouts_are_retryable() {
 
     intake.script(Reply::status(202).delay(Duration::from_secs(3)));
     let started = std::time::Instant::now();
-    let err = exp
-        .export(Shared::from(logs_batch(1, 1)))
-        .await
-        .unwrap_err();
+    let err = exp.export(Batch::from(logs_batch(1, 1))).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(
         matches!(&err, ExportError::Retryable { message, .. } if message.contains("within")),
@@ -531,7 +516,7 @@ async fn connection_errors_and_timeouts_are_retryable() {
 async fn a_retry_of_the_same_batch_sends_only_what_was_not_accepted() {
     let intake = FakeIntake::start().await;
     let mut exp = exporter(&intake);
-    let batch = Shared::from(logs_batch(2500, 10)); // 3 requests of ≤ 1000
+    let batch = Batch::from(logs_batch(2500, 10)); // 3 requests of ≤ 1000
     intake.script(Reply::status(202));
     intake.script(Reply::status(503));
     let err = exp.export(batch.clone()).await.unwrap_err();
@@ -544,10 +529,10 @@ async fn a_retry_of_the_same_batch_sends_only_what_was_not_accepted() {
 
     // A different batch after a failure starts from its beginning.
     intake.script(Reply::status(503));
-    exp.export(Shared::from(logs_batch(10, 1)))
+    exp.export(Batch::from(logs_batch(10, 1)))
         .await
         .unwrap_err();
-    exp.export(Shared::from(logs_batch(10, 1))).await.unwrap();
+    exp.export(Batch::from(logs_batch(10, 1))).await.unwrap();
     assert_eq!(intake.requests().len(), 6);
 }
 
@@ -557,7 +542,7 @@ async fn a_rejected_request_does_not_stop_the_rest_of_the_batch_but_a_403_does()
     let mut exp = exporter(&intake);
     intake.script(Reply::status(400).body("bad"));
     let err = exp
-        .export(Shared::from(logs_batch(2500, 1)))
+        .export(Batch::from(logs_batch(2500, 1)))
         .await
         .unwrap_err();
     assert!(
@@ -568,7 +553,7 @@ async fn a_rejected_request_does_not_stop_the_rest_of_the_batch_but_a_403_does()
 
     intake.script(Reply::status(403));
     let err = exp
-        .export(Shared::from(logs_batch(2500, 1)))
+        .export(Batch::from(logs_batch(2500, 1)))
         .await
         .unwrap_err();
     assert!(matches!(err, ExportError::Permanent(_)));
@@ -581,7 +566,7 @@ async fn traces_are_refused_and_only_logs_and_metrics_are_taken() {
     let mut exp = exporter(&intake);
     assert_eq!(exp.signals(), &[Signal::Logs, Signal::Metrics]);
     let err = exp
-        .export(Shared::from(Batch::empty(Signal::Traces)))
+        .export(Batch::from(Records::empty(Signal::Traces)))
         .await
         .unwrap_err();
     assert!(matches!(&err, ExportError::Permanent(m) if m.contains("Agent mode")));
@@ -703,8 +688,8 @@ fn tags_follow_datadogs_normalisation_rules() {
 
 // ---- series mapping ----
 
-fn metrics_batch(metrics: Vec<Metric>) -> Batch {
-    enrich(Batch::Metrics(ExportMetricsServiceRequest {
+fn metrics_batch(metrics: Vec<Metric>) -> Records {
+    enrich(Records::Metrics(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             scope_metrics: vec![ScopeMetrics {
                 metrics,
@@ -780,7 +765,7 @@ fn metric_kinds_map_to_counts_and_gauges() {
         int_point,
         sum("bad name!", AggregationTemporality::Delta, true),
     ]);
-    let Batch::Metrics(req) = &batch else {
+    let Records::Metrics(req) = &batch else {
         unreachable!()
     };
     let (entries, skipped) = series::encode(req, 1_800_000_000);
@@ -857,7 +842,7 @@ fn sorted(v: Json) -> Json {
 #[test]
 fn payloads_of_the_first_captured_session_match_the_golden_files() {
     let [(_, logs_batch), (_, metrics_batch), _] = crate::testutil::golden_batches();
-    let Batch::Metrics(req) = enrich(metrics_batch) else {
+    let Records::Metrics(req) = enrich(metrics_batch) else {
         unreachable!()
     };
     let (entries, _) = series::encode(&req, 0);
@@ -868,7 +853,7 @@ fn payloads_of_the_first_captured_session_match_the_golden_files() {
         &(serde_json::to_string_pretty(&pretty).unwrap() + "\n"),
     );
 
-    let Batch::Logs(req) = enrich(logs_batch) else {
+    let Records::Logs(req) = enrich(logs_batch) else {
         unreachable!()
     };
     let (entries, _) = logs::encode(&req);

@@ -27,7 +27,7 @@ fn encodes_like_the_collector() {
         span_id: vec![0xab; 8],
         ..Default::default()
     };
-    let batch = Batch::Logs(ExportLogsServiceRequest {
+    let batch = Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource::default()),
             scope_logs: vec![ScopeLogs {
@@ -54,7 +54,7 @@ fn encodes_like_the_collector() {
         r#""schemaUrl":"https://x"}]}"#
     );
     assert_eq!(json, want);
-    assert_eq!(encoded(&Batch::empty(Signal::Traces)), b"{}");
+    assert_eq!(encoded(&Records::empty(Signal::Traces)), b"{}");
     // Valid JSON, and it decodes back to the same batch (NaN aside).
     serde_json::from_str::<serde_json::Value>(&json).unwrap();
     assert_eq!(

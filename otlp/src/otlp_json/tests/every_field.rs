@@ -68,8 +68,8 @@ fn scope() -> InstrumentationScope {
     }
 }
 
-pub(super) fn all_logs() -> Batch {
-    Batch::Logs(ExportLogsServiceRequest {
+pub(super) fn all_logs() -> Records {
+    Records::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(resource()),
             scope_logs: vec![ScopeLogs {
@@ -94,8 +94,8 @@ pub(super) fn all_logs() -> Batch {
     })
 }
 
-pub(super) fn all_traces() -> Batch {
-    Batch::Traces(ExportTraceServiceRequest {
+pub(super) fn all_traces() -> Records {
+    Records::Traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(resource()),
             scope_spans: vec![ScopeSpans {
@@ -180,7 +180,7 @@ fn metric(name: &str, data: metric::Data) -> Metric {
     }
 }
 
-pub(super) fn all_metrics() -> Batch {
+pub(super) fn all_metrics() -> Records {
     let metrics = vec![
         metric(
             "gauge",
@@ -269,7 +269,7 @@ pub(super) fn all_metrics() -> Batch {
             }),
         ),
     ];
-    Batch::Metrics(ExportMetricsServiceRequest {
+    Records::Metrics(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(resource()),
             scope_metrics: vec![ScopeMetrics {
@@ -440,13 +440,13 @@ fn every_field_is_written_under_its_json_name() {
 /// codec's JSON decodes to the same batch.
 #[test]
 fn the_field_table_and_the_codec_agree_on_every_field() {
-    use crate::payload::Encoded;
+    use crate::Encoded;
     for batch in [all_logs(), all_traces(), all_metrics()] {
         let signal = batch.signal();
         let bytes = match &batch {
-            Batch::Logs(r) => r.encode_to_vec(),
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Traces(r) => r.encode_to_vec(),
+            Records::Logs(r) => r.encode_to_vec(),
+            Records::Metrics(r) => r.encode_to_vec(),
+            Records::Traces(r) => r.encode_to_vec(),
         };
         let as_protobuf = Encoded::new(signal, bytes.into()).expect("prost's bytes scan");
         let mut by_table = Vec::new();

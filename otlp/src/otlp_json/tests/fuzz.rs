@@ -345,7 +345,7 @@ fn random_numbers_round_trip_exactly() {
             attributes: vec![kv("i", Value::IntValue(bits as i64))],
             ..Default::default()
         };
-        let batch = Batch::Logs(ExportLogsServiceRequest {
+        let batch = Records::Logs(ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: vec![record.clone()],

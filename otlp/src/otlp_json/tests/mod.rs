@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
 use super::*;
-use crate::batch::{Batch, Signal};
+use crate::records::{Records, Signal};
 
 mod captures;
 mod decoding;
@@ -65,24 +65,24 @@ fn signal_of(name: &str) -> Signal {
         .unwrap_or_else(|| panic!("no signal in capture name {name}"))
 }
 
-fn prost_decode(signal: Signal, bytes: &[u8]) -> Batch {
+fn prost_decode(signal: Signal, bytes: &[u8]) -> Records {
     match signal {
-        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
-        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
-        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
+        Signal::Logs => Records::Logs(ExportLogsServiceRequest::decode(bytes).unwrap()),
+        Signal::Metrics => Records::Metrics(ExportMetricsServiceRequest::decode(bytes).unwrap()),
+        Signal::Traces => Records::Traces(ExportTraceServiceRequest::decode(bytes).unwrap()),
     }
 }
 
-fn encoded(batch: &Batch) -> Vec<u8> {
+fn encoded(batch: &Records) -> Vec<u8> {
     let mut out = Vec::new();
     encode(batch, &mut out);
     out
 }
 
 /// Log bodies, span names or metric names, in order.
-fn item_names(batch: &Batch) -> Vec<String> {
+fn item_names(batch: &Records) -> Vec<String> {
     match batch {
-        Batch::Logs(r) => r
+        Records::Logs(r) => r
             .resource_logs
             .iter()
             .flat_map(|r| &r.scope_logs)
@@ -92,14 +92,14 @@ fn item_names(batch: &Batch) -> Vec<String> {
                 other => panic!("log body {other:?}"),
             })
             .collect(),
-        Batch::Traces(r) => r
+        Records::Traces(r) => r
             .resource_spans
             .iter()
             .flat_map(|r| &r.scope_spans)
             .flat_map(|s| &s.spans)
             .map(|s| s.name.clone())
             .collect(),
-        Batch::Metrics(r) => r
+        Records::Metrics(r) => r
             .resource_metrics
             .iter()
             .flat_map(|r| &r.scope_metrics)
@@ -109,23 +109,23 @@ fn item_names(batch: &Batch) -> Vec<String> {
     }
 }
 
-fn logs(batch: Batch) -> ExportLogsServiceRequest {
+fn logs(batch: Records) -> ExportLogsServiceRequest {
     match batch {
-        Batch::Logs(r) => r,
+        Records::Logs(r) => r,
         other => panic!("expected logs, got {}", other.signal()),
     }
 }
 
-fn traces(batch: Batch) -> ExportTraceServiceRequest {
+fn traces(batch: Records) -> ExportTraceServiceRequest {
     match batch {
-        Batch::Traces(r) => r,
+        Records::Traces(r) => r,
         other => panic!("expected traces, got {}", other.signal()),
     }
 }
 
-fn metrics(batch: Batch) -> ExportMetricsServiceRequest {
+fn metrics(batch: Records) -> ExportMetricsServiceRequest {
     match batch {
-        Batch::Metrics(r) => r,
+        Records::Metrics(r) => r,
         other => panic!("expected metrics, got {}", other.signal()),
     }
 }

@@ -1,4 +1,4 @@
-//! JSON → protobuf transcoding ([`to_protobuf`], [`decode_payload`]) agrees
+//! JSON → protobuf transcoding ([`to_protobuf`], [`decode_batch`]) agrees
 //! with decode → prost encode: on the captures, on every field in both
 //! spellings, on the unusual bodies it leaves to the decoder, and (through
 //! `fuzz.rs`, which calls [`check_agrees`] on every input it makes) on
@@ -8,32 +8,31 @@ use super::every_field::{all_logs, all_metrics, all_traces, snake_case_keys};
 use super::*;
 use crate::limits::Limits;
 use crate::otlp_json::to_wire::transcode;
-use crate::payload::Payload;
 use crate::wire::{self, ScanError, RECURSION_LIMIT};
 
-fn proto(batch: &Batch) -> Vec<u8> {
+fn proto(batch: &Records) -> Vec<u8> {
     match batch {
-        Batch::Logs(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Traces(r) => r.encode_to_vec(),
+        Records::Logs(r) => r.encode_to_vec(),
+        Records::Metrics(r) => r.encode_to_vec(),
+        Records::Traces(r) => r.encode_to_vec(),
     }
 }
 
 /// If `input` transcodes, the decoder accepts it too and the bytes decode
-/// to the same batch; [`decode_payload`] gives the decoder's answer either
+/// to the same batch; [`decode_batch`] gives the decoder's answer either
 /// way. Returns whether it transcoded.
 pub(super) fn check_agrees(signal: Signal, input: &[u8]) -> bool {
     let decoded = decode(signal, input);
-    let payload = decode_payload(signal, input);
+    let payload = decode_batch(signal, input);
     match (&decoded, payload) {
         (Err(a), Err(b)) => assert_eq!(*a, b),
         (Ok(batch), Ok(p)) => {
             let count = p.item_count();
             // Compared as protobuf: NaN != NaN in the structs.
-            assert_eq!(proto(&p.into_batch().unwrap()), proto(batch));
+            assert_eq!(proto(&p.into_records().unwrap()), proto(batch));
             assert_eq!(count, batch.item_count());
         }
-        (a, b) => panic!("decode: {a:?}, decode_payload: {b:?}"),
+        (a, b) => panic!("decode: {a:?}, decode_batch: {b:?}"),
     }
     counts_agree_with_the_scan(signal, input, &LIMITS);
     let Ok(bytes) = to_protobuf(signal, input) else {
@@ -46,8 +45,8 @@ pub(super) fn check_agrees(signal: Signal, input: &[u8]) -> bool {
         )
     });
     // prost may refuse what serde_json allows (nesting past its recursion
-    // limit); decode_payload then decodes, checked above.
-    if let Ok(Payload::Encoded(_)) = decode_payload(signal, input) {
+    // limit); decode_batch then decodes, checked above.
+    if decode_batch(signal, input).is_ok_and(|b| b.encoded().is_some()) {
         assert_eq!(proto(&prost_decode(signal, &bytes)), proto(&batch));
     }
     true
@@ -230,8 +229,8 @@ fn the_captures_transcode_to_what_they_decode_to() {
             "{} did not transcode",
             path.display()
         );
-        let payload = decode_payload(signal, &body).unwrap();
-        assert!(matches!(payload, Payload::Encoded(_)), "{}", path.display());
+        let payload = decode_batch(signal, &body).unwrap();
+        assert!(payload.encoded().is_some(), "{}", path.display());
     }
     // And our own OTLP/JSON of the protobuf captures.
     for (path, signal) in capture_files(".bin").unwrap() {
@@ -328,9 +327,9 @@ fn unusual_bodies_are_left_to_the_decoder() {
         let json = log_json(record);
         assert!(to_protobuf(Signal::Logs, json.as_bytes()).is_err(), "{why}");
         check_agrees(Signal::Logs, json.as_bytes());
-        let payload = decode_payload(Signal::Logs, json.as_bytes());
+        let payload = decode_batch(Signal::Logs, json.as_bytes());
         assert!(
-            matches!(payload, Ok(Payload::Decoded(_)) | Err(_)),
+            payload.as_ref().map_or(true, |b| b.encoded().is_none()),
             "{why}: {payload:?}"
         );
     }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use ccpipe_pipeline::payload::Encoded;
 use ccpipe_pipeline::telemetry;
-use ccpipe_pipeline::{Batch, Signal};
+use ccpipe_pipeline::Encoded;
+use ccpipe_pipeline::{Records, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -62,7 +62,7 @@ fn read(variant: &str, file: &str, ext: &str) -> Vec<u8> {
 }
 
 /// The request as prost decodes the capture's `.bin`.
-fn expected(variant: &str, entry: &Entry) -> Batch {
+fn expected(variant: &str, entry: &Entry) -> Records {
     let bytes = read(variant, &entry.file, "bin");
     Encoded::new(entry.signal(), bytes.into())
         .expect("capture is valid")
@@ -71,9 +71,9 @@ fn expected(variant: &str, entry: &Entry) -> Batch {
 }
 
 /// What `index.jsonl` summarises: log bodies, metric names or span names.
-fn names(batch: &Batch) -> Vec<String> {
+fn names(batch: &Records) -> Vec<String> {
     match batch {
-        Batch::Logs(r) => r
+        Records::Logs(r) => r
             .resource_logs
             .iter()
             .flat_map(|r| &r.scope_logs)
@@ -83,14 +83,14 @@ fn names(batch: &Batch) -> Vec<String> {
                 other => format!("{other:?}"),
             })
             .collect(),
-        Batch::Metrics(r) => r
+        Records::Metrics(r) => r
             .resource_metrics
             .iter()
             .flat_map(|r| &r.scope_metrics)
             .flat_map(|s| &s.metrics)
             .map(|m| m.name.clone())
             .collect(),
-        Batch::Traces(r) => r
+        Records::Traces(r) => r
             .resource_spans
             .iter()
             .flat_map(|r| &r.scope_spans)
@@ -245,9 +245,9 @@ async fn replay_grpc(variant: &str, gzip: bool) {
     for entry in entries(variant) {
         let want = expected(variant, &entry);
         let metadata = match want.clone() {
-            Batch::Logs(r) => logs.export(r).await.map(|r| r.metadata().clone()),
-            Batch::Metrics(r) => metrics.export(r).await.map(|r| r.metadata().clone()),
-            Batch::Traces(r) => traces.export(r).await.map(|r| r.metadata().clone()),
+            Records::Logs(r) => logs.export(r).await.map(|r| r.metadata().clone()),
+            Records::Metrics(r) => metrics.export(r).await.map(|r| r.metadata().clone()),
+            Records::Traces(r) => traces.export(r).await.map(|r| r.metadata().clone()),
         };
         let metadata = metadata.unwrap_or_else(|s| panic!("{variant}/{}: {s}", entry.file));
         assert_accept_encoding(&metadata);
@@ -305,13 +305,13 @@ async fn replay_grpc_wire(variant: &str) {
 
     let entries = entries(variant);
     for signal in Signal::ALL {
-        let mut want: Vec<Batch> = entries
+        let mut want: Vec<Records> = entries
             .iter()
             .filter(|e| e.signal() == signal)
             .map(|e| expected(variant, e))
             .collect();
         while let Some(got) = queues.rx[&signal].try_recv() {
-            let got = got.into_batch().expect("a checked request decodes");
+            let got = got.into_records().expect("a checked request decodes");
             let at = want.iter().position(|w| *w == got);
             let at =
                 at.unwrap_or_else(|| panic!("an unexpected {signal} batch: {:?}", names(&got)));

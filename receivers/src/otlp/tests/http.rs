@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ccpipe_pipeline::telemetry::receiver_refused;
 use ccpipe_pipeline::testing::XorshiftStar as Rng;
-use ccpipe_pipeline::{Batch, Signal};
+use ccpipe_pipeline::{Records, Signal};
 use flate2::write::{GzEncoder, ZlibEncoder};
 use flate2::Compression;
 use http_body_util::{BodyExt, Full};
@@ -511,7 +511,7 @@ async fn h2c_prior_knowledge_on_the_same_port() {
             assert!(body.is_empty());
         }
     }
-    assert!(matches!(queues.take(Signal::Logs), Batch::Logs(_)));
+    assert!(matches!(queues.take(Signal::Logs), Records::Logs(_)));
     assert!(queues.all_empty());
     drop(sender);
     server.stop().await;

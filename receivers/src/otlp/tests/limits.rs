@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ccpipe_pipeline::limits::Limits;
 use ccpipe_pipeline::telemetry::receiver_refused;
-use ccpipe_pipeline::{otlp_json, Batch, Signal};
+use ccpipe_pipeline::{otlp_json, Records, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -94,7 +94,7 @@ fn logs(attributes: Vec<KeyValue>) -> ExportLogsServiceRequest {
 
 fn json(request: &ExportLogsServiceRequest) -> Vec<u8> {
     let mut out = Vec::new();
-    otlp_json::encode(&Batch::Logs(request.clone()), &mut out);
+    otlp_json::encode(&Records::Logs(request.clone()), &mut out);
     out
 }
 
@@ -189,7 +189,7 @@ async fn http_refuses_too_many_and_too_deep_then_serves_the_connection() {
             .post("/v1/logs", content_type, None, &encode(&at_limits))
             .await;
         assert_eq!(answer.status, 200, "{content_type}: {}", answer.text());
-        assert_eq!(queues.take(Signal::Logs), Batch::Logs(at_limits));
+        assert_eq!(queues.take(Signal::Logs), Records::Logs(at_limits));
         server.stop().await;
     }
 }
@@ -269,7 +269,7 @@ async fn grpc_refuses_over_the_limits_with_invalid_argument_then_serves_the_chan
         .export(good.clone())
         .await
         .expect("the channel still works");
-    assert_eq!(queues.take(Signal::Logs), Batch::Logs(good));
+    assert_eq!(queues.take(Signal::Logs), Records::Logs(good));
     server.stop().await;
 }
 
@@ -311,11 +311,11 @@ fn the_deepest_allowed_limit_is_reachable_on_every_format() {
     };
     for kvlists in [true, false] {
         for (levels, ok) in [(max, true), (max + 1, false)] {
-            let request = Batch::Metrics(exemplar_value(nested(levels, kvlists)));
+            let request = Records::Metrics(exemplar_value(nested(levels, kvlists)));
             let mut as_json = Vec::new();
             otlp_json::encode(&request, &mut as_json);
             let as_protobuf = match &request {
-                Batch::Metrics(r) => r.encode_to_vec(),
+                Records::Metrics(r) => r.encode_to_vec(),
                 _ => unreachable!(),
             };
             for (format, body) in [(Format::Json, as_json), (Format::Protobuf, as_protobuf)] {
@@ -330,7 +330,7 @@ fn the_deepest_allowed_limit_is_reachable_on_every_format() {
                 );
                 match (result, ok) {
                     (Ok(payload), true) => {
-                        assert_eq!(payload.into_batch().unwrap(), request, "{what}")
+                        assert_eq!(payload.into_records().unwrap(), request, "{what}")
                     }
                     (Err(DecodeError::OverLimits { error, items }), false) => {
                         assert_eq!(items, 1, "{what}");
