@@ -494,7 +494,7 @@ fn a_full_pipeline_pauses_fetching_and_loses_nothing() {
                 "",
             ) > Some(0.0)
         },
-        &logs,
+        logs,
     );
     let mut held = accepted(&gateway);
     wait_until(
@@ -506,7 +506,7 @@ fn a_full_pipeline_pauses_fetching_and_loses_nothing() {
             held = now;
             still
         },
-        &logs,
+        logs,
     );
     assert!(
         held < (TOTAL / 2) as f64,
@@ -523,7 +523,7 @@ fn a_full_pipeline_pauses_fetching_and_loses_nothing() {
                 "topic=\"otlp_logs\"",
             ) > Some(0.0)
         },
-        &logs,
+        logs,
     );
     let grown = rss(gateway.pid()).saturating_sub(idle);
     assert!(
