@@ -227,15 +227,11 @@ fn rebalances(gateway: &Ccpipe, kind: &str) -> f64 {
 
 /// Waits until `gateway` had its partitions revoked more than `before` times.
 fn wait_for_rebalance(gateway: &Ccpipe, before: f64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while rebalances(gateway, "revoke") <= before {
-        assert!(
-            Instant::now() < deadline,
-            "no rebalance in 60 s:\n{}",
-            gateway.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        "a rebalance",
+        || rebalances(gateway, "revoke") > before,
+        || gateway.stderr(),
+    );
 }
 
 /// Waits until each gateway holds some partitions and together they hold

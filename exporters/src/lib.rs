@@ -41,10 +41,7 @@ pub static FACTORIES: &[&dyn ExporterFactory] = &[
     #[cfg(feature = "kafka")]
     &kafka::Factory,
     #[cfg(not(feature = "kafka"))]
-    &ccpipe_pipeline::left_out::LeftOut {
-        type_name: "kafka",
-        feature: "kafka",
-    },
+    &ccpipe_pipeline::left_out::LeftOut::named("kafka"),
     &nop::Factory,
     &otlp::GRPC,
     &otlp::HTTP,

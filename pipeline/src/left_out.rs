@@ -17,6 +17,14 @@ pub struct LeftOut {
 }
 
 impl LeftOut {
+    /// The placeholder of `type_name`, brought in by the feature of the same name.
+    pub const fn named(type_name: &'static str) -> Self {
+        LeftOut {
+            type_name,
+            feature: type_name,
+        }
+    }
+
     fn why(&self, cfg: &ComponentConfig) -> String {
         format!(
             "this ccpipe was built without the `{feature}` feature, so it has no `{name}` {kind}: \
@@ -61,10 +69,7 @@ mod tests {
     use super::*;
     use crate::config::load_str;
 
-    const KAFKA: LeftOut = LeftOut {
-        type_name: "kafka",
-        feature: "kafka",
-    };
+    const KAFKA: LeftOut = LeftOut::named("kafka");
 
     #[test]
     fn a_left_out_component_fails_validation_at_its_line_naming_the_build() {

@@ -18,9 +18,6 @@ pub static FACTORIES: &[&dyn ReceiverFactory] = &[
     #[cfg(feature = "kafka")]
     &kafka::Factory,
     #[cfg(not(feature = "kafka"))]
-    &ccpipe_pipeline::left_out::LeftOut {
-        type_name: "kafka",
-        feature: "kafka",
-    },
+    &ccpipe_pipeline::left_out::LeftOut::named("kafka"),
     &otlp::Factory,
 ];
