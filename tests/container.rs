@@ -81,8 +81,13 @@ fn dockerfile_builds_with_the_shared_script_and_runs_the_container_config() {
     let runs = instruction(&d, "RUN");
     assert!(
         runs.iter()
-            .any(|r| r.ends_with("scripts/container-build.sh /out")),
+            .any(|r| r.ends_with("scripts/container-build.sh /out \"$FEATURES\"")),
         "the image is built by scripts/container-build.sh: {runs:?}"
+    );
+    // Without Kafka unless asked for (`--build-arg FEATURES=kafka`).
+    assert_eq!(
+        instruction(&d, "ARG"),
+        ["RUST_VERSION=1.95", "FEATURES=\"\""]
     );
     let froms = instruction(&d, "FROM");
     assert_eq!(

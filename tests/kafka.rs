@@ -34,9 +34,8 @@ const PARTITIONS: u32 = 4;
 /// How long a test waits for records to arrive before it fails.
 const ARRIVAL: Duration = Duration::from_secs(90);
 
-/// One test at a time: each runs a broker and up to three ccpipes, and five
-/// at once on CI's two cores made a rebalance outlast `ARRIVAL` (seen: 1720
-/// of 3000 records after 90 s, where the test alone takes 18 s).
+/// One test at a time: each runs a broker and up to three ccpipes, too much
+/// for CI's two cores at once.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
@@ -79,11 +78,17 @@ fn start_gateway(broker: &Broker, group: &str, dir: &Path) -> Ccpipe {
 /// `session.id` of one of `sessions` sessions, on the record as Claude Code
 /// puts it.
 fn logs_request(seqs: std::ops::Range<u64>, sessions: u64) -> Vec<u8> {
+    padded_logs_request(seqs, sessions, 0)
+}
+
+/// [`logs_request`] with `pad` bytes of hex noise (which compresses to about
+/// half) in each record's body.
+fn padded_logs_request(seqs: std::ops::Range<u64>, sessions: u64, pad: usize) -> Vec<u8> {
     let records: Vec<serde_json::Value> = seqs
         .map(|seq| {
             serde_json::json!({
                 "timeUnixNano": (1_700_000_000_000_000_000u64 + seq).to_string(),
-                "body": { "stringValue": format!("record {seq}") },
+                "body": { "stringValue": format!("record {seq} {}", noise(seq, pad)) },
                 "attributes": [
                     { "key": "seq", "value": { "intValue": seq.to_string() } },
                     { "key": "session.id", "value": { "stringValue": format!("session-{}", seq % sessions) } }
@@ -103,14 +108,32 @@ fn logs_request(seqs: std::ops::Range<u64>, sessions: u64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `len` hex digits from a xorshift seeded with `seed`.
+fn noise(seed: u64, len: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x & 15) as u32, 16).unwrap()
+        })
+        .collect()
+}
+
 /// Sends records `from..to` to the edge in requests of `per_request`;
 /// every one must be acknowledged (200).
 fn send(edge: &Ccpipe, from: u64, to: u64, per_request: u64) {
+    send_padded(edge, from, to, per_request, 0);
+}
+
+/// [`send`] with `pad` bytes of noise in each record.
+fn send_padded(edge: &Ccpipe, from: u64, to: u64, per_request: u64, pad: usize) {
     let mut conn = HttpConn::connect(edge.http.expect("the edge listens on HTTP"));
     let mut at = from;
     while at < to {
         let end = (at + per_request).min(to);
-        let body = logs_request(at..end, 7);
+        let body = padded_logs_request(at..end, 7, pad);
         let r = conn.post("/v1/logs", &[("content-type", "application/json")], &body);
         assert_eq!(
             r.status,
@@ -196,6 +219,21 @@ fn scrape(gateway: &Ccpipe) -> String {
     common::prometheus::get(addr, "/metrics").unwrap_or_default()
 }
 
+/// How many rebalances of `kind` (`assign`, `revoke`) `gateway` went through.
+fn rebalances(gateway: &Ccpipe, kind: &str) -> f64 {
+    let labels = format!("kind=\"{kind}\"");
+    metric(&scrape(gateway), "ccpipe_kafka_rebalances_total", &labels).unwrap_or(0.0)
+}
+
+/// Waits until `gateway` had its partitions revoked more than `before` times.
+fn wait_for_rebalance(gateway: &Ccpipe, before: f64) {
+    wait_until(
+        "a rebalance",
+        || rebalances(gateway, "revoke") > before,
+        || gateway.stderr(),
+    );
+}
+
 /// Waits until each gateway holds some partitions and together they hold
 /// all `3 * PARTITIONS`: the group has settled.
 fn wait_for_group(gateways: &[&Ccpipe]) {
@@ -272,13 +310,16 @@ fn edge_to_two_gateways_delivers_every_record_once() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-// A known defect (issue 18): after a gateway is SIGKILLed and restarted,
-// part of the stream sometimes never arrives. In CI-style runs it stalled at
-// 1720, 1720 and 2695 of 3000 records after 90 s (with the other Kafka tests
-// and alone after the whole suite); alone on a quiet machine it passed three
-// times in 18 s. Run it with `cargo test --test kafka -- --ignored`.
+// Tansu 0.6.0, the test broker, has a group-coordinator bug that this test
+// steps around (docs/scale.md, "Tansu"): when a member dies without leaving,
+// Tansu drops it once its session expires but keeps the group's generation,
+// so the survivors rejoin into their old assignments and the dead member's
+// partitions belong to nobody until another member joins (seen: 1720 of
+// 3000 records, for ever). Apache Kafka hands them to the survivors. So the
+// killed gateway is restarted only after the group noticed its death (the
+// survivor went through a rebalance): its join then starts a clean
+// generation that covers every partition.
 #[test]
-#[ignore = "known defect: records stall after a gateway SIGKILL (issue 18)"]
 fn a_gateway_killed_mid_stream_loses_nothing() {
     let _serial = one_at_a_time();
     let dir = temp_dir("kafka-kill");
@@ -302,12 +343,15 @@ fn a_gateway_killed_mid_stream_loses_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let revoked = rebalances(&g2, "revoke");
     g1.signal("KILL");
     drop(g1);
-    // g2 takes g1's partitions over while the stream goes on.
+    // The stream goes on while g1's session expires and the group notices.
     send(&edge, 1000, 2000, 20);
+    wait_for_rebalance(&g2, revoked);
     // g1 comes back with its queue on disk, and rejoins the group.
     let g1 = start_gateway(&broker, "kill", &g1_dir);
+    wait_for_group(&[&g1, &g2]);
     send(&edge, 2000, TOTAL, 20);
 
     wait_for_all(&[&g1_dir, &g2_dir], TOTAL);
@@ -366,6 +410,143 @@ fn a_broker_outage_is_held_in_the_edge_queue() {
     );
     assert!(!edge_log.contains("dropping"), "{edge_log}");
     drop(gateway);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// Log records the gateway's kafka receiver handed to its pipelines.
+fn accepted(gateway: &Ccpipe) -> f64 {
+    metric(
+        &scrape(gateway),
+        "ccpipe_receiver_accepted_log_records_total",
+        "transport=\"kafka\"",
+    )
+    .unwrap_or(0.0)
+}
+
+/// Polls `probe` until it holds, for at most `ARRIVAL`; `what` says what.
+fn wait_until(what: &str, mut probe: impl FnMut() -> bool, context: impl Fn() -> String) {
+    let deadline = Instant::now() + ARRIVAL;
+    while !probe() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not after {ARRIVAL:?}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The gateway's backend is down and its queue is small: the pipeline
+/// fills, the receiver stops fetching (the backlog stays in Kafka: the lag
+/// grows, the gateway's memory stays far below the backlog), and once the
+/// backend is up every record arrives, once.
+#[test]
+fn a_full_pipeline_pauses_fetching_and_loses_nothing() {
+    let _serial = one_at_a_time();
+    let dir = temp_dir("kafka-backpressure");
+    let broker = Broker::start_logging(Some(&dir.join("broker.log")));
+    broker.create_otlp_topics(1);
+    // Nothing listens here until the backend starts.
+    let backend_port = common::free_port();
+    let yaml = format!(
+        "receivers:\n  kafka:\n    brokers: [{broker}]\n    group_id: backpressure\n\
+         exporters:\n  otlp_http:\n    endpoint: http://127.0.0.1:{backend_port}\n\
+         \x20   sending_queue: {{ queue_size: 2 }}\n\
+         \x20   retry_on_failure: {{ enabled: true, initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0s }}\n\
+         service:\n  telemetry: {{ metrics: {{ address: 127.0.0.1:0 }} }}\n  pipelines:\n\
+         \x20   logs: {{ receivers: [kafka], exporters: [otlp_http] }}\n",
+        broker = broker.address(),
+    );
+    let gateway = Ccpipe::start(&common::write_config(&dir, &yaml));
+    let edge = start_edge(&broker, &dir.join("edge"));
+    let idle = rss(gateway.pid());
+
+    // About 128 MB of records (32 KiB each) in Kafka, eight times
+    // librdkafka's 16 MiB prefetch.
+    const TOTAL: u64 = 4000;
+    const PAD: usize = 32 * 1024;
+    send_padded(&edge, 0, TOTAL, 20, PAD);
+    let backlog = TOTAL * PAD as u64;
+    let logs = || format!("gateway:\n{}\nedge:\n{}", gateway.stderr(), edge.stderr());
+
+    // Full: the receiver waits, and stops taking records.
+    wait_until(
+        "the receiver waits on its full pipeline",
+        || {
+            metric(
+                &scrape(&gateway),
+                "ccpipe_kafka_backpressure_waits_total",
+                "",
+            ) > Some(0.0)
+        },
+        logs,
+    );
+    let mut held = accepted(&gateway);
+    wait_until(
+        "the receiver stops taking records",
+        || {
+            std::thread::sleep(Duration::from_secs(2));
+            let now = accepted(&gateway);
+            let still = now == held;
+            held = now;
+            still
+        },
+        logs,
+    );
+    assert!(
+        held < (TOTAL / 2) as f64,
+        "{held} of {TOTAL} records taken in with the backend down"
+    );
+    // What it did not take stays in Kafka: the lag (librdkafka's statistics,
+    // every 5 s) shows it, and the gateway's memory stays far below it.
+    wait_until(
+        "the consumer lag shows the backlog",
+        || {
+            metric(
+                &scrape(&gateway),
+                "ccpipe_kafka_consumer_lag",
+                "topic=\"otlp_logs\"",
+            ) > Some(0.0)
+        },
+        logs,
+    );
+    let grown = rss(gateway.pid()).saturating_sub(idle);
+    assert!(
+        grown < backlog / 3,
+        "the gateway grew by {grown} bytes with a {backlog}-byte backlog in Kafka"
+    );
+    eprintln!("backpressure: {held} of {TOTAL} records taken in, {grown} bytes grown, {backlog}-byte backlog");
+    assert_eq!(accepted(&gateway), held, "it took records in while full");
+
+    // The backend comes up: everything arrives, once.
+    let backend_dir = dir.join("backend");
+    std::fs::create_dir_all(&backend_dir).unwrap();
+    let backend_yaml = format!(
+        "receivers:\n  otlp:\n    protocols:\n      http: {{ endpoint: 127.0.0.1:{backend_port} }}\n\
+         exporters:\n  file: {{ path: {out}, flush_interval: 0s }}\n\
+         service:\n  telemetry: {{ metrics: {{ address: 127.0.0.1:0 }} }}\n  pipelines:\n\
+         \x20   logs: {{ receivers: [otlp], exporters: [file] }}\n",
+        out = backend_dir.join("gateway.jsonl").display(),
+    );
+    let backend = Ccpipe::start(&common::write_config(&backend_dir, &backend_yaml));
+    wait_for_all(&[&backend_dir], TOTAL);
+    std::thread::sleep(Duration::from_secs(2));
+    let counts = counts(&[arrived(&backend_dir)]);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(counts.len() as u64, TOTAL);
+    drop(backend);
     let _ = std::fs::remove_dir_all(dir);
 }
 

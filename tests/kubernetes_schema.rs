@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use serde::Deserialize;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The schema version checked against (the tool's newest).
 const KUBERNETES_VERSION: &str = "1.37.0";
@@ -112,4 +114,50 @@ fn a_typo_in_a_manifest_is_refused() {
         assert!(text.contains(error), "{to}: {text}");
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The kafka receiver and exporter are only in the `-kafka` image
+/// (docs/deploy.md): a manifest whose ccpipe config uses one runs that
+/// image, and the others the default one.
+#[test]
+fn manifests_with_a_kafka_config_run_the_kafka_image() {
+    let mut kafka_manifests = 0;
+    for file in manifests() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut uses_kafka = false;
+        let mut images = Vec::new();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let doc = serde_yaml::Value::deserialize(doc).unwrap();
+            if let Some(config) = doc["data"]["config.yaml"].as_str() {
+                let config: serde_yaml::Value = serde_yaml::from_str(config).unwrap();
+                uses_kafka |= ["receivers", "exporters"].iter().any(|section| {
+                    config[*section].as_mapping().is_some_and(|m| {
+                        m.keys()
+                            .filter_map(|k| k.as_str())
+                            .any(|k| k.split('/').next() == Some("kafka"))
+                    })
+                });
+            }
+            let containers = &doc["spec"]["template"]["spec"]["containers"];
+            for c in containers.as_sequence().into_iter().flatten() {
+                if let Some(image) = c["image"].as_str().filter(|i| i.contains("/ccpipe:")) {
+                    images.push(image.to_owned());
+                }
+            }
+        }
+        if images.is_empty() {
+            continue;
+        }
+        kafka_manifests += usize::from(uses_kafka);
+        for image in images {
+            assert_eq!(
+                image.ends_with("-kafka"),
+                uses_kafka,
+                "{}: {image} with a config that {} kafka",
+                file.display(),
+                if uses_kafka { "uses" } else { "does not use" }
+            );
+        }
+    }
+    assert_eq!(kafka_manifests, 2, "the edge and gateway tiers");
 }

@@ -11,6 +11,7 @@ pub mod datadog;
 pub mod debug;
 pub mod file;
 pub mod http_client;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod nop;
 pub mod otlp;
@@ -37,7 +38,10 @@ pub static FACTORIES: &[&dyn ExporterFactory] = &[
     &datadog::Factory,
     &debug::Factory,
     &file::Factory,
+    #[cfg(feature = "kafka")]
     &kafka::Factory,
+    #[cfg(not(feature = "kafka"))]
+    &ccpipe_pipeline::left_out::LeftOut::named("kafka"),
     &nop::Factory,
     &otlp::GRPC,
     &otlp::HTTP,

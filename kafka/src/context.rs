@@ -1,5 +1,5 @@
-//! The consumer's client context: librdkafka calls it on rebalances, commits
-//! and statistics, and it turns them into ccpipe's `ccpipe_kafka_*` metrics
+//! The consumer's client context: librdkafka calls it on rebalances and
+//! commits, and it turns them into ccpipe's `ccpipe_kafka_*` metrics
 //! (names in `ccpipe_pipeline::telemetry`). librdkafka's own log lines reach
 //! `tracing` through rdkafka's `tracing` feature.
 
@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use ccpipe_pipeline::telemetry;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, TopicPartitionList};
 
 /// A `kafka` receiver's context; `receiver` labels its metrics.
@@ -29,27 +28,9 @@ impl ConsumerMetrics {
     }
 }
 
-impl ClientContext for ConsumerMetrics {
-    /// Sets the lag gauge per topic: the messages of the partitions this
-    /// member holds that it has not read yet (librdkafka's `consumer_lag`,
-    /// -1 while unknown).
-    fn stats(&self, stats: Statistics) {
-        let mut lag: BTreeMap<&str, i64> = BTreeMap::new();
-        for (name, topic) in &stats.topics {
-            let sum = topic
-                .partitions
-                .iter()
-                .filter(|(id, p)| **id >= 0 && p.desired && p.consumer_lag >= 0)
-                .map(|(_, p)| p.consumer_lag)
-                .sum();
-            lag.insert(name, sum);
-        }
-        for (topic, sum) in lag {
-            metrics::gauge!(telemetry::KAFKA_CONSUMER_LAG, "receiver" => self.receiver.clone(), "topic" => topic.to_owned())
-                .set(sum as f64);
-        }
-    }
-}
+/// The lag is measured by the receiver itself (receivers/src/kafka/lag.rs):
+/// librdkafka's statistics arrive only while the consumer is polled.
+impl ClientContext for ConsumerMetrics {}
 
 impl ConsumerContext for ConsumerMetrics {
     /// Before partitions are taken away, commits what the pipelines accepted

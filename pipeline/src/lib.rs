@@ -33,6 +33,7 @@ pub mod export_task;
 pub mod factory;
 pub mod fanout;
 pub mod id;
+pub mod left_out;
 pub mod listeners;
 pub mod outputs;
 pub mod port_holder;

@@ -146,9 +146,9 @@ pub const KAFKA_COMMITS: &str = "ccpipe_kafka_offset_commits_total";
 /// Partition assignments and revocations a `kafka` receiver went through.
 /// Labels: receiver, kind (assign | revoke | error).
 pub const KAFKA_REBALANCES: &str = "ccpipe_kafka_rebalances_total";
-/// Messages in the partitions a `kafka` receiver holds that it has not yet
-/// read, per topic (gauge, from librdkafka's statistics). Labels: receiver,
-/// topic.
+/// Messages in the partitions a `kafka` receiver holds that its pipelines
+/// have not accepted yet (high watermark minus committed offset), per topic
+/// (gauge, measured every 5 s). Labels: receiver, topic.
 pub const KAFKA_CONSUMER_LAG: &str = "ccpipe_kafka_consumer_lag";
 /// Partitions a `kafka` receiver holds now (gauge). Labels: receiver.
 pub const KAFKA_ASSIGNED_PARTITIONS: &str = "ccpipe_kafka_assigned_partitions";

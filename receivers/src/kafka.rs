@@ -13,11 +13,13 @@
 //! skipped. `config.rs` holds the settings.
 
 pub mod config;
+mod lag;
 
 #[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -47,7 +49,8 @@ pub struct KafkaReceiver {
     id: String,
     /// The same id, typed, for the error `run` returns.
     component: ComponentId,
-    consumer: StreamConsumer<ConsumerMetrics>,
+    /// Shared with the lag watcher ([`lag::watch`]).
+    consumer: Arc<StreamConsumer<ConsumerMetrics>>,
     settings: Settings,
     outputs: Outputs,
     /// The topics of the signals some pipeline takes.
@@ -81,7 +84,7 @@ impl KafkaReceiver {
         Ok(KafkaReceiver {
             id: id.to_string(),
             component: id.clone(),
-            consumer,
+            consumer: Arc::new(consumer),
             settings,
             outputs,
             topics,
@@ -100,6 +103,12 @@ impl KafkaReceiver {
             )
         })?;
         tracing::info!(receiver = %self.id, topics = ?topics, "kafka: joining the consumer group");
+        let watcher = tokio::spawn(lag::watch(
+            self.consumer.clone(),
+            self.id.clone(),
+            self.topics.clone(),
+            shutdown.clone(),
+        ));
         let mut failures = Failures::default();
         loop {
             let message = tokio::select! {
@@ -135,6 +144,7 @@ impl KafkaReceiver {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => tracing::warn!(receiver = %self.id, "kafka: final offset commit failed: {e}"),
         }
+        watcher.abort();
         Ok(())
     }
 

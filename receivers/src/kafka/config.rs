@@ -156,7 +156,6 @@ impl KafkaConfig {
             // Prefetch is bounded: while the pipelines refuse, fetching stops
             // once this much waits in memory.
             ("queued.max.messages.kbytes", "16384".to_owned()),
-            ("statistics.interval.ms", "5000".to_owned()),
             ("enable.partition.eof", "false".to_owned()),
         ];
         Ok(Settings {
