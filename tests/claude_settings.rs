@@ -840,17 +840,16 @@ fn check_tests_the_connection_to_a_gateway() {
         "{stdout}"
     );
 
-    // The gateway rotated its token: the file's is refused (UNAUTHENTICATED).
-    drop(gateway);
-    let (_cfg2, _rotated) = serving(
-        &dir,
-        &CONFIG
-            .replace(
-                "receivers:\n  otlp:\n",
-                "receivers:\n  otlp:\n    auth: { bearer_token: team-token-2 }\n",
-            )
-            .replace(":14317", &format!(":{}", grpc.rsplit(':').next().unwrap())),
-    );
+    // The gateway rotated its token (its config edited, then SIGHUP, as an
+    // operator does; the reload keeps its sockets): the file's is refused
+    // (UNAUTHENTICATED).
+    let rotated = std::fs::read_to_string(&gateway_cfg)
+        .unwrap()
+        .replace("team-token-1", "team-token-2");
+    std::fs::write(&gateway_cfg, rotated).unwrap();
+    let mark = gateway.stderr().len();
+    gateway.signal("HUP");
+    gateway.wait_for_stderr(mark, "config reloaded", std::time::Duration::from_secs(30));
     let (code, stdout) = check("team-token-1");
     assert_eq!(code, Some(1), "{stdout}");
     assert!(
