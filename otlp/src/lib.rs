@@ -9,6 +9,7 @@ pub mod encoded;
 pub mod limits;
 pub mod otlp_json;
 pub mod records;
+mod schema;
 #[doc(hidden)]
 pub mod testing;
 pub mod wire;
