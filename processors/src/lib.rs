@@ -57,9 +57,17 @@ fn stage(cfg: &ComponentConfig, processor: impl Processor + 'static) -> Stage {
     }
 }
 
-/// Compiles a user's regex, with a one-line message on error
+/// A user's regex that does not compile, in one line
 /// (`invalid regex "(": unclosed group`).
-pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid regex {pattern:?}: {why}")]
+pub struct RegexError {
+    pattern: String,
+    why: String,
+}
+
+/// Compiles a user's regex.
+pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, RegexError> {
     regex::Regex::new(pattern).map_err(|e| {
         let why = match &e {
             regex::Error::Syntax(text) => text
@@ -70,7 +78,10 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
                 .to_owned(),
             other => other.to_string(),
         };
-        format!("invalid regex {pattern:?}: {why}")
+        RegexError {
+            pattern: pattern.to_owned(),
+            why,
+        }
     })
 }
 
@@ -84,7 +95,7 @@ mod registry_tests {
     #[test]
     fn regex_errors_are_one_line() {
         assert_eq!(
-            compile_regex("a(b").unwrap_err(),
+            compile_regex("a(b").unwrap_err().to_string(),
             "invalid regex \"a(b\": unclosed group"
         );
         assert!(compile_regex("^ok$").is_ok());
