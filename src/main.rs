@@ -207,16 +207,15 @@ fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Re
         let admin = ccpipe::admin::start(&config.service, readiness.clone()).await?;
         let service = Service::build_with(&config, &listeners).await?;
         // After the graph: the sqlite exporter has created its database.
-        let view = ccpipe::view::start(&config)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        let endpoints = admin.banner() + &ccpipe::view::banner(view);
+        let view =
+            ccpipe::view::start(&config, &listeners, &shutdown).map_err(anyhow::Error::msg)?;
+        let endpoints = admin.banner() + &ccpipe::view::banner(view.as_ref());
         eprint!(
             "{}",
             ccpipe::banner::render(files, &config, &service, &endpoints)
         );
         readiness.ready_until(&shutdown);
-        let supervisor = Supervisor::new(files.to_vec(), config, listeners);
+        let supervisor = Supervisor::new(files.to_vec(), config, listeners, view);
         let summary = supervisor
             .run(service, shutdown, reloads)
             .await

@@ -13,6 +13,11 @@
 //!   that cannot be opened) changes nothing: the error is logged with its
 //!   file, line and key and the running graph goes on.
 //!
+//! - The web view (`service.view`) is bound the same way, before the graph is
+//!   built, and replaced with it: a new endpoint, token or store, or the view
+//!   turned on or off, takes effect; an endpoint that cannot be bound fails
+//!   the reload like a receiver's.
+//!
 //! The process-wide settings (`service.telemetry`, `service.health`) keep the
 //! values they had at start; a reload that changes them says so.
 
@@ -25,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::service::{self, RunSummary, Service};
+use crate::view;
 
 type RunResult = Result<RunSummary, String>;
 
@@ -33,6 +39,8 @@ pub struct Supervisor {
     files: Vec<PathBuf>,
     config: Config,
     listeners: Listeners,
+    /// The web view as the running config has it.
+    view: Option<view::Running>,
 }
 
 /// One graph running under its own shutdown token (a child of the process's).
@@ -50,12 +58,19 @@ impl Generation {
 }
 
 impl Supervisor {
-    /// `service` was built from `config` (loaded from `files`) with `listeners`.
-    pub fn new(files: Vec<PathBuf>, config: Config, listeners: Listeners) -> Supervisor {
+    /// `service` was built from `config` (loaded from `files`) with
+    /// `listeners`, which `view` was bound through too.
+    pub fn new(
+        files: Vec<PathBuf>,
+        config: Config,
+        listeners: Listeners,
+        view: Option<view::Running>,
+    ) -> Supervisor {
         Supervisor {
             files,
             config,
             listeners,
+            view,
         }
     }
 
@@ -76,7 +91,7 @@ impl Supervisor {
             tokio::select! {
                 done = &mut current.task => break done,
                 Some(()) = reloads.recv() => {
-                    if let Some(next) = self.reload().await {
+                    if let Some(next) = self.reload(&shutdown).await {
                         let old = std::mem::replace(&mut current, Generation::start(next, &shutdown));
                         old.shutdown.cancel();
                         draining.spawn(async move { flatten(old.task.await) });
@@ -111,7 +126,7 @@ impl Supervisor {
 
     /// Loads, validates and builds the config again. `None` (with the reason
     /// logged) leaves the running graph as it is.
-    async fn reload(&mut self) -> Option<Service> {
+    async fn reload(&mut self, process: &Shutdown) -> Option<Service> {
         tracing::info!("SIGHUP received: reloading the config");
         let keep = "the previous config keeps running";
         let config = match config::load(&self.files) {
@@ -135,6 +150,13 @@ impl Supervisor {
                 return None;
             }
         };
+        let view = match view::bind(&config, &next) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("reload failed, {keep}: {e}");
+                return None;
+            }
+        };
         let service = match Service::build_with(&config, &next).await {
             Ok(s) => s,
             Err(e) => {
@@ -142,6 +164,21 @@ impl Supervisor {
                 return None;
             }
         };
+        let view = match view.map(|v| v.serve(process.child_token())).transpose() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("reload failed, {keep}: the view: {e}");
+                return None;
+            }
+        };
+        if let Some(old) = self.view.take() {
+            old.stop();
+        }
+        match &view {
+            Some(v) => tracing::info!(address = %v.addr, "view: serving the reloaded config"),
+            None => tracing::info!("view: off in the reloaded config"),
+        }
+        self.view = view;
         next.release_unclaimed();
         for w in &config.warnings {
             tracing::warn!("{w}");
@@ -158,7 +195,12 @@ impl Supervisor {
         // The admin endpoints are the process's and do not change on reload.
         eprint!(
             "{}",
-            crate::banner::render(&self.files, &config, &service, "")
+            crate::banner::render(
+                &self.files,
+                &config,
+                &service,
+                &view::banner(self.view.as_ref())
+            )
         );
         // Dropping the old pool closes its copies of the sockets the new graph
         // did not take; the old receivers close theirs as they stop.

@@ -22,14 +22,18 @@ use tokio::task::JoinHandle;
 
 /// Capacity of each pipeline's input queue, in requests and in bytes (as
 /// received, or ~3x that once decoded). Small on purpose: the queue is a
-/// hand-off, not a buffer; exporter queues hold the backlog.
+/// hand-off, not a buffer; exporter queues hold the backlog. 2 MiB is about
+/// 24 requests of 100 Claude Code records.
 const PIPELINE_QUEUE: usize = 64;
-const PIPELINE_QUEUE_BYTES: usize = 8 << 20;
+const PIPELINE_QUEUE_BYTES: usize = 2 << 20;
 
 /// Bytes each exporter's queue may hold besides its count limit, so a slow
 /// exporter backpressures long before memory grows (batches of thousands of
-/// decoded records are tens of MB each).
-const EXPORT_QUEUE_BYTES: usize = 16 << 20;
+/// decoded records are tens of MB each). Two full batches: with the
+/// pipeline queue, the batch being filled and the one being exported, about
+/// 10 MiB of requests are held under sustained overload (bench/README.md,
+/// "peak RSS toward 20 MB").
+const EXPORT_QUEUE_BYTES: usize = 4 << 20;
 // The batch processor cuts batches to fit the exporter queue twice over.
 const _: () = assert!(2 * ccpipe_pipeline::batcher::MAX_BATCH_BYTES <= EXPORT_QUEUE_BYTES);
 

@@ -417,6 +417,15 @@ fn write_creates_a_missing_file_and_follows_symlinks() {
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(written.keys().collect::<Vec<_>>(), ["env"]);
 
+    // A machine where Claude Code never ran has no ~/.claude yet: --write
+    // makes the folder, as the README's second step expects.
+    let fresh = dir.join("home/.claude/settings.json");
+    let out = ccpipe(Some(&cfg), &["--write", fresh.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written: Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(&fresh).unwrap()).unwrap();
+    assert_eq!(written.keys().collect::<Vec<_>>(), ["env"]);
+
     // A dotfiles-style symlink stays a symlink; its target is updated.
     let target = dir.join("real.json");
     std::fs::copy(fixture("other-keys.json"), &target).unwrap();

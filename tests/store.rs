@@ -347,3 +347,356 @@ service:
     drop(mount);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// SIGTERM, then a clean exit (bounded).
+fn stop_cleanly(ccpipe: Ccpipe) {
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+}
+
+/// Runs ccpipe with `config` and expects it to stop on its own (bounded):
+/// (exit status, stderr).
+fn start_expecting_exit(config: &Path) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(bin())
+        .arg("--config")
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ccpipe kept running with an unusable database");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+fn sqlite_config(db: &Path, exporter_extra: &str) -> String {
+    format!(
+        r#"receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }} }}
+exporters:
+  sqlite:
+    path: "{}"
+{exporter_extra}
+service:
+  health: {{ address: "" }}
+  telemetry: {{ metrics: {{ address: "" }} }}
+  view: {{ endpoint: "127.0.0.1:0" }}
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [sqlite] }}
+    metrics: {{ receivers: [otlp], exporters: [sqlite] }}
+"#,
+        db.display()
+    )
+}
+
+/// A damaged file and a path that cannot be created stop ccpipe at start
+/// with the path and what to do; `ccpipe usage` says the same and exits 1.
+#[test]
+fn a_corrupt_or_unwritable_database_stops_the_start_naming_the_file() {
+    let dir = temp_dir("store-unusable");
+    let damaged = dir.join("damaged.db");
+    std::fs::write(&damaged, vec![0x5a; 8192]).unwrap();
+    let cfg = write_config(&dir, &sqlite_config(&damaged, ""));
+    let (status, stderr) = start_expecting_exit(&cfg);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&damaged.display().to_string()) && stderr.contains("move it away"),
+        "{stderr}"
+    );
+    let out = Command::new(bin())
+        .args(["usage", "--json", "--db"])
+        .arg(&damaged)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&damaged.display().to_string()) && err.contains("move it away"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&damaged).unwrap(),
+        vec![0x5a; 8192],
+        "the damaged file is left as it was"
+    );
+
+    // Its folder would be inside a regular file: nothing can create it
+    // (tests run as root in CI, so file permissions would not stop it).
+    std::fs::write(dir.join("a-file"), b"x").unwrap();
+    let unwritable = dir.join("a-file/ccpipe.db");
+    let cfg = write_config(&dir, &sqlite_config(&unwritable, ""));
+    let (status, stderr) = start_expecting_exit(&cfg);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&unwritable.display().to_string()),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `max_age` as a user sets it: data older than it is gone after a restart
+/// (the exporter runs a retention pass when it opens the file), data
+/// younger stays; `ccpipe usage` agrees with the rows.
+#[test]
+fn max_age_drops_older_data_when_ccpipe_restarts() {
+    let dir = temp_dir("store-max-age");
+    let db = dir.join("ccpipe.db");
+    let keep_all = write_config(&dir, &sqlite_config(&db, "    max_age: 0"));
+    let ccpipe = Ccpipe::start(&keep_all);
+    let mut conn = HttpConn::connect(ccpipe.http.expect("http listener"));
+    // The captures are from 2026-11 (days before any run of this test).
+    let captures: Vec<Capture> = load_variant("http-protobuf");
+    for c in captures
+        .iter()
+        .filter(|c| c.signal != ccpipe_pipeline::records::Signal::Traces)
+    {
+        assert_eq!(conn.send_capture(c).status, 200, "{}", c.file);
+    }
+    // One record from now, through the same exporter.
+    let mut fresh = None;
+    let now = post_body(
+        &mut fresh,
+        ccpipe.http.unwrap(),
+        &request(&["now".into()], 0),
+    )
+    .unwrap();
+    assert_eq!(now.status, 200);
+    stop_cleanly(ccpipe);
+    let count = |db: &Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = count(&db);
+    assert!(before > 1, "the captures were stored");
+    let cost = |db: &Path| {
+        let out = Command::new(bin())
+            .args(["usage", "--json", "--db"])
+            .arg(db)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["totals"]["cost_usd"].as_f64().unwrap()
+    };
+    assert!(cost(&db) > 0.0, "the report shows the captures' cost");
+
+    let week = write_config(&dir, &sqlite_config(&db, "    max_age: 168h"));
+    let ccpipe = Ccpipe::start(&week);
+    let log = ccpipe.wait_for_stderr(
+        0,
+        "store retention deleted old rows",
+        Duration::from_secs(20),
+    );
+    assert!(log.contains(&db.display().to_string()), "{log}");
+    assert_eq!(count(&db), 1, "only the record from now is left");
+    assert_eq!(stored_ids(&db), BTreeSet::from(["now".to_owned()]));
+    assert_eq!(cost(&db), 0.0, "the report lost the old days too");
+    stop_cleanly(ccpipe);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The store behind its own queue: while its database is locked by another
+/// process (a disk that does not answer, as far as the exporter can tell),
+/// the file exporter in the same pipeline gets every record and the sender
+/// hears 200; once the lock goes, the store catches up with all of them.
+#[test]
+fn a_stalled_store_does_not_stall_the_other_exporters() {
+    let dir = temp_dir("store-stalled");
+    let db = dir.join("ccpipe.db");
+    let out = dir.join("out.jsonl");
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }} }}
+exporters:
+  file: {{ path: "{}", flush_interval: 50ms }}
+  sqlite:
+    path: "{}"
+    sending_queue: {{ queue_size: 1000 }}
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 200ms }}
+service:
+  health: {{ address: "" }}
+  telemetry: {{ metrics: {{ address: "" }} }}
+  view: {{ enabled: false }}
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [file, sqlite] }}
+"#,
+            out.display(),
+            db.display()
+        ),
+    );
+    let ccpipe = Ccpipe::start(&cfg);
+    let http = ccpipe.http.expect("http listener");
+
+    // Another process takes the write lock and keeps it.
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let ids: Vec<String> = (0..20).map(|n| format!("stalled-{n:02}")).collect();
+    let mut conn = None;
+    for id in &ids {
+        let answer = post_body(&mut conn, http, &request(std::slice::from_ref(id), 256)).unwrap();
+        assert_eq!(answer.status, 200, "{id}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let written = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if ids.iter().all(|id| text.contains(id.as_str())) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for id in &ids {
+        assert!(
+            written.contains(id.as_str()),
+            "{id} not in the file while the store was stalled"
+        );
+    }
+    assert!(
+        stored_ids(&db).is_empty(),
+        "the store was not stalled: the test proves nothing"
+    );
+
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let want: BTreeSet<String> = ids.iter().cloned().collect();
+    while stored_ids(&db) != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        stored_ids(&db),
+        want,
+        "the store caught up, each record once"
+    );
+    stop_cleanly(ccpipe);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The README's two steps with the real Claude Code CLI: ccpipe on its
+/// built-in default config, `ccpipe claude-settings --write` into the CLI's
+/// settings file (the CLI gets no OTEL_* variable of its own), one prompt
+/// against the scripted fake model; then `ccpipe usage --json` and the
+/// view's API show the tokens the fake model reported, one session, and its
+/// page (the prompt without its text, the spans with their events).
+#[test]
+fn the_two_steps_with_the_real_claude_code_cli() {
+    use common::claude::{claude_bin, offline_env, run_bounded, FakeModel};
+    const INPUT_TOKENS: f64 = 12.0; // tests/claude-cli/fake_model.py
+    const OUTPUT_TOKENS: f64 = 3.0;
+    let claude = claude_bin();
+    let dir = temp_dir("store-two-steps");
+    let data = dir.join("data");
+    let (home, work, tmp) = (dir.join("home"), dir.join("work"), dir.join("tmp"));
+    for d in [&home, &work, &tmp] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let ccpipe = default_ccpipe(&dir, &data);
+    let (http, grpc) = (ccpipe.http.unwrap(), ccpipe.grpc.unwrap());
+    let view = common::view::view_addr(&ccpipe.stderr());
+
+    // Step 2, with the ports this ccpipe got (--write makes ~/.claude).
+    let settings = home.join(".claude/settings.json");
+    let out = common::process::default_command(&dir, &data)
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__HTTP__ENDPOINT",
+            http.to_string(),
+        )
+        .env(
+            "CCPIPE_RECEIVERS__OTLP__PROTOCOLS__GRPC__ENDPOINT",
+            grpc.to_string(),
+        )
+        .arg("claude-settings")
+        .arg("--write")
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let model = FakeModel::start(&dir);
+    let mut cmd = Command::new(&claude);
+    cmd.args(["-p", "say hi", "--output-format", "json"])
+        .current_dir(&work)
+        .env_clear()
+        .envs(offline_env(&home, &tmp, model.port));
+    let run = run_bounded(cmd, Duration::from_secs(120)).unwrap();
+    assert!(
+        run.status.success(),
+        "claude: {}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let result: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let session = result["session_id"].as_str().unwrap().to_owned();
+
+    // The CLI exports as it exits; the store commits behind its queue.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let report = usage_json(&data, &["--json"]);
+        let tokens = &report["totals"]["tokens"];
+        let done = tokens["input"] == INPUT_TOKENS && tokens["output"] == OUTPUT_TOKENS;
+        if done || Instant::now() > deadline {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let totals = &report["totals"];
+    assert_eq!(totals["tokens"]["input"], INPUT_TOKENS, "{report}");
+    assert_eq!(totals["tokens"]["output"], OUTPUT_TOKENS, "{report}");
+    assert_eq!(totals["sessions"], 1, "{report}");
+    assert!(totals["cost_usd"].as_f64().unwrap() > 0.0, "{report}");
+
+    let summary = common::view::get(view, "/api/summary").json();
+    assert_eq!(summary["tokens"]["input"], INPUT_TOKENS, "{summary}");
+    assert_eq!(summary["cost_usd"], totals["cost_usd"], "{summary}");
+    assert!(summary["api_requests"].as_i64().unwrap() >= 1, "{summary}");
+    let page = common::view::get(view, &format!("/api/session/{session}"));
+    assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+    let page = page.json();
+    let prompt = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "prompt")
+        .unwrap_or_else(|| panic!("no prompt on the session page: {page}"));
+    // claude-settings leaves prompt logging off unless asked (--content):
+    // the prompt is an event without its text.
+    assert!(prompt.get("prompt").is_none(), "{page}");
+    let attempts = page["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["events"].as_array().unwrap())
+        .filter(|e| e["name"] == "gen_ai.request.attempt")
+        .count();
+    assert!(
+        attempts >= 1,
+        "the LLM request's span and its event: {page}"
+    );
+    drop(model);
+    stop_cleanly(ccpipe);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -195,3 +195,89 @@ fn the_built_in_default_stores_and_serves_the_view() {
     assert_eq!(summary.json()["sessions"], 0);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Waits (bounded) until nothing listens on `addr` any more.
+fn assert_closes(addr: std::net::SocketAddr, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            _ if std::time::Instant::now() > deadline => panic!("{what}: {addr} still listens"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// SIGHUP applies `service.view` as it does the receivers: a new endpoint
+/// and token take effect (the old address closes), an unchanged endpoint
+/// keeps its socket while the auth changes, an endpoint that cannot be
+/// bound fails the reload and the view keeps serving, and `enabled: false`
+/// turns it off.
+#[test]
+fn sighup_applies_the_views_new_config() {
+    const STEP: Duration = Duration::from_secs(20);
+    let dir = temp_dir("view-reload");
+    let db = dir.join("ccpipe.db");
+    let auth = "    auth: { bearer_token_env: CCPIPE_VIEW_TEST_TOKEN }";
+    let at = |endpoint: &str, extra: &str| {
+        config(&db, extra).replace(
+            "    endpoint: 127.0.0.1:0\n",
+            &format!("    endpoint: {endpoint}\n"),
+        )
+    };
+    let path = write_config(&dir, &config(&db, ""));
+    let mut cmd = Command::new(bin());
+    cmd.arg("--config").arg(&path);
+    cmd.env("CCPIPE_VIEW_TEST_TOKEN", "correct horse battery");
+    let ccpipe = Ccpipe::start_command(cmd);
+    let first = view_addr(&ccpipe.stderr());
+    assert_eq!(get(first, "/api/summary").status, 200);
+    let token = [("authorization", "Bearer correct horse battery")];
+    let reload = |yaml: String, until: &str| {
+        std::fs::write(&path, yaml).unwrap();
+        let mark = ccpipe.stderr().len();
+        ccpipe.signal("HUP");
+        ccpipe.wait_for_stderr(mark, until, STEP)
+    };
+
+    // A new port and a token: served there, the old address closed.
+    let port = common::free_port();
+    let log = reload(at(&format!("127.0.0.1:{port}"), auth), "config reloaded");
+    let second = view_addr(&log);
+    assert_eq!(second.port(), port, "{log}");
+    assert_eq!(get(second, "/api/summary").status, 401);
+    assert_eq!(request(second, "GET", "/api/summary", &token).status, 200);
+    assert_closes(first, "the previous view's address");
+
+    // Same port, no token: the same socket, now open to loopback callers.
+    let log = reload(at(&format!("127.0.0.1:{port}"), ""), "config reloaded");
+    assert!(log.contains(&format!("127.0.0.1:{port}")), "{log}");
+    assert_eq!(get(second, "/api/summary").status, 200);
+
+    // A port someone else holds: the reload fails, the view goes on.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap();
+    let log = reload(at(&busy.to_string(), ""), "reload failed");
+    assert!(
+        log.contains(&format!(
+            "cannot listen on the view's endpoint {busy} (service.view.endpoint)"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("the previous config keeps running"), "{log}");
+    assert_eq!(get(second, "/api/summary").status, 200);
+
+    // Turned off.
+    let log = reload(
+        at(&format!("127.0.0.1:{port}"), "    enabled: false"),
+        "config reloaded",
+    );
+    assert!(log.contains("view: off in the reloaded config"), "{log}");
+    assert_closes(second, "a view turned off");
+
+    ccpipe.signal("TERM");
+    let (status, stderr) = ccpipe.wait(STEP);
+    assert!(status.success(), "exit {status}:\n{stderr}");
+    drop(taken);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -155,6 +155,9 @@ struct Sums {
     cost: f64,
     tokens: BTreeMap<String, f64>,
     events: BTreeMap<String, usize>,
+    spans: usize,
+    /// Span events by name.
+    span_events: BTreeMap<String, usize>,
 }
 
 fn sums(all: &[Vec<Capture>], only: Only) -> Sums {
@@ -203,7 +206,22 @@ fn sums(all: &[Vec<Capture>], only: Only) -> Sums {
                     }
                 }
             }
-            Records::Traces(_) => {}
+            Records::Traces(r) => {
+                for (res, span) in r.resource_spans.iter().flat_map(|rs| {
+                    rs.scope_spans
+                        .iter()
+                        .flat_map(|s| &s.spans)
+                        .map(move |span| (rs.resource.as_ref(), span))
+                }) {
+                    if !only.keeps(res, &span.attributes) {
+                        continue;
+                    }
+                    s.spans += 1;
+                    for e in &span.events {
+                        *s.span_events.entry(e.name.clone()).or_default() += 1;
+                    }
+                }
+            }
         }
     }
     s
@@ -411,6 +429,16 @@ async fn the_page_shows_the_sums_of_the_data_and_filters_change_them() {
         session.events.get("user_prompt").copied().unwrap_or(0)
     );
 
+    // Its spans, each with its events (a tool's output, an LLM attempt).
+    assert!(session.spans > 0, "{link} sent spans");
+    assert_eq!(page["spans"], session.spans, "{link}: span rows");
+    let mut shown_events: BTreeMap<String, usize> = BTreeMap::new();
+    for e in page["span_events"].as_array().unwrap() {
+        let name = e.as_str().unwrap().split(':').next().unwrap().to_owned();
+        *shown_events.entry(name).or_default() += 1;
+    }
+    assert_eq!(shown_events, session.span_events, "{link}: span events");
+
     // Watching: the error sent while the page was open appeared unasked.
     assert_eq!(screen["live_post_status"], 200);
     assert_eq!(shown(screen["live_api_errors"].as_str().unwrap()), 3.0);
@@ -453,10 +481,11 @@ fn with_auth_the_page_asks_for_the_token() {
     assert_eq!(screen["wrong_token_status"], "that token was refused");
     assert_eq!(screen["token_form_hidden"], true);
     assert_eq!(screen["all"]["tool-calls"], "0", "an empty store, shown");
-    // The browser logs each refused request; nothing else may go wrong.
+    // The browser logs each refused request (a load asks for the filter
+    // lists and the panels at once); nothing else may go wrong.
     let errors = screen["console_errors"].as_array().unwrap();
     assert!(
-        errors.len() == 2 && errors.iter().all(|e| e.as_str().unwrap().contains("401")),
+        errors.len() >= 2 && errors.iter().all(|e| e.as_str().unwrap().contains("401")),
         "{errors:?}"
     );
     drop(ccpipe);

@@ -6,8 +6,10 @@ use std::fmt;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data as MetricData;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 /// The three OTLP signals.
@@ -84,6 +86,19 @@ impl Records {
     }
 
     /// Items as the Collector counts them: log records, metric data points, spans.
+    /// The resource attributes of each resource group, in order (empty for
+    /// a group without a resource).
+    pub fn resource_attributes(&self) -> Vec<&[KeyValue]> {
+        fn of(resource: &Option<Resource>) -> &[KeyValue] {
+            resource.as_ref().map_or(&[], |r| r.attributes.as_slice())
+        }
+        match self {
+            Records::Logs(r) => r.resource_logs.iter().map(|x| of(&x.resource)).collect(),
+            Records::Metrics(r) => r.resource_metrics.iter().map(|x| of(&x.resource)).collect(),
+            Records::Traces(r) => r.resource_spans.iter().map(|x| of(&x.resource)).collect(),
+        }
+    }
+
     pub fn item_count(&self) -> usize {
         match self {
             Records::Logs(r) => r

@@ -11,9 +11,10 @@ use crate::batch::{Batch, DecodeError};
 use crate::channel::Weigh;
 
 /// The most one emitted batch weighs (by [`Weigh`], the queues' estimate):
-/// half an exporter queue's byte budget (16 MiB in the service), so a
-/// batch always fits next to another. Above it the pending batch is split.
-pub const MAX_BATCH_BYTES: usize = 8 << 20;
+/// half an exporter queue's byte budget (4 MiB in the service), so a
+/// batch always fits next to another. Above it the pending batch is split:
+/// about 2400 Claude Code records as received, 800 once decoded.
+pub const MAX_BATCH_BYTES: usize = 2 << 20;
 
 /// Settings of the batch processor, as the Collector names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

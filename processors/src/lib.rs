@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `batch` | merges batches by size and time ([`batch`]) |
 //! | `resource` | actions on resource attributes ([`resource`]) |
+//! | `resourcedetection` | where ccpipe runs (`host.name`, `os.type`, its `OTEL_RESOURCE_ATTRIBUTES`) on every resource ([`resourcedetection`]) |
 //! | `attributes` | actions on record / data point / span attributes, scoped by include/exclude ([`attributes`]) |
 //! | `filter` | drops records chosen by include/exclude ([`filter`]) |
 //! | `redaction` | removes prompt text and secrets ([`redaction`]) |
@@ -30,6 +31,7 @@ mod matcher;
 mod points;
 pub mod redaction;
 pub mod resource;
+pub mod resourcedetection;
 mod secrets;
 mod value;
 
@@ -44,6 +46,7 @@ pub use ccpipe_pipeline::config::Invalid;
 pub static FACTORIES: &[&dyn ProcessorFactory] = &[
     &batch::Factory::new(),
     &resource::Factory::new(),
+    &resourcedetection::Factory::new(),
     &attributes::Factory::new(),
     &filter::Factory::new(),
     &redaction::Factory::new(),

@@ -6,6 +6,7 @@ mod behaviour;
 mod captures;
 mod config;
 mod lifecycle;
+mod resourcedetection;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -227,12 +228,10 @@ pub fn sum_points(m: &Metric) -> Vec<(Vec<KeyValue>, f64)> {
 }
 
 pub fn resources(b: &Records) -> Vec<Vec<KeyValue>> {
-    let r = |x: &Option<Resource>| x.as_ref().map(|r| r.attributes.clone()).unwrap_or_default();
-    match b {
-        Records::Logs(q) => q.resource_logs.iter().map(|x| r(&x.resource)).collect(),
-        Records::Metrics(q) => q.resource_metrics.iter().map(|x| r(&x.resource)).collect(),
-        Records::Traces(q) => q.resource_spans.iter().map(|x| r(&x.resource)).collect(),
-    }
+    b.resource_attributes()
+        .into_iter()
+        .map(<[_]>::to_vec)
+        .collect()
 }
 
 /// Every string anywhere in a batch: keys, values at any depth (bytes as

@@ -185,6 +185,17 @@ pub fn write(path: &Path, m: &Merge, listen: &Listen) -> Result<String, String> 
         .map_err(|e| format!("cannot encode the settings: {e}"))?;
     text.push('\n');
     let target = resolve_symlink(path)?;
+    if original.is_none() {
+        // A machine where Claude Code never ran has no ~/.claude yet.
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| {
+                format!(
+                    "cannot create the folder {}: {e}; nothing was changed",
+                    dir.display()
+                )
+            })?;
+        }
+    }
     if let Some(bytes) = &original {
         let backup = backup_path(path);
         fs::write(&backup, bytes).map_err(|e| {

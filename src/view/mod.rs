@@ -21,6 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ccpipe_pipeline::config::Config;
+use ccpipe_pipeline::listeners::Listeners;
+use ccpipe_pipeline::Shutdown;
 use tokio::net::TcpListener;
 
 pub use config::{from_config, ViewConfig};
@@ -32,14 +34,34 @@ pub fn validate(config: &Config) -> Result<(), String> {
     from_config(config).map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// Binds and serves the view when the config asks for one; its address for
-/// the banner.
-pub async fn start(config: &Config) -> Result<Option<SocketAddr>, String> {
+/// The view's socket, bound but not yet serving: a reload binds it before
+/// it builds the new graph, so a failure on either changes nothing.
+pub struct Bound {
+    listener: TcpListener,
+    state: server::State,
+}
+
+/// The view as it serves; [`stop`](Running::stop) ends it.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Shutdown,
+}
+
+impl Running {
+    /// Stops accepting; connections finish the request in flight and close.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+/// Binds the view when the config asks for one, through `listeners`: on
+/// reload an unchanged `endpoint` is the same socket, never closed.
+pub fn bind(config: &Config, listeners: &Listeners) -> Result<Option<Bound>, String> {
     let Some(view) = from_config(config).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let db = queries::database_path(config, &view.store)?;
-    let listener = match TcpListener::bind(view.endpoint).await {
+    let listener = match listeners.bind("service.view", view.endpoint) {
         Ok(listener) => listener,
         Err(e) if !view.endpoint_configured => {
             tracing::warn!(
@@ -63,17 +85,37 @@ pub async fn start(config: &Config) -> Result<Option<SocketAddr>, String> {
             return Err(message);
         }
     };
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = server::State {
         token: view.token,
         assets: assets::all(),
         api: api::Api::new(db),
     };
-    server::spawn(listener, Arc::new(state));
-    Ok(Some(addr))
+    Ok(Some(Bound { listener, state }))
+}
+
+impl Bound {
+    /// Serves until `stop` (or the process's shutdown, its parent) fires.
+    pub fn serve(self, stop: Shutdown) -> Result<Running, String> {
+        let addr = self.listener.local_addr().map_err(|e| e.to_string())?;
+        server::spawn(self.listener, Arc::new(self.state), stop.clone());
+        Ok(Running { addr, stop })
+    }
+}
+
+/// Binds and serves the view in one step (at start).
+pub fn start(
+    config: &Config,
+    listeners: &Listeners,
+    shutdown: &Shutdown,
+) -> Result<Option<Running>, String> {
+    bind(config, listeners)?
+        .map(|b| b.serve(shutdown.child_token()))
+        .transpose()
 }
 
 /// The banner's line for the view.
-pub fn banner(addr: Option<SocketAddr>) -> String {
-    addr.map_or_else(String::new, |a| format!("  view:      http://{a}/\n"))
+pub fn banner(view: Option<&Running>) -> String {
+    view.map_or_else(String::new, |v| {
+        format!("  view:      http://{}/\n", v.addr)
+    })
 }

@@ -22,6 +22,7 @@ use super::assets::{self, Asset};
 use super::auth::{self, Refusal};
 use super::endpoint::Answer;
 use ccpipe_pipeline::config::Secret;
+use ccpipe_pipeline::Shutdown;
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,11 +38,17 @@ pub struct State {
     pub api: api::Api,
 }
 
-/// Serves `state` on `listener` until the process ends.
-pub fn spawn(listener: TcpListener, state: Arc<State>) {
+/// Serves `state` on `listener` until `stop` fires: then it accepts no more,
+/// and each open connection ends after the request it is serving (a
+/// reload's new view takes over the socket).
+pub fn spawn(listener: TcpListener, state: Arc<State>, stop: Shutdown) {
     tokio::spawn(async move {
         loop {
-            let stream = match listener.accept().await {
+            let accepted = tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let stream = match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::debug!(error = %e, "view: cannot accept");
@@ -50,6 +57,7 @@ pub fn spawn(listener: TcpListener, state: Arc<State>) {
                 }
             };
             let state = state.clone();
+            let stop = stop.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<Incoming>| {
                     let state = state.clone();
@@ -59,7 +67,15 @@ pub fn spawn(listener: TcpListener, state: Arc<State>) {
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
+                tokio::pin!(conn);
+                let ended = tokio::select! {
+                    ended = conn.as_mut() => ended,
+                    _ = stop.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = ended {
                     tracing::debug!(error = %e, "view connection ended with an error");
                 }
             });

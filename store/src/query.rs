@@ -11,6 +11,7 @@
 
 mod days;
 mod shapes;
+mod spans;
 mod sql;
 
 use std::collections::BTreeMap;
@@ -39,7 +40,7 @@ pub struct Filter {
     pub attrs: Vec<(String, String)>,
 }
 
-/// The most events a session page lists (the earliest ones).
+/// The most events (and, apart, spans) a session page lists: the earliest.
 pub const SESSION_EVENTS_MAX: usize = 10_000;
 
 impl Store {
@@ -388,6 +389,7 @@ impl Store {
             user,
             attrs,
             events,
+            spans: self.session_spans(id)?,
         }))
     }
 

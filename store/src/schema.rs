@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::{sql_error, StoreError};
 
 /// The version this build writes and reads.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Every table of the current schema.
 pub const TABLES: &[&str] = &[
@@ -33,9 +33,9 @@ pub const TABLES: &[&str] = &[
 ];
 
 /// `MIGRATIONS[i]` takes a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
-const V1: &str = r#"
+pub(crate) const V1: &str = r#"
 CREATE TABLE resources (
     id INTEGER PRIMARY KEY,
     fingerprint TEXT NOT NULL UNIQUE,
@@ -177,6 +177,13 @@ CREATE TABLE cumulative_series (
     start_ns INTEGER NOT NULL,
     value REAL NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Span events (an LLM request's attempts, a tool's `tool.output`), kept
+/// with their span: a JSON array of `{"time_ms", "name", "attrs"}`, NULL for
+/// a span without events and for the spans stored before this version.
+const V2: &str = r#"
+ALTER TABLE spans ADD COLUMN events TEXT;
 "#;
 
 /// The version recorded in the file; 0 for a new, empty file.

@@ -27,11 +27,35 @@ fn captures(variant: &str) -> PathBuf {
         .join("otlp")
 }
 
-fn temp_db(name: &str) -> PathBuf {
+/// A database path in a folder of its own, removed when the test ends.
+struct TempDb(PathBuf);
+
+impl std::ops::Deref for TempDb {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDb {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn temp_db(name: &str) -> TempDb {
     let dir = std::env::temp_dir().join(format!("ccpipe-store-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("store.db")
+    TempDb(dir.join("store.db"))
 }
 
 /// Ingests every request of a capture folder, in order.
@@ -226,6 +250,115 @@ fn a_session_page_lists_its_timeline_with_the_prompt_in_order() {
         want.tool_results
     );
     assert!(store.session("no-such-session").unwrap().is_none());
+}
+
+/// Every span of a capture's traces with its events, as the readable
+/// OTLP/JSON beside the capture lists them: (span name, event names).
+fn expected_spans(variant: &str) -> Vec<(String, Vec<String>)> {
+    let mut spans = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(captures(variant))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("-traces.decoded.json"))
+        .collect();
+    files.sort();
+    for f in files {
+        let doc: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        for rs in doc["resourceSpans"].as_array().unwrap() {
+            for ss in rs["scopeSpans"].as_array().unwrap() {
+                for s in ss["spans"].as_array().unwrap() {
+                    let events = s["events"].as_array().map_or(Vec::new(), |es| {
+                        es.iter()
+                            .map(|e| e["name"].as_str().unwrap().to_owned())
+                            .collect()
+                    });
+                    spans.push((s["name"].as_str().unwrap().to_owned(), events));
+                }
+            }
+        }
+    }
+    spans
+}
+
+#[test]
+fn a_session_page_lists_its_spans_with_their_events() {
+    let path = temp_db("spans");
+    let mut store = Store::open(&path).unwrap();
+    ingest_capture(&mut store, "http-protobuf");
+    let id = &store.top_sessions(&Filter::default(), 1).unwrap()[0].session_id;
+    let page = store.session(id).unwrap().unwrap();
+
+    let mut want = expected_spans("http-protobuf");
+    let mut got: Vec<(String, Vec<String>)> = page
+        .spans
+        .iter()
+        .map(|s| {
+            let names = s.events.iter().map(|e| e.name.clone()).collect();
+            (s.name.clone(), names)
+        })
+        .collect();
+    assert!(
+        want.iter().any(|(_, events)| !events.is_empty()),
+        "the capture has span events"
+    );
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(page.spans.windows(2).all(|w| w[0].time_ms <= w[1].time_ms));
+
+    // A tool's output event keeps its attributes (what the tool read).
+    let output = page
+        .spans
+        .iter()
+        .flat_map(|s| &s.events)
+        .find(|e| e.name == "tool.output")
+        .expect("a tool.output event");
+    assert!(output.attrs.contains_key("file_path"), "{output:?}");
+    assert!(output.time_ms > 0);
+}
+
+/// A file written by a ccpipe before span events (schema 1), with a span in
+/// it: opening it migrates it in place; the old span stays (without events),
+/// new spans keep theirs, and a reader only reads it once migrated.
+#[test]
+fn a_version_1_file_is_migrated_and_keeps_its_rows() {
+    let path = temp_db("v1");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             {}
+             INSERT INTO schema_version (version) VALUES (1);
+             INSERT INTO spans (time_ms, end_ms, resource_id, trace_id, span_id, name, session_id, attrs)
+             VALUES (1000, 2000, 1, 'aa', 'bb', 'claude_code.interaction', 'old-session', '{{}}');
+             INSERT INTO sessions (session_id, user, resource_id, started_ms, ended_ms)
+             VALUES ('old-session', 'u', 1, 1000, 2000);",
+            crate::schema::V1
+        ))
+        .unwrap();
+    }
+    let e = Store::open_read_only(&path).err().unwrap().to_string();
+    assert!(e.contains("start this ccpipe once"), "{e}");
+
+    let mut store = Store::open(&path).unwrap();
+    ingest_capture(&mut store, "http-protobuf");
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, crate::schema::VERSION);
+
+    let reader = Store::open_read_only(&path).unwrap();
+    let old = reader.session("old-session").unwrap().unwrap();
+    assert_eq!(old.spans.len(), 1);
+    assert_eq!(old.spans[0].name, "claude_code.interaction");
+    assert!(old.spans[0].events.is_empty());
+    let id = &reader.top_sessions(&Filter::default(), 1).unwrap()[0].session_id;
+    let new = reader.session(id).unwrap().unwrap();
+    assert!(new.spans.iter().any(|s| !s.events.is_empty()));
+    // Opening again is a no-op.
+    drop(store);
+    Store::open(&path).unwrap();
 }
 
 #[test]

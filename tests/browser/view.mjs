@@ -114,6 +114,8 @@ try {
     user: await read("session-user"),
     events: await page.locator('[data-testid="session-event"]').evaluateAll((rows) =>
       rows.map((r) => ({ kind: r.dataset.kind, cells: [...r.cells].map((c) => c.innerText) }))),
+    spans: await page.locator('[data-testid="session-span"]').count(),
+    span_events: await page.locator('[data-testid="span-event"]').allInnerTexts(),
   };
   out.status = await read("status");
 

@@ -257,26 +257,8 @@ async fn run(settings: DatadogSettings, retry: RetryPolicy, batches: Vec<Records
         .unwrap()
 }
 
-fn attrs(r: &Option<opentelemetry_proto::tonic::resource::v1::Resource>) -> &[KeyValue] {
-    r.as_ref()
-        .map(|r| r.attributes.as_slice())
-        .unwrap_or_default()
-}
-
 fn resources(b: &Records) -> Vec<&[KeyValue]> {
-    match b {
-        Records::Logs(r) => r.resource_logs.iter().map(|x| attrs(&x.resource)).collect(),
-        Records::Metrics(r) => r
-            .resource_metrics
-            .iter()
-            .map(|x| attrs(&x.resource))
-            .collect(),
-        Records::Traces(r) => r
-            .resource_spans
-            .iter()
-            .map(|x| attrs(&x.resource))
-            .collect(),
-    }
+    b.resource_attributes()
 }
 
 fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {

@@ -142,6 +142,51 @@ fn stores_every_signal_with_secrets_masked_and_leaves_the_batch_alone() {
     assert!(prompt.contains("<redacted:"), "{prompt}");
 }
 
+/// A secret in a span event (a tool's `tool.output`: the file it read) is
+/// masked before it is stored, as one in a prompt is.
+#[test]
+fn a_secret_in_a_span_event_is_stored_masked() {
+    let dir = TempDir::new("sqlite-span-event");
+    let settings = SqliteSettings {
+        path: dir.join("ccpipe.db"),
+        retention: Retention::default(),
+    };
+    let mut exporter = SqliteExporter::open("sqlite", &settings).unwrap();
+    let secret = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-AbCdEfAA";
+    for (_, mut batch) in captures("http-protobuf") {
+        if let Records::Traces(req) = &mut batch {
+            let events = req
+                .resource_spans
+                .iter_mut()
+                .flat_map(|r| &mut r.scope_spans)
+                .flat_map(|s| &mut s.spans)
+                .flat_map(|s| &mut s.events);
+            for kv in events.flat_map(|e| &mut e.attributes) {
+                if kv.key == "content" {
+                    kv.value.as_mut().unwrap().value =
+                        Some(Value::StringValue(format!("ANTHROPIC_API_KEY={secret}\n")));
+                }
+            }
+        }
+        exporter.export(&Batch::from(batch)).unwrap();
+    }
+    exporter.flush().unwrap();
+
+    let store = Store::open_read_only(&settings.path).unwrap();
+    let id = &store.top_sessions(&Filter::default(), 1).unwrap()[0].session_id;
+    let page = store.session(id).unwrap().unwrap();
+    let contents: Vec<&str> = page
+        .spans
+        .iter()
+        .flat_map(|s| &s.events)
+        .filter_map(|e| e.attrs.get("content").and_then(|v| v.as_str()))
+        .collect();
+    assert!(!contents.is_empty(), "the tool.output events were stored");
+    for c in contents {
+        assert!(!c.contains(secret) && c.contains("<redacted:"), "{c}");
+    }
+}
+
 /// Rows of `table`, read with a plain SQL count through the store's own
 /// read-only open (the test links no SQLite of its own).
 fn rusqlite_count(path: &std::path::Path, table: &str) -> i64 {

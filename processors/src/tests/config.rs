@@ -15,7 +15,9 @@ use ccpipe_pipeline::config::{load_str, Config};
 use ccpipe_pipeline::factory::ComponentSettings;
 use ccpipe_pipeline::{ComponentId, Signal};
 
-use crate::{attributes, batch, filter, redaction, resource, Invalid, FACTORIES};
+use crate::{
+    attributes, batch, filter, redaction, resource, resourcedetection, Invalid, FACTORIES,
+};
 use ccpipe_pipeline::config::{ComponentConfig, ConfigError};
 use ccpipe_pipeline::{factory, BuildError};
 
@@ -71,6 +73,7 @@ fn validate_alone(ty: &str, yaml: &str) -> Result<(), Failure> {
     match ty {
         "batch" => check(yaml, batch::BatchConfig::validate),
         "resource" => check(yaml, resource::ResourceConfig::validate),
+        "resourcedetection" => check(yaml, resourcedetection::ResourceDetectionConfig::validate),
         "attributes" => check(yaml, attributes::AttributesConfig::validate),
         "filter" => check(yaml, filter::FilterConfig::validate),
         "redaction" => check(yaml, redaction::RedactionConfig::validate),
@@ -194,12 +197,17 @@ impl Expect {
 fn unknown_types_name_the_known_ones() {
     let cfg = load("unknown.yaml", "transform/x", "");
     let component = &cfg.processors[&"transform/x".parse::<ComponentId>().unwrap()];
-    let want = "processors.transform/x: unknown processor type \"transform\"; \
-                known types: batch, resource, attributes, filter, redaction";
+    // Every registered type, in the registry's order.
+    let known: Vec<&str> = FACTORIES.iter().map(|f| f.type_name()).collect();
+    assert_eq!(known[..2], ["batch", "resource"]);
+    let want = format!(
+        "processors.transform/x: unknown processor type \"transform\"; known types: {}",
+        known.join(", ")
+    );
     let err = validate(component).unwrap_err().to_string();
-    assert!(err.ends_with(want), "{err}");
+    assert!(err.ends_with(&want), "{err}");
     let err = build(component, Signal::Logs).err().unwrap().to_string();
-    assert!(err.ends_with(want), "{err}");
+    assert!(err.ends_with(&want), "{err}");
 }
 
 #[test]

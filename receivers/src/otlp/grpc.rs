@@ -329,8 +329,7 @@ impl<R: ExportRequest> Decoder for CheckDecoder<R> {
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Batch>, Status> {
-        use bytes::Buf;
-        let bytes = src.copy_to_bytes(src.remaining());
+        let bytes = super::decode::exact_copy(src);
         match Encoded::within(R::SIGNAL, bytes.clone(), self.0.limits()) {
             Ok(e) => Ok(Some(Batch::from(e))),
             Err(ScanError::Malformed(e)) => Err(Status::invalid_argument(format!(

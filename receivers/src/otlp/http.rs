@@ -68,6 +68,12 @@ const INLINE_DECODE_MAX: usize = 128 * 1024;
 const RETRY_AFTER_SECS: &str = "1";
 /// HTTP/2 streams per connection on the HTTP port.
 const MAX_CONCURRENT_STREAMS: u32 = 100;
+/// The most an HTTP/1 connection's read buffer grows to (hyper's default is
+/// ~400 KiB): with 32 busy connections sending 85 KB bodies the buffers
+/// alone held several MB. A larger body is read in several chunks and made
+/// contiguous once (`decode::exact_copy`), as before; request headers must
+/// fit in it (hyper answers 431 otherwise).
+const HTTP1_READ_BUFFER: usize = 64 << 10;
 
 /// Serves OTLP/HTTP on `listener` until `shutdown` fires, then stops
 /// accepting and lets in-flight requests finish (idle connections close).
@@ -83,6 +89,7 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
+        .max_buf_size(HTTP1_READ_BUFFER)
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
     builder

@@ -143,8 +143,10 @@ function fitX(u, xs, step) {
   const pad = (step || 86400) / 2 + (xs[xs.length - 1] - xs[0]) * 0.02;
   u.setScale("x", { min: xs[0] - pad, max: xs[xs.length - 1] + pad });
 }
+// Points only where they have room (uPlot's default): a year of days is a
+// line, not 365 circles per series to paint.
 function line(label, color, extra) {
-  return Object.assign({ label, stroke: color, width: 2, points: { show: true, size: 6 } }, extra || {});
+  return Object.assign({ label, stroke: color, width: 2, points: { size: 6 } }, extra || {});
 }
 function bars(label, color, extra) {
   return Object.assign({ label, stroke: color, fill: color + "55", width: 1, paths: uPlot.paths.bars({ size: [0.6, 60] }), points: { show: false } }, extra || {});
@@ -324,6 +326,42 @@ async function loadSession(id) {
     cell(tr, e.status != null ? String(e.status) : e.success == null ? "" : e.success ? "ok" : "failed");
     cell(tr, e.prompt || e.detail || "", "detail");
   }
+  showSpans(s.spans || []);
+}
+
+// Spans (sent with CLAUDE_CODE_ENHANCED_TELEMETRY_BETA=1) under their
+// parents, each with its events: an LLM request's attempts, a tool's output.
+function showSpans(spans) {
+  const depth = new Map();
+  const parentOf = new Map(spans.map((sp) => [sp.span_id, sp.parent_span_id]));
+  const depthOf = (id, seen = 0) => {
+    if (depth.has(id)) return depth.get(id);
+    const p = parentOf.get(id);
+    const d = p && parentOf.has(p) && seen < 32 ? depthOf(p, seen + 1) + 1 : 0;
+    depth.set(id, d);
+    return d;
+  };
+  text($("session").querySelector('[data-testid="session-span-count"]'), spans.length ? "(" + int(spans.length) + ")" : "(none sent)");
+  const body = $("spans");
+  body.textContent = "";
+  for (const sp of spans) {
+    const tr = body.insertRow();
+    tr.dataset.testid = "session-span";
+    cell(tr, when(sp.time_ms));
+    cell(tr, "\u00a0\u00a0".repeat(depthOf(sp.span_id)) + sp.name.replace(/^claude_code\./, ""));
+    cell(tr, ms(sp.end_ms - sp.time_ms), "n");
+    const events = cell(tr, "", "detail");
+    for (const ev of sp.events || []) {
+      const line = events.appendChild(document.createElement("div"));
+      line.dataset.testid = "span-event";
+      const attrs = Object.entries(ev.attrs || {}).map(([k, v]) => {
+        const value = typeof v === "string" ? v : JSON.stringify(v);
+        return k + "=" + (value.length > 80 ? value.slice(0, 80) + "…" : value);
+      });
+      text(line, ev.name + (attrs.length ? ": " + attrs.join(", ") : ""));
+      line.title = JSON.stringify(ev.attrs || {}, null, 1).slice(0, 4000);
+    }
+  }
 }
 
 // ---- what runs -------------------------------------------------------------------
@@ -344,12 +382,20 @@ async function load() {
     if (session) {
       await loadSession(session);
     } else {
-      await loadFilters();
-      await loadOverview();
+      // The filter lists and the panels at once: each waited for the other.
+      await Promise.all([loadFilters(), loadOverview()]);
     }
     text($("status"), "");
     $("token-form").hidden = true;
+    // Charts paint on the next frame: the page is ready once it has (a
+    // hidden tab gets no frames; it goes on after 100 ms).
+    await new Promise((done) => {
+      requestAnimationFrame(() => setTimeout(done, 0));
+      setTimeout(done, 100);
+    });
     // What was drawn, for tests and the curious: the hash it was drawn for.
+    // The mark times it from navigation (bench/view.mjs reads the first).
+    performance.mark("ccpipe-drawn", { detail: { hash, load: state.loads + 1 } });
     document.body.dataset.loadedHash = hash;
     document.body.dataset.loads = String(++state.loads);
   } catch (e) {

@@ -117,6 +117,28 @@ pub struct SessionDetail {
     /// The resource attributes of the session's sender.
     pub attrs: serde_json::Map<String, serde_json::Value>,
     pub events: Vec<TimelineEvent>,
+    /// The session's spans (Claude Code sends them with
+    /// `CLAUDE_CODE_ENHANCED_TELEMETRY_BETA=1`), by start time.
+    pub spans: Vec<SessionSpan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionSpan {
+    pub time_ms: i64,
+    pub end_ms: i64,
+    pub name: String,
+    pub span_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<String>,
+    pub events: Vec<SpanEvent>,
+}
+
+/// One event of a span, as stored (schema V2).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SpanEvent {
+    pub time_ms: i64,
+    pub name: String,
+    pub attrs: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -22,6 +22,7 @@ mod captures;
 mod decoding;
 mod encoding;
 mod every_field;
+mod from_wire;
 mod fuzz;
 mod to_wire;
 

@@ -173,3 +173,53 @@ fn mutated_deflate_and_zstd_bodies_never_panic() {
         }
     }
 }
+
+/// A body that arrived in one chunk is a slice of the connection's read
+/// buffer; the request must not keep that buffer alive (the queues weigh
+/// only the body). The batch's bytes lie outside the buffer.
+#[test]
+fn a_one_chunk_body_is_copied_out_of_the_read_buffer() {
+    use super::super::decode::decode_within;
+    let body = capture("0002-http-logs.bin");
+    let mut read_buffer = vec![0u8; 400 << 10];
+    read_buffer[..body.len()].copy_from_slice(&body);
+    let read_buffer = Bytes::from(read_buffer);
+    let range = read_buffer.as_ptr_range();
+    let chunk = read_buffer.slice(..body.len());
+    let batch = decode_within(
+        Signal::Logs,
+        Format::Protobuf,
+        Encoding::Identity,
+        chunk,
+        usize::MAX,
+        &super::super::decode::DEFAULT_LIMITS,
+    )
+    .unwrap();
+    let encoded = batch.encoded().expect("protobuf stays encoded");
+    let parts = encoded.parts();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(&parts[0][..], &body[..]);
+    assert!(
+        !range.contains(&parts[0].as_ptr()),
+        "the body still points into the read buffer"
+    );
+}
+
+/// Inflated bodies grow by doubling; what is kept is trimmed to about its size.
+#[test]
+fn an_inflated_body_keeps_no_more_than_an_eighth_spare() {
+    use super::super::decode::decompress;
+    let body = capture("0002-http-logs.bin");
+    let mut big = Vec::new();
+    while big.len() < 300 << 10 {
+        big.extend_from_slice(&body);
+    }
+    let out = decompress(Encoding::Gzip, &gzip(&big)[..], usize::MAX).unwrap();
+    assert_eq!(out, big);
+    assert!(
+        out.capacity() <= out.len() + out.len() / 8,
+        "capacity {} for {} bytes",
+        out.capacity(),
+        out.len()
+    );
+}
