@@ -3,7 +3,8 @@
 //! fills, its JSON name (and proto-name alias), its protobuf type and its
 //! JSON codec. Two readers expand this one list:
 //! - `wire.rs` builds its per-tag field table (the protobuf scan and both
-//!   transcodes walk it);
+//!   transcodes walk it), and, for the protobuf→JSON transcode, each field's
+//!   place in the JSON order and which fields keep presence (`opt_double`);
 //! - `otlp_json/messages.rs` builds the JSON reader and writer of every prost
 //!   message.
 //!

@@ -181,6 +181,49 @@ macro_rules! wire_table {
             $( $( wire_entry!(table[M::$m as usize], $line); )* )*
             table
         };
+
+        /// Where OTLP/JSON writes each field among its message's others:
+        /// the index of its line in the schema (a oneof's members share one).
+        static JSON_RANKS: [[u8; TAGS]; MESSAGES] = {
+            let mut ranks = [[u8::MAX; TAGS]; MESSAGES];
+            $(
+                let mut rank = 0;
+                $(
+                    json_rank!(ranks[M::$m as usize], rank, $line);
+                    rank += 1;
+                )*
+                let _ = rank;
+            )*
+            ranks
+        };
+
+        /// The proto3 `optional` fields (JSON codec `opt_double`): written
+        /// whenever present, even when zero.
+        static PRESENCE: [[bool; TAGS]; MESSAGES] = {
+            let mut presence = [[false; TAGS]; MESSAGES];
+            $( $( json_presence!(presence[M::$m as usize], $line); )* )*
+            presence
+        };
+    };
+}
+
+macro_rules! json_presence {
+    ($row:expr, ($tag:literal $field:ident : $json:literal $(| $alias:literal)?,
+        $card:ident $ty:ident $(($sub:ident))?, opt_double)) => {
+        $row[$tag] = true;
+    };
+    ($row:expr, $line:tt) => {};
+}
+
+macro_rules! json_rank {
+    ($row:expr, $rank:ident, ($tag:literal $($rest:tt)*)) => {
+        $row[$tag] = $rank;
+    };
+    ($row:expr, $rank:ident, (oneof $slot:ident : $($enum:ident)::+ { $(
+        $tag:literal $variant:ident : $json:literal $(| $alias:literal)?,
+        $ty:ident $(($sub:ident))?, $codec:ident;
+    )* })) => {
+        $( $row[$tag] = $rank; )*
     };
 }
 
@@ -241,6 +284,23 @@ const MESSAGE_LIST: [M; MESSAGES] = [
     M::ArrayValue,
     M::KeyValueList,
 ];
+
+/// Where OTLP/JSON writes field `tag` of `m` among the others (lower
+/// first); unknown fields sort last.
+pub(crate) fn json_rank(m: M, tag: u32) -> u32 {
+    JSON_RANKS[m as usize]
+        .get(tag as usize)
+        .map_or(u32::from(u8::MAX), |&r| u32::from(r))
+}
+
+/// Whether field `tag` of `m` is a proto3 `optional` one, whose presence
+/// JSON keeps even for a zero value.
+pub(crate) fn has_presence(m: M, tag: u32) -> bool {
+    PRESENCE[m as usize]
+        .get(tag as usize)
+        .copied()
+        .unwrap_or(false)
+}
 
 /// A known field of `m`, if `tag` is one.
 #[inline]
