@@ -40,7 +40,7 @@ pub struct ClickhouseExporter {
 
 impl ClickhouseExporter {
     /// Does no IO: the schema is made and connections opened by the first export.
-    pub fn new(settings: ClickhouseSettings) -> Result<Self, String> {
+    pub fn new(settings: ClickhouseSettings) -> Result<Self, client::ClientError> {
         Ok(ClickhouseExporter {
             client: Client::new(&settings)?,
             settings,

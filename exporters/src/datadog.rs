@@ -52,11 +52,10 @@ pub struct DatadogExporter {
 
 impl DatadogExporter {
     /// Does no IO: connections are made on the first export.
-    pub fn new(id: &str, settings: DatadogSettings) -> Result<Self, String> {
+    pub fn new(id: &str, settings: DatadogSettings) -> Result<Self, DatadogError> {
         let transport = match settings.mode {
             Mode::Agent(agent) => {
-                let agent =
-                    AgentExporter::new(id, agent, settings.timeout).map_err(|e| e.to_string())?;
+                let agent = AgentExporter::new(id, agent, settings.timeout)?;
                 Transport::Agent(Box::new(agent))
             }
             Mode::Api(api) => Transport::Agentless(agentless_exporter(api, settings.timeout)?),
@@ -118,10 +117,19 @@ impl DatadogExporter {
     }
 }
 
+/// Why the exporter cannot be set up (no IO has happened yet).
+#[derive(Debug, thiserror::Error)]
+pub enum DatadogError {
+    #[error(transparent)]
+    Agent(#[from] crate::tls::TlsSetupError),
+    #[error(transparent)]
+    Agentless(#[from] agentless::AgentlessError),
+}
+
 fn agentless_exporter(
     api: ApiSettings,
     timeout: std::time::Duration,
-) -> Result<Box<dyn Exporter>, String> {
+) -> Result<Box<dyn Exporter>, agentless::AgentlessError> {
     let exporter = agentless::AgentlessExporter::new(agentless::AgentlessSettings {
         api_key: api.key,
         site: api.site,

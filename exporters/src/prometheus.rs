@@ -31,6 +31,15 @@ pub struct PrometheusExporter {
     local_addr: SocketAddr,
 }
 
+/// Why the exporter cannot start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("must be started inside the service's runtime")]
+    NoRuntime,
+    #[error(transparent)]
+    LocalAddr(#[from] std::io::Error),
+}
+
 impl PrometheusExporter {
     /// Serves on `listener` (bound through the service's listener pool, so a
     /// reload keeps the socket); needs a tokio runtime.
@@ -38,10 +47,9 @@ impl PrometheusExporter {
         id: &str,
         settings: StoreSettings,
         listener: tokio::net::TcpListener,
-    ) -> Result<Self, String> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "must be started inside the service's runtime".to_owned())?;
-        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    ) -> Result<Self, ServeError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ServeError::NoRuntime)?;
+        let local_addr = listener.local_addr()?;
         if let Some(warning) = names::double_prefix(settings.namespace.as_deref()) {
             tracing::warn!(exporter = id, "prometheus: {warning}");
         }

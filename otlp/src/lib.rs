@@ -11,6 +11,7 @@ pub mod otlp_json;
 pub mod points;
 pub mod records;
 pub mod rewrite;
+mod schema;
 #[doc(hidden)]
 pub mod testing;
 pub mod wire;

@@ -169,23 +169,85 @@ const MESSAGES: usize = M::KeyValueList as usize + 1;
 /// Every OTLP field number is below this.
 const TAGS: usize = 32;
 
-/// [`field_of`] for every message and tag, built at compile time: the walk
-/// looks a field up for every key it reads, so this is an index, not a match.
-static FIELDS: [[Option<Field>; TAGS]; MESSAGES] = {
-    let mut table = [[None; TAGS]; MESSAGES];
-    let mut m = 0;
-    while m < MESSAGES {
-        let mut tag = 0;
-        while tag < TAGS {
-            table[m][tag] = field_of(MESSAGE_LIST[m], tag as u32);
-            tag += 1;
-        }
-        m += 1;
-    }
-    table
-};
+/// Fills `FIELDS` from [`crate::schema`]: one entry per field (a oneof's
+/// members share group 1; a message has at most one oneof).
+macro_rules! wire_table {
+    ($( $m:ident = $prost:ident { $( $line:tt )* } )*) => {
+        /// The known fields of every message by tag, built at compile time:
+        /// the walk looks a field up for every key it reads, so this is an
+        /// index, not a match.
+        static FIELDS: [[Option<Field>; TAGS]; MESSAGES] = {
+            let mut table = [[None; TAGS]; MESSAGES];
+            $( $( wire_entry!(table[M::$m as usize], $line); )* )*
+            table
+        };
+
+        /// Where OTLP/JSON writes each field among its message's others:
+        /// the index of its line in the schema (a oneof's members share one).
+        static JSON_RANKS: [[u8; TAGS]; MESSAGES] = {
+            let mut ranks = [[u8::MAX; TAGS]; MESSAGES];
+            $(
+                let mut rank = 0;
+                $(
+                    json_rank!(ranks[M::$m as usize], rank, $line);
+                    rank += 1;
+                )*
+                let _ = rank;
+            )*
+            ranks
+        };
+
+        /// The proto3 `optional` fields (JSON codec `opt_double`): written
+        /// whenever present, even when zero.
+        static PRESENCE: [[bool; TAGS]; MESSAGES] = {
+            let mut presence = [[false; TAGS]; MESSAGES];
+            $( $( json_presence!(presence[M::$m as usize], $line); )* )*
+            presence
+        };
+    };
+}
+
+macro_rules! json_presence {
+    ($row:expr, ($tag:literal $field:ident : $json:literal $(| $alias:literal)?,
+        $card:ident $ty:ident $(($sub:ident))?, opt_double)) => {
+        $row[$tag] = true;
+    };
+    ($row:expr, $line:tt) => {};
+}
+
+macro_rules! json_rank {
+    ($row:expr, $rank:ident, ($tag:literal $($rest:tt)*)) => {
+        $row[$tag] = $rank;
+    };
+    ($row:expr, $rank:ident, (oneof $slot:ident : $($enum:ident)::+ { $(
+        $tag:literal $variant:ident : $json:literal $(| $alias:literal)?,
+        $ty:ident $(($sub:ident))?, $codec:ident;
+    )* })) => {
+        $( $row[$tag] = $rank; )*
+    };
+}
+
+macro_rules! wire_entry {
+    ($row:expr, ($tag:literal $field:ident : $json:literal $(| $alias:literal)?,
+        $card:ident $ty:ident $(($sub:ident))?, $codec:ident $(($arg:ty))?)) => {
+        assert!($row[$tag].is_none(), "a tag listed twice in the schema");
+        $row[$tag] = Some($card($json, Ty::$ty $((M::$sub))?));
+    };
+    ($row:expr, (oneof $slot:ident : $($enum:ident)::+ { $(
+        $tag:literal $variant:ident : $json:literal $(| $alias:literal)?,
+        $ty:ident $(($sub:ident))?, $codec:ident;
+    )* })) => {
+        $(
+            assert!($row[$tag].is_none(), "a tag listed twice in the schema");
+            $row[$tag] = Some(either($json, Ty::$ty $((M::$sub))?, 1));
+        )*
+    };
+}
+
+crate::schema::with_schema!(wire_table);
 
 /// The messages in declaration order (index = `M as usize`).
+#[cfg(test)]
 const MESSAGE_LIST: [M; MESSAGES] = [
     M::LogsRequest,
     M::ResourceLogs,
@@ -223,172 +285,27 @@ const MESSAGE_LIST: [M; MESSAGES] = [
     M::KeyValueList,
 ];
 
+/// Where OTLP/JSON writes field `tag` of `m` among the others (lower
+/// first); unknown fields sort last.
+pub(crate) fn json_rank(m: M, tag: u32) -> u32 {
+    JSON_RANKS[m as usize]
+        .get(tag as usize)
+        .map_or(u32::from(u8::MAX), |&r| u32::from(r))
+}
+
+/// Whether field `tag` of `m` is a proto3 `optional` one, whose presence
+/// JSON keeps even for a zero value.
+pub(crate) fn has_presence(m: M, tag: u32) -> bool {
+    PRESENCE[m as usize]
+        .get(tag as usize)
+        .copied()
+        .unwrap_or(false)
+}
+
 /// A known field of `m`, if `tag` is one.
 #[inline]
 pub(crate) fn field(m: M, tag: u32) -> Option<Field> {
     FIELDS[m as usize].get(tag as usize).copied().flatten()
-}
-
-/// The fields of each message, as in opentelemetry-proto's generated types.
-const fn field_of(m: M, tag: u32) -> Option<Field> {
-    use Ty::*;
-    Some(match (m, tag) {
-        (M::LogsRequest, 1) => many("resourceLogs", Msg(M::ResourceLogs)),
-        (M::ResourceLogs, 1) => one("resource", Msg(M::Resource)),
-        (M::ResourceLogs, 2) => many("scopeLogs", Msg(M::ScopeLogs)),
-        (M::ResourceLogs, 3) => one("schemaUrl", Str),
-        (M::ScopeLogs, 1) => one("scope", Msg(M::Scope)),
-        (M::ScopeLogs, 2) => many("logRecords", Msg(M::LogRecord)),
-        (M::ScopeLogs, 3) => one("schemaUrl", Str),
-        (M::LogRecord, 1) => one("timeUnixNano", U64),
-        (M::LogRecord, 11) => one("observedTimeUnixNano", U64),
-        (M::LogRecord, 2) => one("severityNumber", I32),
-        (M::LogRecord, 3) => one("severityText", Str),
-        (M::LogRecord, 5) => one("body", Msg(M::AnyValue)),
-        (M::LogRecord, 6) => many("attributes", Msg(M::KeyValue)),
-        (M::LogRecord, 7) => one("droppedAttributesCount", U32),
-        (M::LogRecord, 8) => one("flags", Fixed32),
-        (M::LogRecord, 9) => one("traceId", Id),
-        (M::LogRecord, 10) => one("spanId", Id),
-        (M::LogRecord, 12) => one("eventName", Str),
-
-        (M::TracesRequest, 1) => many("resourceSpans", Msg(M::ResourceSpans)),
-        (M::ResourceSpans, 1) => one("resource", Msg(M::Resource)),
-        (M::ResourceSpans, 2) => many("scopeSpans", Msg(M::ScopeSpans)),
-        (M::ResourceSpans, 3) => one("schemaUrl", Str),
-        (M::ScopeSpans, 1) => one("scope", Msg(M::Scope)),
-        (M::ScopeSpans, 2) => many("spans", Msg(M::Span)),
-        (M::ScopeSpans, 3) => one("schemaUrl", Str),
-        (M::Span, 1) => one("traceId", Id),
-        (M::Span, 2) => one("spanId", Id),
-        (M::Span, 3) => one("traceState", Str),
-        (M::Span, 4) => one("parentSpanId", Id),
-        (M::Span, 16) => one("flags", Fixed32),
-        (M::Span, 5) => one("name", Str),
-        (M::Span, 6) => one("kind", I32),
-        (M::Span, 7) => one("startTimeUnixNano", U64),
-        (M::Span, 8) => one("endTimeUnixNano", U64),
-        (M::Span, 9) => many("attributes", Msg(M::KeyValue)),
-        (M::Span, 10) => one("droppedAttributesCount", U32),
-        (M::Span, 11) => many("events", Msg(M::SpanEvent)),
-        (M::Span, 12) => one("droppedEventsCount", U32),
-        (M::Span, 13) => many("links", Msg(M::SpanLink)),
-        (M::Span, 14) => one("droppedLinksCount", U32),
-        (M::Span, 15) => one("status", Msg(M::Status)),
-        (M::SpanEvent, 1) => one("timeUnixNano", U64),
-        (M::SpanEvent, 2) => one("name", Str),
-        (M::SpanEvent, 3) => many("attributes", Msg(M::KeyValue)),
-        (M::SpanEvent, 4) => one("droppedAttributesCount", U32),
-        (M::SpanLink, 1) => one("traceId", Id),
-        (M::SpanLink, 2) => one("spanId", Id),
-        (M::SpanLink, 3) => one("traceState", Str),
-        (M::SpanLink, 4) => many("attributes", Msg(M::KeyValue)),
-        (M::SpanLink, 5) => one("droppedAttributesCount", U32),
-        (M::SpanLink, 6) => one("flags", Fixed32),
-        (M::Status, 2) => one("message", Str),
-        (M::Status, 3) => one("code", I32),
-
-        (M::MetricsRequest, 1) => many("resourceMetrics", Msg(M::ResourceMetrics)),
-        (M::ResourceMetrics, 1) => one("resource", Msg(M::Resource)),
-        (M::ResourceMetrics, 2) => many("scopeMetrics", Msg(M::ScopeMetrics)),
-        (M::ResourceMetrics, 3) => one("schemaUrl", Str),
-        (M::ScopeMetrics, 1) => one("scope", Msg(M::Scope)),
-        (M::ScopeMetrics, 2) => many("metrics", Msg(M::Metric)),
-        (M::ScopeMetrics, 3) => one("schemaUrl", Str),
-        (M::Metric, 1) => one("name", Str),
-        (M::Metric, 2) => one("description", Str),
-        (M::Metric, 3) => one("unit", Str),
-        (M::Metric, 5) => either("gauge", Msg(M::Gauge), 1),
-        (M::Metric, 7) => either("sum", Msg(M::Sum), 1),
-        (M::Metric, 9) => either("histogram", Msg(M::Histogram), 1),
-        (M::Metric, 10) => either("exponentialHistogram", Msg(M::ExpHistogram), 1),
-        (M::Metric, 11) => either("summary", Msg(M::Summary), 1),
-        (M::Metric, 12) => many("metadata", Msg(M::KeyValue)),
-        (M::Gauge, 1) => many("dataPoints", Msg(M::NumberPoint)),
-        (M::Sum, 1) => many("dataPoints", Msg(M::NumberPoint)),
-        (M::Sum, 2) => one("aggregationTemporality", I32),
-        (M::Sum, 3) => one("isMonotonic", Bool),
-        (M::Histogram, 1) => many("dataPoints", Msg(M::HistogramPoint)),
-        (M::Histogram, 2) => one("aggregationTemporality", I32),
-        (M::ExpHistogram, 1) => many("dataPoints", Msg(M::ExpHistogramPoint)),
-        (M::ExpHistogram, 2) => one("aggregationTemporality", I32),
-        (M::Summary, 1) => many("dataPoints", Msg(M::SummaryPoint)),
-        (M::NumberPoint, 7) => many("attributes", Msg(M::KeyValue)),
-        (M::NumberPoint, 2) => one("startTimeUnixNano", U64),
-        (M::NumberPoint, 3) => one("timeUnixNano", U64),
-        (M::NumberPoint, 4) => either("asDouble", F64, 1),
-        (M::NumberPoint, 6) => either("asInt", I64, 1),
-        (M::NumberPoint, 5) => many("exemplars", Msg(M::Exemplar)),
-        (M::NumberPoint, 8) => one("flags", U32),
-        (M::HistogramPoint, 9) => many("attributes", Msg(M::KeyValue)),
-        (M::HistogramPoint, 2) => one("startTimeUnixNano", U64),
-        (M::HistogramPoint, 3) => one("timeUnixNano", U64),
-        (M::HistogramPoint, 4) => one("count", U64),
-        (M::HistogramPoint, 5) => one("sum", F64),
-        (M::HistogramPoint, 6) => many("bucketCounts", PackedFixed64),
-        (M::HistogramPoint, 7) => many("explicitBounds", PackedF64),
-        (M::HistogramPoint, 8) => many("exemplars", Msg(M::Exemplar)),
-        (M::HistogramPoint, 10) => one("flags", U32),
-        (M::HistogramPoint, 11) => one("min", F64),
-        (M::HistogramPoint, 12) => one("max", F64),
-        (M::ExpHistogramPoint, 1) => many("attributes", Msg(M::KeyValue)),
-        (M::ExpHistogramPoint, 2) => one("startTimeUnixNano", U64),
-        (M::ExpHistogramPoint, 3) => one("timeUnixNano", U64),
-        (M::ExpHistogramPoint, 4) => one("count", U64),
-        (M::ExpHistogramPoint, 5) => one("sum", F64),
-        (M::ExpHistogramPoint, 6) => one("scale", Sint32),
-        (M::ExpHistogramPoint, 7) => one("zeroCount", U64),
-        (M::ExpHistogramPoint, 8) => one("positive", Msg(M::Buckets)),
-        (M::ExpHistogramPoint, 9) => one("negative", Msg(M::Buckets)),
-        (M::ExpHistogramPoint, 10) => one("flags", U32),
-        (M::ExpHistogramPoint, 11) => many("exemplars", Msg(M::Exemplar)),
-        (M::ExpHistogramPoint, 12) => one("min", F64),
-        (M::ExpHistogramPoint, 13) => one("max", F64),
-        (M::ExpHistogramPoint, 14) => one("zeroThreshold", F64),
-        (M::Buckets, 1) => one("offset", Sint32),
-        (M::Buckets, 2) => many("bucketCounts", PackedVarintU64),
-        (M::SummaryPoint, 7) => many("attributes", Msg(M::KeyValue)),
-        (M::SummaryPoint, 2) => one("startTimeUnixNano", U64),
-        (M::SummaryPoint, 3) => one("timeUnixNano", U64),
-        (M::SummaryPoint, 4) => one("count", U64),
-        (M::SummaryPoint, 5) => one("sum", F64),
-        (M::SummaryPoint, 6) => many("quantileValues", Msg(M::Quantile)),
-        (M::SummaryPoint, 8) => one("flags", U32),
-        (M::Quantile, 1) => one("quantile", F64),
-        (M::Quantile, 2) => one("value", F64),
-        (M::Exemplar, 7) => many("filteredAttributes", Msg(M::KeyValue)),
-        (M::Exemplar, 2) => one("timeUnixNano", U64),
-        (M::Exemplar, 3) => either("asDouble", F64, 1),
-        (M::Exemplar, 6) => either("asInt", I64, 1),
-        (M::Exemplar, 4) => one("spanId", Id),
-        (M::Exemplar, 5) => one("traceId", Id),
-
-        (M::Resource, 1) => many("attributes", Msg(M::KeyValue)),
-        (M::Resource, 2) => one("droppedAttributesCount", U32),
-        (M::Resource, 3) => many("entityRefs", Msg(M::EntityRef)),
-        (M::Scope, 1) => one("name", Str),
-        (M::Scope, 2) => one("version", Str),
-        (M::Scope, 3) => many("attributes", Msg(M::KeyValue)),
-        (M::Scope, 4) => one("droppedAttributesCount", U32),
-        (M::EntityRef, 1) => one("schemaUrl", Str),
-        (M::EntityRef, 2) => one("type", Str),
-        (M::EntityRef, 3) => many("idKeys", Str),
-        (M::EntityRef, 4) => many("descriptionKeys", Str),
-        (M::KeyValue, 1) => one("key", Str),
-        (M::KeyValue, 2) => one("value", Msg(M::AnyValue)),
-        (M::KeyValue, 3) => one("keyStrindex", I32),
-        (M::AnyValue, 1) => either("stringValue", Str, 1),
-        (M::AnyValue, 2) => either("boolValue", Bool, 1),
-        (M::AnyValue, 3) => either("intValue", Int64, 1),
-        (M::AnyValue, 4) => either("doubleValue", F64, 1),
-        (M::AnyValue, 5) => either("arrayValue", Msg(M::ArrayValue), 1),
-        (M::AnyValue, 6) => either("kvlistValue", Msg(M::KeyValueList), 1),
-        (M::AnyValue, 7) => either("bytesValue", Bytes, 1),
-        (M::AnyValue, 8) => either("stringValueStrindex", I32, 1),
-        (M::ArrayValue, 1) => many("values", Msg(M::AnyValue)),
-        (M::KeyValueList, 1) => many("values", Msg(M::KeyValue)),
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::channel::{Receiver, RecvTimeoutError};
 use crate::component::{Processor, Verdict};
 use crate::fanout::Fanout;
 use crate::telemetry;
-use crate::wal::ack::{Ack, AckReceiver};
+use crate::wal::ack::{Ack, AckReceiver, NotAppended};
 
 /// One step of a chain.
 pub enum Stage {
@@ -48,7 +48,7 @@ struct Durable {
     /// Appended, waiting for the next commit.
     pending: Vec<Ack>,
     /// Why the request being pushed could not be appended.
-    failed: Option<String>,
+    failed: Option<NotAppended>,
 }
 
 /// Acks answered per commit at most (bounds the wait under steady load).

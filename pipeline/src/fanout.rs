@@ -4,11 +4,14 @@
 //! chain thread (backpressure), so only that exporter's backlog, not its
 //! data, is lost to the others.
 
+use std::sync::Arc;
+
 use prost::Message;
 
 use crate::channel::QueueSender;
 use crate::records::Records;
-use crate::wal::WalWriter;
+use crate::wal::ack::NotAppended;
+use crate::wal::{AppendError, WalWriter};
 use crate::{Batch, Form};
 
 /// Sending side of one exporter's queue.
@@ -47,7 +50,7 @@ impl Fanout {
     }
 
     /// Forces what was appended to the logs to disk (`fsync: batch`).
-    pub fn commit(&self) -> Result<(), String> {
+    pub fn commit(&self) -> Result<(), NotAppended> {
         for (exporter, wal) in &self.durable {
             wal.commit().map_err(|e| self.append_failed(exporter, e))?;
         }
@@ -56,14 +59,14 @@ impl Fanout {
 
     /// Appends `batch` to every durable queue, as one record each: its
     /// request bytes, or its records encoded once for all queues.
-    fn append(&self, batch: &Batch) -> Result<(), String> {
+    fn append(&self, batch: &Batch) -> Result<(), NotAppended> {
         let encoded;
         let parts: Vec<&[u8]> = match batch.encoded() {
             Some(e) => e.parts().iter().map(|b| &b[..]).collect(),
             None => {
                 encoded = match batch.records() {
                     Ok(records) => encode(records),
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(NotAppended::Decode(Arc::new(e))),
                 };
                 vec![&encoded[..]]
             }
@@ -75,14 +78,14 @@ impl Fanout {
         Ok(())
     }
 
-    fn append_failed(&self, exporter: &str, e: crate::wal::AppendError) -> String {
+    fn append_failed(&self, exporter: &str, e: AppendError) -> NotAppended {
         tracing::error!(pipeline = %self.pipeline, exporter, "{e}; refusing requests until it can write again");
-        e.to_string()
+        NotAppended::Append(Arc::new(e))
     }
 
     /// Delivers `batch` to every exporter queue, blocking while one is full.
     /// Fails only when a durable queue cannot take it; nothing is sent then.
-    pub fn send(&self, batch: Batch) -> Result<(), String> {
+    pub fn send(&self, batch: Batch) -> Result<(), NotAppended> {
         if !self.durable.is_empty() {
             self.append(&batch)?;
         }

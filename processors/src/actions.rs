@@ -73,21 +73,26 @@ impl fmt::Display for ActionKind {
     }
 }
 
-impl TryFrom<String> for ActionKind {
-    type Error = String;
+/// Why an `action:` value is not an action.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownAction {
+    #[error("`from_attribute` is a field, not an action: write `{{ key: K, from_attribute: SOURCE, action: upsert }}`")]
+    FromAttribute,
+    #[error("unknown action {0:?}, expected one of insert, update, upsert, delete, hash")]
+    Other(String),
+}
 
-    fn try_from(s: String) -> Result<Self, String> {
+impl TryFrom<String> for ActionKind {
+    type Error = UnknownAction;
+
+    fn try_from(s: String) -> Result<Self, UnknownAction> {
         if let Some(k) = ActionKind::ALL.into_iter().find(|k| k.as_str() == s) {
             return Ok(k);
         }
         if s == "from_attribute" {
-            return Err("`from_attribute` is a field, not an action: write \
-                 `{ key: K, from_attribute: SOURCE, action: upsert }`"
-                .into());
+            return Err(UnknownAction::FromAttribute);
         }
-        Err(format!(
-            "unknown action {s:?}, expected one of insert, update, upsert, delete, hash"
-        ))
+        Err(UnknownAction::Other(s))
     }
 }
 

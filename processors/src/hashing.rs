@@ -15,16 +15,22 @@ use crate::value::canonical_bytes;
 /// The shortest `hash_key` accepted: 16 bytes, so the key itself cannot be guessed.
 pub const MIN_KEY_LEN: usize = 16;
 
-/// Checks a configured `hash_key`; the message is about that key.
-pub fn check_key(key: &str) -> Result<(), String> {
+/// Why a configured `hash_key` is refused; the message is about that key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("is empty (is the environment variable it reads set?)")]
+    Empty,
+    #[error("must be at least {MIN_KEY_LEN} bytes, got {0}; use a random secret, e.g. `openssl rand -hex 32`")]
+    TooShort(usize),
+}
+
+/// Checks a configured `hash_key`.
+pub fn check_key(key: &str) -> Result<(), KeyError> {
     if key.is_empty() {
-        return Err("is empty (is the environment variable it reads set?)".into());
+        return Err(KeyError::Empty);
     }
     if key.len() < MIN_KEY_LEN {
-        return Err(format!(
-            "must be at least {MIN_KEY_LEN} bytes, got {}; use a random secret, e.g. `openssl rand -hex 32`",
-            key.len()
-        ));
+        return Err(KeyError::TooShort(key.len()));
     }
     Ok(())
 }
@@ -88,11 +94,12 @@ mod tests {
     fn keys_are_checked() {
         assert_eq!(check_key("0123456789abcdef"), Ok(()));
         assert_eq!(
-            check_key(""),
-            Err("is empty (is the environment variable it reads set?)".into())
+            check_key("").unwrap_err().to_string(),
+            "is empty (is the environment variable it reads set?)"
         );
         assert!(check_key("short")
             .unwrap_err()
+            .to_string()
             .starts_with("must be at least 16 bytes, got 5"));
     }
 

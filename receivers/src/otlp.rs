@@ -60,13 +60,10 @@ impl OtlpReceiver {
         outputs: Outputs,
         listeners: &Listeners,
     ) -> Result<OtlpReceiver, BuildError> {
-        let fail = |msg: String| BuildError::new(Kind::Receiver, id, msg);
+        let fail = |why: &dyn std::fmt::Display| BuildError::new(Kind::Receiver, id, why);
         // Read the certificates before binding anything.
         let tls = |alpn: &[&[u8]]| match &settings.tls {
-            Some(files) => files
-                .server_config(alpn)
-                .map(Some)
-                .map_err(|e| fail(e.to_string())),
+            Some(files) => files.server_config(alpn).map(Some).map_err(|e| fail(&e)),
             None => Ok(None),
         };
         let grpc_tls = tls(&[b"h2"])?;
@@ -83,7 +80,7 @@ impl OtlpReceiver {
                 Acceptor::new(
                     listen(id, "grpc", &endpoint, listeners, exposed)
                         .await
-                        .map_err(fail)?,
+                        .map_err(|e| fail(&e))?,
                     grpc_tls,
                     max,
                 )
@@ -100,7 +97,7 @@ impl OtlpReceiver {
                 Acceptor::new(
                     listen(id, "http", &endpoint, listeners, exposed)
                         .await
-                        .map_err(fail)?,
+                        .map_err(|e| fail(&e))?,
                     http_tls,
                     max,
                 )
@@ -124,14 +121,34 @@ impl OtlpReceiver {
     }
 }
 
+/// Why the receiver cannot listen on one of its endpoints.
+#[derive(Debug, thiserror::Error)]
+enum ListenError {
+    #[error("{protocol} endpoint {endpoint}: cannot resolve {name:?}: {error}")]
+    Resolve {
+        protocol: &'static str,
+        endpoint: String,
+        name: String,
+        error: std::io::Error,
+    },
+    /// `last`: the last address tried and why it failed (with a hint when
+    /// another process holds the port).
+    #[error("cannot listen on {protocol} endpoint {endpoint}: {last}")]
+    Bind {
+        protocol: &'static str,
+        endpoint: String,
+        last: String,
+    },
+}
+
 /// Binds `endpoint`, trying each address a host name resolves to.
 async fn listen(
     id: &ComponentId,
-    protocol: &str,
+    protocol: &'static str,
     endpoint: &Endpoint,
     listeners: &Listeners,
     exposed: Option<&str>,
-) -> Result<TcpListener, String> {
+) -> Result<TcpListener, ListenError> {
     let addrs: Vec<SocketAddr> = match &endpoint.host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, endpoint.port)],
         // Loopback for sure, whatever /etc/hosts says, and IPv4 like the default.
@@ -140,7 +157,12 @@ async fn listen(
         }
         Host::Name(name) => tokio::net::lookup_host((name.as_str(), endpoint.port))
             .await
-            .map_err(|e| format!("{protocol} endpoint {endpoint}: cannot resolve {name:?}: {e}"))?
+            .map_err(|error| ListenError::Resolve {
+                protocol,
+                endpoint: endpoint.to_string(),
+                name: name.clone(),
+                error,
+            })?
             .collect(),
     };
     let mut last_error = None;
@@ -166,10 +188,11 @@ async fn listen(
             Err(e) => last_error = Some(format!("{addr}: {e}")),
         }
     }
-    Err(format!(
-        "cannot listen on {protocol} endpoint {endpoint}: {}",
-        last_error.unwrap_or_else(|| "the name resolves to no address".to_owned())
-    ))
+    Err(ListenError::Bind {
+        protocol,
+        endpoint: endpoint.to_string(),
+        last: last_error.unwrap_or_else(|| "the name resolves to no address".to_owned()),
+    })
 }
 
 impl Receiver for OtlpReceiver {

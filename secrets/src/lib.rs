@@ -37,9 +37,17 @@ impl Invalid {
     }
 }
 
-/// Compiles a user's regex, with a one-line message on error
+/// A user's regex that does not compile, in one line
 /// (`invalid regex "(": unclosed group`).
-pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid regex {pattern:?}: {why}")]
+pub struct RegexError {
+    pattern: String,
+    why: String,
+}
+
+/// Compiles a user's regex.
+pub fn compile_regex(pattern: &str) -> Result<Regex, RegexError> {
     Regex::new(pattern).map_err(|e| {
         let why = match &e {
             regex::Error::Syntax(text) => text
@@ -50,7 +58,10 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
                 .to_owned(),
             other => other.to_string(),
         };
-        format!("invalid regex {pattern:?}: {why}")
+        RegexError {
+            pattern: pattern.to_owned(),
+            why,
+        }
     })
 }
 
@@ -403,8 +414,8 @@ impl Scanner {
         if !blocked_values.is_empty() {
             kinds.push(BLOCKED_VALUE);
             for (i, p) in blocked_values.iter().enumerate() {
-                let regex =
-                    compile_regex(p).map_err(|e| Invalid::new(format!("blocked_values.{i}"), e))?;
+                let regex = compile_regex(p)
+                    .map_err(|e| Invalid::new(format!("blocked_values.{i}"), e.to_string()))?;
                 if regex.is_match("") {
                     return Err(Invalid::new(
                         format!("blocked_values.{i}"),
@@ -719,7 +730,7 @@ mod tests {
     #[test]
     fn regex_errors_are_one_line() {
         assert_eq!(
-            compile_regex("a(b").unwrap_err(),
+            compile_regex("a(b").unwrap_err().to_string(),
             "invalid regex \"a(b\": unclosed group"
         );
         assert!(compile_regex("^ok$").is_ok());

@@ -93,22 +93,30 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Why the ClickHouse client cannot be set up (no IO has happened yet).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the credentials cannot go into an HTTP header")]
+    CredentialsNotAHeader,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
+}
+
 impl Client {
     /// Does no IO: connections are made by the first request.
-    pub fn new(settings: &ClickhouseSettings) -> Result<Client, String> {
+    pub fn new(settings: &ClickhouseSettings) -> Result<Client, ClientError> {
         use base64::Engine;
         let credentials = format!("{}:{}", settings.username, settings.password.expose());
         let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
         let auth = http_client::sensitive_header(&format!("Basic {encoded}"))
-            .ok_or_else(|| "the credentials cannot go into an HTTP header".to_owned())?;
+            .ok_or(ClientError::CredentialsNotAHeader)?;
         Ok(Client {
             // ClickHouse closes idle connections after 3 s (keep_alive_timeout).
             http: http_client::build(
                 settings.timeout,
                 Some(Duration::from_secs(2)),
                 &settings.tls,
-            )
-            .map_err(|e| e.to_string())?,
+            )?,
             endpoint: settings.endpoint.clone(),
             auth,
             password: settings.password.clone(),

@@ -90,9 +90,9 @@ impl AgentlessSettings {
     }
 
     /// Checks the settings without touching the network.
-    pub fn validate(&self) -> Result<(Uri, Uri), String> {
+    pub fn validate(&self) -> Result<(Uri, Uri), AgentlessError> {
         if self.api_key.expose().trim().is_empty() {
-            return Err("the API key is empty".into());
+            return Err(AgentlessError::EmptyApiKey);
         }
         if self.metrics_endpoint.is_none() || self.logs_endpoint.is_none() {
             let site = self.site.trim();
@@ -104,14 +104,11 @@ impl AgentlessSettings {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
             if !ok {
-                return Err(format!(
-                    "site {site:?} is not a Datadog site name such as datadoghq.com or datadoghq.eu \
-                     (no scheme, no path)"
-                ));
+                return Err(AgentlessError::NotASite(site.to_owned()));
             }
         }
         if self.timeout.is_zero() {
-            return Err("timeout must be more than zero".into());
+            return Err(AgentlessError::ZeroTimeout);
         }
         Ok((
             parse_url("metrics_endpoint", &self.metrics_url())?,
@@ -120,15 +117,41 @@ impl AgentlessSettings {
     }
 }
 
-fn parse_url(what: &str, url: &str) -> Result<Uri, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("{what} {url:?} is not a URL: {e}"))?;
+/// Why agentless settings are refused or its client cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentlessError {
+    #[error("the API key is empty")]
+    EmptyApiKey,
+    #[error("site {0:?} is not a Datadog site name such as datadoghq.com or datadoghq.eu (no scheme, no path)")]
+    NotASite(String),
+    #[error("timeout must be more than zero")]
+    ZeroTimeout,
+    #[error("{what} {url:?} is not a URL: {error}")]
+    NotAUrl {
+        what: &'static str,
+        url: String,
+        error: http::uri::InvalidUri,
+    },
+    #[error("{what} {url:?} must be an http:// or https:// URL with a host")]
+    NotHttp { what: &'static str, url: String },
+    #[error("the API key holds characters that cannot go into an HTTP header")]
+    KeyNotAHeader,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
+}
+
+fn parse_url(what: &'static str, url: &str) -> Result<Uri, AgentlessError> {
+    let uri: Uri = url.parse().map_err(|error| AgentlessError::NotAUrl {
+        what,
+        url: url.to_owned(),
+        error,
+    })?;
     match uri.scheme_str() {
         Some("http" | "https") if uri.authority().is_some() => Ok(uri),
-        _ => Err(format!(
-            "{what} {url:?} must be an http:// or https:// URL with a host"
-        )),
+        _ => Err(AgentlessError::NotHttp {
+            what,
+            url: url.to_owned(),
+        }),
     }
 }
 
@@ -161,7 +184,7 @@ struct Pending {
 }
 
 impl AgentlessExporter {
-    pub fn new(settings: AgentlessSettings) -> Result<Self, String> {
+    pub fn new(settings: AgentlessSettings) -> Result<Self, AgentlessError> {
         let (metrics_uri, logs_uri) = settings.validate()?;
         let client = Client::new(settings.api_key.expose(), settings.timeout)?;
         Ok(AgentlessExporter {

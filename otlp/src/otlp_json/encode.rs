@@ -19,20 +19,7 @@ pub fn encode(batch: &Records, out: &mut Vec<u8>) {
 
 /// Appends an OTLP/JSON AnyValue object, e.g. `{"stringValue":"x"}`.
 pub fn write_any_value(value: &AnyValue, out: &mut Vec<u8>) {
-    let mut o = Obj::new(out);
-    // Oneof members are written even when zero: their presence is the value.
-    match &value.value {
-        Some(Value::StringValue(s)) => write_json_string(s, o.key("stringValue")),
-        Some(Value::BoolValue(b)) => write_bool(*b, o.key("boolValue")),
-        Some(Value::IntValue(i)) => write_quoted_int(*i, o.key("intValue")),
-        Some(Value::DoubleValue(d)) => write_double(*d, o.key("doubleValue")),
-        Some(Value::ArrayValue(a)) => a.encode(o.key("arrayValue")),
-        Some(Value::KvlistValue(kv)) => kv.encode(o.key("kvlistValue")),
-        Some(Value::BytesValue(b)) => write_base64(b, o.key("bytesValue")),
-        Some(Value::StringValueStrindex(i)) => write_int(*i, o.key("stringValueStrindex")),
-        None => {}
-    }
-    o.end();
+    value.encode(out);
 }
 
 /// Appends the value as plain JSON (`"x"`, `12`, `true`, `[..]`, `{"k":..}`)

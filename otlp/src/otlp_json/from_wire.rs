@@ -288,29 +288,17 @@ fn left_out(m: M, tag: u32, f: Field, wt: u8, b: &mut &[u8]) -> Result<bool, Unu
 
 /// The proto3 `optional` doubles, written by the codec whenever present.
 fn optional(m: M, tag: u32) -> bool {
-    matches!(
-        (m, tag),
-        (M::HistogramPoint, 5 | 11 | 12) | (M::ExpHistogramPoint, 5 | 12 | 13)
-    )
+    wire::has_presence(m, tag)
 }
 
-/// Where the codec writes field `tag` of `m` among the others: in the
-/// proto's declaration order, which is the tag order but for these. (prost
+/// Where the codec writes field `tag` of `m` among the others: its line's
+/// place in `crate::schema`, which is the proto's declaration order. prost
 /// writes a oneof after the other fields, so its bytes can be out of this
-/// order too: a metric's metadata, a data point's exemplars or flags.) The
-/// tests hold the transcode byte-equal to the codec on every field.
+/// order (a metric's metadata, a data point's exemplars or flags), and
+/// Claude Code's exporter writes tag order. The tests hold the transcode
+/// byte-equal to the codec on every field.
 fn rank(m: M, tag: u32) -> u32 {
-    match (m, tag) {
-        (M::LogRecord, 11) => 3,     // observedTimeUnixNano after timeUnixNano
-        (M::Span, 16) => 9,          // flags after parentSpanId
-        (M::NumberPoint, 7) => 0,    // attributes first
-        (M::NumberPoint, 6) => 9,    // asInt beside asDouble
-        (M::HistogramPoint, 9) => 0, // attributes first
-        (M::SummaryPoint, 7) => 0,   // attributes first
-        (M::Exemplar, 7) => 0,       // filteredAttributes first
-        (M::Exemplar, 6) => 7,       // asInt beside asDouble
-        _ => tag * 2,
-    }
+    wire::json_rank(m, tag)
 }
 
 fn varint(b: &mut &[u8]) -> Result<u64, Unusual> {

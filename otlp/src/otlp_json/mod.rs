@@ -13,17 +13,14 @@
 //! marshaler writes: hex ids, 64-bit integers as strings, enums as numbers,
 //! default-valued fields left out.
 
-mod common;
 mod decode;
 mod encode;
 mod from_wire;
-mod logs;
-mod metrics;
+mod messages;
 mod scalars;
 #[cfg(test)]
 mod tests;
 mod to_wire;
-mod traces;
 
 pub use decode::decode;
 pub use encode::{

@@ -10,6 +10,20 @@ use figment::value::{Empty, Num, Tag, Value};
 
 use super::locate::KeyPath;
 
+/// Why a `${…}` reference cannot be expanded; the loader reports it at the
+/// key's file:line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ExpandError {
+    #[error("unterminated \"${{\" in {text:?} (write \"$$\" for a literal \"$\")")]
+    Unterminated { text: String },
+    #[error("unsupported \"${{{body}}}\": only ${{env:VAR}} and ${{VAR}} are supported")]
+    Unsupported { body: String },
+    #[error("invalid environment variable name {name:?} in \"${{{body}}}\"")]
+    InvalidName { name: String, body: String },
+    #[error("environment variable {name:?} is not set")]
+    Unset { name: String },
+}
+
 /// Reads an environment variable; tests pass a map instead.
 pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -26,7 +40,7 @@ pub(crate) fn expand_tree(
             match expand_str(s, lookup) {
                 Ok(text) if is_one_reference(s) => *value = retype(text, tag),
                 Ok(text) => *value = Value::String(tag, text),
-                Err(message) => errors.push((path.clone(), message)),
+                Err(e) => errors.push((path.clone(), e.to_string())),
             }
         }
         Value::Dict(_, dict) => {
@@ -48,7 +62,7 @@ pub(crate) fn expand_tree(
 }
 
 /// Expands the references in one string.
-pub(crate) fn expand_str(s: &str, lookup: Lookup<'_>) -> Result<String, String> {
+pub(crate) fn expand_str(s: &str, lookup: Lookup<'_>) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -58,9 +72,9 @@ pub(crate) fn expand_str(s: &str, lookup: Lookup<'_>) -> Result<String, String> 
             out.push('$');
             rest = after;
         } else if let Some(after) = rest.strip_prefix("${") {
-            let end = after.find('}').ok_or_else(|| {
-                format!("unterminated \"${{\" in {s:?} (write \"$$\" for a literal \"$\")")
-            })?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| ExpandError::Unterminated { text: s.to_owned() })?;
             out.push_str(&resolve(&after[..end], lookup)?);
             rest = &after[end + 1..];
         } else {
@@ -77,7 +91,7 @@ fn is_one_reference(s: &str) -> bool {
 }
 
 /// The value of one `${…}` body: `env:VAR`, `VAR`, either with `:-default`.
-fn resolve(body: &str, lookup: Lookup<'_>) -> Result<String, String> {
+fn resolve(body: &str, lookup: Lookup<'_>) -> Result<String, ExpandError> {
     let reference = body.strip_prefix("env:").unwrap_or(body);
     let (name, default) = match reference.split_once(":-") {
         Some((name, default)) => (name, Some(default)),
@@ -86,16 +100,23 @@ fn resolve(body: &str, lookup: Lookup<'_>) -> Result<String, String> {
     if !is_var_name(name) {
         return Err(match body.split_once(':') {
             Some((scheme, _)) if is_var_name(scheme) && scheme != "env" => {
-                format!("unsupported \"${{{body}}}\": only ${{env:VAR}} and ${{VAR}} are supported")
+                ExpandError::Unsupported {
+                    body: body.to_owned(),
+                }
             }
-            _ => format!("invalid environment variable name {name:?} in \"${{{body}}}\""),
+            _ => ExpandError::InvalidName {
+                name: name.to_owned(),
+                body: body.to_owned(),
+            },
         });
     }
     match (lookup(name), default) {
         (Some(v), Some(d)) if v.is_empty() => Ok(d.to_owned()),
         (Some(v), _) => Ok(v),
         (None, Some(d)) => Ok(d.to_owned()),
-        (None, None) => Err(format!("environment variable {name:?} is not set")),
+        (None, None) => Err(ExpandError::Unset {
+            name: name.to_owned(),
+        }),
     }
 }
 
@@ -141,7 +162,7 @@ mod tests {
     }
 
     fn expand(s: &str) -> Result<String, String> {
-        expand_str(s, &env)
+        expand_str(s, &env).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -8,12 +8,25 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::batch::DecodeError;
 use crate::channel::{self, ReplyReceiver, ReplySender};
+use crate::wal::AppendError;
+
+/// Why a request did not reach a pipeline's durable queues (nothing was
+/// sent on then). Cheap to clone: one failed commit answers every ack
+/// waiting for it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotAppended {
+    #[error(transparent)]
+    Append(Arc<AppendError>),
+    #[error(transparent)]
+    Decode(Arc<DecodeError>),
+}
 
 /// The chain's answer: appended durably, or why not.
-pub type Ack = ReplySender<Result<(), String>>;
+pub type Ack = ReplySender<Result<(), NotAppended>>;
 /// The receiver's end of an [`Ack`].
-pub type AckWait = ReplyReceiver<Result<(), String>>;
+pub type AckWait = ReplyReceiver<Result<(), NotAppended>>;
 
 /// At most this many acks wait: the pipeline queue's capacity plus the one
 /// sender inside the critical section, with a wide margin.

@@ -116,10 +116,10 @@ async fn run(mut task: ExportTask<BacklogProbe>, mut reader: WalReader) -> Expor
 /// The records as one export request, decoded here if the exporter prefers
 /// them decoded. Records were checked when first received and
 /// are checked again here (their CRC only proves they were not damaged).
-fn to_batch(read: Read, prefers: Form) -> Result<Batch, String> {
+fn to_batch(read: Read, prefers: Form) -> Result<Batch, Undecodable> {
     let mut merged: Option<Encoded> = None;
     for r in read.records {
-        let e = Encoded::new(r.signal, r.bytes).map_err(|e| e.to_string())?;
+        let e = Encoded::new(r.signal, r.bytes)?;
         match &mut merged {
             None => merged = Some(e),
             Some(m) => m.append(e),
@@ -127,7 +127,17 @@ fn to_batch(read: Read, prefers: Form) -> Result<Batch, String> {
     }
     let batch = Batch::from(merged.expect("a read has records"));
     if prefers == Form::Decoded {
-        batch.records().map_err(|e| e.to_string())?;
+        batch.records()?;
     }
     Ok(batch)
+}
+
+/// Why records read back from the log cannot be exported (they are dropped,
+/// counted and logged).
+#[derive(Debug, thiserror::Error)]
+enum Undecodable {
+    #[error(transparent)]
+    Wire(#[from] ccpipe_otlp::wire::WireError),
+    #[error(transparent)]
+    Decode(#[from] crate::DecodeError),
 }

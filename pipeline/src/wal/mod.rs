@@ -60,24 +60,33 @@ pub enum Fsync {
     Interval(Duration),
 }
 
-impl std::str::FromStr for Fsync {
-    type Err = String;
+/// Why a `sending_queue.fsync` value is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FsyncError {
+    #[error(transparent)]
+    Interval(#[from] crate::config::units::UnitError),
+    #[error("the interval must be greater than 0")]
+    ZeroInterval,
+    #[error("expected always, batch or interval:<duration> (e.g. interval:1s), got {0:?}")]
+    Unknown(String),
+}
 
-    fn from_str(s: &str) -> Result<Fsync, String> {
+impl std::str::FromStr for Fsync {
+    type Err = FsyncError;
+
+    fn from_str(s: &str) -> Result<Fsync, FsyncError> {
         match s.trim() {
             "always" => Ok(Fsync::Always),
             "batch" => Ok(Fsync::Batch),
             other => match other.strip_prefix("interval:") {
                 Some(d) => {
-                    let d: crate::config::units::Duration = d.trim().parse().map_err(|e: crate::config::units::UnitError| e.to_string())?;
+                    let d: crate::config::units::Duration = d.trim().parse()?;
                     if d.0.is_zero() {
-                        return Err("the interval must be greater than 0".into());
+                        return Err(FsyncError::ZeroInterval);
                     }
                     Ok(Fsync::Interval(d.0))
                 }
-                None => Err(format!(
-                    "expected always, batch or interval:<duration> (e.g. interval:1s), got {other:?}"
-                )),
+                None => Err(FsyncError::Unknown(other.to_owned())),
             },
         }
     }
@@ -125,10 +134,63 @@ pub enum AppendError {
 
 /// Opening the log failed; the message names the directory.
 #[derive(Debug, thiserror::Error)]
-#[error("queue directory {path}: {message}")]
+#[error("queue directory {path}: {reason}")]
 pub struct OpenError {
     pub path: String,
-    pub message: String,
+    pub reason: OpenReason,
+}
+
+/// What went wrong opening a log directory.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenReason {
+    #[error("cannot create it: {0}")]
+    Create(std::io::Error),
+    #[error("cannot resolve it: {0}")]
+    Resolve(std::io::Error),
+    #[error("cannot write in it: {0}")]
+    Write(std::io::Error),
+    #[error("cannot list it: {0}")]
+    List(std::io::Error),
+    #[error("is already the queue of exporter \"{0}\"; each exporter needs its own directory")]
+    Taken(String),
+    #[error("cannot open its lock file {}: {error}", .file.display())]
+    LockFile {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("is in use by another process (its lock file {} is held); each ccpipe needs its own queue directories", .0.display())]
+    InUse(PathBuf),
+    #[error("cannot lock {}: {error}", .file.display())]
+    Lock {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot read {}: {error}", .file.display())]
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} is not a ccpipe queue segment (bad header); move it away", .0.display())]
+    NotASegment(PathBuf),
+    #[error("cannot rewrite {}: {error}", .file.display())]
+    Rewrite {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot open {}: {error}", .file.display())]
+    Open {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot truncate {}: {error}", .file.display())]
+    Truncate {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot create a segment: {0}")]
+    CreateSegment(std::io::Error),
+    #[error("cannot start its fsync thread: {0}")]
+    FsyncThread(std::io::Error),
 }
 
 /// A place in the log: the record `seq`, at byte `offset` of the segment
@@ -311,7 +373,7 @@ fn start(
             })
             .map_err(|e| OpenError {
                 path: shared.dir(),
-                message: format!("cannot start its fsync thread: {e}"),
+                reason: OpenReason::FsyncThread(e),
             })?;
     }
     Ok(shared)

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::{OpenError, Shared, WalConfig};
+use super::{OpenError, OpenReason, Shared, WalConfig};
 
 const LOCK_FILE: &str = "lock";
 
@@ -62,23 +62,20 @@ pub(crate) fn claim(
     open: impl FnOnce(Claim) -> Result<Arc<Shared>, OpenError>,
 ) -> Result<Arc<Shared>, OpenError> {
     let dir = &cfg.dir;
-    let err = |message: String| OpenError {
+    let err = |reason: OpenReason| OpenError {
         path: dir.display().to_string(),
-        message,
+        reason,
     };
-    std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create it: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| err(OpenReason::Create(e)))?;
     let key = dir
         .canonicalize()
-        .map_err(|e| err(format!("cannot resolve it: {e}")))?;
+        .map_err(|e| err(OpenReason::Resolve(e)))?;
     let mut table = open_logs().lock().unwrap_or_else(|p| p.into_inner());
     table.retain(|_, w| w.strong_count() > 0);
     if let Some(shared) = table.get(&key).and_then(Weak::upgrade) {
         let mut st = shared.lock();
         if st.owner == owner {
-            return Err(err(format!(
-                "is already the queue of exporter \"{}\"; each exporter needs its own directory",
-                shared.exporter
-            )));
+            return Err(err(OpenReason::Taken(shared.exporter.clone())));
         }
         st.owner = owner;
         st.owner_changed = true;
@@ -101,14 +98,17 @@ pub(crate) fn claim(
 
 /// Takes the OS lock on the directory's lock file, waiting a little for
 /// this process's own previous holder to let go.
-fn lock(dir: &Path) -> Result<File, String> {
+fn lock(dir: &Path) -> Result<File, OpenReason> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("cannot open its lock file {}: {e}", path.display()))?;
+        .map_err(|error| OpenReason::LockFile {
+            file: path.clone(),
+            error,
+        })?;
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
         match file.try_lock() {
@@ -116,14 +116,9 @@ fn lock(dir: &Path) -> Result<File, String> {
             Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(format!(
-                    "is in use by another process (its lock file {} is held); each ccpipe needs its own queue directories",
-                    path.display()
-                ))
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", path.display()))
+            Err(std::fs::TryLockError::WouldBlock) => return Err(OpenReason::InUse(path)),
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(OpenReason::Lock { file: path, error })
             }
         }
     }

@@ -87,22 +87,46 @@ struct Pass {
     skipped_bytes: u64,
 }
 
+/// Why a frame of a segment is skipped as damage.
+#[derive(Debug, thiserror::Error)]
+enum Damage {
+    #[error("a truncated header")]
+    TruncatedHeader,
+    #[error("a read error: {0}")]
+    Read(std::io::Error),
+    #[error("an impossible length {0}")]
+    ImpossibleLength(usize),
+    #[error(transparent)]
+    Body(#[from] frame::BodyError),
+}
+
+/// Why a segment cannot be read at all (its records are lost).
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error("cannot open it: {0}")]
+    Open(std::io::Error),
+    #[error("cannot read its header: {0}")]
+    Header(std::io::Error),
+    #[error("bad header")]
+    BadHeader,
+    #[error("cannot seek: {0}")]
+    Seek(std::io::Error),
+}
+
 /// The frame at `at` (the file is positioned there), or why it is damaged.
-fn read_frame(file: &mut BufReader<File>, at: Pos, seg_len: u64) -> Result<Record, String> {
+fn read_frame(file: &mut BufReader<File>, at: Pos, seg_len: u64) -> Result<Record, Damage> {
     let mut h = [0u8; HEADER];
     if seg_len - at.offset < HEADER as u64 {
-        return Err("a truncated header".into());
+        return Err(Damage::TruncatedHeader);
     }
-    file.read_exact(&mut h)
-        .map_err(|e| format!("a read error: {e}"))?;
+    file.read_exact(&mut h).map_err(Damage::Read)?;
     let h = Header::parse(&h);
     if h.implausible() || at.offset + h.frame_len() as u64 > seg_len {
-        return Err(format!("an impossible length {}", h.len));
+        return Err(Damage::ImpossibleLength(h.len));
     }
     let mut body = vec![0u8; h.len];
-    file.read_exact(&mut body)
-        .map_err(|e| format!("a read error: {e}"))?;
-    frame::decode_body(h, Bytes::from(body)).map_err(|e| e.to_string())
+    file.read_exact(&mut body).map_err(Damage::Read)?;
+    Ok(frame::decode_body(h, Bytes::from(body))?)
 }
 
 /// How many bytes from `at` to the next intact frame of the segment (or to
@@ -371,25 +395,22 @@ impl WalReader {
     }
 
     /// A reader positioned at `p`, reusing the open file when it can.
-    fn take_cursor(&mut self, p: Pos) -> Result<Cursor, String> {
+    fn take_cursor(&mut self, p: Pos) -> Result<Cursor, Unreadable> {
         if let Some(c) = self.cursor.take() {
             if c.seg == p.seg && c.offset == p.offset {
                 return Ok(c);
             }
         }
         let path = segment_path(&self.shared.cfg.dir, p.seg);
-        let mut file = BufReader::with_capacity(
-            256 << 10,
-            File::open(&path).map_err(|e| format!("cannot open it: {e}"))?,
-        );
+        let mut file =
+            BufReader::with_capacity(256 << 10, File::open(&path).map_err(Unreadable::Open)?);
         let mut magic = [0u8; MAGIC.len()];
-        file.read_exact(&mut magic)
-            .map_err(|e| format!("cannot read its header: {e}"))?;
+        file.read_exact(&mut magic).map_err(Unreadable::Header)?;
         if &magic != MAGIC {
-            return Err("bad header".into());
+            return Err(Unreadable::BadHeader);
         }
         file.seek(SeekFrom::Start(p.offset))
-            .map_err(|e| format!("cannot seek: {e}"))?;
+            .map_err(Unreadable::Seek)?;
         Ok(Cursor {
             seg: p.seg,
             offset: p.offset,

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::frame::{self, Header, HEADER, MAGIC};
 use super::{
-    count_corrupt, count_dropped, Fsync, OpenError, Pos, Segment, Shared, State, WalConfig,
+    count_corrupt, count_dropped, Fsync, OpenError, OpenReason, Pos, Segment, Shared, State,
+    WalConfig,
 };
 
 const ACK_FILE: &str = "ack";
@@ -30,16 +31,16 @@ fn segment_seq(name: &str) -> Option<u64> {
 /// Damage that loses records is logged at ERROR and counted for `exporter`.
 pub(crate) fn recover(exporter: &str, cfg: &WalConfig) -> Result<State, OpenError> {
     let dir = &cfg.dir;
-    let err = |message: String| OpenError {
+    let err = |reason: OpenReason| OpenError {
         path: dir.display().to_string(),
-        message,
+        reason,
     };
-    fs::create_dir_all(dir).map_err(|e| err(format!("cannot create it: {e}")))?;
-    fs::write(dir.join(ACK_TMP), b"").map_err(|e| err(format!("cannot write in it: {e}")))?;
+    fs::create_dir_all(dir).map_err(|e| err(OpenReason::Create(e)))?;
+    fs::write(dir.join(ACK_TMP), b"").map_err(|e| err(OpenReason::Write(e)))?;
 
     let mut firsts = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| err(format!("cannot list it: {e}")))? {
-        let entry = entry.map_err(|e| err(format!("cannot list it: {e}")))?;
+    for entry in fs::read_dir(dir).map_err(|e| err(OpenReason::List(e)))? {
+        let entry = entry.map_err(|e| err(OpenReason::List(e)))?;
         if let Some(seq) = entry.file_name().to_str().and_then(segment_seq) {
             firsts.push(seq);
         }
@@ -49,7 +50,12 @@ pub(crate) fn recover(exporter: &str, cfg: &WalConfig) -> Result<State, OpenErro
     for first_seq in firsts {
         let path = segment_path(dir, first_seq);
         let len = fs::metadata(&path)
-            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?
+            .map_err(|error| {
+                err(OpenReason::Read {
+                    file: path.clone(),
+                    error,
+                })
+            })?
             .len();
         segments.push_back(Segment { first_seq, len });
     }
@@ -59,8 +65,7 @@ pub(crate) fn recover(exporter: &str, cfg: &WalConfig) -> Result<State, OpenErro
         Some(last) => recover_last(exporter, dir, last).map_err(err)?,
         None => {
             let first_seq = acked_seq.unwrap_or(0);
-            create_segment(dir, first_seq, true)
-                .map_err(|e| err(format!("cannot create a segment: {e}")))?;
+            create_segment(dir, first_seq, true).map_err(|e| err(OpenReason::CreateSegment(e)))?;
             segments.push_back(Segment {
                 first_seq,
                 len: MAGIC_LEN,
@@ -102,7 +107,7 @@ pub(crate) fn recover(exporter: &str, cfg: &WalConfig) -> Result<State, OpenErro
         remove_segment(dir, gone.first_seq);
     }
     let head = segments[0];
-    let (offset, seq) = locate(dir, head, acked_seq).map_err(err)?;
+    let (offset, seq) = locate(dir, head, acked_seq);
     let acked = Pos {
         seg: head.first_seq,
         offset,
@@ -113,7 +118,12 @@ pub(crate) fn recover(exporter: &str, cfg: &WalConfig) -> Result<State, OpenErro
     let file = OpenOptions::new()
         .append(true)
         .open(&path)
-        .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|error| {
+            err(OpenReason::Open {
+                file: path.clone(),
+                error,
+            })
+        })?;
     let backlog = write_seq - seq;
     if backlog > 0 {
         tracing::info!(
@@ -141,19 +151,21 @@ pub(crate) fn recover(exporter: &str, cfg: &WalConfig) -> Result<State, OpenErro
 /// Checks the last segment record by record and cuts a torn or damaged
 /// tail; returns the sequence number the next record gets. Damage with
 /// intact records after it stays for the reader to skip (and count).
-fn recover_last(exporter: &str, dir: &Path, last: &mut Segment) -> Result<u64, String> {
+fn recover_last(exporter: &str, dir: &Path, last: &mut Segment) -> Result<u64, OpenReason> {
     let path = segment_path(dir, last.first_seq);
-    let data = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let data = fs::read(&path).map_err(|error| OpenReason::Read {
+        file: path.clone(),
+        error,
+    })?;
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
         if data.len() >= MAGIC.len() || !MAGIC.starts_with(&data) {
-            return Err(format!(
-                "{} is not a ccpipe queue segment (bad header); move it away",
-                path.display()
-            ));
+            return Err(OpenReason::NotASegment(path));
         }
         // Created but its header not fully written: start it again.
-        create_segment(dir, last.first_seq, true)
-            .map_err(|e| format!("cannot rewrite {}: {e}", path.display()))?;
+        create_segment(dir, last.first_seq, true).map_err(|error| OpenReason::Rewrite {
+            file: path.clone(),
+            error,
+        })?;
         last.len = MAGIC_LEN;
         return Ok(last.first_seq);
     }
@@ -183,10 +195,16 @@ fn recover_last(exporter: &str, dir: &Path, last: &mut Segment) -> Result<u64, S
         let f = OpenOptions::new()
             .write(true)
             .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(|error| OpenReason::Open {
+                file: path.clone(),
+                error,
+            })?;
         f.set_len(valid as u64)
             .and_then(|()| f.sync_all())
-            .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+            .map_err(|error| OpenReason::Truncate {
+                file: path.clone(),
+                error,
+            })?;
     }
     last.len = valid as u64;
     Ok(last.first_seq + scan.records)
@@ -194,12 +212,12 @@ fn recover_last(exporter: &str, dir: &Path, last: &mut Segment) -> Result<u64, S
 
 /// The offset of record `seq` in `seg`, found by walking its frames as the
 /// reader does (a damaged stretch counts as one record).
-fn locate(dir: &Path, seg: Segment, seq: u64) -> Result<(u64, u64), String> {
+fn locate(dir: &Path, seg: Segment, seq: u64) -> (u64, u64) {
     let path = segment_path(dir, seg.first_seq);
     let data = match fs::read(&path) {
         Ok(d) => d,
         // Unreadable: the reader reports it when it gets there.
-        Err(_) => return Ok((MAGIC_LEN, seg.first_seq)),
+        Err(_) => return (MAGIC_LEN, seg.first_seq),
     };
     let end = (seg.len as usize).min(data.len());
     let mut at = MAGIC_LEN;
@@ -214,7 +232,7 @@ fn locate(dir: &Path, seg: Segment, seq: u64) -> Result<(u64, u64), String> {
             cur += 1;
         }
     }
-    Ok((at, cur))
+    (at, cur)
 }
 
 fn create_segment(dir: &Path, first_seq: u64, durable: bool) -> std::io::Result<File> {

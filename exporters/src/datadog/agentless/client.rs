@@ -17,6 +17,7 @@ use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 
+use super::AgentlessError;
 pub use crate::http_client::MAX_RETRY_AFTER;
 use crate::http_client::{self, HttpsClient, NoAnswer};
 
@@ -55,13 +56,10 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    pub fn new(api_key: &str, timeout: Duration) -> Result<Client, String> {
-        let key = http_client::sensitive_header(api_key).ok_or_else(|| {
-            "the API key holds characters that cannot go into an HTTP header".to_owned()
-        })?;
+    pub fn new(api_key: &str, timeout: Duration) -> Result<Client, AgentlessError> {
+        let key = http_client::sensitive_header(api_key).ok_or(AgentlessError::KeyNotAHeader)?;
         Ok(Client {
-            http: http_client::build(timeout, Some(Duration::from_secs(30)), &Default::default())
-                .map_err(|e| e.to_string())?,
+            http: http_client::build(timeout, Some(Duration::from_secs(30)), &Default::default())?,
             api_key: key,
             secret: Secret::new(api_key),
             timeout,

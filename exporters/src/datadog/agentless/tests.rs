@@ -639,7 +639,7 @@ fn bad_settings_are_refused_without_quoting_the_key() {
         },
     ];
     for c in cases {
-        let err = AgentlessExporter::new(c.clone()).unwrap_err();
+        let err = AgentlessExporter::new(c.clone()).unwrap_err().to_string();
         assert!(!err.contains(KEY), "{err}");
     }
     // With both endpoints overridden the site is not used.
