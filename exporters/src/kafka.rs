@@ -36,7 +36,7 @@ pub struct KafkaExporter {
 impl KafkaExporter {
     /// Creates the producer (reading any TLS files); it connects on the
     /// first message.
-    pub fn new(id: &str, settings: KafkaSettings) -> Result<Self, String> {
+    pub fn new(id: &str, settings: KafkaSettings) -> Result<Self, produce::CreateError> {
         let producer = Producer::new(id, &settings)?;
         Ok(KafkaExporter { producer, settings })
     }
@@ -89,15 +89,23 @@ fn encode(batch: &Records, encoding: Encoding) -> Vec<u8> {
     }
 }
 
+/// Why a message's own bytes did not decode again (a bug: ccpipe wrote them).
+#[derive(Debug, thiserror::Error)]
+enum RedecodeError {
+    #[error(transparent)]
+    Wire(#[from] ccpipe_pipeline::wire::WireError),
+    #[error(transparent)]
+    Proto(#[from] prost::DecodeError),
+    #[error(transparent)]
+    Json(#[from] otlp_json::JsonError),
+}
+
 /// A message's request decoded again, to split one the brokers found too large.
-fn decode(signal: Signal, encoding: Encoding, bytes: &[u8]) -> Result<Records, String> {
-    match encoding {
-        Encoding::OtlpProto => Encoded::new(signal, bytes.to_vec().into())
-            .map_err(|e| e.to_string())?
-            .decode()
-            .map_err(|e| e.to_string()),
-        Encoding::OtlpJson => otlp_json::decode(signal, bytes).map_err(|e| e.to_string()),
-    }
+fn decode(signal: Signal, encoding: Encoding, bytes: &[u8]) -> Result<Records, RedecodeError> {
+    Ok(match encoding {
+        Encoding::OtlpProto => Encoded::new(signal, bytes.to_vec().into())?.decode()?,
+        Encoding::OtlpJson => otlp_json::decode(signal, bytes)?,
+    })
 }
 
 impl Exporter for KafkaExporter {

@@ -47,7 +47,7 @@ pub struct Producer {
 type InFlight = (Message, DeliveryFuture);
 
 impl Producer {
-    pub fn new(exporter: &str, settings: &KafkaSettings) -> Result<Producer, String> {
+    pub fn new(exporter: &str, settings: &KafkaSettings) -> Result<Producer, CreateError> {
         let mut config = settings.connection.client_config();
         for (key, value) in &settings.producer {
             config.set(*key, value);
@@ -196,10 +196,13 @@ pub(super) fn halves(settings: &KafkaSettings, m: Message) -> Result<Vec<Message
         .collect())
 }
 
-fn create(config: &ClientConfig) -> Result<FutureProducer, String> {
-    config
-        .create()
-        .map_err(|e| format!("cannot create the Kafka producer: {e}"))
+/// librdkafka refused the producer's settings.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the Kafka producer: {0}")]
+pub struct CreateError(#[from] KafkaError);
+
+fn create(config: &ClientConfig) -> Result<FutureProducer, CreateError> {
+    Ok(config.create()?)
 }
 
 /// Failures a producer does not get past by itself: librdkafka keeps
