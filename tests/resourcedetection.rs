@@ -1,4 +1,4 @@
-//! `resourcedetection` as a sidecar user runs it: the real binary with its
+//! configs/resourcedetection.yaml as a sidecar user runs it: the real binary with its
 //! own `OTEL_RESOURCE_ATTRIBUTES`, Claude Code's captured requests over
 //! HTTP, every resource in the file tagged with this host and those pairs,
 //! and a malformed variable refused at start with what to fix.
@@ -13,17 +13,29 @@ use common::process::{bin, Ccpipe};
 use common::*;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 
-fn config(out: &std::path::Path) -> String {
-    format!(
-        "receivers:\n  otlp:\n    protocols:\n      http: {{ endpoint: \"127.0.0.1:0\" }}\n\
-         processors:\n  resourcedetection:\n    detectors: [env, system]\n    override: false\n\
-         exporters:\n  file: {{ path: \"{}\" }}\n\
-         service:\n  health: {{ address: \"\" }}\n  telemetry: {{ metrics: {{ address: \"\" }} }}\n  pipelines:\n\
-         \x20   logs: {{ receivers: [otlp], processors: [resourcedetection], exporters: [file] }}\n\
-         \x20   metrics: {{ receivers: [otlp], processors: [resourcedetection], exporters: [file] }}\n\
-         \x20   traces: {{ receivers: [otlp], processors: [resourcedetection], exporters: [file] }}\n",
-        out.display()
+/// The shipped configs/resourcedetection.yaml, unchanged, with an overlay
+/// for free ports and the output file, as a user layers a local override.
+fn command(dir: &std::path::Path, out: &std::path::Path) -> Command {
+    let overlay = dir.join("overlay.yaml");
+    std::fs::write(
+        &overlay,
+        format!(
+            "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:0\" }}, http: {{ endpoint: \"127.0.0.1:0\" }} }} }} }}\n\
+             exporters: {{ file: {{ path: \"{}\" }} }}\n\
+             service: {{ health: {{ address: \"\" }}, telemetry: {{ metrics: {{ address: \"\" }} }} }}\n",
+            out.display()
+        ),
     )
+    .unwrap();
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/resourcedetection.yaml");
+    let mut command = Command::new(bin());
+    command
+        .arg("--config")
+        .arg(shipped)
+        .arg("--config")
+        .arg(overlay);
+    command
 }
 
 fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
@@ -41,9 +53,8 @@ fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
 fn a_sidecar_tags_every_resource_with_its_host_and_environment() {
     let dir = temp_dir("resourcedetection");
     let out = dir.join("out.jsonl");
-    let path = write_config(&dir, &config(&out));
-    let mut command = Command::new(bin());
-    command.arg("--config").arg(&path).env(
+    let mut command = command(&dir, &out);
+    command.env(
         "OTEL_RESOURCE_ATTRIBUTES",
         "deployment.environment.name=ci,team=platform%2Fobs,os.type=from-ccpipe",
     );
@@ -92,10 +103,7 @@ fn a_sidecar_tags_every_resource_with_its_host_and_environment() {
 #[test]
 fn a_malformed_resource_attributes_variable_stops_ccpipe_with_what_to_fix() {
     let dir = temp_dir("resourcedetection-bad-env");
-    let path = write_config(&dir, &config(&dir.join("out.jsonl")));
-    let output = Command::new(bin())
-        .arg("--config")
-        .arg(&path)
+    let output = command(&dir, &dir.join("out.jsonl"))
         .env("OTEL_RESOURCE_ATTRIBUTES", "team=platform,just-a-word")
         .output()
         .unwrap();
