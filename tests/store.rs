@@ -1,7 +1,8 @@
 //! The embedded store as a user meets it: the built-in default config (no
 //! --config) stores every capture, `ccpipe usage --json` reads it while
 //! ccpipe runs and its totals equal the sums in the data; a full disk
-//! answers 503 upstream and loses nothing acknowledged.
+//! answers 503 upstream and loses nothing acknowledged; `max_age` and
+//! `max_size` shrink it at the next start and the report stays whole.
 
 mod common;
 
@@ -698,5 +699,135 @@ fn the_two_steps_with_the_real_claude_code_cli() {
     );
     drop(model);
     stop_cleanly(ccpipe);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Log records on `day` (days after 2026-11-01, UTC noon), each id's body
+/// padded to about 2 KiB, in one OTLP/HTTP protobuf request.
+fn dated_request(ids: &[String], day: u64) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use prost::Message;
+    const NOV_1_2026_NOON_S: u64 = 1_793_491_200 + 12 * 3600;
+    let time = (NOV_1_2026_NOON_S + day * 86_400) * 1_000_000_000;
+    let log_records = ids
+        .iter()
+        .map(|id| LogRecord {
+            time_unix_nano: time,
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(format!("{id}|{}", "x".repeat(2048)))),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// Bytes of the pages the database uses (what `max_size` bounds).
+fn used_bytes(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let q = |p: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    (q("page_count") - q("freelist_count")) * q("page_size")
+}
+
+/// `max_size` as a user sets it: a store past its size shrinks at the next
+/// start, the oldest days' raw rows first, to within the limit; the newest
+/// records stay, and `ccpipe usage` (from the daily rollups) still reports
+/// every capture's cost.
+#[test]
+fn max_size_shrinks_the_store_oldest_days_first_keeping_the_report() {
+    let dir = temp_dir("store-max-size");
+    let db = dir.join("ccpipe.db");
+    let unbounded = write_config(&dir, &sqlite_config(&db, "    max_age: 0\n    max_size: 0"));
+    let ccpipe = Ccpipe::start(&unbounded);
+    let mut conn = HttpConn::connect(ccpipe.http.expect("http listener"));
+    let captures: Vec<Capture> = load_variant("http-protobuf");
+    for c in captures
+        .iter()
+        .filter(|c| c.signal != ccpipe_pipeline::records::Signal::Traces)
+    {
+        assert_eq!(conn.send_capture(c).status, 200, "{}", c.file);
+    }
+    // Ten days of 2 KiB records, 100 a day: about 2 MiB in all.
+    let mut fresh = None;
+    for day in 0..10u64 {
+        let ids: Vec<String> = (0..100).map(|i| format!("day{day}-{i}")).collect();
+        let answer =
+            post_body(&mut fresh, ccpipe.http.unwrap(), &dated_request(&ids, day)).unwrap();
+        assert_eq!(answer.status, 200);
+    }
+    stop_cleanly(ccpipe);
+    let report = |db: &Path| -> serde_json::Value {
+        let out = Command::new(bin())
+            .args(["usage", "--json", "--db"])
+            .arg(db)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["totals"].clone()
+    };
+    let totals = report(&db);
+    assert!(totals["cost_usd"].as_f64().unwrap() > 0.0, "{totals}");
+    assert!(
+        used_bytes(&db) > 2 << 20,
+        "{} bytes stored",
+        used_bytes(&db)
+    );
+    let ids = stored_ids(&db);
+    assert!(
+        ids.contains("day0-0") && ids.contains("day9-99"),
+        "{} ids",
+        ids.len()
+    );
+
+    let bounded = write_config(
+        &dir,
+        &sqlite_config(&db, "    max_age: 0\n    max_size: 1MiB"),
+    );
+    let ccpipe = Ccpipe::start(&bounded);
+    let log = ccpipe.wait_for_stderr(
+        0,
+        "store retention deleted old rows",
+        Duration::from_secs(20),
+    );
+    assert!(log.contains(&db.display().to_string()), "{log}");
+    stop_cleanly(ccpipe);
+
+    let used = used_bytes(&db);
+    assert!(used <= 1 << 20, "{used} bytes after the pass");
+    let left = stored_ids(&db);
+    assert!(
+        left.contains("day9-99"),
+        "the newest day stays: {} ids",
+        left.len()
+    );
+    assert!(!left.contains("day0-0"), "the oldest day went first");
+    let dropped_days: Vec<u64> = (0..10)
+        .filter(|d| !left.contains(&format!("day{d}-0")))
+        .collect();
+    assert_eq!(
+        dropped_days,
+        (0..dropped_days.len() as u64).collect::<Vec<_>>(),
+        "whole days, oldest first"
+    );
+    assert_eq!(report(&db), totals, "the report is kept by the rollups");
     let _ = std::fs::remove_dir_all(dir);
 }
