@@ -116,18 +116,17 @@ fn next_item<'a>(b: &mut &'a [u8]) -> Result<Item<'a>, Unusual> {
 }
 
 /// Writes one message as a JSON object, its fields in the codec's order
-/// ([`rank`]). prost's bytes mostly come in that order and are written as
-/// they come, checking the order on the way; on the first field out of
-/// order what was written is taken back and the fields are sorted first
-/// (stable, so a field's occurrences keep their order). Messages whose tag
-/// order is not their rank order (a log record's `observedTimeUnixNano` is
-/// tag 11 but goes second; Claude Code's exporter writes tag order) are
-/// checked before writing instead, so those bytes are not written twice.
+/// ([`rank`]). Where that is tag order, as prost and Claude Code's exporter
+/// write, the fields are written as they come, checking the order on the
+/// way; on the first field out of order what was written is taken back and
+/// the fields are [`sorted`] first. Messages whose tag order is not their
+/// rank order (a log record's `observedTimeUnixNano` is tag 11 but goes
+/// second) are always sorted, so their bytes are not written twice.
 fn message(m: M, body: &[u8], out: &mut Vec<u8>) -> Result<(), Unusual> {
     if m == M::KeyValue && string_attribute(body, out) {
         return Ok(());
     }
-    if tag_ordered(m) || in_order(m, body)? {
+    if tag_ordered(m) {
         let start = out.len();
         let mut b = body;
         let items = std::iter::from_fn(|| (!b.is_empty()).then(|| next_item(&mut b)));
@@ -136,14 +135,42 @@ fn message(m: M, body: &[u8], out: &mut Vec<u8>) -> Result<(), Unusual> {
         }
         out.truncate(start);
     }
-    let mut sorted = Vec::with_capacity(16);
+    sorted(m, body, out)
+}
+
+/// Writes a message whose fields are out of order: where each field starts,
+/// sorted by [`rank`] (stable), then the fields read again from there. The
+/// places of a usual message fit on the stack, so no allocation.
+fn sorted(m: M, body: &[u8], out: &mut Vec<u8>) -> Result<(), Unusual> {
+    const ON_STACK: usize = 64;
+    let mut stack = [(0u32, 0u32); ON_STACK];
+    let mut heap = Vec::new();
+    let mut count = 0;
     let mut b = body;
     while !b.is_empty() {
-        let item = next_item(&mut b)?;
-        sorted.push((rank(m, item.0), item));
+        let at = u32::try_from(body.len() - b.len()).map_err(|_| Unusual)?;
+        let (tag, _) = next_item(&mut b)?;
+        let place = (rank(m, tag), at);
+        if count < ON_STACK {
+            stack[count] = place;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
+            }
+            heap.push(place);
+        }
+        count += 1;
     }
-    sorted.sort_by_key(|&(rank, _)| rank);
-    let in_rank_order = fields(m, sorted.into_iter().map(|(_, item)| Ok(item)), out)?;
+    let places = if count <= ON_STACK {
+        &mut stack[..count]
+    } else {
+        &mut heap[..]
+    };
+    places.sort_by_key(|&(rank, _)| rank);
+    let items = places
+        .iter()
+        .map(|&(_, at)| next_item(&mut &body[at as usize..]));
+    let in_rank_order = fields(m, items, out)?;
     debug_assert!(in_rank_order);
     Ok(())
 }
@@ -200,22 +227,6 @@ fn tag_ordered(m: M) -> bool {
             ordered
         }
     }
-}
-
-/// Whether the known fields of a message body come in [`rank`] order.
-fn in_order(m: M, mut b: &[u8]) -> Result<bool, Unusual> {
-    let mut last = 0;
-    while !b.is_empty() {
-        let (tag, _) = next_item(&mut b)?;
-        if wire::field(m, tag).is_some() {
-            let r = rank(m, tag);
-            if r < last {
-                return Ok(false);
-            }
-            last = r;
-        }
-    }
-    Ok(true)
 }
 
 /// Writes a message's fields as a JSON object, given in the codec's order.
@@ -691,5 +702,64 @@ mod tests {
                 Err(Unusual) => assert!(i >= 2, "case {i} is usual"),
             }
         }
+    }
+
+    /// Messages of more fields than the sort keeps on the stack: a log
+    /// record of 100 attributes with `observedTimeUnixNano` last (tag
+    /// order), and a scope of 100 records after its `schemaUrl`.
+    #[test]
+    fn long_messages_out_of_order_give_the_codecs_bytes() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        use prost::Message;
+
+        let record = |i: u64| LogRecord {
+            time_unix_nano: i,
+            observed_time_unix_nano: i + 1,
+            attributes: (0..100)
+                .map(|a| KeyValue {
+                    key: format!("k{a}"),
+                    value: Some(AnyValue {
+                        value: Some(Value::IntValue(a)),
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let field = |tag: u32, body: &[u8]| {
+            let mut v = Vec::new();
+            prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, &mut v);
+            prost::encoding::encode_varint(body.len() as u64, &mut v);
+            v.extend_from_slice(body);
+            v
+        };
+        // prost writes a record in tag order; the scope's url goes first here.
+        let mut scope = field(3, b"https://example.com/schema");
+        for i in 0..100 {
+            scope.extend(field(2, &record(i).encode_to_vec()));
+        }
+        let bytes = field(1, &field(2, &scope));
+        let encoded = Encoded::new(Signal::Logs, Bytes::from(bytes)).unwrap();
+        let mut got = Vec::new();
+        transcode(&encoded, &mut got).unwrap();
+        let mut want = Vec::new();
+        crate::otlp_json::encode(&encoded.decode().unwrap(), &mut want);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: (0..100).map(record).collect(),
+                    schema_url: "https://example.com/schema".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        assert_eq!(encoded.decode().unwrap(), crate::Records::Logs(request));
     }
 }
