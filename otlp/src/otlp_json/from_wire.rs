@@ -123,7 +123,7 @@ fn next_item<'a>(b: &mut &'a [u8]) -> Result<Item<'a>, Unusual> {
 /// rank order (a log record's `observedTimeUnixNano` is tag 11 but goes
 /// second) are always sorted, so their bytes are not written twice.
 fn message(m: M, body: &[u8], out: &mut Vec<u8>) -> Result<(), Unusual> {
-    if m == M::KeyValue && string_attribute(body, out) {
+    if m == M::KeyValue && scalar_attribute(body, out) {
         return Ok(());
     }
     if tag_ordered(m) {
@@ -175,37 +175,68 @@ fn sorted(m: M, body: &[u8], out: &mut Vec<u8>) -> Result<(), Unusual> {
     Ok(())
 }
 
-/// The usual attribute, `{"key":"k","value":{"stringValue":"v"}}`, written
-/// straight when the body is exactly a non-empty key then a string value
-/// (how prost and Claude Code's exporter write one); false, with nothing
-/// written, for any other layout, which the general path takes.
-fn string_attribute(body: &[u8], out: &mut Vec<u8>) -> bool {
+/// The usual attribute, e.g. `{"key":"k","value":{"stringValue":"v"}}`,
+/// written straight when the body is exactly a non-empty key then a value
+/// holding one string, int, bool or double (how prost and Claude Code's
+/// exporter write one); false, with nothing written, for any other layout,
+/// which the general path takes.
+fn scalar_attribute(body: &[u8], out: &mut Vec<u8>) -> bool {
     const KEY: u8 = 1 << 3 | wire::LEN;
     const VALUE: u8 = 2 << 3 | wire::LEN;
-    const STRING_VALUE: u8 = 1 << 3 | wire::LEN;
-    let tagged = |b: &mut &[u8], tag: u8| -> Option<()> {
-        let (&first, rest) = b.split_first()?;
-        (first == tag).then(|| *b = rest)
-    };
-    let parse = || -> Option<(&[u8], &[u8])> {
+    let parse = || -> Option<(&[u8], u8, &[u8])> {
         let mut b = body;
         tagged(&mut b, KEY)?;
         let key = delimited(&mut b).ok().filter(|k| !k.is_empty())?;
         tagged(&mut b, VALUE)?;
-        let mut value = delimited(&mut b).ok().filter(|_| b.is_empty())?;
-        tagged(&mut value, STRING_VALUE)?;
-        let s = delimited(&mut value).ok().filter(|_| value.is_empty())?;
-        Some((key, s))
+        let value = delimited(&mut b).ok().filter(|_| b.is_empty())?;
+        let (&member, scalar) = value.split_first()?;
+        Some((key, member, scalar))
     };
-    let Some((key, s)) = parse() else {
+    let Some((key, member, mut scalar)) = parse() else {
         return false;
     };
+    let start = out.len();
     out.extend_from_slice(b"{\"key\":");
     string(key, out);
-    out.extend_from_slice(b",\"value\":{\"stringValue\":");
-    string(s, out);
+    // The AnyValue members (tag, wire type) the schema gives; each is
+    // written even at its default, as a oneof's presence is its value.
+    let written = match member {
+        STRING_VALUE => delimited(&mut scalar).ok().map(|s| {
+            out.extend_from_slice(b",\"value\":{\"stringValue\":");
+            string(s, out);
+        }),
+        BOOL_VALUE => varint(&mut scalar).ok().map(|v| {
+            out.extend_from_slice(b",\"value\":{\"boolValue\":");
+            write_bool(v != 0, out);
+        }),
+        INT_VALUE => varint(&mut scalar).ok().map(|v| {
+            out.extend_from_slice(b",\"value\":{\"intValue\":");
+            write_quoted_int(v as i64, out);
+        }),
+        DOUBLE_VALUE => fixed::<8>(&mut scalar).ok().map(|v| {
+            out.extend_from_slice(b",\"value\":{\"doubleValue\":");
+            write_double(f64::from_le_bytes(v), out);
+        }),
+        _ => None,
+    };
+    if written.is_none() || !scalar.is_empty() {
+        out.truncate(start);
+        return false;
+    }
     out.extend_from_slice(b"}}");
     true
+}
+
+/// The keys of the AnyValue members [`scalar_attribute`] writes.
+const STRING_VALUE: u8 = 1 << 3 | wire::LEN;
+const BOOL_VALUE: u8 = 2 << 3 | wire::VARINT;
+const INT_VALUE: u8 = 3 << 3 | wire::VARINT;
+const DOUBLE_VALUE: u8 = 4 << 3 | wire::FIXED64;
+
+/// Takes the one-byte key `key` off the front of `b`, if it is there.
+fn tagged(b: &mut &[u8], key: u8) -> Option<()> {
+    let (&first, rest) = b.split_first()?;
+    (first == key).then(|| *b = rest)
 }
 
 /// Whether the known fields of `m`, by tag, come in [`rank`] order (so
@@ -671,7 +702,7 @@ mod tests {
     /// empty key sent anyway, a key given twice, bytes after the value.
     #[test]
     fn unusual_attribute_bytes_give_what_they_mean() {
-        let cases: [&[u8]; 5] = [
+        let cases: [&[u8]; 7] = [
             &[0x0a, 0x00, 0x12, 0x03, 0x0a, 0x01, b'v'],
             &[0x0a, 0x01, b'k', 0x12, 0x03, 0x0a, 0x01, b'v', 0x18, 0x03],
             &[0x0a, 0x01, b'k', 0x12, 0x05, 0x0a, 0x01, b'v', 0x10, 0x01],
@@ -679,6 +710,8 @@ mod tests {
                 0x0a, 0x01, b'k', 0x0a, 0x01, b'j', 0x12, 0x03, 0x0a, 0x01, b'v',
             ],
             &[0x0a, 0x01, b'k', 0x12, 0x00],
+            &[0x0a, 0x01, b'k', 0x12, 0x04, 0x18, 0x07, 0x18, 0x08],
+            &[0x0a, 0x01, b'k', 0x12, 0x02, 0x10, 0x02],
         ];
         let wrap = |tag: u8, inner: &[u8]| {
             let mut v = vec![tag, inner.len() as u8];
@@ -699,7 +732,7 @@ mod tests {
                         "case {i}"
                     );
                 }
-                Err(Unusual) => assert!(i >= 2, "case {i} is usual"),
+                Err(Unusual) => assert!((2..6).contains(&i), "case {i} is usual"),
             }
         }
     }
