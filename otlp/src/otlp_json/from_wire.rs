@@ -489,6 +489,18 @@ mod tests {
     use crate::testing::{capture_bins, Xorshift};
     use bytes::Bytes;
 
+    /// Asserts `json` is byte for byte what the codec writes of the
+    /// decoded records of `encoded`.
+    fn assert_codecs_bytes(encoded: &Encoded, json: &[u8], case: &str) {
+        let mut want = Vec::new();
+        crate::otlp_json::encode(&encoded.decode().unwrap(), &mut want);
+        assert_eq!(
+            String::from_utf8_lossy(json),
+            String::from_utf8_lossy(&want),
+            "{case}"
+        );
+    }
+
     #[test]
     fn transcoded_json_means_what_the_bytes_mean() {
         let caps = capture_bins();
@@ -554,14 +566,7 @@ mod tests {
             let mut json = Vec::new();
             match transcode(&encoded, &mut json) {
                 Ok(()) => {
-                    // Byte for byte what the codec writes of the decoded records.
-                    let mut want = Vec::new();
-                    crate::otlp_json::encode(&encoded.decode().unwrap(), &mut want);
-                    assert_eq!(
-                        String::from_utf8_lossy(&json),
-                        String::from_utf8_lossy(&want),
-                        "round {round}"
-                    );
+                    assert_codecs_bytes(&encoded, &json, &format!("round {round}"));
                     usual += 1;
                 }
                 Err(Unusual) => {
@@ -642,16 +647,10 @@ mod tests {
                     ..Default::default()
                 }],
             };
-            let mut want = Vec::new();
-            crate::otlp_json::encode(&crate::Records::Logs(request.clone()), &mut want);
             let encoded = Encoded::new(Signal::Logs, Bytes::from(request.encode_to_vec())).unwrap();
             let mut got = Vec::new();
             transcode(&encoded, &mut got).unwrap();
-            assert_eq!(
-                String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&want),
-                "case {i}"
-            );
+            assert_codecs_bytes(&encoded, &got, &format!("case {i}"));
 
             // The value before the key (tag order reversed): sorted back.
             let attr_bytes = attr.encode_to_vec();
@@ -676,25 +675,7 @@ mod tests {
             let encoded = Encoded::new(Signal::Logs, Bytes::from(bytes)).unwrap();
             got.clear();
             transcode(&encoded, &mut got).unwrap();
-            let one = ExportLogsServiceRequest {
-                resource_logs: vec![ResourceLogs {
-                    scope_logs: vec![ScopeLogs {
-                        log_records: vec![LogRecord {
-                            attributes: vec![attr],
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-            };
-            want.clear();
-            crate::otlp_json::encode(&crate::Records::Logs(one), &mut want);
-            assert_eq!(
-                String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&want),
-                "case {i} reversed"
-            );
+            assert_codecs_bytes(&encoded, &got, &format!("case {i} reversed"));
         }
     }
 
@@ -723,15 +704,7 @@ mod tests {
             let encoded = Encoded::new(Signal::Logs, Bytes::from(bytes)).unwrap();
             let mut got = Vec::new();
             match transcode(&encoded, &mut got) {
-                Ok(()) => {
-                    let mut want = Vec::new();
-                    crate::otlp_json::encode(&encoded.decode().unwrap(), &mut want);
-                    assert_eq!(
-                        String::from_utf8_lossy(&got),
-                        String::from_utf8_lossy(&want),
-                        "case {i}"
-                    );
-                }
+                Ok(()) => assert_codecs_bytes(&encoded, &got, &format!("case {i}")),
                 Err(Unusual) => assert!((2..6).contains(&i), "case {i} is usual"),
             }
         }
@@ -777,12 +750,7 @@ mod tests {
         let encoded = Encoded::new(Signal::Logs, Bytes::from(bytes)).unwrap();
         let mut got = Vec::new();
         transcode(&encoded, &mut got).unwrap();
-        let mut want = Vec::new();
-        crate::otlp_json::encode(&encoded.decode().unwrap(), &mut want);
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(&want)
-        );
+        assert_codecs_bytes(&encoded, &got, "100 records of 100 attributes");
         let request = ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
