@@ -6,8 +6,8 @@
 //! decoded structs both ways (`otlp_json::decode`, and `otlp_json::encode` as
 //! the file exporter writes a decoded batch); and `otlp_json::transcode`, the
 //! file exporter's OTLP/JSON straight from the request bytes, of the
-//! protobuf body the load generator sends (prost's field order) and of the
-//! JSON body's transcode (Claude Code's exporter's order, tag order):
+//! protobuf body the load generator sends (prost's bytes) and of the JSON
+//! body's transcode to protobuf (what an HTTP/JSON request becomes):
 //!
 //! ```text
 //! cargo bench -p ccpipe-bench --bench json    # CCPIPE_BENCH_RECORDS=100000 a round
@@ -47,7 +47,7 @@ fn main() {
     };
     println!("{total} records a round; CPU ns per record, best of 5 rounds");
     println!(
-        "| records/req | decode_within | to_protobuf | Encoded::within | decode | encode | transcode (prost order) | transcode (tag order) |"
+        "| records/req | decode_within | to_protobuf | Encoded::within | decode | encode | transcode of the protobuf body | transcode of the JSON body's protobuf |"
     );
     println!("|--:|--:|--:|--:|--:|--:|--:|--:|");
     for records in [100, 1000] {
