@@ -4,7 +4,10 @@
 //! halves apart (the transcode to protobuf, and the protobuf scan that
 //! `Encoded::within` runs on any protobuf body); then the JSON codec over the
 //! decoded structs both ways (`otlp_json::decode`, and `otlp_json::encode` as
-//! the file exporter writes a decoded batch):
+//! the file exporter writes a decoded batch); and `otlp_json::transcode`, the
+//! file exporter's OTLP/JSON straight from the request bytes, of the
+//! protobuf body the load generator sends (prost's bytes) and of the JSON
+//! body's transcode to protobuf (what an HTTP/JSON request becomes):
 //!
 //! ```text
 //! cargo bench -p ccpipe-bench --bench json    # CCPIPE_BENCH_RECORDS=100000 a round
@@ -43,8 +46,10 @@ fn main() {
         max_attributes: 256,
     };
     println!("{total} records a round; CPU ns per record, best of 5 rounds");
-    println!("| records/req | decode_within | to_protobuf | Encoded::within | decode | encode |");
-    println!("|--:|--:|--:|--:|--:|--:|");
+    println!(
+        "| records/req | decode_within | to_protobuf | Encoded::within | decode | encode | transcode of the protobuf body | transcode of the JSON body's protobuf |"
+    );
+    println!("|--:|--:|--:|--:|--:|--:|--:|--:|");
     for records in [100, 1000] {
         let rounds = total.div_ceil(records);
         let bodies = Bodies::new(&pool.build(records));
@@ -91,8 +96,18 @@ fn main() {
             otlp_json::encode(black_box(&decoded), &mut out);
             black_box(&out);
         });
+        let mut transcode_of = |bytes: &Bytes| {
+            let encoded = Encoded::within(Signal::Logs, bytes.clone(), &limits).expect("valid");
+            per_record(&mut || {
+                out.clear();
+                otlp_json::transcode(black_box(&encoded), &mut out).expect("usual bytes");
+                black_box(&out);
+            })
+        };
+        let from_prost = transcode_of(&bodies.protobuf);
+        let from_tags = transcode_of(&proto);
         println!(
-            "| {records} | {full:.0} | {transcode:.0} | {scan:.0} | {decode:.0} | {encode:.0} |"
+            "| {records} | {full:.0} | {transcode:.0} | {scan:.0} | {decode:.0} | {encode:.0} | {from_prost:.0} | {from_tags:.0} |"
         );
     }
 }

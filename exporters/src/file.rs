@@ -24,6 +24,7 @@ mod writer;
 mod tests;
 
 use std::io;
+use std::ops::Range;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -103,11 +104,12 @@ impl FileExporter {
 }
 
 impl FileExporter {
-    /// Appends `parts` as one OTLP/JSON line.
-    fn buffer_line(&mut self, signal: Signal, parts: &[Bytes]) -> Result<(), ExportError> {
-        if otlp_json::transcode_parts(signal, parts, &mut self.pending).is_err() {
+    /// Appends the batch's `parts` as one OTLP/JSON line.
+    fn buffer_line(&mut self, batch: &Encoded, parts: Range<usize>) -> Result<(), ExportError> {
+        if otlp_json::transcode_parts(batch, parts.clone(), &mut self.pending).is_err() {
             // A layout JSON cannot mirror (see transcode): decode instead.
-            let decoded = decode_parts(signal, parts).map_err(ExportError::permanent)?;
+            let decoded = decode_parts(batch.signal(), &batch.parts()[parts])
+                .map_err(ExportError::permanent)?;
             otlp_json::encode(&decoded, &mut self.pending);
         }
         self.pending.push(b'\n');
@@ -195,14 +197,15 @@ impl FileExporter {
             return Ok(());
         }
         self.export_with(|me| {
-            let mut parts = batch.parts();
-            while !parts.is_empty() {
-                let (line, rest) = parts.split_at(line_len(parts));
+            let parts = batch.parts();
+            let mut from = 0;
+            while from < parts.len() {
+                let to = from + line_len(&parts[from..]);
                 // Parts passed the receiver's check, so decoding cannot fail;
                 // if it did, the lines before stay written.
-                me.buffer_line(batch.signal(), line)?;
+                me.buffer_line(batch, from..to)?;
                 me.after_buffering()?;
-                parts = rest;
+                from = to;
             }
             Ok(())
         })

@@ -1,4 +1,4 @@
-//! Protobuf → OTLP/JSON transcoding (`otlp_json::transcode_parts`, which the
+//! Protobuf → OTLP/JSON transcoding (`otlp_json::transcode`, which the
 //! file exporter writes with) means what the bytes mean: for any request the
 //! scan (`Encoded::new`) accepts, it either answers `Unusual` and leaves the
 //! buffer as it was, or writes JSON that `otlp_json::decode` reads back to
@@ -42,10 +42,10 @@ fn json_of(batch: &Records) -> Vec<u8> {
     out
 }
 
-/// Transcodes `parts` behind a marker, and checks the JSON against `want`.
-fn check(signal: Signal, parts: &[Bytes], want: &Records) {
+/// Transcodes `batch` behind a marker, and checks the JSON against `want`.
+fn check(signal: Signal, batch: &Encoded, want: &Records) {
     let mut out = b"keep".to_vec();
-    match otlp_json::transcode_parts(signal, parts, &mut out) {
+    match otlp_json::transcode(batch, &mut out) {
         Err(otlp_json::Unusual) => assert_eq!(out, b"keep", "Unusual wrote"),
         Ok(()) => {
             assert_eq!(&out[..4], b"keep");
@@ -83,17 +83,17 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     match otlp_json::transcode(&encoded, &mut out) {
         Err(otlp_json::Unusual) => assert!(out.is_empty()),
-        Ok(()) => check(signal, encoded.parts(), &want),
+        Ok(()) => check(signal, &encoded, &want),
     }
 
     // Two parts: a cut where both halves are requests on their own.
     let cut = bytes.len() * (pick >> 2) as usize / 64;
     let (a, b) = bytes.split_at(cut);
-    let parts = [Bytes::copy_from_slice(a), Bytes::copy_from_slice(b)];
-    if parts
-        .iter()
-        .all(|p| Encoded::new(signal, p.clone()).is_ok())
-    {
-        check(signal, &parts, &want);
+    if let (Ok(mut two), Ok(second)) = (
+        Encoded::new(signal, Bytes::copy_from_slice(a)),
+        Encoded::new(signal, Bytes::copy_from_slice(b)),
+    ) {
+        two.append(second);
+        check(signal, &two, &want);
     }
 });

@@ -14,12 +14,23 @@ use crate::records::{Records, Signal};
 use crate::wire::{self, ScanError, WireError};
 
 /// Validated, still-encoded export requests of one signal.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Encoded {
     signal: Signal,
     /// Each part is one complete export request; together they are one too.
     parts: Vec<Bytes>,
+    /// Each part's items, where known (the scan counted them), so the
+    /// batcher can cut between requests without scanning them again.
+    counts: Vec<Option<usize>>,
     items: usize,
+}
+
+/// Equal when they hold the same requests; whether a part's count is
+/// remembered is no part of the value.
+impl PartialEq for Encoded {
+    fn eq(&self, other: &Encoded) -> bool {
+        self.signal == other.signal && self.items == other.items && self.parts == other.parts
+    }
 }
 
 impl Encoded {
@@ -27,21 +38,13 @@ impl Encoded {
     /// decoding would) and counts its items.
     pub fn new(signal: Signal, bytes: Bytes) -> Result<Encoded, WireError> {
         let items = wire::scan(signal, &bytes)?;
-        Ok(Encoded {
-            signal,
-            parts: vec![bytes],
-            items,
-        })
+        Ok(Encoded::counted(signal, bytes, items))
     }
 
     /// [`Encoded::new`], also refusing attributes over `limits`.
     pub fn within(signal: Signal, bytes: Bytes, limits: &Limits) -> Result<Encoded, ScanError> {
         let items = wire::scan_within(signal, &bytes, limits)?;
-        Ok(Encoded {
-            signal,
-            parts: vec![bytes],
-            items,
-        })
+        Ok(Encoded::counted(signal, bytes, items))
     }
 
     /// Bytes that are a valid export request of `signal` holding `items`
@@ -52,6 +55,7 @@ impl Encoded {
         Encoded {
             signal,
             parts: vec![bytes],
+            counts: vec![Some(items)],
             items,
         }
     }
@@ -68,9 +72,15 @@ impl Encoded {
                 .sum::<Result<usize, _>>(),
             Ok(items)
         );
+        // The writer counted the whole; one part's share is then known.
+        let counts = match parts.len() {
+            1 => vec![Some(items)],
+            n => vec![None; n],
+        };
         Encoded {
             signal,
             parts,
+            counts,
             items,
         }
     }
@@ -107,6 +117,7 @@ impl Encoded {
             "appended requests of another signal"
         );
         self.parts.extend(other.parts);
+        self.counts.extend(other.counts);
         self.items += other.items;
     }
 
@@ -119,17 +130,28 @@ impl Encoded {
             if i > 0 && bytes > max_bytes {
                 break;
             }
-            items += wire::scan(self.signal, p).unwrap_or(0);
+            items += self.part_items(i);
         }
         items
+    }
+
+    /// The items of part `i`: as counted when it was checked, else scanned.
+    fn part_items(&self, i: usize) -> usize {
+        let count = self.counts[i];
+        debug_assert!(count.is_none() || count == wire::scan(self.signal, &self.parts[i]).ok());
+        count.unwrap_or_else(|| {
+            #[cfg(test)]
+            tests::RESCANS.with(|n| n.set(n.get() + 1));
+            wire::scan(self.signal, &self.parts[i]).unwrap_or(0)
+        })
     }
 
     /// Splits off the leading requests holding exactly `n` items, if a
     /// request boundary falls there; `None` (and unchanged) otherwise.
     pub(crate) fn split_whole_requests(&mut self, n: usize) -> Option<Encoded> {
         let (mut items, mut whole) = (0, 0);
-        for p in &self.parts {
-            let c = wire::scan(self.signal, p).unwrap_or(0);
+        for i in 0..self.parts.len() {
+            let c = self.part_items(i);
             if items + c > n {
                 break;
             }
@@ -141,10 +163,13 @@ impl Encoded {
         }
         let rest = self.parts.split_off(whole);
         let head = std::mem::replace(&mut self.parts, rest);
+        let rest_counts = self.counts.split_off(whole);
+        let head_counts = std::mem::replace(&mut self.counts, rest_counts);
         self.items -= items;
         Some(Encoded {
             signal: self.signal,
             parts: head,
+            counts: head_counts,
             items,
         })
     }
@@ -162,5 +187,112 @@ impl Encoded {
             });
         }
         Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{capture_bins, Xorshift};
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Parts scanned again to count their items (see `part_items`).
+        pub(super) static RESCANS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn rescans() -> usize {
+        RESCANS.with(Cell::get)
+    }
+
+    fn logs() -> Vec<Encoded> {
+        capture_bins()
+            .into_iter()
+            .filter(|(signal, _)| *signal == Signal::Logs)
+            .map(|(signal, b)| Encoded::new(signal, Bytes::from(b)).unwrap())
+            .collect()
+    }
+
+    /// The batcher weighs and cuts a full batch at every emit: with the
+    /// counts the receiver's scan took, it never scans a request again.
+    #[test]
+    fn cutting_between_requests_scans_nothing_again() {
+        let requests = logs();
+        let mut batch = requests[0].clone();
+        for r in &requests[1..] {
+            batch.append(r.clone());
+        }
+        let before = rescans();
+        let half = batch.len() / 2;
+        let take = batch.leading_items_within(half);
+        let head = batch
+            .split_whole_requests(take)
+            .expect("a request boundary");
+        assert_eq!(
+            head.item_count() + batch.item_count(),
+            requests.iter().map(Encoded::item_count).sum::<usize>()
+        );
+        assert_eq!(rescans(), before);
+    }
+
+    /// Counts stay each part's own through appends and cuts, and parts of
+    /// unknown count (a multi-part rewrite) are scanned: every answer is
+    /// what scanning every part would give.
+    #[test]
+    fn cuts_agree_with_scanning_every_part() {
+        let requests = logs();
+        let mut rng = Xorshift(0x5eed_cafe_f00d_0001);
+        let scanned = |e: &Encoded| -> Vec<usize> {
+            e.parts()
+                .iter()
+                .map(|p| wire::scan(Signal::Logs, p).unwrap())
+                .collect()
+        };
+        for _ in 0..200 {
+            let mut batch = requests[rng.below(requests.len())].clone();
+            for _ in 0..rng.below(12) {
+                let next = requests[rng.below(requests.len())].clone();
+                if rng.below(4) == 0 {
+                    // As a rewrite hands it over: two parts, counted only as a whole.
+                    let parts = [next.parts(), next.parts()].concat();
+                    batch.append(Encoded::rewritten(
+                        Signal::Logs,
+                        parts,
+                        2 * next.item_count(),
+                    ));
+                } else {
+                    batch.append(next);
+                }
+            }
+            let counts = scanned(&batch);
+            let max = rng.below(batch.len() + 1);
+            let mut bytes = 0;
+            let want: usize = counts
+                .iter()
+                .zip(batch.parts())
+                .enumerate()
+                .take_while(|(i, (_, p))| {
+                    bytes += p.len();
+                    *i == 0 || bytes <= max
+                })
+                .map(|(_, (c, _))| c)
+                .sum();
+            assert_eq!(batch.leading_items_within(max), want);
+            let whole = 1 + rng.below(counts.len());
+            let n: usize = counts[..whole].iter().sum();
+            let total = batch.item_count();
+            let head = batch.split_whole_requests(n).expect("a request boundary");
+            assert_eq!((head.item_count(), batch.item_count()), (n, total - n));
+            assert_eq!(scanned(&head), counts[..whole]);
+            assert_eq!(scanned(&batch), counts[whole..]);
+            assert_eq!(
+                head.items,
+                head.counts
+                    .iter()
+                    .zip(head.parts())
+                    .map(|(c, p)| c.unwrap_or_else(|| wire::scan(Signal::Logs, p).unwrap()))
+                    .sum::<usize>()
+            );
+        }
     }
 }

@@ -59,31 +59,68 @@ pub fn write_plain_attributes(attrs: &[KeyValue], out: &mut Vec<u8>) {
 /// Appends `s` quoted and escaped: `\"`, `\\`, `\n`, `\r`, `\t`, other control
 /// characters as `\u00XX`; everything else as is (UTF-8).
 pub fn write_json_string(s: &str, out: &mut Vec<u8>) {
+    write_json_bytes(s.as_bytes(), out);
+}
+
+/// What each byte becomes after a `\`: 0 for a byte written as is, `u` for
+/// a control character without a short escape (`\u00XX`).
+static ESCAPES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Whether any of the 8 bytes of `w` is escaped: below 0x20, `"` or `\`.
+/// (Exact as a yes/no: the zero-byte test's borrow only ever marks a byte
+/// above a real match.)
+#[inline(always)]
+fn any_escaped(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (control | zero_in(w ^ (ONES * u64::from(b'"'))) | zero_in(w ^ (ONES * u64::from(b'\\')))) != 0
+}
+
+/// [`write_json_string`] of the bytes of a string already known to be UTF-8
+/// (they are copied as they are). Runs of plain bytes are found eight at a
+/// time and copied in one go.
+pub(crate) fn write_json_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
-    // Copy runs of plain bytes in one go; only `"`, `\` and controls need escapes.
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
-        if short.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(short);
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes[i..].first_chunk::<8>() {
+            if !any_escaped(u64::from_le_bytes(*word)) {
+                i += 8;
+                continue;
+            }
         }
+        let b = bytes[i];
+        let escape = ESCAPES[usize::from(b)];
+        if escape != 0 {
+            out.extend_from_slice(&bytes[start..i]);
+            out.push(b'\\');
+            out.push(escape);
+            if escape == b'u' {
+                out.extend_from_slice(b"00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            start = i + 1;
+        }
+        i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -246,4 +283,49 @@ impl<'a> Obj<'a> {
 /// A message written as an OTLP/JSON object.
 pub(super) trait Encode {
     fn encode(&self, out: &mut Vec<u8>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain byte-at-a-time escaper the word-at-a-time one must equal.
+    fn reference(bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &b in bytes {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    /// Every byte value at every place of a word, after and before runs of
+    /// plain ASCII and of UTF-8 (whose bytes are all 0x80 and above).
+    #[test]
+    fn escapes_every_byte_wherever_it_falls() {
+        for filler in ["a", "é"] {
+            for len in 0..=17 {
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut bytes = filler.repeat(len).into_bytes();
+                        bytes[at] = b;
+                        let mut out = Vec::new();
+                        write_json_bytes(&bytes, &mut out);
+                        assert_eq!(out, reference(&bytes), "byte {b:#04x} at {at} of {len}");
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        write_json_string("tab\there \"q\" back\\slash\u{1}\u{7f}", &mut out);
+        assert_eq!(out, b"\"tab\\there \\\"q\\\" back\\\\slash\\u0001\x7f\"");
+    }
 }
