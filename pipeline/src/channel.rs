@@ -186,6 +186,10 @@ impl Budget {
         self.lock().used < self.0.limit
     }
 
+    fn would_fit(&self, cost: usize) -> bool {
+        self.fits(&self.lock(), cost)
+    }
+
     fn used(&self) -> usize {
         self.lock().used
     }
@@ -354,18 +358,29 @@ impl<T> Sender<T> {
         self.tx.is_full() || self.meter.budget.as_ref().is_some_and(|b| !b.has_room())
     }
 
-    /// Waits until the queue has room (or is closed: `try_send` then says
-    /// so) or `deadline` passes; false when it is still full then. The
-    /// receiving end wakes one waiting sender for each value it takes, so a
-    /// full queue costs no polling while senders wait, and they are let in
-    /// about in the order they came.
-    pub async fn wait_for_room(&self, deadline: Instant) -> bool {
+    /// Whether `value` would go in now: a free slot, and its weight within
+    /// the byte budget (by the rule `try_send` applies).
+    fn has_room_for(&self, value: &T) -> bool {
+        !self.tx.is_full()
+            && self
+                .meter
+                .budget
+                .as_ref()
+                .is_none_or(|b| b.would_fit(self.meter.cost(value)))
+    }
+
+    /// Waits until `value` would go in (or the queue is closed: `try_send`
+    /// then says so) or `deadline` passes; false when there is still no
+    /// room for it then. The receiving end wakes one waiting sender for
+    /// each value it takes, so a full queue costs no polling while senders
+    /// wait, and they are let in about in the order they came.
+    pub async fn wait_for_room(&self, value: &T, deadline: Instant) -> bool {
         loop {
             let taken = self.room.taken.notified();
             tokio::pin!(taken);
             // Registered before looking, so a value taken in between still wakes us.
             taken.as_mut().enable();
-            if !self.is_full() || self.room.closed.load(Ordering::Acquire) {
+            if self.has_room_for(value) || self.room.closed.load(Ordering::Acquire) {
                 return true;
             }
             let now = Instant::now();
@@ -639,10 +654,28 @@ mod tests {
             rx.try_recv().unwrap();
             rx
         });
-        assert!(tx.wait_for_room(far).await, "room once the value is taken");
+        assert!(tx.wait_for_room(&Blob(10), far).await, "room once the value is taken");
         tx.try_send(Blob(10)).unwrap();
         let rx = chain.join().unwrap();
         assert_eq!(rx.bytes_waiting(), 10);
+    }
+
+    /// Room for a small value is not room for this one: the wait is for
+    /// room for the value at hand (a sender that took "not full" for room
+    /// spun on `try_send` and starved the runtime's only worker).
+    #[tokio::test]
+    async fn the_wait_is_for_room_for_this_value() {
+        let (tx, rx) = bounded_bytes::<Blob>(100, 10);
+        tx.try_send(Blob(6)).unwrap();
+        assert!(!tx.is_full(), "6 of 10 bytes: room for a small value");
+        let soon = Instant::now() + std::time::Duration::from_millis(50);
+        assert!(!tx.wait_for_room(&Blob(6), soon).await, "not for 6 more");
+        assert!(Instant::now() >= soon);
+        assert!(tx.wait_for_room(&Blob(4), soon).await, "4 more fit");
+        rx.try_recv().unwrap();
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        assert!(tx.wait_for_room(&Blob(6), far).await);
+        tx.try_send(Blob(6)).unwrap();
     }
 
     #[tokio::test]
@@ -650,13 +683,16 @@ mod tests {
         let (tx, rx) = bounded::<Blob>(1);
         tx.try_send(Blob(1)).unwrap();
         let soon = Instant::now() + std::time::Duration::from_millis(50);
-        assert!(!tx.wait_for_room(soon).await);
+        assert!(!tx.wait_for_room(&Blob(1), soon).await);
         assert!(Instant::now() >= soon);
         assert_eq!(rx.len(), 1);
         // A closed queue is not waited on: the send then says Closed.
         drop(rx);
         let far = Instant::now() + std::time::Duration::from_secs(60);
-        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), tx.wait_for_room(far));
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tx.wait_for_room(&Blob(1), far),
+        );
         assert!(closed.await.expect("the wait ends when the receiver goes"));
         assert!(matches!(tx.try_send(Blob(1)), Err(TrySendError::Closed(_))));
     }

@@ -104,7 +104,7 @@ impl Outputs {
             }
         }
         for input in inputs {
-            if !input.sender.wait_for_room(deadline).await {
+            if !input.sender.wait_for_room(&batch, deadline).await {
                 return Err(Refused::Busy(input.pipeline.clone()));
             }
         }
@@ -155,7 +155,7 @@ async fn send_one<'a>(
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(_)) => return Err(Refused::ShuttingDown),
             Err(TrySendError::Full(b)) => {
-                if !input.sender.wait_for_room(deadline).await {
+                if !input.sender.wait_for_room(&b, deadline).await {
                     return Err(Refused::Busy(input.pipeline.clone()));
                 }
                 batch = b;

@@ -489,9 +489,11 @@ async fn full_queue_is_503_with_retry_after() {
 /// A byte budget that is full for a moment slows the client down instead of
 /// refusing it: the request waits for room and is accepted once the chain
 /// takes what fills the queue.
-#[tokio::test]
+// Two workers: a sender that spun instead of waiting would still let the test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_budget_that_frees_within_the_wait_accepts_the_request() {
-    let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, 1);
+    // Room left after the first request, but not enough for a second.
+    let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, logs_bin().len() + 1);
     let server = start_http(
         http_settings(64 << 10),
         sink("frees", outputs, STEP),
@@ -500,7 +502,7 @@ async fn a_full_budget_that_frees_within_the_wait_accepts_the_request() {
     let mut client = H1::connect(server.addr).await;
     let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
     assert_eq!(answer.status, 200);
-    // The first request fills the budget of 1 byte: the next one waits.
+    // The first request leaves too little of the budget: the next one waits.
     let waiting = tokio::spawn(async move {
         let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
         (answer.status, client)
@@ -522,9 +524,10 @@ async fn a_full_budget_that_frees_within_the_wait_accepts_the_request() {
 
 /// The same budget, never freed: 503 with Retry-After once the wait ends,
 /// and nothing was queued past the budget.
-#[tokio::test]
+// Two workers: a sender that spun instead of waiting would still let the test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_budget_that_stays_full_is_503_after_the_wait() {
-    let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, 1);
+    let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, logs_bin().len() + 1);
     let server = start_http(
         http_settings(64 << 10),
         sink("stays-full", outputs, Duration::from_millis(300)),
