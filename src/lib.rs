@@ -8,6 +8,7 @@ pub mod cli;
 pub mod health;
 pub mod pidfile;
 pub mod reload;
+pub mod resident;
 pub mod self_metrics;
 pub mod service;
 pub mod sigpipe;

@@ -215,6 +215,11 @@ fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Re
             ccpipe::banner::render(files, &config, &service, &endpoints)
         );
         readiness.ready_until(&shutdown);
+        #[cfg(target_os = "linux")]
+        {
+            let released = ccpipe::resident::release_startup_pages();
+            tracing::debug!(bytes = released, "start-up's file pages let go");
+        }
         let supervisor = Supervisor::new(files.to_vec(), config, listeners, view);
         let summary = supervisor
             .run(service, shutdown, reloads)

@@ -654,7 +654,10 @@ mod tests {
             rx.try_recv().unwrap();
             rx
         });
-        assert!(tx.wait_for_room(&Blob(10), far).await, "room once the value is taken");
+        assert!(
+            tx.wait_for_room(&Blob(10), far).await,
+            "room once the value is taken"
+        );
         tx.try_send(Blob(10)).unwrap();
         let rx = chain.join().unwrap();
         assert_eq!(rx.bytes_waiting(), 10);

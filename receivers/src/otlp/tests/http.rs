@@ -494,11 +494,7 @@ async fn full_queue_is_503_with_retry_after() {
 async fn a_full_budget_that_frees_within_the_wait_accepts_the_request() {
     // Room left after the first request, but not enough for a second.
     let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, logs_bin().len() + 1);
-    let server = start_http(
-        http_settings(64 << 10),
-        sink("frees", outputs, STEP),
-    )
-    .await;
+    let server = start_http(http_settings(64 << 10), sink("frees", outputs, STEP)).await;
     let mut client = H1::connect(server.addr).await;
     let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
     assert_eq!(answer.status, 200);
@@ -535,7 +531,10 @@ async fn a_full_budget_that_stays_full_is_503_after_the_wait() {
     .await;
     let mut client = H1::connect(server.addr).await;
     assert_eq!(
-        client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await.status,
+        client
+            .post("/v1/logs", PROTOBUF, None, &logs_bin())
+            .await
+            .status,
         200
     );
     let waiting = tokio::spawn(async move {
@@ -543,14 +542,21 @@ async fn a_full_budget_that_stays_full_is_503_after_the_wait() {
         (answer, client)
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!waiting.is_finished(), "the request waits before it is refused");
+    assert!(
+        !waiting.is_finished(),
+        "the request waits before it is refused"
+    );
     let (answer, mut client) = tokio::time::timeout(STEP, waiting).await.unwrap().unwrap();
     assert_eq!(answer.status, 503);
     assert_eq!(answer.header("retry-after"), Some("1"));
     let status = protobuf_status(&answer);
     assert_eq!(status.code, 14, "UNAVAILABLE");
     assert_eq!(status.message, "pipeline \"logs\" is busy; retry later");
-    assert_eq!(queues.rx[&Signal::Logs].len(), 1, "only the first request was queued");
+    assert_eq!(
+        queues.rx[&Signal::Logs].len(),
+        1,
+        "only the first request was queued"
+    );
     assert_eq!(queues.take(Signal::Logs).item_count(), 13);
     assert_still_usable(&mut client, &queues).await;
     server.stop().await;
