@@ -216,10 +216,7 @@ fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Re
         );
         readiness.ready_until(&shutdown);
         #[cfg(target_os = "linux")]
-        {
-            let released = ccpipe::resident::release_startup_pages();
-            tracing::debug!(bytes = released, "start-up's file pages let go");
-        }
+        release_startup_pages();
         let supervisor = Supervisor::new(files.to_vec(), config, listeners, view);
         let summary = supervisor
             .run(service, shutdown, reloads)
@@ -238,6 +235,23 @@ fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Re
         }
         Ok(())
     })
+}
+
+/// How long after readiness start-up's last steps (the first flushes and
+/// exports, the view's first queries) have run.
+#[cfg(target_os = "linux")]
+const START_UP_TAIL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Lets go of the executable's pages start-up touched (src/resident.rs):
+/// once ready, and again when start-up's tail has run.
+#[cfg(target_os = "linux")]
+fn release_startup_pages() {
+    let released = ccpipe::resident::release_startup_pages();
+    tracing::debug!(bytes = released, "start-up's file pages let go");
+    tokio::spawn(async {
+        tokio::time::sleep(START_UP_TAIL).await;
+        ccpipe::resident::release_startup_pages();
+    });
 }
 
 /// glibc arenas for the whole process (glibc's default is up to 8 per core).

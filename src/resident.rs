@@ -1,4 +1,5 @@
-//! Lets go of the file pages start-up touched, once ccpipe is running.
+//! Lets go of the file pages start-up touched, once ccpipe is running
+//! (src/main.rs calls it when ready and again when start-up's tail has run).
 //!
 //! Start-up (config, every component's construction, the runtime) runs code
 //! from all over the executable, and the kernel maps file pages around each
