@@ -551,7 +551,7 @@ receivers:
     protocols:
       grpc: {{ endpoint: "127.0.0.1:0", max_recv_msg_size_mib: 4096, max_concurrent_streams: 4294967295, read_timeout: 8760h, idle_timeout: 8760h }}
       http: {{ endpoint: "127.0.0.1:0", max_request_body_size: 1TiB, read_header_timeout: 8760h, read_timeout: 8760h, idle_timeout: 8760h }}
-    backpressure_wait: 8760h
+    backpressure_wait: 60s
     max_connections: 18446744073709551615
     limits: {{ max_attribute_depth: 24, max_attributes: 18446744073709551615 }}
 processors:

@@ -51,7 +51,10 @@ fn config(dir: &std::path::Path, agent: SocketAddr) -> std::path::PathBuf {
         &format!(
             r#"
 receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }} }}
+  # A short wait: the slow Agent still takes a batch now and then, and with
+  # the default 500ms the four senders were only slowed down, never refused;
+  # this test is about the refusals that follow when the wait is not enough.
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }}, backpressure_wait: 50ms }}
 processors:
   # 100 records weigh ~1.2 MiB decoded: several fit the exporter queue's 4 MiB,
   # so its gauges show a backlog (one batch is taken out as soon as it lands).

@@ -186,6 +186,10 @@ impl Budget {
         self.lock().used < self.0.limit
     }
 
+    fn would_fit(&self, cost: usize) -> bool {
+        self.fits(&self.lock(), cost)
+    }
+
     fn used(&self) -> usize {
         self.lock().used
     }
@@ -246,12 +250,23 @@ impl<T> Meter<T> {
 pub struct Sender<T> {
     tx: crossbeam_channel::Sender<(T, usize)>,
     meter: Meter<T>,
+    room: Arc<Room>,
 }
 
 /// Receiving half of a chain input queue.
 pub struct Receiver<T> {
     rx: crossbeam_channel::Receiver<(T, usize)>,
     meter: Meter<T>,
+    /// Wakes one sender waiting in [`Sender::wait_for_room`] per value taken.
+    room: Arc<Room>,
+}
+
+/// How the receiving end of a chain input queue tells waiting senders that
+/// it took a value, or that it is gone.
+#[derive(Default)]
+struct Room {
+    taken: tokio::sync::Notify,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl<T> Clone for Sender<T> {
@@ -259,9 +274,14 @@ impl<T> Clone for Sender<T> {
         Sender {
             tx: self.tx.clone(),
             meter: self.meter.clone(),
+            room: self.room.clone(),
         }
     }
 }
+
+/// The longest a waiting sender sleeps before it looks at the queue again,
+/// should a wake-up have gone to a sender that no longer wanted it.
+const ROOM_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Why a `try_send` did not go through; the value comes back.
 #[derive(Debug)]
@@ -291,12 +311,14 @@ pub fn bounded_bytes_within<T: Weigh>(
 
 fn with_meter<T>(capacity: usize, meter: Meter<T>) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity);
+    let room = Arc::new(Room::default());
     (
         Sender {
             tx,
             meter: meter.clone(),
+            room: room.clone(),
         },
-        Receiver { rx, meter },
+        Receiver { rx, meter, room },
     )
 }
 
@@ -336,6 +358,40 @@ impl<T> Sender<T> {
         self.tx.is_full() || self.meter.budget.as_ref().is_some_and(|b| !b.has_room())
     }
 
+    /// Whether `value` would go in now: a free slot, and its weight within
+    /// the byte budget (by the rule `try_send` applies).
+    fn has_room_for(&self, value: &T) -> bool {
+        !self.tx.is_full()
+            && self
+                .meter
+                .budget
+                .as_ref()
+                .is_none_or(|b| b.would_fit(self.meter.cost(value)))
+    }
+
+    /// Waits until `value` would go in (or the queue is closed: `try_send`
+    /// then says so) or `deadline` passes; false when there is still no
+    /// room for it then. The receiving end wakes one waiting sender for
+    /// each value it takes, so a full queue costs no polling while senders
+    /// wait, and they are let in about in the order they came.
+    pub async fn wait_for_room(&self, value: &T, deadline: Instant) -> bool {
+        loop {
+            let taken = self.room.taken.notified();
+            tokio::pin!(taken);
+            // Registered before looking, so a value taken in between still wakes us.
+            taken.as_mut().enable();
+            if self.has_room_for(value) || self.room.closed.load(Ordering::Acquire) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let until = deadline.min(now + ROOM_RECHECK);
+            let _ = tokio::time::timeout_at(until.into(), taken).await;
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.tx.len()
     }
@@ -353,12 +409,14 @@ impl<T> Receiver<T> {
             None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)?,
         };
         self.meter.give(cost);
+        self.room.taken.notify_one();
         Ok(value)
     }
 
     pub fn try_recv(&self) -> Option<T> {
         let (value, cost) = self.rx.try_recv().ok()?;
         self.meter.give(cost);
+        self.room.taken.notify_one();
         Some(value)
     }
 
@@ -381,6 +439,9 @@ impl<T> Drop for Receiver<T> {
         if let Some(b) = &self.meter.budget {
             b.close();
         }
+        // Waiting senders find the queue closed instead of sleeping on.
+        self.room.closed.store(true, Ordering::Release);
+        self.room.taken.notify_waiters();
     }
 }
 
@@ -581,6 +642,62 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().0, 8);
         assert_eq!(rx.recv().await.unwrap().0, 8);
         t.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_waiting_sender_is_woken_by_a_receive_on_another_thread() {
+        let (tx, rx) = bounded_bytes::<Blob>(100, 10);
+        tx.try_send(Blob(10)).unwrap();
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let chain = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            rx.try_recv().unwrap();
+            rx
+        });
+        assert!(
+            tx.wait_for_room(&Blob(10), far).await,
+            "room once the value is taken"
+        );
+        tx.try_send(Blob(10)).unwrap();
+        let rx = chain.join().unwrap();
+        assert_eq!(rx.bytes_waiting(), 10);
+    }
+
+    /// Room for a small value is not room for this one: the wait is for
+    /// room for the value at hand (a sender that took "not full" for room
+    /// spun on `try_send` and starved the runtime's only worker).
+    #[tokio::test]
+    async fn the_wait_is_for_room_for_this_value() {
+        let (tx, rx) = bounded_bytes::<Blob>(100, 10);
+        tx.try_send(Blob(6)).unwrap();
+        assert!(!tx.is_full(), "6 of 10 bytes: room for a small value");
+        let soon = Instant::now() + std::time::Duration::from_millis(50);
+        assert!(!tx.wait_for_room(&Blob(6), soon).await, "not for 6 more");
+        assert!(Instant::now() >= soon);
+        assert!(tx.wait_for_room(&Blob(4), soon).await, "4 more fit");
+        rx.try_recv().unwrap();
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        assert!(tx.wait_for_room(&Blob(6), far).await);
+        tx.try_send(Blob(6)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_stays_full_ends_the_wait_at_the_deadline() {
+        let (tx, rx) = bounded::<Blob>(1);
+        tx.try_send(Blob(1)).unwrap();
+        let soon = Instant::now() + std::time::Duration::from_millis(50);
+        assert!(!tx.wait_for_room(&Blob(1), soon).await);
+        assert!(Instant::now() >= soon);
+        assert_eq!(rx.len(), 1);
+        // A closed queue is not waited on: the send then says Closed.
+        drop(rx);
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tx.wait_for_room(&Blob(1), far),
+        );
+        assert!(closed.await.expect("the wait ends when the receiver goes"));
+        assert!(matches!(tx.try_send(Blob(1)), Err(TrySendError::Closed(_))));
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub struct Outputs {
     memory_limit: Option<MemoryLimit>,
 }
 
-/// How often a sender looks again at a full queue while it waits.
+/// How often a sender looks again at a full process memory limit while it
+/// waits (a full queue wakes its senders itself).
 const FULL_POLL: Duration = Duration::from_millis(1);
 
 impl Outputs {
@@ -103,11 +104,8 @@ impl Outputs {
             }
         }
         for input in inputs {
-            while input.sender.is_full() {
-                if Instant::now() >= deadline {
-                    return Err(Refused::Busy(input.pipeline.clone()));
-                }
-                tokio::time::sleep(FULL_POLL).await;
+            if !input.sender.wait_for_room(&batch, deadline).await {
+                return Err(Refused::Busy(input.pipeline.clone()));
             }
         }
         // Stays empty (no allocation) unless a pipeline is durable.
@@ -157,11 +155,10 @@ async fn send_one<'a>(
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(_)) => return Err(Refused::ShuttingDown),
             Err(TrySendError::Full(b)) => {
-                if Instant::now() >= deadline {
+                if !input.sender.wait_for_room(&b, deadline).await {
                     return Err(Refused::Busy(input.pipeline.clone()));
                 }
                 batch = b;
-                tokio::time::sleep(FULL_POLL).await;
             }
         }
     }

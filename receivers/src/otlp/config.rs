@@ -11,7 +11,7 @@
 //!       http: { endpoint: 127.0.0.1:4318, max_request_body_size: 20MiB,
 //!               logs_url_path: /v1/logs, metrics_url_path: /v1/metrics, traces_url_path: /v1/traces,
 //!               read_header_timeout: 30s, read_timeout: 30s, idle_timeout: 1m }
-//!     backpressure_wait: 100ms
+//!     backpressure_wait: 500ms         # then 503 / UNAVAILABLE; at most 60s
 //!     max_connections: 1024            # per listener
 //!     auth: { bearer_token: ${env:CCPIPE_TOKEN} }
 //!     tls: { cert_file: cert.pem, key_file: key.pem, client_ca_file: ca.pem }
@@ -43,7 +43,13 @@ pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 /// The largest gRPC message size accepted in the config, in MiB.
 pub const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4096;
 pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 << 20;
-pub const DEFAULT_BACKPRESSURE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+/// Long enough that a queue full for a moment (an export, a flush) slows
+/// clients down instead of refusing them; short enough that a client whose
+/// own timeout is seconds still gets its 503 and retries.
+pub const DEFAULT_BACKPRESSURE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// The longest `backpressure_wait` accepted: a request holds its connection
+/// and its body while it waits, and shutdown waits for it.
+pub const MAX_BACKPRESSURE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// HTTP clients keep connections open between exports (a few seconds apart).
 pub const DEFAULT_HTTP_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -252,6 +258,9 @@ impl OtlpConfig {
         }
         if self.max_connections == 0 {
             return Err(invalid("max_connections", "must be greater than 0"));
+        }
+        if self.backpressure_wait.0 > MAX_BACKPRESSURE_WAIT {
+            return Err(invalid("backpressure_wait", "must be at most 60s"));
         }
         let auth = match &self.auth {
             None => None,

@@ -55,10 +55,23 @@ impl Queues {
 
 /// Outputs with one queue of `capacity` for each of `signals`.
 pub(super) fn outputs(signals: &[Signal], capacity: usize) -> (Outputs, Queues) {
+    outputs_with(signals, || channel::bounded(capacity))
+}
+
+/// Outputs with one queue of many items but a byte budget of `max_bytes`
+/// for each of `signals` (a queue always admits one item when empty).
+pub(super) fn outputs_in_bytes(signals: &[Signal], max_bytes: usize) -> (Outputs, Queues) {
+    outputs_with(signals, || channel::bounded_bytes(64, max_bytes))
+}
+
+fn outputs_with(
+    signals: &[Signal],
+    queue: impl Fn() -> (channel::Sender<Batch>, Receiver<Batch>),
+) -> (Outputs, Queues) {
     let mut outputs = Outputs::default();
     let mut rx = BTreeMap::new();
     for &signal in signals {
-        let (tx, r) = channel::bounded(capacity);
+        let (tx, r) = queue();
         let pipeline = signal.as_str().to_owned();
         outputs.add(
             signal,

@@ -51,7 +51,7 @@ fn table() -> Vec<(&'static str, Expect)> {
             Ok(Box::new(Settings {
                 grpc: Some(default_grpc()),
                 http: Some(default_http()),
-                backpressure_wait: Duration::from_millis(100),
+                backpressure_wait: Duration::from_millis(500),
                 max_connections: 1024,
                 auth: None,
                 tls: None,
@@ -63,7 +63,7 @@ fn table() -> Vec<(&'static str, Expect)> {
             Ok(Box::new(Settings {
                 grpc: Some((ip(IpAddr::V4(Ipv4Addr::LOCALHOST), 0), default_grpc().1)),
                 http: Some((ip(IpAddr::V4(Ipv4Addr::LOCALHOST), 0), default_http().1)),
-                backpressure_wait: Duration::from_millis(100),
+                backpressure_wait: Duration::from_millis(500),
                 max_connections: 1024,
                 auth: None,
                 tls: None,
@@ -116,7 +116,7 @@ fn table() -> Vec<(&'static str, Expect)> {
             Ok(Box::new(Settings {
                 grpc: None,
                 http: Some((ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), super::http_settings(20 << 20))),
-                backpressure_wait: Duration::from_millis(100),
+                backpressure_wait: Duration::from_millis(500),
                 max_connections: 1024,
                 auth: None,
                 tls: None,
@@ -136,7 +136,7 @@ fn table() -> Vec<(&'static str, Expect)> {
                     },
                 )),
                 http: None,
-                backpressure_wait: Duration::from_millis(100),
+                backpressure_wait: Duration::from_millis(500),
                 max_connections: 1024,
                 auth: None,
                 tls: None,
@@ -148,7 +148,7 @@ fn table() -> Vec<(&'static str, Expect)> {
             Ok(Box::new(Settings {
                 grpc: None,
                 http: Some(default_http()),
-                backpressure_wait: Duration::from_millis(100),
+                backpressure_wait: Duration::from_millis(500),
                 max_connections: 1024,
                 auth: None,
                 tls: None,
@@ -163,7 +163,7 @@ fn table() -> Vec<(&'static str, Expect)> {
             Ok(Box::new(Settings {
                 grpc: Some(default_grpc()),
                 http: None,
-                backpressure_wait: Duration::from_millis(100),
+                backpressure_wait: Duration::from_millis(500),
                 max_connections: 1024,
                 auth: None,
                 tls: None,
@@ -276,6 +276,22 @@ fn table() -> Vec<(&'static str, Expect)> {
         (
             "zero_connections.yaml",
             Err("zero_connections.yaml:4: receivers.otlp.max_connections: must be greater than 0"),
+        ),
+        (
+            "backpressure_wait_too_long.yaml",
+            Err("backpressure_wait_too_long.yaml:5: receivers.otlp.backpressure_wait: must be at most 60s"),
+        ),
+        (
+            "backpressure_wait_zero.yaml",
+            Ok(Box::new(Settings {
+                grpc: Some(default_grpc()),
+                http: None,
+                backpressure_wait: Duration::ZERO,
+                max_connections: 1024,
+                auth: None,
+                tls: None,
+                limits: DEFAULT_LIMITS,
+            })),
         ),
         (
             "bad_duration.yaml",

@@ -356,6 +356,38 @@ async fn signal_without_a_pipeline_is_unimplemented() {
     server.stop().await;
 }
 
+/// gRPC too: a call that meets a full byte budget waits for room and
+/// succeeds once the chain takes what filled it.
+// Two workers: a sender that spun instead of waiting would still let the test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_budget_that_frees_within_the_wait_accepts_the_call() {
+    let request = logs_request();
+    // Room left after the first call, but not enough for a second.
+    let budget = request.encoded_len() + 1;
+    let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, budget);
+    let settings = GrpcSettings {
+        max_recv_msg_size: 4 << 20,
+        max_concurrent_streams: Some(8),
+        read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(300),
+    };
+    let server = start_grpc(settings, sink("grpc-frees", outputs, super::STEP)).await;
+    let mut client = LogsServiceClient::new(channel(server.addr).await);
+    client.export(request.clone()).await.unwrap();
+    let waiting = tokio::spawn(async move { client.export(request).await.map(drop) });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the call waits for room");
+    assert_eq!(queues.rx[&Signal::Logs].len(), 1, "and is not queued yet");
+    queues.take(Signal::Logs);
+    let answer = tokio::time::timeout(super::STEP, waiting)
+        .await
+        .expect("answered once there is room")
+        .unwrap();
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(queues.take(Signal::Logs).item_count(), 10);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn full_queue_is_unavailable() {
     record_metrics();

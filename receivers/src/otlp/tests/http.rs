@@ -486,6 +486,82 @@ async fn full_queue_is_503_with_retry_after() {
     server.stop().await;
 }
 
+/// A byte budget that is full for a moment slows the client down instead of
+/// refusing it: the request waits for room and is accepted once the chain
+/// takes what fills the queue.
+// Two workers: a sender that spun instead of waiting would still let the test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_budget_that_frees_within_the_wait_accepts_the_request() {
+    // Room left after the first request, but not enough for a second.
+    let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, logs_bin().len() + 1);
+    let server = start_http(http_settings(64 << 10), sink("frees", outputs, STEP)).await;
+    let mut client = H1::connect(server.addr).await;
+    let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
+    assert_eq!(answer.status, 200);
+    // The first request leaves too little of the budget: the next one waits.
+    let waiting = tokio::spawn(async move {
+        let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
+        (answer.status, client)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the request waits for room");
+    assert!(queues.rx[&Signal::Logs].len() == 1, "and is not queued yet");
+    // The chain takes the first request: the waiting one goes in and is answered 200.
+    assert_eq!(queues.take(Signal::Logs).item_count(), 13);
+    let (status, mut client) = tokio::time::timeout(STEP, waiting)
+        .await
+        .expect("answered once there is room")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(queues.take(Signal::Logs).item_count(), 13);
+    assert_still_usable(&mut client, &queues).await;
+    server.stop().await;
+}
+
+/// The same budget, never freed: 503 with Retry-After once the wait ends,
+/// and nothing was queued past the budget.
+// Two workers: a sender that spun instead of waiting would still let the test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_budget_that_stays_full_is_503_after_the_wait() {
+    let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, logs_bin().len() + 1);
+    let server = start_http(
+        http_settings(64 << 10),
+        sink("stays-full", outputs, Duration::from_millis(300)),
+    )
+    .await;
+    let mut client = H1::connect(server.addr).await;
+    assert_eq!(
+        client
+            .post("/v1/logs", PROTOBUF, None, &logs_bin())
+            .await
+            .status,
+        200
+    );
+    let waiting = tokio::spawn(async move {
+        let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
+        (answer, client)
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the request waits before it is refused"
+    );
+    let (answer, mut client) = tokio::time::timeout(STEP, waiting).await.unwrap().unwrap();
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    let status = protobuf_status(&answer);
+    assert_eq!(status.code, 14, "UNAVAILABLE");
+    assert_eq!(status.message, "pipeline \"logs\" is busy; retry later");
+    assert_eq!(
+        queues.rx[&Signal::Logs].len(),
+        1,
+        "only the first request was queued"
+    );
+    assert_eq!(queues.take(Signal::Logs).item_count(), 13);
+    assert_still_usable(&mut client, &queues).await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn h2c_prior_knowledge_on_the_same_port() {
     let (server, queues) = server("h2c").await;
