@@ -311,12 +311,17 @@ impl RedactionProcessor {
         if given.iter().any(|&n| n > 1) {
             return Ok(Look::Decode);
         }
-        let key_text = text(key)?;
+        // The key is UTF-8 (the intake scan checked it): compared as bytes.
         let value = value.unwrap_or(Value::Plain);
-        if top && self.allowed.as_ref().is_some_and(|a| !a.contains(key_text)) {
+        if top
+            && self
+                .allowed
+                .as_ref()
+                .is_some_and(|a| !a.contains_bytes(key))
+        {
             return Ok(Look::Decode);
         }
-        if all_content || self.content_keys.contains(key_text) {
+        if all_content || self.content_keys.contains_bytes(key) {
             return Ok(match self.content {
                 Content::Drop => Look::Content,
                 Content::Mask if value.is_textual() && !value.is_str(MASK) => Look::Content,
@@ -324,11 +329,11 @@ impl RedactionProcessor {
                 _ => Look::Same,
             });
         }
-        if self
-            .blocked_keys
-            .as_ref()
-            .is_some_and(|b| b.is_match(key_text))
-        {
+        let blocked = match &self.blocked_keys {
+            Some(b) => b.is_match_utf8(key).ok_or(Fallback)?,
+            None => false,
+        };
+        if blocked {
             return Ok(
                 match value.is_textual() && !value.is_str(BLOCKED_KEY_MASK) {
                     true => Look::Decode,
@@ -347,10 +352,11 @@ impl RedactionProcessor {
             Value::Plain => false,
             Value::Merged => true,
             Value::Str(s) => self.string_may_change(s)?,
-            Value::Bytes(b) => match (&self.scanner, std::str::from_utf8(b)) {
-                (Some(sc), Ok(t)) => sc.may_match(t),
-                _ => false,
-            },
+            // Bytes that are not UTF-8 are not scanned.
+            Value::Bytes(b) => self
+                .scanner
+                .as_ref()
+                .is_some_and(|sc| sc.may_match_utf8(b) == Some(true)),
             Value::Array(a) => {
                 for f in fields(a) {
                     let f = f?;
@@ -372,9 +378,10 @@ impl RedactionProcessor {
         })
     }
 
+    /// Most strings are ruled out on their bytes, before a UTF-8 check.
     fn string_may_change(&self, s: &[u8]) -> Result<bool, Fallback> {
         match &self.scanner {
-            Some(sc) => Ok(sc.may_match(text(s)?)),
+            Some(sc) => sc.may_match_utf8(s).ok_or(Fallback),
             None => Ok(false),
         }
     }
