@@ -128,6 +128,16 @@ fn datadog_processors_on_bytes(logs: &[Records], rounds: usize) -> Duration {
         })
         .collect();
     let records: usize = requests.iter().map(Encoded::item_count).sum::<usize>() * rounds;
+    if std::env::var_os("CCPIPE_BENCH_SCAN").is_some() {
+        // The receivers' intake scan of the same requests, alone.
+        let start = Instant::now();
+        for _ in 0..rounds {
+            for r in &requests {
+                std::hint::black_box(Encoded::new(Signal::Logs, r.parts()[0].clone()).unwrap());
+            }
+        }
+        return start.elapsed() / u32::try_from(records).unwrap();
+    }
     let start = Instant::now();
     for _ in 0..rounds {
         for r in &requests {
@@ -173,7 +183,12 @@ fn main() {
     if std::env::var_os("CCPIPE_BENCH_WIRE_ONLY").is_some() {
         // For a profiler: only the processors on the request bytes.
         let d = datadog_processors_on_bytes(&logs, rounds);
-        println!("datadog.yaml's resource + redaction on the request bytes: {d:?}/record");
+        match std::env::var_os("CCPIPE_BENCH_SCAN") {
+            Some(_) => println!("the intake scan: {d:?}/record"),
+            None => {
+                println!("datadog.yaml's resource + redaction on the request bytes: {d:?}/record")
+            }
+        }
         return;
     }
     datadog_processors_on_bytes(&logs, 10);
