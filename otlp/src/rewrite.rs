@@ -418,7 +418,11 @@ mod tests {
         req
     }
 
-    fn request(shape: &[(bool, &[(bool, &[&str])])]) -> ExportLogsServiceRequest {
+    /// Resource-logs (with a resource?) of scope-logs (with a scope?) of
+    /// records with these bodies.
+    type Shape<'a> = &'a [(bool, &'a [(bool, &'a [&'a str])])];
+
+    fn request(shape: Shape<'_>) -> ExportLogsServiceRequest {
         ExportLogsServiceRequest {
             resource_logs: shape
                 .iter()
@@ -443,7 +447,7 @@ mod tests {
 
     #[test]
     fn the_one_copy_writer_equals_changing_the_decoded_request() {
-        let cases: &[&[(bool, &[(bool, &[&str])])]] = &[
+        let cases: &[Shape<'_>] = &[
             &[],
             &[(true, &[(false, &["keep", "keep"])])],
             &[(true, &[(false, &["keep", "grow", "keep", "shrink"])])],

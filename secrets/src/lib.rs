@@ -745,8 +745,8 @@ mod tests {
         // reach the case-insensitive regexes.
         let folded = POSITIVES.iter().flat_map(|p| {
             [
-                p.1.replace('k', "\u{212A}").replace('K', "\u{212A}"),
-                p.1.replace('s', "\u{17F}").replace('S', "\u{17F}"),
+                p.1.replace(['k', 'K'], "\u{212A}"),
+                p.1.replace(['s', 'S'], "\u{17F}"),
             ]
         });
         let texts = POSITIVES
