@@ -15,6 +15,7 @@
 
 use std::time::{Duration, Instant};
 
+use ccpipe_otlp::Encoded;
 use ccpipe_pipeline::chain::{Chain, Stage};
 use ccpipe_pipeline::fanout::Fanout;
 use ccpipe_pipeline::Batch;
@@ -103,6 +104,53 @@ fn batch_only() -> Vec<Stage> {
     vec![Stage::Batch(parse::<BatchConfig>("").build().unwrap())]
 }
 
+/// configs/datadog.yaml's `resource` and `redaction`, run on request bytes
+/// as the chain thread does (the batcher, which only concatenates bytes and
+/// waits on its timer, left out); returns the time per record.
+fn datadog_processors_on_bytes(logs: &[Records], rounds: usize) -> Duration {
+    use ccpipe_pipeline::Processor;
+    let mut resource = parse::<ResourceConfig>(
+        "attributes: [{ key: deployment.environment.name, value: dev, action: upsert }]",
+    )
+    .build()
+    .unwrap();
+    let mut redaction = parse::<RedactionConfig>(
+        "preset: claude_code\ncontent: mask\nsecrets: builtin\n\
+         blocked_keys: ['(?i)(password|secret|api[_-]?key|authorization)']\nsummary: info",
+    )
+    .build()
+    .unwrap();
+    let requests: Vec<Encoded> = logs
+        .iter()
+        .map(|b| match b {
+            Records::Logs(r) => Encoded::new(Signal::Logs, r.encode_to_vec().into()).unwrap(),
+            _ => unreachable!(),
+        })
+        .collect();
+    let records: usize = requests.iter().map(Encoded::item_count).sum::<usize>() * rounds;
+    if std::env::var_os("CCPIPE_BENCH_SCAN").is_some() {
+        // The receivers' intake scan of the same requests, alone.
+        let start = Instant::now();
+        for _ in 0..rounds {
+            for r in &requests {
+                std::hint::black_box(Encoded::new(Signal::Logs, r.parts()[0].clone()).unwrap());
+            }
+        }
+        return start.elapsed() / u32::try_from(records).unwrap();
+    }
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for r in &requests {
+            let mut batch = Batch::from(r.clone());
+            resource.process(&mut batch).unwrap();
+            redaction.process(&mut batch).unwrap();
+            assert!(batch.encoded().is_some(), "the wire path was taken");
+            std::hint::black_box(batch);
+        }
+    }
+    start.elapsed() / u32::try_from(records).unwrap()
+}
+
 /// Runs the chain on this thread over `batches` (queued up front), as the
 /// service does on the chain's own thread; returns the time taken.
 fn run_chain(stages: Vec<Stage>, batches: Vec<Records>) -> Duration {
@@ -132,6 +180,27 @@ fn main() {
             .flat_map(|_| logs.iter().cloned())
             .collect::<Vec<_>>()
     };
+    if std::env::var_os("CCPIPE_BENCH_WIRE_ONLY").is_some() {
+        // For a profiler: only the processors on the request bytes.
+        let d = datadog_processors_on_bytes(&logs, rounds);
+        match std::env::var_os("CCPIPE_BENCH_SCAN") {
+            Some(_) => println!("the intake scan: {d:?}/record"),
+            None => {
+                println!("datadog.yaml's resource + redaction on the request bytes: {d:?}/record")
+            }
+        }
+        return;
+    }
+    datadog_processors_on_bytes(&logs, 10);
+    let wire = (0..5)
+        .map(|_| datadog_processors_on_bytes(&logs, rounds))
+        .min()
+        .unwrap();
+    println!(
+        "datadog.yaml's resource + redaction on the request bytes: {} ns/record (best of 5)",
+        wire.as_nanos()
+    );
+
     // warm up, then alternate to even out noise from other processes
     run_chain(full_chain(), input()[..logs.len()].to_vec());
     let (mut full, mut base, mut redaction) = (Duration::MAX, Duration::MAX, Duration::MAX);

@@ -126,7 +126,11 @@ impl KeySet {
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        let key = key.as_bytes();
+        self.contains_bytes(key.as_bytes())
+    }
+
+    /// [`KeySet::contains`] of a key's bytes (a key on the wire).
+    pub fn contains_bytes(&self, key: &[u8]) -> bool {
         self.by_len.get(key.len()).is_some_and(|same_len| {
             same_len
                 .iter()

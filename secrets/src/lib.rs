@@ -464,6 +464,17 @@ impl Scanner {
         s.len() >= self.min_len && self.prefilter.may_match(s) && self.set.is_match(s)
     }
 
+    /// [`Scanner::may_match`] of bytes that should be UTF-8 (a protobuf
+    /// string the wire scan checked): most are ruled out by the prefilter
+    /// before they need to be a `&str`. `None`: they were looked at and
+    /// are not UTF-8.
+    pub fn may_match_utf8(&self, b: &[u8]) -> Option<bool> {
+        if b.len() < self.min_len || !self.prefilter.may_match(b) {
+            return Some(false);
+        }
+        std::str::from_utf8(b).ok().map(|s| self.set.is_match(s))
+    }
+
     /// [`Scanner::may_match`] without the prefilter: the reference the fast
     /// path is tested against.
     #[cfg(test)]
@@ -725,6 +736,45 @@ mod tests {
 
     fn scanner() -> Scanner {
         Scanner::new(true, &[], &[]).unwrap().unwrap()
+    }
+
+    #[test]
+    fn may_match_on_bytes_answers_as_on_text() {
+        let sc = scanner();
+        // Characters that case-fold to ASCII letters (ſ to s, K to k)
+        // reach the case-insensitive regexes.
+        let folded = POSITIVES.iter().flat_map(|p| {
+            [
+                p.1.replace(['k', 'K'], "\u{212A}"),
+                p.1.replace(['s', 'S'], "\u{17F}"),
+            ]
+        });
+        let texts = POSITIVES
+            .iter()
+            .map(|p| p.1.to_owned())
+            .chain(NEGATIVES.iter().map(|n| n.to_string()))
+            .chain(folded)
+            .chain(["".into(), "\u{e9}t\u{e9}".into()]);
+        let mut folded_hits = 0;
+        for t in texts {
+            let want = sc.may_match_unfiltered(&t);
+            assert_eq!(sc.may_match_utf8(t.as_bytes()), Some(want), "{t:?}");
+            folded_hits += usize::from(want && !t.is_ascii());
+        }
+        assert!(
+            folded_hits > 0,
+            "no folded text matched: the test would not see a miss"
+        );
+        // Bytes that are not UTF-8 never match; when looked at, they say so.
+        assert_eq!(
+            sc.may_match_utf8(b"\xff"),
+            Some(false),
+            "too short to look at"
+        );
+        let hit = POSITIVES[0].1.as_bytes();
+        let mut bad = hit.to_vec();
+        bad.push(0xff);
+        assert_eq!(sc.may_match_utf8(&bad), None);
     }
 
     #[test]

@@ -188,13 +188,15 @@ impl Prefilter {
         }
     }
 
-    /// False: no enabled rule matches anywhere in `s`.
-    pub(super) fn may_match(&self, s: &str) -> bool {
+    /// False: no enabled rule matches anywhere in `s`, UTF-8 text (its
+    /// bytes are enough: callers that hold checked bytes need no `&str`).
+    pub(super) fn may_match(&self, s: impl AsRef<[u8]>) -> bool {
+        let s = s.as_ref();
         if self.always {
             return true;
         }
-        let seen = s.bytes().fold(0, |m, b| m | self.bits[usize::from(b)]);
-        if seen & NON_ASCII != 0 && s.contains(FOLDS_TO_ASCII) {
+        let seen = s.iter().fold(0, |m, &b| m | self.bits[usize::from(b)]);
+        if seen & NON_ASCII != 0 && holds_folding_char(s) {
             return true;
         }
         let mut keys = seen & self.keys;
@@ -205,8 +207,18 @@ impl Prefilter {
                 return true;
             }
         }
-        self.card && seen & DIGIT != 0 && card_digits(s.as_bytes())
+        self.card && seen & DIGIT != 0 && card_digits(s)
     }
+}
+
+/// Whether UTF-8 `s` holds a character of [`FOLDS_TO_ASCII`] (in UTF-8 a
+/// character's bytes occur only where it is).
+fn holds_folding_char(s: &[u8]) -> bool {
+    FOLDS_TO_ASCII.iter().any(|c| {
+        let mut utf8 = [0; 4];
+        let c = c.encode_utf8(&mut utf8).as_bytes();
+        s.windows(c.len()).any(|w| w == c)
+    })
 }
 
 /// The bits of the bytes that every match of `hir` holds (0: none known).
@@ -307,6 +319,26 @@ mod tests {
     use regex::Regex;
 
     use super::*;
+
+    #[test]
+    fn folding_characters_are_found_in_the_bytes_as_in_the_text() {
+        for t in [
+            "a\u{17F}b",
+            "\u{212A}",
+            "x \u{212A}elvin",
+            "caf\u{e9}",
+            "\u{e9}\u{17E}",
+            "plain",
+            "",
+        ] {
+            assert_eq!(
+                holds_folding_char(t.as_bytes()),
+                t.contains(FOLDS_TO_ASCII),
+                "{t:?}"
+            );
+        }
+        assert!(holds_folding_char("\u{17F}".as_bytes()));
+    }
     use ccpipe_otlp::Encoded;
 
     use crate::testing::POSITIVES;

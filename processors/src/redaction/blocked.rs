@@ -29,15 +29,22 @@ impl BlockedKeys {
     }
 
     pub fn is_match(&self, key: &str) -> bool {
-        let slot = slot(key.as_bytes());
+        self.is_match_utf8(key.as_bytes()) == Some(true)
+    }
+
+    /// [`BlockedKeys::is_match`] of a key's bytes (a key on the wire),
+    /// remembered ones not checked as UTF-8 again. `None`: not UTF-8.
+    pub fn is_match_utf8(&self, key: &[u8]) -> Option<bool> {
+        let slot = slot(key);
         if let Some((k, hit)) = &self.seen.borrow()[slot] {
-            if **k == *key {
-                return *hit;
+            if k.as_bytes() == key {
+                return Some(*hit);
             }
         }
+        let key = std::str::from_utf8(key).ok()?;
         let hit = self.set.is_match(key);
         self.seen.borrow_mut()[slot] = Some((key.into(), hit));
-        hit
+        Some(hit)
     }
 }
 
@@ -84,5 +91,7 @@ mod tests {
             assert_eq!(b.is_match(k), want, "{k} again");
         }
         assert_eq!(b.seen.borrow().len(), SLOTS);
+        assert_eq!(b.is_match_utf8(b"pass\xff"), None, "not UTF-8");
+        assert_eq!(b.is_match_utf8(b"password"), Some(true));
     }
 }

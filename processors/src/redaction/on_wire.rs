@@ -18,9 +18,9 @@ use prost::Message;
 use ccpipe_otlp::records::data_point_count;
 use ccpipe_pipeline::Signal;
 
-use super::{Content, RedactionProcessor, Tally, BLOCKED_KEY_MASK, MASK};
+use super::{Content, Reason, RedactionProcessor, Summary, Tally, BLOCKED_KEY_MASK, MASK};
 use crate::wire::Fallback;
-use ccpipe_otlp::rewrite::proto::{fields, Field};
+use ccpipe_otlp::rewrite::proto::{fields, put_len, put_varint, Field};
 use ccpipe_otlp::rewrite::Rewrite;
 
 /// The rewrite walk of one request.
@@ -30,7 +30,35 @@ pub(super) struct OnRecords<'a> {
     tally: &'a mut Tally,
     /// DELTA sum points merged away.
     pub items_removed: usize,
+    /// The content key-values of the record at hand (reused across records).
+    content: Vec<ContentField>,
 }
+
+/// A top-level content key-value of a record: where its field is, and its
+/// body, as offsets in the record.
+#[derive(Debug, Clone)]
+struct ContentField {
+    start: usize,
+    end: usize,
+    body: std::ops::Range<usize>,
+}
+
+/// What the decoded path would do to a key-value.
+enum Look {
+    Same,
+    /// A content key (this one) whose value `mask` replaces or `drop` removes.
+    Content,
+    /// Anything else: left to the decoded path.
+    Decode,
+}
+
+/// Where `part` (a slice of `whole`) starts in `whole`.
+fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
+}
+
+const LOG_ATTRIBUTES: u32 = 6;
+const SPAN_ATTRIBUTES: u32 = 9;
 
 impl<'a> OnRecords<'a> {
     pub fn new(p: &'a RedactionProcessor, signal: Signal, tally: &'a mut Tally) -> Self {
@@ -39,7 +67,52 @@ impl<'a> OnRecords<'a> {
             signal,
             tally,
             items_removed: 0,
+            content: Vec::new(),
         }
+    }
+
+    /// The record with its content key-values masked or dropped and the
+    /// summary the decoded path adds, written on the bytes: the same
+    /// message the decoded path encodes, its attributes in the same order
+    /// (the summary is the last one in both). `None`: no content.
+    fn content_on_bytes(&mut self, rec: &[u8], attrs: u32) -> Result<Option<Vec<u8>>, Fallback> {
+        if self.content.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(rec.len() + 64);
+        let mut copied = 0;
+        let mut kv = Vec::new();
+        for c in &self.content {
+            out.extend_from_slice(&rec[copied..c.start]);
+            copied = c.end;
+            if let Content::Mask = self.p.content {
+                // The key-value as it was (its key, and a `key_strindex`
+                // if it has one) with the masked value in place of its own.
+                let body = &rec[c.body.clone()];
+                kv.clear();
+                for f in fields(body) {
+                    let f = f?;
+                    if f.tag != 2 {
+                        kv.extend_from_slice(&body[f.start..f.end]);
+                    }
+                }
+                put_len(&mut kv, 2, MASKED_VALUE);
+                put_len(&mut out, attrs, &kv);
+            }
+        }
+        out.extend_from_slice(&rec[copied..]);
+        let n = self.content.len();
+        self.tally.0[Reason::Content as usize] += n as u64;
+        if self.p.summary != Summary::Silent {
+            // An AnyValue holding int_value (field 3) n.
+            let mut value = vec![3 << 3];
+            put_varint(&mut value, n as u64);
+            kv.clear();
+            put_len(&mut kv, 1, b"redaction.redacted.count");
+            put_len(&mut kv, 2, &value);
+            put_len(&mut out, attrs, &kv);
+        }
+        Ok(Some(out))
     }
 
     /// Decodes `body` as `T`, runs `redact` on it and re-encodes it if the
@@ -92,14 +165,14 @@ impl Rewrite for OnRecords<'_> {
 
     fn record(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, Fallback> {
         Ok(match self.signal {
-            Signal::Logs => match self.p.log_may_change(body)? {
-                false => None,
+            Signal::Logs => match self.p.log_look(body, &mut self.content)? {
+                false => self.content_on_bytes(body, LOG_ATTRIBUTES)?,
                 true => self
                     .redo(body, |p, r: &mut LogRecord, t| p.log_record(r, t))?
                     .map(|r| r.encode_to_vec()),
             },
-            Signal::Traces => match self.p.span_may_change(body)? {
-                false => None,
+            Signal::Traces => match self.p.span_look(body, &mut self.content)? {
+                false => self.content_on_bytes(body, SPAN_ATTRIBUTES)?,
                 true => self
                     .redo(body, |p, s: &mut Span, t| p.span(s, t))?
                     .map(|s| s.encode_to_vec()),
@@ -120,6 +193,22 @@ impl Rewrite for OnRecords<'_> {
         })
     }
 }
+
+/// The `AnyValue` body of a string value `<REDACTED>` ([`MASK`]).
+const MASKED_VALUE: &[u8] = &[
+    1 << 3 | 2,
+    MASK.len() as u8,
+    b'<',
+    b'R',
+    b'E',
+    b'D',
+    b'A',
+    b'C',
+    b'T',
+    b'E',
+    b'D',
+    b'>',
+];
 
 /// An `AnyValue` as the rules see it.
 enum Value<'a> {
@@ -199,6 +288,14 @@ impl RedactionProcessor {
         top: bool,
         all_content: bool,
     ) -> Result<bool, Fallback> {
+        Ok(!matches!(
+            self.key_value_look(kv, top, all_content)?,
+            Look::Same
+        ))
+    }
+
+    /// What `one` of the decoded path would do to this key-value.
+    fn key_value_look(&self, kv: &[u8], top: bool, all_content: bool) -> Result<Look, Fallback> {
         let (mut key, mut value) = (&b""[..], None);
         let mut given = [0u8; 2];
         for f in fields(kv) {
@@ -212,23 +309,42 @@ impl RedactionProcessor {
         }
         // A key or value given twice: protobuf keeps the last or merges.
         if given.iter().any(|&n| n > 1) {
-            return Ok(true);
+            return Ok(Look::Decode);
         }
-        let key = text(key)?;
+        // The key is UTF-8 (the intake scan checked it): compared as bytes.
         let value = value.unwrap_or(Value::Plain);
-        if top && self.allowed.as_ref().is_some_and(|a| !a.contains(key)) {
-            return Ok(true);
+        if top
+            && self
+                .allowed
+                .as_ref()
+                .is_some_and(|a| !a.contains_bytes(key))
+        {
+            return Ok(Look::Decode);
         }
-        if all_content || self.content_keys.contains(key) {
+        if all_content || self.content_keys.contains_bytes(key) {
             return Ok(match self.content {
-                Content::Drop => true,
-                _ => value.is_textual() && !value.is_str(MASK),
+                Content::Drop => Look::Content,
+                Content::Mask if value.is_textual() && !value.is_str(MASK) => Look::Content,
+                Content::Hash(_) if value.is_textual() && !value.is_str(MASK) => Look::Decode,
+                _ => Look::Same,
             });
         }
-        if self.blocked_keys.as_ref().is_some_and(|b| b.is_match(key)) {
-            return Ok(value.is_textual() && !value.is_str(BLOCKED_KEY_MASK));
+        let blocked = match &self.blocked_keys {
+            Some(b) => b.is_match_utf8(key).ok_or(Fallback)?,
+            None => false,
+        };
+        if blocked {
+            return Ok(
+                match value.is_textual() && !value.is_str(BLOCKED_KEY_MASK) {
+                    true => Look::Decode,
+                    false => Look::Same,
+                },
+            );
         }
-        self.value_may_change(&value)
+        Ok(match self.value_may_change(&value)? {
+            true => Look::Decode,
+            false => Look::Same,
+        })
     }
 
     fn value_may_change(&self, v: &Value) -> Result<bool, Fallback> {
@@ -236,10 +352,11 @@ impl RedactionProcessor {
             Value::Plain => false,
             Value::Merged => true,
             Value::Str(s) => self.string_may_change(s)?,
-            Value::Bytes(b) => match (&self.scanner, std::str::from_utf8(b)) {
-                (Some(sc), Ok(t)) => sc.may_match(t),
-                _ => false,
-            },
+            // Bytes that are not UTF-8 are not scanned.
+            Value::Bytes(b) => self
+                .scanner
+                .as_ref()
+                .is_some_and(|sc| sc.may_match_utf8(b) == Some(true)),
             Value::Array(a) => {
                 for f in fields(a) {
                     let f = f?;
@@ -261,9 +378,10 @@ impl RedactionProcessor {
         })
     }
 
+    /// Most strings are ruled out on their bytes, before a UTF-8 check.
     fn string_may_change(&self, s: &[u8]) -> Result<bool, Fallback> {
         match &self.scanner {
-            Some(sc) => Ok(sc.may_match(text(s)?)),
+            Some(sc) => sc.may_match_utf8(s).ok_or(Fallback),
             None => Ok(false),
         }
     }
@@ -272,42 +390,67 @@ impl RedactionProcessor {
         self.value_may_change(&Value::of(body)?)
     }
 
-    /// A `LogRecord`: attributes (6) and body (5).
-    fn log_may_change(&self, rec: &[u8]) -> Result<bool, Fallback> {
+    /// A `LogRecord`: attributes (6) and body (5). Content keys to mask
+    /// or drop go to `content` when nothing else in the record changes.
+    fn log_look(&self, rec: &[u8], content: &mut Vec<ContentField>) -> Result<bool, Fallback> {
         let mut bodies = 0;
-        for f in fields(rec) {
-            let f = f?;
-            let may = match f.tag {
-                6 => self.key_value_may_change(len(&f)?, true, false)?,
+        self.record_look(rec, LOG_ATTRIBUTES, content, |f| {
+            Ok(match f.tag {
                 5 => {
                     // A body given twice merges: left to the decoded path.
                     bodies += 1;
-                    bodies > 1 || self.body_may_change(len(&f)?)?
+                    bodies > 1 || self.body_may_change(len(f)?)?
                 }
                 _ => false,
-            };
-            if may {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+            })
+        })
     }
 
     /// A `Span`: attributes (9), name (5), status (15) message (2),
     /// events (11), links (13) attributes (4).
-    fn span_may_change(&self, span: &[u8]) -> Result<bool, Fallback> {
-        for f in fields(span) {
-            let f = f?;
-            let may = match f.tag {
-                9 => self.key_value_may_change(len(&f)?, true, false)?,
-                5 => self.string_may_change(len(&f)?)?,
-                15 => self.strings_may_change(len(&f)?, 2)?,
-                11 => self.event_may_change(len(&f)?)?,
-                13 => self.attributes_may_change(len(&f)?, 4, false)?,
+    fn span_look(&self, span: &[u8], content: &mut Vec<ContentField>) -> Result<bool, Fallback> {
+        self.record_look(span, SPAN_ATTRIBUTES, content, |f| {
+            Ok(match f.tag {
+                5 => self.string_may_change(len(f)?)?,
+                15 => self.strings_may_change(len(f)?, 2)?,
+                11 => self.event_may_change(len(f)?)?,
+                13 => self.attributes_may_change(len(f)?, 4, false)?,
                 _ => false,
-            };
-            if may {
-                return Ok(true);
+            })
+        })
+    }
+
+    /// Looks at a record's top-level attributes (field `attrs`) and, through
+    /// `other`, at its other fields. `Ok(true)`: the decoded path must
+    /// redact it; `Ok(false)`: it changes only by the content key-values
+    /// left in `content` (none: it does not change).
+    fn record_look(
+        &self,
+        rec: &[u8],
+        attrs: u32,
+        content: &mut Vec<ContentField>,
+        mut other: impl FnMut(&Field<'_>) -> Result<bool, Fallback>,
+    ) -> Result<bool, Fallback> {
+        content.clear();
+        for f in fields(rec) {
+            let f = f?;
+            if f.tag != attrs {
+                if other(&f)? {
+                    return Ok(true);
+                }
+                continue;
+            }
+            let kv = len(&f)?;
+            match self.key_value_look(kv, true, false)? {
+                Look::Same => {}
+                Look::Decode => return Ok(true),
+                // `debug` lists the keys in the summary: decoded path.
+                Look::Content if self.summary == Summary::Debug => return Ok(true),
+                Look::Content => content.push(ContentField {
+                    start: f.start,
+                    end: f.end,
+                    body: offset_in(rec, kv)..offset_in(rec, kv) + kv.len(),
+                }),
             }
         }
         Ok(false)
@@ -373,5 +516,15 @@ impl RedactionProcessor {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_masked_value_is_what_prost_writes() {
+        assert_eq!(MASKED_VALUE, crate::value::string(MASK).encode_to_vec());
     }
 }

@@ -317,6 +317,11 @@ fn random_attrs(rng: &mut Xorshift, depth: usize, most: usize) -> Vec<KeyValue> 
             if rng.below(20) == 0 {
                 a.value = None;
             }
+            // A string-table key beside the key (OTLP 1.8): a rewrite of
+            // the value on the bytes must keep it.
+            if rng.below(10) == 0 {
+                a.key_strindex = rng.below(4) as i32;
+            }
             a
         })
         .collect()
