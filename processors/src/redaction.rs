@@ -41,10 +41,11 @@
 //! sum are merged ([`crate::points`]).
 //!
 //! A batch still in request bytes is redacted on them (`on_wire.rs`): a
-//! look at each record's bytes that allocates nothing says whether any rule
-//! can change it, and only such a record is decoded, redacted by the code
-//! below and re-encoded; the rest stay the bytes they were. The result is
-//! the decoded path's, which property tests check (`tests/wire.rs`).
+//! look at each record's bytes that allocates nothing says what the rules
+//! would do to it. The rest stay the bytes they were; content keys alone
+//! are masked or dropped on the bytes; anything else is decoded, redacted by
+//! the code below and re-encoded. The result is the decoded path's, which
+//! property tests check (`tests/wire.rs`).
 //!
 //! Every removal or replacement is also counted in
 //! `ccpipe_redaction_masked_total{processor, reason}`, reason one of

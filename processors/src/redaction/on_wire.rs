@@ -1,9 +1,16 @@
 //! Redaction on the encoded request. A first look at each record's bytes,
-//! which allocates nothing, says whether any rule can change it: a key that
+//! which allocates nothing, says what any rule would do to it: a key that
 //! is content, blocked or not allowed (with a value the rule would change),
-//! or a string the secret scanner may match. Only such a record is decoded,
-//! redacted by the decoded path's own code and re-encoded; the others, most
-//! of them, stay the bytes they were. Resources and scopes likewise.
+//! or a string the secret scanner may match. A record that no rule changes
+//! stays the bytes it was (most of them); one whose only change is content
+//! keys that `mask` or `drop` (prompts, tool input) is rewritten on its
+//! bytes, key-values swapped or cut and the summary count appended; any
+//! other is decoded, redacted by the decoded path's own code and
+//! re-encoded. Resources and scopes take the look and the decoded path.
+//!
+//! Keys and strings are compared and prefiltered as bytes: the intake scan
+//! checked their UTF-8, and only a string that reaches the secret regexes
+//! (or a blocked-key pattern, once per key) is checked again.
 //!
 //! The look is conservative: when unsure (a field given twice, which
 //! protobuf merges) it says "may change" and the decoded code decides.
