@@ -447,6 +447,34 @@ fn a_corrupt_or_unwritable_database_stops_the_start_naming_the_file() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Every logs and metrics capture, over HTTP/protobuf, each answered 200.
+fn send_logs_and_metrics_captures(ccpipe: &Ccpipe) {
+    let mut conn = HttpConn::connect(ccpipe.http.expect("http listener"));
+    let captures: Vec<Capture> = load_variant("http-protobuf");
+    for c in captures
+        .iter()
+        .filter(|c| c.signal != ccpipe_pipeline::records::Signal::Traces)
+    {
+        assert_eq!(conn.send_capture(c).status, 200, "{}", c.file);
+    }
+}
+
+/// `ccpipe usage --json --db <db>`'s totals.
+fn usage_totals(db: &Path) -> serde_json::Value {
+    let out = Command::new(bin())
+        .args(["usage", "--json", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["totals"].clone()
+}
+
 /// `max_age` as a user sets it: data older than it is gone after a restart
 /// (the exporter runs a retention pass when it opens the file), data
 /// younger stays; `ccpipe usage` agrees with the rows.
@@ -456,15 +484,8 @@ fn max_age_drops_older_data_when_ccpipe_restarts() {
     let db = dir.join("ccpipe.db");
     let keep_all = write_config(&dir, &sqlite_config(&db, "    max_age: 0"));
     let ccpipe = Ccpipe::start(&keep_all);
-    let mut conn = HttpConn::connect(ccpipe.http.expect("http listener"));
     // The captures are from 2026-11 (days before any run of this test).
-    let captures: Vec<Capture> = load_variant("http-protobuf");
-    for c in captures
-        .iter()
-        .filter(|c| c.signal != ccpipe_pipeline::records::Signal::Traces)
-    {
-        assert_eq!(conn.send_capture(c).status, 200, "{}", c.file);
-    }
+    send_logs_and_metrics_captures(&ccpipe);
     // One record from now, through the same exporter.
     let mut fresh = None;
     let now = post_body(
@@ -483,20 +504,7 @@ fn max_age_drops_older_data_when_ccpipe_restarts() {
     };
     let before = count(&db);
     assert!(before > 1, "the captures were stored");
-    let cost = |db: &Path| {
-        let out = Command::new(bin())
-            .args(["usage", "--json", "--db"])
-            .arg(db)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["totals"]["cost_usd"].as_f64().unwrap()
-    };
+    let cost = |db: &Path| usage_totals(db)["cost_usd"].as_f64().unwrap();
     assert!(cost(&db) > 0.0, "the report shows the captures' cost");
 
     let week = write_config(&dir, &sqlite_config(&db, "    max_age: 168h"));
@@ -753,14 +761,7 @@ fn max_size_shrinks_the_store_oldest_days_first_keeping_the_report() {
     let db = dir.join("ccpipe.db");
     let unbounded = write_config(&dir, &sqlite_config(&db, "    max_age: 0\n    max_size: 0"));
     let ccpipe = Ccpipe::start(&unbounded);
-    let mut conn = HttpConn::connect(ccpipe.http.expect("http listener"));
-    let captures: Vec<Capture> = load_variant("http-protobuf");
-    for c in captures
-        .iter()
-        .filter(|c| c.signal != ccpipe_pipeline::records::Signal::Traces)
-    {
-        assert_eq!(conn.send_capture(c).status, 200, "{}", c.file);
-    }
+    send_logs_and_metrics_captures(&ccpipe);
     // Ten days of 2 KiB records, 100 a day: about 2 MiB in all.
     let mut fresh = None;
     for day in 0..10u64 {
@@ -770,21 +771,7 @@ fn max_size_shrinks_the_store_oldest_days_first_keeping_the_report() {
         assert_eq!(answer.status, 200);
     }
     stop_cleanly(ccpipe);
-    let report = |db: &Path| -> serde_json::Value {
-        let out = Command::new(bin())
-            .args(["usage", "--json", "--db"])
-            .arg(db)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["totals"].clone()
-    };
-    let totals = report(&db);
+    let totals = usage_totals(&db);
     assert!(totals["cost_usd"].as_f64().unwrap() > 0.0, "{totals}");
     assert!(
         used_bytes(&db) > 2 << 20,
@@ -828,6 +815,10 @@ fn max_size_shrinks_the_store_oldest_days_first_keeping_the_report() {
         (0..dropped_days.len() as u64).collect::<Vec<_>>(),
         "whole days, oldest first"
     );
-    assert_eq!(report(&db), totals, "the report is kept by the rollups");
+    assert_eq!(
+        usage_totals(&db),
+        totals,
+        "the report is kept by the rollups"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
