@@ -1,5 +1,7 @@
 //! Python tools the tests install from the registry, each into a venv under
-//! target/ on first use; `.installed` marks a finished install.
+//! target/ on first use; `.installed` marks a finished install and records
+//! where and what was installed (a venv's scripts name its absolute path, so
+//! a moved checkout or changed requirements install again).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +18,13 @@ pub fn install(name: &str, requirements: &str) -> PathBuf {
     let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let venv = Path::new(ROOT).join("target").join(name);
     let ready = venv.join(".installed");
-    if !ready.exists() {
+    let wanted = format!(
+        "{}\n{}",
+        venv.display(),
+        std::fs::read_to_string(Path::new(ROOT).join(requirements))
+            .unwrap_or_else(|e| panic!("{requirements}: {e}"))
+    );
+    if std::fs::read_to_string(&ready).ok().as_deref() != Some(wanted.as_str()) {
         // What an interrupted install left is started again from nothing.
         let _ = std::fs::remove_dir_all(&venv);
         let ok = Command::new("python3")
@@ -38,7 +46,7 @@ pub fn install(name: &str, requirements: &str) -> PathBuf {
             .status()
             .unwrap();
         assert!(ok.success(), "pip install -r {requirements} failed");
-        std::fs::write(&ready, "").unwrap();
+        std::fs::write(&ready, &wanted).unwrap();
     }
     venv
 }
