@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::records::Records;
-use common::agent::{post_body, request};
+use common::agent::{post_body, request, request_at};
 use common::mount::Mount;
 use common::process::{bin, Ccpipe};
 use common::*;
@@ -711,34 +711,14 @@ fn the_two_steps_with_the_real_claude_code_cli() {
 }
 
 /// Log records on `day` (days after 2026-11-01, UTC noon), each id's body
-/// padded to about 2 KiB, in one OTLP/HTTP protobuf request.
+/// padded with 2 KiB, in one OTLP/HTTP protobuf request.
 fn dated_request(ids: &[String], day: u64) -> Vec<u8> {
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::AnyValue;
-    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    use prost::Message;
     const NOV_1_2026_NOON_S: u64 = 1_793_491_200 + 12 * 3600;
-    let time = (NOV_1_2026_NOON_S + day * 86_400) * 1_000_000_000;
-    let log_records = ids
-        .iter()
-        .map(|id| LogRecord {
-            time_unix_nano: time,
-            body: Some(AnyValue {
-                value: Some(Value::StringValue(format!("{id}|{}", "x".repeat(2048)))),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    request_at(
+        ids,
+        2048,
+        (NOV_1_2026_NOON_S + day * 86_400) * 1_000_000_000,
+    )
 }
 
 /// Bytes of the pages the database uses (what `max_size` bounds).

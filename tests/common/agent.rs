@@ -217,9 +217,15 @@ fn serve(conn: TcpStream, state: Arc<Mutex<AgentState>>) {
 
 /// One logs export request with a record per id, each padded by `pad` bytes.
 pub fn request(ids: &[String], pad: usize) -> Vec<u8> {
+    request_at(ids, pad, 0)
+}
+
+/// [`request`] with every record's `time_unix_nano` set.
+pub fn request_at(ids: &[String], pad: usize, time_unix_nano: u64) -> Vec<u8> {
     let log_records = ids
         .iter()
         .map(|id| LogRecord {
+            time_unix_nano,
             body: Some(AnyValue {
                 value: Some(any_value::Value::StringValue(body(id, pad))),
             }),
