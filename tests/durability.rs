@@ -448,11 +448,21 @@ fn a_queue_directory_that_turns_unwritable_answers_503_and_recovers() {
     let agent = FakeAgent::start(false);
     // 1 MiB: 128 KiB segments, so a new segment file is due after ~60 records.
     let cfg = durable_config(&dir, agent.addr, &queue, "1MiB");
-    let mut command = std::process::Command::new(common::process::bin());
-    command.arg("--config").arg(&cfg);
     // Root ignores file permissions: run ccpipe as nobody, for whom they hold.
+    // Nobody may not reach the build's own binary (a checkout in a 0700
+    // folder, as `mktemp -d` makes): it runs a copy in the test's folder.
     const NOBODY: u32 = 65534;
-    if std::fs::metadata(&dir).unwrap().uid() == 0 {
+    let as_nobody = std::fs::metadata(&dir).unwrap().uid() == 0;
+    let bin = if as_nobody {
+        let copy = dir.join("ccpipe");
+        std::fs::copy(common::process::bin(), &copy).unwrap();
+        copy
+    } else {
+        common::process::bin().into()
+    };
+    let mut command = std::process::Command::new(bin);
+    command.arg("--config").arg(&cfg);
+    if as_nobody {
         std::os::unix::fs::chown(&queue, Some(NOBODY), Some(NOBODY)).unwrap();
         command.uid(NOBODY).gid(NOBODY);
     }
