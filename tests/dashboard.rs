@@ -5,6 +5,7 @@
 //! adds (docs/rollout.md); and
 //! `ccpipe datadog dashboard push` against a fake Datadog API on 127.0.0.1.
 
+mod common;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -736,8 +737,9 @@ fn missing_keys_and_another_file() {
     );
     assert!(api.requests().is_empty());
 
-    let dir: PathBuf = std::env::temp_dir().join(format!("ccpipe-dash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // common::temp_dir sweeps folders of finished runs; this one stays for
+    // reading after a failure until then.
+    let dir: PathBuf = common::temp_dir("dash");
     let file = dir.join("mine.json");
     std::fs::write(
         &file,

@@ -3,10 +3,39 @@ use std::time::Duration;
 
 use super::*;
 
-fn dir(name: &str) -> PathBuf {
+/// A test's WAL folder (not created: some tests want it missing), removed
+/// when the test ends so runs do not pile up in the temp folder.
+struct TestDir(PathBuf);
+
+impl std::ops::Deref for TestDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TestDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl From<&TestDir> for PathBuf {
+    fn from(d: &TestDir) -> PathBuf {
+        d.0.clone()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> TestDir {
     let d = std::env::temp_dir().join(format!("ccpipe-wal-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    TestDir(d)
 }
 
 fn cfg(d: &std::path::Path, fsync: Fsync) -> WalConfig {
@@ -288,7 +317,7 @@ fn first_of(seg: &std::path::Path) -> u32 {
 }
 
 /// Writes 30 records in segments of a few records each, then closes the log.
-fn sealed_log(name: &str) -> (PathBuf, WalConfig) {
+fn sealed_log(name: &str) -> (TestDir, WalConfig) {
     let d = dir(name);
     let c = cfg(&d, Fsync::Batch);
     let (w, _r) = open("t", c.clone()).unwrap();
