@@ -22,10 +22,13 @@ use tokio::task::JoinHandle;
 
 /// Capacity of each pipeline's input queue, in requests and in bytes (as
 /// received, or ~3x that once decoded). Small on purpose: the queue is a
-/// hand-off, not a buffer; exporter queues hold the backlog. 2 MiB is about
-/// 24 requests of 100 Claude Code records.
+/// hand-off, not a buffer; exporter queues hold the backlog. 1 MiB (2 until
+/// session 6) is about 12 requests of 100 Claude Code records: under
+/// overload it is full, so every MiB here is a MiB of resident set, and a
+/// chain thread that finds it empty was starved by the receivers' CPU, not
+/// by a short queue.
 const PIPELINE_QUEUE: usize = 64;
-const PIPELINE_QUEUE_BYTES: usize = 2 << 20;
+const PIPELINE_QUEUE_BYTES: usize = 1 << 20;
 
 /// Bytes each exporter's queue may hold besides its count limit, so a slow
 /// exporter backpressures long before memory grows (batches of thousands of

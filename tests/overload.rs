@@ -27,7 +27,7 @@ const PAD: usize = 4096;
 const MIB: u64 = 1 << 20;
 
 /// What ccpipe may hold beyond its idle resident set, from src/service.rs:
-/// - the pipeline's input queue, `PIPELINE_QUEUE_BYTES` = 2 MiB of requests
+/// - the pipeline's input queue, `PIPELINE_QUEUE_BYTES` = 1 MiB of requests
 ///   as received (they stay encoded until the batch processor);
 /// - the exporter's queue, `EXPORT_QUEUE_BYTES` = 2 MiB (one batch; 4
 ///   until session 6) by the batches' estimated weight;
@@ -36,11 +36,11 @@ const MIB: u64 = 1 << 20;
 ///   (~2 MiB), and each sender's request being read and decoded (4 x
 ///   ~100 KiB, a few copies each): 4 MiB together.
 ///
-/// That is 8 MiB by the estimates. The allocator does not hand freed memory
+/// That is 7 MiB by the estimates. The allocator does not hand freed memory
 /// back at once and the weights are estimates, so the bound allows twice
-/// that: idle + 16 MiB.
+/// that: idle + 14 MiB.
 fn rss_bound(idle: u64) -> u64 {
-    let queues = 2 * MIB + 2 * MIB;
+    let queues = MIB + 2 * MIB;
     let outside = 4 * MIB;
     idle + 2 * (queues + outside)
 }

@@ -69,11 +69,12 @@ const RETRY_AFTER_SECS: &str = "1";
 /// HTTP/2 streams per connection on the HTTP port.
 const MAX_CONCURRENT_STREAMS: u32 = 100;
 /// The most an HTTP/1 connection's read buffer grows to (hyper's default is
-/// ~400 KiB): with 32 busy connections sending 85 KB bodies the buffers
-/// alone held several MB. A larger body is read in several chunks and made
-/// contiguous once (`decode::exact_copy`), as before; request headers must
-/// fit in it (hyper answers 431 otherwise).
-const HTTP1_READ_BUFFER: usize = 64 << 10;
+/// ~400 KiB; 64 KiB until session 6): 32 busy connections' buffers held
+/// 3.5 MB at 64 KiB (heaptrack, bench/README.md). A body is read in chunks
+/// of at most this and copied into one allocation as they come
+/// (`read_body`); request headers must fit in it (hyper answers 431
+/// otherwise; 16 KiB is twice what common proxies allow).
+const HTTP1_READ_BUFFER: usize = 16 << 10;
 
 /// Serves OTLP/HTTP on `listener` until `shutdown` fires, then stops
 /// accepting and lets in-flight requests finish (idle connections close).
