@@ -88,6 +88,22 @@ async fn server(name: &str) -> (Running, super::Queues) {
     (server, queues)
 }
 
+/// A new connection whose first logs request was answered 200.
+async fn connected_and_accepted(server: &Running) -> H1 {
+    let mut client = H1::connect(server.addr).await;
+    let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    client
+}
+
+/// The head of a protobuf logs request whose body of `len` bytes follows.
+fn logs_head(len: usize) -> String {
+    format!(
+        "POST /v1/logs HTTP/1.1\r\nhost: ccpipe.test\r\ncontent-type: {PROTOBUF}\r\n\
+         content-length: {len}\r\n\r\n"
+    )
+}
+
 /// After an error, the same keep-alive connection still takes a good request.
 async fn assert_still_usable(client: &mut H1, queues: &super::Queues) {
     let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
@@ -528,14 +544,7 @@ async fn a_full_budget_that_frees_within_the_wait_accepts_the_request() {
 async fn a_body_is_read_only_once_the_pipeline_has_room() {
     let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, logs_bin().len() + 1);
     let server = start_http(http_settings(8 << 20), sink("unread", outputs, STEP)).await;
-    let mut client = H1::connect(server.addr).await;
-    assert_eq!(
-        client
-            .post("/v1/logs", PROTOBUF, None, &logs_bin())
-            .await
-            .status,
-        200
-    );
+    let mut client = connected_and_accepted(&server).await;
     // 4 MiB of records (the capture repeated: one valid request), far more
     // than the socket buffers of an unread connection hold: the client's
     // send buffer is pinned small, and an unread receive buffer does not grow.
@@ -550,12 +559,7 @@ async fn a_body_is_read_only_once_the_pipeline_has_room() {
     let written = Arc::new(AtomicBool::new(false));
     let sent = written.clone();
     let sending = tokio::spawn(async move {
-        let head = format!(
-            "POST /v1/logs HTTP/1.1\r\nhost: ccpipe.test\r\ncontent-type: {PROTOBUF}\r\n\
-             content-length: {}\r\n\r\n",
-            big.len()
-        );
-        waiting.write(head.as_bytes()).await;
+        waiting.write(logs_head(big.len()).as_bytes()).await;
         waiting.write(&big).await;
         sent.store(true, Ordering::Release);
         let answer = waiting.read_answer().await;
@@ -598,12 +602,7 @@ async fn a_slow_body_delays_other_bodies_at_most_the_wait() {
     let copies = crate::otlp::sink::INTAKE_BYTES / logs_bin().len() + 1;
     let big = logs_bin().repeat(copies);
     let mut slow = H1::connect(server.addr).await;
-    let head = format!(
-        "POST /v1/logs HTTP/1.1\r\nhost: ccpipe.test\r\ncontent-type: {PROTOBUF}\r\n\
-         content-length: {}\r\n\r\n",
-        big.len()
-    );
-    slow.write(head.as_bytes()).await;
+    slow.write(logs_head(big.len()).as_bytes()).await;
     slow.write(&big[..big.len() / 2]).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut client = H1::connect(server.addr).await;
@@ -641,14 +640,7 @@ async fn a_full_budget_that_stays_full_is_503_after_the_wait() {
         sink("stays-full", outputs, Duration::from_millis(300)),
     )
     .await;
-    let mut client = H1::connect(server.addr).await;
-    assert_eq!(
-        client
-            .post("/v1/logs", PROTOBUF, None, &logs_bin())
-            .await
-            .status,
-        200
-    );
+    let mut client = connected_and_accepted(&server).await;
     let waiting = tokio::spawn(async move {
         let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
         (answer, client)
