@@ -358,15 +358,10 @@ impl<T> Sender<T> {
         self.tx.is_full() || self.meter.budget.as_ref().is_some_and(|b| !b.has_room())
     }
 
-    /// Whether `value` would go in now: a free slot, and its weight within
-    /// the byte budget (by the rule `try_send` applies).
-    fn has_room_for(&self, value: &T) -> bool {
-        !self.tx.is_full()
-            && self
-                .meter
-                .budget
-                .as_ref()
-                .is_none_or(|b| b.would_fit(self.meter.cost(value)))
+    /// Whether a value weighing `cost` would go in now: a free slot, and
+    /// `cost` within the byte budget (by the rule `try_send` applies).
+    fn has_room_for_cost(&self, cost: usize) -> bool {
+        !self.tx.is_full() && self.meter.budget.as_ref().is_none_or(|b| b.would_fit(cost))
     }
 
     /// Waits until `value` would go in (or the queue is closed: `try_send`
@@ -375,12 +370,21 @@ impl<T> Sender<T> {
     /// each value it takes, so a full queue costs no polling while senders
     /// wait, and they are let in about in the order they came.
     pub async fn wait_for_room(&self, value: &T, deadline: Instant) -> bool {
+        self.wait_for_room_for(self.meter.cost(value), deadline)
+            .await
+    }
+
+    /// [`wait_for_room`](Self::wait_for_room) for a value not at hand yet,
+    /// expected to weigh about `cost` bytes: a receiver asks before it reads
+    /// a request body, so bodies that could not go in yet stay unread.
+    /// Nothing is reserved: the value may still find the queue full.
+    pub async fn wait_for_room_for(&self, cost: usize, deadline: Instant) -> bool {
         loop {
             let taken = self.room.taken.notified();
             tokio::pin!(taken);
             // Registered before looking, so a value taken in between still wakes us.
             taken.as_mut().enable();
-            if self.has_room_for(value) || self.room.closed.load(Ordering::Acquire) {
+            if self.has_room_for_cost(cost) || self.room.closed.load(Ordering::Acquire) {
                 return true;
             }
             let now = Instant::now();

@@ -89,11 +89,29 @@ impl Outputs {
     /// follows a partial delivery (the client's retry could then duplicate
     /// into the pipelines that already took it).
     pub async fn send(&self, batch: Batch, wait: Duration) -> Result<(), Refused> {
+        self.send_by(batch, Instant::now() + wait).await
+    }
+
+    /// Waits until every pipeline of `signal` has room for a request of
+    /// about `cost` bytes, or `deadline` passes (then `false`). A receiver
+    /// calls it before reading a body, so that under overload the bodies
+    /// that would only wait stay in the kernel's socket buffers instead of
+    /// the heap. Nothing is reserved: [`send_by`](Self::send_by) decides.
+    pub async fn wait_for_room(&self, signal: Signal, cost: usize, deadline: Instant) -> bool {
+        for input in self.for_signal(signal) {
+            if !input.sender.wait_for_room_for(cost, deadline).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// [`send`](Self::send), waiting for room until `deadline`.
+    pub async fn send_by(&self, batch: Batch, deadline: Instant) -> Result<(), Refused> {
         let inputs = self.for_signal(batch.signal());
         let Some((last, rest)) = inputs.split_last() else {
             return Err(Refused::NoPipeline(batch.signal()));
         };
-        let deadline = Instant::now() + wait;
         if let Some(limit) = &self.memory_limit {
             let cost = batch.weight() * inputs.len();
             while !limit.admits(cost) {

@@ -22,7 +22,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use ccpipe_kafka::context::ConsumerMetrics;
 use ccpipe_kafka::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use ccpipe_kafka::rdkafka::error::KafkaError;
@@ -208,7 +207,8 @@ impl KafkaReceiver {
             signal,
             format,
             decode::Encoding::Identity,
-            Bytes::copy_from_slice(bytes),
+            // Copied once, into an allocation of its size, by the decoder.
+            bytes,
             usize::MAX,
             &self.settings.limits,
         )

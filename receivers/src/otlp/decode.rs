@@ -133,6 +133,33 @@ pub fn decode_within(
         Encoding::Identity => exact_copy(body),
         compressed => Bytes::from(decompress(compressed, body, limit)?),
     };
+    check(signal, format, bytes, limits)
+}
+
+/// [`decode_within`] for a body read into an allocation of its own size
+/// (the HTTP server's): kept as it is, without a second copy.
+pub(crate) fn decode_read(
+    signal: Signal,
+    format: Format,
+    encoding: Encoding,
+    body: Bytes,
+    limit: usize,
+    limits: &Limits,
+) -> Result<Batch, DecodeError> {
+    let bytes = match encoding {
+        Encoding::Identity => body,
+        compressed => Bytes::from(decompress(compressed, body, limit)?),
+    };
+    check(signal, format, bytes, limits)
+}
+
+/// The body's bytes, inflated, checked into a [`Batch`].
+fn check(
+    signal: Signal,
+    format: Format,
+    bytes: Bytes,
+    limits: &Limits,
+) -> Result<Batch, DecodeError> {
     match format {
         Format::Protobuf => match Encoded::within(signal, bytes.clone(), limits) {
             Ok(encoded) => Ok(Batch::from(encoded)),

@@ -16,14 +16,14 @@ use super::body::BodyError;
 use super::conn::Acceptor;
 use super::decode::{self, DecodeError, Encoding, Format};
 use super::sink::{Sink, Transport, UNAUTHENTICATED};
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use ccpipe_pipeline::outputs::Refused;
 use ccpipe_pipeline::{ServerError, Shutdown, Signal};
 use http::header::{
     ALLOW, AUTHORIZATION, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -69,11 +69,12 @@ const RETRY_AFTER_SECS: &str = "1";
 /// HTTP/2 streams per connection on the HTTP port.
 const MAX_CONCURRENT_STREAMS: u32 = 100;
 /// The most an HTTP/1 connection's read buffer grows to (hyper's default is
-/// ~400 KiB): with 32 busy connections sending 85 KB bodies the buffers
-/// alone held several MB. A larger body is read in several chunks and made
-/// contiguous once (`decode::exact_copy`), as before; request headers must
-/// fit in it (hyper answers 431 otherwise).
-const HTTP1_READ_BUFFER: usize = 64 << 10;
+/// ~400 KiB; 64 KiB until session 6): 32 busy connections' buffers held
+/// 3.5 MB at 64 KiB (heaptrack, bench/README.md). A body is read in chunks
+/// of at most this and copied into one allocation as they come
+/// (`read_body`); request headers must fit in it (hyper answers 431
+/// otherwise; 16 KiB is twice what common proxies allow).
+const HTTP1_READ_BUFFER: usize = 16 << 10;
 
 /// Serves OTLP/HTTP on `listener` until `shutdown` fires, then stops
 /// accepting and lets in-flight requests finish (idle connections close).
@@ -204,6 +205,14 @@ impl Handler {
             self.sink.refused_unread(Transport::Http, "memory_limit");
             return Reply::refused(format, &Refused::MemoryLimit).closing();
         }
+        // Read the body only once the pipelines have room for it (or the
+        // wait is over): under overload it stays in the kernel meanwhile.
+        let sent = body.size_hint().lower();
+        let deadline = self
+            .sink
+            .wait_for_room(signal, expected_weight(sent, format, encoding, limit))
+            .await;
+        let intake = self.sink.intake(sent, deadline).await;
         let body = self.sink.meter(body, None);
         let held = body.held();
         let raw = match read_body(body, limit, within).await {
@@ -247,16 +256,14 @@ impl Handler {
         };
         // Compressed protobuf inflates about 5-10x: count compressed bytes 8 times.
         let work_estimate = match encoding {
-            Encoding::Identity => raw.remaining(),
-            Encoding::Gzip | Encoding::Deflate | Encoding::Zstd => {
-                raw.remaining().saturating_mul(8)
-            }
+            Encoding::Identity => raw.len(),
+            Encoding::Gzip | Encoding::Deflate | Encoding::Zstd => raw.len().saturating_mul(8),
         };
         let limits = *self.sink.limits();
         let decoded = if work_estimate <= INLINE_DECODE_MAX {
-            decode::decode_within(signal, format, encoding, raw, limit, &limits)
+            decode::decode_read(signal, format, encoding, raw, limit, &limits)
         } else {
-            let work = move || decode::decode_within(signal, format, encoding, raw, limit, &limits);
+            let work = move || decode::decode_read(signal, format, encoding, raw, limit, &limits);
             match tokio::task::spawn_blocking(work).await {
                 Ok(decoded) => decoded,
                 Err(e) => {
@@ -272,6 +279,7 @@ impl Handler {
         };
         // Decoded: the queues count the batch from here.
         drop(held);
+        drop(intake);
         let batch = match decoded {
             Ok(batch) => batch,
             Err(e @ DecodeError::TooLarge { .. }) => {
@@ -302,7 +310,7 @@ impl Handler {
                 )
             }
         };
-        match self.sink.deliver(batch, Transport::Http).await {
+        match self.sink.deliver_by(batch, Transport::Http, deadline).await {
             Ok(()) => Reply::ok(format),
             Err(refused) => Reply::refused(format, &refused),
         }
@@ -348,31 +356,76 @@ enum ReadError {
     Io(String),
 }
 
-/// Reads the whole body, up to `limit` bytes. A `content-length` over the
-/// limit is refused before reading anything. The chunks are kept as they
-/// came: decoding reads across them.
-async fn read_body<B>(
-    body: B,
-    limit: usize,
-    within: Duration,
-) -> Result<impl Buf + Send + 'static, ReadError>
+/// What a request body of `sent` bytes (its `content-length`; 0 when not
+/// given) is expected to weigh in the pipeline queues: protobuf as sent,
+/// JSON transcoded to protobuf (Claude Code's come out at 0.52-0.53 of
+/// their JSON), a compressed body inflated about 5 times; never more than
+/// the body limit.
+fn expected_weight(sent: u64, format: Format, encoding: Encoding, limit: usize) -> usize {
+    let sent = usize::try_from(sent).unwrap_or(usize::MAX);
+    let inflated = match encoding {
+        Encoding::Identity => sent,
+        Encoding::Gzip | Encoding::Deflate | Encoding::Zstd => sent.saturating_mul(5),
+    };
+    let weight = match format {
+        Format::Protobuf => inflated,
+        Format::Json => inflated / 16 * 9,
+    };
+    weight.min(limit)
+}
+
+/// Reads the whole body, up to `limit` bytes, into one allocation of its
+/// `content-length`. A `content-length` over the limit is refused before
+/// reading anything. Each chunk is copied as it arrives and let go, so
+/// hyper reuses its read buffer and the body is never held twice (as its
+/// chunks and as the contiguous copy decoding needs).
+async fn read_body<B>(body: B, limit: usize, within: Duration) -> Result<Bytes, ReadError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    if body.size_hint().lower() > limit as u64 {
+    let sent = body.size_hint().lower();
+    if sent > limit as u64 {
         return Err(ReadError::TooLarge);
     }
-    let collect = Limited::new(body, limit).collect();
-    match tokio::time::timeout(within, collect).await {
-        Err(_) => Err(ReadError::Timeout),
-        Ok(Ok(collected)) => Ok(collected.aggregate()),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(ReadError::TooLarge),
-        Ok(Err(e)) if matches!(e.downcast_ref(), Some(BodyError::OverMemory)) => {
-            Err(ReadError::OverMemory)
-        }
-        Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
+    let mut out = Vec::with_capacity(usize::try_from(sent).unwrap_or(limit).min(limit));
+    let read = copy_frames(body, limit, &mut out);
+    match tokio::time::timeout(within, read).await {
+        Err(_) => return Err(ReadError::Timeout),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(())) => {}
     }
+    // A body without a content-length grew by doubling; it waits in queues
+    // that weigh only its length.
+    if out.capacity() - out.len() > out.len() / 8 {
+        out.shrink_to_fit();
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Appends the data frames of `body` to `out`, failing past `limit` bytes.
+async fn copy_frames<B>(body: B, limit: usize, out: &mut Vec<u8>) -> Result<(), ReadError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut body = std::pin::pin!(body);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+            match e.downcast_ref() {
+                Some(BodyError::OverMemory) => ReadError::OverMemory,
+                _ => ReadError::Io(e.to_string()),
+            }
+        })?;
+        if let Some(data) = frame.data_ref() {
+            if data.len() > limit - out.len() {
+                return Err(ReadError::TooLarge);
+            }
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(())
 }
 
 /// Reads and discards the body of a refused HTTP/1 request so the connection

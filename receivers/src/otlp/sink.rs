@@ -4,7 +4,7 @@
 //! import the module that starts them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::limits::{LimitError, Limits};
 use ccpipe_pipeline::outputs::{Outputs, Refused};
@@ -12,6 +12,7 @@ use ccpipe_pipeline::telemetry;
 use ccpipe_pipeline::Batch;
 use ccpipe_pipeline::{ComponentId, Signal};
 use metrics::SharedString;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::body;
 use super::decode::DEFAULT_LIMITS;
@@ -41,6 +42,20 @@ pub struct Sink {
     wait: Duration,
     auth: Option<BearerToken>,
     limits: Limits,
+    intake: Arc<Semaphore>,
+}
+
+/// The bytes of request bodies one receiver reads and decodes at a time
+/// (by `content-length`). 32 busy connections each reading a 162 KB JSON
+/// body held 5 MB of half-read bodies and their transcodes at once, where
+/// one core gains nothing from more than a few bodies in progress: a body
+/// waits for its share before it is read (in the kernel's socket buffers,
+/// not the heap), in arrival order. A body larger than this has it all.
+pub const INTAKE_BYTES: usize = 1 << 20;
+
+/// A share of [`INTAKE_BYTES`], held until the body is decoded.
+pub struct Intake {
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// The message of a 401 / UNAUTHENTICATED answer. It never says what the
@@ -55,6 +70,25 @@ impl Sink {
             wait: backpressure_wait,
             auth: None,
             limits: DEFAULT_LIMITS,
+            intake: Arc::new(Semaphore::new(INTAKE_BYTES)),
+        }
+    }
+
+    /// Waits until `sent` bytes of body may be read (see [`INTAKE_BYTES`]),
+    /// or `deadline` passes: the body is then read anyway, so a client that
+    /// holds its share by sending slowly delays others by at most
+    /// `backpressure_wait` and refuses nobody.
+    pub async fn intake(&self, sent: u64, deadline: Instant) -> Intake {
+        let share = usize::try_from(sent)
+            .unwrap_or(INTAKE_BYTES)
+            .min(INTAKE_BYTES);
+        let Ok(share) = u32::try_from(share) else {
+            return Intake { _permit: None };
+        };
+        let acquire = self.intake.clone().acquire_many_owned(share);
+        let permit = tokio::time::timeout_at(deadline.into(), acquire).await;
+        Intake {
+            _permit: permit.ok().and_then(Result::ok),
         }
     }
 
@@ -136,10 +170,34 @@ impl Sink {
         false
     }
 
+    /// Waits, up to `backpressure_wait`, until the pipelines of `signal`
+    /// have room for a request expected to weigh `cost` bytes, and returns
+    /// the end of that wait for [`deliver_by`](Self::deliver_by). Called
+    /// before a body is read: under overload the waiting bodies stay in the
+    /// kernel's socket buffers instead of the heap. When the wait ends
+    /// without room the body is read anyway and the delivery refuses it,
+    /// counting its items, as before.
+    pub async fn wait_for_room(&self, signal: Signal, cost: usize) -> Instant {
+        let deadline = Instant::now() + self.wait;
+        self.outputs.wait_for_room(signal, cost, deadline).await;
+        deadline
+    }
+
     /// Sends one decoded request to every pipeline of its signal, counting
     /// its items as accepted or refused. A request with no items is answered
     /// as accepted without bothering the pipelines.
     pub async fn deliver(&self, batch: Batch, transport: Transport) -> Result<(), Refused> {
+        self.deliver_by(batch, transport, Instant::now() + self.wait)
+            .await
+    }
+
+    /// [`deliver`](Self::deliver), waiting for room until `deadline`.
+    pub async fn deliver_by(
+        &self,
+        batch: Batch,
+        transport: Transport,
+        deadline: Instant,
+    ) -> Result<(), Refused> {
         let signal = batch.signal();
         let items = batch.item_count() as u64;
         if items == 0 {
@@ -148,7 +206,7 @@ impl Sink {
                 false => Err(Refused::NoPipeline(signal)),
             };
         }
-        let result = self.outputs.send(batch, self.wait).await;
+        let result = self.outputs.send_by(batch, deadline).await;
         match &result {
             Ok(()) => metrics::counter!(
                 telemetry::receiver_accepted(signal),

@@ -1,6 +1,8 @@
 //! OTLP/HTTP: every error answer, keep-alive after errors, backpressure, h2c.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -84,6 +86,22 @@ async fn server(name: &str) -> (Running, super::Queues) {
     )
     .await;
     (server, queues)
+}
+
+/// A new connection whose first logs request was answered 200.
+async fn connected_and_accepted(server: &Running) -> H1 {
+    let mut client = H1::connect(server.addr).await;
+    let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    client
+}
+
+/// The head of a protobuf logs request whose body of `len` bytes follows.
+fn logs_head(len: usize) -> String {
+    format!(
+        "POST /v1/logs HTTP/1.1\r\nhost: ccpipe.test\r\ncontent-type: {PROTOBUF}\r\n\
+         content-length: {len}\r\n\r\n"
+    )
 }
 
 /// After an error, the same keep-alive connection still takes a good request.
@@ -518,6 +536,99 @@ async fn a_full_budget_that_frees_within_the_wait_accepts_the_request() {
     server.stop().await;
 }
 
+/// A request that cannot go in yet is not read: its body stays in the
+/// kernel's socket buffers (the client cannot finish sending it) until the
+/// chain takes what fills the queue; then it is read and accepted.
+// Two workers: a sender that spun instead of waiting would still let the test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_is_read_only_once_the_pipeline_has_room() {
+    let (outputs, queues) = super::outputs_in_bytes(&Signal::ALL, logs_bin().len() + 1);
+    let server = start_http(http_settings(8 << 20), sink("unread", outputs, STEP)).await;
+    let mut client = connected_and_accepted(&server).await;
+    // 4 MiB of records (the capture repeated: one valid request), far more
+    // than the socket buffers of an unread connection hold: the client's
+    // send buffer is pinned small, and an unread receive buffer does not grow.
+    let copies = (4 << 20) / logs_bin().len();
+    let big = logs_bin().repeat(copies);
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(64 << 10).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let mut waiting = H1 {
+        stream: tokio::io::BufReader::new(stream),
+    };
+    let written = Arc::new(AtomicBool::new(false));
+    let sent = written.clone();
+    let sending = tokio::spawn(async move {
+        waiting.write(logs_head(big.len()).as_bytes()).await;
+        waiting.write(&big).await;
+        sent.store(true, Ordering::Release);
+        let answer = waiting.read_answer().await;
+        (answer.status, waiting)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !written.load(Ordering::Acquire),
+        "the body is not read while the queue has no room for it"
+    );
+    assert_eq!(
+        queues.rx[&Signal::Logs].len(),
+        1,
+        "nothing queued past the budget"
+    );
+    // The chain takes the first request: the body is read and accepted.
+    assert_eq!(queues.take(Signal::Logs).item_count(), 13);
+    let (status, _) = tokio::time::timeout(STEP, sending)
+        .await
+        .expect("read and answered once there is room")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(queues.take(Signal::Logs).item_count(), 13 * copies);
+    assert_still_usable(&mut client, &queues).await;
+    server.stop().await;
+}
+
+/// Bodies are read a few at a time (`INTAKE_BYTES`); one that holds the
+/// whole share by sending slowly delays the next request by at most
+/// `backpressure_wait`, which is then read and accepted, not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_delays_other_bodies_at_most_the_wait() {
+    let (outputs, queues) = outputs(&Signal::ALL, 16);
+    let server = start_http(
+        http_settings(8 << 20),
+        sink("intake", outputs, Duration::from_millis(400)),
+    )
+    .await;
+    // Announces a body as large as the whole share and sends half of it.
+    let copies = crate::otlp::sink::INTAKE_BYTES / logs_bin().len() + 1;
+    let big = logs_bin().repeat(copies);
+    let mut slow = H1::connect(server.addr).await;
+    slow.write(logs_head(big.len()).as_bytes()).await;
+    slow.write(&big[..big.len() / 2]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut client = H1::connect(server.addr).await;
+    let waiting = tokio::spawn(async move {
+        let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
+        (answer.status, client)
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the next body waits for its share of the intake"
+    );
+    let (status, mut client) = tokio::time::timeout(STEP, waiting)
+        .await
+        .expect("read once the wait is over")
+        .unwrap();
+    assert_eq!(status, 200, "late, but accepted");
+    assert_eq!(queues.take(Signal::Logs).item_count(), 13);
+    // The slow body, finished, is accepted too.
+    slow.write(&big[big.len() / 2..]).await;
+    assert_eq!(slow.read_answer().await.status, 200);
+    assert_eq!(queues.take(Signal::Logs).item_count(), 13 * copies);
+    assert_still_usable(&mut client, &queues).await;
+    server.stop().await;
+}
+
 /// The same budget, never freed: 503 with Retry-After once the wait ends,
 /// and nothing was queued past the budget.
 // Two workers: a sender that spun instead of waiting would still let the test run.
@@ -529,14 +640,7 @@ async fn a_full_budget_that_stays_full_is_503_after_the_wait() {
         sink("stays-full", outputs, Duration::from_millis(300)),
     )
     .await;
-    let mut client = H1::connect(server.addr).await;
-    assert_eq!(
-        client
-            .post("/v1/logs", PROTOBUF, None, &logs_bin())
-            .await
-            .status,
-        200
-    );
+    let mut client = connected_and_accepted(&server).await;
     let waiting = tokio::spawn(async move {
         let answer = client.post("/v1/logs", PROTOBUF, None, &logs_bin()).await;
         (answer, client)
