@@ -101,19 +101,13 @@ pub(crate) fn write_json_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let word = match bytes[i..].first_chunk::<8>() {
-            Some(word) => *word,
-            None => {
-                // The last bytes, padded with a plain one: short keys and
-                // values need no byte-by-byte loop either.
-                let mut word = [b'a'; 8];
-                word[..bytes.len() - i].copy_from_slice(&bytes[i..]);
-                word
+        // Past the last whole word, the string's last eight bytes (some
+        // already seen): a plain tail ends the loop without a byte loop.
+        if let Some(word) = bytes[i..].first_chunk::<8>().or(bytes.last_chunk::<8>()) {
+            if !any_escaped(u64::from_le_bytes(*word)) {
+                i += 8;
+                continue;
             }
-        };
-        if !any_escaped(u64::from_le_bytes(word)) {
-            i += 8;
-            continue;
         }
         let b = bytes[i];
         let escape = ESCAPES[usize::from(b)];

@@ -38,6 +38,7 @@ const DOUBLE_VALUE: u8 = 0x21;
 /// checked that the value may be entered (depth and attribute-depth limit):
 /// such a KeyValue then adds one attribute and no items, as the walk counts.
 /// `false` means only "not this shape".
+#[inline]
 pub(crate) fn key_value(mut b: &[u8]) -> bool {
     let Some((&KV_KEY, rest)) = b.split_first() else {
         return false;
@@ -60,6 +61,7 @@ pub(crate) fn key_value(mut b: &[u8]) -> bool {
 }
 
 /// An AnyValue that is empty or exactly one valid scalar field.
+#[inline]
 fn scalar(mut b: &[u8]) -> bool {
     let Some((&key, rest)) = b.split_first() else {
         return true;
