@@ -25,7 +25,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 
 ALL_PROTOCOLS=(http-protobuf http-json grpc)
 ALL_RECORDS=(100 1000)
-ALL_SERVERS=(rotel ccpipe-nop ccpipe-file rotel-otlp ccpipe-datadog ccpipe-datadog-gzip)
+ALL_SERVERS=(rotel ccpipe-nop ccpipe-file ccpipe-file-devnull rotel-otlp ccpipe-datadog ccpipe-datadog-gzip)
 
 usage() {
     sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
@@ -36,7 +36,7 @@ protocols=() records=() servers=()
 for arg in "$@"; do
     case $arg in
         http-protobuf | http-json | grpc) protocols+=("$arg") ;;
-        rotel | ccpipe-nop | ccpipe-file | rotel-otlp | ccpipe-datadog | ccpipe-datadog-gzip)
+        rotel | ccpipe-nop | ccpipe-file | ccpipe-file-devnull | rotel-otlp | ccpipe-datadog | ccpipe-datadog-gzip)
             servers+=("$arg") ;;
         -h | --help) usage ;;
         '' | *[!0-9]*)
@@ -107,13 +107,14 @@ fi
 if [ -z "${SKIP_BUILD:-}" ]; then
     log "cargo build --release (loadgen)"
     cargo build --release -p ccpipe-bench --bin loadgen --bin sink
-    if wants ccpipe-nop ccpipe-file ccpipe-datadog ccpipe-datadog-gzip; then
+    if wants ccpipe-nop ccpipe-file ccpipe-file-devnull ccpipe-datadog ccpipe-datadog-gzip; then
         log "cargo build --release (ccpipe)"
         if ! cargo build --release -p ccpipe --bin ccpipe; then
             echo "run.sh: ccpipe does not build; measuring rotel only" >&2
             NOTES+=("ccpipe did not build: no ccpipe rows")
             drop_server ccpipe-nop
             drop_server ccpipe-file
+            drop_server ccpipe-file-devnull
             drop_server ccpipe-datadog
             drop_server ccpipe-datadog-gzip
         fi
@@ -123,11 +124,12 @@ LOADGEN=$TARGET/release/loadgen
 SINK=$TARGET/release/sink
 CCPIPE=${CCPIPE_BIN:-$TARGET/release/ccpipe}
 [ -x "$LOADGEN" ] || { echo "run.sh: $LOADGEN missing" >&2; exit 1; }
-if wants ccpipe-nop ccpipe-file ccpipe-datadog ccpipe-datadog-gzip && [ ! -x "$CCPIPE" ]; then
+if wants ccpipe-nop ccpipe-file ccpipe-file-devnull ccpipe-datadog ccpipe-datadog-gzip && [ ! -x "$CCPIPE" ]; then
     echo "run.sh: $CCPIPE missing; measuring rotel only" >&2
     NOTES+=("no ccpipe binary: no ccpipe rows")
     drop_server ccpipe-nop
     drop_server ccpipe-file
+    drop_server ccpipe-file-devnull
     drop_server ccpipe-datadog
     drop_server ccpipe-datadog-gzip
 fi
@@ -267,9 +269,10 @@ start_server() { # start_server NAME GRPC_PORT HTTP_PORT SINK_GRPC_PORT SINK_HTT
                 exec "${PIN_SERVER[@]}" "$CCPIPE" --config "$DATADOG_CONFIG" >"$logf" 2>&1
             ) &
             ;;
-        ccpipe-nop | ccpipe-file)
+        ccpipe-nop | ccpipe-file | ccpipe-file-devnull)
             local cfg=$NOP_CONFIG
             [ "$name" = ccpipe-file ] && cfg=$ROOT/bench/ccpipe-file.yaml
+            [ "$name" = ccpipe-file-devnull ] && cfg=$ROOT/bench/ccpipe-file-devnull.yaml
             rm -rf "$OUT"
             (
                 export BENCH_GRPC_ENDPOINT="127.0.0.1:$grpc" BENCH_HTTP_ENDPOINT="127.0.0.1:$http"

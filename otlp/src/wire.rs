@@ -9,6 +9,8 @@
 use crate::limits::{at, LimitError, Limits};
 use crate::records::Signal;
 
+mod plain;
+
 /// Why bytes are not a valid OTLP export request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -447,9 +449,9 @@ fn walk(m: M, mut b: &[u8], depth: u32, cx: Cx, carry: Set) -> Result<(usize, Se
             }
             Ty::Str => {
                 expect(wt, LEN)?;
-                let s = delimited(&mut b)?;
-                std::str::from_utf8(s)
-                    .map_err(|_| WireError("a string field is not valid UTF-8"))?;
+                if !plain::utf8(delimited(&mut b)?) {
+                    return Err(WireError("a string field is not valid UTF-8").into());
+                }
             }
             Ty::Id => {
                 expect(wt, LEN)?;
@@ -499,6 +501,17 @@ fn walk(m: M, mut b: &[u8], depth: u32, cx: Cx, carry: Set) -> Result<(usize, Se
                 }
                 let inner = cx.enter(m, sub)?;
                 let body = delimited(&mut b)?;
+                // An attribute of a key and a scalar: one more key-value, no
+                // items, no recursion. Its value is entered two levels down,
+                // so the fast path needs room for both.
+                if sub == M::KeyValue
+                    && depth >= 2
+                    && inner.level < cx.limits.max_attribute_depth
+                    && plain::key_value(body)
+                {
+                    own += 1;
+                    continue;
+                }
                 let (n, set) = if !merges(sub) {
                     walk(sub, body, depth - 1, inner, NO_SET)?
                 } else if f.repeated {
@@ -554,6 +567,7 @@ fn walk(m: M, mut b: &[u8], depth: u32, cx: Cx, carry: Set) -> Result<(usize, Se
     }
 }
 
+#[inline]
 pub(crate) fn key(b: &mut &[u8]) -> Result<(u32, u8), WireError> {
     let k = varint(b)?;
     if k > u64::from(u32::MAX) {
@@ -578,7 +592,20 @@ fn expect(actual: u8, wanted: u8) -> Result<(), WireError> {
     }
 }
 
+#[inline]
 pub(crate) fn varint(b: &mut &[u8]) -> Result<u64, WireError> {
+    // Keys, lengths under 128 and small numbers: one byte, read inline.
+    if let Some((&byte, rest)) = b.split_first() {
+        if byte < 0x80 {
+            *b = rest;
+            return Ok(u64::from(byte));
+        }
+    }
+    varint_long(b)
+}
+
+#[inline(never)]
+fn varint_long(b: &mut &[u8]) -> Result<u64, WireError> {
     let mut value = 0u64;
     for i in 0..10 {
         let Some((&byte, rest)) = b.split_first() else {
@@ -875,6 +902,106 @@ mod tests {
         assert!(
             accepted > 300 && rejected > 300,
             "both outcomes exercised: {accepted} / {rejected}"
+        );
+    }
+
+    /// The plain key-value fast path (`plain::key_value`) against prost on
+    /// attributes of every shape near it: each scalar, long lengths, invalid
+    /// UTF-8, overlong varints, fields missing, repeated, out of order or
+    /// extra, all cut short and bit-flipped; with and without tight limits.
+    #[test]
+    fn plain_attributes_agree_with_prost() {
+        fn field(key: u8, body: &[u8]) -> Vec<u8> {
+            let mut v = vec![key];
+            prost::encoding::encode_varint(body.len() as u64, &mut v);
+            v.extend_from_slice(body);
+            v
+        }
+        let texts: [&[u8]; 6] = [
+            b"",
+            b"session.id",
+            "clé ✓ 日本".as_bytes(),
+            &[b'k', 0xff],
+            &[b'x'; 200],
+            &[0xe6, 0x97],
+        ];
+        let mut rng = Xorshift(0x9a1a_0001_5eed_0002);
+        let mut pick = |n: usize| rng.below(n);
+        let (mut plain, mut agreed) = (0, 0);
+        for round in 0..20_000 {
+            let text = |i: usize| texts[i % texts.len()];
+            let value: Vec<u8> = match pick(9) {
+                0 => Vec::new(),
+                1 => field(0x0a, text(pick(6))),
+                2 => vec![0x10, pick(3) as u8],
+                3 => vec![
+                    0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+                ],
+                4 => vec![
+                    0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+                ],
+                5 => [&[0x21][..], &[7; 8]].concat(),
+                6 => field(0x3a, text(pick(6))), // bytes_value: not plain
+                7 => field(0x2a, &field(0x0a, &field(0x0a, b"x"))), // an array
+                _ => [field(0x0a, b"a"), vec![0x10, 1]].concat(), // two members
+            };
+            let key = field(0x0a, text(pick(6)));
+            let value = field(0x12, &value);
+            let mut kv = match pick(6) {
+                0 => key.clone(),
+                1 => [value.clone(), key.clone()].concat(),
+                2 => [key.clone(), value.clone(), key.clone()].concat(),
+                3 => [key.clone(), value.clone(), vec![0x18, 5]].concat(),
+                _ => [key.clone(), value.clone()].concat(),
+            };
+            match pick(4) {
+                0 => kv.truncate(pick(kv.len() + 1)),
+                1 if !kv.is_empty() => {
+                    let i = pick(kv.len());
+                    kv[i] ^= 1 << pick(8);
+                }
+                _ => {}
+            }
+            plain += usize::from(plain::key_value(&kv));
+            let request = field(
+                0x0a,
+                &field(
+                    0x12,
+                    &field(0x12, &[&[0x09][..], &[0; 8], &field(0x32, &kv)].concat()),
+                ),
+            );
+            let ours = scan(Signal::Logs, &request).map_err(|e| e.to_string());
+            let theirs = prost_items(Signal::Logs, &request);
+            assert_eq!(
+                ours.is_ok(),
+                theirs.is_ok(),
+                "round {round}: {ours:?} / {theirs:?} on {kv:?}"
+            );
+            if let (Ok(a), Ok(p)) = (&ours, &theirs) {
+                assert_eq!(a, p, "round {round}");
+                agreed += 1;
+            }
+            for (max_attribute_depth, max_attributes) in [(1, 0), (1, 1), (2, 1)] {
+                let limits = Limits {
+                    max_attribute_depth,
+                    max_attributes,
+                };
+                let ours = scan_within(Signal::Logs, &request, &limits).map_err(|e| e.to_string());
+                let theirs = prost_checked(Signal::Logs, &request, &limits);
+                match (&ours, &theirs) {
+                    (Ok(a), Ok(p)) => assert_eq!(a, p, "round {round}"),
+                    // prost's errors are worded otherwise; a limit's are the same.
+                    (Err(a), Err(p)) if p.contains("more than max_") => {
+                        assert_eq!(a, p, "round {round}, {limits:?}")
+                    }
+                    (Err(_), Err(_)) => {}
+                    _ => panic!("round {round}, {limits:?}: {ours:?} / {theirs:?} on {kv:?}"),
+                }
+            }
+        }
+        assert!(
+            plain > 1000 && agreed > plain,
+            "{plain} plain, {agreed} accepted"
         );
     }
 

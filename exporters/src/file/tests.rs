@@ -598,3 +598,80 @@ fn an_unusual_request_in_an_encoded_batch_is_written_through_decoding() {
     assert_eq!(lines, 1, "three small requests share a line");
     assert_eq!(records, batch.decode().unwrap());
 }
+
+/// A path that is not a regular file is written as a stream: `/dev/null`
+/// refuses `fsync` and `ftruncate`, so a durable queue's export must not ask
+/// for them, and its size never grows.
+#[cfg(target_os = "linux")]
+#[test]
+fn dev_null_takes_synced_exports_and_stays_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let [(_, logs), ..] = golden_batches();
+    let mut s = settings("/dev/null".into(), Format::OtlpJson);
+    s.ack = AckWhen::Synced;
+    let mut exporter = FileExporter::open(&s).unwrap();
+    for _ in 0..3 {
+        exporter.export(&Batch::from(logs.clone())).unwrap();
+    }
+    exporter.flush().unwrap();
+    assert!(exporter.pending.is_empty());
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device());
+}
+
+/// Rotation is for regular files: a FIFO (standing in for `/dev/null`, which
+/// a broken rotation would rename) given a tiny limit gets every line, in
+/// order, and is never renamed.
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_never_rotated_and_gets_every_line() {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new("fifo");
+    let path = dir.join("stream.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+    let mut s = settings(path.clone(), Format::Flat);
+    s.rotation = Some(Rotation {
+        max_bytes: 4 * 1024,
+        max_backups: 1,
+    });
+    // Opened read-write, so it does not wait for a reader.
+    let mut exporter = FileExporter::open(&s).unwrap();
+    let reader = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let mut fifo = std::fs::File::open(&path).unwrap();
+            let mut text = Vec::new();
+            let mut chunk = [0u8; 64 * 1024];
+            // Ends at the "end" line the test writes last.
+            while !text.ends_with(b"{\"end\":true}\n") {
+                let n = fifo.read(&mut chunk).unwrap();
+                assert!(n > 0, "the FIFO closed before the last line");
+                text.extend_from_slice(&chunk[..n]);
+            }
+            text
+        })
+    };
+    let batches = captures("http-protobuf");
+    let mut written = 0;
+    for (_, batch) in batches.iter().cycle().take(12) {
+        exporter.export(&Batch::from(batch.clone())).unwrap();
+        written += batch.item_count();
+    }
+    exporter.pending.extend_from_slice(b"{\"end\":true}\n");
+    exporter.flush().unwrap();
+    let text = String::from_utf8(reader.join().unwrap()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), written + 1, "every line, once");
+    for line in &lines {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("torn or bad line ({e}): {line}"));
+    }
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_fifo(), "still the FIFO");
+    assert_eq!(backups(&path).unwrap(), Vec::<std::path::PathBuf>::new());
+}

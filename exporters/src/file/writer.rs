@@ -6,6 +6,11 @@
 //! Lines are never torn by this writer: a line goes whole into one file, a
 //! failed write is resumed at the exact byte where it stopped, and a torn last
 //! line left by a crash is cut off when the file is opened.
+//!
+//! A path that is not a regular file (`/dev/null`, a FIFO, a terminal) is
+//! written as a stream: no rotation (renaming `/dev/null` would break the
+//! machine), no tail repair and no cutting back, since a device has no end to
+//! cut and refuses `ftruncate` and `fsync`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -31,6 +36,9 @@ pub struct LineFile {
     /// that line must go into this file before anything else happens.
     mid_line: bool,
     rotation: Option<Rotation>,
+    /// A regular file, which can be rotated, cut back and fsynced; `false`
+    /// for a device or a FIFO, which is only written to.
+    regular: bool,
     /// Bumped at every rotation, so a [`Mark`] knows whether its file is
     /// still the current one.
     generation: u64,
@@ -53,14 +61,26 @@ impl LineFile {
         }
         let mut file =
             open_append(path).map_err(|e| context(e, format!("cannot open {}", path.display())))?;
-        let size = repair_tail(&mut file, path)
-            .map_err(|e| context(e, format!("cannot check the end of {}", path.display())))?;
+        let regular = file
+            .metadata()
+            .map_err(|e| context(e, format!("cannot check {}", path.display())))?
+            .is_file();
+        if !regular && rotation.is_some() {
+            tracing::warn!(file = %path.display(), "not a regular file: written as a stream, never rotated");
+        }
+        let size = if regular {
+            repair_tail(&mut file, path)
+                .map_err(|e| context(e, format!("cannot check the end of {}", path.display())))?
+        } else {
+            0
+        };
         Ok(LineFile {
             path: path.to_owned(),
             file,
             size,
             mid_line: false,
-            rotation,
+            rotation: rotation.filter(|_| regular),
+            regular,
             generation: 0,
         })
     }
@@ -85,6 +105,13 @@ impl LineFile {
         };
         self.mid_line = false;
         if self.size == keep {
+            return Ok(());
+        }
+        if !self.regular {
+            // What went into a device or a pipe cannot be taken back; the
+            // retry writes those lines again.
+            tracing::warn!(file = %self.path.display(), "a failed batch was partly written into a stream; those lines will be written again");
+            self.size = keep;
             return Ok(());
         }
         if mark.generation != self.generation {
@@ -115,8 +142,11 @@ impl LineFile {
         Ok(())
     }
 
-    /// Forces what was written to disk.
+    /// Forces what was written to disk (nothing to force for a device).
     pub fn sync(&self) -> io::Result<()> {
+        if !self.regular {
+            return Ok(());
+        }
         self.file
             .sync_data()
             .map_err(|e| context(e, format!("cannot fsync {}", self.path.display())))

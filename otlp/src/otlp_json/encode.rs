@@ -101,7 +101,9 @@ pub(crate) fn write_json_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(word) = bytes[i..].first_chunk::<8>() {
+        // Past the last whole word, the string's last eight bytes (some
+        // already seen): a plain tail ends the loop without a byte loop.
+        if let Some(word) = bytes[i..].first_chunk::<8>().or(bytes.last_chunk::<8>()) {
             if !any_escaped(u64::from_le_bytes(*word)) {
                 i += 8;
                 continue;

@@ -99,7 +99,10 @@ enum Value<'a> {
 /// One occurrence of a field: its tag and value.
 type Item<'a> = (u32, Value<'a>);
 
-/// The next field of a message body.
+/// The next field of a message body. Inline: returned through memory, the
+/// item was stored in parts and read back whole, a store-forwarding stall
+/// that cost more than reading the field.
+#[inline(always)]
 fn next_item<'a>(b: &mut &'a [u8]) -> Result<Item<'a>, Unusual> {
     let (tag, wt) = key(b)?;
     let value = match wt {
@@ -107,12 +110,15 @@ fn next_item<'a>(b: &mut &'a [u8]) -> Result<Item<'a>, Unusual> {
         wire::FIXED64 => Value::Fixed64(u64::from_le_bytes(fixed::<8>(b)?)),
         wire::LEN => Value::Len(delimited(b)?),
         wire::FIXED32 => Value::Fixed32(u32::from_le_bytes(fixed::<4>(b)?)),
-        _ => {
-            wire::skip(wt, tag, b, wire::RECURSION_LIMIT).map_err(|_| Unusual)?;
-            Value::Group
-        }
+        _ => skip_group(wt, tag, b)?,
     };
     Ok((tag, value))
+}
+
+#[cold]
+fn skip_group<'a>(wt: u8, tag: u32, b: &mut &[u8]) -> Result<Value<'a>, Unusual> {
+    wire::skip(wt, tag, b, wire::RECURSION_LIMIT).map_err(|_| Unusual)?;
+    Ok(Value::Group)
 }
 
 /// Writes one message as a JSON object, its fields in the codec's order
@@ -138,38 +144,38 @@ fn message(m: M, body: &[u8], out: &mut Vec<u8>) -> Result<(), Unusual> {
     sorted(m, body, out)
 }
 
-/// Writes a message whose fields are out of order: where each field starts,
-/// sorted by [`rank`] (stable), then the fields read again from there. The
-/// places of a usual message fit on the stack, so no allocation.
+/// Writes a message whose fields are out of order: its fields, each read
+/// once, sorted by [`rank`] (stable, so a repeated field keeps its order),
+/// then written from there. The fields of a usual message fit on the stack,
+/// so no allocation.
 fn sorted(m: M, body: &[u8], out: &mut Vec<u8>) -> Result<(), Unusual> {
     const ON_STACK: usize = 64;
-    let mut stack = [(0u32, 0u32); ON_STACK];
+    let mut stack = [(0u32, 0u32, Value::Group); ON_STACK];
     let mut heap = Vec::new();
     let mut count = 0;
     let mut b = body;
     while !b.is_empty() {
-        let at = u32::try_from(body.len() - b.len()).map_err(|_| Unusual)?;
-        let (tag, _) = next_item(&mut b)?;
-        let place = (rank(m, tag), at);
+        let (tag, value) = next_item(&mut b)?;
+        let field = (rank(m, tag), tag, value);
         if count < ON_STACK {
-            stack[count] = place;
+            stack[count] = field;
         } else {
             if heap.is_empty() {
                 heap.extend_from_slice(&stack);
             }
-            heap.push(place);
+            heap.push(field);
         }
         count += 1;
     }
-    let places = if count <= ON_STACK {
+    let fields_in_place = if count <= ON_STACK {
         &mut stack[..count]
     } else {
         &mut heap[..]
     };
-    places.sort_by_key(|&(rank, _)| rank);
-    let items = places
+    fields_in_place.sort_by_key(|&(rank, _, _)| rank);
+    let items = fields_in_place
         .iter()
-        .map(|&(_, at)| next_item(&mut &body[at as usize..]));
+        .map(|&(_, tag, value)| Ok((tag, value)));
     let in_rank_order = fields(m, items, out)?;
     debug_assert!(in_rank_order);
     Ok(())

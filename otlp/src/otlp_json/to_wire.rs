@@ -25,7 +25,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::encoding::{encoded_len_varint, WireType};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::decode::MAX_ANY_VALUE_DEPTH;
@@ -415,6 +415,23 @@ fn put<'de, A: MapAccess<'de>, S: DeserializeSeed<'de>>(
         }
         None => Ok(false),
     }
+}
+
+/// prost's `encode_varint` with the one-byte case (nearly every key and
+/// length here) inline: prost's out-of-line call was 4 % of the JSON path.
+#[inline(always)]
+fn encode_varint(v: u64, out: &mut Vec<u8>) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else {
+        prost::encoding::encode_varint(v, out);
+    }
+}
+
+/// prost's `encode_key`, the same bytes, through the inline [`encode_varint`].
+#[inline(always)]
+fn encode_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
+    encode_varint(u64::from(tag << 3 | wire_type as u32), out);
 }
 
 fn put_bytes(out: &mut Vec<u8>, tag: u32, b: &[u8]) {
