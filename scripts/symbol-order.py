@@ -10,8 +10,9 @@ load with the built-in default config, configs/datadog.yaml and the bench
 configs (bench/ccpipe-file.yaml, bench/ccpipe-datadog.yaml with and without
 gzip, against bench's sink), the load being bench's loadgen over HTTP/protobuf,
 gRPC and HTTP/JSON plus every Claude Code capture (logs, metrics, traces) over
-HTTP. Every function of the binary that ran is written, hottest first: the
-linker places them together at the start of `.text`.
+HTTP. Every function of the binary that ran is written, those that ran in every
+case first, then those of fewer cases, each group hottest first: the linker
+places them together at the start of `.text` in that order.
 
 `check` says how many of the file's names the binary defines (`nm`); it exits 1
 below --min. Rust's symbol names carry hashes that move when code or
@@ -161,6 +162,7 @@ def profile(binary):
         if not tool.exists():
             sys.exit(f"symbol-order: {tool} is missing: cargo build --release -p ccpipe-bench")
     total = defaultdict(int)
+    runs = defaultdict(int)  # in how many of the cases a function ran
     with tempfile.TemporaryDirectory(prefix="ccpipe-order-out-") as tmp:
         out_dir = Path(tmp)
         sink_ports = out_dir / "sink.ports"
@@ -192,6 +194,8 @@ def profile(binary):
                 out = run_case(binary, out_dir, name, args, env, ports)
                 cost = parse_callgrind(out, binary)
                 print(f"symbol-order: {name}: {len(cost)} functions", file=sys.stderr)
+                for fn in {re.sub(r"'\d+$", "", fn) for fn in cost}:
+                    runs[fn] += 1
                 for fn, c in cost.items():
                     total[fn] += c
         finally:
@@ -202,7 +206,10 @@ def profile(binary):
     for fn, c in total.items():
         merged[re.sub(r"'\d+$", "", fn)] += c
     defined = defined_symbols(binary)
-    order = sorted((fn for fn in merged if fn in defined), key=lambda fn: (-merged[fn], fn))
+    # What every config runs first, then what fewer configs run, each group
+    # hottest first: a process touches one dense run of pages, not the union.
+    order = sorted((fn for fn in merged if fn in defined),
+                   key=lambda fn: (-runs[fn], -merged[fn], fn))
     ORDER_FILE.parent.mkdir(exist_ok=True)
     ORDER_FILE.write_text("".join(f"{fn}\n" for fn in order))
     print(f"symbol-order: wrote {len(order)} names to {ORDER_FILE.relative_to(ROOT)} "
