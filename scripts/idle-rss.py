@@ -3,6 +3,7 @@
 
     scripts/idle-rss.py [BINARY ...]     # default: target/release/ccpipe
     LOAD=http-json scripts/idle-rss.py [BINARY ...]   # after bench's load instead
+    ONLY=file scripts/idle-rss.py ...    # only the configs whose label has "file"
 
 With LOAD (http-protobuf, grpc or http-json), bench's loadgen (target/release/
 loadgen) sends 100-record requests over 32 connections for 4 s first, and the
@@ -120,6 +121,8 @@ def main():
     print("|---|---|--:|--:|" + "--:|" * (len(shown) + 1))
     for binary in binaries:
         for label, args, ports in CASES:
+            if os.environ.get("ONLY", "") not in label:
+                continue
             try:
                 (total, peak), rss = measure(binary, args, ports)
             except RuntimeError as e:
