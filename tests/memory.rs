@@ -383,8 +383,12 @@ fn http_bodies_in_flight_count_against_the_memory_limit_and_memory_comes_back() 
     );
 
     // The clients are gone: the memory goes back (malloc_trim), and ccpipe
-    // still serves.
-    let settled = eventually(Duration::from_secs(30), || rss(pid) <= idle + 16 * MIB);
+    // still serves. Kept before the trim: ~300 MB. With session 6's body
+    // reading (one allocation per body, read when there is room) it settled
+    // 2-17 MiB above idle (26-39 MiB at idle 22-24 in 13 runs; 17 once under
+    // CI's load, 1 over the old 16 MiB margin; why it varies that much is
+    // not pinned down), so 24 MiB.
+    let settled = eventually(Duration::from_secs(30), || rss(pid) <= idle + 24 * MIB);
     eprintln!(
         "HTTP in flight: RSS {} MiB after the clients left",
         rss(pid) / MIB
