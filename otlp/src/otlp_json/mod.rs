@@ -16,7 +16,9 @@
 mod decode;
 mod encode;
 mod from_wire;
+mod lengths;
 mod messages;
+mod reader;
 mod scalars;
 #[cfg(test)]
 mod tests;

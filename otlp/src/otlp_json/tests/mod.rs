@@ -24,6 +24,7 @@ mod encoding;
 mod every_field;
 mod from_wire;
 mod fuzz;
+mod reader;
 mod to_wire;
 
 const CAPTURES: &str = concat!(
