@@ -93,6 +93,51 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Where the reader is, to [`rewind`](Self::rewind) to.
+    #[inline]
+    pub(super) fn mark(&self) -> usize {
+        self.at
+    }
+
+    /// Back to `mark`, at the same nesting: for a caller that read ahead
+    /// with [`take`](Self::take) and [`plain_string`](Self::plain_string).
+    #[inline]
+    pub(super) fn rewind(&mut self, mark: usize) {
+        self.at = mark;
+    }
+
+    /// Whether `n` more arrays or objects may open.
+    #[inline]
+    pub(super) fn room(&self, n: u32) -> bool {
+        self.depth + n <= MAX_DEPTH
+    }
+
+    /// Takes `bytes` if they are exactly what comes next (no whitespace
+    /// skipped): compact JSON read without its tokens.
+    #[inline]
+    pub(super) fn take(&mut self, bytes: &[u8]) -> bool {
+        let found = self.b.get(self.at..self.at + bytes.len()) == Some(bytes);
+        self.at += usize::from(found) * bytes.len();
+        found
+    }
+
+    /// The string that starts exactly here, if it holds no escape: its
+    /// bytes, checked as [`string`](Self::string) checks them. `None`
+    /// (nothing taken) for anything else.
+    #[inline]
+    pub(super) fn plain_string(&mut self) -> Read<Option<&'a [u8]>> {
+        if self.b.get(self.at) != Some(&b'"') {
+            return Ok(None);
+        }
+        let start = self.at + 1;
+        let end = self.run(start)?;
+        if self.b[end] != b'"' {
+            return Ok(None);
+        }
+        self.at = end + 1;
+        Ok(Some(&self.b[start..end]))
+    }
+
     /// Takes a `null` if one is next.
     #[inline]
     pub(super) fn null(&mut self) -> Read<bool> {

@@ -24,7 +24,7 @@
 //! nested no deeper than prost's recursion limit.
 
 use bytes::Bytes;
-use prost::encoding::WireType;
+use prost::encoding::{encoded_len_varint, WireType};
 
 use super::decode::MAX_ANY_VALUE_DEPTH;
 use super::lengths::{open, Lengths};
@@ -270,6 +270,13 @@ impl Transcode<'_> {
         let mut count = 0usize;
         let mut extra = 0;
         while self.json.next_element(count == 0)? {
+            if m == M::KeyValue && self.plain_attribute(tag, depth, nesting)? {
+                count += 1;
+                if count > max {
+                    return Err(Refused::OverLimits);
+                }
+                continue;
+            }
             let start = open(&mut self.out, tag);
             let inner = self.message(m, depth, nesting)?;
             extra += inner + self.lengths.close(&mut self.out, start, inner);
@@ -279,6 +286,83 @@ impl Transcode<'_> {
             }
         }
         Ok((true, extra))
+    }
+
+    /// The shape of nearly every attribute, `{"key":"k","value":{"stringValue":"v"}}`
+    /// (or a bool, int or double value), compact and without escapes, read
+    /// as literal bytes instead of tokens and keys, and written with its
+    /// lengths known. Anything else is left to [`message`](Self::message):
+    /// `false`, with nothing taken or written. Only taken where the general
+    /// walk would pass the element's checks (nesting, the value's level).
+    fn plain_attribute(&mut self, tag: u32, depth: u8, nesting: u32) -> Result<bool, Refused> {
+        if nesting + 1 > self.max_nesting
+            || usize::from(depth) >= self.limits.max_attribute_depth
+            || !self.json.room(2)
+        {
+            return Ok(false);
+        }
+        enum Plain<'a> {
+            Str(&'a [u8]),
+            Bool(bool),
+            Int(i64),
+            Double(f64),
+        }
+        let mark = self.json.mark();
+        let json = &mut self.json;
+        let key = match json.take(b"{\"key\":") {
+            true => json.plain_string()?,
+            false => None,
+        };
+        let Some(key) = key.filter(|_| json.take(b",\"value\":{\"")) else {
+            json.rewind(mark);
+            return Ok(false);
+        };
+        let value = if json.take(b"stringValue\":") {
+            json.plain_string()?.map(Plain::Str)
+        } else if json.take(b"boolValue\":") && json.peek()? != b'n' {
+            Some(Plain::Bool(json.boolean()?))
+        } else if json.take(b"intValue\":") && json.peek()? != b'n' {
+            Some(Plain::Int(self.int::<i64>()?))
+        } else if json.take(b"doubleValue\":") && json.peek()? != b'n' {
+            Some(Plain::Double(self.double()?))
+        } else {
+            None
+        };
+        let Some(value) = value.filter(|_| self.json.take(b"}}")) else {
+            self.json.rewind(mark);
+            return Ok(false);
+        };
+        let value_len = match value {
+            Plain::Str(s) => 1 + encoded_len_varint(s.len() as u64) + s.len(),
+            Plain::Bool(_) => 2,
+            Plain::Int(v) => 1 + encoded_len_varint(v as u64),
+            Plain::Double(_) => 9,
+        };
+        let len = 1
+            + encoded_len_varint(key.len() as u64)
+            + key.len()
+            + 1
+            + encoded_len_varint(value_len as u64)
+            + value_len;
+        let out = &mut self.out;
+        self::key(tag, WireType::LengthDelimited, out);
+        encode_varint(len as u64, out);
+        put_bytes(out, 1, key);
+        self::key(2, WireType::LengthDelimited, out);
+        encode_varint(value_len as u64, out);
+        match value {
+            Plain::Str(s) => put_bytes(out, 1, s),
+            Plain::Bool(v) => out.extend_from_slice(&[0x10, u8::from(v)]),
+            Plain::Int(v) => {
+                out.push(0x18);
+                encode_varint(v as u64, out);
+            }
+            Plain::Double(v) => {
+                out.push(0x21);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        Ok(true)
     }
 
     /// A repeated scalar field: an array (`null` elements are the default)

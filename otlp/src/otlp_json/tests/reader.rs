@@ -7,6 +7,7 @@
 
 use super::to_wire::check_agrees;
 use super::*;
+use crate::limits::Limits;
 use crate::testing::XorshiftStar as Rng;
 
 /// The JSON captures and our encodings of the protobuf ones.
@@ -426,4 +427,74 @@ fn mutated_layouts_agree() {
         }
         check_agrees(*signal, &input);
     }
+}
+
+/// The compact attribute shape read as literal bytes, and everything near
+/// it that must go the general way, agree with the decoder; within and over
+/// the attribute limits.
+#[test]
+fn attributes_of_the_plain_shape_and_near_it_agree() {
+    let long = "x".repeat(200);
+    let values = [
+        r#"{"stringValue":"v"}"#.to_owned(),
+        format!(r#"{{"stringValue":"{long}"}}"#),
+        r#"{"stringValue":"é\n\u00e9"}"#.into(),
+        r#"{"stringValue":null}"#.into(),
+        r#"{"stringValue":1}"#.into(),
+        r#"{"boolValue":true}"#.into(),
+        r#"{"boolValue":false}"#.into(),
+        r#"{"boolValue":null}"#.into(),
+        r#"{"boolValue":1}"#.into(),
+        r#"{"intValue":-5}"#.into(),
+        r#"{"intValue":"9223372036854775807"}"#.into(),
+        r#"{"intValue":"9223372036854775808"}"#.into(),
+        r#"{"intValue":null}"#.into(),
+        r#"{"intValue":1.5}"#.into(),
+        r#"{"intValue": 7 }"#.into(),
+        r#"{"doubleValue":-0}"#.into(),
+        r#"{"doubleValue":"NaN"}"#.into(),
+        r#"{"doubleValue":null}"#.into(),
+        r#"{"bytesValue":"AAE="}"#.into(),
+        r#"{"stringValue":"a","intValue":1}"#.into(),
+        r#"{"stringValue":"a"} "#.into(),
+        r#"{"arrayValue":{"values":[{"intValue":1}]}}"#.into(),
+        r#"{}"#.into(),
+        r#"null"#.into(),
+    ];
+    let keys = ["k", "k\\u0041", "", long.as_str(), "é"];
+    let mut attributes = Vec::new();
+    for value in &values {
+        for key in keys {
+            attributes.push(format!(r#"{{"key":"{key}","value":{value}}}"#));
+        }
+        attributes.push(format!(r#"{{"value":{value},"key":"k"}}"#));
+        attributes.push(format!(r#"{{"key":"k","value":{value},"other":1}}"#));
+        attributes.push(format!(r#"{{ "key":"k","value":{value}}}"#));
+    }
+    let limits = [
+        Limits::NONE,
+        Limits {
+            max_attribute_depth: 1,
+            max_attributes: 2,
+        },
+        Limits {
+            max_attribute_depth: 0,
+            max_attributes: 100,
+        },
+    ];
+    let mut transcoded = 0;
+    for (i, attribute) in attributes.iter().enumerate() {
+        let next = &attributes[(i * 7 + 3) % attributes.len()];
+        for list in [
+            format!("[{attribute}]"),
+            format!("[{attribute},{next},{attribute}]"),
+        ] {
+            let json = log_json(&format!(
+                r#"{{"attributes":{list},"body":{{"kvlistValue":{{"values":{list}}}}}}}"#
+            ));
+            transcoded += usize::from(check_agrees(Signal::Logs, json.as_bytes()));
+            super::to_wire::counts_agree_with_the_scan(Signal::Logs, json.as_bytes(), &limits);
+        }
+    }
+    assert!(transcoded > 200, "{transcoded}");
 }

@@ -64,7 +64,7 @@ const LIMITS: [Limits; 2] = [
 /// What [`to_encoded`] counts as it writes (items, limits, prost's nesting)
 /// is what [`wire::scan_within`] finds in [`to_protobuf`]'s bytes, so the
 /// receiver can skip the scan.
-fn counts_agree_with_the_scan(signal: Signal, input: &[u8], limits: &[Limits]) {
+pub(super) fn counts_agree_with_the_scan(signal: Signal, input: &[u8], limits: &[Limits]) {
     let plain = to_protobuf(signal, input);
     for limits in limits {
         let ours = transcode(signal, input, limits, RECURSION_LIMIT);
