@@ -16,7 +16,7 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use ccpipe_bench::proc::{clock_ticks, cpu_ticks};
+use ccpipe_bench::proc::{best_thread_cpu_ns, clock_ticks};
 use ccpipe_bench::request::{Bodies, RecordPool};
 use ccpipe_pipeline::{otlp_json, Signal};
 
@@ -62,16 +62,7 @@ fn main() {
             .item_count();
         let rounds = (mib << 20).div_ceil(body.len());
         let per_kib = |f: &mut dyn FnMut()| {
-            (0..5)
-                .map(|_| {
-                    let start = cpu_ticks("thread-self").expect("/proc/thread-self/stat");
-                    for _ in 0..rounds {
-                        f();
-                    }
-                    let ticks = cpu_ticks("thread-self").expect("/proc/thread-self/stat") - start;
-                    ticks as f64 * 1e9 / tick as f64 / (rounds * body.len()) as f64 * 1024.0
-                })
-                .fold(f64::INFINITY, f64::min)
+            best_thread_cpu_ns(tick, rounds, f) / (rounds * body.len()) as f64 * 1024.0
         };
         let transcode = per_kib(&mut || {
             black_box(otlp_json::to_protobuf(*signal, black_box(body)).expect("transcodes"));

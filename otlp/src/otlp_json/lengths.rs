@@ -54,6 +54,8 @@ impl Lengths {
         // Noted as messages closed: inner ones before the outer.
         self.wide.sort_unstable_by_key(|&(at, _)| at);
         let mut end = out.len();
+        // Exactly: a doubling here would hold twice the request's bytes.
+        out.reserve_exact(self.extra);
         out.resize(end + self.extra, 0);
         let mut shift = self.extra;
         for &(at, len) in self.wide.iter().rev() {

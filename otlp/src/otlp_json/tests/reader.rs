@@ -10,20 +10,6 @@ use super::*;
 use crate::limits::Limits;
 use crate::testing::XorshiftStar as Rng;
 
-/// The JSON captures and our encodings of the protobuf ones.
-fn bodies() -> Vec<(Vec<u8>, Signal)> {
-    let mut bodies: Vec<(Vec<u8>, Signal)> = capture_files(".json")
-        .unwrap()
-        .into_iter()
-        .map(|(p, signal)| (std::fs::read(p).unwrap(), signal))
-        .collect();
-    for (path, signal) in capture_files(".bin").unwrap() {
-        let json = encoded(&prost_decode(signal, &std::fs::read(&path).unwrap()));
-        bodies.push((json, signal));
-    }
-    bodies
-}
-
 /// `json` with random JSON whitespace before and after every token.
 fn spaced(rng: &mut Rng, json: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(json.len() * 2);
@@ -71,7 +57,7 @@ fn spaced(rng: &mut Rng, json: &[u8]) -> Vec<u8> {
 fn every_capture_transcodes_in_every_layout() {
     let mut rng = Rng(0x6c61_796f_7574_7301);
     let mut layouts = 0;
-    for (body, signal) in bodies() {
+    for (body, signal) in json_bodies() {
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let pretty = serde_json::to_vec_pretty(&value).unwrap();
         let minified = serde_json::to_vec(&value).unwrap();
@@ -405,7 +391,10 @@ fn nesting_up_to_and_past_the_limits_agrees() {
 
 #[test]
 fn bodies_cut_at_every_byte_agree() {
-    let (body, signal) = bodies().into_iter().min_by_key(|(b, _)| b.len()).unwrap();
+    let (body, signal) = json_bodies()
+        .into_iter()
+        .min_by_key(|(b, _)| b.len())
+        .unwrap();
     let mut transcoded = 0;
     for cut in 0..=body.len() {
         transcoded += usize::from(check_agrees(signal, &body[..cut]));
@@ -418,7 +407,7 @@ fn bodies_cut_at_every_byte_agree() {
 #[test]
 fn mutated_layouts_agree() {
     let mut rng = Rng(0x6d75_7461_7465_6421);
-    let bodies = bodies();
+    let bodies = json_bodies();
     for round in 0..400 {
         let (body, signal) = &bodies[round % bodies.len()];
         let mut input = spaced(&mut rng, body);

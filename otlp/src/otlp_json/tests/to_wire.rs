@@ -94,17 +94,7 @@ pub(super) fn counts_agree_with_the_scan(signal: Signal, input: &[u8], limits: &
 
 #[test]
 fn counts_and_limits_agree_with_the_scan_on_the_captures() {
-    let Some(files) = capture_files(".json") else {
-        return;
-    };
-    let mut bodies: Vec<(Vec<u8>, Signal)> = files
-        .into_iter()
-        .map(|(p, signal)| (std::fs::read(p).unwrap(), signal))
-        .collect();
-    for (path, signal) in capture_files(".bin").unwrap() {
-        let json = encoded(&prost_decode(signal, &std::fs::read(&path).unwrap()));
-        bodies.push((json, signal));
-    }
+    let mut bodies = json_bodies();
     for batch in [all_logs(), all_traces(), all_metrics()] {
         let json = encoded(&batch);
         bodies.push((
