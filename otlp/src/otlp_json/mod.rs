@@ -15,6 +15,7 @@
 
 mod decode;
 mod encode;
+mod escaped;
 mod from_wire;
 mod lengths;
 mod messages;

@@ -5,6 +5,7 @@
 //! than serde_json: anything it is unsure of is [`Bad`], and the transcode
 //! then leaves the body to the decoder, which says what is wrong and where.
 
+use super::escaped::escaped_bytes;
 use crate::wire::plain;
 
 /// Not read: malformed, or not read the way serde_json reads it.
@@ -34,23 +35,8 @@ pub(super) struct Reader<'a> {
     scratch: Vec<u8>,
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte: set in a word holding a byte ≥ 0x80.
 const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte of `w` below which a zero byte may lie: the
-/// lowest set bit is exactly the first zero byte (borrows only run upward).
-#[inline(always)]
-fn zero_bytes(w: u64) -> u64 {
-    w.wrapping_sub(ONES) & !w & HIGH
-}
-
-/// Bytes that end a plain run of a string: `"`, `\` and control characters.
-#[inline(always)]
-fn specials(w: u64) -> u64 {
-    zero_bytes(w ^ (ONES * u64::from(b'"')))
-        | zero_bytes(w ^ (ONES * u64::from(b'\\')))
-        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
-}
 
 impl<'a> Reader<'a> {
     pub(super) fn new(b: &'a [u8]) -> Self {
@@ -260,7 +246,7 @@ impl<'a> Reader<'a> {
         let end = loop {
             if let Some(word) = b.get(i..i + 8) {
                 let w = u64::from_le_bytes(word.try_into().map_err(|_| Bad)?);
-                let stops = specials(w);
+                let stops = escaped_bytes(w);
                 if stops == 0 {
                     high |= w;
                     i += 8;
@@ -442,29 +428,4 @@ fn digits_end(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The bytes that end a plain run, found a word at a time, are the ones
-    /// a byte-by-byte look finds, for every byte at every place in a word.
-    #[test]
-    fn the_first_stop_in_a_word_is_found_exactly() {
-        for at in 0..8 {
-            for byte in 0..=255u8 {
-                for filler in [b'a', 0x80, 0xff, b'"', 0x1f] {
-                    let mut word = [filler; 8];
-                    word[at] = byte;
-                    let stops = specials(u64::from_le_bytes(word));
-                    let want = word
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20);
-                    let got = (stops != 0).then(|| stops.trailing_zeros() as usize / 8);
-                    assert_eq!(got, want, "{word:x?}");
-                }
-            }
-        }
-    }
 }
