@@ -24,7 +24,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use bytes::Bytes;
-use ccpipe_bench::proc::{clock_ticks, cpu_ticks};
+use ccpipe_bench::proc::{best_thread_cpu_ns, clock_ticks};
 use ccpipe_bench::request::{Bodies, RecordPool};
 use ccpipe_pipeline::limits::Limits;
 use ccpipe_pipeline::Encoded;
@@ -55,18 +55,8 @@ fn main() {
         let bodies = Bodies::new(&pool.build(records));
         let json = bodies.json.clone();
         let proto = Bytes::from(otlp_json::to_protobuf(Signal::Logs, &json).expect("transcodes"));
-        let per_record = |f: &mut dyn FnMut()| {
-            (0..5)
-                .map(|_| {
-                    let start = cpu_ticks("thread-self").expect("/proc/thread-self/stat");
-                    for _ in 0..rounds {
-                        f();
-                    }
-                    let ticks = cpu_ticks("thread-self").expect("/proc/thread-self/stat") - start;
-                    ticks as f64 * 1e9 / tick as f64 / (rounds * records) as f64
-                })
-                .fold(f64::INFINITY, f64::min)
-        };
+        let per_record =
+            |f: &mut dyn FnMut()| best_thread_cpu_ns(tick, rounds, f) / (rounds * records) as f64;
         let full = per_record(&mut || {
             let payload = decode_within(
                 Signal::Logs,

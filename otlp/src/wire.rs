@@ -9,7 +9,7 @@
 use crate::limits::{at, LimitError, Limits};
 use crate::records::Signal;
 
-mod plain;
+pub(crate) mod plain;
 
 /// Why bytes are not a valid OTLP export request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

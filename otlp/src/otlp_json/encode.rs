@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 
+use super::escaped::escaped_bytes;
 use crate::records::Records;
 
 /// Appends `batch` as one OTLP/JSON export request, without a newline.
@@ -79,18 +80,6 @@ static ESCAPES: [u8; 256] = {
     table
 };
 
-/// Whether any of the 8 bytes of `w` is escaped: below 0x20, `"` or `\`.
-/// (Exact as a yes/no: the zero-byte test's borrow only ever marks a byte
-/// above a real match.)
-#[inline(always)]
-fn any_escaped(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (control | zero_in(w ^ (ONES * u64::from(b'"'))) | zero_in(w ^ (ONES * u64::from(b'\\')))) != 0
-}
-
 /// [`write_json_string`] of the bytes of a string already known to be UTF-8
 /// (they are copied as they are). Runs of plain bytes are found eight at a
 /// time and copied in one go.
@@ -104,7 +93,7 @@ pub(crate) fn write_json_bytes(bytes: &[u8], out: &mut Vec<u8>) {
         // Past the last whole word, the string's last eight bytes (some
         // already seen): a plain tail ends the loop without a byte loop.
         if let Some(word) = bytes[i..].first_chunk::<8>().or(bytes.last_chunk::<8>()) {
-            if !any_escaped(u64::from_le_bytes(*word)) {
+            if escaped_bytes(u64::from_le_bytes(*word)) == 0 {
                 i += 8;
                 continue;
             }

@@ -15,8 +15,11 @@
 
 mod decode;
 mod encode;
+mod escaped;
 mod from_wire;
+mod lengths;
 mod messages;
+mod reader;
 mod scalars;
 #[cfg(test)]
 mod tests;

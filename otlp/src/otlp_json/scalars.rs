@@ -126,15 +126,13 @@ impl<'de, T: Int> Visitor<'de> for IntSeed<T> {
         self.convert(v.into())
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
-        // 1e3 and 5.0 are integers too; proto3 JSON parsers accept them.
-        if v.fract() == 0.0 && v.abs() < 1e38 {
-            self.convert(v as i128)
-        } else {
-            Err(E::invalid_value(Unexpected::Float(v), &self))
+        match integral(v) {
+            Some(n) => self.convert(n),
+            None => Err(E::invalid_value(Unexpected::Float(v), &self)),
         }
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        if let Ok(n) = v.parse::<i128>() {
+        if let Some(n) = parse_i128(v) {
             return self.convert(n);
         }
         if let Some(n) = self.names.and_then(|names| names(v)) {
@@ -149,6 +147,45 @@ impl<'de, T: Int> Visitor<'de> for IntSeed<T> {
             ))),
             _ => Err(E::invalid_value(Unexpected::Str(truncate(v, 64)), &self)),
         }
+    }
+}
+
+/// A JSON float that is an integer: 1e3 and 5.0 are, as proto3 JSON parsers
+/// accept them.
+pub(super) fn integral(v: f64) -> Option<i128> {
+    (v.fract() == 0.0 && v.abs() < 1e38).then_some(v as i128)
+}
+
+/// `v.parse::<i128>()`, with the decimal strings of 64-bit timestamps (every
+/// `timeUnixNano`) read without the 128-bit arithmetic.
+pub(super) fn parse_i128(v: &str) -> Option<i128> {
+    // Nineteen digits never overflow a u64.
+    if (1..=19).contains(&v.len()) && v.bytes().all(|c| c.is_ascii_digit()) {
+        let n = v.bytes().fold(0u64, |n, c| n * 10 + u64::from(c - b'0'));
+        return Some(n.into());
+    }
+    v.parse().ok()
+}
+
+/// An integer field given as a string, without enum or flag names: a
+/// decimal, or a float string that is an integer ("1e3").
+pub(super) fn int_of_str<T: Int>(v: &str) -> Option<T> {
+    if let Some(n) = parse_i128(v) {
+        return T::try_from(n).ok();
+    }
+    match v.parse::<f64>() {
+        Ok(f) if f.is_finite() => T::try_from(integral(f)?).ok(),
+        _ => None,
+    }
+}
+
+/// A double given as a string.
+pub(super) fn double_of_str(v: &str) -> Option<f64> {
+    match v {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => v.parse().ok(),
     }
 }
 
@@ -187,14 +224,7 @@ impl<'de> Visitor<'de> for DoubleSeed {
         Ok(v)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
-        match v {
-            "NaN" => Ok(f64::NAN),
-            "Infinity" => Ok(f64::INFINITY),
-            "-Infinity" => Ok(f64::NEG_INFINITY),
-            _ => v
-                .parse()
-                .map_err(|_| E::invalid_value(Unexpected::Str(truncate(v, 64)), &self)),
-        }
+        double_of_str(v).ok_or_else(|| E::invalid_value(Unexpected::Str(truncate(v, 64)), &self))
     }
 }
 
@@ -306,12 +336,25 @@ impl<'de> Visitor<'de> for HexIdSeed {
                 v.chars().count()
             )));
         }
-        v.as_bytes()
-            .chunks_exact(2)
-            .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(|| E::custom(format_args!("invalid hex in {}", self.field)))
+        let mut id = vec![0; self.len];
+        match hex(v.as_bytes(), &mut id) {
+            true => Ok(id),
+            false => Err(E::custom(format_args!("invalid hex in {}", self.field))),
+        }
     }
+}
+
+/// Decodes the hex `digits` into `out`, which is half as long; false if a
+/// digit is not hex (either case).
+pub(super) fn hex(digits: &[u8], out: &mut [u8]) -> bool {
+    debug_assert_eq!(digits.len(), out.len() * 2);
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(hi), Some(lo)) => *byte = hi << 4 | lo,
+            _ => return false,
+        }
+    }
+    true
 }
 
 fn nibble(c: u8) -> Option<u8> {
@@ -356,15 +399,18 @@ impl<'de> Visitor<'de> for BytesSeed {
         Ok(Vec::new())
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
-        let engine = if v.contains(['-', '_']) {
-            &URL_SAFE
-        } else {
-            &STANDARD
-        };
-        engine
-            .decode(v)
-            .map_err(|_| E::custom(format_args!("invalid base64 in {}", self.0)))
+        base64(v.as_bytes()).ok_or_else(|| E::custom(format_args!("invalid base64 in {}", self.0)))
     }
+}
+
+/// Decodes base64, standard or url-safe, padded or not.
+pub(super) fn base64(v: &[u8]) -> Option<Vec<u8>> {
+    let engine = if v.iter().any(|&c| c == b'-' || c == b'_') {
+        &URL_SAFE
+    } else {
+        &STANDARD
+    };
+    engine.decode(v).ok()
 }
 
 /// A repeated field: an array of `seed`'s values; `null` is empty.

@@ -1,18 +1,19 @@
 //! OTLP/JSON transcoded straight to protobuf bytes, without building the
-//! prost structs: serde_json's streaming parser with a protobuf writer at
-//! each field, driven by the field table of [`crate::wire`]. A request that
-//! stays encoded skips the allocation of every key, string and message of
-//! the decode (most of its CPU), and takes a quarter of the memory in the
-//! pipeline's queues.
+//! prost structs: a byte-level JSON reader ([`super::reader`]) with a
+//! protobuf writer at each field, driven by the field table of
+//! [`crate::wire`]. A request that stays encoded skips the allocation of
+//! every key, string and message of the decode (most of its CPU), and takes
+//! a quarter of the memory in the pipeline's queues.
 //!
 //! The bytes always mean what [`decode`](super::decode) reads from the same
-//! body: scalars go through the decoder's own seeds, and whatever this
-//! writer cannot say the same way answers [`Unusual`], so the caller decodes
-//! the usual way (which also gives the exact error of a bad body). Unusual
-//! is: a field given twice (the decoder keeps the last, protobuf would merge
-//! or concatenate), two members of one oneof, an enum or flag given by name,
-//! AnyValues nested past the decoder's limit, a body that is not UTF-8 as a
-//! whole (serde_json's reader then checks no string again), and any error.
+//! body: scalars are read as the decoder's seeds read them (the same
+//! helpers of [`super::scalars`], numbers classified as serde_json does),
+//! and whatever this writer cannot say the same way answers [`Unusual`], so
+//! the caller decodes the usual way (which also gives the exact error of a
+//! bad body). Unusual is: a field given twice (the decoder keeps the last,
+//! protobuf would merge or concatenate), two members of one oneof, an enum
+//! or flag given by name, AnyValues nested past the decoder's limit, an
+//! integer past 64 bits, and any error.
 //!
 //! For the receivers, [`to_encoded`] also counts the items and checks the
 //! attribute [`Limits`] as it writes, so the bytes are not walked a second
@@ -22,15 +23,13 @@
 //! every AnyValue at a level within `max_attribute_depth`, and messages
 //! nested no deeper than prost's recursion limit.
 
-use std::fmt;
-
 use bytes::Bytes;
 use prost::encoding::{encoded_len_varint, WireType};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::decode::MAX_ANY_VALUE_DEPTH;
-use super::scalars::{boolean, bytes, double, int, list, span_id, string, trace_id, KeySeed};
-use super::scalars::{Int, IntSeed, OptSeed};
+use super::lengths::{open, Lengths};
+use super::reader::{Bad, Number, Reader};
+use super::scalars::{base64, double_of_str, hex, int_of_str, integral, Int};
 use super::{JsonError, Unusual};
 use crate::limits::Limits;
 use crate::records::Signal;
@@ -75,6 +74,12 @@ pub enum Refused {
     OverLimits,
 }
 
+impl From<Bad> for Refused {
+    fn from(_: Bad) -> Self {
+        Refused::Unusual
+    }
+}
+
 /// The bytes and their item count; messages nested deeper than
 /// `max_nesting` (the request is 0) are unusual.
 pub(crate) fn transcode(
@@ -83,83 +88,44 @@ pub(crate) fn transcode(
     limits: &Limits,
     max_nesting: u32,
 ) -> Result<(Vec<u8>, usize), Refused> {
-    // One check of the whole body; serde_json's str reader then trusts it.
-    let text = std::str::from_utf8(body).map_err(|_| Refused::Unusual)?;
-    let mut out = Out {
+    let mut t = Transcode {
+        json: Reader::new(body),
         // Claude Code's log records come out at 0.52-0.53 of their JSON:
         // 9/16 holds them without doubling (a copy of everything written).
-        buf: Vec::with_capacity(body.len() / 16 * 9 + 16),
+        out: Vec::with_capacity(body.len() / 16 * 9 + 16),
+        lengths: Lengths::default(),
         items: 0,
         limits: *limits,
         max_nesting,
-        over: false,
+        names: names(),
     };
-    let mut de = serde_json::Deserializer::from_str(text);
-    let top = MsgSeed {
-        m: M::request(signal),
-        depth: 0,
-        nesting: 0,
-        out: &mut out,
-    };
-    if top.deserialize(&mut de).and_then(|()| de.end()).is_err() {
-        return Err(match out.over {
-            true => Refused::OverLimits,
-            false => Refused::Unusual,
-        });
-    }
-    let Out { mut buf, items, .. } = out;
+    t.message(M::request(signal), 0, 0)?;
+    t.json.end()?;
+    let Transcode {
+        mut out,
+        lengths,
+        items,
+        ..
+    } = t;
+    lengths.finish(&mut out);
     // The bytes wait in queues and batches, which count their length: a
     // buffer that outgrew the estimate (doubling) must not hold twice that.
-    if buf.capacity() - buf.len() > buf.len() / 8 {
-        buf.shrink_to_fit();
+    if out.capacity() - out.len() > out.len() / 8 {
+        out.shrink_to_fit();
     }
-    Ok((buf, items))
+    Ok((out, items))
 }
 
-/// What the transcode writes, and what it counts on the way.
-struct Out {
-    buf: Vec<u8>,
+/// One transcode: the JSON read, the protobuf written, what it counts.
+struct Transcode<'a> {
+    json: Reader<'a>,
+    out: Vec<u8>,
+    lengths: Lengths,
     /// Items written, as [`crate::Records::item_count`] counts them.
     items: usize,
     limits: Limits,
     max_nesting: u32,
-    /// Set when a limit stopped the transcode (the error is then this).
-    over: bool,
-}
-
-impl Out {
-    fn over<E: de::Error>(&mut self) -> E {
-        self.over = true;
-        E::custom("over the limits")
-    }
-}
-
-/// A message's fields, written to `out` without its key and length.
-struct MsgSeed<'a> {
-    m: M,
-    /// AnyValue containers around this message, as the decoder counts them.
-    depth: u8,
-    /// Messages around this one.
-    nesting: u32,
-    out: &'a mut Out,
-}
-
-impl<'de> DeserializeSeed<'de> for MsgSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        // Checked where a message is written, `null` elements included, as
-        // the scan finds them.
-        if self.nesting > self.out.max_nesting {
-            return Err(unusual());
-        }
-        // An AnyValue sits at level depth + 1.
-        if self.m == M::AnyValue && usize::from(self.depth) >= self.out.limits.max_attribute_depth {
-            return Err(self.out.over());
-        }
-        self.out.items += usize::from(is_item(self.m));
-        d.deserialize_any(self)
-    }
+    names: &'static [Vec<Name>],
 }
 
 /// Messages that are one item each (as `wire` counts them).
@@ -175,246 +141,401 @@ fn is_item(m: M) -> bool {
     )
 }
 
-impl<'de> Visitor<'de> for MsgSeed<'_> {
-    type Value = ();
+/// A field's key, as the member's name reads.
+enum Key {
+    Known(usize),
+    Unknown(Vec<u8>),
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object")
-    }
-    // `null` is the default message: no fields.
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+impl Transcode<'_> {
+    /// The fields of a message (an object, or `null` for none) of type `m`
+    /// with `depth` AnyValue containers and `nesting` messages around it;
+    /// returns the bytes its lengths need beyond the one byte each has.
+    fn message(&mut self, m: M, depth: u8, nesting: u32) -> Result<usize, Refused> {
+        // Checked where a message is written, `null` elements included, as
+        // the scan finds them.
+        if nesting > self.max_nesting {
+            return Err(Refused::Unusual);
+        }
+        // An AnyValue sits at level depth + 1.
+        if m == M::AnyValue && usize::from(depth) >= self.limits.max_attribute_depth {
+            return Err(Refused::OverLimits);
+        }
+        self.items += usize::from(is_item(m));
+        if self.json.null()? {
+            return Ok(0);
+        }
+        self.json.begin_object()?;
+        let names = self.names.get(m as usize).ok_or(Refused::Unusual)?;
         let mut seen = 0u32;
         let mut oneofs = 0u8;
+        let mut inner = 0;
+        // Where the next key most likely is: JSON writers keep schema order.
+        let mut hint = 0;
         // Unknown keys seen, kept only to find one given twice (rare).
-        let mut unknown: Vec<std::borrow::Cow<'de, str>> = Vec::new();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let Some((tag, f)) = lookup(self.m, &key) else {
-                // A duplicate key is refused; the decoder says which.
-                if unknown.contains(&key) {
-                    return Err(unusual());
+        let mut unknown: Vec<Vec<u8>> = Vec::new();
+        let mut first = true;
+        while let Some(key) = self.json.next_key(first, |k| lookup(names, hint, k))? {
+            first = false;
+            let i = match key {
+                Key::Known(i) => i,
+                Key::Unknown(k) => {
+                    // A duplicate key is refused; the decoder says which.
+                    if unknown.contains(&k) {
+                        return Err(Refused::Unusual);
+                    }
+                    self.json.skip()?;
+                    unknown.push(k);
+                    continue;
                 }
-                map.next_value::<IgnoredAny>()?;
-                unknown.push(key);
-                continue;
             };
+            hint = i + 1;
+            let Name { tag, field: f, .. } = names[i];
             if seen & (1 << tag) != 0 {
-                return Err(unusual());
+                return Err(Refused::Unusual);
             }
             seen |= 1 << tag;
-            let at = At {
-                m: self.m,
-                depth: self.depth,
-                nesting: self.nesting,
-            };
-            let wrote = field(&mut map, at, tag, f, self.out)?;
+            let (wrote, extra) = self.field(m, depth, nesting, tag, f)?;
+            inner += extra;
             if f.oneof != 0 && wrote {
                 let group = 1 << f.oneof;
                 if oneofs & group != 0 {
-                    return Err(unusual());
+                    return Err(Refused::Unusual);
                 }
                 oneofs |= group;
             }
         }
-        Ok(())
+        Ok(inner)
     }
-}
 
-fn unusual<E: de::Error>() -> E {
-    E::custom("unusual")
-}
+    /// Reads the value of field `tag` of `m` and writes it; says whether
+    /// anything was written (`null` writes nothing) and the extra bytes of
+    /// the lengths written.
+    fn field(
+        &mut self,
+        m: M,
+        depth: u8,
+        nesting: u32,
+        tag: u32,
+        f: Field,
+    ) -> Result<(bool, usize), Refused> {
+        let nesting = nesting + 1;
+        if f.repeated {
+            return match f.ty {
+                Ty::Msg(sub) => self.repeated(tag, sub, depth, nesting),
+                _ => self.list(tag, f.ty).map(|extra| (true, extra)),
+            };
+        }
+        match f.ty {
+            Ty::Msg(sub) => {
+                // Only an AnyValue's array or kvlist nests one level deeper.
+                let depth = if m == M::AnyValue {
+                    if depth >= MAX_ANY_VALUE_DEPTH {
+                        return Err(Refused::Unusual);
+                    }
+                    depth + 1
+                } else {
+                    depth
+                };
+                if self.json.null()? {
+                    return Ok((false, 0));
+                }
+                let start = open(&mut self.out, tag);
+                let inner = self.message(sub, depth, nesting)?;
+                let extra = self.lengths.close(&mut self.out, start, inner);
+                Ok((true, inner + extra))
+            }
+            _ => self.scalar(tag, f).map(|wrote| (wrote, 0)),
+        }
+    }
 
-/// The message whose fields are being read.
-#[derive(Clone, Copy)]
-struct At {
-    m: M,
-    depth: u8,
-    nesting: u32,
-}
-
-/// Reads the value of field `tag` of `at.m` and writes it; says whether
-/// anything was written (`null` writes nothing).
-fn field<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    at: At,
-    tag: u32,
-    f: Field,
-    o: &mut Out,
-) -> Result<bool, A::Error> {
-    let name = f.name;
-    let nesting = at.nesting + 1;
-    if f.repeated {
-        return match f.ty {
-            Ty::Msg(sub) => map.next_value_seed(Repeated {
-                tag,
-                m: sub,
-                depth: at.depth,
-                nesting,
-                out: o,
-            }),
-            Ty::Str => {
-                for s in map.next_value_seed(list(name, string(name)))? {
-                    put_bytes(&mut o.buf, tag, s.as_bytes());
-                }
-                Ok(true)
-            }
-            Ty::PackedFixed64 => {
-                let out = &mut o.buf;
-                let values = map.next_value_seed(list(name, int::<u64>(name)))?;
-                let len = values.len() * 8;
-                if len > 0 {
-                    encode_key(tag, WireType::LengthDelimited, out);
-                    encode_varint(len as u64, out);
-                    values
-                        .iter()
-                        .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-                }
-                Ok(true)
-            }
-            Ty::PackedF64 => {
-                let out = &mut o.buf;
-                let values = map.next_value_seed(list(name, double(name)))?;
-                let len = values.len() * 8;
-                if len > 0 {
-                    encode_key(tag, WireType::LengthDelimited, out);
-                    encode_varint(len as u64, out);
-                    values
-                        .iter()
-                        .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-                }
-                Ok(true)
-            }
-            Ty::PackedVarintU64 => {
-                let out = &mut o.buf;
-                let values = map.next_value_seed(list(name, int::<u64>(name)))?;
-                let len: usize = values.iter().map(|&v| encoded_len_varint(v)).sum();
-                if len > 0 {
-                    encode_key(tag, WireType::LengthDelimited, out);
-                    encode_varint(len as u64, out);
-                    values.iter().for_each(|&v| encode_varint(v, out));
-                }
-                Ok(true)
-            }
-            _ => Err(unusual()),
+    /// A repeated message field: an array (a `null` element is an empty
+    /// message, as in the decoder) or `null` for none.
+    fn repeated(
+        &mut self,
+        tag: u32,
+        m: M,
+        depth: u8,
+        nesting: u32,
+    ) -> Result<(bool, usize), Refused> {
+        if self.json.null()? {
+            return Ok((false, 0));
+        }
+        // A key-value array is one attribute set (or one kvlist).
+        let max = match m {
+            M::KeyValue => self.limits.max_attributes,
+            _ => usize::MAX,
         };
-    }
-    match f.ty {
-        Ty::Msg(sub) => {
-            // Only an AnyValue's array or kvlist nests one level deeper.
-            let depth = if at.m == M::AnyValue {
-                if at.depth >= MAX_ANY_VALUE_DEPTH {
-                    return Err(unusual());
+        self.json.begin_array()?;
+        let mut count = 0usize;
+        let mut extra = 0;
+        while self.json.next_element(count == 0)? {
+            if m == M::KeyValue && self.plain_attribute(tag, depth, nesting)? {
+                count += 1;
+                if count > max {
+                    return Err(Refused::OverLimits);
                 }
-                at.depth + 1
-            } else {
-                at.depth
-            };
-            map.next_value_seed(OptSeed(Nested {
-                tag,
-                m: sub,
-                depth,
-                nesting,
-                out: o,
-            }))
-            .map(|v| v.is_some())
-        }
-        Ty::Str => map.next_value_seed(StrSeed { tag, out: o }),
-        Ty::Id => {
-            let out = &mut o.buf;
-            let seed = if name == "traceId" {
-                trace_id(name)
-            } else {
-                span_id(name)
-            };
-            let id = map.next_value_seed(OptSeed(seed))?;
-            if let Some(id) = id.as_deref().filter(|id| !id.is_empty()) {
-                put_bytes(out, tag, id);
+                continue;
             }
-            Ok(id.is_some())
-        }
-        Ty::Bytes => {
-            let out = &mut o.buf;
-            let value = map.next_value_seed(OptSeed(bytes(name)))?;
-            if let Some(b) = &value {
-                put_bytes(out, tag, b);
+            let start = open(&mut self.out, tag);
+            let inner = self.message(m, depth, nesting)?;
+            extra += inner + self.lengths.close(&mut self.out, start, inner);
+            count += 1;
+            if count > max {
+                return Err(Refused::OverLimits);
             }
-            Ok(value.is_some())
         }
-        _ => scalar(map, tag, f, &mut o.buf),
+        Ok((true, extra))
     }
-}
 
-/// A singular scalar field other than a string, an id or bytes.
-fn scalar<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    tag: u32,
-    f: Field,
-    out: &mut Vec<u8>,
-) -> Result<bool, A::Error> {
-    let name = f.name;
-    match f.ty {
-        Ty::Bool => put(map, boolean(name), |v| {
-            encode_key(tag, WireType::Varint, out);
-            encode_varint(u64::from(v), out);
-        }),
-        Ty::F64 => put(map, double(name), |v| {
-            encode_key(tag, WireType::SixtyFourBit, out);
-            out.extend_from_slice(&v.to_le_bytes());
-        }),
-        Ty::U64 => put(map, plain_int::<u64>(name), |v| {
-            encode_key(tag, WireType::SixtyFourBit, out);
-            out.extend_from_slice(&v.to_le_bytes());
-        }),
-        Ty::I64 => put(map, plain_int::<i64>(name), |v| {
-            encode_key(tag, WireType::SixtyFourBit, out);
-            out.extend_from_slice(&v.to_le_bytes());
-        }),
-        Ty::Fixed32 => put(map, plain_int::<u32>(name), |v| {
-            encode_key(tag, WireType::ThirtyTwoBit, out);
-            out.extend_from_slice(&v.to_le_bytes());
-        }),
-        Ty::U32 => put(map, plain_int::<u32>(name), |v| {
-            encode_key(tag, WireType::Varint, out);
-            encode_varint(v.into(), out);
-        }),
-        // int32 and int64 negatives are ten-byte varints of the i64.
-        Ty::I32 => put(map, plain_int::<i32>(name), |v| {
-            encode_key(tag, WireType::Varint, out);
-            encode_varint(i64::from(v) as u64, out);
-        }),
-        Ty::Int64 => put(map, plain_int::<i64>(name), |v| {
-            encode_key(tag, WireType::Varint, out);
-            encode_varint(v as u64, out);
-        }),
-        Ty::Sint32 => put(map, plain_int::<i32>(name), |v| {
-            encode_key(tag, WireType::Varint, out);
-            encode_varint(u64::from(((v << 1) ^ (v >> 31)) as u32), out);
-        }),
-        _ => Err(unusual()),
-    }
-}
-
-/// An integer as the decoder reads one, but without enum or flag names: a
-/// name makes the body unusual, and the decoder reads it.
-fn plain_int<T: Int>(name: &'static str) -> IntSeed<T> {
-    int(name)
-}
-
-/// Reads a scalar with the decoder's `seed`; writes it with `write` unless null.
-fn put<'de, A: MapAccess<'de>, S: DeserializeSeed<'de>>(
-    map: &mut A,
-    seed: S,
-    write: impl FnOnce(S::Value),
-) -> Result<bool, A::Error> {
-    match map.next_value_seed(OptSeed(seed))? {
-        Some(v) => {
-            write(v);
-            Ok(true)
+    /// The shape of nearly every attribute, `{"key":"k","value":{"stringValue":"v"}}`
+    /// (or a bool, int or double value), compact and without escapes, read
+    /// as literal bytes instead of tokens and keys, and written with its
+    /// lengths known. Anything else is left to [`message`](Self::message):
+    /// `false`, with nothing taken or written. Only taken where the general
+    /// walk would pass the element's checks (nesting, the value's level).
+    fn plain_attribute(&mut self, tag: u32, depth: u8, nesting: u32) -> Result<bool, Refused> {
+        if nesting + 1 > self.max_nesting
+            || usize::from(depth) >= self.limits.max_attribute_depth
+            || !self.json.room(2)
+        {
+            return Ok(false);
         }
-        None => Ok(false),
+        enum Plain<'a> {
+            Str(&'a [u8]),
+            Bool(bool),
+            Int(i64),
+            Double(f64),
+        }
+        let mark = self.json.mark();
+        let json = &mut self.json;
+        let key = match json.take(b"{\"key\":") {
+            true => json.plain_string()?,
+            false => None,
+        };
+        let Some(key) = key.filter(|_| json.take(b",\"value\":{\"")) else {
+            json.rewind(mark);
+            return Ok(false);
+        };
+        let value = if json.take(b"stringValue\":") {
+            json.plain_string()?.map(Plain::Str)
+        } else if json.take(b"boolValue\":") && json.peek()? != b'n' {
+            Some(Plain::Bool(json.boolean()?))
+        } else if json.take(b"intValue\":") && json.peek()? != b'n' {
+            Some(Plain::Int(self.int::<i64>()?))
+        } else if json.take(b"doubleValue\":") && json.peek()? != b'n' {
+            Some(Plain::Double(self.double()?))
+        } else {
+            None
+        };
+        let Some(value) = value.filter(|_| self.json.take(b"}}")) else {
+            self.json.rewind(mark);
+            return Ok(false);
+        };
+        let value_len = match value {
+            Plain::Str(s) => 1 + encoded_len_varint(s.len() as u64) + s.len(),
+            Plain::Bool(_) => 2,
+            Plain::Int(v) => 1 + encoded_len_varint(v as u64),
+            Plain::Double(_) => 9,
+        };
+        let len = 1
+            + encoded_len_varint(key.len() as u64)
+            + key.len()
+            + 1
+            + encoded_len_varint(value_len as u64)
+            + value_len;
+        let out = &mut self.out;
+        self::key(tag, WireType::LengthDelimited, out);
+        encode_varint(len as u64, out);
+        put_bytes(out, 1, key);
+        self::key(2, WireType::LengthDelimited, out);
+        encode_varint(value_len as u64, out);
+        match value {
+            Plain::Str(s) => put_bytes(out, 1, s),
+            Plain::Bool(v) => out.extend_from_slice(&[0x10, u8::from(v)]),
+            Plain::Int(v) => {
+                out.push(0x18);
+                encode_varint(v as u64, out);
+            }
+            Plain::Double(v) => {
+                out.push(0x21);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        Ok(true)
     }
+
+    /// A repeated scalar field: an array (`null` elements are the default)
+    /// or `null` for none; numbers are written packed.
+    fn list(&mut self, tag: u32, ty: Ty) -> Result<usize, Refused> {
+        if self.json.null()? {
+            return Ok(0);
+        }
+        self.json.begin_array()?;
+        let mark = self.out.len();
+        let start = match ty {
+            Ty::Str => 0,
+            Ty::PackedFixed64 | Ty::PackedF64 | Ty::PackedVarintU64 => open(&mut self.out, tag),
+            _ => return Err(Refused::Unusual),
+        };
+        let mut first = true;
+        while self.json.next_element(first)? {
+            first = false;
+            let null = self.json.null()?;
+            let out = &mut self.out;
+            match ty {
+                Ty::Str if null => put_bytes(out, tag, b""),
+                Ty::Str => self.json.string(|s| put_bytes(out, tag, s))?,
+                Ty::PackedFixed64 => {
+                    let v = if null { 0 } else { self.int::<u64>()? };
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+                Ty::PackedF64 => {
+                    let v = if null { 0.0 } else { self.double()? };
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+                _ => {
+                    let v = if null { 0 } else { self.int::<u64>()? };
+                    encode_varint(v, &mut self.out);
+                }
+            }
+        }
+        if ty == Ty::Str {
+            return Ok(0);
+        }
+        if first {
+            // No element: no field.
+            self.out.truncate(mark);
+            return Ok(0);
+        }
+        Ok(self.lengths.close(&mut self.out, start, 0))
+    }
+
+    /// A singular field other than a message; says whether it was written
+    /// (`null` is not).
+    fn scalar(&mut self, tag: u32, f: Field) -> Result<bool, Refused> {
+        if self.json.null()? {
+            return Ok(false);
+        }
+        match f.ty {
+            Ty::Str => {
+                let out = &mut self.out;
+                self.json.string(|s| put_bytes(out, tag, s))?;
+            }
+            Ty::Id => {
+                let len = if f.name == "traceId" { 16 } else { 8 };
+                let out = &mut self.out;
+                self.json.string(|s| id(out, tag, len, s))??;
+            }
+            Ty::Bytes => {
+                let out = &mut self.out;
+                self.json
+                    .string(|s| base64(s).map(|b| put_bytes(out, tag, &b)))?
+                    .ok_or(Refused::Unusual)?;
+            }
+            Ty::Bool => {
+                let v = self.json.boolean()?;
+                key(tag, WireType::Varint, &mut self.out);
+                self.out.push(u8::from(v));
+            }
+            Ty::F64 => {
+                let v = self.double()?;
+                self.fixed64(tag, v.to_bits());
+            }
+            Ty::U64 => {
+                let v = self.int::<u64>()?;
+                self.fixed64(tag, v);
+            }
+            Ty::I64 => {
+                let v = self.int::<i64>()?;
+                self.fixed64(tag, v as u64);
+            }
+            Ty::Fixed32 => {
+                let v = self.int::<u32>()?;
+                key(tag, WireType::ThirtyTwoBit, &mut self.out);
+                self.out.extend_from_slice(&v.to_le_bytes());
+            }
+            Ty::U32 => {
+                let v = self.int::<u32>()?;
+                self.varint(tag, v.into());
+            }
+            // int32 and int64 negatives are ten-byte varints of the i64.
+            Ty::I32 => {
+                let v = self.int::<i32>()?;
+                self.varint(tag, i64::from(v) as u64);
+            }
+            Ty::Int64 => {
+                let v = self.int::<i64>()?;
+                self.varint(tag, v as u64);
+            }
+            Ty::Sint32 => {
+                let v = self.int::<i32>()?;
+                self.varint(tag, u64::from(((v << 1) ^ (v >> 31)) as u32));
+            }
+            _ => return Err(Refused::Unusual),
+        }
+        Ok(true)
+    }
+
+    fn fixed64(&mut self, tag: u32, v: u64) {
+        key(tag, WireType::SixtyFourBit, &mut self.out);
+        self.out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn varint(&mut self, tag: u32, v: u64) {
+        key(tag, WireType::Varint, &mut self.out);
+        encode_varint(v, &mut self.out);
+    }
+
+    /// An integer as the decoder reads one, but without enum or flag names:
+    /// a name makes the body unusual, and the decoder reads it.
+    fn int<T: Int>(&mut self) -> Result<T, Refused> {
+        let wide = match self.json.peek()? {
+            b'"' => return self.json.string(int_text)?.ok_or(Refused::Unusual),
+            _ => match self.json.number()? {
+                Number::U64(v) => i128::from(v),
+                Number::I64(v) => i128::from(v),
+                Number::F64(v) => integral(v).ok_or(Refused::Unusual)?,
+            },
+        };
+        T::try_from(wide).map_err(|_| Refused::Unusual)
+    }
+
+    /// A double: a number, "NaN", "Infinity", "-Infinity" or a numeric string.
+    fn double(&mut self) -> Result<f64, Refused> {
+        match self.json.peek()? {
+            b'"' => self.json.string(double_text)?.ok_or(Refused::Unusual),
+            _ => Ok(match self.json.number()? {
+                Number::U64(v) => v as f64,
+                Number::I64(v) => v as f64,
+                Number::F64(v) => v,
+            }),
+        }
+    }
+}
+
+fn int_text<T: Int>(s: &[u8]) -> Option<T> {
+    int_of_str(std::str::from_utf8(s).ok()?)
+}
+
+fn double_text(s: &[u8]) -> Option<f64> {
+    double_of_str(std::str::from_utf8(s).ok()?)
+}
+
+/// A trace or span id of `len` bytes as hex; empty is no id (nothing written).
+fn id(out: &mut Vec<u8>, tag: u32, len: usize, hex_digits: &[u8]) -> Result<(), Refused> {
+    if hex_digits.is_empty() {
+        return Ok(());
+    }
+    if hex_digits.len() != len * 2 {
+        return Err(Refused::Unusual);
+    }
+    let mut id = [0u8; 16];
+    if !hex(hex_digits, &mut id[..len]) {
+        return Err(Refused::Unusual);
+    }
+    put_bytes(out, tag, &id[..len]);
+    Ok(())
 }
 
 /// prost's `encode_varint` with the one-byte case (nearly every key and
@@ -430,170 +551,35 @@ fn encode_varint(v: u64, out: &mut Vec<u8>) {
 
 /// prost's `encode_key`, the same bytes, through the inline [`encode_varint`].
 #[inline(always)]
-fn encode_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
+fn key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
     encode_varint(u64::from(tag << 3 | wire_type as u32), out);
 }
 
+#[inline]
 fn put_bytes(out: &mut Vec<u8>, tag: u32, b: &[u8]) {
-    encode_key(tag, WireType::LengthDelimited, out);
+    key(tag, WireType::LengthDelimited, out);
     encode_varint(b.len() as u64, out);
     out.extend_from_slice(b);
 }
 
-/// Writes the key of a length-delimited field and one byte for its length;
-/// returns where the contents start.
-fn open(out: &mut Vec<u8>, tag: u32) -> usize {
-    encode_key(tag, WireType::LengthDelimited, out);
-    out.push(0);
-    out.len()
-}
-
-/// Sets the length of the field opened at `start`; a length over one byte
-/// moves the contents up (once per message, small next to the parse).
-fn close(out: &mut Vec<u8>, start: usize) {
-    let len = out.len() - start;
-    if len < 0x80 {
-        out[start - 1] = len as u8;
-        return;
-    }
-    let extra = encoded_len_varint(len as u64) - 1;
-    out.resize(out.len() + extra, 0);
-    out.copy_within(start..start + len, start + extra);
-    let mut at = start - 1;
-    let mut v = len;
-    while v >= 0x80 {
-        out[at] = (v as u8 & 0x7f) | 0x80;
-        v >>= 7;
-        at += 1;
-    }
-    out[at] = v as u8;
-}
-
-/// One singular message field, key and length included.
-struct Nested<'a> {
-    tag: u32,
-    m: M,
-    depth: u8,
-    nesting: u32,
-    out: &'a mut Out,
-}
-
-impl<'de> DeserializeSeed<'de> for Nested<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        let start = open(&mut self.out.buf, self.tag);
-        MsgSeed {
-            m: self.m,
-            depth: self.depth,
-            nesting: self.nesting,
-            out: self.out,
-        }
-        .deserialize(d)?;
-        close(&mut self.out.buf, start);
-        Ok(())
-    }
-}
-
-/// A repeated message field: an array (a `null` element is an empty
-/// message, as in the decoder) or `null` for none.
-struct Repeated<'a> {
-    tag: u32,
-    m: M,
-    depth: u8,
-    nesting: u32,
-    out: &'a mut Out,
-}
-
-impl<'de> DeserializeSeed<'de> for Repeated<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Repeated<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array")
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<bool, S::Error> {
-        // A key-value array is one attribute set (or one kvlist).
-        let max = match self.m {
-            M::KeyValue => self.out.limits.max_attributes,
-            _ => usize::MAX,
-        };
-        let mut count = 0usize;
-        loop {
-            let mark = self.out.buf.len();
-            let start = open(&mut self.out.buf, self.tag);
-            let element = MsgSeed {
-                m: self.m,
-                depth: self.depth,
-                nesting: self.nesting,
-                out: self.out,
-            };
-            if seq.next_element_seed(element)?.is_none() {
-                // No element after all: take the key and length back.
-                self.out.buf.truncate(mark);
-                return Ok(true);
-            }
-            close(&mut self.out.buf, start);
-            count += 1;
-            if count > max {
-                return Err(self.out.over());
-            }
-        }
-    }
-}
-
-/// A string field, borrowed from the input unless it holds escapes; `null`
-/// writes nothing (the default), any other value is an error.
-struct StrSeed<'a> {
-    tag: u32,
-    out: &'a mut Out,
-}
-
-impl<'de> DeserializeSeed<'de> for StrSeed<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrSeed<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
-        put_bytes(&mut self.out.buf, self.tag, v.as_bytes());
-        Ok(true)
-    }
-}
-
-/// The field of `m` named `key` (lowerCamelCase or the proto name).
-fn lookup(m: M, key: &str) -> Option<(u32, Field)> {
-    names()
-        .get(m as usize)?
+/// The field of a message named `key` (lowerCamelCase or the proto name)
+/// among its `names`, looked for from `hint` on.
+#[inline]
+fn lookup(names: &[Name], hint: usize, key: &[u8]) -> Key {
+    let hint = hint.min(names.len());
+    let is = |n: &Name| n.camel == key || *n.snake == *key;
+    let (earlier, later) = names.split_at(hint);
+    later
         .iter()
-        .find(|n| n.camel == key || n.snake == key)
-        .map(|n| (n.tag, n.field))
+        .position(is)
+        .map(|i| hint + i)
+        .or_else(|| earlier.iter().position(is))
+        .map_or_else(|| Key::Unknown(key.to_vec()), Key::Known)
 }
 
 struct Name {
-    camel: &'static str,
-    snake: String,
+    camel: &'static [u8],
+    snake: Box<[u8]>,
     tag: u32,
     field: Field,
 }
@@ -625,8 +611,8 @@ fn names() -> &'static [Vec<Name>] {
                     todo.push(sub);
                 }
                 table[m as usize].push(Name {
-                    camel: field.name,
-                    snake: snake_case(field.name),
+                    camel: field.name.as_bytes(),
+                    snake: snake_case(field.name).into_bytes().into(),
                     tag,
                     field,
                 });

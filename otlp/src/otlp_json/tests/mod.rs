@@ -24,6 +24,7 @@ mod encoding;
 mod every_field;
 mod from_wire;
 mod fuzz;
+mod reader;
 mod to_wire;
 
 const CAPTURES: &str = concat!(
@@ -57,6 +58,21 @@ fn capture_files(suffix: &str) -> Option<Vec<(PathBuf, Signal)>> {
     files.sort();
     assert!(!files.is_empty(), "no *{suffix} captures under {CAPTURES}");
     Some(files)
+}
+
+/// The JSON captures and our own OTLP/JSON of the protobuf captures, with
+/// their signals.
+fn json_bodies() -> Vec<(Vec<u8>, Signal)> {
+    let mut bodies: Vec<(Vec<u8>, Signal)> = capture_files(".json")
+        .unwrap()
+        .into_iter()
+        .map(|(p, signal)| (std::fs::read(p).unwrap(), signal))
+        .collect();
+    for (path, signal) in capture_files(".bin").unwrap() {
+        let json = encoded(&prost_decode(signal, &std::fs::read(&path).unwrap()));
+        bodies.push((json, signal));
+    }
+    bodies
 }
 
 fn signal_of(name: &str) -> Signal {

@@ -64,7 +64,7 @@ const LIMITS: [Limits; 2] = [
 /// What [`to_encoded`] counts as it writes (items, limits, prost's nesting)
 /// is what [`wire::scan_within`] finds in [`to_protobuf`]'s bytes, so the
 /// receiver can skip the scan.
-fn counts_agree_with_the_scan(signal: Signal, input: &[u8], limits: &[Limits]) {
+pub(super) fn counts_agree_with_the_scan(signal: Signal, input: &[u8], limits: &[Limits]) {
     let plain = to_protobuf(signal, input);
     for limits in limits {
         let ours = transcode(signal, input, limits, RECURSION_LIMIT);
@@ -94,17 +94,7 @@ fn counts_agree_with_the_scan(signal: Signal, input: &[u8], limits: &[Limits]) {
 
 #[test]
 fn counts_and_limits_agree_with_the_scan_on_the_captures() {
-    let Some(files) = capture_files(".json") else {
-        return;
-    };
-    let mut bodies: Vec<(Vec<u8>, Signal)> = files
-        .into_iter()
-        .map(|(p, signal)| (std::fs::read(p).unwrap(), signal))
-        .collect();
-    for (path, signal) in capture_files(".bin").unwrap() {
-        let json = encoded(&prost_decode(signal, &std::fs::read(&path).unwrap()));
-        bodies.push((json, signal));
-    }
+    let mut bodies = json_bodies();
     for batch in [all_logs(), all_traces(), all_metrics()] {
         let json = encoded(&batch);
         bodies.push((
