@@ -413,20 +413,20 @@ const LARGE_SENDERS: usize = 4;
 
 /// What ccpipe may hold beyond its idle resident set with large requests
 /// (src/service.rs, pipeline/src/batcher.rs), by the queues' estimates:
-/// - the pipeline's input queue, 1 MiB of requests as received;
-/// - the exporter's queue, 2 MiB by weight (one batch; 4 until session 6);
-/// - the batch being filled, at most `MAX_BATCH_BYTES` (2 MiB) plus the
+/// - the pipeline's input queue, 512 KiB of requests as received;
+/// - the exporter's queue, 1 MiB by weight (one batch; 2 in session 6);
+/// - the batch being filled, at most `MAX_BATCH_BYTES` (1 MiB) plus the
 ///   request just appended, and the batch in export with its request body:
 ///   here one 4.4 MB request each, ~13 MB together;
 /// - each sender's request being read and made contiguous: 2 x 4.4 MB each.
 ///
-/// That is 51 MiB; twice that for allocator slack and the estimates. Before
+/// That is 49.5 MiB; twice that for allocator slack and the estimates. Before
 /// batches were capped in bytes, one batch held up to 8192 records (32 MB
 /// here) and could sit in the exporter queue, another fill behind it and a
 /// third be exported: the peak went well past this.
 fn large_bound(idle: u64) -> u64 {
     let request = (LARGE_RECORDS * LARGE_PAD) as u64;
-    let queues = MIB + 2 * MIB;
+    let queues = MIB / 2 + MIB;
     let batches = 3 * request;
     let reading = LARGE_SENDERS as u64 * 2 * request;
     idle + 2 * (queues + batches + reading)
