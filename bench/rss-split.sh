@@ -5,6 +5,7 @@
 #
 #   bench/rss-split.sh BIN CONFIG PROTOCOL          # e.g. target/release/ccpipe bench/ccpipe-file.yaml http-json
 #   HEAPTRACK=/tmp/ht bench/rss-split.sh ...        # the same under heaptrack (then heaptrack_print -f /tmp/ht.zst)
+#   SMAPS=/tmp/s bench/rss-split.sh ...             # also the anonymous part by mapping at the peak
 #
 # Env: CONNECTIONS (32), RECORDS (100), DURATION (5s), WARMUP (2s), BENCH_COMPRESSION (none).
 # The server runs on CPU 0, loadgen (and the datadog rows' sink) on CPU 1, as in bench/run.sh;
@@ -70,7 +71,10 @@ best="0 0"
 while kill -0 "$load" 2>/dev/null; do
     sample=$(awk '/^Rss:/ { r = $2 } /^Anonymous:/ { a = $2 } END { print r, a }' \
         "/proc/$SERVER/smaps_rollup" 2>/dev/null || echo "0 0")
-    [ "${sample%% *}" -gt "${best%% *}" ] && best=$sample
+    if [ "${sample%% *}" -gt "${best%% *}" ]; then
+        best=$sample
+        [ -z "${SMAPS:-}" ] || cp "/proc/$SERVER/smaps" "$SMAPS" 2>/dev/null || true
+    fi
     sleep 0.2
 done
 wait "$load" || true
@@ -78,3 +82,20 @@ cat "$WORK/loadgen.txt"
 read -r rss anon <<<"$best"
 printf 'peak sampled: RSS %.1f MB = anonymous %.1f MB + file-backed %.1f MB\n' \
     "$(echo "$rss / 1000" | bc -l)" "$(echo "$anon / 1000" | bc -l)" "$(echo "($rss - $anon) / 1000" | bc -l)"
+# The largest anonymous mappings at the peak: [heap] is glibc's main arena,
+# a mapping of up to 64 MiB another arena, 2 MiB ones threads' stacks.
+[ -z "${SMAPS:-}" ] || [ ! -s "$SMAPS" ] || python3 - "$SMAPS" <<'EOF'
+import sys
+rows, head = [], None
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f[0].count("-") == 1 and len(f) >= 5 and ":" in f[3]:
+        lo, hi = (int(x, 16) for x in f[0].split("-"))
+        head = ((hi - lo) // 1024, f[1], f[5] if len(f) > 5 else "(anonymous)")
+    elif f[0] == "Anonymous:" and int(f[1]) > 0:
+        rows.append((int(f[1]),) + head)
+rows.sort(reverse=True)
+print(f"anonymous at the peak: {sum(r[0] for r in rows)} kB in {len(rows)} mappings; the largest:")
+for anon, size, perms, name in rows[:10]:
+    print(f"{anon:8d} kB of {size:8d} kB {perms} {name}")
+EOF

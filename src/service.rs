@@ -22,22 +22,23 @@ use tokio::task::JoinHandle;
 
 /// Capacity of each pipeline's input queue, in requests and in bytes (as
 /// received, or ~3x that once decoded). Small on purpose: the queue is a
-/// hand-off, not a buffer; exporter queues hold the backlog. 1 MiB (2 until
-/// session 6) is about 12 requests of 100 Claude Code records: under
-/// overload it is full, so every MiB here is a MiB of resident set, and a
-/// chain thread that finds it empty was starved by the receivers' CPU, not
-/// by a short queue.
+/// hand-off, not a buffer; exporter queues hold the backlog. 512 KiB (1 MiB
+/// in session 6, 2 before) is about 6 requests of 100 Claude Code records:
+/// under overload it is full, so every MiB here is a MiB of resident set,
+/// and a chain thread that finds it empty was starved by the receivers'
+/// CPU, not by a short queue.
 const PIPELINE_QUEUE: usize = 64;
-const PIPELINE_QUEUE_BYTES: usize = 1 << 20;
+const PIPELINE_QUEUE_BYTES: usize = 512 << 10;
 
 /// Bytes each exporter's queue may hold besides its count limit, so a slow
 /// exporter backpressures long before memory grows (batches of thousands of
-/// decoded records are tens of MB each). One full batch (two until session
-/// 6): with the pipeline queue, the batch being filled and the one being
-/// exported, about 8 MiB of requests are held under sustained overload, and
-/// the exporter still has the next batch ready when an export ends
-/// (bench/README.md, "the anonymous part of peak RSS").
-const EXPORT_QUEUE_BYTES: usize = 2 << 20;
+/// decoded records are tens of MB each). One full batch of
+/// `MAX_BATCH_BYTES` (1 MiB; 2 MiB in session 6, two batches before): with
+/// the pipeline queue, the batch being filled and the one being exported,
+/// about 3.5 MiB of requests are held under sustained overload, and the
+/// exporter still has the next batch ready when an export ends
+/// (bench/README.md, "peak RSS at 32 connections").
+const EXPORT_QUEUE_BYTES: usize = 1 << 20;
 // The batch processor cuts batches to fit the exporter queue.
 const _: () = assert!(ccpipe_pipeline::batcher::MAX_BATCH_BYTES <= EXPORT_QUEUE_BYTES);
 

@@ -27,20 +27,20 @@ const PAD: usize = 4096;
 const MIB: u64 = 1 << 20;
 
 /// What ccpipe may hold beyond its idle resident set, from src/service.rs:
-/// - the pipeline's input queue, `PIPELINE_QUEUE_BYTES` = 1 MiB of requests
-///   as received (they stay encoded until the batch processor);
-/// - the exporter's queue, `EXPORT_QUEUE_BYTES` = 2 MiB (one batch; 4
-///   until session 6) by the batches' estimated weight;
+/// - the pipeline's input queue, `PIPELINE_QUEUE_BYTES` = 512 KiB of
+///   requests as received (they stay encoded until the batch processor);
+/// - the exporter's queue, `EXPORT_QUEUE_BYTES` = 1 MiB (one batch; 2 in
+///   session 6, 4 before) by the batches' estimated weight;
 /// - outside the queues: the batch the batch processor is filling (100
 ///   records, ~0.4 MiB as received, ~1.2 MiB by the decoded estimate), the batch being exported and its request body
 ///   (~2 MiB), and each sender's request being read and decoded (4 x
 ///   ~100 KiB, a few copies each): 4 MiB together.
 ///
-/// That is 7 MiB by the estimates. The allocator does not hand freed memory
+/// That is 5.5 MiB by the estimates. The allocator does not hand freed memory
 /// back at once and the weights are estimates, so the bound allows twice
-/// that: idle + 14 MiB.
+/// that: idle + 11 MiB.
 fn rss_bound(idle: u64) -> u64 {
-    let queues = MIB + 2 * MIB;
+    let queues = MIB / 2 + MIB;
     let outside = 4 * MIB;
     idle + 2 * (queues + outside)
 }
@@ -56,8 +56,9 @@ receivers:
   # this test is about the refusals that follow when the wait is not enough.
   otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:0" }} }}, backpressure_wait: 50ms }}
 processors:
-  # 100 records weigh ~1.2 MiB decoded: one fits the exporter queue's 2 MiB,
-  # so its gauges show a backlog (one batch is taken out as soon as it lands).
+  # 100 records weigh ~1.2 MiB decoded, cut to batches of at most the
+  # exporter queue's 1 MiB, so its gauges show a backlog (one batch is taken
+  # out as soon as it lands).
   batch: {{ send_batch_size: 100, send_batch_max_size: 100, timeout: 50ms }}
 exporters:
   datadog:
@@ -223,7 +224,7 @@ fn overload_pushes_back_stays_bounded_and_loses_nothing_acknowledged() {
     // The gauges showed the backlog within its bounds, and its end.
     let (size, bytes, capacity, capacity_bytes) = peak_gauges;
     assert_eq!(capacity, 64.0, "queue_size default");
-    assert_eq!(capacity_bytes, (2 * MIB) as f64);
+    assert_eq!(capacity_bytes, MIB as f64);
     assert!(size >= 1.0 && size <= capacity, "{peak_gauges:?}");
     assert!(bytes > 0.0 && bytes <= capacity_bytes, "{peak_gauges:?}");
     assert_eq!((drained.0, drained.1), (0.0, 0.0), "drained: {drained:?}");

@@ -38,17 +38,21 @@ pub use flat::FlatEncoder;
 use writer::LineFile;
 pub use writer::Rotation;
 
-/// Write as soon as this much is buffered, whatever the interval.
-const WRITE_AT: usize = 1 << 20;
+/// Write as soon as this much is buffered, whatever the interval. With
+/// lines of [`LINE_BYTES`] the buffer stays under 512 KiB (it was 2 MiB
+/// with 1 MiB and 512 KiB until session 7: resident under load,
+/// bench/README.md); a write of 256 KiB costs no more per byte.
+const WRITE_AT: usize = 256 << 10;
 /// With `flush_interval: 0`, how often a failed write is tried again when
 /// no batch comes to try it.
 const RETRY_WRITE_EVERY: Duration = Duration::from_secs(1);
-/// A buffer that grew past this (one huge batch) is shrunk after writing.
-const KEEP_CAPACITY: usize = 4 << 20;
+/// A buffer that grew past this (one huge request's line) is shrunk after
+/// writing: twice what [`WRITE_AT`] and one line of [`LINE_BYTES`] need.
+const KEEP_CAPACITY: usize = 1 << 20;
 /// An encoded batch's requests go into one line while their protobuf bytes
 /// stay within this (a request larger than it gets a line of its own); as
 /// JSON that is about twice as much.
-const LINE_BYTES: usize = 512 << 10;
+const LINE_BYTES: usize = 128 << 10;
 
 pub struct FileExporter {
     file: LineFile,

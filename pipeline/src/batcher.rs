@@ -11,10 +11,14 @@ use crate::batch::{Batch, DecodeError};
 use crate::channel::Weigh;
 
 /// The most one emitted batch weighs (by [`Weigh`], the queues' estimate):
-/// half an exporter queue's byte budget (4 MiB in the service), so a
-/// batch always fits next to another. Above it the pending batch is split:
-/// about 2400 Claude Code records as received, 800 once decoded.
-pub const MAX_BATCH_BYTES: usize = 2 << 20;
+/// an exporter queue's byte budget (1 MiB in the service), so a batch always
+/// fits an empty queue. Above it the pending batch is split: about 1200
+/// Claude Code records as received, 400 once decoded. 1 MiB (2 until session
+/// 7): under overload the batch being filled, the one queued and the one
+/// being exported are all full, so each MiB here is ~3 MiB of resident set;
+/// a larger batch saved no CPU per record (bench/README.md, "peak RSS at 32
+/// connections").
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// Settings of the batch processor, as the Collector names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ccpipe_pipeline::outputs::Refused;
 use ccpipe_pipeline::wire::{self, ScanError};
@@ -208,6 +208,13 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
             {
                 Status::unauthenticated(UNAUTHENTICATED).into_http()
             } else if req.uri().path() == R::PATH {
+                // Read the message only once the pipelines have room for it
+                // (or the wait is over), as the HTTP server does: under
+                // overload it waits in h2's flow-control window instead of
+                // being copied, checked and queued behind the others.
+                let deadline = sink
+                    .wait_for_room(R::SIGNAL, content_length(req.headers()))
+                    .await;
                 let mut grpc = Grpc::new(ProstCodec::<R>(sink.clone(), PhantomData))
                     .accept_compressed(CompressionEncoding::Gzip)
                     .accept_compressed(CompressionEncoding::Deflate)
@@ -217,7 +224,8 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
                     true => grpc_zstd::decompressed(req, max),
                     false => req,
                 };
-                grpc.unary(Export::<R>(sink, PhantomData), req).await
+                grpc.unary(Export::<R>(sink, deadline, PhantomData), req)
+                    .await
             } else {
                 Status::unimplemented(format!("unknown method {}", req.uri().path())).into_http()
             };
@@ -256,22 +264,32 @@ fn body_status(e: BodyError) -> Status {
     }
 }
 
+/// The body's size if the client said it (gRPC clients seldom do; 1 then,
+/// so the wait is for room for anything).
+fn content_length(headers: &http::HeaderMap) -> usize {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(1)
+}
+
 fn code_value(code: Code) -> HeaderValue {
     HeaderValue::from(code as i32)
 }
 
-/// The handler: hand the checked request to the pipelines.
-struct Export<R>(Arc<Sink>, PhantomData<fn() -> R>);
+/// The handler: hand the checked request to the pipelines, waiting for
+/// room until the deadline the wait before reading it began.
+struct Export<R>(Arc<Sink>, Instant, PhantomData<fn() -> R>);
 
 impl<R: ExportRequest> UnaryService<Batch> for Export<R> {
     type Response = R::Response;
     type Future = BoxFuture<'static, Result<tonic::Response<R::Response>, Status>>;
 
     fn call(&mut self, request: tonic::Request<Batch>) -> Self::Future {
-        let sink = self.0.clone();
+        let (sink, deadline) = (self.0.clone(), self.1);
         Box::pin(async move {
             let batch = request.into_inner();
-            match sink.deliver(batch, Transport::Grpc).await {
+            match sink.deliver_by(batch, Transport::Grpc, deadline).await {
                 Ok(()) => Ok(tonic::Response::new(R::Response::default())),
                 Err(refused) => Err(refused_status(&refused)),
             }

@@ -51,7 +51,9 @@ pub struct Sink {
 /// one core gains nothing from more than a few bodies in progress: a body
 /// waits for its share before it is read (in the kernel's socket buffers,
 /// not the heap), in arrival order. A body larger than this has it all.
-pub const INTAKE_BYTES: usize = 1 << 20;
+/// 512 KiB (1 MiB in session 6) still lets three such bodies or ten 50 KB
+/// protobuf ones in at once.
+pub const INTAKE_BYTES: usize = 512 << 10;
 
 /// A share of [`INTAKE_BYTES`], held until the body is decoded.
 pub struct Intake {
