@@ -12,8 +12,9 @@ gzip, against bench's sink), the load being bench's loadgen over HTTP/protobuf,
 gRPC and HTTP/JSON plus every Claude Code capture (logs, metrics, traces) over
 HTTP. Every function of the binary that ran is written: first those that ran
 before the load (start-up and IDLE_SECONDS of idling: callgrind dumps its counts
-then), those of every case first, then those of fewer cases; then those only the
-load ran, likewise; each group hottest first. The linker places them together
+then), those of every case first, then those of fewer cases, grouped by the cases
+that ran them; then those only the load ran, of every case first; each group
+hottest first. The linker places them together
 at the start of `.text` in that order, so an idle process touches one dense run
 of pages at the front, and the request path follows it.
 
@@ -177,7 +178,7 @@ def profile(binary):
             sys.exit(f"symbol-order: {tool} is missing: cargo build --release -p ccpipe-bench")
     total = defaultdict(int)
     runs = defaultdict(int)  # in how many of the cases a function ran
-    idle_runs = defaultdict(int)  # in how many it ran before the load
+    idle_cases = defaultdict(set)  # the cases in which it ran before the load
     with tempfile.TemporaryDirectory(prefix="ccpipe-order-out-") as tmp:
         out_dir = Path(tmp)
         sink_ports = out_dir / "sink.ports"
@@ -212,7 +213,7 @@ def profile(binary):
                 print(f"symbol-order: {name}: {len(idle)} functions at start-up and idle, "
                       f"{len(cost)} under load", file=sys.stderr)
                 for fn in {re.sub(r"'\d+$", "", fn) for fn in idle}:
-                    idle_runs[fn] += 1
+                    idle_cases[fn].add(name)
                 for fn in {re.sub(r"'\d+$", "", fn) for fn in (*idle, *cost)}:
                     runs[fn] += 1
                 for part in (idle, cost):
@@ -227,12 +228,14 @@ def profile(binary):
         merged[re.sub(r"'\d+$", "", fn)] += c
     defined = defined_symbols(binary)
     # What runs before any request first (an idle process touches only
-    # that), then the request path; within each, what every config runs
-    # first, then what fewer configs run, each group hottest first: a process
-    # touches one dense run of pages, not the union.
+    # that): what every config runs, then what fewer run, those of the same
+    # configs together (a config's own start-up code in one run, not spread
+    # among the others'). Then the request path, what every config runs
+    # first. Each group hottest first: a process touches one dense run of
+    # pages, not the union.
     order = sorted((fn for fn in merged if fn in defined),
-                   key=lambda fn: (idle_runs[fn] == 0, -idle_runs[fn], -runs[fn],
-                                   -merged[fn], fn))
+                   key=lambda fn: (not idle_cases[fn], -len(idle_cases[fn]),
+                                   sorted(idle_cases[fn]), -runs[fn], -merged[fn], fn))
     ORDER_FILE.parent.mkdir(exist_ok=True)
     ORDER_FILE.write_text("".join(f"{fn}\n" for fn in order))
     print(f"symbol-order: wrote {len(order)} names to {ORDER_FILE.relative_to(ROOT)} "
