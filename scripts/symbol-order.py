@@ -10,9 +10,13 @@ load with the built-in default config, configs/datadog.yaml and the bench
 configs (bench/ccpipe-file.yaml, bench/ccpipe-datadog.yaml with and without
 gzip, against bench's sink), the load being bench's loadgen over HTTP/protobuf,
 gRPC and HTTP/JSON plus every Claude Code capture (logs, metrics, traces) over
-HTTP. Every function of the binary that ran is written, those that ran in every
-case first, then those of fewer cases, each group hottest first: the linker
-places them together at the start of `.text` in that order.
+HTTP. Every function of the binary that ran is written: first those that ran
+before the load (start-up and IDLE_SECONDS of idling: callgrind dumps its counts
+then), those of every case first, then those of fewer cases, grouped by the cases
+that ran them; then those only the load ran, of every case first; each group
+hottest first. The linker places them together
+at the start of `.text` in that order, so an idle process touches one dense run
+of pages at the front, and the request path follows it.
 
 `check` says how many of the file's names the binary defines (`nm`); it exits 1
 below --min. Rust's symbol names carry hashes that move when code or
@@ -37,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ORDER_FILE = ROOT / "link/symbol-order.txt"
 CAPTURES = ROOT / "tests/fixtures/claude-code/captures"
 LOAD_SECONDS = "4s"
+# Idling before the load, under callgrind: timers and the trim thread run.
+IDLE_SECONDS = 3
 
 
 def free_port():
@@ -107,11 +113,20 @@ def run_case(binary, out_dir, name, args, env_extra, ports):
             grpc, http = ports
             if not wait_port(http, proc):
                 raise RuntimeError(f"{name}: not listening on {http} (see {out_dir}/{name}.log)")
+            time.sleep(IDLE_SECONDS)
+            # Counts so far into their own file (out.1); the final one (out)
+            # then holds only what ran after, under load.
+            subprocess.run(["callgrind_control", "--dump=idle", str(proc.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                           timeout=120)
             load(grpc, http)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=300)
-        return out
+        idle = out.with_name(out.name + ".1")
+        if not idle.exists():
+            raise RuntimeError(f"{name}: callgrind wrote no dump at idle ({idle})")
+        return idle, out
 
 
 def parse_callgrind(path, binary):
@@ -163,6 +178,7 @@ def profile(binary):
             sys.exit(f"symbol-order: {tool} is missing: cargo build --release -p ccpipe-bench")
     total = defaultdict(int)
     runs = defaultdict(int)  # in how many of the cases a function ran
+    idle_cases = defaultdict(set)  # the cases in which it ran before the load
     with tempfile.TemporaryDirectory(prefix="ccpipe-order-out-") as tmp:
         out_dir = Path(tmp)
         sink_ports = out_dir / "sink.ports"
@@ -191,13 +207,18 @@ def profile(binary):
             ]
             for name, args, env, ports in cases:
                 print(f"symbol-order: {name} ...", file=sys.stderr)
-                out = run_case(binary, out_dir, name, args, env, ports)
-                cost = parse_callgrind(out, binary)
-                print(f"symbol-order: {name}: {len(cost)} functions", file=sys.stderr)
-                for fn in {re.sub(r"'\d+$", "", fn) for fn in cost}:
+                idle_out, load_out = run_case(binary, out_dir, name, args, env, ports)
+                idle = parse_callgrind(idle_out, binary)
+                cost = parse_callgrind(load_out, binary)
+                print(f"symbol-order: {name}: {len(idle)} functions at start-up and idle, "
+                      f"{len(cost)} under load", file=sys.stderr)
+                for fn in {re.sub(r"'\d+$", "", fn) for fn in idle}:
+                    idle_cases[fn].add(name)
+                for fn in {re.sub(r"'\d+$", "", fn) for fn in (*idle, *cost)}:
                     runs[fn] += 1
-                for fn, c in cost.items():
-                    total[fn] += c
+                for part in (idle, cost):
+                    for fn, c in part.items():
+                        total[fn] += c
         finally:
             sink_proc.terminate()
             sink_proc.wait(timeout=30)
@@ -206,10 +227,15 @@ def profile(binary):
     for fn, c in total.items():
         merged[re.sub(r"'\d+$", "", fn)] += c
     defined = defined_symbols(binary)
-    # What every config runs first, then what fewer configs run, each group
-    # hottest first: a process touches one dense run of pages, not the union.
+    # What runs before any request first (an idle process touches only
+    # that): what every config runs, then what fewer run, those of the same
+    # configs together (a config's own start-up code in one run, not spread
+    # among the others'). Then the request path, what every config runs
+    # first. Each group hottest first: a process touches one dense run of
+    # pages, not the union.
     order = sorted((fn for fn in merged if fn in defined),
-                   key=lambda fn: (-runs[fn], -merged[fn], fn))
+                   key=lambda fn: (not idle_cases[fn], -len(idle_cases[fn]),
+                                   sorted(idle_cases[fn]), -runs[fn], -merged[fn], fn))
     ORDER_FILE.parent.mkdir(exist_ok=True)
     ORDER_FILE.write_text("".join(f"{fn}\n" for fn in order))
     print(f"symbol-order: wrote {len(order)} names to {ORDER_FILE.relative_to(ROOT)} "

@@ -217,6 +217,11 @@ fn run(files: &[PathBuf], pid_file: Option<&Path>, config: Config) -> anyhow::Re
             ccpipe::banner::render(files, &config, &service, &endpoints)
         );
         readiness.ready_until(&shutdown);
+        // Building the graph checked and dropped what it built to validate
+        // (a config's regexes, parsed YAML): hand those pages back now rather
+        // than at the first periodic trim, a few seconds into idling.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        trim_malloc();
         let supervisor = Supervisor::new(files.to_vec(), config, listeners, view);
         let summary = supervisor
             .run(service, shutdown, reloads)
@@ -301,19 +306,25 @@ const MALLOC_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(5)
 /// once every few seconds it costs a walk over the free lists, and an idle
 /// process returns to its idle size (tests/memory.rs measures it).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
 fn trim_malloc_periodically() {
     let spawned = std::thread::Builder::new()
         .name("ccpipe-trim".into())
         .spawn(|| loop {
             std::thread::sleep(MALLOC_TRIM_EVERY);
-            // SAFETY: malloc_trim only returns free memory to the system
-            // under the allocator's own locks; it has no preconditions.
-            unsafe { libc::malloc_trim(0) };
+            trim_malloc();
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot start the memory trimming thread: {e}");
     }
+}
+
+/// Returns the allocator's free pages to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn trim_malloc() {
+    // SAFETY: malloc_trim only returns free memory to the system under the
+    // allocator's own locks; it has no preconditions.
+    unsafe { libc::malloc_trim(0) };
 }
 
 fn init_logging(level: &str) {

@@ -17,17 +17,23 @@ use ccpipe_pipeline::config;
 use common::*;
 
 /// Writes `ca.pem`, and `cert.pem` + `key.pem` for localhost signed by it.
+/// The two names differ: OpenSSL (the kafka exporter's TLS) takes a
+/// certificate whose issuer is its own subject for a self-signed one.
 fn make_pki(dir: &Path) -> PathBuf {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ccpipe test CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
@@ -172,9 +178,8 @@ async fn an_untrusted_certificate_is_refused_and_counted_skip_verify_gets_throug
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A ClickHouse HTTP interface over TLS that answers 200 to every statement
-/// and keeps the JSONEachRow lines of each INSERT (gunzipped).
-async fn start_fake_clickhouse(dir: &Path) -> (u16, Arc<Mutex<Vec<String>>>) {
+/// A TLS server side with `make_pki`'s certificate for localhost.
+fn tls_acceptor(dir: &Path) -> tokio_rustls::TlsAcceptor {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -190,7 +195,13 @@ async fn start_fake_clickhouse(dir: &Path) -> (u16, Arc<Mutex<Vec<String>>>) {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// A ClickHouse HTTP interface over TLS that answers 200 to every statement
+/// and keeps the JSONEachRow lines of each INSERT (gunzipped).
+async fn start_fake_clickhouse(dir: &Path) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let acceptor = tls_acceptor(dir);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let rows: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -275,5 +286,61 @@ service:
     let rows = rows.lock().unwrap();
     assert_eq!(rows.len(), records, "one row per log record, over TLS");
     assert!(rows.iter().all(|r| r.starts_with('{')), "{rows:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The kafka exporter's TLS is librdkafka's, over OpenSSL linked statically
+/// (.cargo/config.toml): a broker whose certificate the `ca_file` trusts gets
+/// a completed handshake (the hostname checked) and librdkafka's first
+/// request inside it.
+#[cfg(feature = "kafka")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_exporter_completes_tls_with_a_broker_its_ca_file_trusts() {
+    use tokio::io::AsyncReadExt;
+
+    let dir = temp_dir("exporter-tls-kafka");
+    let ca = make_pki(&dir);
+    let acceptor = tls_acceptor(&dir);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let yaml = format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: "127.0.0.1:0" }}
+exporters:
+  kafka:
+    brokers: ["localhost:{port}"]
+    tls: {{ ca_file: "{}" }}
+service:
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [kafka] }}
+"#,
+        ca.display()
+    );
+    let service = InProcess::start(&config::load_str("kafka-tls.yaml", &yaml).unwrap())
+        .await
+        .expect("builds");
+    // librdkafka connects to its bootstrap broker as the exporter starts.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor
+            .accept(tcp)
+            .await
+            .expect("the TLS handshake completes");
+        let mut request = vec![0u8; 512];
+        let n = tls.read(&mut request).await.unwrap();
+        request.truncate(n);
+        request
+    })
+    .await
+    .expect("librdkafka connected within 30 s");
+    assert!(
+        first.windows(10).any(|w| w == b"librdkafka"),
+        "a Kafka request (ApiVersions names its client) inside the TLS session: {first:?}"
+    );
+    drop(listener);
+    service.stop().await.expect("shuts down cleanly");
     let _ = std::fs::remove_dir_all(dir);
 }

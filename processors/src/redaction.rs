@@ -57,7 +57,6 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use regex::RegexSet;
 use serde::Deserialize;
 
 use ccpipe_pipeline::chain::Stage;
@@ -244,8 +243,7 @@ impl RedactionConfig {
         let blocked_keys = match self.blocked_keys.is_empty() {
             true => None,
             false => Some(
-                RegexSet::new(&self.blocked_keys)
-                    .map(BlockedKeys::new)
+                BlockedKeys::new(&self.blocked_keys)
                     .map_err(|e| Invalid::new("blocked_keys", e.to_string()))?,
             ),
         };

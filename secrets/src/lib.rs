@@ -11,6 +11,14 @@
 //! by one to replace their matches with `<redacted:KIND>`. Strings
 //! without a secret are neither copied nor changed. Patterns use ASCII word
 //! boundaries (`(?-u:\b)`) so the fast DFA engines stay usable on non-ASCII text.
+//!
+//! The regexes are compiled when a string first passes the prefilter, and
+//! one compiled scanner serves every component built with the same rules
+//! (`Scanner` is a shared handle): compiled, the built-in rules take ~1 MB
+//! of heap, which an idle process (and each pipeline of a config) used to
+//! hold from start-up (issue 14).
+
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use regex::{Captures, Regex, RegexSet};
 
@@ -345,10 +353,21 @@ fn luhn(digits: &[u8]) -> bool {
 /// are not scanned unless there are `blocked_values`.
 const MIN_BUILTIN_LEN: usize = 6;
 
-struct Compiled {
+/// One rule, compiled on first use.
+struct EnabledRule {
     kind: usize,
-    regex: Regex,
+    pattern: String,
+    regex: OnceLock<Regex>,
     check: Option<fn(&str) -> bool>,
+}
+
+impl EnabledRule {
+    fn regex(&self) -> &Regex {
+        // Every pattern compiled once in `Scanner::new` (built-in ones in
+        // a test), so this cannot fail.
+        self.regex
+            .get_or_init(|| Regex::new(&self.pattern).expect("checked in Scanner::new"))
+    }
 }
 
 /// What a scan found in one record.
@@ -360,22 +379,42 @@ pub struct Found {
     pub kinds: u64,
 }
 
-/// All enabled rules, compiled once.
+/// All enabled rules: a handle, cheap to clone, onto rules shared by every
+/// scanner built with the same settings while one of them lives.
+#[derive(Clone)]
 pub struct Scanner {
+    rules: Arc<Rules>,
+}
+
+struct Rules {
+    /// The ids of the enabled built-in rules and the blocked values: what
+    /// makes two scanners the same.
+    key: (Vec<&'static str>, Vec<String>),
     /// Every enabled rule, built-in and blocked values: which ones match.
-    set: RegexSet,
+    set: OnceLock<RegexSet>,
     /// Rules out every rule for most strings without running a regex.
     prefilter: Prefilter,
-    rules: Vec<Compiled>,
+    rules: Vec<EnabledRule>,
     kinds: Vec<&'static str>,
     markers: Vec<String>,
     min_len: usize,
 }
 
+impl Rules {
+    fn set(&self) -> &RegexSet {
+        self.set.get_or_init(|| {
+            RegexSet::new(self.rules.iter().map(|r| &r.pattern)).expect("checked in Scanner::new")
+        })
+    }
+}
+
+/// The rules of the scanners alive now, to share them.
+static LIVE: Mutex<Vec<Weak<Rules>>> = Mutex::new(Vec::new());
+
 impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scanner")
-            .field("kinds", &self.kinds)
+            .field("kinds", &self.rules.kinds)
             .finish()
     }
 }
@@ -386,28 +425,40 @@ impl Scanner {
         BUILTIN.iter().map(|r| r.id)
     }
 
-    /// Compiles the built-in rules (unless `builtin` is false), minus
-    /// `disabled`, plus `blocked_values`. `None` when nothing is left to scan.
+    /// The built-in rules (unless `builtin` is false), minus `disabled`,
+    /// plus `blocked_values`. `None` when nothing is left to scan.
     /// `disabled` must hold known ids (checked by the caller's config).
+    /// Checks every pattern; compiles them for use only when needed.
     pub fn new(
         builtin: bool,
         disabled: &[String],
         blocked_values: &[String],
     ) -> Result<Option<Scanner>, Invalid> {
-        let mut patterns: Vec<String> = Vec::new();
-        let mut rules = Vec::new();
-        let mut kinds = Vec::new();
         let enabled = || {
             BUILTIN
                 .iter()
                 .filter(|r| builtin && !disabled.iter().any(|d| d == r.id))
         };
+        let key = (
+            enabled().map(|r| r.id).collect::<Vec<_>>(),
+            blocked_values.to_vec(),
+        );
+        if key.0.is_empty() && key.1.is_empty() {
+            return Ok(None);
+        }
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        if let Some(rules) = live.iter().filter_map(Weak::upgrade).find(|r| r.key == key) {
+            return Ok(Some(Scanner { rules }));
+        }
+        let mut rules = Vec::new();
+        let mut kinds = Vec::new();
         for r in enabled() {
             kinds.push(r.id);
-            patterns.push(r.pattern.to_owned());
-            rules.push(Compiled {
+            rules.push(EnabledRule {
                 kind: kinds.len() - 1,
-                regex: Regex::new(r.pattern).expect("built-in patterns compile"),
+                pattern: r.pattern.to_owned(),
+                regex: OnceLock::new(),
                 check: r.check,
             });
         }
@@ -422,21 +473,21 @@ impl Scanner {
                         format!("{p:?} matches the empty string, so it would mask everything"),
                     ));
                 }
-                patterns.push(p.clone());
-                rules.push(Compiled {
+                rules.push(EnabledRule {
                     kind: kinds.len() - 1,
-                    regex,
+                    pattern: p.clone(),
+                    regex: OnceLock::new(),
                     check: None,
                 });
             }
+            // Together they may exceed the regex crate's size limit, which
+            // must show now, not on the first string scanned. The built-in
+            // rules alone compile (a test).
+            RegexSet::new(rules.iter().map(|r| &r.pattern))
+                .map_err(|e| Invalid::new("blocked_values", e.to_string()))?;
         }
-        if rules.is_empty() {
-            return Ok(None);
-        }
-        let set =
-            RegexSet::new(&patterns).map_err(|e| Invalid::new("blocked_values", e.to_string()))?;
-        Ok(Some(Scanner {
-            set,
+        let rules = Arc::new(Rules {
+            set: OnceLock::new(),
             prefilter: Prefilter::new(enabled(), blocked_values),
             rules,
             markers: kinds.iter().map(|k| format!("<redacted:{k}>")).collect(),
@@ -446,22 +497,26 @@ impl Scanner {
             } else {
                 1
             },
-        }))
+            key,
+        });
+        live.push(Arc::downgrade(&rules));
+        Ok(Some(Scanner { rules }))
     }
 
     /// The name of kind `i` (a bit of [`Found::kinds`]).
     pub fn kind(&self, i: usize) -> &'static str {
-        self.kinds[i]
+        self.rules.kinds[i]
     }
 
     pub fn kind_count(&self) -> usize {
-        self.kinds.len()
+        self.rules.kinds.len()
     }
 
     /// Whether some rule matches in `s` (no allocation). The prefilter rules
     /// out every rule for most strings without running a regex.
     pub fn may_match(&self, s: &str) -> bool {
-        s.len() >= self.min_len && self.prefilter.may_match(s) && self.set.is_match(s)
+        let r = &self.rules;
+        s.len() >= r.min_len && r.prefilter.may_match(s) && r.set().is_match(s)
     }
 
     /// [`Scanner::may_match`] of bytes that should be UTF-8 (a protobuf
@@ -469,17 +524,18 @@ impl Scanner {
     /// before they need to be a `&str`. `None`: they were looked at and
     /// are not UTF-8.
     pub fn may_match_utf8(&self, b: &[u8]) -> Option<bool> {
-        if b.len() < self.min_len || !self.prefilter.may_match(b) {
+        let r = &self.rules;
+        if b.len() < r.min_len || !r.prefilter.may_match(b) {
             return Some(false);
         }
-        std::str::from_utf8(b).ok().map(|s| self.set.is_match(s))
+        std::str::from_utf8(b).ok().map(|s| r.set().is_match(s))
     }
 
     /// [`Scanner::may_match`] without the prefilter: the reference the fast
     /// path is tested against.
     #[cfg(test)]
     fn may_match_unfiltered(&self, s: &str) -> bool {
-        s.len() >= self.min_len && self.set.is_match(s)
+        s.len() >= self.rules.min_len && self.rules.set().is_match(s)
     }
 
     /// Masks every secret in `s` in place; true if anything was masked.
@@ -496,14 +552,14 @@ impl Scanner {
     /// Runs the rules that match in `s` one by one, each on the text the one
     /// before left.
     fn mask(&self, s: &mut String, found: &mut Found) -> bool {
-        let hits = self.set.matches(s);
+        let hits = self.rules.set().matches(s);
         let mut text = std::mem::take(s);
         let mut any = false;
         for i in hits.iter() {
-            let rule = &self.rules[i];
-            let marker = &self.markers[rule.kind];
+            let rule = &self.rules.rules[i];
+            let marker = &self.rules.markers[rule.kind];
             let mut n = 0u32;
-            let replaced = rule.regex.replace_all(&text, |caps: &Captures| {
+            let replaced = rule.regex().replace_all(&text, |caps: &Captures| {
                 let whole = &caps[0];
                 if rule.check.is_some_and(|check| !check(whole)) {
                     return whole.to_owned();
@@ -874,6 +930,59 @@ mod tests {
                 .to_string(),
             "blocked_values.0: \"a*\" matches the empty string, so it would mask everything"
         );
+    }
+
+    #[test]
+    fn builtin_patterns_compile_alone_and_together() {
+        // What `EnabledRule::regex` and `Rules::set` rely on when they
+        // compile the built-in rules on first use.
+        for r in BUILTIN {
+            assert!(Regex::new(r.pattern).is_ok(), "{}", r.id);
+        }
+        assert!(RegexSet::new(BUILTIN.iter().map(|r| r.pattern)).is_ok());
+    }
+
+    #[test]
+    fn regexes_are_compiled_when_a_string_first_needs_them() {
+        // Rules of this test's own (no other test's scanner shares them).
+        let sc = Scanner::new(true, &["jwt".into()], &["lazy-[0-9]+".into()])
+            .unwrap()
+            .unwrap();
+        let compiled = |sc: &Scanner| {
+            sc.rules
+                .rules
+                .iter()
+                .filter(|r| r.regex.get().is_some())
+                .count()
+        };
+        assert!(sc.rules.set.get().is_none());
+        // ruled out by the prefilter: still nothing compiled
+        assert!(!sc.may_match("ok"));
+        assert!(sc.rules.set.get().is_none());
+        let mut s = "text with lazy-42 in it".to_owned();
+        assert!(sc.redact(&mut s, &mut Found::default()));
+        assert_eq!(s, "text with <redacted:blocked-value> in it");
+        assert!(sc.rules.set.get().is_some());
+        // only the rule that matched was compiled on its own
+        assert_eq!(compiled(&sc), 1);
+    }
+
+    #[test]
+    fn scanners_with_the_same_rules_share_them() {
+        let rules = ["share-[0-9]+".to_owned()];
+        let a = Scanner::new(true, &[], &rules).unwrap().unwrap();
+        let b = Scanner::new(true, &[], &rules).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&a.rules, &b.rules));
+        let other = Scanner::new(true, &["email".into()], &rules)
+            .unwrap()
+            .unwrap();
+        assert!(!Arc::ptr_eq(&a.rules, &other.rules));
+        // once every handle is gone, the rules are freed and not reused
+        let weak = Arc::downgrade(&a.rules);
+        drop((a, b));
+        assert_eq!(weak.strong_count(), 0);
+        let c = Scanner::new(true, &[], &rules).unwrap().unwrap();
+        assert_eq!(c.kind_count(), BUILTIN.len() + 1);
     }
 
     #[test]
