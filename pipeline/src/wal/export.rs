@@ -13,8 +13,10 @@ use super::{BacklogProbe, Read, WalReader};
 
 /// At most this many items per export, like the batch processor's default.
 const MAX_ITEMS: u64 = 8192;
-/// At most this many request bytes per export (the Agent takes 4 MiB).
-const MAX_BYTES: u64 = 2 << 20;
+/// At most this many request bytes per export: the batch processor's
+/// largest batch (an encoded request weighs its bytes), so a durable queue's
+/// exports hold no more memory than a batched pipeline's.
+const MAX_BYTES: u64 = crate::batcher::MAX_BATCH_BYTES as u64;
 
 /// An export task over a durable queue: it exports what its reader yields,
 /// acknowledging each batch once it is delivered or given up on. (Here
