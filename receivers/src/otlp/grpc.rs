@@ -212,8 +212,8 @@ impl<R: ExportRequest> tonic::codegen::Service<http::Request<Body>> for ExportSe
                 // (or the wait is over), as the HTTP server does: under
                 // overload it waits in h2's flow-control window instead of
                 // being copied, checked and queued behind the others.
-                let deadline = sink
-                    .wait_for_room(R::SIGNAL, content_length(req.headers()))
+                let deadline = sink.deadline();
+                sink.wait_for_room(R::SIGNAL, content_length(req.headers()), deadline)
                     .await;
                 let mut grpc = Grpc::new(ProstCodec::<R>(sink.clone(), PhantomData))
                     .accept_compressed(CompressionEncoding::Gzip)

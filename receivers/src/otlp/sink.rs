@@ -45,8 +45,8 @@ pub struct Sink {
     intake: Arc<Semaphore>,
 }
 
-/// The bytes of request bodies one receiver reads and decodes at a time
-/// (by `content-length`). 32 busy connections each reading a 162 KB JSON
+/// The bytes of request bodies one receiver reads, decodes and hands to
+/// its pipelines at a time (by `content-length`). 32 busy connections each reading a 162 KB JSON
 /// body held 5 MB of half-read bodies and their transcodes at once, where
 /// one core gains nothing from more than a few bodies in progress: a body
 /// waits for its share before it is read (in the kernel's socket buffers,
@@ -55,7 +55,8 @@ pub struct Sink {
 /// protobuf ones in at once.
 pub const INTAKE_BYTES: usize = 512 << 10;
 
-/// A share of [`INTAKE_BYTES`], held until the body is decoded.
+/// A share of [`INTAKE_BYTES`], held until the body's batch is in the
+/// pipelines' queues (or refused).
 pub struct Intake {
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -172,17 +173,20 @@ impl Sink {
         false
     }
 
-    /// Waits, up to `backpressure_wait`, until the pipelines of `signal`
-    /// have room for a request expected to weigh `cost` bytes, and returns
-    /// the end of that wait for [`deliver_by`](Self::deliver_by). Called
-    /// before a body is read: under overload the waiting bodies stay in the
-    /// kernel's socket buffers instead of the heap. When the wait ends
-    /// without room the body is read anyway and the delivery refuses it,
-    /// counting its items, as before.
-    pub async fn wait_for_room(&self, signal: Signal, cost: usize) -> Instant {
-        let deadline = Instant::now() + self.wait;
+    /// When a request arriving now stops waiting for room or for its
+    /// intake share: `backpressure_wait` from now.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.wait
+    }
+
+    /// Waits, until `deadline` at the latest, until the pipelines of
+    /// `signal` have room for a request expected to weigh `cost` bytes.
+    /// Called before a body is read: under overload the waiting bodies stay
+    /// in the kernel's socket buffers instead of the heap. When the wait
+    /// ends without room the body is read anyway and the delivery refuses
+    /// it, counting its items, as before.
+    pub async fn wait_for_room(&self, signal: Signal, cost: usize, deadline: Instant) {
         self.outputs.wait_for_room(signal, cost, deadline).await;
-        deadline
     }
 
     /// Sends one decoded request to every pipeline of its signal, counting

@@ -629,6 +629,71 @@ async fn a_slow_body_delays_other_bodies_at_most_the_wait() {
     server.stop().await;
 }
 
+/// A body looks for room in the pipeline's queue once it has its intake
+/// share, not before: two bodies arrive while the queue is empty and wait
+/// for the share behind a slow one; once the slow one fills the queue,
+/// neither is read until the chain takes something. (Room looked for first,
+/// both were read and decoded in turn to wait beside the full queue: under
+/// load, every connection's decoded request in the heap at once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_waited_for_their_share_wait_for_room_unread() {
+    let (outputs, queues) = outputs(&Signal::ALL, 1);
+    let server = start_http(
+        http_settings(8 << 20),
+        sink("held", outputs, Duration::from_secs(5)),
+    )
+    .await;
+    // Each body is larger than the whole share, and larger than what the
+    // socket buffers of an unread connection hold (as above).
+    let copies = (4 << 20) / logs_bin().len();
+    let big = logs_bin().repeat(copies);
+    let mut slow = H1::connect(server.addr).await;
+    slow.write(logs_head(big.len()).as_bytes()).await;
+    slow.write(&big[..big.len() / 2]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(64 << 10).unwrap();
+        let mut client = H1 {
+            stream: tokio::io::BufReader::new(socket.connect(server.addr).await.unwrap()),
+        };
+        let written = Arc::new(AtomicBool::new(false));
+        let sent = written.clone();
+        let body = big.clone();
+        let answered = tokio::spawn(async move {
+            client.write(logs_head(body.len()).as_bytes()).await;
+            client.write(&body).await;
+            sent.store(true, Ordering::Release);
+            client.read_answer().await.status
+        });
+        waiting.push((written, answered));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    slow.write(&big[big.len() / 2..]).await;
+    assert_eq!(
+        slow.read_answer().await.status,
+        200,
+        "the slow body is queued"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let read = waiting
+        .iter()
+        .filter(|(written, _)| written.load(Ordering::Acquire))
+        .count();
+    assert_eq!(read, 0, "no body is read while the queue has no room");
+    for (_, answered) in waiting {
+        assert_eq!(queues.take(Signal::Logs).item_count(), 13 * copies);
+        let status = tokio::time::timeout(STEP, answered)
+            .await
+            .expect("read once the chain takes a batch")
+            .unwrap();
+        assert_eq!(status, 200);
+    }
+    assert_eq!(queues.take(Signal::Logs).item_count(), 13 * copies);
+    server.stop().await;
+}
+
 /// The same budget, never freed: 503 with Retry-After once the wait ends,
 /// and nothing was queued past the budget.
 // Two workers: a sender that spun instead of waiting would still let the test run.
