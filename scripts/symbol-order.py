@@ -2,7 +2,7 @@
 """The linker's symbol ordering file for the release binary (build.rs, issue 14).
 
     scripts/symbol-order.py profile [BINARY]   # regenerate link/symbol-order.txt
-    scripts/symbol-order.py check [BINARY] [--min 0.8]
+    scripts/symbol-order.py check [BINARY] [--min 0.99]
 
 `profile` runs BINARY (default target/release/ccpipe; build it first with
 `cargo build --release -p ccpipe --bin ccpipe`) under callgrind: start-up and
@@ -21,7 +21,10 @@ of pages at the front, and the request path follows it.
 `check` says how many of the file's names the binary defines (`nm`); it exits 1
 below --min. Rust's symbol names carry hashes that move when code or
 dependencies change, so the file goes stale: the unmatched names are skipped by
-the linker (the build never fails) and the check tells when to regenerate.
+the linker (the build never fails) and the check tells when to regenerate. The
+bar is high because the names that drop out are those of the code just changed,
+often on the request path: at 96-97 % matched the datadog chain's peak had
+1.5-2 MB more of the binary's pages (session 8).
 """
 import argparse
 import os
@@ -277,7 +280,7 @@ def main():
     pr.add_argument("binary", nargs="?", default=str(ROOT / "target/release/ccpipe"))
     ch = sub.add_parser("check")
     ch.add_argument("binary", nargs="?", default=str(ROOT / "target/release/ccpipe"))
-    ch.add_argument("--min", type=float, default=0.8)
+    ch.add_argument("--min", type=float, default=0.99)
     a = p.parse_args()
     if a.cmd == "profile":
         profile(a.binary)

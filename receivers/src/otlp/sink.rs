@@ -95,6 +95,12 @@ impl Sink {
         }
     }
 
+    /// The bytes of [`INTAKE_BYTES`] held by requests now.
+    #[cfg(test)]
+    pub(crate) fn intake_held(&self) -> usize {
+        INTAKE_BYTES - self.intake.available_permits()
+    }
+
     /// Refuses requests whose attributes exceed `limits`.
     pub fn with_limits(mut self, limits: Limits) -> Sink {
         self.limits = limits;

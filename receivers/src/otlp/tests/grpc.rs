@@ -22,6 +22,7 @@ use tonic::Code;
 use super::captures::{assert_accept_encoding, channel};
 use super::{counter, outputs, record_metrics, sink, start_grpc, Running};
 use crate::otlp::grpc::GrpcSettings;
+use crate::otlp::sink::INTAKE_BYTES;
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -431,5 +432,61 @@ async fn unknown_method_and_service_are_unimplemented() {
     .await
     .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
+    server.stop().await;
+}
+
+/// A message takes its intake share before it is read and keeps it until
+/// its batch is queued: with the queue full, eight messages of unannounced
+/// size hold the whole intake and the others wait for a share, unread and
+/// undecoded (without the share, every stream's decoded message waited
+/// beside the full queue). Each batch the chain takes lets one more in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_hold_their_intake_share_until_their_batch_is_queued() {
+    let (outputs, queues) = outputs(&Signal::ALL, 1);
+    let sink = sink("grpc-intake", outputs, Duration::from_secs(10));
+    let settings = GrpcSettings {
+        max_recv_msg_size: 4 << 20,
+        max_concurrent_streams: Some(8),
+        read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(300),
+    };
+    let server = start_grpc(settings, sink.clone()).await;
+    let mut first = LogsServiceClient::new(channel(server.addr).await);
+    first.export(logs_request()).await.unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..10 {
+        let mut client = LogsServiceClient::new(channel(server.addr).await);
+        waiting.push(tokio::spawn(async move {
+            client.export(logs_request()).await.map(|_| ())
+        }));
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sink.intake_held() < INTAKE_BYTES && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        sink.intake_held(),
+        INTAKE_BYTES,
+        "eight shares taken, no more"
+    );
+    assert_eq!(queues.rx[&Signal::Logs].len(), 1, "nothing queued past it");
+    for _ in 0..11 {
+        assert_eq!(queues.take(Signal::Logs).item_count(), 10);
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while queues.rx[&Signal::Logs].is_empty() && tokio::time::Instant::now() < until {
+            if waiting.iter().all(|w| w.is_finished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    for answered in waiting {
+        answered
+            .await
+            .unwrap()
+            .expect("accepted once there was room");
+    }
+    assert_eq!(sink.intake_held(), 0, "every share given back");
     server.stop().await;
 }
