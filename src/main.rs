@@ -251,8 +251,8 @@ const MALLOC_ARENAS: usize = 2;
 /// quota, as `available_parallelism` reads them), at most
 /// [`MALLOC_ARENAS`]: on one core the threads never allocate at the same
 /// time, so a second arena only held a second set of free pages. Pinned to
-/// one core, the gzip datadog chain over gRPC peaked 0.6-0.8 MiB lower with
-/// one arena, at 2-5 % less CPU per record (bench/README.md, session 8).
+/// one core, the gzip datadog chain over gRPC peaked ~0.5 MiB lower with
+/// one arena at the same CPU per record (bench/README.md, session 8).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn malloc_arenas(cores: usize) -> usize {
     cores.clamp(1, MALLOC_ARENAS)
@@ -271,11 +271,11 @@ fn limit_malloc_arenas() {
     let set_by_env = std::env::var_os("MALLOC_ARENA_MAX").is_some()
         || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max"));
     if !set_by_env {
+        let cores = std::thread::available_parallelism().map_or(MALLOC_ARENAS, |n| n.get());
+        let arenas = libc::c_int::try_from(malloc_arenas(cores)).unwrap_or(1);
         // SAFETY: mallopt only changes an allocator parameter (it takes the
         // allocator's own locks) and has no memory-safety preconditions; it
         // runs before the runtime starts its threads.
-        let cores = std::thread::available_parallelism().map_or(MALLOC_ARENAS, |n| n.get());
-        let arenas = libc::c_int::try_from(malloc_arenas(cores)).unwrap_or(1);
         unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
     }
 }

@@ -46,11 +46,12 @@ pub struct Sink {
 }
 
 /// The bytes of request bodies one receiver reads, decodes and hands to
-/// its pipelines at a time (by `content-length`). 32 busy connections each reading a 162 KB JSON
-/// body held 5 MB of half-read bodies and their transcodes at once, where
-/// one core gains nothing from more than a few bodies in progress: a body
-/// waits for its share before it is read (in the kernel's socket buffers,
-/// not the heap), in arrival order. A body larger than this has it all.
+/// its pipelines at a time (by `content-length`). 32 busy connections each
+/// reading a 162 KB JSON body held 5 MB of half-read bodies and their
+/// transcodes at once, where one core gains nothing from more than a few
+/// bodies in progress: a body waits for its share before it is read (in
+/// the kernel's socket buffers, not the heap), in arrival order. A body
+/// larger than this has it all.
 /// 512 KiB (1 MiB in session 6) still lets three such bodies or ten 50 KB
 /// protobuf ones in at once.
 pub const INTAKE_BYTES: usize = 512 << 10;
