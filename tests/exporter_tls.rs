@@ -68,6 +68,15 @@ service:
 
 /// A forwarder config: HTTP in, `exporters` (YAML, indented) out, for every signal.
 fn forwarder_yaml(exporters: &str, names: &str) -> String {
+    forwarder_yaml_for(&["logs", "metrics", "traces"], exporters, names)
+}
+
+/// [`forwarder_yaml`] with pipelines for `signals` only.
+fn forwarder_yaml_for(signals: &[&str], exporters: &str, names: &str) -> String {
+    let pipelines: String = signals
+        .iter()
+        .map(|s| format!("    {s}: {{ receivers: [otlp], exporters: [{names}] }}\n"))
+        .collect();
     format!(
         r#"
 receivers:
@@ -78,10 +87,7 @@ exporters:
 {exporters}
 service:
   pipelines:
-    logs:    {{ receivers: [otlp], exporters: [{names}] }}
-    metrics: {{ receivers: [otlp], exporters: [{names}] }}
-    traces:  {{ receivers: [otlp], exporters: [{names}] }}
-"#
+{pipelines}"#
     )
 }
 
@@ -253,23 +259,16 @@ async fn clickhouse_over_https_with_a_ca_file_gets_every_log_record() {
     let dir = temp_dir("exporter-tls-clickhouse");
     let ca = make_pki(&dir);
     let (port, rows) = start_fake_clickhouse(&dir).await;
-    let yaml = format!(
+    let clickhouse = format!(
         r#"
-receivers:
-  otlp:
-    protocols:
-      http: {{ endpoint: "127.0.0.1:0" }}
-exporters:
   clickhouse:
     endpoint: "https://localhost:{port}"
     create_schema: false
     tls: {{ ca_file: "{}" }}
-service:
-  pipelines:
-    logs: {{ receivers: [otlp], exporters: [clickhouse] }}
 "#,
         ca.display()
     );
+    let yaml = forwarder_yaml_for(&["logs"], &clickhouse, "clickhouse");
     let service = InProcess::start(&config::load_str("clickhouse.yaml", &yaml).unwrap())
         .await
         .expect("builds");
@@ -303,22 +302,15 @@ async fn kafka_exporter_completes_tls_with_a_broker_its_ca_file_trusts() {
     let acceptor = tls_acceptor(&dir);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let yaml = format!(
+    let kafka = format!(
         r#"
-receivers:
-  otlp:
-    protocols:
-      http: {{ endpoint: "127.0.0.1:0" }}
-exporters:
   kafka:
     brokers: ["localhost:{port}"]
     tls: {{ ca_file: "{}" }}
-service:
-  pipelines:
-    logs: {{ receivers: [otlp], exporters: [kafka] }}
 "#,
         ca.display()
     );
+    let yaml = forwarder_yaml_for(&["logs"], &kafka, "kafka");
     let service = InProcess::start(&config::load_str("kafka-tls.yaml", &yaml).unwrap())
         .await
         .expect("builds");
